@@ -1,0 +1,109 @@
+// Command rampart is a self-hosted security layer for web services: one
+// binary that runs the edge, the control plane and the dashboard (`rampart
+// serve`), and is also the CLI for its REST API.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rampart-dev/rampart"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run executes one command line and returns the exit code: 0 on success, 1
+// when the command failed, 2 when it was called wrongly.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRoot(stdin, stdout, stderr)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "rampart: %v\n", err)
+		return 2
+	}
+	fmt.Fprintf(stderr, "rampart: %s\n", message(err))
+	return 1
+}
+
+// message is what the user reads for err: the API's or app's message for a
+// rampart error, the full chain otherwise.
+func message(err error) string {
+	var re *rampart.Error
+	if errors.As(err, &re) {
+		return re.Message
+	}
+	return err.Error()
+}
+
+// usageError marks a command line that is wrong, as opposed to a command
+// that failed; cobra's own flag errors are wrapped into it too.
+type usageError struct{ error }
+
+func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "rampart",
+		Short: "A self-hosted security layer for web services",
+		Long: `rampart puts, in front of every service it hosts, what a good managed platform
+turns on by default: TLS, a firewall, a rate limiter, an output cache and a
+dashboard behind multi-factor login.
+
+Start a complete demo on unprivileged ports:
+  rampart serve --demo
+
+Everything except serve, user and token is a client of a running server's
+REST API: log in once with 'rampart login', then e.g. 'rampart service list'.`,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
+	})
+	cf := &clientFlags{}
+	cf.register(root)
+	root.AddCommand(
+		newServeCmd(),
+		newUserCmd(),
+		newTokenCmd(),
+		newLoginCmd(cf),
+		newServiceCmd(cf),
+		newAuditCmd(cf),
+	)
+	return root
+}
+
+// exactArgs is cobra.ExactArgs with a message that names what is missing.
+func exactArgs(names ...string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != len(names) {
+			what := "no arguments"
+			if len(names) > 0 {
+				what = fmt.Sprintf("%d argument(s): %v", len(names), names)
+			}
+			return usageError{fmt.Errorf("'%s' takes %s, got %d\nRun '%s --help' for usage.", cmd.CommandPath(), what, len(args), cmd.CommandPath())}
+		}
+		return nil
+	}
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/app"
+	"github.com/rampart-dev/rampart/internal/store/sqlite"
+)
+
+// Operator commands act on the data directory directly, as the operator at
+// the machine's shell: they work before any account exists and while serve
+// is running (SQLite lets both write; the server picks the change up).
+
+func dataFlag(cmd *cobra.Command) *string {
+	def := os.Getenv("RAMPART_DATA")
+	if def == "" {
+		def = "/var/lib/rampart"
+	}
+	p := new(string)
+	cmd.Flags().StringVar(p, "data", def, "rampart's data directory (RAMPART_DATA)")
+	return p
+}
+
+// openApp opens the store in dir, which must already hold one (or be
+// creatable): operator commands create it on first use, like serve does.
+func openApp(dir string) (*app.App, func() error, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("creating data directory %s: %w", dir, err)
+	}
+	db, err := sqlite.Open(filepath.Join(dir, "rampart.db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	return app.New(db, app.Options{}), db.Close, nil
+}
+
+func newUserCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "user", Short: "Manage accounts (operator command: works on --data directly)"}
+	cmd.AddCommand(newUserCreateCmd())
+	return cmd
+}
+
+func newUserCreateCmd() *cobra.Command {
+	var (
+		email         string
+		admin         bool
+		passwordStdin bool
+	)
+	cmd := &cobra.Command{
+		Use:   "create --email EMAIL [--admin] [--password-stdin]",
+		Short: "Create an account",
+		Long: `Create an account in the data directory. The password is asked for twice on
+the terminal, or read from standard input with --password-stdin (first line).
+Members see and change only their own services; --admin makes an admin.`,
+		Example: `  rampart user create --data /var/lib/rampart --email alice@example.com --admin
+  printf '%s\n' "$PASSWORD" | rampart user create --email bob@example.com --password-stdin`,
+		Args: exactArgs(),
+	}
+	data := dataFlag(cmd)
+	cmd.Flags().StringVar(&email, "email", "", "the account's email address (required)")
+	cmd.Flags().BoolVar(&admin, "admin", false, "make the account an admin")
+	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from standard input")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if email == "" {
+			return usageError{fmt.Errorf("--email is required")}
+		}
+		pw, err := readPassword(cmd, passwordStdin)
+		if err != nil {
+			return err
+		}
+		a, closeDB, err := openApp(*data)
+		if err != nil {
+			return err
+		}
+		defer closeDB()
+		role := rampart.RoleMember
+		if admin {
+			role = rampart.RoleAdmin
+		}
+		u, err := a.CreateUser(cmd.Context(), app.OperatorActor(), email, pw, role)
+		if err != nil {
+			return err
+		}
+		return output(cmd, u, func(w io.Writer) {
+			fmt.Fprintf(w, "Created %s %s (id %d).\n", u.Role, u.Email, u.ID)
+		})
+	}
+	return cmd
+}
+
+func readPassword(cmd *cobra.Command, fromStdin bool) (string, error) {
+	in := cmd.InOrStdin()
+	if fromStdin {
+		line, err := bufio.NewReader(in).ReadString('\n')
+		if err != nil && err != io.EOF {
+			return "", fmt.Errorf("reading the password from standard input: %w", err)
+		}
+		pw := strings.TrimRight(line, "\r\n")
+		if pw == "" {
+			return "", fmt.Errorf("standard input held no password: pipe it in, e.g. printf '%%s\\n' \"$PASSWORD\" | rampart user create … --password-stdin")
+		}
+		return pw, nil
+	}
+	f, ok := in.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", usageError{fmt.Errorf("no terminal to ask for a password on: pass it on standard input with --password-stdin")}
+	}
+	ask := func(prompt string) (string, error) {
+		fmt.Fprint(cmd.ErrOrStderr(), prompt)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		return string(b), err
+	}
+	pw, err := ask("Password: ")
+	if err != nil {
+		return "", err
+	}
+	if err := rampart.ValidatePassword(pw); err != nil {
+		return "", err
+	}
+	again, err := ask("Password again: ")
+	if err != nil {
+		return "", err
+	}
+	if pw != again {
+		return "", fmt.Errorf("the two passwords differ: nothing was created, try again")
+	}
+	return pw, nil
+}
+
+func newTokenCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "token", Short: "Manage API tokens (operator command: works on --data directly)"}
+	var (
+		email string
+		name  string
+		ttl   time.Duration
+	)
+	create := &cobra.Command{
+		Use:   "create --email EMAIL [--name NAME] [--ttl DURATION]",
+		Short: "Create an API token and print it on standard output",
+		Long: `Create an API token for an account and print it on standard output. It is
+shown only this once: rampart keeps only its hash. Use it with 'rampart login'
+or as RAMPART_TOKEN.`,
+		Example: `  export RAMPART_TOKEN=$(rampart token create --data /var/lib/rampart --email alice@example.com)
+  rampart token create --email ci@example.com --name ci --ttl 720h`,
+		Args: exactArgs(),
+	}
+	data := dataFlag(create)
+	create.Flags().StringVar(&email, "email", "", "the account the token acts as (required)")
+	create.Flags().StringVar(&name, "name", "cli", "a label to recognise the token by")
+	create.Flags().DurationVar(&ttl, "ttl", 0, "lifetime, e.g. 720h; 0 means it does not expire")
+	create.RunE = func(cmd *cobra.Command, _ []string) error {
+		if email == "" {
+			return usageError{fmt.Errorf("--email is required")}
+		}
+		a, closeDB, err := openApp(*data)
+		if err != nil {
+			return err
+		}
+		defer closeDB()
+		plain, t, err := a.CreateToken(cmd.Context(), app.OperatorActor(), email, name, ttl)
+		if err != nil {
+			return err
+		}
+		out := struct {
+			Token string `json:"token"`
+			*rampart.APIToken
+		}{plain, t}
+		return output(cmd, out, func(w io.Writer) { fmt.Fprintln(w, plain) })
+	}
+	cmd.AddCommand(create)
+	return cmd
+}

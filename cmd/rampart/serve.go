@@ -1,0 +1,132 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rampart-dev/rampart/internal/config"
+	"github.com/rampart-dev/rampart/internal/server"
+)
+
+func newServeCmd() *cobra.Command {
+	var (
+		configFile string
+		demo       bool
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run rampart: edge, control plane, dashboard and background jobs",
+		Long: `Run rampart on this machine: the edge (reverse proxy) on --http-addr, the
+dashboard and REST API on --admin-addr, and the reconcilers that keep the
+edge in line with the services in the store (SQLite under --data).
+
+Settings come from, in rising precedence: defaults, the YAML file given with
+--config, RAMPART_* environment variables, and flags.
+
+--demo starts a complete demo on unprivileged ports with a fresh data
+directory (unless --data is given): a built-in demo app behind the service
+"demo", the first admin account printed below, and platform domain
+localhost, so that http://demo.localhost:8080/ works in a browser.`,
+		Example: `  rampart serve --demo
+  rampart serve --config /etc/rampart/rampart.yaml
+  RAMPART_PLATFORM_DOMAIN=apps.example.com rampart serve --data /var/lib/rampart`,
+		Args: exactArgs(),
+	}
+	def := config.Default()
+	flags := config.RegisterFlags(cmd.Flags(), def)
+	cmd.Flags().StringVar(&configFile, "config", "", "YAML configuration file (RAMPART_CONFIG)")
+	cmd.Flags().BoolVar(&demo, "demo", false, "run a self-contained demo on unprivileged ports")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cfg := config.Default()
+		if demo {
+			cfg.AdminAddr = "127.0.0.1:7070"
+			cfg.HTTPAddr = "127.0.0.1:8080"
+			cfg.HTTPSAddr = "127.0.0.1:8443"
+			cfg.Platform.Domain = "localhost"
+			cfg.Node.PublicIPs = []string{"127.0.0.1"}
+			cfg.Data = ""
+		}
+		if configFile == "" {
+			configFile = os.Getenv("RAMPART_CONFIG")
+		}
+		if configFile != "" {
+			if err := cfg.LoadFile(configFile); err != nil {
+				return err
+			}
+		}
+		if err := cfg.LoadEnv(os.Environ()); err != nil {
+			return err
+		}
+		flags.Apply(&cfg)
+		if demo && cfg.Data == "" {
+			dir, err := os.MkdirTemp("", "rampart-demo-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			cfg.Data = dir
+		}
+		if err := cfg.Validate(); err != nil {
+			return usageError{err}
+		}
+		log := newLogger(cmd.ErrOrStderr(), cfg)
+		srv, err := server.New(cfg, log)
+		if err != nil {
+			return err
+		}
+		if demo {
+			d, err := server.SetUpDemo(cmd.Context(), srv.App())
+			if err != nil {
+				return err
+			}
+			defer d.Stop()
+			printDemo(cmd.OutOrStdout(), srv, cfg, d)
+		}
+		return srv.Run(cmd.Context())
+	}
+	return cmd
+}
+
+func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level)) // validated already
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func printDemo(w io.Writer, srv *server.Server, cfg config.Config, d *server.Demo) {
+	_, httpPort := splitPort(srv.HTTPAddr())
+	fmt.Fprintf(w, `
+  rampart demo is running.
+
+    Dashboard   http://%s/
+    Demo app    http://demo.%s:%s/   (through rampart's edge)
+    API         http://%s/api/v1/    (OpenAPI: /api/v1/openapi.json)
+    Data        %s
+`, srv.AdminAddr(), cfg.Platform.Domain, httpPort, srv.AdminAddr(), cfg.Data)
+	if d.Password != "" {
+		fmt.Fprintf(w, `
+    Log in as   %s
+    Password    %s      (shown only this once)
+`, d.Email, d.Password)
+	} else {
+		fmt.Fprintf(w, "\n    Log in as   %s (the account already existed in this data directory)\n", d.Email)
+	}
+	fmt.Fprintf(w, "\n  Try:  curl -H 'Host: demo.%s' http://%s/\n  Stop with Ctrl-C.\n\n", cfg.Platform.Domain, srv.HTTPAddr())
+}
+
+func splitPort(addr string) (host, port string) {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			return addr[:i], addr[i+1:]
+		}
+	}
+	return addr, ""
+}

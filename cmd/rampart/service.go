@@ -1,0 +1,205 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/app"
+	"github.com/rampart-dev/rampart/internal/client"
+)
+
+func newServiceCmd(cf *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "service",
+		Aliases: []string{"services", "svc"},
+		Short:   "Create, list, show, update and delete services",
+	}
+	cmd.AddCommand(newServiceCreateCmd(cf), newServiceListCmd(cf), newServiceShowCmd(cf), newServiceUpdateCmd(cf), newServiceDeleteCmd(cf))
+	return cmd
+}
+
+func newServiceCreateCmd(cf *clientFlags) *cobra.Command {
+	var in app.ServiceInput
+	cmd := &cobra.Command{
+		Use:   "create NAME --upstream URL [--upstream URL…]",
+		Short: "Create a service and route <NAME>.<platform domain> to its upstream",
+		Long: `Create a service. The edge starts routing <NAME>.<platform domain> to the
+upstream at once. NAME is a DNS label: a-z, 0-9 and '-', at most 63 characters.`,
+		Example: `  rampart service create blog --upstream http://127.0.0.1:3000`,
+		Args:    exactArgs("NAME"),
+	}
+	cmd.Flags().StringArrayVar(&in.Upstreams, "upstream", nil, "upstream base URL, e.g. http://127.0.0.1:3000 (repeat for several; required)")
+	cmd.Flags().StringVar(&in.Owner, "owner", "", "owner's email (admins only; default: you)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(in.Upstreams) == 0 {
+			return usageError{fmt.Errorf("--upstream is required, e.g. --upstream http://127.0.0.1:3000")}
+		}
+		cl, err := cf.client()
+		if err != nil {
+			return err
+		}
+		in.Name = args[0]
+		s, err := cl.CreateService(cmd.Context(), in)
+		if err != nil {
+			return err
+		}
+		return output(cmd, s, func(w io.Writer) {
+			fmt.Fprintf(w, "Created service %s: https://%s → %s\n", s.Name, s.Hostname, strings.Join(s.Upstreams, ", "))
+		})
+	}
+	return cmd
+}
+
+func newServiceListCmd(cf *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the services you can see (all of them for admins)",
+		Args:    exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := cf.client()
+			if err != nil {
+				return err
+			}
+			svcs, err := cl.ListServices(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return output(cmd, svcs, func(w io.Writer) {
+				if len(svcs) == 0 {
+					fmt.Fprintln(w, "No services yet. Create one with: rampart service create NAME --upstream URL")
+					return
+				}
+				rows := make([][]string, 0, len(svcs))
+				for _, s := range svcs {
+					rows = append(rows, []string{s.Name, string(s.State), s.Hostname, strings.Join(s.Upstreams, ","), s.Owner})
+				}
+				table(w, []string{"NAME", "STATE", "HOSTNAME", "UPSTREAMS", "OWNER"}, rows)
+			})
+		},
+	}
+}
+
+func printService(w io.Writer, s *client.Service) {
+	table(w, nil, [][]string{
+		{"Name:", s.Name},
+		{"State:", string(s.State)},
+		{"Hostname:", s.Hostname + "   (CNAME target for custom domains)"},
+		{"Upstreams:", strings.Join(s.Upstreams, ", ")},
+		{"Owner:", s.Owner},
+		{"Created:", s.CreatedAt.Local().Format(time.RFC3339)},
+		{"Updated:", s.UpdatedAt.Local().Format(time.RFC3339)},
+	})
+}
+
+func newServiceShowCmd(cf *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show one service",
+		Args:  exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := cf.client()
+			if err != nil {
+				return err
+			}
+			s, err := cl.GetService(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return output(cmd, s, func(w io.Writer) { printService(w, s) })
+		},
+	}
+}
+
+func newServiceUpdateCmd(cf *clientFlags) *cobra.Command {
+	var (
+		ups   []string
+		state string
+	)
+	cmd := &cobra.Command{
+		Use:     "update NAME [--upstream URL…] [--state active|stopped]",
+		Short:   "Change a service's upstreams or state",
+		Example: "  rampart service update blog --upstream http://127.0.0.1:3001\n  rampart service update blog --state stopped",
+		Args:    exactArgs("NAME"),
+	}
+	cmd.Flags().StringArrayVar(&ups, "upstream", nil, "new upstream base URL (repeat for several; replaces the list)")
+	cmd.Flags().StringVar(&state, "state", "", "active (routed) or stopped (the edge answers 503)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		var up app.ServiceUpdate
+		if cmd.Flags().Changed("upstream") {
+			up.Upstreams = ups
+		}
+		if state != "" {
+			st := rampart.ServiceState(state)
+			up.State = &st
+		}
+		if up.Upstreams == nil && up.State == nil {
+			return usageError{fmt.Errorf("nothing to change: give --upstream or --state")}
+		}
+		cl, err := cf.client()
+		if err != nil {
+			return err
+		}
+		s, err := cl.UpdateService(cmd.Context(), args[0], up)
+		if err != nil {
+			return err
+		}
+		return output(cmd, s, func(w io.Writer) { printService(w, s) })
+	}
+	return cmd
+}
+
+func newServiceDeleteCmd(cf *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete NAME",
+		Aliases: []string{"rm"},
+		Short:   "Delete a service; the edge stops routing it at once",
+		Args:    exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := cf.client()
+			if err != nil {
+				return err
+			}
+			if err := cl.DeleteService(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			return output(cmd, map[string]string{"deleted": args[0]}, func(w io.Writer) {
+				fmt.Fprintf(w, "Deleted service %s.\n", args[0])
+			})
+		},
+	}
+}
+
+func newAuditCmd(cf *clientFlags) *cobra.Command {
+	var q client.AuditQuery
+	cmd := &cobra.Command{
+		Use:   "audit [--service NAME] [--limit N]",
+		Short: "Show the audit log: who changed what, when, from where",
+		Args:  exactArgs(),
+	}
+	cmd.Flags().StringVar(&q.Service, "service", "", "only events on this service")
+	cmd.Flags().IntVar(&q.Limit, "limit", 50, "how many events, newest first (1-1000)")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		cl, err := cf.client()
+		if err != nil {
+			return err
+		}
+		evs, err := cl.ListAudit(cmd.Context(), q)
+		if err != nil {
+			return err
+		}
+		return output(cmd, evs, func(w io.Writer) {
+			rows := make([][]string, 0, len(evs))
+			for _, e := range evs {
+				rows = append(rows, []string{e.At.Local().Format(time.DateTime), e.Actor, e.IP, e.Action, e.Service, e.Detail})
+			}
+			table(w, []string{"TIME", "ACTOR", "IP", "ACTION", "SERVICE", "DETAIL"}, rows)
+		})
+	}
+	return cmd
+}

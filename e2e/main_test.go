@@ -1,0 +1,215 @@
+// Package e2e drives the real rampart binary the way an operator does: it
+// builds it with CGO_ENABLED=0, starts `rampart serve` as a child process,
+// and uses the CLI and plain HTTP against it.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// bin is the rampart binary built once for all tests.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rampart-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "rampart")
+	build := exec.Command("go", "build", "-trimpath", "-o", bin, "../cmd/rampart")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building rampart: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// TestStaticBinary: CGO_ENABLED=0 gives one binary with no dynamic loader.
+func TestStaticBinary(t *testing.T) {
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Fatal("binary has a PT_INTERP segment: it is dynamically linked")
+		}
+	}
+	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
+		t.Fatalf("binary imports shared libraries %v", libs)
+	}
+}
+
+// freePort returns a loopback address with a port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// node is one running `rampart serve`.
+type node struct {
+	t         *testing.T
+	data      string
+	admin     string // host:port
+	http      string // host:port
+	cmd       *exec.Cmd
+	out       *syncBuffer
+	cliConfig string
+	waited    chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startNode runs rampart serve with the given extra flags on free ports and
+// waits for /healthz.
+func startNode(t *testing.T, extra ...string) *node {
+	t.Helper()
+	n := &node{t: t, data: t.TempDir(), admin: freePort(t), http: freePort(t), out: &syncBuffer{}, waited: make(chan error, 1)}
+	n.cliConfig = filepath.Join(t.TempDir(), "cli.json")
+	args := append([]string{"serve", "--data", n.data, "--admin-addr", n.admin, "--http-addr", n.http, "--https-addr", freePort(t)}, extra...)
+	n.cmd = exec.Command(bin, args...)
+	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
+	n.cmd.Env = n.env()
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { n.waited <- n.cmd.Wait() }()
+	t.Cleanup(func() {
+		n.cmd.Process.Kill()
+		<-n.waited
+		if t.Failed() {
+			t.Logf("rampart serve output:\n%s", n.out.String())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + n.admin + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return n
+			}
+		}
+		select {
+		case err := <-n.waited:
+			t.Fatalf("rampart serve exited early (%v):\n%s", err, n.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rampart serve not healthy after 20s:\n%s", n.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (n *node) env() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "RAMPART_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "RAMPART_CLI_CONFIG="+n.cliConfig)
+}
+
+// result of one CLI run.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// rampart runs the CLI with stdin and the given args against this node's
+// data directory and CLI config.
+func (n *node) rampart(stdin string, args ...string) result {
+	n.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = n.env()
+	cmd.Stdin = strings.NewReader(stdin)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	err := cmd.Run()
+	r := result{stdout: so.String(), stderr: se.String()}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		n.t.Fatalf("running rampart %v: %v", args, err)
+	}
+	return r
+}
+
+// must runs the CLI and fails the test if it exits non-zero.
+func (n *node) must(stdin string, args ...string) string {
+	n.t.Helper()
+	r := n.rampart(stdin, args...)
+	if r.code != 0 {
+		n.t.Fatalf("rampart %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// get requests path on the edge with the given Host header.
+func (n *node) get(t *testing.T, host, path string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+n.http+path, nil)
+	req.Host = host
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s%s through the edge: %v", host, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// eventually retries f until it returns true or 5 s pass: the edge applies
+// changes within milliseconds, but the test should not depend on a number.
+func eventually(t *testing.T, what string, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

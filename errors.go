@@ -1,0 +1,61 @@
+package rampart
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. Each maps to exactly one HTTP status in internal/api, and the
+// code string itself is what API clients see in {"error":{"code":…}}.
+const (
+	EINVALID      = "invalid"      // the input breaks a rule; the message names it
+	ENOTFOUND     = "not_found"    // no such thing, or not visible to the caller
+	ECONFLICT     = "conflict"     // clashes with existing state (duplicate name, protection on)
+	EUNAUTHORIZED = "unauthorized" // no valid credentials
+	EFORBIDDEN    = "forbidden"    // valid credentials, not allowed
+	ETOOMANY      = "too_many_requests"
+	EINTERNAL     = "internal" // a bug or an outage; details go to the log, not the caller
+)
+
+// Error is an error meant for the person at the other end: Message says what
+// went wrong and, where it can, what to do about it.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Errorf returns an *Error with the given code and formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, EINTERNAL
+// for any other non-nil error and "" for nil.
+func ErrorCode(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Code
+	default:
+		return EINTERNAL
+	}
+}
+
+// ErrorMessage returns the message of the first *Error in err's chain. Other
+// errors may carry file paths or SQL, so callers get a generic message and
+// the details stay in the server's log.
+func ErrorMessage(err error) string {
+	var e *Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &e):
+		return e.Message
+	default:
+		return "internal error: the server could not complete the request (see its log)"
+	}
+}

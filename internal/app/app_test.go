@@ -1,0 +1,300 @@
+package app
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/store"
+	"github.com/rampart-dev/rampart/internal/store/sqlite"
+)
+
+// clock is a settable time source for expiry tests.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type fixture struct {
+	app           *App
+	clock         *clock
+	admin, member *rampart.User
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "rampart.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	c := &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	a := New(db, Options{Now: c.now})
+	ctx := context.Background()
+	admin, err := a.CreateUser(ctx, OperatorActor(), "Admin@Example.com", "correct horse battery", rampart.RoleAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	member, err := a.CreateUser(ctx, UserActor(admin, "192.0.2.1"), "mia@example.com", "member password", rampart.RoleMember)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{app: a, clock: c, admin: admin, member: member}
+}
+
+func (f *fixture) auditCount(t *testing.T) int {
+	evs, err := f.app.ListAudit(context.Background(), OperatorActor(), store.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(evs)
+}
+
+func TestCreateUserRules(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if f.admin.Email != "admin@example.com" {
+		t.Errorf("email not normalized: %q", f.admin.Email)
+	}
+	for _, tc := range []struct {
+		actor        Actor
+		email, pw    string
+		role         rampart.Role
+		code, substr string
+	}{
+		{UserActor(f.member, ""), "x@example.com", "long enough pw", rampart.RoleMember, rampart.EFORBIDDEN, "only an admin"},
+		{Actor{}, "x@example.com", "long enough pw", rampart.RoleMember, rampart.EUNAUTHORIZED, "authentication required"},
+		{OperatorActor(), "not-an-email", "long enough pw", rampart.RoleMember, rampart.EINVALID, "not a valid address"},
+		{OperatorActor(), "x@example.com", "short", rampart.RoleMember, rampart.EINVALID, "too short"},
+		{OperatorActor(), "x@example.com", "long enough pw", "root", rampart.EINVALID, "role"},
+		{OperatorActor(), "MIA@example.com", "long enough pw", rampart.RoleMember, rampart.ECONFLICT, "already exists"},
+	} {
+		_, err := f.app.CreateUser(ctx, tc.actor, tc.email, tc.pw, tc.role)
+		if rampart.ErrorCode(err) != tc.code || !strings.Contains(rampart.ErrorMessage(err), tc.substr) {
+			t.Errorf("CreateUser(%q, %q, %q) = %v; want %s containing %q", tc.email, tc.pw, tc.role, err, tc.code, tc.substr)
+		}
+	}
+}
+
+func TestLogin(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if u, err := f.app.Login(ctx, " ADMIN@example.com ", "correct horse battery", "192.0.2.1"); err != nil || u.ID != f.admin.ID {
+		t.Fatalf("good login: %v, %v", u, err)
+	}
+	_, errWrong := f.app.Login(ctx, "admin@example.com", "wrong password!", "192.0.2.1")
+	_, errNobody := f.app.Login(ctx, "nobody@example.com", "wrong password!", "192.0.2.1")
+	if errWrong == nil || errNobody == nil || errWrong.Error() != errNobody.Error() {
+		t.Errorf("wrong password %v and unknown user %v must fail alike", errWrong, errNobody)
+	}
+}
+
+func TestServicesVisibilityAndAudit(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	admin, member := UserActor(f.admin, "192.0.2.1"), UserActor(f.member, "192.0.2.2")
+
+	if _, err := f.app.CreateService(ctx, admin, ServiceInput{Name: "blog", Upstreams: []string{"http://127.0.0.1:3000"}}); err != nil {
+		t.Fatal(err)
+	}
+	shop, err := f.app.CreateService(ctx, member, ServiceInput{Name: "shop", Upstreams: []string{" http://127.0.0.1:3001 "}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shop.OwnerID != f.member.ID || shop.Upstreams[0] != "http://127.0.0.1:3001" || shop.State != rampart.StateActive {
+		t.Errorf("created %+v", shop)
+	}
+	select {
+	case <-f.app.Changes():
+	default:
+		t.Error("no change notice after create")
+	}
+
+	list, _ := f.app.ListServices(ctx, member)
+	if len(list) != 1 || list[0].Name != "shop" {
+		t.Errorf("member sees %v", names(list))
+	}
+	list, _ = f.app.ListServices(ctx, admin)
+	if len(list) != 2 {
+		t.Errorf("admin sees %v", names(list))
+	}
+	n := f.auditCount(t)
+	// A member cannot see, change or delete the admin's service, and is
+	// told it does not exist.
+	if _, err := f.app.GetService(ctx, member, "blog"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
+		t.Errorf("member get blog: %v", err)
+	}
+	if _, err := f.app.UpdateService(ctx, member, "blog", ServiceUpdate{Upstreams: []string{"http://127.0.0.1:1"}}); rampart.ErrorCode(err) != rampart.ENOTFOUND {
+		t.Errorf("member update blog: %v", err)
+	}
+	if err := f.app.DeleteService(ctx, member, "blog"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
+		t.Errorf("member delete blog: %v", err)
+	}
+	if _, err := f.app.CreateService(ctx, member, ServiceInput{Name: "x", Upstreams: []string{"http://127.0.0.1:1"}, Owner: "admin@example.com"}); rampart.ErrorCode(err) != rampart.EFORBIDDEN {
+		t.Errorf("member creating for admin: %v", err)
+	}
+	if got := f.auditCount(t); got != n {
+		t.Errorf("refused calls wrote %d audit events", got-n)
+	}
+	// Admins may act on anyone's service and create for others.
+	stopped := rampart.StateStopped
+	if s, err := f.app.UpdateService(ctx, admin, "shop", ServiceUpdate{State: &stopped}); err != nil || s.State != stopped {
+		t.Errorf("admin stop shop: %v %v", s, err)
+	}
+	if s, err := f.app.CreateService(ctx, admin, ServiceInput{Name: "for-mia", Upstreams: []string{"http://127.0.0.1:1"}, Owner: "mia@example.com"}); err != nil || s.OwnerID != f.member.ID {
+		t.Errorf("admin create for member: %v %v", s, err)
+	}
+	// Members read their own actions and events on their services, not the admin's.
+	evs, err := f.app.ListAudit(ctx, member, store.AuditFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if e.Service == "blog" || (e.ActorID != f.member.ID && e.OwnerID != f.member.ID) {
+			t.Errorf("member sees foreign event %+v", e)
+		}
+	}
+	var sawAdminStop bool
+	for _, e := range evs {
+		if e.Action == "service.update" && e.Service == "shop" && e.Actor == "admin@example.com" && e.IP == "192.0.2.1" {
+			sawAdminStop = true
+		}
+	}
+	if !sawAdminStop {
+		t.Error("member does not see the admin's change to their service")
+	}
+	if err := f.app.DeleteService(ctx, member, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.app.GetService(ctx, admin, "shop"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
+		t.Errorf("after delete: %v", err)
+	}
+}
+
+func TestServiceBadInputChangesNothing(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	admin := UserActor(f.admin, "")
+	if _, err := f.app.CreateService(ctx, admin, ServiceInput{Name: "taken", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
+		t.Fatal(err)
+	}
+	n := f.auditCount(t)
+	for _, in := range []ServiceInput{
+		{Name: "Blog", Upstreams: []string{"http://127.0.0.1:1"}},
+		{Name: strings.Repeat("a", 64), Upstreams: []string{"http://127.0.0.1:1"}},
+		{Name: "-blog", Upstreams: []string{"http://127.0.0.1:1"}},
+		{Name: "taken", Upstreams: []string{"http://127.0.0.1:1"}},
+		{Name: "ok", Upstreams: nil},
+		{Name: "ok", Upstreams: []string{"127.0.0.1:1"}},
+		{Name: "ok", Upstreams: []string{"http://127.0.0.1:1", "http://127.0.0.1:1"}},
+		{Name: "ok", Upstreams: []string{"http://127.0.0.1:1"}, Owner: "ghost@example.com"},
+	} {
+		if _, err := f.app.CreateService(ctx, admin, in); err == nil || rampart.ErrorCode(err) == rampart.EINTERNAL {
+			t.Errorf("CreateService(%+v) = %v; want a clear error", in, err)
+		}
+	}
+	bad := rampart.ServiceState("exploded")
+	for _, up := range []ServiceUpdate{{}, {State: &bad}, {Upstreams: []string{"javascript:alert(1)"}}} {
+		if _, err := f.app.UpdateService(ctx, admin, "taken", up); rampart.ErrorCode(err) != rampart.EINVALID {
+			t.Errorf("UpdateService(%+v) = %v; want invalid", up, err)
+		}
+	}
+	list, _ := f.app.ListServices(ctx, admin)
+	if len(list) != 1 || list[0].Upstreams[0] != "http://127.0.0.1:1" {
+		t.Errorf("services changed: %v", names(list))
+	}
+	if got := f.auditCount(t); got != n {
+		t.Errorf("bad input wrote %d audit events", got-n)
+	}
+}
+
+func TestTokens(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	plain, tok, err := f.app.CreateToken(ctx, OperatorActor(), "mia@example.com", "cli", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := f.app.AuthenticateToken(ctx, plain); err != nil || u.ID != f.member.ID {
+		t.Fatalf("AuthenticateToken: %v %v", u, err)
+	}
+	if _, _, err := f.app.CreateToken(ctx, UserActor(f.member, ""), "admin@example.com", "steal", 0); rampart.ErrorCode(err) != rampart.EFORBIDDEN {
+		t.Errorf("member minting admin token: %v", err)
+	}
+	for _, bad := range []string{"", "garbage", plain[:len(plain)-1] + "x"} {
+		if _, err := f.app.AuthenticateToken(ctx, bad); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
+			t.Errorf("AuthenticateToken(%q) = %v", bad, err)
+		}
+	}
+	f.clock.add(time.Hour)
+	_, err = f.app.AuthenticateToken(ctx, plain)
+	if rampart.ErrorCode(err) != rampart.EUNAUTHORIZED || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("expired token (%v): %v", tok.ExpiresAt, err)
+	}
+}
+
+func TestSessions(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	cookie, s, err := f.app.StartSession(ctx, f.admin, "192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.CSRFToken == "" || cookie == "" {
+		t.Fatal("session without cookie or CSRF token")
+	}
+	if _, u, err := f.app.Session(ctx, cookie); err != nil || u.ID != f.admin.ID {
+		t.Fatalf("Session: %v %v", u, err)
+	}
+	// Activity keeps it alive past the idle limit...
+	for i := 0; i < 3; i++ {
+		f.clock.add(90 * time.Minute)
+		if _, _, err := f.app.Session(ctx, cookie); err != nil {
+			t.Fatalf("active session ended after %d×90m: %v", i+1, err)
+		}
+	}
+	// ...and an idle gap ends it.
+	f.clock.add(2*time.Hour + time.Second)
+	if _, _, err := f.app.Session(ctx, cookie); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
+		t.Errorf("idle session: %v", err)
+	}
+	// The absolute limit ends even a busy session.
+	cookie, _, _ = f.app.StartSession(ctx, f.admin, "192.0.2.1")
+	for i := 0; i < 24; i++ {
+		f.clock.add(time.Hour)
+		_, _, err = f.app.Session(ctx, cookie)
+	}
+	if rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
+		t.Errorf("session alive after 24h: %v", err)
+	}
+	// Logout.
+	cookie, s, _ = f.app.StartSession(ctx, f.admin, "192.0.2.1")
+	if err := f.app.EndSession(ctx, s, f.admin, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.app.Session(ctx, cookie); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
+		t.Errorf("after logout: %v", err)
+	}
+	if _, _, err := f.app.Session(ctx, "not-a-cookie"); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
+		t.Errorf("bogus cookie: %v", err)
+	}
+}
+
+func names(ss []*rampart.Service) []string {
+	var out []string
+	for _, s := range ss {
+		out = append(out, s.Name)
+	}
+	return out
+}

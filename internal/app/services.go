@@ -1,0 +1,207 @@
+package app
+
+import (
+	"context"
+	"strings"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/store"
+)
+
+// ServiceInput is what a caller gives to create a service.
+type ServiceInput struct {
+	Name      string   `json:"name"`
+	Upstreams []string `json:"upstreams"`
+	// Owner is the owner's email. Only admins may set it; empty means the
+	// caller (or, for the operator, the first admin).
+	Owner string `json:"owner,omitempty"`
+}
+
+// ServiceUpdate changes a service; nil fields stay as they are.
+type ServiceUpdate struct {
+	Upstreams []string              `json:"upstreams,omitempty"`
+	State     *rampart.ServiceState `json:"state,omitempty"`
+}
+
+// CreateService creates a service owned by the caller (or by in.Owner, for admins).
+func (a *App) CreateService(ctx context.Context, actor Actor, in ServiceInput) (*rampart.Service, error) {
+	if err := actor.check(); err != nil {
+		return nil, err
+	}
+	now := a.now().UTC()
+	svc := &rampart.Service{
+		Name:      strings.TrimSpace(in.Name),
+		Upstreams: trimAll(in.Upstreams),
+		State:     rampart.StateActive,
+		CreatedAt: now,
+		UpdatedAt: now,
+	}
+	if err := svc.Validate(); err != nil {
+		return nil, err
+	}
+	err := a.store.InTx(ctx, func(st store.Store) error {
+		owner, err := a.resolveOwner(ctx, st, actor, in.Owner)
+		if err != nil {
+			return err
+		}
+		svc.OwnerID, svc.Owner = owner.ID, owner.Email
+		if err := st.CreateService(ctx, svc); err != nil {
+			return err
+		}
+		return a.audit(ctx, st, actor, "service.create", svc, "upstreams="+strings.Join(svc.Upstreams, ","))
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.notify()
+	return svc, nil
+}
+
+func (a *App) resolveOwner(ctx context.Context, st store.Store, actor Actor, email string) (*rampart.User, error) {
+	email = rampart.NormalizeEmail(email)
+	switch {
+	case email == "" && actor.User != nil:
+		return actor.User, nil
+	case email == "":
+		users, err := st.ListUsers(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			if u.IsAdmin() {
+				return u, nil
+			}
+		}
+		return nil, rampart.Errorf(rampart.EINVALID, "no owner given and there is no admin yet: create one with `rampart user create --admin`")
+	case !actor.isAdmin() && email != actor.User.Email:
+		return nil, rampart.Errorf(rampart.EFORBIDDEN, "only an admin can create a service for another user")
+	}
+	u, err := st.UserByEmail(ctx, email)
+	if rampart.ErrorCode(err) == rampart.ENOTFOUND {
+		return nil, rampart.Errorf(rampart.EINVALID, "owner %q has no account: create it first with `rampart user create`", email)
+	}
+	return u, err
+}
+
+// ListServices returns the services the caller may see: all for admins,
+// their own for members.
+func (a *App) ListServices(ctx context.Context, actor Actor) ([]*rampart.Service, error) {
+	if err := actor.check(); err != nil {
+		return nil, err
+	}
+	var f store.ServiceFilter
+	if !actor.isAdmin() {
+		f.OwnerID = actor.User.ID
+	}
+	return a.store.ListServices(ctx, f)
+}
+
+// GetService returns the named service if the caller may see it. A member
+// asking for someone else's service is told it does not exist, so that
+// service names do not leak between tenants.
+func (a *App) GetService(ctx context.Context, actor Actor, name string) (*rampart.Service, error) {
+	if err := actor.check(); err != nil {
+		return nil, err
+	}
+	return a.visibleService(ctx, a.store, actor, name)
+}
+
+func (a *App) visibleService(ctx context.Context, st store.Store, actor Actor, name string) (*rampart.Service, error) {
+	if err := rampart.ValidateServiceName(name); err != nil {
+		return nil, rampart.Errorf(rampart.ENOTFOUND, "service %q not found", name)
+	}
+	svc, err := st.ServiceByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if !actor.isAdmin() && svc.OwnerID != actor.User.ID {
+		return nil, rampart.Errorf(rampart.ENOTFOUND, "service %q not found", name)
+	}
+	return svc, nil
+}
+
+// UpdateService applies up to the named service.
+func (a *App) UpdateService(ctx context.Context, actor Actor, name string, up ServiceUpdate) (*rampart.Service, error) {
+	if err := actor.check(); err != nil {
+		return nil, err
+	}
+	var svc *rampart.Service
+	err := a.store.InTx(ctx, func(st store.Store) error {
+		var err error
+		if svc, err = a.visibleService(ctx, st, actor, name); err != nil {
+			return err
+		}
+		var changes []string
+		if up.Upstreams != nil {
+			svc.Upstreams = trimAll(up.Upstreams)
+			changes = append(changes, "upstreams="+strings.Join(svc.Upstreams, ","))
+		}
+		if up.State != nil {
+			svc.State = *up.State
+			changes = append(changes, "state="+string(svc.State))
+		}
+		if len(changes) == 0 {
+			return rampart.Errorf(rampart.EINVALID, "nothing to change: give upstreams or state")
+		}
+		if err := svc.Validate(); err != nil {
+			return err
+		}
+		svc.UpdatedAt = a.now().UTC()
+		if err := st.UpdateService(ctx, svc); err != nil {
+			return err
+		}
+		return a.audit(ctx, st, actor, "service.update", svc, strings.Join(changes, " "))
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.notify()
+	return svc, nil
+}
+
+// DeleteService removes the named service; the edge stops routing it at once.
+func (a *App) DeleteService(ctx context.Context, actor Actor, name string) error {
+	if err := actor.check(); err != nil {
+		return err
+	}
+	err := a.store.InTx(ctx, func(st store.Store) error {
+		svc, err := a.visibleService(ctx, st, actor, name)
+		if err != nil {
+			return err
+		}
+		if err := st.DeleteService(ctx, svc.ID); err != nil {
+			return err
+		}
+		return a.audit(ctx, st, actor, "service.delete", svc, "")
+	})
+	if err != nil {
+		return err
+	}
+	a.notify()
+	return nil
+}
+
+// ListAudit returns audit events the caller may read: everything for admins;
+// for members, their own actions and events on services they owned.
+func (a *App) ListAudit(ctx context.Context, actor Actor, f store.AuditFilter) ([]*rampart.AuditEvent, error) {
+	if err := actor.check(); err != nil {
+		return nil, err
+	}
+	if f.Limit < 0 || f.Limit > 1000 {
+		return nil, rampart.Errorf(rampart.EINVALID, "limit %d is out of range: use 1 to 1000", f.Limit)
+	}
+	f.VisibleTo = 0
+	if !actor.isAdmin() {
+		f.VisibleTo = actor.User.ID
+	}
+	return a.store.ListAudit(ctx, f)
+}
+
+func trimAll(ss []string) []string {
+	out := make([]string, 0, len(ss))
+	for _, s := range ss {
+		out = append(out, strings.TrimSpace(s))
+	}
+	return out
+}
+

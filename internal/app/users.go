@@ -1,0 +1,215 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/auth"
+	"github.com/rampart-dev/rampart/internal/store"
+)
+
+// CreateUser adds an account. Only admins and the operator may.
+func (a *App) CreateUser(ctx context.Context, actor Actor, email, password string, role rampart.Role) (*rampart.User, error) {
+	if err := actor.requireAdmin(); err != nil {
+		return nil, err
+	}
+	email = rampart.NormalizeEmail(email)
+	if err := rampart.ValidateEmail(email); err != nil {
+		return nil, err
+	}
+	if err := rampart.ValidateRole(role); err != nil {
+		return nil, err
+	}
+	if err := rampart.ValidatePassword(password); err != nil {
+		return nil, err
+	}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return nil, err
+	}
+	now := a.now().UTC()
+	u := &rampart.User{Email: email, Role: role, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	err = a.store.InTx(ctx, func(st store.Store) error {
+		if err := st.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		return a.audit(ctx, st, actor, "user.create", nil, fmt.Sprintf("email=%s role=%s", u.Email, u.Role))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// errBadLogin is the one answer to every failed password login, so that the
+// response does not tell whether the account exists.
+var errBadLogin = rampart.Errorf(rampart.EUNAUTHORIZED, "email or password is incorrect")
+
+// Login checks an email and password. An unknown email costs the same time
+// as a wrong password.
+func (a *App) Login(ctx context.Context, email, password, ip string) (*rampart.User, error) {
+	u, err := a.store.UserByEmail(ctx, rampart.NormalizeEmail(email))
+	if rampart.ErrorCode(err) == rampart.ENOTFOUND {
+		auth.BurnVerify(password)
+		a.log.Info("login failed", "email", email, "ip", ip, "reason", "no such user")
+		return nil, errBadLogin
+	}
+	if err != nil {
+		return nil, err
+	}
+	ok, err := auth.VerifyPassword(u.PasswordHash, password)
+	if err != nil {
+		return nil, fmt.Errorf("user %d: %w", u.ID, err)
+	}
+	if !ok {
+		a.log.Info("login failed", "email", u.Email, "ip", ip, "reason", "wrong password")
+		return nil, errBadLogin
+	}
+	return u, nil
+}
+
+// CreateToken makes a new API token for the user with the given email and
+// returns its plaintext, which is shown once and never stored. ttl 0 means
+// no expiry. Users may create tokens for themselves; admins for anyone.
+func (a *App) CreateToken(ctx context.Context, actor Actor, email, name string, ttl time.Duration) (string, *rampart.APIToken, error) {
+	if err := actor.check(); err != nil {
+		return "", nil, err
+	}
+	if ttl < 0 {
+		return "", nil, rampart.Errorf(rampart.EINVALID, "token lifetime must not be negative")
+	}
+	if len(name) > 100 {
+		return "", nil, rampart.Errorf(rampart.EINVALID, "token name is longer than 100 characters")
+	}
+	email = rampart.NormalizeEmail(email)
+	u, err := a.store.UserByEmail(ctx, email)
+	if rampart.ErrorCode(err) == rampart.ENOTFOUND {
+		return "", nil, rampart.Errorf(rampart.ENOTFOUND, "no user with email %q: create it with `rampart user create`", email)
+	} else if err != nil {
+		return "", nil, err
+	}
+	if !actor.isAdmin() && actor.User.ID != u.ID {
+		return "", nil, rampart.Errorf(rampart.EFORBIDDEN, "you can only create tokens for yourself")
+	}
+	plain, hash := auth.NewSecret(auth.TokenPrefix)
+	now := a.now().UTC()
+	t := &rampart.APIToken{UserID: u.ID, Name: name, Hash: hash, CreatedAt: now}
+	if ttl > 0 {
+		exp := now.Add(ttl)
+		t.ExpiresAt = &exp
+	}
+	err = a.store.InTx(ctx, func(st store.Store) error {
+		if err := st.CreateToken(ctx, t); err != nil {
+			return err
+		}
+		return a.audit(ctx, st, actor, "token.create", nil, fmt.Sprintf("user=%s name=%q", u.Email, name))
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	return plain, t, nil
+}
+
+// tokenTouchEvery limits last-used writes to one per token per minute, so
+// that a busy API client does not turn every read into a write.
+const tokenTouchEvery = time.Minute
+
+// AuthenticateToken returns the user a bearer token belongs to.
+func (a *App) AuthenticateToken(ctx context.Context, plaintext string) (*rampart.User, error) {
+	if plaintext == "" {
+		return nil, rampart.Errorf(rampart.EUNAUTHORIZED, "no API token given: pass one with --token or RAMPART_TOKEN, or run `rampart login`")
+	}
+	if !auth.LooksLikeToken(plaintext) {
+		return nil, rampart.Errorf(rampart.EUNAUTHORIZED, "that is not a rampart API token (they start with %q): create one with `rampart token create`", auth.TokenPrefix)
+	}
+	t, err := a.store.TokenByHash(ctx, auth.HashSecret(plaintext))
+	if rampart.ErrorCode(err) == rampart.ENOTFOUND {
+		return nil, rampart.Errorf(rampart.EUNAUTHORIZED, "API token is not valid (revoked or never issued): create a new one with `rampart token create`")
+	} else if err != nil {
+		return nil, err
+	}
+	now := a.now()
+	if t.Expired(now) {
+		return nil, rampart.Errorf(rampart.EUNAUTHORIZED, "API token expired at %s: create a new one with `rampart token create`", t.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) > tokenTouchEvery {
+		if err := a.store.TouchToken(ctx, t.ID, now.UTC()); err != nil {
+			a.log.Warn("recording token use", "token", t.ID, "err", err)
+		}
+	}
+	return a.store.UserByID(ctx, t.UserID)
+}
+
+// StartSession logs u in to the dashboard and returns the cookie value.
+func (a *App) StartSession(ctx context.Context, u *rampart.User, ip string) (string, *rampart.Session, error) {
+	plain, hash := auth.NewSecret("")
+	csrf, _ := auth.NewSecret("")
+	now := a.now().UTC()
+	s := &rampart.Session{UserID: u.ID, Hash: hash, CSRFToken: csrf, IP: ip, CreatedAt: now, SeenAt: now, ExpiresAt: now.Add(a.opts.SessionMax)}
+	err := a.store.InTx(ctx, func(st store.Store) error {
+		if err := st.CreateSession(ctx, s); err != nil {
+			return err
+		}
+		return a.audit(ctx, st, UserActor(u, ip), "session.login", nil, "")
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	return plain, s, nil
+}
+
+// errNoSession is returned for any cookie that does not lead to a live session.
+var errNoSession = rampart.Errorf(rampart.EUNAUTHORIZED, "your session has ended: log in again")
+
+// Session returns the live session and its user for a cookie value, and
+// records the request for idle expiry.
+func (a *App) Session(ctx context.Context, cookie string) (*rampart.Session, *rampart.User, error) {
+	if cookie == "" || len(cookie) > 100 {
+		return nil, nil, errNoSession
+	}
+	s, err := a.store.SessionByHash(ctx, auth.HashSecret(cookie))
+	if rampart.ErrorCode(err) == rampart.ENOTFOUND {
+		return nil, nil, errNoSession
+	} else if err != nil {
+		return nil, nil, err
+	}
+	now := a.now().UTC()
+	if !now.Before(s.ExpiresAt) || now.Sub(s.SeenAt) > a.opts.SessionIdle {
+		if err := a.store.DeleteSession(ctx, s.ID); err != nil {
+			a.log.Warn("deleting expired session", "err", err)
+		}
+		return nil, nil, errNoSession
+	}
+	if now.Sub(s.SeenAt) > time.Minute {
+		if err := a.store.TouchSession(ctx, s.ID, now); err != nil {
+			a.log.Warn("recording session use", "err", err)
+		}
+	}
+	u, err := a.store.UserByID(ctx, s.UserID)
+	if rampart.ErrorCode(err) == rampart.ENOTFOUND {
+		return nil, nil, errNoSession
+	}
+	return s, u, err
+}
+
+// EndSession logs a session out.
+func (a *App) EndSession(ctx context.Context, s *rampart.Session, u *rampart.User, ip string) error {
+	return a.store.InTx(ctx, func(st store.Store) error {
+		if err := st.DeleteSession(ctx, s.ID); err != nil && !errors.Is(err, context.Canceled) && rampart.ErrorCode(err) != rampart.ENOTFOUND {
+			return err
+		}
+		return a.audit(ctx, st, UserActor(u, ip), "session.logout", nil, "")
+	})
+}
+
+// PruneSessions deletes expired sessions; serve runs it periodically.
+func (a *App) PruneSessions(ctx context.Context) (int64, error) {
+	now := a.now().UTC()
+	return a.store.DeleteExpiredSessions(ctx, now, now.Add(-a.opts.SessionIdle))
+}
+
+// UserCount reports how many accounts exist.
+func (a *App) UserCount(ctx context.Context) (int, error) { return a.store.CountUsers(ctx) }

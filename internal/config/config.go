@@ -1,0 +1,167 @@
+// Package config loads rampart's settings from, in rising precedence, built-in
+// defaults, a YAML file, RAMPART_* environment variables and command-line
+// flags. Every setting is declared once in the table in settings.go, which
+// drives all four sources and the reference in the README, so a setting
+// cannot exist in one place and be missing from another.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/rampart-dev/rampart"
+)
+
+// Config is the whole of rampart serve's configuration.
+type Config struct {
+	Data      string `yaml:"data"`
+	AdminAddr string `yaml:"admin_addr"`
+	HTTPAddr  string `yaml:"http_addr"`
+	HTTPSAddr string `yaml:"https_addr"`
+	Platform  struct {
+		Domain string `yaml:"domain"`
+	} `yaml:"platform"`
+	Node struct {
+		PublicIPs []string `yaml:"public_ips"`
+	} `yaml:"node"`
+	Log struct {
+		Level     string `yaml:"level"`
+		Format    string `yaml:"format"`
+		AccessLog bool   `yaml:"access_log"`
+	} `yaml:"log"`
+}
+
+// Default returns the settings used when nothing else is said.
+func Default() Config {
+	var c Config
+	c.Data = "/var/lib/rampart"
+	c.AdminAddr = "127.0.0.1:7070"
+	c.HTTPAddr = ":80"
+	c.HTTPSAddr = ":443"
+	c.Platform.Domain = "localhost"
+	c.Log.Level = "info"
+	c.Log.Format = "text"
+	c.Log.AccessLog = true
+	return c
+}
+
+// LoadFile merges the YAML file at path into c. Unknown keys are errors, so
+// that a typo does not silently leave a default in place.
+func (c *Config) LoadFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reading config file: %w", err)
+	}
+	if err := c.parseYAML(b); err != nil {
+		return fmt.Errorf("config file %s: %v (see the configuration reference in the README)", path, err)
+	}
+	return nil
+}
+
+// parseYAML merges one YAML document into c. On error c may be partly
+// changed; LoadFile's callers discard it.
+func (c *Config) parseYAML(b []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // an empty file is an empty config
+		return err
+	}
+	return nil
+}
+
+// LoadEnv applies RAMPART_* variables from environ (os.Environ's form).
+func (c *Config) LoadEnv(environ []string) error {
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(k, "RAMPART_") {
+			continue
+		}
+		s := settingByEnv(k)
+		if s == nil {
+			continue // RAMPART_SERVER and RAMPART_TOKEN belong to the CLI
+		}
+		if err := s.set(c, v); err != nil {
+			return fmt.Errorf("environment variable %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// Validate checks the whole configuration and says which setting is wrong.
+func (c *Config) Validate() error {
+	if c.Data == "" {
+		return fmt.Errorf("data: a data directory is required (--data)")
+	}
+	for _, a := range []struct{ key, addr string }{{"admin_addr", c.AdminAddr}, {"http_addr", c.HTTPAddr}, {"https_addr", c.HTTPSAddr}} {
+		if a.addr == "" && a.key != "https_addr" {
+			return fmt.Errorf("%s: an address is required, e.g. 127.0.0.1:7070", a.key)
+		}
+		if a.addr == "" {
+			continue
+		}
+		if err := validateAddr(a.addr); err != nil {
+			return fmt.Errorf("%s: %v", a.key, err)
+		}
+	}
+	if err := validateDomain(c.Platform.Domain); err != nil {
+		return fmt.Errorf("platform.domain: %v", err)
+	}
+	for _, ip := range c.Node.PublicIPs {
+		if _, err := netip.ParseAddr(ip); err != nil {
+			return fmt.Errorf("node.public_ips: %q is not an IP address", ip)
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: %q is unknown: use debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return fmt.Errorf("log.format: %q is unknown: use text or json", c.Log.Format)
+	}
+	return nil
+}
+
+func validateAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (e.g. 127.0.0.1:8080 or :80)", addr)
+	}
+	if host != "" && host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			return fmt.Errorf("%q: listen on an IP address, not a name", addr)
+		}
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	return nil
+}
+
+func validateDomain(d string) error {
+	if d == "" {
+		return fmt.Errorf("a platform domain is required, e.g. apps.example.com")
+	}
+	// The domain must be usable as the suffix of <service>.<domain>: reuse
+	// the service-name rule for each label.
+	if len(d) > 253-64 {
+		return fmt.Errorf("%q is too long to leave room for service names", d)
+	}
+	for _, label := range strings.Split(d, ".") {
+		if err := rampart.ValidateServiceName(label); err != nil {
+			return fmt.Errorf("%q is not a valid lower-case domain name", d)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,110 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+func TestPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "rampart.yaml")
+	os.WriteFile(file, []byte("data: /from/file\nadmin_addr: 127.0.0.1:1000\nplatform:\n  domain: file.example\nnode:\n  public_ips: [198.51.100.7]\nlog:\n  access_log: false\n"), 0o600)
+
+	c := Default()
+	if err := c.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LoadEnv([]string{"RAMPART_ADMIN_ADDR=127.0.0.1:2000", "RAMPART_PLATFORM_DOMAIN=env.example", "RAMPART_TOKEN=ignored", "PATH=/bin"}); err != nil {
+		t.Fatal(err)
+	}
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	flags := RegisterFlags(fs, Default())
+	if err := fs.Parse([]string{"--platform-domain", "flag.example", "--node-public-ips", "203.0.113.1,2001:db8::1"}); err != nil {
+		t.Fatal(err)
+	}
+	flags.Apply(&c)
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := Default()
+	want.Data = "/from/file"                                     // file only
+	want.AdminAddr = "127.0.0.1:2000"                            // env beats file
+	want.Platform.Domain = "flag.example"                        // flag beats env and file
+	want.Node.PublicIPs = []string{"203.0.113.1", "2001:db8::1"} // flag beats file
+	want.Log.AccessLog = false                                   // file beats default
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got  %+v\nwant %+v", c, want)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml, wantErr string
+	}{
+		{"unknown key", "platfrom:\n  domain: x\n", "field platfrom not found"},
+		{"bad admin addr", "admin_addr: nonsense\n", "admin_addr"},
+		{"hostname addr", "admin_addr: example.com:80\n", "listen on an IP address"},
+		{"bad port", "http_addr: ':99999'\n", "port"},
+		{"bad domain", "platform:\n  domain: Example.COM\n", "platform.domain"},
+		{"bad ip", "node:\n  public_ips: [not-an-ip]\n", "node.public_ips"},
+		{"bad level", "log:\n  level: loud\n", "log.level"},
+		{"bad format", "log:\n  format: xml\n", "log.format"},
+		{"not yaml", "data: [unclosed\n", "config file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "c.yaml")
+			os.WriteFile(file, []byte(tc.yaml), 0o600)
+			c := Default()
+			err := c.LoadFile(file)
+			if err == nil {
+				err = c.Validate()
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("error = %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+	c := Default()
+	if err := c.LoadEnv([]string{"RAMPART_LOG_ACCESS_LOG=maybe"}); err == nil || !strings.Contains(err.Error(), "RAMPART_LOG_ACCESS_LOG") {
+		t.Errorf("bad bool env: %v", err)
+	}
+}
+
+func TestEmptyFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, nil, 0o600)
+	c := Default()
+	if err := c.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c, Default()) {
+		t.Error("an empty file changed settings")
+	}
+}
+
+func TestReferenceListsEverySetting(t *testing.T) {
+	ref := Reference()
+	for _, s := range settings {
+		for _, want := range []string{s.key, "--" + s.flagName(), s.envName()} {
+			if !strings.Contains(ref, want) {
+				t.Errorf("reference lacks %q", want)
+			}
+		}
+	}
+}
+
+func FuzzParseYAML(f *testing.F) {
+	f.Add([]byte("data: /x\nplatform:\n  domain: a.b\n"))
+	f.Add([]byte("node:\n  public_ips: [1.2.3.4]\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c := Default()
+		if c.parseYAML(b) == nil {
+			_ = c.Validate() // must not panic
+		}
+	})
+}

@@ -1,0 +1,136 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// setting is one configuration knob, reachable as a YAML key, a RAMPART_*
+// variable and a flag.
+type setting struct {
+	key  string // YAML path, e.g. "platform.domain"
+	help string
+	ptr  func(*Config) any // *string, *bool or *[]string inside the Config
+}
+
+var settings = []setting{
+	{"data", "data directory: the SQLite store and everything rampart keeps", func(c *Config) any { return &c.Data }},
+	{"admin_addr", "listen address of the dashboard and the REST API", func(c *Config) any { return &c.AdminAddr }},
+	{"http_addr", "listen address of the edge's HTTP side", func(c *Config) any { return &c.HTTPAddr }},
+	{"https_addr", "listen address of the edge's HTTPS side (TLS arrives with custom domains; see README)", func(c *Config) any { return &c.HTTPSAddr }},
+	{"platform.domain", "services are reached at <service>.<platform.domain>", func(c *Config) any { return &c.Platform.Domain }},
+	{"node.public_ips", "this node's public IPs, shown as A-record targets (comma-separated); default: detected", func(c *Config) any { return &c.Node.PublicIPs }},
+	{"log.level", "debug, info, warn or error", func(c *Config) any { return &c.Log.Level }},
+	{"log.format", "text or json", func(c *Config) any { return &c.Log.Format }},
+	{"log.access_log", "write one log line per edge request", func(c *Config) any { return &c.Log.AccessLog }},
+}
+
+// flagName turns "platform.domain" into "platform-domain" and "admin_addr"
+// into "admin-addr".
+func (s *setting) flagName() string {
+	return strings.NewReplacer(".", "-", "_", "-").Replace(s.key)
+}
+
+// envName turns "platform.domain" into "RAMPART_PLATFORM_DOMAIN".
+func (s *setting) envName() string {
+	return "RAMPART_" + strings.ToUpper(strings.NewReplacer(".", "_").Replace(s.key))
+}
+
+func settingByEnv(name string) *setting {
+	for i := range settings {
+		if settings[i].envName() == name {
+			return &settings[i]
+		}
+	}
+	return nil
+}
+
+func (s *setting) set(c *Config, v string) error {
+	switch p := s.ptr(c).(type) {
+	case *string:
+		*p = v
+	case *bool:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		*p = b
+	case *[]string:
+		*p = nil
+		for _, f := range strings.Split(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				*p = append(*p, f)
+			}
+		}
+	default:
+		panic("config: unsupported setting type for " + s.key)
+	}
+	return nil
+}
+
+// FlagSet holds the flags of every setting. Register it on a command, then
+// after parsing call Apply to copy the flags the user set onto a Config.
+type FlagSet struct {
+	fs    *pflag.FlagSet
+	shown Config // holds the parsed flag values
+}
+
+// RegisterFlags adds a flag for every setting to fs, showing defaults from def.
+func RegisterFlags(fs *pflag.FlagSet, def Config) *FlagSet {
+	f := &FlagSet{fs: fs, shown: def}
+	for i := range settings {
+		s := &settings[i]
+		help := s.help + " (" + s.envName() + ")"
+		switch p := s.ptr(&f.shown).(type) {
+		case *string:
+			fs.StringVar(p, s.flagName(), *p, help)
+		case *bool:
+			fs.BoolVar(p, s.flagName(), *p, help)
+		case *[]string:
+			fs.StringSliceVar(p, s.flagName(), *p, help)
+		}
+	}
+	return f
+}
+
+// Apply copies the flags that were set on the command line onto c.
+func (f *FlagSet) Apply(c *Config) {
+	for i := range settings {
+		s := &settings[i]
+		if !f.fs.Changed(s.flagName()) {
+			continue
+		}
+		switch p := s.ptr(c).(type) {
+		case *string:
+			*p = *s.ptr(&f.shown).(*string)
+		case *bool:
+			*p = *s.ptr(&f.shown).(*bool)
+		case *[]string:
+			*p = append([]string(nil), *s.ptr(&f.shown).(*[]string)...)
+		}
+	}
+}
+
+// Reference returns a Markdown table of every setting, for the README.
+func Reference() string {
+	var b strings.Builder
+	b.WriteString("| YAML key | flag | environment | default | meaning |\n|---|---|---|---|---|\n")
+	def := Default()
+	for i := range settings {
+		s := &settings[i]
+		var dv string
+		switch p := s.ptr(&def).(type) {
+		case *string:
+			dv = *p
+		case *bool:
+			dv = strconv.FormatBool(*p)
+		case *[]string:
+			dv = strings.Join(*p, ",")
+		}
+		fmt.Fprintf(&b, "| `%s` | `--%s` | `%s` | `%s` | %s |\n", s.key, s.flagName(), s.envName(), dv, s.help)
+	}
+	return b.String()
+}

@@ -1,0 +1,247 @@
+// Package server assembles `rampart serve`: it opens the store, builds the
+// service layer, the edge, the REST API and the dashboard, starts the
+// reconcilers and background jobs, and serves the listeners until its
+// context ends, then shuts down gracefully. cmd/rampart only parses flags
+// and calls it; the integration tests start it the same way.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/rampart-dev/rampart/internal/agent"
+	"github.com/rampart-dev/rampart/internal/api"
+	"github.com/rampart-dev/rampart/internal/app"
+	"github.com/rampart-dev/rampart/internal/config"
+	"github.com/rampart-dev/rampart/internal/edge"
+	"github.com/rampart-dev/rampart/internal/store/sqlite"
+	"github.com/rampart-dev/rampart/internal/web"
+)
+
+// ShutdownTimeout bounds how long in-flight requests may take to finish
+// after SIGTERM before connections are closed.
+const ShutdownTimeout = 30 * time.Second
+
+// Server is a running rampart node. Create it with New, then Run it.
+type Server struct {
+	cfg   config.Config
+	log   *slog.Logger
+	store *sqlite.DB
+	app   *app.App
+	edge  *edge.Edge
+
+	adminLn, httpLn net.Listener
+	admin, http     *http.Server
+
+	routes *agent.Routes
+	ready  atomic.Bool
+	closers []func() error
+}
+
+// New opens the data directory and binds the listeners, so that a port in
+// use is reported before anything else starts. log may be nil.
+func New(cfg config.Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Server{cfg: cfg, log: log}
+	ok := false
+	defer func() {
+		if !ok {
+			s.close()
+		}
+	}()
+
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data directory %s: %w", cfg.Data, err)
+	}
+	db, err := sqlite.Open(filepath.Join(cfg.Data, "rampart.db"))
+	if err != nil {
+		return nil, err
+	}
+	s.store = db
+	s.closers = append(s.closers, db.Close)
+	s.app = app.New(db, app.Options{Logger: log})
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ecfg := edge.Config{Metrics: reg}
+	if cfg.Log.AccessLog {
+		ecfg.AccessLog = log.With("log", "access")
+	}
+	if s.edge, err = edge.New(ecfg); err != nil {
+		return nil, err
+	}
+	s.routes = &agent.Routes{Store: db, Edge: s.edge, PlatformDomain: cfg.Platform.Domain, Changes: s.app.Changes(), Log: log}
+
+	nodeIPs := cfg.Node.PublicIPs
+	if len(nodeIPs) == 0 {
+		nodeIPs = DetectIPs()
+	}
+	apiHandler := api.New(s.app, api.Options{Logger: log, PlatformDomain: cfg.Platform.Domain})
+	webHandler, err := web.New(s.app, web.Config{PlatformDomain: cfg.Platform.Domain, NodeIPs: nodeIPs, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/", apiHandler)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.Handle("/", webHandler)
+
+	if s.adminLn, err = listen("admin_addr", cfg.AdminAddr); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.adminLn.Close)
+	if s.httpLn, err = listen("http_addr", cfg.HTTPAddr); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.httpLn.Close)
+
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
+	s.http = &http.Server{Handler: s.edge, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, ErrorLog: errLog}
+	ok = true
+	return s, nil
+}
+
+func listen(key, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot listen on %s: %w (is another program using the port? ports below 1024 need root or CAP_NET_BIND_SERVICE)", key, addr, err)
+	}
+	return ln, nil
+}
+
+// App returns the service layer, for the demo set-up and tests.
+func (s *Server) App() *app.App { return s.app }
+
+// AdminAddr is the address the dashboard and API listen on.
+func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
+
+// HTTPAddr is the address of the edge's HTTP listener.
+func (s *Server) HTTPAddr() string { return s.httpLn.Addr().String() }
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if !s.ready.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "starting\n")
+		return
+	}
+	io.WriteString(w, "ok\n")
+}
+
+// Run serves until ctx ends, then stops accepting connections, lets
+// in-flight requests finish (up to ShutdownTimeout) and closes the store.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.close()
+	// The first routing table is in place before the edge takes requests,
+	// so a restart never answers 404 for services that exist.
+	if err := s.routes.Sync(ctx); err != nil {
+		return fmt.Errorf("building the first routing table: %w", err)
+	}
+	bg, stopBG := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.routes.Run(bg) }()
+	go func() { defer wg.Done(); s.pruneSessions(bg) }()
+
+	errc := make(chan error, 2)
+	serve := func(name string, srv *http.Server, ln net.Listener) {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("%s listener: %w", name, err)
+		}
+	}
+	go serve("admin", s.admin, s.adminLn)
+	go serve("edge http", s.http, s.httpLn)
+	s.ready.Store(true)
+	s.log.Info("rampart is serving", "admin", "http://"+s.AdminAddr(), "edge_http", s.HTTPAddr(), "platform_domain", s.cfg.Platform.Domain, "data", s.cfg.Data)
+
+	var err error
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down: finishing in-flight requests", "timeout", ShutdownTimeout)
+	case err = <-errc:
+	}
+	s.ready.Store(false)
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	defer cancel()
+	var shutdownErr error
+	var swg sync.WaitGroup
+	for _, srv := range []*http.Server{s.http, s.admin} {
+		swg.Add(1)
+		go func() {
+			defer swg.Done()
+			if e := srv.Shutdown(sctx); e != nil {
+				shutdownErr = errors.Join(shutdownErr, e)
+			}
+		}()
+	}
+	swg.Wait()
+	stopBG()
+	wg.Wait()
+	if err == nil && shutdownErr != nil {
+		err = fmt.Errorf("graceful shutdown: %w", shutdownErr)
+	}
+	s.log.Info("rampart stopped")
+	return err
+}
+
+func (s *Server) pruneSessions(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.app.PruneSessions(ctx); err != nil {
+				s.log.Warn("pruning expired sessions", "err", err)
+			} else if n > 0 {
+				s.log.Debug("pruned expired sessions", "count", n)
+			}
+		}
+	}
+}
+
+func (s *Server) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		_ = s.closers[i]()
+	}
+	s.closers = nil
+}
+
+// DetectIPs returns this machine's global unicast addresses, the best guess
+// of the A-record targets when node.public_ips is not configured.
+func DetectIPs() []string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var ips []string
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.IsGlobalUnicast() {
+			ips = append(ips, n.IP.String())
+		}
+	}
+	return ips
+}

@@ -1,0 +1,112 @@
+// Package store defines what rampart persists and how the rest of the program
+// reaches it. The interface is small and speaks only in domain types, so the
+// embedded SQLite implementation (store/sqlite) can later be joined by a
+// PostgreSQL one that passes the same test suite (store/storetest).
+//
+// Stores report "no such row" as a *rampart.Error with code ENOTFOUND and
+// unique-constraint clashes as ECONFLICT, so callers never inspect driver
+// errors.
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/rampart-dev/rampart"
+)
+
+// Store is the persistence of desired state and accounts. Every method is
+// safe for concurrent use.
+type Store interface {
+	// InTx runs fn in one transaction: it commits if fn returns nil and rolls
+	// back otherwise. The Store handed to fn must be used for all work inside
+	// it. Nested InTx calls on that Store join the outer transaction.
+	InTx(ctx context.Context, fn func(Store) error) error
+
+	Users
+	Tokens
+	Sessions
+	Services
+	Audit
+
+	Close() error
+}
+
+// Users persists accounts.
+type Users interface {
+	// CreateUser inserts u and sets u.ID, CreatedAt and UpdatedAt.
+	// ECONFLICT when the email is taken.
+	CreateUser(ctx context.Context, u *rampart.User) error
+	UserByID(ctx context.Context, id int64) (*rampart.User, error)
+	// UserByEmail looks up a normalized (lower-case) email.
+	UserByEmail(ctx context.Context, email string) (*rampart.User, error)
+	ListUsers(ctx context.Context) ([]*rampart.User, error)
+	// UpdateUser writes Email, Role and PasswordHash and bumps UpdatedAt.
+	UpdateUser(ctx context.Context, u *rampart.User) error
+	// CountUsers is used at start-up to know whether a first admin is needed.
+	CountUsers(ctx context.Context) (int, error)
+}
+
+// Tokens persists API tokens (hashes only).
+type Tokens interface {
+	// CreateToken inserts t and sets t.ID and CreatedAt.
+	CreateToken(ctx context.Context, t *rampart.APIToken) error
+	// TokenByHash finds a token by the SHA-256 of its secret (ENOTFOUND if none).
+	TokenByHash(ctx context.Context, hash []byte) (*rampart.APIToken, error)
+	ListTokens(ctx context.Context, userID int64) ([]*rampart.APIToken, error)
+	// TouchToken records a use; it may be called on every API request.
+	TouchToken(ctx context.Context, id int64, at time.Time) error
+	DeleteToken(ctx context.Context, id int64) error
+}
+
+// Sessions persists dashboard sessions (hashes only).
+type Sessions interface {
+	// CreateSession inserts s and sets s.ID.
+	CreateSession(ctx context.Context, s *rampart.Session) error
+	SessionByHash(ctx context.Context, hash []byte) (*rampart.Session, error)
+	TouchSession(ctx context.Context, id int64, at time.Time) error
+	DeleteSession(ctx context.Context, id int64) error
+	// DeleteExpiredSessions removes sessions whose absolute expiry is before
+	// now or that were last seen before idleBefore; it returns how many.
+	DeleteExpiredSessions(ctx context.Context, now, idleBefore time.Time) (int64, error)
+}
+
+// ServiceFilter narrows ListServices. The zero value lists all.
+type ServiceFilter struct {
+	OwnerID int64 // 0: any owner
+}
+
+// Services persists services.
+type Services interface {
+	// CreateService inserts s and sets s.ID, CreatedAt and UpdatedAt.
+	// ECONFLICT when the name is taken.
+	CreateService(ctx context.Context, s *rampart.Service) error
+	ServiceByName(ctx context.Context, name string) (*rampart.Service, error)
+	ServiceByID(ctx context.Context, id int64) (*rampart.Service, error)
+	// ListServices returns services ordered by name, with Owner filled in.
+	ListServices(ctx context.Context, f ServiceFilter) ([]*rampart.Service, error)
+	// UpdateService writes Upstreams, State and OwnerID and bumps UpdatedAt.
+	UpdateService(ctx context.Context, s *rampart.Service) error
+	DeleteService(ctx context.Context, id int64) error
+	// ServicesVersion is a number that changes whenever any service row
+	// changes. Reconcilers poll it to notice changes made by other processes
+	// (another API server, an operator command) cheaply.
+	ServicesVersion(ctx context.Context) (int64, error)
+}
+
+// AuditFilter narrows ListAudit. The zero value lists everything, newest first.
+type AuditFilter struct {
+	// VisibleTo, when non-zero, keeps only events a member may read: those
+	// the user did and those on services the user owned at the time.
+	VisibleTo int64
+	Service   string // only events on this service name
+	BeforeID  int64  // paging: only events with ID < BeforeID
+	Limit     int    // 0: 100; at most 1000
+}
+
+// Audit persists the append-only audit log.
+type Audit interface {
+	// AddAudit inserts e and sets e.ID (and e.At if zero).
+	AddAudit(ctx context.Context, e *rampart.AuditEvent) error
+	ListAudit(ctx context.Context, f AuditFilter) ([]*rampart.AuditEvent, error)
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# test-deps.sh installs what the test suite needs on a Debian machine, only
+# what is missing, so that `make test` works on a fresh one and costs little
+# on a warm one. Run as root (CI runs it as root).
+set -euo pipefail
+
+# Debian packages the tests drive: Chromium for the dashboard tests.
+APT_PACKAGES=(chromium ca-certificates curl)
+# Go tools, pinned.
+STATICCHECK_VERSION=v0.8.2   # staticcheck 2026.2.2
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "test-deps: installing ${missing[*]}"
+  if [[ $(id -u) != 0 ]]; then
+    echo "test-deps: need root to install ${missing[*]} (or install them yourself)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+gobin=$(go env GOPATH)/bin
+if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "(${STATICCHECK_VERSION#v})"; then
+  echo "test-deps: installing staticcheck $STATICCHECK_VERSION"
+  go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+echo "test-deps: ok (chromium $(chromium --version 2>/dev/null | awk '{print $2}'), $("$gobin/staticcheck" -version))"

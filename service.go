@@ -1,0 +1,168 @@
+package rampart
+
+import (
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ServiceState is where a service is in its life.
+type ServiceState string
+
+const (
+	// StateActive: routed by the edge.
+	StateActive ServiceState = "active"
+	// StateStopped: known, not routed (the edge answers 503).
+	StateStopped ServiceState = "stopped"
+)
+
+// Service is a web application that rampart fronts. It is reached at
+// <Name>.<platform domain> and proxied to one of its Upstreams.
+type Service struct {
+	ID        int64        `json:"id"`
+	Name      string       `json:"name"`
+	OwnerID   int64        `json:"owner_id"`
+	Owner     string       `json:"owner"` // the owner's email, filled in by the store on reads
+	Upstreams []string     `json:"upstreams"`
+	State     ServiceState `json:"state"`
+	CreatedAt time.Time    `json:"created_at"`
+	UpdatedAt time.Time    `json:"updated_at"`
+}
+
+// Hostname is the service's platform hostname: the CNAME target its users
+// point their own domains at.
+func (s *Service) Hostname(platformDomain string) string {
+	return s.Name + "." + platformDomain
+}
+
+// Validate checks every field a caller can set.
+func (s *Service) Validate() error {
+	if err := ValidateServiceName(s.Name); err != nil {
+		return err
+	}
+	if err := ValidateUpstreams(s.Upstreams); err != nil {
+		return err
+	}
+	switch s.State {
+	case StateActive, StateStopped:
+	default:
+		return Errorf(EINVALID, "state %q is unknown: use %q or %q", s.State, StateActive, StateStopped)
+	}
+	return nil
+}
+
+// MaxServiceNameLength is the longest DNS label.
+const MaxServiceNameLength = 63
+
+// ValidateServiceName checks that name can be used as the first label of the
+// service's platform hostname: a lower-case DNS label (RFC 1123).
+func ValidateServiceName(name string) error {
+	switch {
+	case name == "":
+		return Errorf(EINVALID, "service name is required")
+	case len(name) > MaxServiceNameLength:
+		return Errorf(EINVALID, "service name %q is %d characters long: a DNS label has at most %d", name, len(name), MaxServiceNameLength)
+	case name[0] == '-' || name[len(name)-1] == '-':
+		return Errorf(EINVALID, "service name %q must not start or end with a hyphen", name)
+	case len(name) >= 4 && name[2:4] == "--":
+		// "xn--" and friends are reserved for IDNA; a name like that would
+		// display as a different word in browsers.
+		return Errorf(EINVALID, "service name %q must not have hyphens in the 3rd and 4th position (reserved for internationalized names)", name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-':
+		case 'A' <= c && c <= 'Z':
+			return Errorf(EINVALID, "service name %q has upper-case letters: use %q", name, strings.ToLower(name))
+		default:
+			return Errorf(EINVALID, "service name %q has the character %q: use only a-z, 0-9 and '-'", name, string(rune(c)))
+		}
+	}
+	return nil
+}
+
+// MaxUpstreams bounds how many upstream addresses one service may list.
+const MaxUpstreams = 8
+
+// ValidateUpstreams checks a service's list of upstream URLs.
+func ValidateUpstreams(ups []string) error {
+	if len(ups) == 0 {
+		return Errorf(EINVALID, "at least one upstream URL is required, e.g. http://127.0.0.1:8080")
+	}
+	if len(ups) > MaxUpstreams {
+		return Errorf(EINVALID, "%d upstreams given: at most %d are allowed", len(ups), MaxUpstreams)
+	}
+	seen := make(map[string]bool, len(ups))
+	for _, u := range ups {
+		if err := ValidateUpstream(u); err != nil {
+			return err
+		}
+		if seen[u] {
+			return Errorf(EINVALID, "upstream %q is listed twice", u)
+		}
+		seen[u] = true
+	}
+	return nil
+}
+
+// ValidateUpstream checks one upstream URL: http or https, a host, an
+// optional port and base path, nothing else.
+func ValidateUpstream(raw string) error {
+	if raw == "" {
+		return Errorf(EINVALID, "upstream URL is empty: give one like http://127.0.0.1:8080")
+	}
+	if len(raw) > 2048 {
+		return Errorf(EINVALID, "upstream URL is longer than 2048 characters")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return Errorf(EINVALID, "upstream %q is not a valid URL: give one like http://127.0.0.1:8080", raw)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return Errorf(EINVALID, "upstream %q must start with http:// or https://", raw)
+	case u.Opaque != "" || u.Host == "":
+		return Errorf(EINVALID, "upstream %q has no host: give one like http://127.0.0.1:8080", raw)
+	case u.User != nil:
+		return Errorf(EINVALID, "upstream %q must not contain credentials", raw)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return Errorf(EINVALID, "upstream %q must not have a query or fragment", raw)
+	}
+	host := u.Hostname()
+	if host == "" {
+		return Errorf(EINVALID, "upstream %q has no host: give one like http://127.0.0.1:8080", raw)
+	}
+	if net.ParseIP(host) == nil && !validHostname(host) {
+		return Errorf(EINVALID, "upstream %q: %q is neither an IP address nor a valid host name", raw, host)
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return Errorf(EINVALID, "upstream %q: port %q is not between 1 and 65535", raw, p)
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return Errorf(EINVALID, "upstream %q has an empty port", raw)
+	}
+	return nil
+}
+
+func validHostname(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
