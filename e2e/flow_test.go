@@ -137,7 +137,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}{
 		{[]string{"service", "create", "Blog", "--upstream", "http://127.0.0.1:1"}, "upper-case"},
 		{[]string{"service", "create", strings.Repeat("a", 64), "--upstream", "http://127.0.0.1:1"}, "at most 63"},
-		{[]string{"service", "create", "-blog", "--upstream", "http://127.0.0.1:1"}, "hyphen"},
+		{[]string{"service", "create", "--upstream", "http://127.0.0.1:1", "--", "-blog"}, "hyphen"},
 		{[]string{"service", "create", "taken", "--upstream", "http://127.0.0.1:1"}, "already exists"},
 		{[]string{"service", "create", "ok", "--upstream", "ftp://127.0.0.1:1"}, "http://"},
 		{[]string{"service", "create", "ok", "--upstream", "http://"}, "no host"},

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/api"
 	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/client"
 )
@@ -85,7 +86,7 @@ func newServiceListCmd(cf *clientFlags) *cobra.Command {
 	}
 }
 
-func printService(w io.Writer, s *client.Service) {
+func printService(w io.Writer, s *api.Service) {
 	table(w, nil, [][]string{
 		{"Name:", s.Name},
 		{"State:", string(s.State)},
@@ -194,8 +195,8 @@ func newAuditCmd(cf *clientFlags) *cobra.Command {
 			return err
 		}
 		return output(cmd, evs, func(w io.Writer) {
-			rows := make([][]string, 0, len(evs))
-			for _, e := range evs {
+			rows := make([][]string, 0, len(evs.Events))
+			for _, e := range evs.Events {
 				rows = append(rows, []string{e.At.Local().Format(time.DateTime), e.Actor, e.IP, e.Action, e.Service, e.Detail})
 			}
 			table(w, []string{"TIME", "ACTOR", "IP", "ACTION", "SERVICE", "DETAIL"}, rows)

@@ -28,13 +28,10 @@ func (a *App) CreateService(ctx context.Context, actor Actor, in ServiceInput) (
 	if err := actor.check(); err != nil {
 		return nil, err
 	}
-	now := a.now().UTC()
 	svc := &rampart.Service{
 		Name:      strings.TrimSpace(in.Name),
 		Upstreams: trimAll(in.Upstreams),
 		State:     rampart.StateActive,
-		CreatedAt: now,
-		UpdatedAt: now,
 	}
 	if err := svc.Validate(); err != nil {
 		return nil, err
@@ -146,7 +143,6 @@ func (a *App) UpdateService(ctx context.Context, actor Actor, name string, up Se
 		if err := svc.Validate(); err != nil {
 			return err
 		}
-		svc.UpdatedAt = a.now().UTC()
 		if err := st.UpdateService(ctx, svc); err != nil {
 			return err
 		}

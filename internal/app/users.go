@@ -30,8 +30,7 @@ func (a *App) CreateUser(ctx context.Context, actor Actor, email, password strin
 	if err != nil {
 		return nil, err
 	}
-	now := a.now().UTC()
-	u := &rampart.User{Email: email, Role: role, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	u := &rampart.User{Email: email, Role: role, PasswordHash: hash}
 	err = a.store.InTx(ctx, func(st store.Store) error {
 		if err := st.CreateUser(ctx, u); err != nil {
 			return err
@@ -140,7 +139,11 @@ func (a *App) AuthenticateToken(ctx context.Context, plaintext string) (*rampart
 			a.log.Warn("recording token use", "token", t.ID, "err", err)
 		}
 	}
-	return a.store.UserByID(ctx, t.UserID)
+	u, err := a.store.UserByID(ctx, t.UserID)
+	if rampart.ErrorCode(err) == rampart.ENOTFOUND {
+		return nil, rampart.Errorf(rampart.EUNAUTHORIZED, "API token belongs to an account that no longer exists")
+	}
+	return u, err
 }
 
 // StartSession logs u in to the dashboard and returns the cookie value.

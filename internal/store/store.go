@@ -5,7 +5,13 @@
 //
 // Stores report "no such row" as a *rampart.Error with code ENOTFOUND and
 // unique-constraint clashes as ECONFLICT, so callers never inspect driver
-// errors.
+// errors. Beyond the method docs, every implementation (and storetest) keeps
+// these rules: lists are never nil; touching or deleting a missing ID is
+// ENOTFOUND, and so is creating a row for a user that does not exist; touch
+// times never move backwards; IDs are never reused, so history never attaches
+// to a newer row of the same name; emails are matched exactly (callers
+// normalize them). Stores stamp CreatedAt/UpdatedAt of users and services
+// themselves, from their own clock.
 package store
 
 import (

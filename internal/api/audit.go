@@ -1,0 +1,91 @@
+package api
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/app"
+	"github.com/rampart-dev/rampart/internal/store"
+)
+
+// AuditList is the answer to GET /audit: events newest first. NextBefore,
+// when set, is the value of the "before" parameter that fetches the next
+// (older) page; it is omitted when this page is the last.
+type AuditList struct {
+	Events     []*rampart.AuditEvent `json:"events"`
+	NextBefore int64                 `json:"next_before,omitempty"`
+}
+
+// Audit paging bounds; the store applies the same ones.
+const (
+	DefaultAuditLimit = 100
+	MaxAuditLimit     = 1000
+)
+
+// auditParams are the query parameters GET /audit accepts. Others are
+// refused, so that a misspelt filter does not silently return everything.
+var auditParams = []string{"service", "before", "limit"}
+
+func (s *server) listAudit(w http.ResponseWriter, r *http.Request, actor app.Actor) error {
+	f, err := parseAuditQuery(r)
+	if err != nil {
+		return err
+	}
+	events, err := s.app.ListAudit(r.Context(), actor, f)
+	if err != nil {
+		return err
+	}
+	out := AuditList{Events: events}
+	if out.Events == nil {
+		out.Events = []*rampart.AuditEvent{}
+	}
+	limit := f.Limit
+	if limit == 0 {
+		limit = DefaultAuditLimit
+	}
+	if n := len(events); n > 0 && n >= limit {
+		out.NextBefore = events[n-1].ID
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func parseAuditQuery(r *http.Request) (store.AuditFilter, error) {
+	var f store.AuditFilter
+	q := r.URL.Query()
+	for k := range q {
+		if !slices.Contains(auditParams, k) {
+			if s := suggest(k, auditParams); s != "" {
+				return f, invalid("unknown query parameter %q: did you mean %q?", k, s)
+			}
+			return f, invalid("unknown query parameter %q: use %s", k, strings.Join(quoteAll(auditParams), ", "))
+		}
+		if len(q[k]) > 1 {
+			return f, invalid("query parameter %q is given %d times: give it once", k, len(q[k]))
+		}
+	}
+	if name := q.Get("service"); name != "" {
+		if err := rampart.ValidateServiceName(name); err != nil {
+			return f, err
+		}
+		f.Service = name
+	}
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return f, invalid("before=%q is not an event id: use a positive integer, e.g. the next_before of the previous page", v)
+		}
+		f.BeforeID = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxAuditLimit {
+			return f, invalid("limit=%q is out of range: use 1 to %d", v, MaxAuditLimit)
+		}
+		f.Limit = n
+	}
+	return f, nil
+}

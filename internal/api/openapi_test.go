@@ -1,0 +1,455 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/app"
+)
+
+// The tests in this file keep openapi.json honest: it must list exactly the
+// routes in routeTable, each of them must answer as documented, and its
+// schemas must name exactly the JSON fields of the Go types the handlers
+// encode and decode.
+
+// doc is the parsed OpenAPI document, loosely typed: the tests walk it.
+type doc = map[string]any
+
+func loadDoc(t *testing.T) doc {
+	t.Helper()
+	var d doc
+	if err := json.Unmarshal(openAPIDocument, &d); err != nil {
+		t.Fatalf("openapi.json is not valid JSON: %v", err)
+	}
+	return d
+}
+
+var httpMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+// operations returns the document's operations keyed by "METHOD path".
+func operations(d doc) map[string]doc {
+	ops := map[string]doc{}
+	for path, item := range d["paths"].(doc) {
+		for key, op := range item.(doc) {
+			if slices.Contains(httpMethods, key) {
+				ops[strings.ToUpper(key)+" "+path] = op.(doc)
+			}
+		}
+	}
+	return ops
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// resolve follows a local "$ref" ("#/components/…") and returns the target
+// and the last path element (the component's name), or v itself and "".
+func resolve(t *testing.T, d doc, v any) (doc, string) {
+	t.Helper()
+	m, ok := v.(doc)
+	if !ok {
+		t.Fatalf("%v is not an object", v)
+	}
+	ref, ok := m["$ref"].(string)
+	if !ok {
+		return m, ""
+	}
+	var cur any = d
+	parts := strings.Split(strings.TrimPrefix(ref, "#/"), "/")
+	for _, p := range parts {
+		next, ok := cur.(doc)[p]
+		if !ok {
+			t.Fatalf("$ref %q does not resolve", ref)
+		}
+		cur = next
+	}
+	target, _ := resolve(t, d, cur)
+	return target, parts[len(parts)-1]
+}
+
+func TestOpenAPIListsExactlyTheRoutes(t *testing.T) {
+	d := loadDoc(t)
+	ops := operations(d)
+	registered := map[string]route{}
+	for _, rt := range routeTable {
+		key := rt.Method + " " + rt.Path
+		if _, dup := registered[key]; dup {
+			t.Errorf("route %s is in the table twice", key)
+		}
+		registered[key] = rt
+		op, ok := ops[key]
+		if !ok {
+			t.Errorf("route %s is not in openapi.json", key)
+			continue
+		}
+		// Public routes, and only they, override the global bearer requirement.
+		sec, overrides := op["security"].([]any)
+		if public := overrides && len(sec) == 0; public != rt.Public {
+			t.Errorf("%s: public in the route table = %v, in openapi.json = %v", key, rt.Public, public)
+		}
+	}
+	for _, key := range sortedKeys(ops) {
+		if _, ok := registered[key]; !ok {
+			t.Errorf("openapi.json documents %s, which no route serves", key)
+		}
+	}
+	if got := d["openapi"]; got != "3.1.0" {
+		t.Errorf("openapi = %v", got)
+	}
+}
+
+func TestOpenAPIParameters(t *testing.T) {
+	d := loadDoc(t)
+	wildcard := regexp.MustCompile(`\{([^}]+)\}`)
+	for path, item := range d["paths"].(doc) {
+		item := item.(doc)
+		for _, method := range httpMethods {
+			op, ok := item[method].(doc)
+			if !ok {
+				continue
+			}
+			key := strings.ToUpper(method) + " " + path
+			params := map[string]string{} // name → in
+			for _, list := range []any{item["parameters"], op["parameters"]} {
+				for _, p := range asList(list) {
+					p, _ := resolve(t, d, p)
+					params[p["name"].(string)] = p["in"].(string)
+					if p["in"] == "path" && p["required"] != true {
+						t.Errorf("%s: path parameter %s must be required", key, p["name"])
+					}
+				}
+			}
+			var wantPath []string
+			for _, m := range wildcard.FindAllStringSubmatch(path, -1) {
+				wantPath = append(wantPath, m[1])
+			}
+			var gotPath, gotQuery []string
+			for name, in := range params {
+				switch in {
+				case "path":
+					gotPath = append(gotPath, name)
+				case "query":
+					gotQuery = append(gotQuery, name)
+				}
+			}
+			sort.Strings(gotPath)
+			sort.Strings(gotQuery)
+			if !slices.Equal(gotPath, wantPath) {
+				t.Errorf("%s: path parameters %v, the path has %v", key, gotPath, wantPath)
+			}
+			var wantQuery []string
+			if key == "GET /api/v1/audit" {
+				wantQuery = slices.Sorted(slices.Values(auditParams))
+			}
+			if !slices.Equal(gotQuery, wantQuery) {
+				t.Errorf("%s: query parameters %v, the handler takes %v", key, gotQuery, wantQuery)
+			}
+		}
+	}
+}
+
+func asList(v any) []any {
+	l, _ := v.([]any)
+	return l
+}
+
+// TestOpenAPIOperationsAnswer calls every documented operation, with the
+// documented example body, and checks that a handler (not the mux's 404 or
+// 405) answers with a documented status and the documented schema.
+func TestOpenAPIOperationsAnswer(t *testing.T) {
+	e := newEnv(t)
+	d := loadDoc(t)
+	ops := operations(d)
+	for _, key := range sortedKeys(ops) {
+		op := ops[key]
+		t.Run(key, func(t *testing.T) {
+			// Each operation finds the service "web" in place.
+			if _, err := e.app.GetService(context.Background(), app.OperatorActor(), "web"); rampart.ErrorCode(err) == rampart.ENOTFOUND {
+				e.createService(e.admin, "web")
+			}
+			method, path, _ := strings.Cut(key, " ")
+			path = strings.ReplaceAll(path, "{name}", "web")
+			body := ""
+			if rb, ok := op["requestBody"].(doc); ok {
+				media := rb["content"].(doc)["application/json"].(doc)
+				ex, ok := media["example"]
+				if !ok {
+					t.Fatalf("requestBody has no example")
+				}
+				b, _ := json.Marshal(ex)
+				body = string(b)
+			}
+			rec := e.do(method, path, e.admin, body)
+			if rec.Code == http.StatusNotFound || rec.Code == http.StatusMethodNotAllowed {
+				t.Fatalf("%s %s answered %d: %s", method, path, rec.Code, rec.Body)
+			}
+			if rec.Code >= 300 {
+				t.Fatalf("%s %s with the documented example failed: %d %s", method, path, rec.Code, rec.Body)
+			}
+			resp, ok := op["responses"].(doc)[strconv.Itoa(rec.Code)]
+			if !ok {
+				t.Fatalf("status %d is not documented", rec.Code)
+			}
+			r, _ := resolve(t, d, resp)
+			content, _ := r["content"].(doc)
+			if content == nil {
+				if rec.Body.Len() != 0 {
+					t.Errorf("documented without a body, answered %s", rec.Body)
+				}
+				return
+			}
+			schema, name := resolve(t, d, content["application/json"].(doc)["schema"])
+			var got any
+			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+				t.Fatalf("answer is not JSON: %v", err)
+			}
+			if name != "" {
+				checkValue(t, d, name, schema, got)
+			}
+			if hdrs, ok := r["headers"].(doc); ok {
+				for h := range hdrs {
+					if rec.Header().Get(h) == "" {
+						t.Errorf("documented header %s is missing", h)
+					}
+				}
+			}
+		})
+	}
+
+	// The documented error responses use the Error schema.
+	for _, name := range sortedKeys(d["components"].(doc)["responses"].(doc)) {
+		r := d["components"].(doc)["responses"].(doc)[name].(doc)
+		if _, schema := resolve(t, d, r["content"].(doc)["application/json"].(doc)["schema"]); schema != "Error" {
+			t.Errorf("response %s has schema %s, want Error", name, schema)
+		}
+	}
+	// An error answer fits the Error schema too.
+	rec := e.do("GET", "/api/v1/services/nope", e.admin, "")
+	var got any
+	_ = json.Unmarshal(rec.Body.Bytes(), &got)
+	schema, _ := resolve(t, d, map[string]any{"$ref": "#/components/schemas/Error"})
+	checkValue(t, d, "Error", schema, got)
+
+	// The served document is the embedded one.
+	rec = e.do("GET", "/api/v1/openapi.json", "", "")
+	if !bytes.Equal(rec.Body.Bytes(), openAPIDocument) || rec.Header().Get("Content-Type") != "application/json" {
+		t.Errorf("served document differs from openapi.json")
+	}
+}
+
+// checkValue checks that an answer's JSON object has the required properties
+// of its schema and no others.
+func checkValue(t *testing.T, d doc, name string, schema doc, v any) {
+	t.Helper()
+	obj, ok := v.(map[string]any)
+	if !ok {
+		if schema["type"] == "object" {
+			t.Errorf("%s: answered %T, want an object", name, v)
+		}
+		return
+	}
+	props, _ := schema["properties"].(doc)
+	if props == nil {
+		return
+	}
+	for k := range obj {
+		if _, ok := props[k]; !ok {
+			t.Errorf("%s: answer has property %q that the schema lacks", name, k)
+		}
+	}
+	for _, r := range asList(schema["required"]) {
+		if _, ok := obj[r.(string)]; !ok {
+			t.Errorf("%s: answer lacks required property %q", name, r)
+		}
+	}
+}
+
+// schemaTypes pairs each schema in components/schemas with the Go type that
+// is encoded or decoded under it. Schemas of plain strings have no entry.
+var schemaTypes = map[string]reflect.Type{
+	"Service":       reflect.TypeFor[Service](),
+	"ServiceList":   reflect.TypeFor[ServiceList](),
+	"ServiceInput":  reflect.TypeFor[app.ServiceInput](),
+	"ServiceUpdate": reflect.TypeFor[app.ServiceUpdate](),
+	"AuditEvent":    reflect.TypeFor[rampart.AuditEvent](),
+	"AuditList":     reflect.TypeFor[AuditList](),
+	"User":          reflect.TypeFor[rampart.User](),
+	"Error":         reflect.TypeFor[ErrorResponse](),
+	"ErrorBody":     reflect.TypeFor[ErrorBody](),
+}
+
+// stringSchemas are the schemas for Go string types (names, URLs, enums).
+var stringSchemas = []string{"ServiceName", "Upstream", "ServiceState"}
+
+// requestSchemas are decoded with unknown fields refused, which the
+// document must say with additionalProperties: false.
+var requestSchemas = []string{"ServiceInput", "ServiceUpdate"}
+
+func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
+	d := loadDoc(t)
+	schemas := d["components"].(doc)["schemas"].(doc)
+	for _, name := range sortedKeys(schemas) {
+		if _, ok := schemaTypes[name]; !ok && !slices.Contains(stringSchemas, name) {
+			t.Errorf("schema %s has no Go type in schemaTypes", name)
+		}
+	}
+	for _, name := range stringSchemas {
+		if s, _ := resolve(t, d, schemas[name]); s["type"] != "string" {
+			t.Errorf("schema %s: type %v, want string", name, s["type"])
+		}
+	}
+	var codes []string
+	for _, c := range statuses {
+		codes = append(codes, c.code)
+	}
+	body, _ := resolve(t, d, schemas["ErrorBody"])
+	code, _ := resolve(t, d, body["properties"].(doc)["code"])
+	var documented []string
+	for _, c := range asList(code["enum"]) {
+		documented = append(documented, c.(string))
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(documented)), slices.Sorted(slices.Values(codes))) {
+		t.Errorf("ErrorBody.code enum = %v, the API answers %v", documented, codes)
+	}
+
+	for _, name := range sortedKeys(schemaTypes) {
+		typ := schemaTypes[name]
+		t.Run(name, func(t *testing.T) {
+			s, ok := schemas[name].(doc)
+			if !ok {
+				t.Fatalf("openapi.json has no schema %s for %v", name, typ)
+			}
+			if s["type"] != "object" {
+				t.Errorf("type = %v, want object", s["type"])
+			}
+			closed := s["additionalProperties"] == false
+			if want := slices.Contains(requestSchemas, name); closed != want {
+				t.Errorf("additionalProperties: false is %v, want %v", closed, want)
+			}
+			props, _ := s["properties"].(doc)
+			fields := goFields(typ)
+			for _, f := range fields {
+				p, ok := props[f.name]
+				if !ok {
+					t.Errorf("property %q (%v.%s) is missing", f.name, typ, f.goName)
+					continue
+				}
+				checkType(t, d, f.name, p, f.typ)
+			}
+			var names, required []string
+			for _, f := range fields {
+				names = append(names, f.name)
+				if !f.omitempty {
+					required = append(required, f.name)
+				}
+			}
+			for p := range props {
+				if !slices.Contains(names, p) {
+					t.Errorf("property %q is not a JSON field of %v (fields: %v)", p, typ, names)
+				}
+			}
+			// A field without omitempty is always sent, so the schema can
+			// promise it (and the request types' such fields are the ones a
+			// caller must give).
+			var gotRequired []string
+			for _, r := range asList(s["required"]) {
+				gotRequired = append(gotRequired, r.(string))
+			}
+			sort.Strings(gotRequired)
+			sort.Strings(required)
+			if !slices.Equal(gotRequired, required) {
+				t.Errorf("required = %v, want the fields without omitempty: %v", gotRequired, required)
+			}
+		})
+	}
+}
+
+type goField struct {
+	name, goName string
+	typ          reflect.Type
+	omitempty    bool
+}
+
+// goFields lists the JSON fields of struct type t the way encoding/json
+// sees them, including those of embedded structs.
+func goFields(t reflect.Type) []goField {
+	var out []goField
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("json")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" && opts == "" {
+			continue
+		}
+		if f.Anonymous && name == "" && f.Type.Kind() == reflect.Struct {
+			out = append(out, goFields(f.Type)...)
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out = append(out, goField{name: name, goName: f.Name, typ: f.Type, omitempty: strings.Contains(opts, "omitempty")})
+	}
+	return out
+}
+
+var timeType = reflect.TypeFor[time.Time]()
+
+// checkType checks that the property schema p describes values of Go type typ.
+func checkType(t *testing.T, d doc, name string, p any, typ reflect.Type) {
+	t.Helper()
+	s, ref := resolve(t, d, p)
+	for typ.Kind() == reflect.Pointer {
+		typ = typ.Elem()
+	}
+	want := ""
+	switch {
+	case typ == timeType:
+		want = "string"
+		if s["format"] != "date-time" {
+			t.Errorf("%s: format %v, want date-time", name, s["format"])
+		}
+	case typ.Kind() == reflect.String:
+		want = "string"
+	case typ.Kind() == reflect.Bool:
+		want = "boolean"
+	case typ.Kind() >= reflect.Int && typ.Kind() <= reflect.Uint64:
+		want = "integer"
+	case typ.Kind() == reflect.Slice:
+		want = "array"
+		if items, ok := s["items"]; !ok {
+			t.Errorf("%s: array without items", name)
+		} else {
+			checkType(t, d, name+"[]", items, typ.Elem())
+		}
+	case typ.Kind() == reflect.Struct:
+		want = "object"
+		if schemaTypes[ref] != typ {
+			t.Errorf("%s: refers to schema %q, want the one for %v", name, ref, typ)
+		}
+	default:
+		t.Errorf("%s: no rule for Go type %v", name, typ)
+	}
+	if s["type"] != want {
+		t.Errorf("%s: type %v, want %s (Go %v)", name, s["type"], want, typ)
+	}
+}

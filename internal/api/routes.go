@@ -1,0 +1,45 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/rampart-dev/rampart/internal/app"
+)
+
+// route is one endpoint. The table below is the only list of endpoints:
+// New registers it with the mux, and the tests check it against the
+// OpenAPI document in both directions.
+type route struct {
+	Method string
+	// Path is a net/http pattern and, with the same {wildcards}, the key
+	// of the endpoint in the OpenAPI document's "paths".
+	Path string
+	// Public routes answer without a bearer token; handle then gets the
+	// zero Actor.
+	Public bool
+	handle func(s *server, w http.ResponseWriter, r *http.Request, actor app.Actor) error
+}
+
+var routeTable = []route{
+	{http.MethodGet, "/api/v1/openapi.json", true, (*server).openAPI},
+	{http.MethodGet, "/api/v1/me", false, (*server).me},
+	{http.MethodGet, "/api/v1/services", false, (*server).listServices},
+	{http.MethodPost, "/api/v1/services", false, (*server).createService},
+	{http.MethodGet, "/api/v1/services/{name}", false, (*server).getService},
+	{http.MethodPatch, "/api/v1/services/{name}", false, (*server).updateService},
+	{http.MethodDelete, "/api/v1/services/{name}", false, (*server).deleteService},
+	{http.MethodGet, "/api/v1/audit", false, (*server).listAudit},
+}
+
+// me answers who the token belongs to; `rampart login` calls it to check a
+// token before saving it.
+func (s *server) me(w http.ResponseWriter, r *http.Request, actor app.Actor) error {
+	writeJSON(w, http.StatusOK, actor.User)
+	return nil
+}
+
+func (s *server) openAPI(w http.ResponseWriter, r *http.Request, _ app.Actor) error {
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(openAPIDocument)
+	return nil
+}

@@ -1,0 +1,173 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/store"
+)
+
+// serviceSelect reads services with their owner's email; every read of a
+// service fills in Owner.
+const serviceSelect = `SELECT s.id, s.name, s.owner_id, u.email, s.upstreams, s.state, s.created_at, s.updated_at
+FROM services s JOIN users u ON u.id = s.owner_id`
+
+// ownerEmail is the owner's email as a scalar subquery, for RETURNING.
+const ownerEmail = `(SELECT email FROM users WHERE users.id = services.owner_id)`
+
+// CreateService inserts s and sets s.ID, Owner, CreatedAt and UpdatedAt.
+func (q queries) CreateService(ctx context.Context, s *rampart.Service) error {
+	ups, err := upstreamsJSON(s.Upstreams)
+	if err != nil {
+		return err
+	}
+	t := now()
+	var id int64
+	var owner string
+	err = q.w.QueryRowContext(ctx,
+		`INSERT INTO services (name, owner_id, upstreams, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+		RETURNING id, `+ownerEmail,
+		s.Name, s.OwnerID, ups, string(s.State), t.UnixNano(), t.UnixNano()).Scan(&id, &owner)
+	switch {
+	case isUnique(err):
+		return rampart.Errorf(rampart.ECONFLICT, "a service named %q already exists: choose another name", s.Name)
+	case isForeignKey(err):
+		return userNotFound(s.OwnerID, "a service's owner must be an existing user")
+	case err != nil:
+		return fmt.Errorf("create service %q: %w", s.Name, err)
+	}
+	s.ID, s.Owner, s.CreatedAt, s.UpdatedAt = id, owner, t, t
+	return nil
+}
+
+// ServiceByName returns the service with the given name.
+func (q queries) ServiceByName(ctx context.Context, name string) (*rampart.Service, error) {
+	s, err := scanService(q.r.QueryRowContext(ctx, serviceSelect+` WHERE s.name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, rampart.Errorf(rampart.ENOTFOUND, "service %q not found", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read service %q: %w", name, err)
+	}
+	return s, nil
+}
+
+// ServiceByID returns the service with the given ID.
+func (q queries) ServiceByID(ctx context.Context, id int64) (*rampart.Service, error) {
+	s, err := scanService(q.r.QueryRowContext(ctx, serviceSelect+` WHERE s.id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, rampart.Errorf(rampart.ENOTFOUND, "service %d not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read service %d: %w", id, err)
+	}
+	return s, nil
+}
+
+// ListServices returns the services f selects, ordered by name.
+func (q queries) ListServices(ctx context.Context, f store.ServiceFilter) ([]*rampart.Service, error) {
+	query, args := serviceSelect, []any{}
+	if f.OwnerID != 0 {
+		query += ` WHERE s.owner_id = ?`
+		args = append(args, f.OwnerID)
+	}
+	rows, err := q.r.QueryContext(ctx, query+` ORDER BY s.name`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	defer rows.Close()
+	services := []*rampart.Service{}
+	for rows.Next() {
+		s, err := scanService(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list services: %w", err)
+		}
+		services = append(services, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list services: %w", err)
+	}
+	return services, nil
+}
+
+// UpdateService writes Upstreams, State and OwnerID, and sets s.UpdatedAt
+// and s.Owner (the owner may have changed).
+func (q queries) UpdateService(ctx context.Context, s *rampart.Service) error {
+	ups, err := upstreamsJSON(s.Upstreams)
+	if err != nil {
+		return err
+	}
+	t := now()
+	var owner string
+	err = q.w.QueryRowContext(ctx,
+		`UPDATE services SET upstreams = ?, state = ?, owner_id = ?, updated_at = ? WHERE id = ?
+		RETURNING `+ownerEmail,
+		ups, string(s.State), s.OwnerID, t.UnixNano(), s.ID).Scan(&owner)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return rampart.Errorf(rampart.ENOTFOUND, "service %q (ID %d) not found", s.Name, s.ID)
+	case isForeignKey(err):
+		return userNotFound(s.OwnerID, "a service's owner must be an existing user")
+	case err != nil:
+		return fmt.Errorf("update service %q: %w", s.Name, err)
+	}
+	s.Owner, s.UpdatedAt = owner, t
+	return nil
+}
+
+// DeleteService deletes the service with the given ID.
+func (q queries) DeleteService(ctx context.Context, id int64) error {
+	res, err := q.w.ExecContext(ctx, `DELETE FROM services WHERE id = ?`, id)
+	n, err := affected(res, err)
+	if err != nil {
+		return fmt.Errorf("delete service %d: %w", id, err)
+	}
+	if n == 0 {
+		return rampart.Errorf(rampart.ENOTFOUND, "service %d not found", id)
+	}
+	return nil
+}
+
+// ServicesVersion returns the counter the services triggers bump (see the
+// first migration). It is read from the file, so changes made by other
+// processes show up as soon as they commit.
+func (q queries) ServicesVersion(ctx context.Context) (int64, error) {
+	var v int64
+	if err := q.r.QueryRowContext(ctx, `SELECT version FROM services_version WHERE id = 1`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read services version: %w", err)
+	}
+	return v, nil
+}
+
+// upstreamsJSON encodes a service's upstreams as a JSON array (never null).
+func upstreamsJSON(ups []string) (string, error) {
+	if ups == nil {
+		ups = []string{}
+	}
+	b, err := json.Marshal(ups)
+	if err != nil {
+		return "", fmt.Errorf("encode upstreams: %w", err)
+	}
+	return string(b), nil
+}
+
+func scanService(s scanner) (*rampart.Service, error) {
+	var (
+		svc              rampart.Service
+		ups, state       string
+		created, updated int64
+	)
+	if err := s.Scan(&svc.ID, &svc.Name, &svc.OwnerID, &svc.Owner, &ups, &state, &created, &updated); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(ups), &svc.Upstreams); err != nil {
+		return nil, fmt.Errorf("service %q has unreadable upstreams %q: %w", svc.Name, ups, err)
+	}
+	svc.State = rampart.ServiceState(state)
+	svc.CreatedAt, svc.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return &svc, nil
+}

@@ -1,0 +1,135 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/rampart-dev/rampart"
+)
+
+const userColumns = `id, email, role, password_hash, created_at, updated_at`
+
+// CreateUser inserts u and sets u.ID, CreatedAt and UpdatedAt.
+func (q queries) CreateUser(ctx context.Context, u *rampart.User) error {
+	t := now()
+	res, err := q.w.ExecContext(ctx,
+		`INSERT INTO users (email, role, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
+		u.Email, string(u.Role), u.PasswordHash, t.UnixNano(), t.UnixNano())
+	if isUnique(err) {
+		return rampart.Errorf(rampart.ECONFLICT, "a user with email %q already exists", u.Email)
+	}
+	if err != nil {
+		return fmt.Errorf("create user %q: %w", u.Email, err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return fmt.Errorf("create user %q: %w", u.Email, err)
+	}
+	u.ID, u.CreatedAt, u.UpdatedAt = id, t, t
+	return nil
+}
+
+// UserByID returns the user with the given ID.
+func (q queries) UserByID(ctx context.Context, id int64) (*rampart.User, error) {
+	u, err := scanUser(q.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, rampart.Errorf(rampart.ENOTFOUND, "user %d not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read user %d: %w", id, err)
+	}
+	return u, nil
+}
+
+// UserByEmail returns the user with exactly this email; callers normalize it
+// first with rampart.NormalizeEmail, as they do before storing one.
+func (q queries) UserByEmail(ctx context.Context, email string) (*rampart.User, error) {
+	u, err := scanUser(q.r.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE email = ?`, email))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, rampart.Errorf(rampart.ENOTFOUND, "no user with email %q", email)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read user %q: %w", email, err)
+	}
+	return u, nil
+}
+
+// ListUsers returns all users ordered by email.
+func (q queries) ListUsers(ctx context.Context) ([]*rampart.User, error) {
+	rows, err := q.r.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY email`)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	defer rows.Close()
+	users := []*rampart.User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list users: %w", err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	return users, nil
+}
+
+// UpdateUser writes Email, Role and PasswordHash and sets u.UpdatedAt.
+func (q queries) UpdateUser(ctx context.Context, u *rampart.User) error {
+	t := now()
+	res, err := q.w.ExecContext(ctx,
+		`UPDATE users SET email = ?, role = ?, password_hash = ?, updated_at = ? WHERE id = ?`,
+		u.Email, string(u.Role), u.PasswordHash, t.UnixNano(), u.ID)
+	if isUnique(err) {
+		return rampart.Errorf(rampart.ECONFLICT, "a user with email %q already exists", u.Email)
+	}
+	n, err := affected(res, err)
+	if err != nil {
+		return fmt.Errorf("update user %d: %w", u.ID, err)
+	}
+	if n == 0 {
+		return rampart.Errorf(rampart.ENOTFOUND, "user %d not found", u.ID)
+	}
+	u.UpdatedAt = t
+	return nil
+}
+
+// CountUsers returns how many users there are.
+func (q queries) CountUsers(ctx context.Context) (int, error) {
+	var n int
+	if err := q.r.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count users: %w", err)
+	}
+	return n, nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface {
+	Scan(dest ...any) error
+}
+
+func scanUser(s scanner) (*rampart.User, error) {
+	var (
+		u                rampart.User
+		role             string
+		created, updated int64
+	)
+	if err := s.Scan(&u.ID, &u.Email, &role, &u.PasswordHash, &created, &updated); err != nil {
+		return nil, err
+	}
+	u.Role = rampart.Role(role)
+	u.CreatedAt, u.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return &u, nil
+}
+
+// affected returns how many rows an UPDATE or DELETE changed, passing on
+// the statement's own error, so that "no such row" can become ENOTFOUND.
+func affected(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
