@@ -50,7 +50,7 @@ upstream at once. NAME is a DNS label: a-z, 0-9 and '-', at most 63 characters.`
 			return err
 		}
 		return output(cmd, s, func(w io.Writer) {
-			fmt.Fprintf(w, "Created service %s: https://%s → %s\n", s.Name, s.Hostname, strings.Join(s.Upstreams, ", "))
+			fmt.Fprintf(w, "Created service %s: http://%s → %s\n", s.Name, s.Hostname, strings.Join(s.Upstreams, ", "))
 		})
 	}
 	return cmd

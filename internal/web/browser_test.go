@@ -1,0 +1,320 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath finds Debian's Chromium. The real binary comes first: the
+// /usr/bin/chromium launcher script adds flags of its own.
+func chromiumPath() string {
+	for _, p := range []string{"/usr/lib/chromium/chromium", "/usr/bin/chromium"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// artifactsDir is where screenshots go: $RAMPART_ARTIFACTS, so that CI can
+// keep them and people can look at them, or the test's temporary directory.
+func artifactsDir(t *testing.T) string {
+	dir := os.Getenv("RAMPART_ARTIFACTS")
+	if dir == "" {
+		return t.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// colorScheme makes the page see prefers-color-scheme: scheme.
+func colorScheme(scheme string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+		})
+		return chromedp.Void{}, err
+	}
+}
+
+func clearViewport(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+	_, err := cdp.Call(ctx, t, emulation.ClearDeviceMetricsOverride, cdp.Empty{})
+	return chromedp.Void{}, err
+}
+
+// TestBrowser drives the dashboard in a real headless Chromium: log in,
+// create a service, read its Overview, switch tabs with htmx, delete it
+// through the confirmation modal. It also fails on any JavaScript exception
+// or console error, which is how a Content-Security-Policy violation shows.
+func TestBrowser(t *testing.T) {
+	ci := os.Getenv("CI") == "true"
+	if testing.Short() && !ci {
+		t.Skip("browser test skipped with -short")
+	}
+	chromium := chromiumPath()
+	if chromium == "" {
+		if ci {
+			t.Fatal("chromium is not installed: CI must run the browser test (apt-get install chromium)")
+		}
+		t.Skip("chromium is not installed; install it to run the browser test")
+	}
+	e := newEnv(t)
+	srv := httptest.NewServer(e.h)
+	defer srv.Close()
+	out := artifactsDir(t)
+
+	profile, err := os.MkdirTemp("", "rampart-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		// Chromium's helpers may still write for a moment after it exits.
+		for range 50 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.NoSandbox,
+		chromedp.Headless,
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+	)
+	// The deadline stops the whole browser: a hung step fails the test
+	// instead of hanging it.
+	deadline, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	allocCtx, cancel := chromedp.NewExecAllocator(deadline, opts...)
+	defer cancel()
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	defer cancel()
+
+	var (
+		mu       sync.Mutex
+		jsErrors []string
+	)
+	if err := chromedp.Listen(ctx, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			jsErrors = append(jsErrors, "exception: "+(&chromedp.ExceptionError{ExceptionDetails: ev.ExceptionDetails}).Error())
+		case *log.EventEntryAdded:
+			// Network entries are HTTP error statuses, which the test
+			// provokes on purpose (422 for a bad form) and checks itself.
+			if ev.Entry.Level == log.EntryLevelError && ev.Entry.Source != log.EntrySourceNetwork {
+				jsErrors = append(jsErrors, string(ev.Entry.Source)+": "+ev.Entry.Text)
+			}
+		}
+	}); err != nil {
+		t.Fatalf("starting chromium %s: %v", chromium, err)
+	}
+
+	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	// clickAndLoad clicks and waits for the page that the click loads.
+	clickAndLoad := func(what, sel string) {
+		t.Helper()
+		if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(sel)))); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	}
+	// js evaluates an expression; selectors go in through JSON so that
+	// quotes in them cannot break the script.
+	js := func(expr string, args ...any) string {
+		t.Helper()
+		for _, a := range args {
+			b, _ := json.Marshal(a)
+			expr = strings.Replace(expr, "%q", string(b), 1)
+		}
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatalf("evaluating %s: %v", expr, err)
+		}
+		return strings.TrimSpace(v)
+	}
+	text := func(sel string) string {
+		return js(`(document.querySelector(%q)||{textContent:"<missing>"}).textContent`, sel)
+	}
+	// screenshot saves a full-page PNG (quality 100 means PNG), or only the
+	// viewport, which is what a person sees while a modal is open.
+	screenshot := func(name string, viewportOnly ...bool) {
+		t.Helper()
+		shot := chromedp.FullScreenshot(100)
+		if len(viewportOnly) > 0 && viewportOnly[0] {
+			shot = chromedp.CaptureScreenshot()
+		}
+		png, err := chromedp.Run(ctx, shot)
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", name, err)
+		}
+		p := filepath.Join(out, name)
+		if err := os.WriteFile(p, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("screenshot: %s", p)
+	}
+
+	// Log in: the dashboard sends us to the login page first.
+	step("open dashboard", chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("email")))
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasSuffix(loc, "/login") {
+		t.Fatalf("unauthenticated visit landed on %s, want /login", loc)
+	}
+	screenshot("login.png")
+	step("fill login", chromedp.SendKeys(chromedp.ID("email"), adminEmail), chromedp.SendKeys(chromedp.ID("password"), testPassword))
+	clickAndLoad("submit login", `#login-form button[type=submit]`)
+	if got := text(".account-email"); got != adminEmail {
+		t.Fatalf("top bar shows %q after login, want %s", got, adminEmail)
+	}
+	screenshot("services-empty.png")
+
+	// Create a service; the first try has a bad name and must keep the input.
+	clickAndLoad("open new service form", `a[href="/new"]`)
+	step("fill form", chromedp.SendKeys(chromedp.ID("name"), "Blog"), chromedp.SendKeys(chromedp.ID("upstream"), "http://127.0.0.1:8080"))
+	clickAndLoad("submit bad name", `#new-service-form button[type=submit]`)
+	if got := text("#name-err"); !strings.Contains(got, "upper-case") {
+		t.Fatalf("inline name error = %q, want the app's upper-case message", got)
+	}
+	if got := js(`document.getElementById("upstream").value`); got != "http://127.0.0.1:8080" {
+		t.Fatalf("upstream field lost its value: %q", got)
+	}
+	screenshot("new-service-error.png")
+	step("fix name", chromedp.SetValue(chromedp.ID("name"), "blog"))
+	clickAndLoad("submit form", `#new-service-form button[type=submit]`)
+
+	// The Overview shows what the store holds.
+	step("overview", chromedp.WaitVisible(chromedp.ID("tab-overview")))
+	for sel, want := range map[string]string{
+		"#tab-overview [data-field=state]":    "Active",
+		"#tab-overview [data-field=upstream]": "http://127.0.0.1:8080",
+		"[data-field=hostname]":               "blog." + testDomain,
+		"[data-field=owner]":                  adminEmail,
+		".flash-success":                      "Service blog created. Point a domain at it to go live.",
+	} {
+		if got := text(sel); got != want {
+			t.Errorf("%s shows %q, want %q", sel, got, want)
+		}
+	}
+	ips := js(`[...document.querySelectorAll("[data-field=node-ip]")].map(e => e.textContent).join(",")`)
+	if ips != strings.Join(testNodeIPs, ",") {
+		t.Errorf("node IPs shown: %q, want %q", ips, strings.Join(testNodeIPs, ","))
+	}
+	if got := text("#activity"); !strings.Contains(got, "service.create") {
+		t.Errorf("recent activity lacks service.create: %q", got)
+	}
+	// app.js runs under the CSP: the copy button reacts.
+	step("copy hostname", chromedp.Click(chromedp.CSS(`[data-copy="blog.`+testDomain+`"]`)))
+	if got := js(`new Promise(r => setTimeout(() => r(document.querySelector('[data-copy] .copy-label').textContent), 200))`); got == "Copy" {
+		t.Errorf("copy button label did not change after a click")
+	}
+	screenshot("overview.png")
+	// Colours have short transitions: let them finish before the picture.
+	step("dark mode", colorScheme("dark"), chromedp.Sleep(300*time.Millisecond))
+	screenshot("overview-dark.png")
+	step("light mode", colorScheme("light"))
+
+	// Tabs switch through htmx without a page load, and the URL follows.
+	step("security tab", chromedp.Click(chromedp.CSS(`a[data-tab=security]`)), chromedp.WaitVisible(chromedp.ID("tab-security")))
+	if got := text("#tab-security"); !strings.Contains(got, "Rate Limiter") || !strings.Contains(got, "Show Options") {
+		t.Errorf("security tab: %q", got)
+	}
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasSuffix(loc, "/services/blog?tab=security") {
+		t.Errorf("URL after tab switch: %s", loc)
+	}
+	if got := js(`String(!!window.htmx)`); got != "true" {
+		t.Errorf("htmx did not load")
+	}
+	screenshot("security.png")
+	step("overview tab", chromedp.Click(chromedp.CSS(`a[data-tab=overview]`)), chromedp.WaitVisible(chromedp.ID("tab-overview")))
+
+	// The list shows the new service.
+	step("list", chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`tr[data-service=blog]`)))
+	if got := text(`tr[data-service=blog]`); !strings.Contains(got, "Active") || !strings.Contains(got, "http://127.0.0.1:8080") {
+		t.Errorf("services row: %q", got)
+	}
+	screenshot("services.png")
+	step("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload())
+	screenshot("services-phone.png")
+	step("desktop viewport", clearViewport, chromedp.Reload())
+
+	// Delete through the modal: the button stays disabled until the name is typed.
+	clickAndLoad("open service", `a[href="/services/blog"]`)
+	step("open delete modal", chromedp.Click(chromedp.ID("delete-button")), chromedp.WaitVisible(chromedp.ID("delete-dialog")))
+	if got := js(`String(document.getElementById("delete-dialog").open)`); got != "true" {
+		t.Fatal("delete dialog did not open")
+	}
+	submit := `#delete-dialog [data-confirm-submit]`
+	if got := js(`String(document.querySelector(%q).disabled)`, submit); got != "true" {
+		t.Error("delete button enabled before the name was typed")
+	}
+	step("type wrong name", chromedp.SendKeys(chromedp.CSS(`#delete-dialog input[name=confirm]`), "blo"))
+	if got := js(`String(document.querySelector(%q).disabled)`, submit); got != "true" {
+		t.Error("delete button enabled for a partial name")
+	}
+	step("type name", chromedp.SendKeys(chromedp.CSS(`#delete-dialog input[name=confirm]`), "g"))
+	if got := js(`String(document.querySelector(%q).disabled)`, submit); got != "false" {
+		t.Fatal("delete button still disabled after typing the name")
+	}
+	screenshot("delete-modal.png", true)
+	clickAndLoad("confirm delete", submit)
+	if got := text(".flash-success"); got != "Service blog deleted." {
+		t.Errorf("flash after delete: %q", got)
+	}
+	if got := js(`String(document.querySelector("tr[data-service=blog]") === null)`); got != "true" {
+		t.Error("deleted service still listed")
+	}
+	if e.serviceExists("blog") {
+		t.Error("service still in the store after delete")
+	}
+	clickAndLoad("open audit log", `a[href="/audit"]`)
+	if got := text("#audit"); !strings.Contains(got, "service.delete") || !strings.Contains(got, "session.login") {
+		t.Errorf("audit log lacks the delete and the login: %q", got)
+	}
+	screenshot("audit.png")
+	step("deleted service's page", chromedp.Navigate(srv.URL+"/services/blog"), chromedp.WaitVisible(chromedp.ID("error-message")))
+	if got := text("#error-message"); got != `service "blog" not found` {
+		t.Errorf("404 page says %q", got)
+	}
+	screenshot("not-found.png")
+
+	mu.Lock()
+	defer mu.Unlock()
+	for _, msg := range jsErrors {
+		t.Errorf("browser reported: %s", msg)
+	}
+}

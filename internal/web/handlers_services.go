@@ -1,0 +1,198 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/app"
+	"github.com/rampart-dev/rampart/internal/store"
+)
+
+// servicesPage is the data of services.html.
+type servicesPage struct {
+	base
+	Services       []*rampart.Service
+	PlatformDomain string
+}
+
+func (s *server) listServices(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	svcs, err := s.app.ListServices(r.Context(), rc.actor)
+	if err != nil {
+		s.fail(w, r, rc, err)
+		return
+	}
+	d := servicesPage{base: rc.base("Services", "services"), Services: svcs, PlatformDomain: s.cfg.PlatformDomain}
+	s.render(w, r, http.StatusOK, "services", d)
+}
+
+// newServicePage is the data of service_new.html. The form keeps what was
+// typed, and each error sits next to the field it is about.
+type newServicePage struct {
+	base
+	Name, Upstream, Owner               string
+	NameErr, UpstreamErr, OwnerErr, Err string
+	PlatformDomain                      string
+}
+
+func (s *server) newServicePage(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	d := newServicePage{base: rc.base("New service", "services"), PlatformDomain: s.cfg.PlatformDomain}
+	s.render(w, r, http.StatusOK, "service_new", d)
+}
+
+func (s *server) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	in := app.ServiceInput{
+		Name:      strings.TrimSpace(r.PostFormValue("name")),
+		Upstreams: []string{strings.TrimSpace(r.PostFormValue("upstream"))},
+	}
+	if rc.user.IsAdmin() {
+		in.Owner = strings.TrimSpace(r.PostFormValue("owner"))
+	}
+	svc, err := s.app.CreateService(r.Context(), rc.actor, in)
+	if err == nil {
+		s.setFlash(w, rc.sess, "success", "Service "+svc.Name+" created. Point a domain at it to go live.")
+		http.Redirect(w, r, servicePath(svc.Name, ""), http.StatusSeeOther)
+		return
+	}
+	code := rampart.ErrorCode(err)
+	if code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED {
+		s.fail(w, r, rc, err)
+		return
+	}
+	d := newServicePage{
+		base: rc.base("New service", "services"), PlatformDomain: s.cfg.PlatformDomain,
+		Name: in.Name, Upstream: in.Upstreams[0], Owner: in.Owner,
+	}
+	msg := rampart.ErrorMessage(err)
+	// The service layer validates as a whole; find the field its message is
+	// about by asking the same validators it uses.
+	switch {
+	case code == rampart.ECONFLICT || rampart.ValidateServiceName(in.Name) != nil:
+		d.NameErr = msg
+	case rampart.ValidateUpstreams(in.Upstreams) != nil:
+		d.UpstreamErr = msg
+	case in.Owner != "":
+		d.OwnerErr = msg
+	default:
+		d.Err = msg
+	}
+	status, _ := statusOf(code)
+	s.render(w, r, status, "service_new", d)
+}
+
+// tabs of the service page, in display order.
+var serviceTabs = []struct{ ID, Label string }{
+	{"overview", "Overview"},
+	{"security", "Security"},
+	{"logs", "Logs"},
+	{"backups", "Backups"},
+}
+
+// servicePage is the data of service.html and its tab templates.
+type servicePage struct {
+	base
+	Service  *rampart.Service
+	Hostname string
+	NodeIPs  []string
+	Tab      string
+	Tabs     []struct{ ID, Label string }
+	Events   []*rampart.AuditEvent
+	Delete   deleteServicePage // the modal's form
+}
+
+func (s *server) showService(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	if err != nil {
+		s.fail(w, r, rc, err)
+		return
+	}
+	tab := r.URL.Query().Get("tab")
+	known := false
+	for _, t := range serviceTabs {
+		known = known || t.ID == tab
+	}
+	if !known {
+		tab = "overview"
+	}
+	d := servicePage{
+		base:     rc.base(svc.Name, "services"),
+		Service:  svc,
+		Hostname: svc.Hostname(s.cfg.PlatformDomain),
+		NodeIPs:  s.cfg.NodeIPs,
+		Tab:      tab,
+		Tabs:     serviceTabs,
+	}
+	d.Delete = deleteServicePage{base: d.base, Service: svc, Hostname: d.Hostname}
+	if tab == "overview" {
+		d.Events, err = s.app.ListAudit(r.Context(), rc.actor, store.AuditFilter{Service: svc.Name, Limit: 8})
+		if err != nil {
+			s.fail(w, r, rc, err)
+			return
+		}
+	}
+	s.render(w, r, http.StatusOK, "service", d)
+}
+
+// deleteServicePage is the data of service_delete.html: the confirmation
+// as a page of its own, for browsers without JavaScript and for showing an
+// error after a failed attempt. With JavaScript the same form opens in a
+// modal on the service page.
+type deleteServicePage struct {
+	base
+	Service  *rampart.Service
+	Hostname string
+	Confirm  string
+	Err      string
+}
+
+func (s *server) deleteServicePage(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	if err != nil {
+		s.fail(w, r, rc, err)
+		return
+	}
+	d := deleteServicePage{base: rc.base("Delete "+svc.Name, "services"), Service: svc, Hostname: svc.Hostname(s.cfg.PlatformDomain)}
+	s.render(w, r, http.StatusOK, "service_delete", d)
+}
+
+func (s *server) deleteService(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	// Look the service up first so that a member probing someone else's
+	// service gets the same 404 as for a name that does not exist.
+	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	if err != nil {
+		s.fail(w, r, rc, err)
+		return
+	}
+	d := deleteServicePage{
+		base: rc.base("Delete "+svc.Name, "services"), Service: svc,
+		Hostname: svc.Hostname(s.cfg.PlatformDomain), Confirm: r.PostFormValue("confirm"),
+	}
+	if strings.TrimSpace(d.Confirm) != svc.Name {
+		d.Err = "Type the service name, " + svc.Name + ", exactly to confirm."
+		s.render(w, r, http.StatusUnprocessableEntity, "service_delete", d)
+		return
+	}
+	if err := s.app.DeleteService(r.Context(), rc.actor, svc.Name); err != nil {
+		code := rampart.ErrorCode(err)
+		if code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED || code == rampart.ENOTFOUND {
+			s.fail(w, r, rc, err)
+			return
+		}
+		d.Err = rampart.ErrorMessage(err)
+		status, _ := statusOf(code)
+		s.render(w, r, status, "service_delete", d)
+		return
+	}
+	s.setFlash(w, rc.sess, "success", "Service "+svc.Name+" deleted.")
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// servicePath is the URL of a service's page, or of one of its tabs.
+func servicePath(name, tab string) string {
+	p := "/services/" + url.PathEscape(name)
+	if tab != "" && tab != "overview" {
+		p += "?tab=" + url.QueryEscape(tab)
+	}
+	return p
+}

@@ -1,0 +1,214 @@
+package web
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/app"
+	"github.com/rampart-dev/rampart/internal/store/sqlite"
+	"github.com/rampart-dev/rampart/internal/store/sqlite/sqlitetest"
+)
+
+const (
+	testDomain   = "apps.example.net"
+	testPassword = "correct horse battery"
+	adminEmail   = "alice@example.com"
+	memberEmail  = "bob@example.com"
+	otherEmail   = "carol@example.com"
+)
+
+var testNodeIPs = []string{"203.0.113.7", "2001:db8::7"}
+
+// env is a dashboard on a real SQLite store with three accounts: an admin
+// (alice) and two members (bob, carol).
+type env struct {
+	t     *testing.T
+	db    *sqlite.DB
+	app   *app.App
+	h     http.Handler
+	users map[string]*rampart.User
+	logs  *logBuf
+}
+
+// logBuf collects the server's log for assertions; slog may write from
+// several goroutines.
+type logBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	db := sqlitetest.Open(t)
+	logs := &logBuf{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	a := app.New(db, app.Options{Logger: log})
+	e := &env{t: t, db: db, app: a, users: map[string]*rampart.User{}, logs: logs}
+	for email, role := range map[string]rampart.Role{adminEmail: rampart.RoleAdmin, memberEmail: rampart.RoleMember, otherEmail: rampart.RoleMember} {
+		u, err := a.CreateUser(context.Background(), app.OperatorActor(), email, testPassword, role)
+		if err != nil {
+			t.Fatalf("create user %s: %v", email, err)
+		}
+		e.users[email] = u
+	}
+	h, err := New(a, Config{PlatformDomain: testDomain, NodeIPs: testNodeIPs, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.h = h
+	return e
+}
+
+// createService makes a service directly through the service layer.
+func (e *env) createService(ownerEmail, name string) *rampart.Service {
+	e.t.Helper()
+	svc, err := e.app.CreateService(context.Background(), app.UserActor(e.users[ownerEmail], "192.0.2.1"),
+		app.ServiceInput{Name: name, Upstreams: []string{"http://127.0.0.1:9000"}})
+	if err != nil {
+		e.t.Fatalf("create service %s: %v", name, err)
+	}
+	return svc
+}
+
+// serviceExists asks the store, not the dashboard, whether name exists.
+func (e *env) serviceExists(name string) bool {
+	e.t.Helper()
+	_, err := e.db.ServiceByName(context.Background(), name)
+	switch rampart.ErrorCode(err) {
+	case "":
+		return true
+	case rampart.ENOTFOUND:
+		return false
+	}
+	e.t.Fatalf("ServiceByName(%q): %v", name, err)
+	return false
+}
+
+// browser is a minimal cookie-keeping client that does not follow redirects.
+type browser struct {
+	e       *env
+	cookies map[string]*http.Cookie
+	header  http.Header // sent with every request
+}
+
+func (e *env) browser() *browser {
+	return &browser{e: e, cookies: map[string]*http.Cookie{}, header: http.Header{}}
+}
+
+type response struct {
+	*http.Response
+	Body string
+}
+
+func (b *browser) do(method, target string, form url.Values, hdr http.Header) *response {
+	b.e.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req := httptest.NewRequest(method, target, body)
+	req.RemoteAddr = "192.0.2.10:50000"
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for _, h := range []http.Header{b.header, hdr} {
+		for k, v := range h {
+			req.Header[http.CanonicalHeaderKey(k)] = v
+		}
+	}
+	for _, c := range b.cookies {
+		req.AddCookie(c)
+	}
+	rec := httptest.NewRecorder()
+	b.e.h.ServeHTTP(rec, req)
+	res := rec.Result()
+	res.Request = req
+	for _, c := range res.Cookies() {
+		if c.MaxAge < 0 {
+			delete(b.cookies, c.Name)
+		} else {
+			b.cookies[c.Name] = c
+		}
+	}
+	return &response{Response: res, Body: rec.Body.String()}
+}
+
+func (b *browser) get(target string) *response { b.e.t.Helper(); return b.do("GET", target, nil, nil) }
+
+func (b *browser) post(target string, form url.Values) *response {
+	b.e.t.Helper()
+	return b.do("POST", target, form, nil)
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+// csrf returns the CSRF token of the first form on a page.
+func csrfOf(t *testing.T, page string) string {
+	t.Helper()
+	m := csrfRE.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no csrf_token field in page:\n%s", page)
+	}
+	return m[1]
+}
+
+// login logs in through the form and returns the session's CSRF token.
+func (b *browser) login(email string) string {
+	t := b.e.t
+	t.Helper()
+	page := b.get("/login")
+	res := b.post("/login", url.Values{"email": {email}, "password": {testPassword}, "csrf_token": {csrfOf(t, page.Body)}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login as %s: status %d, want 303:\n%s", email, res.StatusCode, res.Body)
+	}
+	home := b.get("/")
+	if home.StatusCode != http.StatusOK {
+		t.Fatalf("GET / after login: status %d", home.StatusCode)
+	}
+	return csrfOf(t, home.Body)
+}
+
+func wantStatus(t *testing.T, res *response, want int) {
+	t.Helper()
+	if res.StatusCode != want {
+		t.Fatalf("%s %s: status %d, want %d\n%s", res.Request.Method, res.Request.URL, res.StatusCode, want, res.Body)
+	}
+}
+
+func wantRedirect(t *testing.T, res *response, want string) {
+	t.Helper()
+	if res.StatusCode != http.StatusSeeOther || res.Header.Get("Location") != want {
+		t.Fatalf("%s %s: status %d Location %q, want 303 to %q\n%s", res.Request.Method, res.Request.URL,
+			res.StatusCode, res.Header.Get("Location"), want, res.Body)
+	}
+}
+
+func wantContains(t *testing.T, res *response, subs ...string) {
+	t.Helper()
+	for _, s := range subs {
+		if !strings.Contains(res.Body, s) {
+			t.Errorf("%s %s: body lacks %q", res.Request.Method, res.Request.URL, s)
+		}
+	}
+}

@@ -1,0 +1,305 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/app"
+	"github.com/rampart-dev/rampart/internal/store"
+)
+
+func TestCreateServiceForm(t *testing.T) {
+	e := newEnv(t)
+	e.createService(otherEmail, "taken")
+	b := e.browser()
+	tok := b.login(memberEmail)
+
+	wantContains(t, b.get("/new"), `name="name"`, `name="upstream"`)
+
+	for _, tc := range []struct {
+		name, upstream string
+		field          string // the id of the error element
+		msg            string // part of the app's message
+	}{
+		{"Bad_Name", "http://127.0.0.1:8080", "name-err", "upper-case"},
+		{"", "http://127.0.0.1:8080", "name-err", "service name is required"},
+		{"taken", "http://127.0.0.1:8080", "name-err", "already exists"},
+		{"good", "ftp://127.0.0.1", "upstream-err", "must start with http:// or https://"},
+		{"good", "", "upstream-err", "upstream URL is empty"},
+	} {
+		res := b.post("/new", url.Values{"csrf_token": {tok}, "name": {tc.name}, "upstream": {tc.upstream}})
+		if res.StatusCode != http.StatusUnprocessableEntity && res.StatusCode != http.StatusConflict {
+			t.Errorf("name %q upstream %q: status %d, want 422 or 409", tc.name, tc.upstream, res.StatusCode)
+		}
+		wantContains(t, res, `id="`+tc.field+`"`, tc.msg)
+		// What was typed is still in the form.
+		wantContains(t, res, `name="name" value="`+tc.name+`"`, `value="`+tc.upstream+`"`)
+	}
+	if e.serviceExists("good") || e.serviceExists("Bad_Name") {
+		t.Fatal("an invalid form created a service")
+	}
+
+	// Members cannot hand services to others: the field is not even read.
+	res := b.post("/new", url.Values{"csrf_token": {tok}, "name": {"shop"}, "upstream": {" http://10.0.0.5:3000 "}, "owner": {adminEmail}})
+	wantRedirect(t, res, "/services/shop")
+	svc, err := e.db.ServiceByName(context.Background(), "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.OwnerID != e.users[memberEmail].ID || svc.Upstreams[0] != "http://10.0.0.5:3000" {
+		t.Errorf("created %+v: want owner bob and trimmed upstream", svc)
+	}
+	page := b.get("/services/shop")
+	wantContains(t, page, "Service shop created.")
+	if strings.Contains(b.get("/services/shop").Body, "Service shop created.") {
+		t.Error("flash message shown twice")
+	}
+}
+
+func TestAdminCreatesForOthers(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	tok := b.login(adminEmail)
+	res := b.post("/new", url.Values{"csrf_token": {tok}, "name": {"x"}, "upstream": {"http://127.0.0.1:1"}, "owner": {"ghost@example.com"}})
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantContains(t, res, `id="owner-err"`, "has no account")
+	res = b.post("/new", url.Values{"csrf_token": {tok}, "name": {"x"}, "upstream": {"http://127.0.0.1:1"}, "owner": {memberEmail}})
+	wantRedirect(t, res, "/services/x")
+	list := b.get("/")
+	wantContains(t, list, `data-service="x"`, memberEmail, ">Owner</th>")
+}
+
+func TestServiceOverview(t *testing.T) {
+	e := newEnv(t)
+	e.createService(memberEmail, "blog")
+	b := e.browser()
+	b.login(memberEmail)
+
+	list := b.get("/")
+	wantContains(t, list, `href="/services/blog"`, "blog."+testDomain, "http://127.0.0.1:9000", "Active")
+	if strings.Contains(list.Body, ">Owner</th>") {
+		t.Error("members see an Owner column")
+	}
+
+	res := b.get("/services/blog")
+	wantStatus(t, res, http.StatusOK)
+	wantContains(t, res,
+		`data-field="hostname">blog.`+testDomain+`<`,
+		`data-copy="blog.`+testDomain+`"`,
+		`data-field="node-ip">203.0.113.7<`, `data-copy="203.0.113.7"`,
+		`data-field="node-ip">2001:db8::7<`, ">AAAA<",
+		`data-field="upstream">http://127.0.0.1:9000<`,
+		`data-field="owner">`+memberEmail+`<`,
+		"service.create", `id="delete-dialog"`,
+	)
+
+	for tab, want := range map[string]string{
+		"security": "Rate Limiter", "logs": "Live logs are coming soon", "backups": "Backups are coming soon",
+	} {
+		res := b.get("/services/blog?tab=" + tab)
+		wantStatus(t, res, http.StatusOK)
+		wantContains(t, res, want, `data-tab="`+tab+`" aria-current="page"`)
+	}
+	sec := b.get("/services/blog?tab=security")
+	wantContains(t, sec, "SSL/TLS", "Firewall", "Show Settings", "Output Cache", "Manage SSH Keys", "Show Options", "Coming soon")
+	wantContains(t, b.get("/services/blog?tab=nonsense"), `data-tab="overview" aria-current="page"`)
+}
+
+func TestDeleteService(t *testing.T) {
+	e := newEnv(t)
+	e.createService(memberEmail, "blog")
+	b := e.browser()
+	tok := b.login(memberEmail)
+
+	// The page that works without JavaScript.
+	wantContains(t, b.get("/services/blog/delete"), `data-confirm-match="blog"`)
+
+	res := b.post("/services/blog/delete", url.Values{"csrf_token": {tok}, "confirm": {"blo"}})
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantContains(t, res, "exactly to confirm")
+	if !e.serviceExists("blog") {
+		t.Fatal("deleted without the right confirmation")
+	}
+
+	res = b.post("/services/blog/delete", url.Values{"csrf_token": {tok}, "confirm": {"blog"}})
+	wantRedirect(t, res, "/")
+	if e.serviceExists("blog") {
+		t.Fatal("service still exists")
+	}
+	list := b.get("/")
+	wantContains(t, list, "Service blog deleted.", "No services yet")
+	wantStatus(t, b.get("/services/blog"), http.StatusNotFound)
+
+	evs, err := e.app.ListAudit(context.Background(), app.OperatorActor(), store.AuditFilter{Service: "blog"})
+	if err != nil || len(evs) == 0 || evs[0].Action != "service.delete" || evs[0].IP != "192.0.2.10" {
+		t.Errorf("audit after delete: %+v, %v: want service.delete from the client IP", evs, err)
+	}
+}
+
+func TestMemberCannotReachOthersServices(t *testing.T) {
+	e := newEnv(t)
+	e.createService(memberEmail, "bobs")
+	b := e.browser()
+	tok := b.login(otherEmail)
+
+	if strings.Contains(b.get("/").Body, "bobs") {
+		t.Error("carol's list shows bob's service")
+	}
+	for _, p := range []string{"/services/bobs", "/services/bobs?tab=security", "/services/bobs/delete"} {
+		res := b.get(p)
+		wantStatus(t, res, http.StatusNotFound)
+		if strings.Contains(res.Body, "127.0.0.1:9000") {
+			t.Errorf("GET %s leaks bob's upstream", p)
+		}
+	}
+	// The same 404 as for a name that does not exist, whatever is typed.
+	for _, confirm := range []string{"bobs", "wrong"} {
+		res := b.post("/services/bobs/delete", url.Values{"csrf_token": {tok}, "confirm": {confirm}})
+		wantStatus(t, res, http.StatusNotFound)
+	}
+	if !e.serviceExists("bobs") {
+		t.Fatal("carol deleted bob's service")
+	}
+	if strings.Contains(b.get("/audit").Body, "bobs") {
+		t.Error("carol's audit log shows bob's service")
+	}
+
+	// Admins see and reach it.
+	a := e.browser()
+	a.login(adminEmail)
+	wantStatus(t, a.get("/services/bobs"), http.StatusOK)
+	wantContains(t, a.get("/audit"), "bobs", "service.create")
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	check := func(res *response) {
+		t.Helper()
+		for k, want := range map[string]string{
+			"X-Frame-Options":        "DENY",
+			"X-Content-Type-Options": "nosniff",
+			"Referrer-Policy":        "same-origin",
+		} {
+			if got := res.Header.Get(k); got != want {
+				t.Errorf("%s: %s = %q, want %q", res.Request.URL, k, got, want)
+			}
+		}
+		csp := res.Header.Get("Content-Security-Policy")
+		for _, d := range []string{"default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "form-action 'self'"} {
+			if !strings.Contains(csp, d) {
+				t.Errorf("%s: CSP %q lacks %q", res.Request.URL, csp, d)
+			}
+		}
+		if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+			t.Errorf("%s: CSP allows unsafe: %q", res.Request.URL, csp)
+		}
+	}
+	login := b.get("/login")
+	check(login)
+	check(b.get("/nope"))
+	b.login(adminEmail)
+	home := b.get("/")
+	check(home)
+	if home.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("pages: Cache-Control %q, want no-store", home.Header.Get("Cache-Control"))
+	}
+	// No inline script anywhere: every <script> has a src.
+	for _, page := range []string{login.Body, home.Body} {
+		if strings.Count(page, "<script") != strings.Count(page, "<script src=") {
+			t.Error("a page has an inline <script>")
+		}
+		if strings.Contains(page, " style=") || strings.Contains(page, " onclick=") {
+			t.Error("a page has an inline style or event handler attribute")
+		}
+	}
+}
+
+func TestStaticAssets(t *testing.T) {
+	e := newEnv(t)
+	as, err := loadAssets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	for _, name := range []string{"app.css", "app.js", "htmx.min.js", "favicon.svg"} {
+		u, err := as.url(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := b.get(u)
+		wantStatus(t, res, http.StatusOK)
+		if cc := res.Header.Get("Cache-Control"); !strings.Contains(cc, "immutable") {
+			t.Errorf("%s: Cache-Control %q, want immutable", u, cc)
+		}
+		if res.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: no nosniff", u)
+		}
+		// The login page, served to anyone, must reference this exact URL
+		// for the CSS and scripts.
+		if name != "favicon.svg" && !strings.Contains(b.get("/login").Body, u) {
+			t.Errorf("login page does not link %s", u)
+		}
+	}
+	js, _ := as.url("htmx.min.js")
+	res := b.do("GET", js, nil, http.Header{"Accept-Encoding": {"gzip, br"}})
+	if res.Header.Get("Content-Encoding") != "gzip" || len(res.Body) > 25000 {
+		t.Errorf("htmx.min.js: Content-Encoding %q, %d bytes: want gzip", res.Header.Get("Content-Encoding"), len(res.Body))
+	}
+	// An outdated version still gets the file, but not a cacheable one.
+	res = b.get("/static/000000000000/app.css")
+	wantStatus(t, res, http.StatusOK)
+	if res.Header.Get("Cache-Control") != "no-cache" {
+		t.Errorf("stale version: Cache-Control %q, want no-cache", res.Header.Get("Cache-Control"))
+	}
+	wantStatus(t, b.get("/static/x/README.md"), http.StatusNotFound)
+	wantStatus(t, b.get("/static/x/htmx.LICENSE"), http.StatusNotFound)
+}
+
+func TestInternalErrorsAreGeneric(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.login(adminEmail)
+	if err := e.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	res := b.get("/")
+	wantStatus(t, res, http.StatusInternalServerError)
+	wantContains(t, res, "Something went wrong")
+	if strings.Contains(strings.ToLower(res.Body), "sql") || strings.Contains(res.Body, "closed") {
+		t.Errorf("internal details leaked to the page:\n%s", res.Body)
+	}
+	if !strings.Contains(e.logs.String(), "dashboard request failed") {
+		t.Error("internal error was not logged")
+	}
+}
+
+func TestForgedFlashIsIgnored(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.login(adminEmail)
+	b.cookies[flashCookie] = &http.Cookie{Name: flashCookie, Value: "c3VjY2VzcwpQaGlzaGluZw.bad"} // "success\nPhishing"
+	res := b.get("/")
+	if strings.Contains(res.Body, "Phishing") {
+		t.Error("an unsigned flash cookie was displayed")
+	}
+}
+
+func TestAuditPaging(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.login(adminEmail)
+	for i := 0; i < auditPageSize+5; i++ {
+		err := e.db.AddAudit(context.Background(), &rampart.AuditEvent{Actor: "operator", Action: "test.event"})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	page := b.get("/audit")
+	wantContains(t, page, "test.event", "/audit?before=")
+	wantStatus(t, b.get("/audit?before=nope"), http.StatusBadRequest)
+}

@@ -1,0 +1,99 @@
+// rampart dashboard behaviour: copy buttons and confirmation modals.
+//
+// Loaded with defer from the page's own origin (the CSP allows no inline
+// script). Listeners sit on the document, so they keep working for content
+// that htmx swaps in later. Without JavaScript every page still works: the
+// delete button is a link to a confirmation page.
+(function () {
+  "use strict";
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    // Plain HTTP on a non-localhost address has no Clipboard API.
+    return new Promise(function (resolve, reject) {
+      var ta = document.createElement("textarea");
+      ta.value = text;
+      ta.setAttribute("readonly", "");
+      ta.className = "visually-hidden";
+      document.body.appendChild(ta);
+      ta.select();
+      try {
+        if (document.execCommand("copy")) { resolve(); } else { reject(new Error("copy refused")); }
+      } catch (e) {
+        reject(e);
+      } finally {
+        ta.remove();
+      }
+    });
+  }
+
+  function flashLabel(button, text, cls) {
+    var label = button.querySelector(".copy-label");
+    if (!label) { return; }
+    var before = label.dataset.label || label.textContent;
+    label.dataset.label = before;
+    label.textContent = text;
+    button.classList.add(cls);
+    clearTimeout(button._copyTimer);
+    button._copyTimer = setTimeout(function () {
+      label.textContent = before;
+      button.classList.remove(cls);
+    }, 1600);
+  }
+
+  // syncConfirm enables a form's submit button only when the confirmation
+  // input holds exactly the expected text (the service name).
+  function syncConfirm(input) {
+    var form = input.form;
+    var submit = form && form.querySelector("[data-confirm-submit]");
+    if (submit) { submit.disabled = input.value.trim() !== input.dataset.confirmMatch; }
+  }
+
+  document.addEventListener("click", function (ev) {
+    var t = ev.target;
+
+    var copy = t.closest("[data-copy]");
+    if (copy) {
+      copyText(copy.dataset.copy).then(
+        function () { flashLabel(copy, "Copied", "copied"); },
+        function () { flashLabel(copy, "Press Ctrl+C", "failed"); }
+      );
+      return;
+    }
+
+    var opener = t.closest("[data-open-dialog]");
+    if (opener) {
+      var dialog = document.getElementById(opener.dataset.openDialog);
+      if (dialog && typeof dialog.showModal === "function") {
+        ev.preventDefault();
+        var input = dialog.querySelector("[data-confirm-match]");
+        if (input) { input.value = ""; syncConfirm(input); }
+        dialog.showModal();
+        if (input) { input.focus(); }
+      }
+      return;
+    }
+
+    var closer = t.closest("[data-close-dialog]");
+    if (closer && closer.closest("dialog")) {
+      ev.preventDefault();
+      closer.closest("dialog").close();
+      return;
+    }
+
+    // A click on the backdrop lands on the <dialog> itself (its content
+    // fills it edge to edge): treat it as Cancel.
+    if (t.tagName === "DIALOG" && t.open) {
+      var r = t.getBoundingClientRect();
+      if (ev.clientX < r.left || ev.clientX > r.right || ev.clientY < r.top || ev.clientY > r.bottom) {
+        t.close();
+      }
+    }
+  });
+
+  document.addEventListener("input", function (ev) {
+    if (ev.target.matches && ev.target.matches("[data-confirm-match]")) { syncConfirm(ev.target); }
+  });
+})();

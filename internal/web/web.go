@@ -1,0 +1,115 @@
+// Package web is rampart's dashboard: server-rendered HTML pages for the
+// people whose services rampart fronts. It is a thin skin over internal/app —
+// every read and every change goes through the service layer with an
+// app.Actor, so permission checks and the audit log are the same as for the
+// REST API and the CLI.
+//
+// The pages work without JavaScript. htmx (vendored, see static/README.md)
+// only makes tab switches feel instant, and static/app.js adds copy buttons
+// and the delete confirmation modal. The Content-Security-Policy allows no
+// inline script and no eval, so an injected string can at worst be text.
+//
+// Request forgery is stopped twice: every POST must carry the session's CSRF
+// token (or, on the login form, a double-submit cookie), and
+// http.CrossOriginProtection rejects cross-site POSTs that browsers label
+// with Sec-Fetch-Site or Origin. See csrf.go.
+package web
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/rampart-dev/rampart/internal/app"
+)
+
+// Config is what the dashboard needs to know about where it runs.
+type Config struct {
+	// PlatformDomain is the parent of every service's platform hostname
+	// (<name>.<PlatformDomain>), which the Overview shows as the CNAME target.
+	PlatformDomain string
+	// NodeIPs are the public addresses of the node, shown as A/AAAA-record targets.
+	NodeIPs []string
+	// SecureCookies marks cookies Secure and sends HSTS; set it when the
+	// dashboard is served over HTTPS.
+	SecureCookies bool
+	// Logger receives internal errors; nil means slog.Default().
+	Logger *slog.Logger
+	// ClientIP returns the client address recorded in the audit log. The
+	// default is the host of r.RemoteAddr; behind a trusted proxy the caller
+	// passes one that reads the forwarded address.
+	ClientIP func(*http.Request) string
+}
+
+// server holds what every handler needs.
+type server struct {
+	app    *app.App
+	cfg    Config
+	log    *slog.Logger
+	pages  *pages
+	assets *assets
+}
+
+// New returns the dashboard handler, to be mounted at "/" of the admin
+// listener. It does not serve /api/, /healthz or /metrics: the caller's mux
+// routes those to their own handlers first.
+func New(a *app.App, cfg Config) (http.Handler, error) {
+	if a == nil {
+		return nil, errors.New("web: nil app")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ClientIP == nil {
+		cfg.ClientIP = remoteHost
+	}
+	cfg.PlatformDomain = strings.TrimSuffix(strings.TrimSpace(cfg.PlatformDomain), ".")
+	if cfg.PlatformDomain == "" {
+		return nil, errors.New("web: Config.PlatformDomain is required: it is the parent domain of every service's hostname")
+	}
+	as, err := loadAssets()
+	if err != nil {
+		return nil, err
+	}
+	s := &server{app: a, cfg: cfg, log: cfg.Logger, assets: as}
+	if s.pages, err = parsePages(as); err != nil {
+		return nil, err
+	}
+	return s.routes(), nil
+}
+
+func (s *server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /static/{version}/{file}", http.HandlerFunc(s.assets.serve))
+
+	mux.HandleFunc("GET /login", s.loginPage)
+	mux.HandleFunc("POST /login", s.loginSubmit)
+	mux.Handle("POST /logout", s.post(s.logout))
+
+	mux.Handle("GET /{$}", s.get(s.listServices))
+	// The form lives at /new, not /services/new, because "new" is a valid
+	// service name and /services/new must stay that service's page.
+	mux.Handle("GET /new", s.get(s.newServicePage))
+	mux.Handle("POST /new", s.post(s.createService))
+	mux.Handle("GET /services/{name}", s.get(s.showService))
+	mux.Handle("GET /services/{name}/delete", s.get(s.deleteServicePage))
+	mux.Handle("POST /services/{name}/delete", s.post(s.deleteService))
+	mux.Handle("GET /audit", s.get(s.auditPage))
+
+	mux.HandleFunc("/", s.notFound)
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(s.csrfFailed))
+	return s.secureHeaders(cop.Handler(mux))
+}
+
+// remoteHost is the default Config.ClientIP.
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
