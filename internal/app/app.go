@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/auth"
 	"github.com/rampart-dev/rampart/internal/store"
 )
 
@@ -69,6 +70,16 @@ func (a Actor) requireAdmin() error {
 	return nil
 }
 
+// Login throttling: after this many failed logins for one account (or from
+// one IP) within LoginFailureWindow, further attempts are refused until the
+// window ends. Per account it stops password guessing against one person;
+// per IP it stops one client from spraying many accounts.
+const (
+	LoginFailuresPerAccount = 10
+	LoginFailuresPerIP      = 30
+	LoginFailureWindow      = 15 * time.Minute
+)
+
 // Options tune an App. The zero value works.
 type Options struct {
 	Logger *slog.Logger
@@ -86,6 +97,9 @@ type App struct {
 	now     func() time.Time
 	opts    Options
 	changed chan struct{}
+
+	// Failed logins are throttled per account and per client IP.
+	loginsByAccount, loginsByIP *auth.Throttle
 }
 
 // New returns an App on st.
@@ -102,7 +116,11 @@ func New(st store.Store, opts Options) *App {
 	if opts.SessionMax <= 0 {
 		opts.SessionMax = 24 * time.Hour
 	}
-	return &App{store: st, log: opts.Logger, now: opts.Now, opts: opts, changed: make(chan struct{}, 1)}
+	return &App{
+		store: st, log: opts.Logger, now: opts.Now, opts: opts, changed: make(chan struct{}, 1),
+		loginsByAccount: &auth.Throttle{Limit: LoginFailuresPerAccount, Window: LoginFailureWindow},
+		loginsByIP:      &auth.Throttle{Limit: LoginFailuresPerIP, Window: LoginFailureWindow},
+	}
 }
 
 // Store returns the store, for reconcilers that read desired state.

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -297,4 +298,36 @@ func names(ss []*rampart.Service) []string {
 		out = append(out, s.Name)
 	}
 	return out
+}
+
+func TestLoginThrottle(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for i := 0; i < LoginFailuresPerAccount; i++ {
+		if _, err := f.app.Login(ctx, "admin@example.com", "wrong password!", "198.51.100.1"); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
+			t.Fatalf("failure %d: %v", i, err)
+		}
+	}
+	// Even the right password is refused now, from any IP, with a wait.
+	_, err := f.app.Login(ctx, "admin@example.com", "correct horse battery", "198.51.100.2")
+	if rampart.ErrorCode(err) != rampart.ETOOMANY || !strings.Contains(err.Error(), "try again in 16m0s") {
+		t.Errorf("throttled login: %v", err)
+	}
+	// Another account is not affected...
+	if _, err := f.app.Login(ctx, "mia@example.com", "member password", "198.51.100.2"); err != nil {
+		t.Errorf("other account: %v", err)
+	}
+	// ...and the window ends.
+	f.clock.add(LoginFailureWindow)
+	if _, err := f.app.Login(ctx, "admin@example.com", "correct horse battery", "198.51.100.2"); err != nil {
+		t.Errorf("after the window: %v", err)
+	}
+	// Per IP: one client spraying many (unknown) accounts is stopped too,
+	// with the same answer whether or not the accounts exist.
+	for i := 0; i < LoginFailuresPerIP; i++ {
+		f.app.Login(ctx, fmt.Sprintf("user%d@example.com", i), "guess guess", "203.0.113.9")
+	}
+	if _, err := f.app.Login(ctx, "mia@example.com", "member password", "203.0.113.9"); rampart.ErrorCode(err) != rampart.ETOOMANY {
+		t.Errorf("sprayer's IP: %v", err)
+	}
 }

@@ -48,13 +48,27 @@ func (a *App) CreateUser(ctx context.Context, actor Actor, email, password strin
 var errBadLogin = rampart.Errorf(rampart.EUNAUTHORIZED, "email or password is incorrect")
 
 // Login checks an email and password. An unknown email costs the same time
-// as a wrong password.
+// as a wrong password, and both give the same answer. Failures are
+// throttled per account and per IP (see LoginFailuresPerAccount); a
+// throttled attempt is refused before the password is even checked.
 func (a *App) Login(ctx context.Context, email, password, ip string) (*rampart.User, error) {
-	u, err := a.store.UserByEmail(ctx, rampart.NormalizeEmail(email))
+	email = rampart.NormalizeEmail(email)
+	now := a.now()
+	wait := max(a.loginsByAccount.Blocked(email, now), a.loginsByIP.Blocked(ip, now))
+	if wait > 0 {
+		a.log.Warn("login throttled", "email", email, "ip", ip, "retry_in", wait.Round(time.Second))
+		return nil, rampart.Errorf(rampart.ETOOMANY, "too many failed logins: try again in %s", roundUp(wait))
+	}
+	fail := func(reason string) (*rampart.User, error) {
+		a.loginsByAccount.Fail(email, now)
+		a.loginsByIP.Fail(ip, now)
+		a.log.Info("login failed", "email", email, "ip", ip, "reason", reason)
+		return nil, errBadLogin
+	}
+	u, err := a.store.UserByEmail(ctx, email)
 	if rampart.ErrorCode(err) == rampart.ENOTFOUND {
 		auth.BurnVerify(password)
-		a.log.Info("login failed", "email", email, "ip", ip, "reason", "no such user")
-		return nil, errBadLogin
+		return fail("no such user")
 	}
 	if err != nil {
 		return nil, err
@@ -64,10 +78,18 @@ func (a *App) Login(ctx context.Context, email, password, ip string) (*rampart.U
 		return nil, fmt.Errorf("user %d: %w", u.ID, err)
 	}
 	if !ok {
-		a.log.Info("login failed", "email", u.Email, "ip", ip, "reason", "wrong password")
-		return nil, errBadLogin
+		return fail("wrong password")
 	}
+	a.loginsByAccount.Reset(email)
 	return u, nil
+}
+
+// roundUp renders a wait for people: "4m0s" rather than "3m41.2s".
+func roundUp(d time.Duration) time.Duration {
+	if d <= time.Minute {
+		return d.Round(time.Second) + time.Second
+	}
+	return d.Truncate(time.Minute) + time.Minute
 }
 
 // CreateToken makes a new API token for the user with the given email and
