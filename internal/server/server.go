@@ -82,7 +82,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ecfg := edge.Config{Metrics: reg}
+	ecfg := edge.Config{Metrics: reg, ErrorLog: log}
 	if cfg.Log.AccessLog {
 		ecfg.AccessLog = log.With("log", "access")
 	}
@@ -115,9 +115,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.closers = append(s.closers, s.httpLn.Close)
 
-	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
-	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
-	s.http = &http.Server{Handler: s.edge, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10, ErrorLog: errLog}
+	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	s.http = edge.NewServer(cfg.HTTPAddr, s.edge, log)
 	ok = true
 	return s, nil
 }

@@ -1,0 +1,63 @@
+package edge
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"time"
+)
+
+// LogEntry describes one request that went through the edge. It is what
+// the access log writes and what Config.OnRequest receives.
+type LogEntry struct {
+	Time      time.Time // when the request arrived
+	Service   string    // "" when no route matched the host
+	Host      string    // normalized: lower case, no port, at most 253 bytes
+	Method    string
+	Path      string // URL path only: query strings often carry tokens
+	Status    int    // 499: the client went away before the upstream answered
+	Bytes     int64  // response body bytes sent to the client
+	Duration  time.Duration
+	ClientIP  netip.Addr
+	Upstream  string // the upstream URL chosen; "" when none was
+	RequestID string
+	Error     string // why the upstream failed, for the operator; "" if it did not
+}
+
+// maxLogHost bounds the Host of an unknown site in a log entry; a routed
+// host is at most 253 characters anyway.
+const maxLogHost = 253
+
+// logAccess writes ent as one structured line. LogAttrs with typed
+// attributes avoids boxing each value into an interface.
+func (e *Edge) logAccess(ctx context.Context, ent *LogEntry) {
+	level := slog.LevelInfo
+	if ent.Status >= 500 {
+		level = slog.LevelWarn
+	}
+	if !e.accessLog.Enabled(ctx, level) {
+		return
+	}
+	var ip string
+	if ent.ClientIP.IsValid() {
+		ip = ent.ClientIP.String()
+	}
+	attrs := [...]slog.Attr{
+		slog.String("service", ent.Service),
+		slog.String("host", ent.Host),
+		slog.String("method", ent.Method),
+		slog.String("path", ent.Path),
+		slog.Int("status", ent.Status),
+		slog.Int64("bytes", ent.Bytes),
+		slog.Duration("duration", ent.Duration),
+		slog.String("client_ip", ip),
+		slog.String("upstream", ent.Upstream),
+		slog.String("request_id", ent.RequestID),
+		slog.String("error", ent.Error),
+	}
+	n := len(attrs)
+	if ent.Error == "" {
+		n-- // error is last
+	}
+	e.accessLog.LogAttrs(ctx, level, "request", attrs[:n]...)
+}

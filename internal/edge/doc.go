@@ -1,0 +1,27 @@
+// Package edge is rampart's HTTP edge: the reverse proxy that every request to
+// a hosted service passes through.
+//
+// The edge is an enforcement point, so it knows nothing about the store, the
+// API or the domain types. A reconciler hands it a plain list of [Route]s
+// with [Edge.SetRoutes]; the edge validates the list, compiles it into an
+// immutable table and swaps that table in atomically. Requests look their
+// route up with one map read on the current table, without locks, so
+// configuration changes never stall traffic and requests already in flight
+// finish on the table they started with.
+//
+// Each route's handler is a chain that ends in a streaming
+// [net/http/httputil.ReverseProxy] per upstream (round-robin when a service
+// has several). Per-route middleware — the rate limiter and the output cache,
+// in their own packages — is wrapped around that proxy where the table is
+// built (see compileRoute), so that a request for an unknown host or a stopped
+// service never reaches them.
+//
+// Everything around the route is shared and cheap: a request ID, one
+// access-log line, Prometheus counters resolved per route when the table is
+// built rather than per request, and small error pages that tell the visitor
+// what is wrong without revealing internal addresses.
+//
+// The edge is only an [http.Handler]. Listening, TLS and graceful shutdown
+// belong to the caller's [http.Server]; [NewServer] builds one with timeouts
+// suited to a public listener.
+package edge

@@ -1,0 +1,188 @@
+package edge
+
+import (
+	"log"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config is what the edge needs from its caller. The zero value works: no
+// access log, no metrics, the tuned default transport, client IP from the
+// TCP peer address.
+type Config struct {
+	// AccessLog receives one line per request (see [LogEntry]).
+	// Nil: no access log.
+	AccessLog *slog.Logger
+
+	// ErrorLog receives errors that concern the proxy rather than one
+	// response line, such as an upstream that broke off a response body.
+	// Nil: [slog.Default].
+	ErrorLog *slog.Logger
+
+	// OnRequest, if set, is called after every request with its log entry;
+	// it is where live tailing (`rampart logs -f`) subscribes. It runs on the
+	// request's goroutine, so it must return quickly and never block: hand
+	// the entry to a buffered channel and drop it when the channel is full.
+	OnRequest func(LogEntry)
+
+	// Metrics is where the edge registers its Prometheus collectors.
+	// Nil: no metrics.
+	Metrics prometheus.Registerer
+
+	// Transport carries requests to upstreams. Nil: [NewTransport].
+	Transport http.RoundTripper
+
+	// ClientIP decides the IP address of the client that made r: it is sent
+	// upstream in X-Forwarded-For, logged, and used by the rate limiter.
+	// Nil: [RemoteIP], the TCP peer, which is right as long as no trusted
+	// proxy sits in front of the edge.
+	ClientIP func(r *http.Request) netip.Addr
+}
+
+// Edge routes requests by their Host header to the upstreams of the service
+// that owns that host. It is safe for concurrent use; create it with [New].
+type Edge struct {
+	table atomic.Pointer[table]
+
+	accessLog *slog.Logger
+	onRequest func(LogEntry)
+	errorLog  *log.Logger // for httputil.ReverseProxy
+	transport http.RoundTripper
+	clientIP  func(*http.Request) netip.Addr
+	buffers   httputil.BufferPool
+
+	metrics *metrics        // nil: no metrics
+	unknown *serviceMetrics // requests for hosts that have no route
+
+	mu sync.Mutex // serializes SetRoutes
+}
+
+// New returns an edge with an empty routing table: every request gets the
+// 404 page until [Edge.SetRoutes] is called.
+func New(cfg Config) (*Edge, error) {
+	e := &Edge{
+		accessLog: cfg.AccessLog,
+		onRequest: cfg.OnRequest,
+		transport: cfg.Transport,
+		clientIP:  cfg.ClientIP,
+		buffers:   bufferPool{},
+	}
+	errLog := cfg.ErrorLog
+	if errLog == nil {
+		errLog = slog.Default()
+	}
+	e.errorLog = slog.NewLogLogger(errLog.Handler(), slog.LevelWarn)
+	if e.transport == nil {
+		e.transport = NewTransport()
+	}
+	if e.clientIP == nil {
+		e.clientIP = RemoteIP
+	}
+	if cfg.Metrics != nil {
+		m, err := newMetrics(cfg.Metrics)
+		if err != nil {
+			return nil, err
+		}
+		e.metrics = m
+		e.unknown = m.forService(unknownService)
+	}
+	e.table.Store(&table{})
+	return e, nil
+}
+
+// ServeHTTP routes r to its service, or answers with an error page when
+// there is none (404), the service is stopped (503) or its upstream does not
+// answer (502, 504).
+func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	ids := requestID(r)
+	w.Header()[headerRequestID] = ids
+	id := ids[0]
+
+	host := normalizeHost(r.Host)
+	rt := e.table.Load().hosts[host]
+
+	rec := newRecorder(w)
+	completed := false
+	defer func() {
+		if !completed {
+			// A panic is on its way up, most often http.ErrAbortHandler
+			// from the proxy when an upstream broke off a response body.
+			// Still log the request; leave rec to the garbage collector.
+			e.finish(rec, r, rt, host, id, start, "response aborted")
+		}
+	}()
+
+	switch {
+	case rt == nil:
+		writePage(rec, r, http.StatusNotFound, host, id)
+	case r.Method == http.MethodConnect:
+		// Not a proxy for arbitrary destinations; and httputil would send
+		// the CONNECT on to the upstream.
+		writePage(rec, r, http.StatusMethodNotAllowed, host, id)
+	case rt.stopped:
+		writePage(rec, r, http.StatusServiceUnavailable, host, id)
+	default:
+		rt.handler.ServeHTTP(rec, r)
+	}
+
+	completed = true
+	e.finish(rec, r, rt, host, id, start, "")
+	rec.release()
+}
+
+// finish records the request in the metrics, the access log and the
+// OnRequest hook.
+func (e *Edge) finish(rec *recorder, r *http.Request, rt *route, host, id string, start time.Time, abort string) {
+	d := time.Since(start)
+	status := rec.statusCode()
+
+	if e.metrics != nil {
+		sm := e.unknown
+		if rt != nil {
+			sm = rt.metrics
+		}
+		sm.observe(status, d)
+	}
+
+	if e.accessLog == nil && e.onRequest == nil {
+		return
+	}
+	if len(host) > maxLogHost {
+		host = host[:maxLogHost]
+	}
+	ent := LogEntry{
+		Time:      start,
+		Host:      host,
+		Method:    r.Method,
+		Path:      r.URL.Path,
+		Status:    status,
+		Bytes:     rec.bytes,
+		Duration:  d,
+		ClientIP:  e.clientIP(r),
+		Upstream:  rec.upstream,
+		RequestID: id,
+		Error:     abort,
+	}
+	if rt != nil {
+		ent.Service = rt.service
+	}
+	if rec.err != nil {
+		ent.Error = rec.err.Error()
+	}
+	if e.accessLog != nil {
+		e.logAccess(r.Context(), &ent)
+	}
+	if e.onRequest != nil {
+		e.onRequest(ent)
+	}
+}
+
+var _ http.Handler = (*Edge)(nil)
