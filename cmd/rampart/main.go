@@ -31,13 +31,13 @@ func main() {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRoot(stdin, stdout, stderr)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return 0
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "rampart: %v\n", err)
+		fmt.Fprintf(stderr, "rampart: %v\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
 		return 2
 	}
 	fmt.Fprintf(stderr, "rampart: %s\n", message(err))
@@ -79,7 +79,7 @@ REST API: log in once with 'rampart login', then e.g. 'rampart service list'.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
+		return usageError{err}
 	})
 	cf := &clientFlags{}
 	cf.register(root)
@@ -102,7 +102,7 @@ func exactArgs(names ...string) cobra.PositionalArgs {
 			if len(names) > 0 {
 				what = fmt.Sprintf("%d argument(s): %v", len(names), names)
 			}
-			return usageError{fmt.Errorf("'%s' takes %s, got %d\nRun '%s --help' for usage.", cmd.CommandPath(), what, len(args), cmd.CommandPath())}
+			return usageError{fmt.Errorf("'%s' takes %s, got %d", cmd.CommandPath(), what, len(args))}
 		}
 		return nil
 	}

@@ -200,4 +200,3 @@ func trimAll(ss []string) []string {
 	}
 	return out
 }
-

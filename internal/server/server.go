@@ -47,8 +47,8 @@ type Server struct {
 	adminLn, httpLn net.Listener
 	admin, http     *http.Server
 
-	routes *agent.Routes
-	ready  atomic.Bool
+	routes  *agent.Routes
+	ready   atomic.Bool
 	closers []func() error
 }
 
