@@ -10,6 +10,7 @@ set -euo pipefail
 fuzztime=${1:-4s}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+count() { if [[ -d $1 ]]; then find "$1" -type f | wc -l; else echo 0; fi; }
 n=0
 while IFS= read -r line; do
   file=${line%%:*}
@@ -18,11 +19,11 @@ while IFS= read -r line; do
   corpus=$(dirname "$file")/testdata/fuzz/$name
   for try in 1 2 3; do
     echo "fuzz: $pkg $name ($fuzztime)"
-    before=$(ls "$corpus" 2>/dev/null | wc -l)
+    before=$(count "$corpus")
     if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" >"$log" 2>&1; then
       break
     fi
-    after=$(ls "$corpus" 2>/dev/null | wc -l)
+    after=$(count "$corpus")
     if [[ $after -gt $before ]] || ! grep -q 'context deadline exceeded' "$log" || [[ $try == 3 ]]; then
       cat "$log"
       echo "fuzz: $name failed; a failing input, if any, is in $corpus" >&2
