@@ -27,6 +27,8 @@ type Service struct {
 	Owner     string       `json:"owner"` // the owner's email, filled in by the store on reads
 	Upstreams []string     `json:"upstreams"`
 	State     ServiceState `json:"state"`
+	RateLimit RateLimit    `json:"rate_limit"`
+	Cache     Cache        `json:"cache"`
 	CreatedAt time.Time    `json:"created_at"`
 	UpdatedAt time.Time    `json:"updated_at"`
 }
@@ -50,7 +52,12 @@ func (s *Service) Validate() error {
 	default:
 		return Errorf(EINVALID, "state %q is unknown: use %q or %q", s.State, StateActive, StateStopped)
 	}
-	return nil
+	// Settings are checked even when off, so turning them on again
+	// restores a valid configuration.
+	if err := s.RateLimit.Validate(); err != nil {
+		return err
+	}
+	return s.Cache.Validate()
 }
 
 // MaxServiceNameLength is the longest DNS label.

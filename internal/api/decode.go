@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
-	"slices"
 	"strings"
 )
 
@@ -61,7 +60,16 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 // silently override the first; both are refused here, so that what the
 // client meant and what the server did cannot differ.
 func checkKeys(body []byte, v any) error {
-	fields := jsonFields(reflect.TypeOf(v))
+	return checkObject(body, reflect.TypeOf(v), "", v)
+}
+
+// checkObject checks the keys of one JSON object against the struct type t,
+// and recurses into values that are objects decoded into structs, so that a
+// typo inside "rate_limit" is caught like one at the top. prefix is the path
+// of the object ("rate_limit."), for messages.
+func checkObject(body []byte, t reflect.Type, prefix string, v any) error {
+	fields := jsonFieldTypes(t)
+	names := jsonFields(t)
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if _, err := dec.Token(); err != nil { // the '{', checked by the caller
 		return decodeError(err, v)
@@ -73,19 +81,68 @@ func checkKeys(body []byte, v any) error {
 			return decodeError(err, v)
 		}
 		key, _ := tok.(string) // the decoder only returns strings in key position
-		if !slices.Contains(fields, key) {
-			return unknownField(key, v)
+		ft, ok := fields[key]
+		if !ok {
+			return unknownFieldIn(prefix, key, names)
 		}
 		if seen[key] {
-			return invalid("field %q is given twice: give it once", key)
+			return invalid("field %q is given twice: give it once", prefix+key)
 		}
 		seen[key] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
+		var val json.RawMessage
+		if err := dec.Decode(&val); err != nil {
 			return decodeError(err, v)
+		}
+		if st := structType(ft); st != nil && len(val) > 0 && val[0] == '{' {
+			if err := checkObject(val, st, prefix+key+".", v); err != nil {
+				return err
+			}
 		}
 	}
 	return nil // a missing '}' is reported by the decoding that follows
+}
+
+// structType returns the struct type behind t (through pointers) when JSON
+// decodes it field by field, nil otherwise (time.Time and other types with
+// their own UnmarshalJSON are opaque here).
+func structType(t reflect.Type) reflect.Type {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+		return nil
+	}
+	return t
+}
+
+// jsonFieldTypes maps the JSON names of a struct's fields to their types.
+func jsonFieldTypes(t reflect.Type) map[string]reflect.Type {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	m := map[string]reflect.Type{}
+	if t.Kind() != reflect.Struct {
+		return m
+	}
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch {
+		case name == "-":
+			continue
+		case f.Anonymous && name == "":
+			for k, v := range jsonFieldTypes(f.Type) {
+				m[k] = v
+			}
+			continue
+		case name == "":
+			name = f.Name
+		}
+		m[name] = f.Type
+	}
+	return m
 }
 
 // requireJSON checks the Content-Type. A form post or a text/plain body is
@@ -131,11 +188,20 @@ func decodeError(err error, v any) error {
 }
 
 func unknownField(name string, v any) error {
-	fields := jsonFields(reflect.TypeOf(v))
-	if s := suggest(name, fields); s != "" {
-		return invalid("unknown field %q: did you mean %q?", name, s)
+	return unknownFieldIn("", name, jsonFields(reflect.TypeOf(v)))
+}
+
+// unknownFieldIn reports key as unknown in the object at prefix, whose
+// fields are fields.
+func unknownFieldIn(prefix, key string, fields []string) error {
+	if s := suggest(key, fields); s != "" {
+		return invalid("unknown field %q: did you mean %q?", prefix+key, prefix+s)
 	}
-	return invalid("unknown field %q: the fields are %s", name, strings.Join(quoteAll(fields), ", "))
+	where := "the fields are"
+	if prefix != "" {
+		where = fmt.Sprintf("the fields of %s are", strings.TrimSuffix(prefix, "."))
+	}
+	return invalid("unknown field %q: %s %s", prefix+key, where, strings.Join(quoteAll(fields), ", "))
 }
 
 // jsonFields lists the JSON names of a struct's fields, in order.

@@ -67,7 +67,7 @@ func newEnvWith(t *testing.T, opts Options) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	a := app.New(db, app.Options{Logger: log, Now: c.Now})
+	a := app.New(db, app.Options{Logger: log, Now: c.Now, PurgeCache: func(string) int { return 0 }})
 	if opts.Logger == nil {
 		opts.Logger = log
 	}

@@ -293,14 +293,17 @@ var schemaTypes = map[string]reflect.Type{
 	"User":          reflect.TypeFor[rampart.User](),
 	"Error":         reflect.TypeFor[ErrorResponse](),
 	"ErrorBody":     reflect.TypeFor[ErrorBody](),
+	"RateLimit":     reflect.TypeFor[rampart.RateLimit](),
+	"Cache":         reflect.TypeFor[rampart.Cache](),
+	"PurgeResult":   reflect.TypeFor[PurgeResult](),
 }
 
 // stringSchemas are the schemas for Go string types (names, URLs, enums).
-var stringSchemas = []string{"ServiceName", "Upstream", "ServiceState"}
+var stringSchemas = []string{"ServiceName", "Upstream", "ServiceState", "Duration"}
 
 // requestSchemas are decoded with unknown fields refused, which the
 // document must say with additionalProperties: false.
-var requestSchemas = []string{"ServiceInput", "ServiceUpdate"}
+var requestSchemas = []string{"ServiceInput", "ServiceUpdate", "RateLimit", "Cache"}
 
 func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	d := loadDoc(t)
@@ -412,7 +415,10 @@ func goFields(t reflect.Type) []goField {
 	return out
 }
 
-var timeType = reflect.TypeFor[time.Time]()
+var (
+	timeType     = reflect.TypeFor[time.Time]()
+	durationType = reflect.TypeFor[rampart.Duration]() // JSON text like "3s"
+)
 
 // checkType checks that the property schema p describes values of Go type typ.
 func checkType(t *testing.T, d doc, name string, p any, typ reflect.Type) {
@@ -427,6 +433,11 @@ func checkType(t *testing.T, d doc, name string, p any, typ reflect.Type) {
 		want = "string"
 		if s["format"] != "date-time" {
 			t.Errorf("%s: format %v, want date-time", name, s["format"])
+		}
+	case typ == durationType:
+		want = "string"
+		if ref != "Duration" {
+			t.Errorf("%s: refers to schema %q, want Duration", name, ref)
 		}
 	case typ.Kind() == reflect.String:
 		want = "string"

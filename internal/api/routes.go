@@ -28,6 +28,7 @@ var routeTable = []route{
 	{http.MethodGet, "/api/v1/services/{name}", false, (*server).getService},
 	{http.MethodPatch, "/api/v1/services/{name}", false, (*server).updateService},
 	{http.MethodDelete, "/api/v1/services/{name}", false, (*server).deleteService},
+	{http.MethodPost, "/api/v1/services/{name}/cache/purge", false, (*server).purgeCache},
 	{http.MethodGet, "/api/v1/audit", false, (*server).listAudit},
 }
 

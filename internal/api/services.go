@@ -90,6 +90,20 @@ func (s *server) deleteService(w http.ResponseWriter, r *http.Request, actor app
 	return nil
 }
 
+// PurgeResult answers a cache purge.
+type PurgeResult struct {
+	Purged int `json:"purged"` // cached responses dropped
+}
+
+func (s *server) purgeCache(w http.ResponseWriter, r *http.Request, actor app.Actor) error {
+	n, err := s.app.PurgeCache(r.Context(), actor, r.PathValue("name"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, PurgeResult{Purged: n})
+	return nil
+}
+
 // servicePath is the URL path of a service, for Location headers.
 func servicePath(name string) string {
 	return Prefix + "services/" + url.PathEscape(name)

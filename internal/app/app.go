@@ -88,6 +88,9 @@ type Options struct {
 	// SessionIdle without a request, and SessionMax after login regardless.
 	SessionIdle time.Duration // default 2h
 	SessionMax  time.Duration // default 24h
+	// PurgeCache drops a service's cached responses and says how many; nil
+	// when this process runs no edge.
+	PurgeCache func(service string) int
 }
 
 // App is the service layer. Create it with New; it is safe for concurrent use.

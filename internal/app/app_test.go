@@ -331,3 +331,70 @@ func TestLoginThrottle(t *testing.T) {
 		t.Errorf("sprayer's IP: %v", err)
 	}
 }
+
+func TestProtectionSettings(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	member := UserActor(f.member, "192.0.2.2")
+	svc, err := f.app.CreateService(ctx, member, ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.RateLimit.Requests != 150 || svc.RateLimit.Per != "minute" || !svc.RateLimit.Enabled || !svc.Cache.Enabled || svc.Cache.TTL != rampart.Duration(3*time.Second) {
+		t.Errorf("defaults: %+v %+v", svc.RateLimit, svc.Cache)
+	}
+	rl := rampart.RateLimit{Enabled: true, Requests: 10, Per: rampart.PerSecond, Allow: []string{"203.0.113.7", "2001:db8::1/48"}}
+	svc, err = f.app.UpdateService(ctx, member, "shop", ServiceUpdate{RateLimit: &rl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := svc.RateLimit.Allow; len(got) != 2 || got[0] != "203.0.113.7/32" || got[1] != "2001:db8::/48" {
+		t.Errorf("allow-list not normalized: %v", got)
+	}
+	n := f.auditCount(t)
+	for _, bad := range []rampart.RateLimit{
+		{Enabled: true, Requests: 0, Per: "minute"},
+		{Enabled: true, Requests: 10, Per: "hour"},
+		{Enabled: false, Requests: 10, Per: "minute", Allow: []string{"not-a-cidr"}},
+		{Enabled: true, Requests: 10, Per: "minute", Allow: []string{"10.0.0.0/8", "10.1.0.0/8"}}, // the same network twice
+	} {
+		if _, err := f.app.UpdateService(ctx, member, "shop", ServiceUpdate{RateLimit: &bad}); rampart.ErrorCode(err) != rampart.EINVALID {
+			t.Errorf("rate limit %+v: %v", bad, err)
+		}
+	}
+	for _, bad := range []rampart.Cache{
+		{Enabled: true, TTL: rampart.Duration(500 * time.Millisecond)},
+		{Enabled: true, TTL: rampart.Duration(2 * time.Hour)},
+		{Enabled: true, TTL: rampart.Duration(time.Second), StaleIfError: rampart.Duration(-time.Second)},
+	} {
+		if _, err := f.app.UpdateService(ctx, member, "shop", ServiceUpdate{Cache: &bad}); rampart.ErrorCode(err) != rampart.EINVALID {
+			t.Errorf("cache %+v: %v", bad, err)
+		}
+	}
+	if got := f.auditCount(t); got != n {
+		t.Errorf("refused settings wrote %d audit events", got-n)
+	}
+	got, _ := f.app.GetService(ctx, member, "shop")
+	if got.RateLimit.Requests != 10 || got.Cache != rampart.DefaultCache() {
+		t.Errorf("refused settings changed the service: %+v %+v", got.RateLimit, got.Cache)
+	}
+
+	// Purge: checked like any change, audited, carried out by the hook.
+	if _, err := f.app.PurgeCache(ctx, member, "shop"); rampart.ErrorCode(err) != rampart.EINVALID {
+		t.Errorf("purge without an edge: %v", err)
+	}
+	var purged []string
+	f.app.opts.PurgeCache = func(s string) int { purged = append(purged, s); return 7 }
+	if n, err := f.app.PurgeCache(ctx, member, "shop"); err != nil || n != 7 {
+		t.Errorf("purge: %d %v", n, err)
+	}
+	if _, err := f.app.CreateService(ctx, UserActor(f.admin, ""), ServiceInput{Name: "blog", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.app.PurgeCache(ctx, member, "blog"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
+		t.Errorf("member purging another's cache: %v", err)
+	}
+	if len(purged) != 1 || purged[0] != "shop" {
+		t.Errorf("purged %v", purged)
+	}
+}

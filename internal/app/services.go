@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/store"
@@ -17,10 +19,13 @@ type ServiceInput struct {
 	Owner string `json:"owner,omitempty"`
 }
 
-// ServiceUpdate changes a service; nil fields stay as they are.
+// ServiceUpdate changes a service; nil fields stay as they are. RateLimit
+// and Cache replace the whole setting.
 type ServiceUpdate struct {
 	Upstreams []string              `json:"upstreams,omitempty"`
 	State     *rampart.ServiceState `json:"state,omitempty"`
+	RateLimit *rampart.RateLimit    `json:"rate_limit,omitempty"`
+	Cache     *rampart.Cache        `json:"cache,omitempty"`
 }
 
 // CreateService creates a service owned by the caller (or by in.Owner, for admins).
@@ -32,6 +37,8 @@ func (a *App) CreateService(ctx context.Context, actor Actor, in ServiceInput) (
 		Name:      strings.TrimSpace(in.Name),
 		Upstreams: trimAll(in.Upstreams),
 		State:     rampart.StateActive,
+		RateLimit: rampart.DefaultRateLimit(),
+		Cache:     rampart.DefaultCache(),
 	}
 	if err := svc.Validate(); err != nil {
 		return nil, err
@@ -137,8 +144,16 @@ func (a *App) UpdateService(ctx context.Context, actor Actor, name string, up Se
 			svc.State = *up.State
 			changes = append(changes, "state="+string(svc.State))
 		}
+		if up.RateLimit != nil {
+			svc.RateLimit = *up.RateLimit
+			changes = append(changes, "rate_limit="+describeRateLimit(svc.RateLimit))
+		}
+		if up.Cache != nil {
+			svc.Cache = *up.Cache
+			changes = append(changes, "cache="+describeCache(svc.Cache))
+		}
 		if len(changes) == 0 {
-			return rampart.Errorf(rampart.EINVALID, "nothing to change: give upstreams or state")
+			return rampart.Errorf(rampart.EINVALID, "nothing to change: give upstreams, state, rate_limit or cache")
 		}
 		if err := svc.Validate(); err != nil {
 			return err
@@ -199,4 +214,44 @@ func trimAll(ss []string) []string {
 		out = append(out, strings.TrimSpace(s))
 	}
 	return out
+}
+
+func describeRateLimit(r rampart.RateLimit) string {
+	if !r.Enabled {
+		return "off"
+	}
+	d := fmt.Sprintf("%d/%s", r.Requests, r.Per)
+	if len(r.Allow) > 0 {
+		d += " allow=" + strings.Join(r.Allow, ",")
+	}
+	return d
+}
+
+func describeCache(c rampart.Cache) string {
+	if !c.Enabled {
+		return "off"
+	}
+	return fmt.Sprintf("ttl=%s stale_if_error=%s", time.Duration(c.TTL), time.Duration(c.StaleIfError))
+}
+
+// PurgeCache drops every cached response of the named service at once. The
+// cache is enforcement state, not desired state: the purge is checked and
+// audited here and carried out by Options.PurgeCache (the edge, in serve).
+func (a *App) PurgeCache(ctx context.Context, actor Actor, name string) (int, error) {
+	if err := actor.check(); err != nil {
+		return 0, err
+	}
+	if a.opts.PurgeCache == nil {
+		return 0, rampart.Errorf(rampart.EINVALID, "this rampart process has no cache to purge")
+	}
+	var n int
+	err := a.store.InTx(ctx, func(st store.Store) error {
+		svc, err := a.visibleService(ctx, st, actor, name)
+		if err != nil {
+			return err
+		}
+		n = a.opts.PurgeCache(svc.Name)
+		return a.audit(ctx, st, actor, "service.cache_purge", svc, fmt.Sprintf("entries=%d", n))
+	})
+	return n, err
 }

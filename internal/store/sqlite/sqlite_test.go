@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"sync"
@@ -465,4 +466,34 @@ func BenchmarkTouchToken(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestProtectionDefaults: a service row written without the rate_limit and
+// cache columns (as every row from before migration 2 was) reads back with
+// exactly the defaults a new service gets in Go.
+func TestProtectionDefaults(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rampart.db")
+	db, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	u := &rampart.User{Email: "ada@example.com", Role: rampart.RoleAdmin, PasswordHash: "x"}
+	if err := db.CreateUser(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	r := raw(t, path)
+	if _, err := r.Exec(`INSERT INTO services (name, owner_id, upstreams, state, created_at, updated_at) VALUES ('old', ?, '["http://127.0.0.1:1"]', 'active', 1, 1)`, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := db.ServiceByName(t.Context(), "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(svc.RateLimit, rampart.DefaultRateLimit()) {
+		t.Errorf("rate limit default = %+v, want %+v", svc.RateLimit, rampart.DefaultRateLimit())
+	}
+	if svc.Cache != rampart.DefaultCache() {
+		t.Errorf("cache default = %+v, want %+v", svc.Cache, rampart.DefaultCache())
+	}
 }

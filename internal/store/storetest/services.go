@@ -3,6 +3,7 @@ package storetest
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/store"
@@ -19,6 +20,14 @@ func checkService(t *testing.T, got, want *rampart.Service) {
 	}
 	sameTime(t, "CreatedAt", got.CreatedAt, want.CreatedAt)
 	sameTime(t, "UpdatedAt", got.UpdatedAt, want.UpdatedAt)
+	// A nil and an empty allow-list mean the same; stores may return either.
+	gr, wr := got.RateLimit, want.RateLimit
+	if gr.Enabled != wr.Enabled || gr.Requests != wr.Requests || gr.Per != wr.Per || !slices.Equal(gr.Allow, wr.Allow) && len(gr.Allow)+len(wr.Allow) > 0 {
+		t.Errorf("rate limit = %+v, want %+v", gr, wr)
+	}
+	if got.Cache != want.Cache {
+		t.Errorf("cache = %+v, want %+v", got.Cache, want.Cache)
+	}
 }
 
 func testServiceRoundTrip(t *testing.T, s store.Store) {
@@ -29,6 +38,8 @@ func testServiceRoundTrip(t *testing.T, s store.Store) {
 		OwnerID:   u.ID,
 		Upstreams: []string{"http://127.0.0.1:8080", "https://backend.internal:8443/base"},
 		State:     rampart.StateStopped,
+		RateLimit: rampart.RateLimit{Enabled: true, Requests: 20, Per: rampart.PerSecond, Allow: []string{"203.0.113.0/24", "2001:db8::/48"}},
+		Cache:     rampart.Cache{Enabled: false, TTL: rampart.Duration(90 * time.Second), StaleIfError: 0},
 	}
 	if err := s.CreateService(ctx, svc); err != nil {
 		t.Fatalf("CreateService: %v", err)
@@ -154,6 +165,8 @@ func testServiceUpdate(t *testing.T, s store.Store) {
 	svc.Upstreams = []string{"http://10.0.0.2:80", "http://10.0.0.3:80"}
 	svc.State = rampart.StateStopped
 	svc.OwnerID = grace.ID
+	svc.RateLimit = rampart.RateLimit{Enabled: false, Requests: 5, Per: rampart.PerMinute, Allow: []string{"198.51.100.7/32"}}
+	svc.Cache = rampart.Cache{Enabled: true, TTL: rampart.Duration(10 * time.Second), StaleIfError: rampart.Duration(time.Hour)}
 	if err := s.UpdateService(ctx, svc); err != nil {
 		t.Fatalf("UpdateService: %v", err)
 	}

@@ -1,0 +1,89 @@
+package rampart
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRateLimitValidate(t *testing.T) {
+	r := DefaultRateLimit()
+	if err := r.Validate(); err != nil {
+		t.Fatalf("default: %v", err)
+	}
+	if r.Period() != time.Minute || (RateLimit{Per: PerSecond}).Period() != time.Second {
+		t.Error("Period")
+	}
+	for _, tc := range []struct {
+		r       RateLimit
+		wantErr string
+	}{
+		{RateLimit{Requests: 0, Per: PerMinute}, "between 1 and"},
+		{RateLimit{Requests: MaxRateLimitRequests + 1, Per: PerMinute}, "between 1 and"},
+		{RateLimit{Requests: 5, Per: "hour"}, `"second" or "minute"`},
+		{RateLimit{Requests: 5, Per: PerMinute, Allow: []string{"10.0.0.0/33"}}, "not a network"},
+		{RateLimit{Requests: 5, Per: PerMinute, Allow: []string{"example.com"}}, "not an IP address"},
+		{RateLimit{Requests: 5, Per: PerMinute, Allow: []string{"fe80::1%eth0"}}, "has a zone"},
+		{RateLimit{Requests: 5, Per: PerMinute, Allow: []string{"10.0.0.1", "10.0.0.1/32"}}, "listed twice"},
+		{RateLimit{Requests: 5, Per: PerMinute, Allow: make([]string, MaxAllowEntries+1)}, "at most"},
+	} {
+		err := tc.r.Validate()
+		if err == nil || !strings.Contains(err.Error(), tc.wantErr) || ErrorCode(err) != EINVALID {
+			t.Errorf("%+v: %v, want %q", tc.r, err, tc.wantErr)
+		}
+	}
+	ok := RateLimit{Requests: 5, Per: PerSecond, Allow: []string{" 192.0.2.9 ", "10.1.2.3/8", "2001:db8::7/64"}}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"192.0.2.9/32", "10.0.0.0/8", "2001:db8::/64"}; strings.Join(ok.Allow, " ") != strings.Join(want, " ") {
+		t.Errorf("normalized allow = %v, want %v", ok.Allow, want)
+	}
+}
+
+func TestCacheValidateAndJSON(t *testing.T) {
+	if err := DefaultCache().Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []Cache{
+		{TTL: Duration(0)}, {TTL: Duration(999 * time.Millisecond)}, {TTL: Duration(time.Hour + 1)},
+		{TTL: Duration(time.Second), StaleIfError: Duration(25 * time.Hour)},
+	} {
+		if c.Validate() == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+	b, _ := json.Marshal(DefaultCache())
+	if string(b) != `{"enabled":true,"ttl":"3s","stale_if_error":"1m0s"}` {
+		t.Errorf("JSON = %s", b)
+	}
+	var c Cache
+	if err := json.Unmarshal([]byte(`{"enabled":true,"ttl":"1m30s","stale_if_error":5}`), &c); err != nil || c.TTL != Duration(90*time.Second) || c.StaleIfError != Duration(5*time.Second) {
+		t.Errorf("unmarshal: %+v %v", c, err)
+	}
+	if err := json.Unmarshal([]byte(`{"ttl":"soon"}`), &c); err == nil || !strings.Contains(err.Error(), "not a duration") {
+		t.Errorf("bad duration: %v", err)
+	}
+}
+
+func FuzzParseAllowList(f *testing.F) {
+	f.Add("10.0.0.0/8")
+	f.Add("2001:db8::1")
+	f.Add("::ffff:1.2.3.4/120")
+	f.Fuzz(func(t *testing.T, entry string) {
+		ps, err := ParseAllowList([]string{entry})
+		if err != nil {
+			return
+		}
+		p := ps[0]
+		if !p.IsValid() || p != p.Masked() {
+			t.Errorf("%q gave %v", entry, p)
+		}
+		// Normalizing is idempotent.
+		again, err := ParseAllowList([]string{p.String()})
+		if err != nil || again[0] != p {
+			t.Errorf("%q → %v → %v, %v", entry, p, again, err)
+		}
+	})
+}
