@@ -89,6 +89,8 @@ REST API: log in once with 'rampart login', then e.g. 'rampart service list'.`,
 		newTokenCmd(),
 		newLoginCmd(cf),
 		newServiceCmd(cf),
+		newRateLimitCmd(cf),
+		newCacheCmd(cf),
 		newAuditCmd(cf),
 	)
 	return root

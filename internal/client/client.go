@@ -191,6 +191,20 @@ func (c *Client) DeleteService(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, p, nil, nil)
 }
 
+// PurgeCache drops every cached response of the named service and says how
+// many there were.
+func (c *Client) PurgeCache(ctx context.Context, name string) (int, error) {
+	p, err := servicePath(name)
+	if err != nil {
+		return 0, err
+	}
+	var out api.PurgeResult
+	if err := c.do(ctx, http.MethodPost, p+"/cache/purge", nil, &out); err != nil {
+		return 0, err
+	}
+	return out.Purged, nil
+}
+
 // AuditQuery narrows ListAudit. The zero value asks for the newest page.
 type AuditQuery struct {
 	Service string // only events on this service
