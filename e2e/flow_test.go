@@ -268,3 +268,41 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Errorf("no shutdown log line:\n%s", n.out.String())
 	}
 }
+
+// TestTrustedProxies: the edge believes X-Forwarded-For only from peers in
+// trusted_proxies; the upstream sees the client the edge decided on.
+func TestTrustedProxies(t *testing.T) {
+	app := upstream(t, "app")
+	for _, tc := range []struct {
+		name    string
+		flags   []string
+		wantXFF string
+	}{
+		{"untrusted peer: spoofed header ignored", nil, "xff 127.0.0.1"},
+		{"trusted peer: header used", []string{"--trusted-proxies", "127.0.0.1"}, "xff 203.0.113.5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := startNode(t, append([]string{"--platform-domain", domain}, tc.flags...)...)
+			n.must("correct horse battery staple\n", "user", "create", "--data", n.data, "--email", "admin@example.com", "--admin", "--password-stdin")
+			token := strings.TrimSpace(n.must("", "token", "create", "--data", n.data, "--email", "admin@example.com"))
+			n.must("", "service", "create", "app", "--upstream", app.URL, "--server", "http://"+n.admin, "--token", token)
+			var body string
+			eventually(t, "app routed", func() bool {
+				req, _ := http.NewRequest("GET", "http://"+n.http+"/", nil)
+				req.Host = "app." + domain
+				req.Header.Set("X-Forwarded-For", "203.0.113.5")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					return false
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				body = string(b)
+				return resp.StatusCode == 200
+			})
+			if !strings.Contains(body, tc.wantXFF+")") {
+				t.Errorf("upstream saw %q, want %s", body, tc.wantXFF)
+			}
+		})
+	}
+}

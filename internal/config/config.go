@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/edge/realip"
 )
 
 // Config is the whole of rampart serve's configuration.
@@ -33,7 +34,10 @@ type Config struct {
 	Node struct {
 		PublicIPs []string `yaml:"public_ips"`
 	} `yaml:"node"`
-	Log struct {
+	// TrustedProxies are the peers whose X-Forwarded-For (and, for the
+	// "cloudflare" preset, CF-Connecting-IP) name the real client.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	Log            struct {
 		Level     string `yaml:"level"`
 		Format    string `yaml:"format"`
 		AccessLog bool   `yaml:"access_log"`
@@ -119,6 +123,9 @@ func (c *Config) Validate() error {
 		if _, err := netip.ParseAddr(ip); err != nil {
 			return fmt.Errorf("node.public_ips: %q is not an IP address", ip)
 		}
+	}
+	if _, err := realip.ParseTrusted(c.TrustedProxies); err != nil {
+		return fmt.Errorf("trusted_proxies: %v", err)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

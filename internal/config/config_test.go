@@ -24,7 +24,7 @@ func TestPrecedence(t *testing.T) {
 	}
 	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
 	flags := RegisterFlags(fs, Default())
-	if err := fs.Parse([]string{"--platform-domain", "flag.example", "--node-public-ips", "203.0.113.1,2001:db8::1"}); err != nil {
+	if err := fs.Parse([]string{"--platform-domain", "flag.example", "--node-public-ips", "203.0.113.1,2001:db8::1", "--trusted-proxies", "cloudflare,10.0.0.0/8"}); err != nil {
 		t.Fatal(err)
 	}
 	flags.Apply(&c)
@@ -37,6 +37,7 @@ func TestPrecedence(t *testing.T) {
 	want.Platform.Domain = "flag.example"                        // flag beats env and file
 	want.Node.PublicIPs = []string{"203.0.113.1", "2001:db8::1"} // flag beats file
 	want.Log.AccessLog = false                                   // file beats default
+	want.TrustedProxies = []string{"cloudflare", "10.0.0.0/8"}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
 	}
@@ -52,6 +53,8 @@ func TestBadInput(t *testing.T) {
 		{"bad port", "http_addr: ':99999'\n", "port"},
 		{"bad domain", "platform:\n  domain: Example.COM\n", "platform.domain"},
 		{"bad ip", "node:\n  public_ips: [not-an-ip]\n", "node.public_ips"},
+		{"bad proxy", "trusted_proxies: [cloudflair]\n", "trusted_proxies"},
+		{"trust all", "trusted_proxies: [0.0.0.0/0]\n", "trusted_proxies"},
 		{"bad level", "log:\n  level: loud\n", "log.level"},
 		{"bad format", "log:\n  format: xml\n", "log.format"},
 		{"not yaml", "data: [unclosed\n", "config file"},

@@ -23,6 +23,7 @@ var settings = []setting{
 	{"https_addr", "listen address of the edge's HTTPS side (TLS arrives with custom domains; see README)", func(c *Config) any { return &c.HTTPSAddr }},
 	{"platform.domain", "services are reached at <service>.<platform.domain>", func(c *Config) any { return &c.Platform.Domain }},
 	{"node.public_ips", "this node's public IPs, shown as A-record targets (comma-separated); default: detected", func(c *Config) any { return &c.Node.PublicIPs }},
+	{"trusted_proxies", "proxies in front of rampart whose X-Forwarded-For is believed: CIDRs, IPs or the preset cloudflare (comma-separated); default: none", func(c *Config) any { return &c.TrustedProxies }},
 	{"log.level", "debug, info, warn or error", func(c *Config) any { return &c.Log.Level }},
 	{"log.format", "text or json", func(c *Config) any { return &c.Log.Format }},
 	{"log.access_log", "write one log line per edge request", func(c *Config) any { return &c.Log.AccessLog }},

@@ -28,6 +28,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/config"
 	"github.com/rampart-dev/rampart/internal/edge"
+	"github.com/rampart-dev/rampart/internal/edge/realip"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 	"github.com/rampart-dev/rampart/internal/web"
 )
@@ -82,7 +83,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ecfg := edge.Config{Metrics: reg, ErrorLog: log}
+	trusted, _ := realip.ParseTrusted(cfg.TrustedProxies) // validated above
+	clientIP, err := realip.New(trusted)
+	if err != nil {
+		return nil, err
+	}
+	ecfg := edge.Config{Metrics: reg, ErrorLog: log, ClientIP: clientIP.ClientIP}
 	if cfg.Log.AccessLog {
 		ecfg.AccessLog = log.With("log", "access")
 	}
@@ -95,8 +101,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if len(nodeIPs) == 0 {
 		nodeIPs = DetectIPs()
 	}
-	apiHandler := api.New(s.app, api.Options{Logger: log, PlatformDomain: cfg.Platform.Domain})
-	webHandler, err := web.New(s.app, web.Config{PlatformDomain: cfg.Platform.Domain, NodeIPs: nodeIPs, Logger: log})
+	// The dashboard and API may sit behind the same proxies as the edge:
+	// audit entries and login throttling use the same client IP.
+	adminIP := func(r *http.Request) string { return clientIP.ClientIP(r).String() }
+	apiHandler := api.New(s.app, api.Options{Logger: log, PlatformDomain: cfg.Platform.Domain, ClientIP: adminIP})
+	webHandler, err := web.New(s.app, web.Config{PlatformDomain: cfg.Platform.Domain, NodeIPs: nodeIPs, Logger: log, ClientIP: adminIP})
 	if err != nil {
 		return nil, err
 	}
