@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/rampart-dev/rampart"
 )
 
 // chromiumPath finds Debian's Chromium. The real binary comes first: the
@@ -80,7 +82,7 @@ func TestBrowser(t *testing.T) {
 		}
 		t.Skip("chromium is not installed; install it to run the browser test")
 	}
-	e := newEnv(t)
+	e := newEnvWith(t, edge{purge: func(string) int { return 42 }, stats: demoStats})
 	srv := httptest.NewServer(e.h)
 	defer srv.Close()
 	out := artifactsDir(t)
@@ -260,6 +262,69 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("htmx did not load")
 	}
 	screenshot("security.png")
+
+	// Rate limiter: the options unfold without a request; a bad amount is
+	// refused with the app's message; a good one is saved and shown.
+	step("show rate limiter options", chromedp.Click(chromedp.CSS(`#rate-limiter-options > summary`)), chromedp.WaitVisible(chromedp.ID("ratelimit-form")))
+	if got := js(`document.querySelector("#rate-limiter-options > summary").innerText`); got != "Hide Options" {
+		t.Errorf("open options' button says %q, want Hide Options", got)
+	}
+	step("bad amount", chromedp.SetValue(chromedp.ID("rl-requests"), "0"))
+	clickAndLoad("save bad rate limit", `#ratelimit-form button[type=submit]`)
+	if got := text("#rl-requests-err"); !strings.Contains(got, "requests must be between 1 and 1000000") {
+		t.Errorf("inline requests error = %q", got)
+	}
+	js(`document.getElementById("rate-limiter").scrollIntoView(), ""`)
+	screenshot("security-ratelimit-error.png", true)
+	step("set 300 per second", chromedp.SetValue(chromedp.ID("rl-requests"), "300"), chromedp.SetValue(chromedp.ID("rl-per"), "second"),
+		chromedp.SetValue(chromedp.ID("rl-allow"), "203.0.113.7\n2001:db8:1::/48"))
+	clickAndLoad("save rate limit", `#ratelimit-form button[type=submit]`)
+	if got := text("[data-field=ratelimit]"); got != "300 requests per second per client IP" {
+		t.Errorf("rate limiter row shows %q after saving", got)
+	}
+	if got := text(".flash-success"); got != "Rate limit saved: applies at once." {
+		t.Errorf("flash after saving the rate limit: %q", got)
+	}
+	step("reopen rate limiter options", chromedp.Click(chromedp.CSS(`#rate-limiter-options > summary`)), chromedp.WaitVisible(chromedp.ID("limited-chart")))
+	if got := js(`String(document.querySelectorAll("#limited-chart .chart-bar").length)`); got == "0" {
+		t.Error("the limited-requests chart has no bars")
+	}
+	if got := js(`String(document.querySelectorAll("#top-limited tbody tr").length)`); got != "6" {
+		t.Errorf("top-limited table has %s rows, want 6", got)
+	}
+	screenshot("security-ratelimit.png")
+
+	// Output cache: save a TTL, then purge through the modal.
+	step("show cache options", chromedp.Click(chromedp.CSS(`#output-cache-options > summary`)), chromedp.WaitVisible(chromedp.ID("cache-form")))
+	step("set ttl", chromedp.SetValue(chromedp.ID("cache-ttl"), "10s"))
+	clickAndLoad("save cache", `#cache-form button[type=submit]`)
+	if got := text("[data-field=cache]"); got != "GET/HEAD responses cached for 10s" {
+		t.Errorf("output cache row shows %q after saving", got)
+	}
+	if got := text(".flash-success"); got != "Output cache saved: applies at once." {
+		t.Errorf("flash after saving the cache: %q", got)
+	}
+	step("open cache options", chromedp.Click(chromedp.CSS(`#output-cache-options > summary`)), chromedp.WaitVisible(chromedp.ID("hit-chart")))
+	step("open purge modal", chromedp.Click(chromedp.ID("purge-button")), chromedp.WaitVisible(chromedp.ID("purge-dialog")))
+	if got := js(`String(document.getElementById("purge-dialog").open)`); got != "true" {
+		t.Fatal("purge dialog did not open")
+	}
+	screenshot("security-purge-modal.png", true)
+	clickAndLoad("confirm purge", `#purge-dialog button[type=submit]`)
+	if got := text(".flash-success"); got != "Purged 42 cached responses." {
+		t.Errorf("flash after purge: %q", got)
+	}
+	step("show cache chart", chromedp.Click(chromedp.CSS(`#output-cache-options > summary`)), chromedp.WaitVisible(chromedp.ID("hit-chart")))
+	screenshot("security-cache.png")
+	step("dark mode", colorScheme("dark"), chromedp.Click(chromedp.CSS(`#rate-limiter-options > summary`)), chromedp.Sleep(300*time.Millisecond))
+	screenshot("security-dark.png")
+	step("light mode", colorScheme("light"))
+	step("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload(),
+		chromedp.Click(chromedp.CSS(`#rate-limiter-options > summary`)), chromedp.WaitVisible(chromedp.ID("limited-chart")))
+	js(`document.getElementById("rate-limiter").scrollIntoView(), ""`)
+	screenshot("security-phone.png", true)
+	step("desktop viewport", clearViewport, chromedp.Reload())
+
 	step("overview tab", chromedp.Click(chromedp.CSS(`a[data-tab=overview]`)), chromedp.WaitVisible(chromedp.ID("tab-overview")))
 
 	// The list shows the new service.
@@ -317,4 +382,44 @@ func TestBrowser(t *testing.T) {
 	for _, msg := range jsErrors {
 		t.Errorf("browser reported: %s", msg)
 	}
+}
+
+// demoStats is a plausible half hour of traffic for the screenshots: a
+// steady load with a scraper's burst that the rate limiter cut off, a cache
+// that answers most GETs, and two quiet minutes with nothing cacheable.
+func demoStats(string) rampart.TrafficStats {
+	end := time.Now().UTC().Truncate(time.Minute)
+	st := rampart.TrafficStats{BucketWidth: time.Minute}
+	for i := range 30 {
+		wave := math.Sin(float64(i) / 4)
+		c := rampart.TrafficCount{
+			Start:    end.Add(time.Duration(i-29) * time.Minute),
+			Requests: int64(1100 + 350*wave),
+			Bypassed: int64(120 + 40*math.Cos(float64(i)/3)),
+		}
+		if i >= 11 && i <= 17 {
+			burst := []int64{40, 180, 320, 410, 260, 90, 25}[i-11]
+			c.Requests += burst + 150
+			c.Limited = burst
+		} else if i%4 == 1 {
+			c.Limited = int64(3 + i%5)
+		}
+		if i != 7 && i != 8 && i != 22 {
+			cacheable := c.Requests - c.Bypassed - c.Limited
+			c.Hits = int64(float64(cacheable) * (0.78 + 0.15*math.Sin(float64(i)/2.5)))
+			c.Misses = cacheable - c.Hits
+		} else {
+			c.Bypassed = c.Requests - c.Limited
+		}
+		st.Buckets = append(st.Buckets, c)
+	}
+	st.TopLimited = []rampart.ClientCount{
+		{Client: "198.51.100.23", Limited: 912},
+		{Client: "2001:db8:4a7:1c00::/64", Limited: 233},
+		{Client: "203.0.113.140", Limited: 101},
+		{Client: "192.0.2.77", Limited: 36},
+		{Client: "198.51.100.4", Limited: 12},
+		{Client: "203.0.113.9", Limited: 5},
+	}
+	return st
 }

@@ -99,6 +99,13 @@ type servicePage struct {
 	Tabs     []struct{ ID, Label string }
 	Events   []*rampart.AuditEvent
 	Delete   deleteServicePage // the modal's form
+
+	// The Security tab: the options forms, the purge modal's form, and
+	// the edge's recent traffic, nil when this process has none to show.
+	RateLimit rateLimitForm
+	Cache     cacheForm
+	Purge     purgeCachePage
+	Traffic   *trafficView
 }
 
 func (s *server) showService(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
@@ -107,7 +114,18 @@ func (s *server) showService(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 		s.fail(w, r, rc, err)
 		return
 	}
-	tab := r.URL.Query().Get("tab")
+	d, err := s.servicePageFor(r, rc, svc, r.URL.Query().Get("tab"))
+	if err != nil {
+		s.fail(w, r, rc, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "service", d)
+}
+
+// servicePageFor gathers what one tab of a service's page shows; an unknown
+// tab is the Overview. The Security tab's forms hold the stored settings,
+// which a failed save replaces with what was typed.
+func (s *server) servicePageFor(r *http.Request, rc *reqCtx, svc *rampart.Service, tab string) (servicePage, error) {
 	known := false
 	for _, t := range serviceTabs {
 		known = known || t.ID == tab
@@ -124,14 +142,22 @@ func (s *server) showService(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 		Tabs:     serviceTabs,
 	}
 	d.Delete = deleteServicePage{base: d.base, Service: svc, Hostname: d.Hostname}
-	if tab == "overview" {
+	switch tab {
+	case "overview":
+		var err error
 		d.Events, err = s.app.ListAudit(r.Context(), rc.actor, store.AuditFilter{Service: svc.Name, Limit: 8})
 		if err != nil {
-			s.fail(w, r, rc, err)
-			return
+			return d, err
+		}
+	case "security":
+		d.RateLimit = rateLimitFormOf(svc.RateLimit)
+		d.Cache = cacheFormOf(svc.Cache)
+		d.Purge = purgeCachePage{base: d.base, Service: svc}
+		if s.cfg.Stats != nil {
+			d.Traffic = newTrafficView(s.cfg.Stats(svc.Name))
 		}
 	}
-	s.render(w, r, http.StatusOK, "service", d)
+	return d, nil
 }
 
 // deleteServicePage is the data of service_delete.html: the confirmation

@@ -58,12 +58,22 @@ func (l *logBuf) String() string {
 	return l.b.String()
 }
 
-func newEnv(t *testing.T) *env {
+// edge is what the process running an edge hands the app and the
+// dashboard; the zero value is a process without one.
+type edge struct {
+	purge func(service string) int
+	stats func(service string) rampart.TrafficStats
+}
+
+func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, edge{}) }
+
+// newEnvWith is newEnv in a process that runs the edge ed.
+func newEnvWith(t *testing.T, ed edge) *env {
 	t.Helper()
 	db := sqlitetest.Open(t)
 	logs := &logBuf{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	a := app.New(db, app.Options{Logger: log})
+	a := app.New(db, app.Options{Logger: log, PurgeCache: ed.purge})
 	e := &env{t: t, db: db, app: a, users: map[string]*rampart.User{}, logs: logs}
 	for email, role := range map[string]rampart.Role{adminEmail: rampart.RoleAdmin, memberEmail: rampart.RoleMember, otherEmail: rampart.RoleMember} {
 		u, err := a.CreateUser(context.Background(), app.OperatorActor(), email, testPassword, role)
@@ -72,7 +82,7 @@ func newEnv(t *testing.T) *env {
 		}
 		e.users[email] = u
 	}
-	h, err := New(a, Config{PlatformDomain: testDomain, NodeIPs: testNodeIPs, Logger: log})
+	h, err := New(a, Config{PlatformDomain: testDomain, NodeIPs: testNodeIPs, Logger: log, Stats: ed.stats})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ var pageFiles = map[string][]string{
 	"service_new":    {"service_new.html"},
 	"service":        {"service.html", "tab_overview.html", "tab_security.html", "tab_logs.html", "tab_backups.html"},
 	"service_delete": {"service_delete.html"},
+	"cache_purge":    {"cache_purge.html"},
 	"audit":          {"audit.html"},
 	"error":          {"error.html"},
 }
@@ -36,15 +37,20 @@ type pages struct {
 
 func parsePages(as *assets) (*pages, error) {
 	funcs := template.FuncMap{
-		"asset":    as.url,
-		"ago":      ago,
-		"datetime": datetime,
-		"isoTime":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"join":     strings.Join,
-		"add":      func(a, b int) int { return a + b },
-		"initial":  initial,
-		"isIPv6":   func(ip string) bool { return strings.Contains(ip, ":") },
-		"field":    func(field, value string) copyField { return copyField{field, value} },
+		"asset":          as.url,
+		"ago":            ago,
+		"datetime":       datetime,
+		"isoTime":        func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"join":           strings.Join,
+		"add":            func(a, b int) int { return a + b },
+		"initial":        initial,
+		"isIPv6":         func(ip string) bool { return strings.Contains(ip, ":") },
+		"field":          func(field, value string) copyField { return copyField{field, value} },
+		"count":          formatCount,
+		"num":            svgNum,
+		"duration":       func(d rampart.Duration) string { return shortDuration(time.Duration(d)) },
+		"rateLimitWords": rateLimitWords,
+		"cacheWords":     cacheWords,
 	}
 	p := &pages{sets: map[string]*template.Template{}}
 	for name, files := range pageFiles {

@@ -6,8 +6,10 @@
 //
 // The pages work without JavaScript. htmx (vendored, see static/README.md)
 // only makes tab switches feel instant, and static/app.js adds copy buttons
-// and the delete confirmation modal. The Content-Security-Policy allows no
-// inline script and no eval, so an injected string can at worst be text.
+// and the confirmation modals (delete, cache purge). The Security tab's
+// options unfold with <details> and its charts are SVG drawn on the server
+// (chart.go). The Content-Security-Policy allows no inline script, no inline
+// style and no eval, so an injected string can at worst be text.
 //
 // Request forgery is stopped twice: every POST must carry the session's CSRF
 // token (or, on the login form, a double-submit cookie), and
@@ -22,6 +24,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
 )
 
@@ -41,6 +44,12 @@ type Config struct {
 	// default is the host of r.RemoteAddr; behind a trusted proxy the caller
 	// passes one that reads the forwarded address.
 	ClientIP func(*http.Request) string
+	// Stats returns what the edge saw of a service recently, for the
+	// Security tab's charts. It is observed state that only the process
+	// running the edge has, so it is a function rather than something in
+	// the store; nil (no edge here) makes the tab say there is no traffic
+	// data instead of drawing empty charts that look like "no traffic".
+	Stats func(service string) rampart.TrafficStats
 }
 
 // server holds what every handler needs.
@@ -96,6 +105,10 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /services/{name}", s.get(s.showService))
 	mux.Handle("GET /services/{name}/delete", s.get(s.deleteServicePage))
 	mux.Handle("POST /services/{name}/delete", s.post(s.deleteService))
+	mux.Handle("POST /services/{name}/ratelimit", s.post(s.saveRateLimit))
+	mux.Handle("POST /services/{name}/cache", s.post(s.saveCache))
+	mux.Handle("GET /services/{name}/cache/purge", s.get(s.purgeCachePage))
+	mux.Handle("POST /services/{name}/cache/purge", s.post(s.purgeCache))
 	mux.Handle("GET /audit", s.get(s.auditPage))
 
 	mux.HandleFunc("/", s.notFound)

@@ -1,0 +1,250 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/app"
+)
+
+// The Security tab's rate limiter and output cache rows. Each row's options
+// are a plain form inside a <details> element, so they open without
+// JavaScript; a save is an ordinary POST that redirects back to the tab,
+// and a failed save renders the tab again with the options open, what was
+// typed kept, and the app's message next to the field it is about.
+
+// rateLimitForm is the rate limiter's options form. Fields hold text as
+// typed, so that a rejected value comes back unchanged.
+type rateLimitForm struct {
+	Open     bool // expanded: after a failed save
+	Enabled  bool
+	Requests string
+	Per      string
+	Allow    string // one entry per line
+	// Errors, each next to its field; Err is for the rest.
+	RequestsErr, PerErr, AllowErr, Err string
+}
+
+func rateLimitFormOf(rl rampart.RateLimit) rateLimitForm {
+	return rateLimitForm{
+		Enabled:  rl.Enabled,
+		Requests: strconv.Itoa(rl.Requests),
+		Per:      rl.Per,
+		Allow:    strings.Join(rl.Allow, "\n"),
+	}
+}
+
+// cacheForm is the output cache's options form.
+type cacheForm struct {
+	Open         bool
+	Enabled      bool
+	TTL          string
+	StaleIfError string
+	TTLErr       string
+	StaleErr     string
+	Err          string
+}
+
+func cacheFormOf(c rampart.Cache) cacheForm {
+	return cacheForm{
+		Enabled:      c.Enabled,
+		TTL:          shortDuration(time.Duration(c.TTL)),
+		StaleIfError: shortDuration(time.Duration(c.StaleIfError)),
+	}
+}
+
+// purgeCachePage is the data of cache_purge.html, the purge confirmation
+// for browsers without JavaScript; with it the same form opens in a modal.
+type purgeCachePage struct {
+	base
+	Service *rampart.Service
+	Err     string
+}
+
+func (s *server) saveRateLimit(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	// Look the service up first so that a member probing someone else's
+	// service gets a 404 whatever the form holds.
+	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	if err != nil {
+		s.fail(w, r, rc, err)
+		return
+	}
+	f := rateLimitForm{
+		Open:     true,
+		Enabled:  r.PostFormValue("enabled") != "",
+		Requests: strings.TrimSpace(r.PostFormValue("requests")),
+		Per:      r.PostFormValue("per"),
+		Allow:    r.PostFormValue("allow"),
+	}
+	rl := rampart.RateLimit{Enabled: f.Enabled, Per: f.Per, Allow: splitList(f.Allow)}
+	if rl.Requests, err = strconv.Atoi(f.Requests); err != nil {
+		f.RequestsErr = fmt.Sprintf("rate limit: requests must be a whole number between 1 and %d, got %q", rampart.MaxRateLimitRequests, f.Requests)
+		s.renderSecurity(w, r, rc, svc, http.StatusUnprocessableEntity, &f, nil)
+		return
+	}
+	if _, err = s.app.UpdateService(r.Context(), rc.actor, svc.Name, app.ServiceUpdate{RateLimit: &rl}); err == nil {
+		s.setFlash(w, rc.sess, "success", "Rate limit saved: applies at once.")
+		http.Redirect(w, r, servicePath(svc.Name, "security"), http.StatusSeeOther)
+		return
+	}
+	code := rampart.ErrorCode(err)
+	if code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED || code == rampart.ENOTFOUND {
+		s.fail(w, r, rc, err)
+		return
+	}
+	// The service layer validates the setting as a whole; find the field
+	// its message is about by asking the same validators one field at a time.
+	msg := rampart.ErrorMessage(err)
+	_, allowErr := rampart.ParseAllowList(rl.Allow)
+	switch {
+	case (&rampart.RateLimit{Requests: rl.Requests, Per: rampart.PerMinute}).Validate() != nil:
+		f.RequestsErr = msg
+	case (&rampart.RateLimit{Requests: 1, Per: rl.Per}).Validate() != nil:
+		f.PerErr = msg
+	case allowErr != nil:
+		f.AllowErr = msg
+	default:
+		f.Err = msg
+	}
+	status, _ := statusOf(code)
+	s.renderSecurity(w, r, rc, svc, status, &f, nil)
+}
+
+func (s *server) saveCache(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	if err != nil {
+		s.fail(w, r, rc, err)
+		return
+	}
+	f := cacheForm{
+		Open:         true,
+		Enabled:      r.PostFormValue("enabled") != "",
+		TTL:          strings.TrimSpace(r.PostFormValue("ttl")),
+		StaleIfError: strings.TrimSpace(r.PostFormValue("stale_if_error")),
+	}
+	c := rampart.Cache{Enabled: f.Enabled}
+	ttl, ttlErr := parseFormDuration("ttl", f.TTL)
+	stale, staleErr := parseFormDuration("stale_if_error", f.StaleIfError)
+	if ttlErr != "" || staleErr != "" {
+		f.TTLErr, f.StaleErr = ttlErr, staleErr
+		s.renderSecurity(w, r, rc, svc, http.StatusUnprocessableEntity, nil, &f)
+		return
+	}
+	c.TTL, c.StaleIfError = rampart.Duration(ttl), rampart.Duration(stale)
+	if _, err = s.app.UpdateService(r.Context(), rc.actor, svc.Name, app.ServiceUpdate{Cache: &c}); err == nil {
+		s.setFlash(w, rc.sess, "success", "Output cache saved: applies at once.")
+		http.Redirect(w, r, servicePath(svc.Name, "security"), http.StatusSeeOther)
+		return
+	}
+	code := rampart.ErrorCode(err)
+	if code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED || code == rampart.ENOTFOUND {
+		s.fail(w, r, rc, err)
+		return
+	}
+	msg := rampart.ErrorMessage(err)
+	switch {
+	case rampart.Cache{TTL: c.TTL}.Validate() != nil:
+		f.TTLErr = msg
+	case rampart.Cache{TTL: rampart.Duration(rampart.MinCacheTTL), StaleIfError: c.StaleIfError}.Validate() != nil:
+		f.StaleErr = msg
+	default:
+		f.Err = msg
+	}
+	status, _ := statusOf(code)
+	s.renderSecurity(w, r, rc, svc, status, nil, &f)
+}
+
+// renderSecurity shows the Security tab after a failed save, with the
+// submitted form in place of the stored setting.
+func (s *server) renderSecurity(w http.ResponseWriter, r *http.Request, rc *reqCtx, svc *rampart.Service, status int, rl *rateLimitForm, c *cacheForm) {
+	d, err := s.servicePageFor(r, rc, svc, "security")
+	if err != nil {
+		s.fail(w, r, rc, err)
+		return
+	}
+	if rl != nil {
+		d.RateLimit = *rl
+	}
+	if c != nil {
+		d.Cache = *c
+	}
+	s.render(w, r, status, "service", d)
+}
+
+func (s *server) purgeCachePage(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	if err != nil {
+		s.fail(w, r, rc, err)
+		return
+	}
+	s.render(w, r, http.StatusOK, "cache_purge", purgeCachePage{base: rc.base("Purge cache of "+svc.Name, "services"), Service: svc})
+}
+
+func (s *server) purgeCache(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	// The lookup comes first: without an edge the app would answer "no
+	// cache to purge" even for a service the member may not see.
+	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	if err != nil {
+		s.fail(w, r, rc, err)
+		return
+	}
+	n, err := s.app.PurgeCache(r.Context(), rc.actor, svc.Name)
+	if err != nil {
+		code := rampart.ErrorCode(err)
+		if code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED || code == rampart.ENOTFOUND {
+			s.fail(w, r, rc, err)
+			return
+		}
+		d := purgeCachePage{base: rc.base("Purge cache of "+svc.Name, "services"), Service: svc, Err: rampart.ErrorMessage(err)}
+		status, _ := statusOf(code)
+		s.render(w, r, status, "cache_purge", d)
+		return
+	}
+	s.setFlash(w, rc.sess, "success", "Purged "+plural(n, "cached response")+".")
+	http.Redirect(w, r, servicePath(svc.Name, "security"), http.StatusSeeOther)
+}
+
+// splitList reads the allow-list textarea: one entry per line, and commas
+// or spaces also separate, since neither can be part of an address.
+func splitList(text string) []string {
+	return strings.FieldsFunc(text, func(r rune) bool {
+		return r == ',' || r == ' ' || r == '\t' || r == '\r' || r == '\n'
+	})
+}
+
+// parseFormDuration reads a duration field: Go duration text ("3s", "1m30s"),
+// or a bare number of seconds, which the API accepts as well. It returns a
+// message for the person, in the app's style, instead of an error.
+func parseFormDuration(field, v string) (time.Duration, string) {
+	if v == "" {
+		return 0, fmt.Sprintf("cache: %s is required: use text like 3s or 1m", field)
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 && secs <= 1e9 {
+		return time.Duration(secs * float64(time.Second)), ""
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Sprintf("cache: %s %q is not a duration: use text like 3s, 10s or 1m", field, v)
+	}
+	return d, ""
+}
+
+// rateLimitWords is a rate limit as the Security tab's row states it.
+func rateLimitWords(rl rampart.RateLimit) string {
+	if !rl.Enabled {
+		return "Off"
+	}
+	return plural64(int64(rl.Requests), "request") + " per " + rl.Per + " per client IP"
+}
+
+// cacheWords is an output cache setting as the row states it.
+func cacheWords(c rampart.Cache) string {
+	if !c.Enabled {
+		return "Off"
+	}
+	return "GET/HEAD responses cached for " + shortDuration(time.Duration(c.TTL))
+}
