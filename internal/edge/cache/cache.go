@@ -1,0 +1,198 @@
+package cache
+
+import (
+	"encoding/binary"
+	"hash/maphash"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configure a [Cache]. The zero value works.
+type Options struct {
+	// MaxBytes bounds the memory of all stored responses together: bodies,
+	// headers and bookkeeping. 0: [DefaultMaxBytes].
+	MaxBytes int64
+
+	// LockTimeout bounds how long a request waits for another request's
+	// upstream fetch of the same key; then it serves a stale copy if it
+	// has one, or goes upstream itself. 0: [DefaultLockTimeout].
+	LockTimeout time.Duration
+
+	// Now is the clock for TTLs and Age. Nil: [time.Now].
+	Now func() time.Time
+}
+
+// Cache is the output cache shared by every service: one store, one memory
+// bound. Its state lives here rather than in handlers, so handlers can be
+// rebuilt on every configuration change without losing stored responses.
+// It is safe for concurrent use; create it with [New].
+type Cache struct {
+	now         func() time.Time
+	maxBytes    int64
+	lockTimeout time.Duration
+	seed        maphash.Seed
+
+	shards [numShards]shard
+	front  [frontSize]atomic.Pointer[entry]
+
+	bytes atomic.Int64 // charged by all live entries
+	count atomic.Int64 // live entries, markers included
+	gens  atomic.Uint64
+
+	mu    sync.Mutex // guards the CLOCK ring and its hands
+	ring  []*entry
+	hand  int // eviction
+	swept int // sweeping
+
+	svcMu    sync.Mutex
+	services map[string]*service
+}
+
+// service is one service's state in the cache: its generation, bumped by
+// Purge, and its counters.
+type service struct {
+	name string
+	gen  atomic.Uint64
+
+	hits, misses, bypasses, stale atomic.Uint64
+}
+
+// New returns an empty cache.
+func New(opts Options) *Cache {
+	c := &Cache{
+		now:         opts.Now,
+		maxBytes:    opts.MaxBytes,
+		lockTimeout: opts.LockTimeout,
+		seed:        maphash.MakeSeed(),
+		services:    make(map[string]*service),
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.maxBytes <= 0 {
+		c.maxBytes = DefaultMaxBytes
+	}
+	if c.lockTimeout <= 0 {
+		c.lockTimeout = DefaultLockTimeout
+	}
+	return c
+}
+
+// Handler wraps next, the upstream proxy of one service, with the cache
+// under cfg. A disabled cfg returns next itself. Handlers are cheap: build
+// a new one whenever the service's configuration changes; the responses
+// stored for the service stay.
+func (c *Cache) Handler(service string, cfg Config, next http.Handler) http.Handler {
+	if cfg.Disabled {
+		return next
+	}
+	prefix := binary.AppendUvarint(nil, uint64(len(service)))
+	prefix = append(prefix, service...)
+	return &handler{
+		c:      c,
+		s:      c.service(service),
+		set:    cfg.resolve(c.maxBytes),
+		next:   next,
+		prefix: string(prefix),
+	}
+}
+
+// service returns the state of the named service, creating it.
+func (c *Cache) service(name string) *service {
+	c.svcMu.Lock()
+	defer c.svcMu.Unlock()
+	s := c.services[name]
+	if s == nil {
+		s = &service{name: name}
+		s.gen.Store(c.gens.Add(1))
+		c.services[name] = s
+	}
+	return s
+}
+
+// Purge drops every response stored for the service and returns how many
+// there were. It takes effect at once: a fill that was already on its way
+// stores nothing, and the next request for each URL goes upstream.
+func (c *Cache) Purge(service string) int {
+	c.svcMu.Lock()
+	s := c.services[service]
+	c.svcMu.Unlock()
+	if s == nil {
+		return 0
+	}
+	// Generations come from one counter, so no entry of any service can
+	// match the new one.
+	s.gen.Store(c.gens.Add(1))
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for i, e := range c.ring {
+		if e == nil || e.svc != s {
+			continue
+		}
+		c.ring[i] = nil
+		if c.remove(e) && e.kind == kindResponse {
+			n++
+		}
+	}
+	return n
+}
+
+// Forget purges the service and drops its counters; call it when the
+// service is deleted. Handlers built for it before keep working, uncounted.
+func (c *Cache) Forget(service string) {
+	c.Purge(service)
+	c.svcMu.Lock()
+	delete(c.services, service)
+	c.svcMu.Unlock()
+}
+
+// Stats counts what the cache did with one service's requests. Every
+// request that reaches a cache handler is counted once.
+type Stats struct {
+	Hits     uint64 `json:"hits"`     // answered from a fresh stored response
+	Misses   uint64 `json:"misses"`   // cacheable-looking, went upstream
+	Bypasses uint64 `json:"bypasses"` // not cacheable by request (method, Authorization, Cookie…)
+	Stale    uint64 `json:"stale"`    // answered from an expired copy: the upstream failed
+}
+
+// Stats returns the counters of one service (zero for an unknown one).
+func (c *Cache) Stats(service string) Stats {
+	c.svcMu.Lock()
+	s := c.services[service]
+	c.svcMu.Unlock()
+	if s == nil {
+		return Stats{}
+	}
+	return s.stats()
+}
+
+// AllStats returns the counters of every service that has a handler.
+func (c *Cache) AllStats() map[string]Stats {
+	c.svcMu.Lock()
+	defer c.svcMu.Unlock()
+	m := make(map[string]Stats, len(c.services))
+	for name, s := range c.services {
+		m[name] = s.stats()
+	}
+	return m
+}
+
+func (s *service) stats() Stats {
+	return Stats{Hits: s.hits.Load(), Misses: s.misses.Load(), Bypasses: s.bypasses.Load(), Stale: s.stale.Load()}
+}
+
+// Usage is the cache's memory use.
+type Usage struct {
+	Entries  int64 `json:"entries"` // stored responses and markers
+	Bytes    int64 `json:"bytes"`
+	MaxBytes int64 `json:"max_bytes"`
+}
+
+// Usage returns the cache's current memory use.
+func (c *Cache) Usage() Usage {
+	return Usage{Entries: c.count.Load(), Bytes: c.bytes.Load(), MaxBytes: c.maxBytes}
+}

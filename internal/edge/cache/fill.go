@@ -1,0 +1,282 @@
+package cache
+
+import (
+	"hash/maphash"
+	"net/http"
+	"slices"
+	"time"
+)
+
+// lead makes the upstream request for fill f on behalf of r and every
+// request waiting for the same key. The leader's client gets the response
+// streamed as it arrives; a copy goes into the cache if it turns out
+// storable and complete. A HEAD leader fetches with GET, so that the entry
+// has a body for the GETs after it; a conditional leader fetches
+// unconditionally, so that the entry is a full response.
+func (h *handler) lead(w http.ResponseWriter, r *http.Request, f *fill, primary string, flags int, stale *entry) {
+	fw := &fillWriter{
+		rw: w, h: h, f: f, req: r, flags: flags,
+		primary: primary, stale: stale,
+		head: r.Method == http.MethodHead,
+		hdr:  make(http.Header),
+	}
+	out := r
+	if fw.head || flags&reqCond != 0 {
+		out = r.WithContext(r.Context())
+		out.Method = http.MethodGet
+		if flags&reqCond != 0 {
+			out.Header = r.Header.Clone()
+			for _, k := range conditionalHeaders {
+				delete(out.Header, k)
+			}
+		}
+	}
+	completed := false
+	defer func() {
+		if !completed {
+			// A panic on its way up, most often http.ErrAbortHandler
+			// from the proxy when the upstream broke off the body: the
+			// response is incomplete. Wake the waiters and let it pass.
+			fw.abort()
+		}
+	}()
+	h.next.ServeHTTP(fw, out)
+	completed = true
+	fw.finish()
+}
+
+// fillWriter is the ResponseWriter the upstream proxy writes the leader's
+// response to. Until the status is known it keeps the header to itself;
+// then it decides: store (copy the body as it passes), pass (no copy, and
+// the waiters are released at once to go upstream on their own), or, for
+// a 5xx while a stale copy exists, swallow the error and serve the copy.
+type fillWriter struct {
+	rw      http.ResponseWriter
+	h       *handler
+	f       *fill
+	req     *http.Request // the client's request
+	flags   int
+	primary string
+	stale   *entry // expired copy for stale-if-error, or nil
+	head    bool   // the client asked HEAD: it gets no body
+
+	hdr     http.Header // the upstream's header until WriteHeader
+	v       verdict
+	status  int
+	wrote   bool // WriteHeader with a final status happened
+	swallow bool // a 5xx is discarded; the stale copy is served instead
+	capture bool // the body is being copied into body
+	body    []byte
+	ended   bool // the fill's outcome is out
+}
+
+func (fw *fillWriter) Header() http.Header {
+	if fw.wrote && !fw.swallow {
+		// Trailers are set after WriteHeader: they go to the client.
+		return fw.rw.Header()
+	}
+	return fw.hdr
+}
+
+func (fw *fillWriter) WriteHeader(code int) {
+	if fw.wrote {
+		return
+	}
+	if code < 200 {
+		fw.informational(code)
+		return
+	}
+	fw.wrote, fw.status = true, code
+	now := fw.h.c.now()
+	if code >= 500 {
+		fw.swallow = fw.stale != nil && fw.stale.alive(now)
+		fw.end(outFailed, nil)
+		if fw.swallow {
+			return
+		}
+	} else {
+		fw.v = judge(code, fw.hdr, now, &fw.h.set)
+		if fw.v.why == "" {
+			fw.capture = true
+			if fw.v.length > 0 {
+				fw.body = make([]byte, 0, fw.v.length)
+			}
+		} else {
+			fw.passOn(now)
+		}
+	}
+	dst := fw.rw.Header()
+	for k, v := range fw.hdr {
+		if old, ok := dst[k]; ok {
+			v = append(old, v...)
+		}
+		dst[k] = v
+	}
+	dst["X-Cache"] = xMiss
+	fw.rw.WriteHeader(code)
+}
+
+// informational forwards a 1xx response (103 Early Hints) with the header
+// the proxy set for it, leaving the client's header as it was.
+func (fw *fillWriter) informational(code int) {
+	dst := fw.rw.Header()
+	saved := make(map[string][]string, len(fw.hdr))
+	for k, v := range fw.hdr {
+		saved[k] = dst[k]
+		dst[k] = v
+	}
+	fw.rw.WriteHeader(code)
+	for k, old := range saved {
+		if old == nil {
+			delete(dst, k)
+		} else {
+			dst[k] = old
+		}
+	}
+}
+
+func (fw *fillWriter) Write(p []byte) (int, error) {
+	if !fw.wrote {
+		fw.WriteHeader(http.StatusOK)
+	}
+	if fw.swallow {
+		return len(p), nil
+	}
+	if fw.capture {
+		if int64(len(fw.body)+len(p)) > fw.h.set.maxObject {
+			fw.capture, fw.body = false, nil
+			fw.v.why = whyTooBig
+			fw.passOn(fw.h.c.now())
+		} else {
+			fw.body = append(fw.body, p...)
+		}
+	}
+	if fw.head {
+		return len(p), nil
+	}
+	n, err := fw.rw.Write(p)
+	if err != nil && fw.capture {
+		// The leader's client is gone, and with it the upstream copy.
+		fw.capture, fw.body = false, nil
+		fw.end(outRetry, nil)
+	}
+	return n, err
+}
+
+// FlushError passes flushes (streamed responses) on to the client.
+func (fw *fillWriter) FlushError() error {
+	if !fw.wrote {
+		fw.WriteHeader(http.StatusOK)
+	}
+	if fw.swallow || fw.head {
+		return nil
+	}
+	return http.NewResponseController(fw.rw).Flush()
+}
+
+func (fw *fillWriter) Flush() { _ = fw.FlushError() }
+
+// Unwrap lets the edge find its recorder, and http.ResponseController the
+// connection, under the cache's writer.
+func (fw *fillWriter) Unwrap() http.ResponseWriter { return fw.rw }
+
+// finish runs after the proxy returned normally.
+func (fw *fillWriter) finish() {
+	h := fw.h
+	if !fw.wrote {
+		if fw.req.Context().Err() != nil {
+			// The client left before the upstream answered (the edge
+			// logs a 499 and writes nothing): nothing to store or send.
+			h.s.misses.Add(1)
+			fw.end(outRetry, nil)
+			return
+		}
+		fw.WriteHeader(http.StatusOK)
+	}
+	if fw.swallow {
+		h.s.stale.Add(1)
+		write(fw.rw, fw.req, fw.stale, h.c.now(), fw.flags, xStale)
+		return
+	}
+	h.s.misses.Add(1)
+	if fw.capture {
+		fw.capture = false
+		switch {
+		case fw.req.Context().Err() != nil:
+			fw.end(outRetry, nil) // client gone: the copy may be cut short
+		case fw.v.length >= 0 && int64(len(fw.body)) != fw.v.length:
+			fw.end(outFailed, nil) // upstream broke off
+		default:
+			fw.store()
+		}
+	}
+	fw.end(outFailed, nil) // no-op unless a path above forgot
+}
+
+// abort ends the fill after a panic.
+func (fw *fillWriter) abort() {
+	o := outFailed
+	if fw.req.Context().Err() != nil {
+		o = outRetry
+	}
+	fw.end(o, nil)
+	if !fw.swallow {
+		fw.h.s.misses.Add(1)
+	}
+}
+
+// end publishes the fill's outcome and wakes the waiters, once.
+func (fw *fillWriter) end(o outcome, e *entry) {
+	if fw.ended {
+		return
+	}
+	fw.ended = true
+	fw.h.c.finish(fw.f, o, e)
+}
+
+// passOn records that this URL's response is not storable ("hit-for-pass"):
+// for one TTL, requests for it go straight upstream instead of queueing
+// behind a fill that would not help them. Then it releases the waiters.
+func (fw *fillWriter) passOn(now time.Time) {
+	if fw.ended {
+		return
+	}
+	c := fw.h.c
+	exp := now.Add(fw.h.set.ttl)
+	c.insert(newMarker(kindPass, fw.primary, maphash.String(c.seed, fw.primary), fw.f, fw.h.s, nil, exp, exp), now)
+	fw.end(outPass, nil)
+}
+
+// store puts the complete response into the cache: under the primary key,
+// or, when it varies, under its variant key with a Vary marker at the
+// primary key.
+func (fw *fillWriter) store() {
+	c, h := fw.h.c, fw.h
+	now := c.now()
+	key := fw.primary
+	if len(fw.v.vary) > 0 {
+		var buf [keyBufSize]byte
+		key = string(appendVariant(append(buf[:0], fw.primary...), fw.v.vary, fw.req.Header))
+	}
+	e := newEntry(key, maphash.String(c.seed, key), fw.f, h.s, fw.status, fw.hdr, fw.body, &fw.v, h.set.stale, now)
+	if !c.insert(e, now) {
+		fw.end(outRetry, nil) // purged meanwhile
+		return
+	}
+	if len(fw.v.vary) > 0 {
+		ph := maphash.String(c.seed, fw.primary)
+		m := newMarker(kindVary, fw.primary, ph, fw.f, h.s, fw.v.vary, e.expires, e.staleUntil)
+		// Keep the other variants reachable for as long as they live.
+		if old := c.get([]byte(fw.primary), ph); old != nil && old.kind == kindVary && old.svc == h.s &&
+			old.alive(now) && slices.Equal(old.vary, m.vary) {
+			if old.expires.After(m.expires) {
+				m.expires = old.expires
+			}
+			if old.staleUntil.After(m.staleUntil) {
+				m.staleUntil = old.staleUntil
+			}
+		}
+		c.insert(m, now)
+	}
+	fw.end(outStored, e)
+}

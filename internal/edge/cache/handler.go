@@ -1,0 +1,277 @@
+package cache
+
+import (
+	"encoding/binary"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"time"
+)
+
+// handler is the cache in front of one service's upstream proxy. It holds
+// no state of its own beyond its settings.
+type handler struct {
+	c      *Cache
+	s      *service
+	set    settings
+	next   http.Handler
+	prefix string // start of every key: the length-prefixed service name
+}
+
+// keyBufSize is the stack buffer for keys; longer keys spill to the heap.
+const keyBufSize = 256
+
+// maxAttempts bounds how often one request looks again after a fill it
+// waited for ended without a response for it (purged, abandoned, or stored
+// under another variant).
+const maxAttempts = 3
+
+// Request flags.
+const (
+	reqRange = 1 << iota // Range or If-Range: answered from a stored 200, never leads a fill
+	reqCond              // If-None-Match and friends: evaluated against a stored 200
+)
+
+// conditionalHeaders are removed from the request of a fill, so that the
+// upstream answers with a complete response that can be stored.
+var conditionalHeaders = []string{"If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since"}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	flags, ok := classify(r)
+	var buf [keyBufSize]byte
+	var key []byte
+	if ok {
+		key, ok = h.appendKey(buf[:0], r)
+	}
+	if !ok {
+		h.s.bypasses.Add(1)
+		w.Header()["X-Cache"] = xBypass
+		h.next.ServeHTTP(w, r)
+		return
+	}
+	h.serve(w, r, key, flags)
+}
+
+// classify decides whether the cache may answer r at all, and notes the
+// headers that change how.
+func classify(r *http.Request) (flags int, ok bool) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return 0, false
+	}
+	// A GET with a body (some search APIs) is not identified by its URL.
+	if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+		return 0, false
+	}
+	for k := range r.Header {
+		if k != "" && 'a' <= k[0] && k[0] <= 'z' {
+			// net/http canonicalizes names; a hand-built request may not.
+			k = textproto.CanonicalMIMEHeaderKey(k)
+		}
+		switch k {
+		case "Authorization", "Cookie", "Upgrade":
+			return 0, false
+		case "Range", "If-Range":
+			flags |= reqRange
+		case "If-None-Match", "If-Modified-Since", "If-Match", "If-Unmodified-Since":
+			flags |= reqCond
+		}
+	}
+	return flags, true
+}
+
+// appendKey appends r's primary key: service, scheme, host (lower case)
+// and the request URI as sent, path and raw query (origin form). The length prefixes
+// keep one part from running into the next.
+func (h *handler) appendKey(b []byte, r *http.Request) ([]byte, bool) {
+	uri := r.RequestURI
+	if uri == "" || uri[0] != '/' {
+		// Absolute form (GET http://host/path), or a request built by
+		// hand: the same resource as its origin form.
+		uri = r.URL.RequestURI()
+	}
+	if strings.IndexByte(uri, 0) >= 0 {
+		// NUL separates variant keys; net/http never lets one through.
+		return b, false
+	}
+	b = append(b, h.prefix...)
+	if r.TLS != nil {
+		b = append(b, 's')
+	} else {
+		b = append(b, 'h')
+	}
+	b = binary.AppendUvarint(b, uint64(len(r.Host)))
+	for i := 0; i < len(r.Host); i++ {
+		c := r.Host[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return append(b, uri...), true
+}
+
+// appendVariant appends to a primary key the request's values of the
+// headers a response varies on.
+func appendVariant(b []byte, names []string, hdr http.Header) []byte {
+	for _, name := range names {
+		b = append(b, 0)
+		b = append(b, name...)
+		b = append(b, ':')
+		for i, v := range hdr[name] {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, v...)
+		}
+	}
+	return b
+}
+
+// serve answers a cacheable request: from a fresh entry, by waiting for
+// the fill already under way for its key, or by leading a new fill.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary []byte, flags int) {
+	c := h.c
+	plen := len(primary)
+	for range maxAttempts {
+		now := c.now()
+		key, hash, e := h.lookup(primary[:plen], r, now)
+		var stale *entry
+		if e != nil {
+			switch {
+			case e.kind == kindPass:
+				h.pass(w, r)
+				return
+			case now.Before(e.expires):
+				h.hit(w, r, e, now, flags)
+				return
+			default:
+				stale = e // expired, within its stale-if-error window
+			}
+		}
+
+		var f *fill
+		if flags&reqRange != 0 {
+			// A range request cannot fill: the upstream would send a part.
+			if f = c.pending(key, hash, h.s); f == nil {
+				h.pass(w, r)
+				return
+			}
+		} else {
+			var leader bool
+			if f, leader = c.claim(key, hash, h.s, now); f == nil {
+				continue // stored since we looked
+			}
+			if leader {
+				p := f.key // the primary key, unless a Vary marker led to a variant
+				if len(key) != plen {
+					p = string(primary[:plen])
+				}
+				h.lead(w, r, f, p, flags, stale)
+				return
+			}
+		}
+
+		switch h.wait(r, f) {
+		case waitGone:
+			return
+		case waitTimeout:
+			if !h.serveStale(w, r, stale, flags) {
+				h.pass(w, r)
+			}
+			return
+		}
+		switch f.outcome {
+		case outStored:
+			if f.entry.key == string(key) {
+				h.hit(w, r, f.entry, c.now(), flags)
+				return
+			}
+			// Stored under a variant we had no key for: look again.
+		case outPass:
+			h.pass(w, r)
+			return
+		case outFailed:
+			if !h.serveStale(w, r, stale, flags) {
+				h.pass(w, r)
+			}
+			return
+		}
+	}
+	h.pass(w, r)
+}
+
+// lookup finds the entry for r, following a Vary marker to the variant
+// key. It returns the key a fill for r would use, its hash and the entry,
+// or nil when there is nothing usable.
+func (h *handler) lookup(key []byte, r *http.Request, now time.Time) ([]byte, uint64, *entry) {
+	hash := h.c.hashKey(key)
+	e := h.c.get(key, hash)
+	if e == nil || e.svc != h.s || !e.alive(now) {
+		return key, hash, nil
+	}
+	if e.kind != kindVary {
+		return key, hash, e
+	}
+	key = appendVariant(key, e.vary, r.Header)
+	hash = h.c.hashKey(key)
+	e = h.c.get(key, hash)
+	if e == nil || e.svc != h.s || e.kind != kindResponse || !e.alive(now) {
+		return key, hash, nil
+	}
+	return key, hash, e
+}
+
+const (
+	waitDone = iota
+	waitTimeout
+	waitGone // the client went away
+)
+
+// wait blocks until fill f ends, the lock timeout passes or the client
+// leaves. The leader closes f.done the moment the outcome is known, so a
+// waiter is answered as soon as the one upstream fetch completes.
+func (h *handler) wait(r *http.Request, f *fill) int {
+	select {
+	case <-f.done:
+		return waitDone
+	default:
+	}
+	t := time.NewTimer(h.c.lockTimeout)
+	defer t.Stop()
+	select {
+	case <-f.done:
+		return waitDone
+	case <-t.C:
+		return waitTimeout
+	case <-r.Context().Done():
+		return waitGone
+	}
+}
+
+// pass sends r upstream without storing what comes back.
+func (h *handler) pass(w http.ResponseWriter, r *http.Request) {
+	h.s.misses.Add(1)
+	w.Header()["X-Cache"] = xMiss
+	h.next.ServeHTTP(w, r)
+}
+
+// hit answers r from a fresh entry.
+func (h *handler) hit(w http.ResponseWriter, r *http.Request, e *entry, now time.Time, flags int) {
+	if !e.ref.Load() {
+		e.ref.Store(true)
+	}
+	h.s.hits.Add(1)
+	write(w, r, e, now, flags, xHit)
+}
+
+// serveStale answers r from an expired entry if it is still within its
+// stale-if-error window.
+func (h *handler) serveStale(w http.ResponseWriter, r *http.Request, e *entry, flags int) bool {
+	now := h.c.now()
+	if e == nil || !e.alive(now) {
+		return false
+	}
+	h.s.stale.Add(1)
+	write(w, r, e, now, flags, xStale)
+	return true
+}
