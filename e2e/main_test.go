@@ -213,3 +213,19 @@ func eventually(t *testing.T, what string, f func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// adminSetup creates an admin and logs the CLI in; it returns the token.
+func (n *node) adminSetup() string {
+	n.t.Helper()
+	n.must("correct horse battery staple\n", "user", "create", "--data", n.data, "--email", "admin@example.com", "--admin", "--password-stdin")
+	token := strings.TrimSpace(n.must("", "token", "create", "--data", n.data, "--email", "admin@example.com"))
+	n.must(token, "login", "--server", "http://"+n.admin, "--token-stdin")
+	return token
+}
+
+// client returns an HTTP client whose connections come from the loopback
+// address src (any of 127.0.0.0/8), so that one test can be many clients.
+func client(src string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 256}, Timeout: 30 * time.Second}
+}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/edge"
+	"github.com/rampart-dev/rampart/internal/edge/cache"
+	"github.com/rampart-dev/rampart/internal/edge/ratelimit"
 	"github.com/rampart-dev/rampart/internal/store"
 )
 
@@ -51,9 +53,40 @@ func RoutesFor(svcs []*rampart.Service, platformDomain string) []edge.Route {
 			Hosts:     []string{s.Hostname(platformDomain)},
 			Upstreams: s.Upstreams,
 			Stopped:   s.State != rampart.StateActive,
+			RateLimit: rateLimitConfig(s.RateLimit),
+			Cache:     cacheConfig(s.Cache),
 		})
 	}
 	return routes
+}
+
+// rateLimitConfig turns the stored setting into the limiter's config; nil
+// when it is off. The store holds validated settings, so a parse error
+// here means the row was changed behind the service layer's back: the
+// route is then limited with the defaults rather than not at all.
+func rateLimitConfig(r rampart.RateLimit) *ratelimit.Config {
+	if !r.Enabled {
+		return nil
+	}
+	allow, err := rampart.ParseAllowList(r.Allow)
+	if err != nil {
+		allow = nil
+	}
+	return &ratelimit.Config{Requests: r.Requests, Period: r.Period(), Allow: allow}
+}
+
+// cacheConfig turns the stored setting into the cache's config; nil when
+// it is off. A zero StaleIfError means "no stale copies", which the cache
+// spells as a negative duration.
+func cacheConfig(c rampart.Cache) *cache.Config {
+	if !c.Enabled {
+		return nil
+	}
+	stale := time.Duration(c.StaleIfError)
+	if stale == 0 {
+		stale = -1
+	}
+	return &cache.Config{TTL: time.Duration(c.TTL), StaleIfError: stale}
 }
 
 // Run syncs at start, then on every change notice and whenever the store's

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rampart-dev/rampart/internal/edge/cache"
+	"github.com/rampart-dev/rampart/internal/edge/ratelimit"
 )
 
 // Config is what the edge needs from its caller. The zero value works: no
@@ -44,7 +47,23 @@ type Config struct {
 	// Nil: [RemoteIP], the TCP peer, which is right as long as no trusted
 	// proxy sits in front of the edge.
 	ClientIP func(r *http.Request) netip.Addr
+
+	// Cache bounds the output cache shared by all services (its MaxBytes,
+	// 64 MiB by default). The zero value works.
+	Cache cache.Options
+
+	// Limiter tunes each service's rate limiter. Its MaxClients bounds the
+	// memory of each service's limiter; 0 means DefaultLimiterClients.
+	Limiter ratelimit.Options
 }
+
+// DefaultLimiterClients is how many clients each service's rate limiter
+// tracks at most: about 5 MiB at the most per service. A client holds its
+// slot only while its quota is not full again (0.4 s after one request at
+// 150/minute), so it takes over 600,000 new addresses a second to reach the
+// bound; past it the limiter forgets the clients that used least of their
+// quota (see internal/edge/ratelimit).
+const DefaultLimiterClients = 250_000
 
 // Edge routes requests by their Host header to the upstreams of the service
 // that owns that host. It is safe for concurrent use; create it with [New].
@@ -61,7 +80,12 @@ type Edge struct {
 	metrics *metrics        // nil: no metrics
 	unknown *serviceMetrics // requests for hosts that have no route
 
-	mu sync.Mutex // serializes SetRoutes
+	cache          *cache.Cache
+	limiterOptions ratelimit.Options
+
+	mu       sync.Mutex // serializes SetRoutes; guards the maps below
+	limiters map[string]*ratelimit.Limiter
+	traffic  map[string]*traffic
 }
 
 // New returns an edge with an empty routing table: every request gets the
@@ -73,6 +97,11 @@ func New(cfg Config) (*Edge, error) {
 		transport: cfg.Transport,
 		clientIP:  cfg.ClientIP,
 		buffers:   bufferPool{},
+
+		cache:          cache.New(cfg.Cache),
+		limiterOptions: cfg.Limiter,
+		limiters:       make(map[string]*ratelimit.Limiter),
+		traffic:        make(map[string]*traffic),
 	}
 	errLog := cfg.ErrorLog
 	if errLog == nil {
@@ -84,6 +113,9 @@ func New(cfg Config) (*Edge, error) {
 	}
 	if e.clientIP == nil {
 		e.clientIP = RemoteIP
+	}
+	if e.limiterOptions.MaxClients == 0 {
+		e.limiterOptions.MaxClients = DefaultLimiterClients
 	}
 	if cfg.Metrics != nil {
 		m, err := newMetrics(cfg.Metrics)
@@ -129,6 +161,15 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writePage(rec, r, http.StatusMethodNotAllowed, host, id)
 	case rt.stopped:
 		writePage(rec, r, http.StatusServiceUnavailable, host, id)
+	case rt.limiter != nil:
+		d := rt.limiter.Allow(e.clientIP(r))
+		if !d.Allowed {
+			rec.limited = true
+			ratelimit.Reject(rec, r, d)
+			break
+		}
+		d.WriteHeaders(rec.Header())
+		rt.handler.ServeHTTP(rec, r)
 	default:
 		rt.handler.ServeHTTP(rec, r)
 	}
@@ -144,12 +185,17 @@ func (e *Edge) finish(rec *recorder, r *http.Request, rt *route, host, id string
 	d := time.Since(start)
 	status := rec.statusCode()
 
+	result := cacheResultOf(rec.Header())
+	if rt != nil {
+		rt.traffic.add(start, rec.limited, result)
+	}
 	if e.metrics != nil {
 		sm := e.unknown
 		if rt != nil {
 			sm = rt.metrics
 		}
 		sm.observe(status, d)
+		sm.protection(rec.limited, result)
 	}
 
 	if e.accessLog == nil && e.onRequest == nil {

@@ -18,6 +18,8 @@ type metrics struct {
 	requests       *prometheus.CounterVec   // service, code
 	duration       *prometheus.HistogramVec // service
 	upstreamErrors *prometheus.CounterVec   // service
+	limited        *prometheus.CounterVec   // service
+	cacheResults   *prometheus.CounterVec   // service, result
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -35,6 +37,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "rampart_edge_upstream_errors_total",
 			Help: "Requests whose upstream could not be reached or did not answer in time, by service.",
 		}, []string{"service"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rampart_edge_ratelimited_total",
+			Help: "Requests refused with 429 by the per-IP rate limiter, by service.",
+		}, []string{"service"}),
+		cacheResults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rampart_edge_cache_requests_total",
+			Help: "Requests seen by the output cache, by service and result (hit, miss, bypass, stale).",
+		}, []string{"service", "result"}),
 	}
 	var err error
 	m.requests, err = register(reg, m.requests)
@@ -46,6 +56,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	m.upstreamErrors, err = register(reg, m.upstreamErrors)
+	if err != nil {
+		return nil, err
+	}
+	m.limited, err = register(reg, m.limited)
+	if err != nil {
+		return nil, err
+	}
+	m.cacheResults, err = register(reg, m.cacheResults)
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +92,8 @@ func (m *metrics) forget(service string) {
 	m.requests.DeletePartialMatch(l)
 	m.duration.DeletePartialMatch(l)
 	m.upstreamErrors.DeletePartialMatch(l)
+	m.limited.DeletePartialMatch(l)
+	m.cacheResults.DeletePartialMatch(l)
 }
 
 // serviceMetrics are one service's metric children, resolved once when the
@@ -84,6 +104,8 @@ type serviceMetrics struct {
 	requests       *prometheus.CounterVec
 	duration       prometheus.Observer
 	upstreamErrors prometheus.Counter
+	limited        prometheus.Counter
+	cacheResults   [cacheStale + 1]prometheus.Counter // by cacheResult; cacheNone unused
 	// byCode holds the request counter of each common status code,
 	// resolved on first use so that a service only shows series for codes
 	// it has answered with.
@@ -96,6 +118,23 @@ func (m *metrics) forService(service string) *serviceMetrics {
 		requests:       m.requests,
 		duration:       m.duration.WithLabelValues(service),
 		upstreamErrors: m.upstreamErrors.WithLabelValues(service),
+		limited:        m.limited.WithLabelValues(service),
+		cacheResults: [...]prometheus.Counter{
+			cacheHit:    m.cacheResults.WithLabelValues(service, "hit"),
+			cacheMiss:   m.cacheResults.WithLabelValues(service, "miss"),
+			cacheBypass: m.cacheResults.WithLabelValues(service, "bypass"),
+			cacheStale:  m.cacheResults.WithLabelValues(service, "stale"),
+		},
+	}
+}
+
+// protection counts what the rate limiter and the cache did.
+func (sm *serviceMetrics) protection(limited bool, res cacheResult) {
+	if limited {
+		sm.limited.Inc()
+	}
+	if res != cacheNone {
+		sm.cacheResults[res].Inc()
 	}
 }
 

@@ -17,6 +17,7 @@ type recorder struct {
 	hijacked bool
 	upstream string
 	err      error
+	limited  bool // answered 429 by the rate limiter
 }
 
 var recorders = sync.Pool{New: func() any { return new(recorder) }}

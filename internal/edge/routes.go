@@ -6,6 +6,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/rampart-dev/rampart/internal/edge/cache"
+	"github.com/rampart-dev/rampart/internal/edge/ratelimit"
 )
 
 // Route sends the requests for some host names to one service's upstreams.
@@ -23,6 +26,11 @@ type Route struct {
 	Upstreams []string
 	// Stopped routes answer 503 without contacting an upstream.
 	Stopped bool
+	// RateLimit limits requests per client IP; nil: no limit.
+	RateLimit *ratelimit.Config
+	// Cache serves GET and HEAD responses from the edge's output cache;
+	// nil: not cached.
+	Cache *cache.Config
 }
 
 // table is an immutable routing table. A new one is built for every
@@ -34,11 +42,15 @@ type table struct {
 
 // route is a compiled Route.
 type route struct {
-	service string
-	stopped bool
-	targets []*url.URL
-	handler http.Handler    // the per-route chain; ends in the upstream proxies
-	metrics *serviceMetrics // nil: no metrics
+	service   string
+	stopped   bool
+	targets   []*url.URL
+	rateLimit *ratelimit.Config
+	cacheCfg  *cache.Config
+	handler   http.Handler       // the per-route chain; ends in the upstream proxies
+	limiter   *ratelimit.Limiter // nil: no rate limit
+	metrics   *serviceMetrics    // nil: no metrics
+	traffic   *traffic           // recent counts, for the dashboard
 }
 
 // SetRoutes replaces the routing table. It validates all routes first: on
@@ -55,13 +67,22 @@ func (e *Edge) SetRoutes(routes []Route) error {
 	}
 	prev := e.table.Swap(next)
 
-	// Drop the metric series of services that are gone, so that the
-	// series count follows the services that exist.
-	if e.metrics != nil {
-		for name := range prev.services {
-			if _, ok := next.services[name]; !ok {
-				e.metrics.forget(name)
-			}
+	// Forget what belonged to services that are gone: metric series,
+	// limiter state, cached responses, traffic counts. Services that stay
+	// keep theirs across tables (see compileRoute).
+	for name := range prev.services {
+		if _, ok := next.services[name]; ok {
+			continue
+		}
+		if e.metrics != nil {
+			e.metrics.forget(name)
+		}
+		e.cache.Forget(name)
+		delete(e.traffic, name)
+	}
+	for name := range e.limiters {
+		if rt, ok := next.services[name]; !ok || rt.limiter == nil {
+			delete(e.limiters, name)
 		}
 	}
 	return nil
@@ -120,7 +141,17 @@ func checkRoute(rc *Route) (*route, error) {
 	if len(rc.Upstreams) == 0 && !rc.Stopped {
 		return nil, fmt.Errorf("edge: service %q has no upstreams: give at least one, e.g. http://127.0.0.1:8080, or mark it stopped", rc.Service)
 	}
-	rt := &route{service: rc.Service, stopped: rc.Stopped}
+	rt := &route{service: rc.Service, stopped: rc.Stopped, rateLimit: rc.RateLimit, cacheCfg: rc.Cache}
+	if rc.RateLimit != nil {
+		if err := rc.RateLimit.Validate(); err != nil {
+			return nil, fmt.Errorf("edge: service %q: rate limit: %w", rc.Service, err)
+		}
+	}
+	if rc.Cache != nil {
+		if err := rc.Cache.Validate(); err != nil {
+			return nil, fmt.Errorf("edge: service %q: cache: %w", rc.Service, err)
+		}
+	}
 	for _, raw := range rc.Upstreams {
 		u, err := parseUpstream(raw)
 		if err != nil {
@@ -137,16 +168,37 @@ func (e *Edge) compileRoute(rt *route) {
 	if e.metrics != nil {
 		rt.metrics = e.metrics.forService(rt.service)
 	}
+	// State lives in the Edge, keyed by service, so that a new table (one
+	// is built for every change to any service) keeps each service's
+	// limiter counters, cached responses and traffic counts.
+	rt.traffic = e.traffic[rt.service]
+	if rt.traffic == nil {
+		rt.traffic = new(traffic)
+		e.traffic[rt.service] = rt.traffic
+	}
 	if rt.stopped {
 		return
 	}
-	// The chain for this route. Per-route middleware (rate limiter, then
-	// output cache, from internal/edge/ratelimit and internal/edge/cache)
-	// wraps h here, outermost last. Middleware that keeps state, such as
-	// limiter counters or cached responses, must carry it over from the
-	// previous table's route of the same service (e.table.Load().services),
-	// or every SetRoutes call would reset it.
+	if rl := rt.rateLimit; rl != nil && !rl.Disabled {
+		lim := e.limiters[rt.service]
+		if lim == nil {
+			// Validated in checkRoute, so New cannot fail on the config.
+			lim, _ = ratelimit.New(*rl, e.limiterOptions)
+			e.limiters[rt.service] = lim
+		} else {
+			_ = lim.SetConfig(*rl) // validated in checkRoute
+		}
+		rt.limiter = lim
+	}
+	// The chain: the rate limiter runs in ServeHTTP, before this handler, so
+	// that a limited request costs no cache lookup; then the output cache;
+	// then the upstream proxies.
 	var h http.Handler = e.newUpstreams(rt)
+	if c := rt.cacheCfg; c != nil && !c.Disabled {
+		h = e.cache.Handler(rt.service, *c, h)
+	} else {
+		e.cache.Purge(rt.service) // turned off: nothing stale may come back when it is on again
+	}
 	rt.handler = h
 }
 

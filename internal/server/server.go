@@ -79,7 +79,6 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.store = db
 	s.closers = append(s.closers, db.Close)
-	s.app = app.New(db, app.Options{Logger: log})
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -95,6 +94,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if s.edge, err = edge.New(ecfg); err != nil {
 		return nil, err
 	}
+	s.app = app.New(db, app.Options{Logger: log, PurgeCache: s.edge.PurgeCache})
 	s.routes = &agent.Routes{Store: db, Edge: s.edge, PlatformDomain: cfg.Platform.Domain, Changes: s.app.Changes(), Log: log}
 
 	nodeIPs := cfg.Node.PublicIPs
@@ -105,7 +105,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	// audit entries and login throttling use the same client IP.
 	adminIP := func(r *http.Request) string { return clientIP.ClientIP(r).String() }
 	apiHandler := api.New(s.app, api.Options{Logger: log, PlatformDomain: cfg.Platform.Domain, ClientIP: adminIP})
-	webHandler, err := web.New(s.app, web.Config{PlatformDomain: cfg.Platform.Domain, NodeIPs: nodeIPs, Logger: log, ClientIP: adminIP})
+	webHandler, err := web.New(s.app, web.Config{PlatformDomain: cfg.Platform.Domain, NodeIPs: nodeIPs, Logger: log, ClientIP: adminIP, Stats: s.edge.Stats})
 	if err != nil {
 		return nil, err
 	}

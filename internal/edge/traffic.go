@@ -1,0 +1,132 @@
+package edge
+
+import (
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/rampart-dev/rampart"
+)
+
+// Traffic counts for the dashboard: per service, a ring of one-minute
+// buckets covering the last half hour. Counting is a few atomic adds on the
+// request path; nothing here allocates after the first request of a minute.
+const (
+	trafficBucketWidth = time.Minute
+	trafficBuckets     = 30
+)
+
+// cacheResult is what the output cache did with a request, read from its
+// X-Cache header.
+type cacheResult uint8
+
+const (
+	cacheNone cacheResult = iota // not cached at all (off, or not routed)
+	cacheHit
+	cacheMiss
+	cacheBypass
+	cacheStale
+)
+
+// cacheResultOf reads the X-Cache header the cache set, without
+// canonicalizing the key or allocating.
+func cacheResultOf(h http.Header) cacheResult {
+	v := h["X-Cache"]
+	if len(v) == 0 {
+		return cacheNone
+	}
+	switch v[0] {
+	case "HIT":
+		return cacheHit
+	case "MISS":
+		return cacheMiss
+	case "BYPASS":
+		return cacheBypass
+	case "STALE":
+		return cacheStale
+	}
+	return cacheNone
+}
+
+type traffic struct {
+	buckets [trafficBuckets]trafficBucket
+}
+
+type trafficBucket struct {
+	minute                                    atomic.Int64 // unix minute this bucket counts
+	requests, limited, hits, misses, bypassed atomic.Int64
+}
+
+// add counts one request that arrived at t. A bucket is reused for a new
+// minute by whichever request first sees it stale; counts that race with
+// that reset may be lost, which is fine for a chart.
+func (tr *traffic) add(t time.Time, limited bool, res cacheResult) {
+	m := t.Unix() / int64(trafficBucketWidth/time.Second)
+	b := &tr.buckets[m%trafficBuckets]
+	if old := b.minute.Load(); old != m && b.minute.CompareAndSwap(old, m) {
+		b.requests.Store(0)
+		b.limited.Store(0)
+		b.hits.Store(0)
+		b.misses.Store(0)
+		b.bypassed.Store(0)
+	}
+	b.requests.Add(1)
+	if limited {
+		b.limited.Add(1)
+	}
+	switch res {
+	case cacheHit, cacheStale:
+		b.hits.Add(1)
+	case cacheMiss:
+		b.misses.Add(1)
+	case cacheBypass:
+		b.bypassed.Add(1)
+	}
+}
+
+// snapshot returns the last trafficBuckets minutes up to now, oldest first.
+func (tr *traffic) snapshot(now time.Time) []rampart.TrafficCount {
+	width := int64(trafficBucketWidth / time.Second)
+	cur := now.Unix() / width
+	out := make([]rampart.TrafficCount, trafficBuckets)
+	for i := range out {
+		m := cur - int64(trafficBuckets-1-i)
+		out[i].Start = time.Unix(m*width, 0).UTC()
+		if tr == nil {
+			continue
+		}
+		b := &tr.buckets[m%trafficBuckets]
+		if b.minute.Load() != m {
+			continue
+		}
+		out[i].Requests = b.requests.Load()
+		out[i].Limited = b.limited.Load()
+		out[i].Hits = b.hits.Load()
+		out[i].Misses = b.misses.Load()
+		out[i].Bypassed = b.bypassed.Load()
+	}
+	return out
+}
+
+// Stats returns what the edge saw of service in the last half hour, and
+// the clients its rate limiter refused most. A service without traffic
+// gives zero counts.
+func (e *Edge) Stats(service string) rampart.TrafficStats {
+	e.mu.Lock()
+	tr, lim := e.traffic[service], e.limiters[service]
+	e.mu.Unlock()
+	st := rampart.TrafficStats{BucketWidth: trafficBucketWidth, Buckets: tr.snapshot(time.Now())}
+	if lim != nil {
+		for _, c := range lim.Stats(10).Top {
+			client := c.Network.String()
+			if c.Network.IsSingleIP() {
+				client = c.Network.Addr().String()
+			}
+			st.TopLimited = append(st.TopLimited, rampart.ClientCount{Client: client, Limited: int64(c.Limited)})
+		}
+	}
+	return st
+}
+
+// PurgeCache drops every cached response of service and says how many.
+func (e *Edge) PurgeCache(service string) int { return e.cache.Purge(service) }
