@@ -2,6 +2,8 @@
 # bench-peers.sh runs ../shared/bench/peers.sh with rampart as the OURS
 # contestant beside nginx and Caddy. Extra environment (DURATION, DELAYS,
 # MODES, …) is passed through; see ../shared/bench/README.md.
+# BENCH_CACHE=off runs rampart with its output cache off (OURS_NAME names the
+# row, e.g. rampart-nocache).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 peers=${PEERS:-$here/../../shared/bench/peers.sh}
@@ -11,7 +13,7 @@ command -v nginx >/dev/null && command -v wrk >/dev/null || {
 caddy=$(command -v caddy || echo "$(go env GOPATH)/bin/caddy")
 [[ -x $caddy ]] || go install github.com/caddyserver/caddy/v2/cmd/caddy@v2.11.9
 export RAMPART_BIN=${RAMPART_BIN:-$here/../bin/rampart}
-export OURS_NAME=rampart OURS_PORT=28084 OURS_HOST=bench.localhost
+export OURS_NAME=${OURS_NAME:-rampart} OURS_PORT=28084 OURS_HOST=bench.localhost
 export OURS_CMD="$here/bench-serve.sh {RUN} {UPSTREAM} {PORT}"
 export RESULTS_DIR=${RESULTS_DIR:-$here/../bench/results}
 exec "$peers" "$@"

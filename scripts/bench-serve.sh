@@ -8,6 +8,11 @@
 # The edge port opens only once the route exists: peers.sh's first request
 # must not meet a half-configured contestant. Access logging is off, as in the
 # nginx and Caddy configs of the benchmark.
+#
+# Like nginx-micro, the service runs with the rate limiter on (at a limit a
+# loopback benchmark cannot reach, so it decides every request but never
+# refuses one) and the output cache on with its 3 s default. BENCH_CACHE=off
+# turns the cache off, to measure the proxy path against caddy-plain.
 set -euo pipefail
 run=$1 upstream=$2 port=$3
 bin=${RAMPART_BIN:-$(cd "$(dirname "$0")/.." && pwd)/bin/rampart}
@@ -21,7 +26,10 @@ token=$("$bin" token create --data "$data" --email bench@localhost.test)
 "$bin" serve --data "$data" --admin-addr "$admin" --http-addr 127.0.0.1:0 --https-addr "" --log-level warn &
 setup=$!
 for _ in $(seq 100); do curl -fs -o /dev/null "http://$admin/healthz" && break; sleep 0.1; done
-"$bin" service create bench --upstream "http://$upstream" --server "http://$admin" --token "$token" >/dev/null
+cli=(--server "http://$admin" --token "$token")
+"$bin" service create bench --upstream "http://$upstream" "${cli[@]}" >/dev/null
+"$bin" ratelimit set bench --requests 1000000 --per second "${cli[@]}" >/dev/null
+if [[ ${BENCH_CACHE:-on} == off ]]; then "$bin" cache set bench --off "${cli[@]}" >/dev/null; fi
 kill -TERM $setup; wait $setup
 
 # 2. The contestant.

@@ -1,0 +1,109 @@
+package pebbletest
+
+import (
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// DNS is a tiny authoritative DNS server for tests: names set with Set
+// resolve to their addresses, every other name is NXDOMAIN. It answers over
+// TCP (which Pebble uses) and UDP on the same port.
+type DNS struct {
+	// Addr is host:port, for pebble -dnsserver or a net.Resolver.
+	Addr string
+
+	mu      sync.RWMutex
+	records map[string][]net.IP
+	queries map[string]int
+}
+
+// StartDNS starts a DNS server on 127.0.0.1 that runs until the test ends.
+func StartDNS(t testing.TB) *DNS {
+	t.Helper()
+	d := &DNS{records: map[string][]net.IP{}, queries: map[string]int{}}
+	var tcp net.Listener
+	var udp net.PacketConn
+	for range 20 {
+		var err error
+		if tcp, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if udp, err = net.ListenPacket("udp", tcp.Addr().String()); err == nil {
+			break
+		}
+		tcp.Close()
+		tcp = nil
+	}
+	if tcp == nil {
+		t.Fatal("no free port for the test DNS server")
+	}
+	d.Addr = tcp.Addr().String()
+	h := dns.HandlerFunc(d.serve)
+	ts := &dns.Server{Listener: tcp, Handler: h}
+	us := &dns.Server{PacketConn: udp, Handler: h}
+	go func() { _ = ts.ActivateAndServe() }()
+	go func() { _ = us.ActivateAndServe() }()
+	t.Cleanup(func() {
+		_ = ts.Shutdown()
+		_ = us.Shutdown()
+	})
+	return d
+}
+
+// Set makes name resolve to ips (A and AAAA records as fits each). No ips:
+// name stops resolving.
+func (d *DNS) Set(name string, ips ...string) {
+	name = dns.Fqdn(strings.ToLower(name))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(ips) == 0 {
+		delete(d.records, name)
+		return
+	}
+	var list []net.IP
+	for _, s := range ips {
+		if ip := net.ParseIP(s); ip != nil {
+			list = append(list, ip)
+		}
+	}
+	d.records[name] = list
+}
+
+// Queries reports how many questions were asked about name.
+func (d *DNS) Queries(name string) int {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.queries[dns.Fqdn(strings.ToLower(name))]
+}
+
+func (d *DNS) serve(w dns.ResponseWriter, req *dns.Msg) {
+	resp := new(dns.Msg)
+	resp.SetReply(req)
+	resp.Authoritative = true
+	d.mu.Lock()
+	for _, q := range req.Question {
+		name := strings.ToLower(q.Name)
+		d.queries[name]++
+		ips, ok := d.records[name]
+		if !ok {
+			resp.Rcode = dns.RcodeNameError
+			continue
+		}
+		for _, ip := range ips {
+			hdr := dns.RR_Header{Name: q.Name, Class: dns.ClassINET, Ttl: 0}
+			if v4 := ip.To4(); v4 != nil && q.Qtype == dns.TypeA {
+				hdr.Rrtype = dns.TypeA
+				resp.Answer = append(resp.Answer, &dns.A{Hdr: hdr, A: v4})
+			} else if v4 == nil && q.Qtype == dns.TypeAAAA {
+				hdr.Rrtype = dns.TypeAAAA
+				resp.Answer = append(resp.Answer, &dns.AAAA{Hdr: hdr, AAAA: ip})
+			}
+		}
+	}
+	d.mu.Unlock()
+	_ = w.WriteMsg(resp)
+}
