@@ -13,6 +13,7 @@
 # loopback benchmark cannot reach, so it decides every request but never
 # refuses one) and the output cache on with its 3 s default. BENCH_CACHE=off
 # turns the cache off, to measure the proxy path against caddy-plain.
+# RAMPART_SERVE_FLAGS adds flags, e.g. --debug-addr 127.0.0.1:6060 to profile.
 set -euo pipefail
 run=$1 upstream=$2 port=$3
 bin=${RAMPART_BIN:-$(cd "$(dirname "$0")/.." && pwd)/bin/rampart}
@@ -34,4 +35,4 @@ kill -TERM $setup; wait $setup
 
 # 2. The contestant.
 exec "$bin" serve --data "$data" --admin-addr "$admin" --http-addr "127.0.0.1:$port" --https-addr "" \
-  --platform-domain localhost --log-access-log=false --log-level warn
+  --platform-domain localhost --log-access-log=false --log-level warn ${RAMPART_SERVE_FLAGS:-}

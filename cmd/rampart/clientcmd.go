@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rampart-dev/rampart/internal/api"
 	"github.com/rampart-dev/rampart/internal/client"
 )
 
@@ -99,6 +100,20 @@ func (f *clientFlags) client() (*client.Client, error) {
 		return nil, usageError{errors.New("no API token given: run 'rampart login', or pass --token / RAMPART_TOKEN (create one with 'rampart token create')")}
 	}
 	return client.New(c.Server, c.Token)
+}
+
+// service returns an API client and the named service, for commands that
+// read a service's settings before showing or changing them.
+func (f *clientFlags) service(cmd *cobra.Command, name string) (*client.Client, *api.Service, error) {
+	cl, err := f.client()
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := cl.GetService(cmd.Context(), name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cl, s, nil
 }
 
 func newLoginCmd(cf *clientFlags) *cobra.Command {

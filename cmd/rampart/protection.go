@@ -27,11 +27,7 @@ grouped by /64.`,
 		Short: "Show a service's rate limit",
 		Args:  exactArgs("SERVICE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := cf.client()
-			if err != nil {
-				return err
-			}
-			s, err := cl.GetService(cmd.Context(), args[0])
+			_, s, err := cf.service(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -63,11 +59,7 @@ grouped by /64.`,
 		if !f.Changed("requests") && !f.Changed("per") && !f.Changed("allow") && !off && !on {
 			return usageError{fmt.Errorf("nothing to change: give --requests, --per, --allow, --off or --on")}
 		}
-		cl, err := cf.client()
-		if err != nil {
-			return err
-		}
-		s, err := cl.GetService(cmd.Context(), args[0])
+		cl, s, err := cf.service(cmd, args[0])
 		if err != nil {
 			return err
 		}
@@ -128,11 +120,7 @@ private/no-store/no-cache are never cached.`,
 		Short: "Show a service's cache settings",
 		Args:  exactArgs("SERVICE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cl, err := cf.client()
-			if err != nil {
-				return err
-			}
-			s, err := cl.GetService(cmd.Context(), args[0])
+			_, s, err := cf.service(cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -161,11 +149,7 @@ private/no-store/no-cache are never cached.`,
 		if !f.Changed("ttl") && !f.Changed("stale-if-error") && !off && !on {
 			return usageError{fmt.Errorf("nothing to change: give --ttl, --stale-if-error, --off or --on")}
 		}
-		cl, err := cf.client()
-		if err != nil {
-			return err
-		}
-		s, err := cl.GetService(cmd.Context(), args[0])
+		cl, s, err := cf.service(cmd, args[0])
 		if err != nil {
 			return err
 		}

@@ -115,35 +115,6 @@ func structType(t reflect.Type) reflect.Type {
 	return t
 }
 
-// jsonFieldTypes maps the JSON names of a struct's fields to their types.
-func jsonFieldTypes(t reflect.Type) map[string]reflect.Type {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	m := map[string]reflect.Type{}
-	if t.Kind() != reflect.Struct {
-		return m
-	}
-	for f := range t.Fields() {
-		if !f.IsExported() {
-			continue
-		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		switch {
-		case name == "-":
-			continue
-		case f.Anonymous && name == "":
-			for k, v := range jsonFieldTypes(f.Type) {
-				m[k] = v
-			}
-			continue
-		case name == "":
-			name = f.Name
-		}
-		m[name] = f.Type
-	}
-	return m
-}
 
 // requireJSON checks the Content-Type. A form post or a text/plain body is
 // refused rather than guessed at, which also keeps simple cross-site form
@@ -204,15 +175,22 @@ func unknownFieldIn(prefix, key string, fields []string) error {
 	return invalid("unknown field %q: %s %s", prefix+key, where, strings.Join(quoteAll(fields), ", "))
 }
 
-// jsonFields lists the JSON names of a struct's fields, in order.
-func jsonFields(t reflect.Type) []string {
+// jsonField is one field of a struct as encoding/json sees it.
+type jsonField struct {
+	name string
+	typ  reflect.Type
+}
+
+// jsonFieldsOf lists the JSON fields of a struct type (through pointers), in
+// order, with embedded structs' fields in place.
+func jsonFieldsOf(t reflect.Type) []jsonField {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	var names []string
 	if t.Kind() != reflect.Struct {
 		return nil
 	}
+	var out []jsonField
 	for f := range t.Fields() {
 		if !f.IsExported() {
 			continue
@@ -222,14 +200,32 @@ func jsonFields(t reflect.Type) []string {
 		case name == "-":
 			continue
 		case f.Anonymous && name == "":
-			names = append(names, jsonFields(f.Type)...)
+			out = append(out, jsonFieldsOf(f.Type)...)
 			continue
 		case name == "":
 			name = f.Name
 		}
-		names = append(names, name)
+		out = append(out, jsonField{name, f.Type})
+	}
+	return out
+}
+
+// jsonFields lists the JSON names of a struct's fields, in order.
+func jsonFields(t reflect.Type) []string {
+	var names []string
+	for _, f := range jsonFieldsOf(t) {
+		names = append(names, f.name)
 	}
 	return names
+}
+
+// jsonFieldTypes maps the JSON names of a struct's fields to their types.
+func jsonFieldTypes(t reflect.Type) map[string]reflect.Type {
+	m := map[string]reflect.Type{}
+	for _, f := range jsonFieldsOf(t) {
+		m[f.name] = f.typ
+	}
+	return m
 }
 
 // suggest returns the known field closest to name, if one is close enough

@@ -28,6 +28,8 @@ type Config struct {
 	AdminAddr string `yaml:"admin_addr"`
 	HTTPAddr  string `yaml:"http_addr"`
 	HTTPSAddr string `yaml:"https_addr"`
+	// DebugAddr serves Go's pprof profiles; empty (the default) disables it.
+	DebugAddr string `yaml:"debug_addr"`
 	Platform  struct {
 		Domain string `yaml:"domain"`
 	} `yaml:"platform"`
@@ -105,8 +107,8 @@ func (c *Config) Validate() error {
 	if c.Data == "" {
 		return fmt.Errorf("data: a data directory is required (--data)")
 	}
-	for _, a := range []struct{ key, addr string }{{"admin_addr", c.AdminAddr}, {"http_addr", c.HTTPAddr}, {"https_addr", c.HTTPSAddr}} {
-		if a.addr == "" && a.key != "https_addr" {
+	for _, a := range []struct{ key, addr string }{{"admin_addr", c.AdminAddr}, {"http_addr", c.HTTPAddr}, {"https_addr", c.HTTPSAddr}, {"debug_addr", c.DebugAddr}} {
+		if a.addr == "" && (a.key == "admin_addr" || a.key == "http_addr") {
 			return fmt.Errorf("%s: an address is required, e.g. 127.0.0.1:7070", a.key)
 		}
 		if a.addr == "" {

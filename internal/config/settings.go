@@ -21,6 +21,7 @@ var settings = []setting{
 	{"admin_addr", "listen address of the dashboard and the REST API", func(c *Config) any { return &c.AdminAddr }},
 	{"http_addr", "listen address of the edge's HTTP side", func(c *Config) any { return &c.HTTPAddr }},
 	{"https_addr", "listen address of the edge's HTTPS side (TLS arrives with custom domains; see README)", func(c *Config) any { return &c.HTTPSAddr }},
+	{"debug_addr", "listen address of Go's pprof profiles (/debug/pprof/); keep it on loopback; default: off", func(c *Config) any { return &c.DebugAddr }},
 	{"platform.domain", "services are reached at <service>.<platform.domain>", func(c *Config) any { return &c.Platform.Domain }},
 	{"node.public_ips", "this node's public IPs, shown as A-record targets (comma-separated); default: detected", func(c *Config) any { return &c.Node.PublicIPs }},
 	{"trusted_proxies", "proxies in front of rampart whose X-Forwarded-For is believed: CIDRs, IPs or the preset cloudflare (comma-separated); default: none", func(c *Config) any { return &c.TrustedProxies }},

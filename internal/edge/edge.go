@@ -168,7 +168,12 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			ratelimit.Reject(rec, r, d)
 			break
 		}
-		d.WriteHeaders(rec.Header())
+		// Allowed responses carry the RateLimit fields once the client
+		// has used half its quota: a client nearing the limit learns of it
+		// in time, and ordinary traffic is spared two header fields.
+		if d.Remaining < d.Limit/2 {
+			d.WriteHeaders(rec.Header())
+		}
 		rt.handler.ServeHTTP(rec, r)
 	default:
 		rt.handler.ServeHTTP(rec, r)

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sync"
@@ -45,8 +46,8 @@ type Server struct {
 	app   *app.App
 	edge  *edge.Edge
 
-	adminLn, httpLn net.Listener
-	admin, http     *http.Server
+	adminLn, httpLn, debugLn net.Listener
+	admin, http, debug       *http.Server // debug: nil unless debug_addr is set
 
 	routes  *agent.Routes
 	ready   atomic.Bool
@@ -127,6 +128,19 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	s.http = edge.NewServer(cfg.HTTPAddr, s.edge, log)
+	if cfg.DebugAddr != "" {
+		if s.debugLn, err = listen("debug_addr", cfg.DebugAddr); err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, s.debugLn.Close)
+		dmux := http.NewServeMux()
+		dmux.HandleFunc("/debug/pprof/", pprof.Index)
+		dmux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		dmux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		dmux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		dmux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		s.debug = &http.Server{Handler: dmux, ReadHeaderTimeout: 10 * time.Second}
+	}
 	ok = true
 	return s, nil
 }
@@ -182,6 +196,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	go serve("admin", s.admin, s.adminLn)
 	go serve("edge http", s.http, s.httpLn)
+	if s.debug != nil {
+		go serve("debug", s.debug, s.debugLn)
+		defer s.debug.Close()
+	}
 	s.ready.Store(true)
 	s.log.Info("rampart is serving", "admin", "http://"+s.AdminAddr(), "edge_http", s.HTTPAddr(), "platform_domain", s.cfg.Platform.Domain, "data", s.cfg.Data)
 
