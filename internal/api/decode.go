@@ -115,7 +115,6 @@ func structType(t reflect.Type) reflect.Type {
 	return t
 }
 
-
 // requireJSON checks the Content-Type. A form post or a text/plain body is
 // refused rather than guessed at, which also keeps simple cross-site form
 // submissions from reaching the handlers.
