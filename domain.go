@@ -80,6 +80,12 @@ type Domain struct {
 	Reason    string    `json:"reason,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// CertPEM and KeyPEM are the uploaded certificate chain and private key
+	// of a [TLSCustom] domain, empty otherwise. They never leave the server
+	// through the API (the key is a secret, and the chain is what the edge
+	// serves anyway).
+	CertPEM []byte `json:"-"`
+	KeyPEM  []byte `json:"-"`
 }
 
 // Validate checks every field a caller can set. Name must already be

@@ -8,6 +8,7 @@ set -euo pipefail
 APT_PACKAGES=(chromium ca-certificates curl)
 # Go tools, pinned.
 STATICCHECK_VERSION=v0.8.2   # staticcheck 2026.2.2
+PEBBLE_VERSION=v2.10.1       # Let's Encrypt's ACME test CA, for the certificate tests
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -28,5 +29,9 @@ gobin=$(go env GOPATH)/bin
 if ! "$gobin/staticcheck" -version 2>/dev/null | grep -q "(${STATICCHECK_VERSION#v})"; then
   echo "test-deps: installing staticcheck $STATICCHECK_VERSION"
   go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+if [[ ! -x "$gobin/pebble" ]]; then
+  echo "test-deps: installing pebble $PEBBLE_VERSION"
+  go install "github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION"
 fi
 echo "test-deps: ok (chromium $(chromium --version 2>/dev/null | awk '{print $2}'), $("$gobin/staticcheck" -version))"

@@ -99,6 +99,7 @@ REST API: log in once with 'rampart login', then e.g. 'rampart service list'.`,
 		newRateLimitCmd(cf),
 		newCacheCmd(cf),
 		newAuditCmd(cf),
+		newDomainCmd(cf),
 	)
 	return root
 }

@@ -30,7 +30,9 @@ Settings come from, in rising precedence: defaults, the YAML file given with
 --demo starts a complete demo on unprivileged ports with a fresh data
 directory (unless --data is given): a built-in demo app behind the service
 "demo", the first admin account printed below, and platform domain
-localhost, so that http://demo.localhost:8080/ works in a browser.`,
+localhost, so that http://demo.localhost:8080/ works in a browser, and
+https://demo.localhost:8443/ with a certificate from rampart's internal CA
+(its root is printed and served at /ca.pem on the admin address).`,
 		Example: `  rampart serve --demo
   rampart serve --config /etc/rampart/rampart.yaml
   RAMPART_PLATFORM_DOMAIN=apps.example.com rampart serve --data /var/lib/rampart`,
@@ -118,6 +120,17 @@ func printDemo(w io.Writer, srv *server.Server, cfg config.Config, d *server.Dem
 `, d.Email, d.Password)
 	} else {
 		fmt.Fprintf(w, "\n    Log in as   %s (the account already existed in this data directory)\n", d.Email)
+	}
+	if httpsAddr := srv.HTTPSAddr(); httpsAddr != "" {
+		_, httpsPort := splitPort(httpsAddr)
+		m := srv.Certs()
+		fmt.Fprintf(w, `
+    HTTPS       https://demo.%s:%s/  (certificate from rampart's internal CA)
+    CA root     %s
+                SHA-256 %s
+                also at http://%s/ca.pem: import it into the browser to trust it
+`, cfg.Platform.Domain, httpsPort, m.InternalRootPath(), m.InternalRootFingerprint(), srv.AdminAddr())
+		fmt.Fprintf(w, "\n  Try:  curl --cacert %s --resolve demo.%s:%s:127.0.0.1 https://demo.%s:%s/\n", m.InternalRootPath(), cfg.Platform.Domain, httpsPort, cfg.Platform.Domain, httpsPort)
 	}
 	fmt.Fprintf(w, "\n  Try:  curl -H 'Host: demo.%s' http://%s/\n  Stop with Ctrl-C.\n\n", cfg.Platform.Domain, srv.HTTPAddr())
 }

@@ -41,16 +41,28 @@ func (r *Routes) Sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return r.Edge.SetRoutes(RoutesFor(svcs, r.PlatformDomain))
+	domains, err := r.Store.ListDomains(ctx, store.DomainFilter{})
+	if err != nil {
+		return err
+	}
+	return r.Edge.SetRoutes(RoutesFor(svcs, domains, r.PlatformDomain))
 }
 
-// RoutesFor maps services to edge routes.
-func RoutesFor(svcs []*rampart.Service, platformDomain string) []edge.Route {
+// RoutesFor maps services to edge routes. A service's route has its
+// platform hostname and every custom domain on its list, whatever the
+// domain's TLS mode and state: the edge serves a name over HTTP as soon as
+// it is listed, and over HTTPS once the certificate manager has a
+// certificate for it.
+func RoutesFor(svcs []*rampart.Service, domains []*rampart.Domain, platformDomain string) []edge.Route {
+	byService := map[int64][]string{}
+	for _, d := range domains {
+		byService[d.ServiceID] = append(byService[d.ServiceID], d.Name)
+	}
 	routes := make([]edge.Route, 0, len(svcs))
 	for _, s := range svcs {
 		routes = append(routes, edge.Route{
 			Service:   s.Name,
-			Hosts:     []string{s.Hostname(platformDomain)},
+			Hosts:     append([]string{s.Hostname(platformDomain)}, byService[s.ID]...),
 			Upstreams: s.Upstreams,
 			Stopped:   s.State != rampart.StateActive,
 			RateLimit: rateLimitConfig(s.RateLimit),

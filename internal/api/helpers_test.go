@@ -15,6 +15,7 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
+	"github.com/rampart-dev/rampart/internal/dnscheck"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 )
 
@@ -67,7 +68,10 @@ func newEnvWith(t *testing.T, opts Options) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	a := app.New(db, app.Options{Logger: log, Now: c.Now, PurgeCache: func(string) int { return 0 }})
+	a := app.New(db, app.Options{Logger: log, Now: c.Now, PurgeCache: func(string) int { return 0 }, PlatformDomain: testDomain,
+		CheckDNS: func(context.Context, *rampart.Domain) dnscheck.Result {
+			return dnscheck.Result{Resolvers: []dnscheck.ResolverResult{{Resolver: "192.0.2.53:53", CNAME: []string{"web." + testDomain}, PointsHere: true}}, PointsHere: true}
+		}})
 	if opts.Logger == nil {
 		opts.Logger = log
 	}

@@ -150,6 +150,7 @@ func TestOpenAPIParameters(t *testing.T) {
 				}
 			}
 			sort.Strings(gotPath)
+			sort.Strings(wantPath)
 			sort.Strings(gotQuery)
 			if !slices.Equal(gotPath, wantPath) {
 				t.Errorf("%s: path parameters %v, the path has %v", key, gotPath, wantPath)
@@ -184,8 +185,17 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 			if _, err := e.app.GetService(context.Background(), app.OperatorActor(), "web"); rampart.ErrorCode(err) == rampart.ENOTFOUND {
 				e.createService(e.admin, "web")
 			}
+			// … and, for the operations on one domain, its domain.
+			if strings.Contains(key, "{domain}") {
+				if _, err := e.app.GetDomain(context.Background(), app.OperatorActor(), "web", "web.example.org"); rampart.ErrorCode(err) == rampart.ENOTFOUND {
+					if _, err := e.app.AddDomain(context.Background(), app.OperatorActor(), "web", "web.example.org", "", nil, nil); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
 			method, path, _ := strings.Cut(key, " ")
 			path = strings.ReplaceAll(path, "{name}", "web")
+			path = strings.ReplaceAll(path, "{domain}", "web.example.org")
 			body := ""
 			if rb, ok := op["requestBody"].(doc); ok {
 				media := rb["content"].(doc)["application/json"].(doc)
@@ -296,14 +306,19 @@ var schemaTypes = map[string]reflect.Type{
 	"RateLimit":     reflect.TypeFor[rampart.RateLimit](),
 	"Cache":         reflect.TypeFor[rampart.Cache](),
 	"PurgeResult":   reflect.TypeFor[PurgeResult](),
+	"Domain":        reflect.TypeFor[rampart.Domain](),
+	"DomainList":    reflect.TypeFor[DomainList](),
+	"DomainInput":   reflect.TypeFor[DomainInput](),
+	"DomainCheck":   reflect.TypeFor[DomainCheck](),
+	"ResolverCheck": reflect.TypeFor[ResolverCheck](),
 }
 
 // stringSchemas are the schemas for Go string types (names, URLs, enums).
-var stringSchemas = []string{"ServiceName", "Upstream", "ServiceState", "Duration"}
+var stringSchemas = []string{"ServiceName", "Upstream", "ServiceState", "Duration", "TLSMode", "DomainState"}
 
 // requestSchemas are decoded with unknown fields refused, which the
 // document must say with additionalProperties: false.
-var requestSchemas = []string{"ServiceInput", "ServiceUpdate", "RateLimit", "Cache"}
+var requestSchemas = []string{"ServiceInput", "ServiceUpdate", "RateLimit", "Cache", "DomainInput"}
 
 func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	d := loadDoc(t)

@@ -29,6 +29,10 @@ var routeTable = []route{
 	{http.MethodPatch, "/api/v1/services/{name}", false, (*server).updateService},
 	{http.MethodDelete, "/api/v1/services/{name}", false, (*server).deleteService},
 	{http.MethodPost, "/api/v1/services/{name}/cache/purge", false, (*server).purgeCache},
+	{http.MethodGet, "/api/v1/services/{name}/domains", false, (*server).listDomains},
+	{http.MethodPost, "/api/v1/services/{name}/domains", false, (*server).addDomain},
+	{http.MethodDelete, "/api/v1/services/{name}/domains/{domain}", false, (*server).removeDomain},
+	{http.MethodPost, "/api/v1/services/{name}/domains/{domain}/check", false, (*server).checkDomain},
 	{http.MethodGet, "/api/v1/audit", false, (*server).listAudit},
 }
 

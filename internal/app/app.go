@@ -12,6 +12,7 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/auth"
+	"github.com/rampart-dev/rampart/internal/dnscheck"
 	"github.com/rampart-dev/rampart/internal/store"
 )
 
@@ -91,6 +92,14 @@ type Options struct {
 	// PurgeCache drops a service's cached responses and says how many; nil
 	// when this process runs no edge.
 	PurgeCache func(service string) int
+	// PlatformDomain is the domain under which services get their own
+	// hostnames; custom domains at or under it are refused. Empty: no
+	// platform domain, nothing refused for it.
+	PlatformDomain string
+	// CheckDNS runs the DNS check of a domain now (dnscheck through the
+	// configured resolvers, against the domain's service); nil when this
+	// process cannot, and CheckDomain then says so.
+	CheckDNS func(ctx context.Context, d *rampart.Domain) dnscheck.Result
 }
 
 // App is the service layer. Create it with New; it is safe for concurrent use.

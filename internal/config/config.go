@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -19,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/dnscheck"
 	"github.com/rampart-dev/rampart/internal/edge/realip"
 )
 
@@ -39,12 +42,41 @@ type Config struct {
 	// TrustedProxies are the peers whose X-Forwarded-For (and, for the
 	// "cloudflare" preset, CF-Connecting-IP) name the real client.
 	TrustedProxies []string `yaml:"trusted_proxies"`
-	Log            struct {
+	// ACME configures the CA asked for certificates of custom domains with
+	// TLS mode managed.
+	ACME struct {
+		Directory string `yaml:"directory"`
+		Email     string `yaml:"email"`
+		// TrustedRoots is a PEM file of extra roots to trust for the
+		// directory's own HTTPS (a private CA, Pebble).
+		TrustedRoots string `yaml:"trusted_roots"`
+		EABKeyID     string `yaml:"eab_key_id"`
+		EABMACKey    string `yaml:"eab_mac_key"`
+		// AltHTTPPort and AltTLSALPNPort: where the CA's validation
+		// connections to ports 80 and 443 arrive when they are forwarded
+		// elsewhere (port forwarding, tests). 0: the ports of http_addr
+		// and https_addr.
+		AltHTTPPort    int `yaml:"alt_http_port"`
+		AltTLSALPNPort int `yaml:"alt_tls_alpn_port"`
+	} `yaml:"acme"`
+	// DNS configures the check of where custom domains point.
+	DNS struct {
+		// Resolvers are asked in parallel ("ip" or "ip:port"); empty: the
+		// system's resolvers (/etc/resolv.conf).
+		Resolvers []string `yaml:"resolvers"`
+	} `yaml:"dns"`
+	Log struct {
 		Level     string `yaml:"level"`
 		Format    string `yaml:"format"`
 		AccessLog bool   `yaml:"access_log"`
 	} `yaml:"log"`
 }
+
+// Well-known ACME directories.
+const (
+	LetsEncryptProduction = "https://acme-v02.api.letsencrypt.org/directory"
+	LetsEncryptStaging    = "https://acme-staging-v02.api.letsencrypt.org/directory"
+)
 
 // Default returns the settings used when nothing else is said.
 func Default() Config {
@@ -54,6 +86,7 @@ func Default() Config {
 	c.HTTPAddr = ":80"
 	c.HTTPSAddr = ":443"
 	c.Platform.Domain = "localhost"
+	c.ACME.Directory = LetsEncryptProduction
 	c.Log.Level = "info"
 	c.Log.Format = "text"
 	c.Log.AccessLog = true
@@ -128,6 +161,35 @@ func (c *Config) Validate() error {
 	}
 	if _, err := realip.ParseTrusted(c.TrustedProxies); err != nil {
 		return fmt.Errorf("trusted_proxies: %v", err)
+	}
+	if u, err := url.Parse(c.ACME.Directory); err != nil || u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("acme.directory: %q is not an https:// URL: use e.g. %s (Let's Encrypt staging)", c.ACME.Directory, LetsEncryptStaging)
+	}
+	if c.ACME.Email != "" {
+		if _, err := mail.ParseAddress(c.ACME.Email); err != nil || strings.ContainsAny(c.ACME.Email, "<> ") {
+			return fmt.Errorf("acme.email: %q is not an email address", c.ACME.Email)
+		}
+	}
+	if c.ACME.TrustedRoots != "" {
+		if _, err := os.Stat(c.ACME.TrustedRoots); err != nil {
+			return fmt.Errorf("acme.trusted_roots: %v: give the path of a PEM file with the CA's root certificates", err)
+		}
+	}
+	if (c.ACME.EABKeyID == "") != (c.ACME.EABMACKey == "") {
+		return fmt.Errorf("acme.eab_key_id and acme.eab_mac_key: give both (the CA hands them out together) or neither")
+	}
+	for _, p := range []struct {
+		key  string
+		port int
+	}{{"acme.alt_http_port", c.ACME.AltHTTPPort}, {"acme.alt_tls_alpn_port", c.ACME.AltTLSALPNPort}} {
+		if p.port < 0 || p.port > 65535 {
+			return fmt.Errorf("%s: %d is not a port from 1 to 65535 (0: the listener's own port)", p.key, p.port)
+		}
+	}
+	for _, r := range c.DNS.Resolvers {
+		if _, err := dnscheck.ParseResolver(r); err != nil {
+			return fmt.Errorf("dns.resolvers: %v", err)
+		}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -57,6 +57,11 @@ func TestBadInput(t *testing.T) {
 		{"trust all", "trusted_proxies: [0.0.0.0/0]\n", "trusted_proxies"},
 		{"bad level", "log:\n  level: loud\n", "log.level"},
 		{"bad format", "log:\n  format: xml\n", "log.format"},
+		{"acme http", "acme:\n  directory: http://ca.example/dir\n", "acme.directory"},
+		{"acme email", "acme:\n  email: nobody\n", "acme.email"},
+		{"acme roots", "acme:\n  trusted_roots: /does/not/exist.pem\n", "acme.trusted_roots"},
+		{"half eab", "acme:\n  eab_key_id: kid\n", "acme.eab_key_id"},
+		{"bad resolver", "dns:\n  resolvers: [dns.google]\n", "dns.resolvers"},
 		{"not yaml", "data: [unclosed\n", "config file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,4 +115,31 @@ func FuzzParseYAML(f *testing.F) {
 			_ = c.Validate() // must not panic
 		}
 	})
+}
+
+func TestACMEAndDNSSettings(t *testing.T) {
+	c := Default()
+	if c.ACME.Directory != LetsEncryptProduction {
+		t.Errorf("default acme.directory = %q", c.ACME.Directory)
+	}
+	if err := c.LoadEnv([]string{"RAMPART_ACME_DIRECTORY=https://localhost:14000/dir", "RAMPART_ACME_EMAIL=ops@example.com",
+		"RAMPART_DNS_RESOLVERS=127.0.0.1:8053, 9.9.9.9", "RAMPART_ACME_ALT_HTTP_PORT=5002"}); err != nil {
+		t.Fatal(err)
+	}
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	flags := RegisterFlags(fs, Default())
+	if err := fs.Parse([]string{"--acme-alt-tls-alpn-port", "5001"}); err != nil {
+		t.Fatal(err)
+	}
+	flags.Apply(&c)
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.ACME.Directory != "https://localhost:14000/dir" || c.ACME.Email != "ops@example.com" || c.ACME.AltHTTPPort != 5002 || c.ACME.AltTLSALPNPort != 5001 ||
+		!reflect.DeepEqual(c.DNS.Resolvers, []string{"127.0.0.1:8053", "9.9.9.9"}) {
+		t.Errorf("got %+v %+v", c.ACME, c.DNS)
+	}
+	if err := c.LoadEnv([]string{"RAMPART_ACME_ALT_HTTP_PORT=x"}); err == nil {
+		t.Error("a non-numeric port was accepted")
+	}
 }

@@ -20,11 +20,19 @@ var settings = []setting{
 	{"data", "data directory: the SQLite store and everything rampart keeps", func(c *Config) any { return &c.Data }},
 	{"admin_addr", "listen address of the dashboard and the REST API", func(c *Config) any { return &c.AdminAddr }},
 	{"http_addr", "listen address of the edge's HTTP side", func(c *Config) any { return &c.HTTPAddr }},
-	{"https_addr", "listen address of the edge's HTTPS side (TLS arrives with custom domains; see README)", func(c *Config) any { return &c.HTTPSAddr }},
+	{"https_addr", "listen address of the edge's HTTPS side; empty: no HTTPS", func(c *Config) any { return &c.HTTPSAddr }},
 	{"debug_addr", "listen address of Go's pprof profiles (/debug/pprof/); keep it on loopback; default: off", func(c *Config) any { return &c.DebugAddr }},
 	{"platform.domain", "services are reached at <service>.<platform.domain>", func(c *Config) any { return &c.Platform.Domain }},
 	{"node.public_ips", "this node's public IPs, shown as A-record targets (comma-separated); default: detected", func(c *Config) any { return &c.Node.PublicIPs }},
 	{"trusted_proxies", "proxies in front of rampart whose X-Forwarded-For is believed: CIDRs, IPs or the preset cloudflare (comma-separated); default: none", func(c *Config) any { return &c.TrustedProxies }},
+	{"acme.directory", "ACME directory URL for certificates of custom domains (Let's Encrypt staging: " + LetsEncryptStaging + "; any RFC 8555 CA)", func(c *Config) any { return &c.ACME.Directory }},
+	{"acme.email", "contact email for the ACME account: the CA's expiry and policy notices go there", func(c *Config) any { return &c.ACME.Email }},
+	{"acme.trusted_roots", "PEM file of extra root certificates to trust for the ACME directory's own HTTPS (a private CA); default: system roots only", func(c *Config) any { return &c.ACME.TrustedRoots }},
+	{"acme.eab_key_id", "External Account Binding key ID, for CAs that require one (ZeroSSL, many private CAs)", func(c *Config) any { return &c.ACME.EABKeyID }},
+	{"acme.eab_mac_key", "External Account Binding MAC key (base64url), with acme.eab_key_id", func(c *Config) any { return &c.ACME.EABMACKey }},
+	{"acme.alt_http_port", "port the CA's HTTP-01 validations arrive on when port 80 is forwarded elsewhere (port forwarding, tests); 0: the port of http_addr", func(c *Config) any { return &c.ACME.AltHTTPPort }},
+	{"acme.alt_tls_alpn_port", "port the CA's TLS-ALPN-01 validations arrive on when port 443 is forwarded elsewhere (port forwarding, tests); 0: the port of https_addr", func(c *Config) any { return &c.ACME.AltTLSALPNPort }},
+	{"dns.resolvers", "DNS resolvers asked where custom domains point, like a propagation checker (ip or ip:port, comma-separated); default: the system's", func(c *Config) any { return &c.DNS.Resolvers }},
 	{"log.level", "debug, info, warn or error", func(c *Config) any { return &c.Log.Level }},
 	{"log.format", "text or json", func(c *Config) any { return &c.Log.Format }},
 	{"log.access_log", "write one log line per edge request", func(c *Config) any { return &c.Log.AccessLog }},
@@ -60,6 +68,12 @@ func (s *setting) set(c *Config, v string) error {
 			return fmt.Errorf("%q is not true or false", v)
 		}
 		*p = b
+	case *int:
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		*p = n
 	case *[]string:
 		*p = nil
 		for _, f := range strings.Split(v, ",") {
@@ -91,6 +105,8 @@ func RegisterFlags(fs *pflag.FlagSet, def Config) *FlagSet {
 			fs.StringVar(p, s.flagName(), *p, help)
 		case *bool:
 			fs.BoolVar(p, s.flagName(), *p, help)
+		case *int:
+			fs.IntVar(p, s.flagName(), *p, help)
 		case *[]string:
 			fs.StringSliceVar(p, s.flagName(), *p, help)
 		}
@@ -110,6 +126,8 @@ func (f *FlagSet) Apply(c *Config) {
 			*p = *s.ptr(&f.shown).(*string)
 		case *bool:
 			*p = *s.ptr(&f.shown).(*bool)
+		case *int:
+			*p = *s.ptr(&f.shown).(*int)
 		case *[]string:
 			*p = append([]string(nil), *s.ptr(&f.shown).(*[]string)...)
 		}
@@ -129,6 +147,8 @@ func Reference() string {
 			dv = *p
 		case *bool:
 			dv = strconv.FormatBool(*p)
+		case *int:
+			dv = strconv.Itoa(*p)
 		case *[]string:
 			dv = strings.Join(*p, ",")
 		}

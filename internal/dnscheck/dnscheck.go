@@ -513,10 +513,16 @@ func ParseResolver(s string) (netip.AddrPort, error) {
 		return netip.AddrPort{}, errors.New("resolver address is empty: give an IP address, e.g. 1.1.1.1 or [2606:4700:4700::1111]:53")
 	}
 	if a, err := netip.ParseAddr(s); err == nil {
+		if err := checkZone(s, a); err != nil {
+			return netip.AddrPort{}, err
+		}
 		return netip.AddrPortFrom(a.Unmap(), 53), nil
 	}
 	if len(s) > 2 && s[0] == '[' && s[len(s)-1] == ']' {
 		if a, err := netip.ParseAddr(s[1 : len(s)-1]); err == nil {
+			if err := checkZone(s, a); err != nil {
+				return netip.AddrPort{}, err
+			}
 			return netip.AddrPortFrom(a.Unmap(), 53), nil
 		}
 	}
@@ -528,11 +534,27 @@ func ParseResolver(s string) (netip.AddrPort, error) {
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("resolver %q: %q is not an IP address: give the resolver's IP (a host name would need another resolver to find it)", s, host)
 	}
+	if err := checkZone(s, a); err != nil {
+		return netip.AddrPort{}, err
+	}
 	p, err := parsePort(port)
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("resolver %q: port %q is not between 1 and 65535", s, port)
 	}
 	return netip.AddrPortFrom(a.Unmap(), p), nil
+}
+
+// checkZone refuses a zone that is not an interface name or number. A zone
+// names a local interface (fe80::1%eth0, as resolv.conf may have it);
+// anything else, such as ']' or ':', makes an address that does not parse
+// back once written with its port.
+func checkZone(s string, a netip.Addr) error {
+	for _, c := range []byte(a.Zone()) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return fmt.Errorf("resolver %q has an invalid IPv6 zone: use an interface name, e.g. [fe80::1%%eth0]:53", s)
+		}
+	}
+	return nil
 }
 
 func parsePort(s string) (uint16, error) {

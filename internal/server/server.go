@@ -27,7 +27,9 @@ import (
 	"github.com/rampart-dev/rampart/internal/agent"
 	"github.com/rampart-dev/rampart/internal/api"
 	"github.com/rampart-dev/rampart/internal/app"
+	"github.com/rampart-dev/rampart/internal/certs"
 	"github.com/rampart-dev/rampart/internal/config"
+	"github.com/rampart-dev/rampart/internal/dnscheck"
 	"github.com/rampart-dev/rampart/internal/edge"
 	"github.com/rampart-dev/rampart/internal/edge/realip"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
@@ -46,12 +48,18 @@ type Server struct {
 	app   *app.App
 	edge  *edge.Edge
 
-	adminLn, httpLn, debugLn net.Listener
-	admin, http, debug       *http.Server // debug: nil unless debug_addr is set
+	adminLn, httpLn, httpsLn, debugLn net.Listener
+	// https and debug are nil unless https_addr and debug_addr are set.
+	admin, http, https, debug *http.Server
 
+	certs   *certs.Manager
 	routes  *agent.Routes
-	ready   atomic.Bool
-	closers []func() error
+	domains *agent.Domains
+	// Changes of desired state reach both reconcilers: Run copies the
+	// App's notices into these.
+	routesChanged, domainsChanged chan struct{}
+	ready                         atomic.Bool
+	closers                       []func() error
 }
 
 // New opens the data directory and binds the listeners, so that a port in
@@ -95,13 +103,21 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if s.edge, err = edge.New(ecfg); err != nil {
 		return nil, err
 	}
-	s.app = app.New(db, app.Options{Logger: log, PurgeCache: s.edge.PurgeCache})
-	s.routes = &agent.Routes{Store: db, Edge: s.edge, PlatformDomain: cfg.Platform.Domain, Changes: s.app.Changes(), Log: log}
-
 	nodeIPs := cfg.Node.PublicIPs
 	if len(nodeIPs) == 0 {
 		nodeIPs = DetectIPs()
 	}
+	s.routesChanged, s.domainsChanged = make(chan struct{}, 1), make(chan struct{}, 1)
+	s.domains = &agent.Domains{
+		Store:          db,
+		Checker:        &dnscheck.Checker{Resolvers: cfg.DNS.Resolvers},
+		PlatformDomain: cfg.Platform.Domain,
+		NodeIPs:        parseIPs(nodeIPs),
+		Changes:        s.domainsChanged,
+		Log:            log.With("log", "domains"),
+	}
+	s.app = app.New(db, app.Options{Logger: log, PurgeCache: s.edge.PurgeCache, PlatformDomain: cfg.Platform.Domain, CheckDNS: s.domains.Check})
+	s.routes = &agent.Routes{Store: db, Edge: s.edge, PlatformDomain: cfg.Platform.Domain, Changes: s.routesChanged, Log: log}
 	// The dashboard and API may sit behind the same proxies as the edge:
 	// audit entries and login throttling use the same client IP.
 	adminIP := func(r *http.Request) string { return clientIP.ClientIP(r).String() }
@@ -114,6 +130,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	mux.Handle("/api/v1/", apiHandler)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /ca.pem", s.caPEM)
 	mux.Handle("/", webHandler)
 
 	if s.adminLn, err = listen("admin_addr", cfg.AdminAddr); err != nil {
@@ -125,9 +142,27 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.closers = append(s.closers, s.httpLn.Close)
 
+	if cfg.HTTPSAddr != "" {
+		if s.httpsLn, err = listen("https_addr", cfg.HTTPSAddr); err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, s.httpsLn.Close)
+	}
+	if s.certs, err = newCertManager(cfg, log, s.httpLn, s.httpsLn, s.domains.Notify); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.certs.Close)
+	s.domains.Certs = s.certs
+
 	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	s.http = edge.NewServer(cfg.HTTPAddr, s.edge, log)
+	// Port 80 answers ACME HTTP-01 challenges and redirects custom domains
+	// that have a certificate to HTTPS; everything else goes to the edge.
+	s.http = edge.NewServer(cfg.HTTPAddr, platformOnHTTP(cfg.Platform.Domain, s.edge, s.certs.HTTPHandler(s.edge)), log)
+	if s.httpsLn != nil {
+		s.https = edge.NewServer(cfg.HTTPSAddr, s.edge, log)
+		s.https.TLSConfig = s.certs.TLSConfig() // offers h2, http/1.1 and acme-tls/1
+	}
 	if cfg.DebugAddr != "" {
 		if s.debugLn, err = listen("debug_addr", cfg.DebugAddr); err != nil {
 			return nil, err
@@ -162,6 +197,27 @@ func (s *Server) AdminAddr() string { return s.adminLn.Addr().String() }
 // HTTPAddr is the address of the edge's HTTP listener.
 func (s *Server) HTTPAddr() string { return s.httpLn.Addr().String() }
 
+// HTTPSAddr is the address of the edge's HTTPS listener, "" without one.
+func (s *Server) HTTPSAddr() string {
+	if s.httpsLn == nil {
+		return ""
+	}
+	return s.httpsLn.Addr().String()
+}
+
+// Certs is the certificate manager: its internal CA's root is what a
+// browser trusts for names under .localhost and .test (the demo).
+func (s *Server) Certs() *certs.Manager { return s.certs }
+
+// caPEM serves the internal CA's root, so that a browser (or curl
+// --cacert) can trust the certificates of internal names.
+func (s *Server) caPEM(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	w.Header().Set("Content-Disposition", `attachment; filename="rampart-internal-root.pem"`)
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(s.certs.InternalRootPEM())
+}
+
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -184,11 +240,13 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(4)
+	go func() { defer wg.Done(); s.fanOutChanges(bg) }()
 	go func() { defer wg.Done(); s.routes.Run(bg) }()
+	go func() { defer wg.Done(); s.domains.Run(bg) }()
 	go func() { defer wg.Done(); s.pruneSessions(bg) }()
 
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	serve := func(name string, srv *http.Server, ln net.Listener) {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("%s listener: %w", name, err)
@@ -196,12 +254,19 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	go serve("admin", s.admin, s.adminLn)
 	go serve("edge http", s.http, s.httpLn)
+	if s.https != nil {
+		go func() {
+			if err := s.https.ServeTLS(s.httpsLn, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("edge https listener: %w", err)
+			}
+		}()
+	}
 	if s.debug != nil {
 		go serve("debug", s.debug, s.debugLn)
 		defer s.debug.Close()
 	}
 	s.ready.Store(true)
-	s.log.Info("rampart is serving", "admin", "http://"+s.AdminAddr(), "edge_http", s.HTTPAddr(), "platform_domain", s.cfg.Platform.Domain, "data", s.cfg.Data)
+	s.log.Info("rampart is serving", "admin", "http://"+s.AdminAddr(), "edge_http", s.HTTPAddr(), "edge_https", s.HTTPSAddr(), "platform_domain", s.cfg.Platform.Domain, "data", s.cfg.Data)
 
 	var err error
 	select {
@@ -214,7 +279,10 @@ func (s *Server) Run(ctx context.Context) error {
 	defer cancel()
 	var shutdownErr error
 	var swg sync.WaitGroup
-	for _, srv := range []*http.Server{s.http, s.admin} {
+	for _, srv := range []*http.Server{s.http, s.https, s.admin} {
+		if srv == nil {
+			continue
+		}
 		swg.Add(1)
 		go func() {
 			defer swg.Done()
@@ -231,6 +299,23 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info("rampart stopped")
 	return err
+}
+
+// fanOutChanges copies each change notice of the App to both reconcilers.
+func (s *Server) fanOutChanges(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.app.Changes():
+			for _, c := range []chan struct{}{s.routesChanged, s.domainsChanged} {
+				select {
+				case c <- struct{}{}:
+				default:
+				}
+			}
+		}
+	}
 }
 
 func (s *Server) pruneSessions(ctx context.Context) {

@@ -33,6 +33,7 @@ type Store interface {
 	Tokens
 	Sessions
 	Services
+	Domains
 	Audit
 
 	Close() error
@@ -98,6 +99,30 @@ type Services interface {
 	// changes. Reconcilers poll it to notice changes made by other processes
 	// (another API server, an operator command) cheaply.
 	ServicesVersion(ctx context.Context) (int64, error)
+}
+
+// DomainFilter narrows ListDomains. The zero value lists all.
+type DomainFilter struct {
+	ServiceID int64 // 0: every service
+}
+
+// Domains persists the custom domains (allow lists) of services. Adding or
+// deleting a domain (also by deleting its service) changes ServicesVersion,
+// because it changes the hosts of the service's route; UpdateDomainStatus
+// does not.
+type Domains interface {
+	// CreateDomain inserts d (Name, ServiceID, TLSMode, State, Reason,
+	// CertPEM, KeyPEM) and sets d.ID, Service, CreatedAt and UpdatedAt.
+	// ECONFLICT when any service already has the name; ENOTFOUND when the
+	// service does not exist.
+	CreateDomain(ctx context.Context, d *rampart.Domain) error
+	// DomainByName looks up a normalized name (across all services).
+	DomainByName(ctx context.Context, name string) (*rampart.Domain, error)
+	// ListDomains returns domains ordered by name, with Service filled in.
+	ListDomains(ctx context.Context, f DomainFilter) ([]*rampart.Domain, error)
+	// UpdateDomainStatus writes State and Reason and bumps UpdatedAt.
+	UpdateDomainStatus(ctx context.Context, id int64, state rampart.DomainState, reason string) error
+	DeleteDomain(ctx context.Context, id int64) error
 }
 
 // AuditFilter narrows ListAudit. The zero value lists everything, newest first.

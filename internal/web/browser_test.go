@@ -3,8 +3,11 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"math"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +23,23 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/agent"
+	"github.com/rampart-dev/rampart/internal/certs"
+	"github.com/rampart-dev/rampart/internal/dnscheck"
 )
+
+// fakeDNS is the browser test's DNS: every name points elsewhere.
+type fakeDNS struct{}
+
+func (fakeDNS) Check(_ context.Context, name string, t dnscheck.Target) dnscheck.Result {
+	return dnscheck.Result{
+		Resolvers: []dnscheck.ResolverResult{
+			{Resolver: "1.1.1.1:53", A: []netip.Addr{netip.MustParseAddr("203.0.113.9")}},
+			{Resolver: "8.8.8.8:53", A: []netip.Addr{netip.MustParseAddr("203.0.113.9")}},
+		},
+		Reason: "DNS points at 203.0.113.9, expected a CNAME to " + t.CNAME + ": change the record at your DNS provider",
+	}
+}
 
 // chromiumPath finds Debian's Chromium. The real binary comes first: the
 // /usr/bin/chromium launcher script adds flags of its own.
@@ -82,9 +101,24 @@ func TestBrowser(t *testing.T) {
 		}
 		t.Skip("chromium is not installed; install it to run the browser test")
 	}
-	e := newEnvWith(t, edge{purge: func(string) int { return 42 }, stats: demoStats})
+	// Custom domains get their states from the real domains reconciler and
+	// certificate manager (internal CA only: shop.test is certified at
+	// once), with a DNS checker that the test controls.
+	var domains *agent.Domains
+	e := newEnvWith(t, edge{purge: func(string) int { return 42 }, stats: demoStats,
+		checkDNS: func(ctx context.Context, d *rampart.Domain) dnscheck.Result { return domains.Check(ctx, d) }})
 	srv := httptest.NewServer(e.h)
 	defer srv.Close()
+	cm, err := certs.New(certs.Config{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cm.Close()
+	domains = &agent.Domains{Store: e.db, Certs: cm, Checker: fakeDNS{}, PlatformDomain: testDomain, Changes: e.app.Changes(),
+		Poll: 200 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	domainsCtx, stopDomains := context.WithCancel(context.Background())
+	defer stopDomains()
+	go domains.Run(domainsCtx)
 	out := artifactsDir(t)
 
 	profile, err := os.MkdirTemp("", "rampart-chromium-")
@@ -326,6 +360,66 @@ func TestBrowser(t *testing.T) {
 	step("desktop viewport", clearViewport, chromedp.Reload())
 
 	step("overview tab", chromedp.Click(chromedp.CSS(`a[data-tab=overview]`)), chromedp.WaitVisible(chromedp.ID("tab-overview")))
+
+	// SSL domains: type a name, press Enter; its state appears and moves
+	// on without a reload.
+	clickAndLoad("manage SSL domains", `#manage-domains`)
+	step("domains page", chromedp.WaitVisible(chromedp.ID("domains-empty")))
+	js(`window.rampartNoReload = "still here", ""`)
+	step("type a bad domain + Enter", chromedp.SendKeys(chromedp.ID("domain-input"), "https://shop.example.com/cart\r"),
+		chromedp.WaitVisible(chromedp.ID("domain-err")))
+	if got := text("#domain-err"); !strings.Contains(got, "is a URL") || !strings.Contains(got, `"shop.example.com"`) {
+		t.Errorf("error for a URL: %q", got)
+	}
+	screenshot("domains-error.png", true)
+	js(`document.getElementById("domain-input").value = "", ""`)
+	step("type shop.test + Enter", chromedp.SendKeys(chromedp.ID("domain-input"), "Shop.TEST\r"),
+		chromedp.WaitVisible(chromedp.CSS(`li[data-domain="shop.test"] [data-field=domain-state]`)))
+	first := js(`document.querySelector('li[data-domain="shop.test"] [data-field=domain-state]').dataset.state`)
+	if first != "issuing" && first != "active" {
+		t.Errorf("shop.test first shows state %q", first)
+	}
+	if got := js(`document.activeElement && document.activeElement.id || ""`); got != "domain-input" {
+		t.Logf("focus after add is on %q", got)
+	}
+	step("state becomes active without reload", chromedp.WaitVisible(chromedp.CSS(`li[data-domain="shop.test"] [data-state=active]`)))
+	if got := js(`String(window.rampartNoReload)`); got != "still here" {
+		t.Error("the page reloaded to show the new state")
+	}
+	t.Logf("shop.test: first shown %s, then active without a reload", first)
+	step("add a domain pointing elsewhere", chromedp.SendKeys(chromedp.ID("domain-input"), "www.elsewhere.example\r"),
+		chromedp.WaitVisible(chromedp.CSS(`li[data-domain="www.elsewhere.example"] [data-field=reason]`)))
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`((document.querySelector('li[data-domain="www.elsewhere.example"] [data-field=reason]')||{}).textContent||"").includes("203.0.113.9")`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		d, _ := e.db.DomainByName(context.Background(), "www.elsewhere.example")
+		t.Fatalf("the reason of www.elsewhere.example never named 203.0.113.9: %v (shows %q; stored %+v; polling %s)", err, text(`li[data-domain="www.elsewhere.example"]`), d, js(`document.getElementById("domain-list").dataset.polling`))
+	}
+	js(`document.querySelector('li[data-domain="www.elsewhere.example"] details.domain-dns > summary').click(), ""`)
+	step("open its DNS details", chromedp.WaitVisible(chromedp.CSS(`li[data-domain="www.elsewhere.example"] table.dns-resolvers`)))
+	// Polling goes on (a domain is waiting) and keeps the details open.
+	step("a poll later", chromedp.Sleep(2500*time.Millisecond))
+	if got := js(`String(document.querySelector(%q).open)`, `li[data-domain="www.elsewhere.example"] details`); got != "true" {
+		t.Error("polling closed the DNS details")
+	}
+	if got := js(`String(window.rampartNoReload)`); got != "still here" {
+		t.Error("the page reloaded")
+	}
+	screenshot("domains.png")
+	step("dark mode", colorScheme("dark"), chromedp.Sleep(300*time.Millisecond))
+	screenshot("domains-dark.png")
+	step("light mode", colorScheme("light"))
+	step("open remove modal", chromedp.Click(chromedp.CSS(`li[data-domain="shop.test"] [data-open-dialog]`)), chromedp.WaitVisible(chromedp.ID("remove-domain-dialog")))
+	if got := text(`#remove-domain-title`); got != "Remove shop.test?" {
+		t.Errorf("remove modal title: %q", got)
+	}
+	screenshot("domains-remove-modal.png", true)
+	clickAndLoad("confirm remove", `#remove-domain-submit`)
+	if got := text(".flash-success"); !strings.Contains(got, "Removed shop.test") {
+		t.Errorf("flash after remove: %q", got)
+	}
+	if _, err := e.db.DomainByName(context.Background(), "shop.test"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
+		t.Errorf("shop.test still stored after remove: %v", err)
+	}
+	step("back to the service", chromedp.Navigate(srv.URL+"/services/blog"), chromedp.WaitVisible(chromedp.ID("tab-overview")))
 
 	// The list shows the new service.
 	step("list", chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`tr[data-service=blog]`)))

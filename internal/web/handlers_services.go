@@ -99,6 +99,7 @@ type servicePage struct {
 	Tabs     []struct{ ID, Label string }
 	Events   []*rampart.AuditEvent
 	Delete   deleteServicePage // the modal's form
+	Domains  []*rampart.Domain // the Overview's custom domains row
 
 	// The Security tab: the options forms, the purge modal's form, and
 	// the edge's recent traffic, nil when this process has none to show.
@@ -147,6 +148,9 @@ func (s *server) servicePageFor(r *http.Request, rc *reqCtx, svc *rampart.Servic
 		var err error
 		d.Events, err = s.app.ListAudit(r.Context(), rc.actor, store.AuditFilter{Service: svc.Name, Limit: 8})
 		if err != nil {
+			return d, err
+		}
+		if d.Domains, err = s.app.ListDomains(r.Context(), rc.actor, svc.Name); err != nil {
 			return d, err
 		}
 	case "security":

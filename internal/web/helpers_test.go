@@ -14,6 +14,7 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
+	"github.com/rampart-dev/rampart/internal/dnscheck"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 	"github.com/rampart-dev/rampart/internal/store/sqlite/sqlitetest"
 )
@@ -63,6 +64,8 @@ func (l *logBuf) String() string {
 type edge struct {
 	purge func(service string) int
 	stats func(service string) rampart.TrafficStats
+	// checkDNS runs a custom domain's DNS check (app.Options.CheckDNS).
+	checkDNS func(ctx context.Context, d *rampart.Domain) dnscheck.Result
 }
 
 func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, edge{}) }
@@ -73,7 +76,7 @@ func newEnvWith(t *testing.T, ed edge) *env {
 	db := sqlitetest.Open(t)
 	logs := &logBuf{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	a := app.New(db, app.Options{Logger: log, PurgeCache: ed.purge})
+	a := app.New(db, app.Options{Logger: log, PurgeCache: ed.purge, PlatformDomain: testDomain, CheckDNS: ed.checkDNS})
 	e := &env{t: t, db: db, app: a, users: map[string]*rampart.User{}, logs: logs}
 	for email, role := range map[string]rampart.Role{adminEmail: rampart.RoleAdmin, memberEmail: rampart.RoleMember, otherEmail: rampart.RoleMember} {
 		u, err := a.CreateUser(context.Background(), app.OperatorActor(), email, testPassword, role)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/certs"
 )
 
 //go:embed templates
@@ -19,14 +20,16 @@ var templateFS embed.FS
 // pageFiles lists, per page, the templates parsed together with
 // layout.html and partials.html. Each page file defines "title" and "content".
 var pageFiles = map[string][]string{
-	"login":          {"login.html"},
-	"services":       {"services.html"},
-	"service_new":    {"service_new.html"},
-	"service":        {"service.html", "tab_overview.html", "tab_security.html", "tab_logs.html", "tab_backups.html"},
-	"service_delete": {"service_delete.html"},
-	"cache_purge":    {"cache_purge.html"},
-	"audit":          {"audit.html"},
-	"error":          {"error.html"},
+	"login":           {"login.html"},
+	"services":        {"services.html"},
+	"service_new":     {"service_new.html"},
+	"service":         {"service.html", "tab_overview.html", "tab_security.html", "tab_logs.html", "tab_backups.html"},
+	"service_delete":  {"service_delete.html"},
+	"cache_purge":     {"cache_purge.html"},
+	"audit":           {"audit.html"},
+	"service_domains": {"service_domains.html"},
+	"domain_remove":   {"domain_remove.html"},
+	"error":           {"error.html"},
 }
 
 // pages are the parsed templates, one set per page so that each page's
@@ -51,6 +54,9 @@ func parsePages(as *assets) (*pages, error) {
 		"duration":       func(d rampart.Duration) string { return shortDuration(time.Duration(d)) },
 		"rateLimitWords": rateLimitWords,
 		"cacheWords":     cacheWords,
+		"domainsPath":    domainsPath,
+		"domainState":    domainStateWords,
+		"internalName":   certs.IsInternalName,
 	}
 	p := &pages{sets: map[string]*template.Template{}}
 	for name, files := range pageFiles {

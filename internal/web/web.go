@@ -109,6 +109,12 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /services/{name}/cache", s.post(s.saveCache))
 	mux.Handle("GET /services/{name}/cache/purge", s.get(s.purgeCachePage))
 	mux.Handle("POST /services/{name}/cache/purge", s.post(s.purgeCache))
+	mux.Handle("GET /services/{name}/domains", s.get(s.showDomains))
+	mux.Handle("POST /services/{name}/domains", s.post(s.addDomain))
+	mux.Handle("GET /services/{name}/domains/{domain}/remove", s.get(s.removeDomainPage))
+	mux.Handle("POST /services/{name}/domains/{domain}/remove", s.post(s.removeDomain))
+	mux.Handle("GET /services/{name}/domains/{domain}/dns", s.get(s.domainDNS))
+	mux.Handle("GET /services/{name}/domains/{domain}/status", s.get(s.domainStatus))
 	mux.Handle("GET /audit", s.get(s.auditPage))
 
 	mux.HandleFunc("/", s.notFound)

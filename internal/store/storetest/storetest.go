@@ -71,6 +71,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Services/Delete", testServiceDelete},
 		{"Services/Version", testServicesVersion},
 
+		{"Domains/RoundTrip", testDomainRoundTrip},
+		{"Domains/Conflict", testDomainConflict},
+		{"Domains/ListUpdateDelete", testDomainListUpdateDelete},
+		{"Domains/Version", testDomainVersion},
+
 		{"Audit/Add", testAuditAdd},
 		{"Audit/Filters", testAuditFilters},
 		{"Audit/Paging", testAuditPaging},

@@ -68,6 +68,14 @@
       var dialog = document.getElementById(opener.dataset.openDialog);
       if (dialog && typeof dialog.showModal === "function") {
         ev.preventDefault();
+        // One modal serves every row: the opener names what it is about.
+        if (opener.dataset.fillAction) {
+          var form = dialog.querySelector("form[data-fill-action]");
+          if (form) { form.setAttribute("action", opener.dataset.fillAction); }
+          dialog.querySelectorAll("[data-fill-name]").forEach(function (el) {
+            el.textContent = opener.dataset.fillName || "";
+          });
+        }
         var input = dialog.querySelector("[data-confirm-match]");
         if (input) { input.value = ""; syncConfirm(input); }
         dialog.showModal();
@@ -92,6 +100,18 @@
       }
     }
   });
+
+  // A <details data-load-on-open="URL"> fetches its body (through htmx, so
+  // the CSRF header and error handling are the usual ones) each time it is
+  // opened: the DNS details of a custom domain are asked for only when a
+  // person wants them, and are fresh every time. "toggle" does not bubble,
+  // hence the capture.
+  document.addEventListener("toggle", function (ev) {
+    var d = ev.target;
+    if (!d.matches || !d.matches("details[data-load-on-open]") || !d.open || !window.htmx) { return; }
+    var body = d.querySelector(".domain-dns-body") || d;
+    window.htmx.ajax("GET", d.dataset.loadOnOpen, { target: body, swap: "innerHTML" });
+  }, true);
 
   document.addEventListener("input", function (ev) {
     if (ev.target.matches && ev.target.matches("[data-confirm-match]")) { syncConfirm(ev.target); }

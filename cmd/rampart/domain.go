@@ -1,0 +1,194 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/api"
+)
+
+func newDomainCmd(cf *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "domain",
+		Short: "Manage a service's custom domains and their certificates",
+		Long: `A service answers on its own hostname (<service>.<platform domain>) and on the
+custom domains on its list. Point a custom domain at the service with a CNAME
+to that hostname (recommended) or A/AAAA records to the node's public
+addresses; with TLS mode managed (the default) rampart requests a certificate
+as soon as DNS points here, and renews it.
+
+States: waiting_for_dns → issuing → active, or error with the reason.`,
+	}
+	cmd.AddCommand(newDomainAddCmd(cf), newDomainListCmd(cf), newDomainRemoveCmd(cf), newDomainCheckCmd(cf))
+	return cmd
+}
+
+func newDomainAddCmd(cf *clientFlags) *cobra.Command {
+	var mode, certFile, keyFile string
+	cmd := &cobra.Command{
+		Use:   "add SERVICE DOMAIN [--tls managed|custom|off]",
+		Short: "Add a custom domain to a service",
+		Example: `  rampart domain add shop shop.example.com
+  rampart domain add shop bücher.example
+  rampart domain add shop origin.example.com --tls custom --cert origin.pem --key origin.key
+  rampart domain add shop behind-proxy.example.com --tls off`,
+		Args: exactArgs("SERVICE", "DOMAIN"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in := api.DomainInput{Name: args[1], TLSMode: rampart.TLSMode(mode)}
+			if (certFile != "") != (keyFile != "") {
+				return usageError{fmt.Errorf("give both --cert and --key, or neither")}
+			}
+			if certFile != "" {
+				if in.TLSMode == "" {
+					in.TLSMode = rampart.TLSCustom
+				}
+				c, err := os.ReadFile(certFile)
+				if err != nil {
+					return fmt.Errorf("read the certificate: %w", err)
+				}
+				k, err := os.ReadFile(keyFile)
+				if err != nil {
+					return fmt.Errorf("read the key: %w", err)
+				}
+				in.CertPEM, in.KeyPEM = string(c), string(k)
+			}
+			cl, err := cf.client()
+			if err != nil {
+				return err
+			}
+			d, err := cl.AddDomain(cmd.Context(), args[0], in)
+			if err != nil {
+				return err
+			}
+			return output(cmd, d, func(w io.Writer) {
+				fmt.Fprintf(w, "Added %s to %s (TLS %s, %s).\n", displayName(d), d.Service, d.TLSMode, d.State)
+				if d.State == rampart.DomainWaitingForDNS {
+					fmt.Fprintf(w, "Point it at the service (a CNAME to the service's hostname, see `rampart service show %s`), then watch: rampart domain list %s\n", d.Service, d.Service)
+				}
+			})
+		},
+	}
+	cmd.Flags().StringVar(&mode, "tls", "", "TLS mode: managed (certificate from the ACME CA; the default), custom (--cert/--key) or off")
+	cmd.Flags().StringVar(&certFile, "cert", "", "TLS mode custom: PEM file with the certificate chain, leaf first")
+	cmd.Flags().StringVar(&keyFile, "key", "", "TLS mode custom: PEM file with the private key")
+	return cmd
+}
+
+func displayName(d *rampart.Domain) string {
+	if d.Display != "" {
+		return d.Name + " (" + d.Display + ")"
+	}
+	return d.Name
+}
+
+func newDomainListCmd(cf *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "list SERVICE",
+		Aliases: []string{"ls"},
+		Short:   "List a service's custom domains with their state",
+		Args:    exactArgs("SERVICE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := cf.client()
+			if err != nil {
+				return err
+			}
+			list, err := cl.ListDomains(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return output(cmd, list, func(w io.Writer) {
+				if len(list) == 0 {
+					fmt.Fprintf(w, "No custom domains yet. Add one with: rampart domain add %s shop.example.com\n", args[0])
+					return
+				}
+				rows := make([][]string, 0, len(list))
+				for _, d := range list {
+					rows = append(rows, []string{displayName(d), string(d.TLSMode), string(d.State), d.Reason})
+				}
+				table(w, []string{"DOMAIN", "TLS", "STATE", "REASON"}, rows)
+			})
+		},
+	}
+}
+
+func newDomainRemoveCmd(cf *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:     "remove SERVICE DOMAIN",
+		Aliases: []string{"rm"},
+		Short:   "Remove a custom domain; the edge stops serving it at once",
+		Args:    exactArgs("SERVICE", "DOMAIN"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := cf.client()
+			if err != nil {
+				return err
+			}
+			if err := cl.RemoveDomain(cmd.Context(), args[0], args[1]); err != nil {
+				return err
+			}
+			return output(cmd, map[string]string{"removed": args[1]}, func(w io.Writer) {
+				fmt.Fprintf(w, "Removed %s from %s.\n", args[1], args[0])
+			})
+		},
+	}
+}
+
+func newDomainCheckCmd(cf *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "check SERVICE DOMAIN",
+		Short: "Ask every configured resolver now where a domain points",
+		Args:  exactArgs("SERVICE", "DOMAIN"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := cf.client()
+			if err != nil {
+				return err
+			}
+			c, err := cl.CheckDomain(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			return output(cmd, c, func(w io.Writer) { printDomainCheck(w, c) })
+		},
+	}
+}
+
+func printDomainCheck(w io.Writer, c *api.DomainCheck) {
+	rows := make([][]string, 0, len(c.Resolvers))
+	for _, r := range c.Resolvers {
+		var sees []string
+		if len(r.CNAME) > 0 {
+			sees = append(sees, "CNAME "+strings.Join(r.CNAME, " → "))
+		}
+		if len(r.A) > 0 {
+			sees = append(sees, "A "+strings.Join(r.A, ","))
+		}
+		if len(r.AAAA) > 0 {
+			sees = append(sees, "AAAA "+strings.Join(r.AAAA, ","))
+		}
+		if r.Error != "" {
+			sees = append(sees, "no answer: "+r.Error)
+		}
+		if len(sees) == 0 {
+			sees = append(sees, "no records")
+		}
+		here := "no"
+		if r.PointsHere {
+			here = "yes"
+		}
+		rows = append(rows, []string{r.Resolver, strings.Join(sees, "; "), here})
+	}
+	table(w, []string{"RESOLVER", "SEES", "POINTS HERE"}, rows)
+	if c.PointsHere {
+		fmt.Fprintf(w, "\n%s points here.", c.Domain.Name)
+		if c.Domain.State != rampart.DomainActive {
+			fmt.Fprintf(w, " State: %s.", c.Domain.State)
+		}
+		fmt.Fprintln(w)
+	} else {
+		fmt.Fprintf(w, "\n%s does not point here yet: %s\n", c.Domain.Name, c.Reason)
+	}
+}

@@ -1,0 +1,202 @@
+package agent
+
+import (
+	"context"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/app"
+	"github.com/rampart-dev/rampart/internal/certs"
+	"github.com/rampart-dev/rampart/internal/dnscheck"
+	"github.com/rampart-dev/rampart/internal/store/sqlite"
+)
+
+type fakeChecker struct {
+	mu     sync.Mutex
+	points map[string]bool
+	asked  map[string]int
+}
+
+func (f *fakeChecker) Check(_ context.Context, name string, t dnscheck.Target) dnscheck.Result {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked[name]++
+	if f.points[name] {
+		return dnscheck.Result{PointsHere: true}
+	}
+	return dnscheck.Result{Reason: "DNS points at 203.0.113.9, expected a CNAME to " + t.CNAME}
+}
+
+type fakeCerts struct {
+	mu     sync.Mutex
+	list   []certs.Domain
+	status map[string]certs.Status
+}
+
+func (f *fakeCerts) SetDomains(l []certs.Domain) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.list = l
+	return nil
+}
+
+func (f *fakeCerts) Status(name string) certs.Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if st, ok := f.status[name]; ok {
+		return st
+	}
+	for _, d := range f.list {
+		if d.Name == name {
+			return certs.Status{Name: name, State: certs.StateIssuing}
+		}
+	}
+	return certs.Status{Name: name, State: certs.StateNone}
+}
+
+func (f *fakeCerts) names() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, d := range f.list {
+		out = append(out, d.Name+":"+string(d.Mode))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func TestDomainsReconciler(t *testing.T) {
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "rampart.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	a := app.New(db, app.Options{PlatformDomain: "apps.example"})
+	ctx := context.Background()
+	op := app.OperatorActor()
+	if _, err := a.CreateUser(ctx, op, "admin@example.com", "long enough pw", rampart.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateService(ctx, op, app.ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []struct {
+		name string
+		mode rampart.TLSMode
+	}{{"here.example", ""}, {"elsewhere.example", ""}, {"shop.test", ""}, {"plain.example", rampart.TLSOff}} {
+		if _, err := a.AddDomain(ctx, op, "shop", x.name, x.mode, nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chk := &fakeChecker{points: map[string]bool{"here.example": true}, asked: map[string]int{}}
+	cm := &fakeCerts{status: map[string]certs.Status{}}
+	r := &Domains{Store: db, Certs: cm, Checker: chk, PlatformDomain: "apps.example", NodeIPs: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}
+
+	state := func(name string) (rampart.DomainState, string) {
+		d, err := db.DomainByName(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.State, d.Reason
+	}
+	if err := r.Sync(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	// Only names whose DNS points here (and internal names) go to the CA.
+	if got, want := cm.names(), []string{"here.example:managed", "shop.test:internal"}; !slices.Equal(got, want) {
+		t.Errorf("manager list = %v, want %v", got, want)
+	}
+	if s, reason := state("elsewhere.example"); s != rampart.DomainWaitingForDNS || reason != "DNS points at 203.0.113.9, expected a CNAME to shop.apps.example" {
+		t.Errorf("elsewhere.example = %s %q", s, reason)
+	}
+	if s, _ := state("here.example"); s != rampart.DomainIssuing {
+		t.Errorf("here.example = %s, want issuing", s)
+	}
+	if s, _ := state("plain.example"); s != rampart.DomainActive {
+		t.Errorf("plain.example = %s, want active", s)
+	}
+
+	// The manager reports: active and error.
+	cm.mu.Lock()
+	cm.status["here.example"] = certs.Status{State: certs.StateActive}
+	cm.status["shop.test"] = certs.Status{State: certs.StateError, Error: "the CA refused: rate limited"}
+	cm.mu.Unlock()
+	if err := r.Sync(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := state("here.example"); s != rampart.DomainActive {
+		t.Errorf("here.example = %s, want active", s)
+	}
+	if s, reason := state("shop.test"); s != rampart.DomainError || reason != "the CA refused: rate limited" {
+		t.Errorf("shop.test = %s %q", s, reason)
+	}
+	// No re-check before Recheck is due; DNS now points here.
+	chk.mu.Lock()
+	chk.points["elsewhere.example"] = true
+	asked := chk.asked["elsewhere.example"]
+	chk.mu.Unlock()
+	if err := r.Sync(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if chk.asked["elsewhere.example"] != asked {
+		t.Error("DNS re-checked before Recheck was due")
+	}
+	if err := r.Sync(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := state("elsewhere.example"); s != rampart.DomainIssuing {
+		t.Errorf("elsewhere.example = %s, want issuing once DNS points here", s)
+	}
+	// Removing a domain takes it off the manager's list.
+	if err := a.RemoveDomain(ctx, op, "shop", "here.example"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Sync(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cm.names(), []string{"elsewhere.example:managed", "shop.test:internal"}; !slices.Equal(got, want) {
+		t.Errorf("manager list = %v, want %v", got, want)
+	}
+}
+
+func TestDomainsRunAndRoutes(t *testing.T) {
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "rampart.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	a := app.New(db, app.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	op := app.OperatorActor()
+	if _, err := a.CreateUser(ctx, op, "admin@example.com", "long enough pw", rampart.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateService(ctx, op, app.ServiceInput{Name: "blog", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
+		t.Fatal(err)
+	}
+	cm := &fakeCerts{status: map[string]certs.Status{}}
+	r := &Domains{Store: db, Certs: cm, Checker: &fakeChecker{asked: map[string]int{}}, Poll: 10 * time.Millisecond}
+	tbl := &fakeTable{}
+	routes := &Routes{Store: db, Edge: tbl, PlatformDomain: "apps.test", Poll: 10 * time.Millisecond}
+	go r.Run(ctx)
+	go routes.Run(ctx)
+	if _, err := a.AddDomain(ctx, op, "blog", "blog.localhost", "", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the domain routed", func() bool { return tbl.hosts()["blog.localhost"] })
+	waitFor(t, "the domain at the manager", func() bool { return slices.Contains(cm.names(), "blog.localhost:internal") })
+	cm.mu.Lock()
+	cm.status["blog.localhost"] = certs.Status{State: certs.StateActive}
+	cm.mu.Unlock()
+	r.Notify()
+	waitFor(t, "the domain active", func() bool {
+		d, err := db.DomainByName(ctx, "blog.localhost")
+		return err == nil && d.State == rampart.DomainActive
+	})
+}

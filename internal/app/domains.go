@@ -1,0 +1,193 @@
+package app
+
+import (
+	"context"
+	"strings"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/certs"
+	"github.com/rampart-dev/rampart/internal/dnscheck"
+	"github.com/rampart-dev/rampart/internal/store"
+)
+
+// The state a new domain starts in depends on its TLS mode:
+//
+//   - managed: waiting_for_dns, until the domains reconciler sees DNS point
+//     here and asks the CA (issuing, then active). A name only the internal
+//     CA can certify (under .localhost, .test, …; see certs.IsInternalName)
+//     starts issuing: no public DNS is needed for it.
+//   - custom: issuing, until the certificate manager reports the uploaded
+//     certificate served (active) or broken (error). Its DNS is still
+//     checked and shown, but it does not hold the certificate back.
+//   - off: active at once: the name is routed over HTTP and no certificate
+//     is ever requested.
+func initialState(name string, mode rampart.TLSMode) (rampart.DomainState, string) {
+	switch {
+	case mode == rampart.TLSOff:
+		return rampart.DomainActive, ""
+	case mode == rampart.TLSCustom:
+		return rampart.DomainIssuing, "installing the uploaded certificate"
+	case certs.IsInternalName(name):
+		return rampart.DomainIssuing, "issuing a certificate from the internal CA"
+	}
+	return rampart.DomainWaitingForDNS, "checking DNS"
+}
+
+// AddDomain adds input (as typed: Unicode, upper case and a trailing dot are
+// fine) to the allow list of the named service. mode "" means managed;
+// certPEM and keyPEM are the upload of mode custom and must be empty
+// otherwise.
+func (a *App) AddDomain(ctx context.Context, actor Actor, service, input string, mode rampart.TLSMode, certPEM, keyPEM []byte) (*rampart.Domain, error) {
+	if err := actor.check(); err != nil {
+		return nil, err
+	}
+	name, err := rampart.NormalizeDomain(input, a.opts.PlatformDomain)
+	if err != nil {
+		return nil, err
+	}
+	if mode == "" {
+		mode = rampart.TLSManaged
+	}
+	if err := rampart.ValidateTLSMode(mode); err != nil {
+		return nil, err
+	}
+	hasPEM := len(certPEM) > 0 || len(keyPEM) > 0
+	switch {
+	case mode == rampart.TLSCustom:
+		if len(certPEM) == 0 || len(keyPEM) == 0 {
+			return nil, rampart.Errorf(rampart.EINVALID, "TLS mode custom needs both a certificate and its private key (PEM): upload both, or use TLS mode managed")
+		}
+		if _, err := certs.ParseCustom(name, certPEM, keyPEM); err != nil {
+			return nil, rampart.Errorf(rampart.EINVALID, "%s", err.Error())
+		}
+	case hasPEM:
+		return nil, rampart.Errorf(rampart.EINVALID, "a certificate and key are only used with TLS mode custom: set the mode to custom, or leave them out")
+	}
+	d := &rampart.Domain{Name: name, TLSMode: mode, Display: rampart.DisplayDomain(name)}
+	d.State, d.Reason = initialState(name, mode)
+	if mode == rampart.TLSCustom {
+		d.CertPEM, d.KeyPEM = certPEM, keyPEM
+	}
+	err = a.store.InTx(ctx, func(st store.Store) error {
+		svc, err := a.visibleService(ctx, st, actor, service)
+		if err != nil {
+			return err
+		}
+		d.ServiceID = svc.ID
+		if err := d.Validate(a.opts.PlatformDomain); err != nil {
+			return err
+		}
+		if err := st.CreateDomain(ctx, d); err != nil {
+			if rampart.ErrorCode(err) == rampart.ECONFLICT {
+				return a.domainConflict(ctx, st, actor, svc, name)
+			}
+			return err
+		}
+		return a.audit(ctx, st, actor, "domain.add", svc, "domain="+name+" tls="+string(mode))
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.notify()
+	return d, nil
+}
+
+// domainConflict explains that name is taken. The other service is named
+// only to someone who may see it.
+func (a *App) domainConflict(ctx context.Context, st store.Store, actor Actor, svc *rampart.Service, name string) error {
+	other, err := st.DomainByName(ctx, name)
+	if err != nil {
+		return rampart.Errorf(rampart.ECONFLICT, "%s is already used by another service: remove it there first", name)
+	}
+	if other.ServiceID == svc.ID {
+		return rampart.Errorf(rampart.ECONFLICT, "%s is already on the list of %s", name, svc.Name)
+	}
+	if actor.isAdmin() {
+		return rampart.Errorf(rampart.ECONFLICT, "%s is already used by service %s: remove it there first", name, other.Service)
+	}
+	if o, err := st.ServiceByID(ctx, other.ServiceID); err == nil && o.OwnerID == actor.User.ID {
+		return rampart.Errorf(rampart.ECONFLICT, "%s is already used by your service %s: remove it there first", name, o.Name)
+	}
+	return rampart.Errorf(rampart.ECONFLICT, "%s is already used by another service: if it is yours, ask an admin to move it", name)
+}
+
+// ListDomains returns the domains of the named service.
+func (a *App) ListDomains(ctx context.Context, actor Actor, service string) ([]*rampart.Domain, error) {
+	if err := actor.check(); err != nil {
+		return nil, err
+	}
+	svc, err := a.visibleService(ctx, a.store, actor, service)
+	if err != nil {
+		return nil, err
+	}
+	return a.store.ListDomains(ctx, store.DomainFilter{ServiceID: svc.ID})
+}
+
+// GetDomain returns one domain of the named service; input may be typed in
+// any form NormalizeDomain accepts.
+func (a *App) GetDomain(ctx context.Context, actor Actor, service, input string) (*rampart.Domain, error) {
+	if err := actor.check(); err != nil {
+		return nil, err
+	}
+	svc, err := a.visibleService(ctx, a.store, actor, service)
+	if err != nil {
+		return nil, err
+	}
+	return a.domainOf(ctx, a.store, svc, input)
+}
+
+func (a *App) domainOf(ctx context.Context, st store.Store, svc *rampart.Service, input string) (*rampart.Domain, error) {
+	name, err := rampart.NormalizeDomain(input, "")
+	if err != nil {
+		return nil, rampart.Errorf(rampart.ENOTFOUND, "domain %q is not on the list of %s", strings.TrimSpace(input), svc.Name)
+	}
+	d, err := st.DomainByName(ctx, name)
+	if err != nil || d.ServiceID != svc.ID {
+		if err != nil && rampart.ErrorCode(err) != rampart.ENOTFOUND {
+			return nil, err
+		}
+		return nil, rampart.Errorf(rampart.ENOTFOUND, "domain %s is not on the list of %s: see `rampart domain list %s`", name, svc.Name, svc.Name)
+	}
+	return d, nil
+}
+
+// RemoveDomain takes a name off the named service's list: the edge stops
+// routing it and no certificate is requested for it any more.
+func (a *App) RemoveDomain(ctx context.Context, actor Actor, service, input string) error {
+	if err := actor.check(); err != nil {
+		return err
+	}
+	err := a.store.InTx(ctx, func(st store.Store) error {
+		svc, err := a.visibleService(ctx, st, actor, service)
+		if err != nil {
+			return err
+		}
+		d, err := a.domainOf(ctx, st, svc, input)
+		if err != nil {
+			return err
+		}
+		if err := st.DeleteDomain(ctx, d.ID); err != nil {
+			return err
+		}
+		return a.audit(ctx, st, actor, "domain.remove", svc, "domain="+d.Name)
+	})
+	if err != nil {
+		return err
+	}
+	a.notify()
+	return nil
+}
+
+// CheckDomain runs the DNS check of one domain now, through
+// Options.CheckDNS, and returns what each resolver sees. It changes
+// nothing: the domains reconciler writes states.
+func (a *App) CheckDomain(ctx context.Context, actor Actor, service, input string) (*rampart.Domain, dnscheck.Result, error) {
+	d, err := a.GetDomain(ctx, actor, service, input)
+	if err != nil {
+		return nil, dnscheck.Result{}, err
+	}
+	if a.opts.CheckDNS == nil {
+		return nil, dnscheck.Result{}, rampart.Errorf(rampart.EINVALID, "this rampart process has no DNS checker: ask the server that runs `rampart serve`")
+	}
+	return d, a.opts.CheckDNS(ctx, d), nil
+}

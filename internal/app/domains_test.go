@@ -1,0 +1,147 @@
+package app
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/dnscheck"
+	"github.com/rampart-dev/rampart/internal/store"
+)
+
+func selfSigned(t *testing.T, name string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
+}
+
+func TestDomains(t *testing.T) {
+	f := newFixture(t)
+	f.app.opts.PlatformDomain = "rampart.example"
+	ctx := context.Background()
+	admin, member := UserActor(f.admin, "192.0.2.1"), UserActor(f.member, "192.0.2.2")
+	if _, err := f.app.CreateService(ctx, admin, ServiceInput{Name: "adminsvc", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.app.CreateService(ctx, member, ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:2"}}); err != nil {
+		t.Fatal(err)
+	}
+	before := f.auditCount(t)
+
+	d, err := f.app.AddDomain(ctx, member, "shop", " Bücher.Example. ", "", nil, nil)
+	if err != nil {
+		t.Fatalf("AddDomain: %v", err)
+	}
+	if d.Name != "xn--bcher-kva.example" || d.TLSMode != rampart.TLSManaged || d.State != rampart.DomainWaitingForDNS || d.Service != "shop" {
+		t.Errorf("AddDomain = %+v", d)
+	}
+	if f.auditCount(t) != before+1 {
+		t.Error("AddDomain wrote no audit event")
+	}
+
+	off, err := f.app.AddDomain(ctx, member, "shop", "plain.example", rampart.TLSOff, nil, nil)
+	if err != nil || off.State != rampart.DomainActive {
+		t.Errorf("AddDomain(off) = %+v, %v; want state active", off, err)
+	}
+	local, err := f.app.AddDomain(ctx, member, "shop", "shop.test", "", nil, nil)
+	if err != nil || local.State != rampart.DomainIssuing {
+		t.Errorf("AddDomain(shop.test) = %+v, %v; want state issuing", local, err)
+	}
+	cert, key := selfSigned(t, "origin.example")
+	custom, err := f.app.AddDomain(ctx, member, "shop", "origin.example", rampart.TLSCustom, cert, key)
+	if err != nil || custom.State != rampart.DomainIssuing {
+		t.Fatalf("AddDomain(custom) = %+v, %v", custom, err)
+	}
+	if stored, _ := f.app.Store().DomainByName(ctx, "origin.example"); stored == nil || string(stored.KeyPEM) != string(key) {
+		t.Error("custom key not stored")
+	}
+
+	for _, tc := range []struct {
+		actor         Actor
+		svc, input    string
+		mode          rampart.TLSMode
+		cert, key     []byte
+		code, message string
+	}{
+		{member, "shop", "1.2.3.4", "", nil, nil, rampart.EINVALID, "is an IP address"},
+		{member, "shop", "*.example.com", "", nil, nil, rampart.EINVALID, "wildcard"},
+		{member, "shop", "x.rampart.example", "", nil, nil, rampart.EINVALID, "under the platform domain"},
+		{member, "shop", "a.example", "bogus", nil, nil, rampart.EINVALID, "is unknown"},
+		{member, "shop", "a.example", rampart.TLSCustom, nil, nil, rampart.EINVALID, "needs both a certificate"},
+		{member, "shop", "other.example", rampart.TLSCustom, cert, key, rampart.EINVALID, "other.example"},
+		{member, "shop", "a.example", rampart.TLSManaged, cert, key, rampart.EINVALID, "only used with TLS mode custom"},
+		{member, "shop", "bücher.example", "", nil, nil, rampart.ECONFLICT, "already on the list of shop"},
+		{member, "adminsvc", "a.example", "", nil, nil, rampart.ENOTFOUND, "not found"},
+		{Actor{}, "shop", "a.example", "", nil, nil, rampart.EUNAUTHORIZED, "authentication"},
+	} {
+		_, err := f.app.AddDomain(ctx, tc.actor, tc.svc, tc.input, tc.mode, tc.cert, tc.key)
+		if rampart.ErrorCode(err) != tc.code || !strings.Contains(rampart.ErrorMessage(err), tc.message) {
+			t.Errorf("AddDomain(%q, %q) = %v; want %s containing %q", tc.svc, tc.input, err, tc.code, tc.message)
+		}
+	}
+
+	// A name taken by another tenant: the member is not told whose.
+	if _, err := f.app.AddDomain(ctx, admin, "adminsvc", "taken.example", "", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.app.AddDomain(ctx, member, "shop", "taken.example", "", nil, nil)
+	if rampart.ErrorCode(err) != rampart.ECONFLICT || !strings.Contains(rampart.ErrorMessage(err), "taken.example is already used by another service") ||
+		strings.Contains(rampart.ErrorMessage(err), "adminsvc") {
+		t.Errorf("member conflict = %v", err)
+	}
+	_, err = f.app.AddDomain(ctx, admin, "shop", "taken.example", "", nil, nil)
+	if !strings.Contains(rampart.ErrorMessage(err), "used by service adminsvc") {
+		t.Errorf("admin conflict = %v", err)
+	}
+
+	list, err := f.app.ListDomains(ctx, member, "shop")
+	if err != nil || len(list) != 4 {
+		t.Fatalf("ListDomains = %d, %v; want 4", len(list), err)
+	}
+	if _, err := f.app.ListDomains(ctx, member, "adminsvc"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
+		t.Errorf("ListDomains(other's) = %v, want ENOTFOUND", err)
+	}
+
+	// CheckDomain goes through Options.CheckDNS.
+	if _, _, err := f.app.CheckDomain(ctx, member, "shop", "plain.example"); rampart.ErrorCode(err) != rampart.EINVALID {
+		t.Errorf("CheckDomain without checker = %v", err)
+	}
+	f.app.opts.CheckDNS = func(_ context.Context, d *rampart.Domain) dnscheck.Result {
+		return dnscheck.Result{Reason: "checked " + d.Service}
+	}
+	if _, res, err := f.app.CheckDomain(ctx, member, "shop", "PLAIN.example"); err != nil || res.Reason != "checked shop" {
+		t.Errorf("CheckDomain = %+v, %v", res, err)
+	}
+
+	if err := f.app.RemoveDomain(ctx, member, "shop", "taken.example"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
+		t.Errorf("RemoveDomain(other's name) = %v, want ENOTFOUND", err)
+	}
+	if err := f.app.RemoveDomain(ctx, member, "shop", "Bücher.example"); err != nil {
+		t.Errorf("RemoveDomain: %v", err)
+	}
+	if list, _ := f.app.Store().ListDomains(ctx, store.DomainFilter{}); len(list) != 4 {
+		t.Errorf("after remove: %d domains, want 4", len(list))
+	}
+}

@@ -1,0 +1,72 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/api"
+)
+
+// ListDomains returns the custom domains of the named service.
+func (c *Client) ListDomains(ctx context.Context, service string) ([]*rampart.Domain, error) {
+	p, err := servicePath(service)
+	if err != nil {
+		return nil, err
+	}
+	var out api.DomainList
+	if err := c.do(ctx, http.MethodGet, p+"/domains", nil, &out); err != nil {
+		return nil, err
+	}
+	return out.Domains, nil
+}
+
+// AddDomain adds a domain to the named service's allow list.
+func (c *Client) AddDomain(ctx context.Context, service string, in api.DomainInput) (*rampart.Domain, error) {
+	p, err := servicePath(service)
+	if err != nil {
+		return nil, err
+	}
+	var d rampart.Domain
+	if err := c.do(ctx, http.MethodPost, p+"/domains", in, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// RemoveDomain takes a domain off the named service's list.
+func (c *Client) RemoveDomain(ctx context.Context, service, domain string) error {
+	p, err := domainPath(service, domain)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodDelete, p, nil, nil)
+}
+
+// CheckDomain runs the DNS check of a domain now.
+func (c *Client) CheckDomain(ctx context.Context, service, domain string) (*api.DomainCheck, error) {
+	p, err := domainPath(service, domain)
+	if err != nil {
+		return nil, err
+	}
+	var out api.DomainCheck
+	if err := c.do(ctx, http.MethodPost, p+"/check", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func domainPath(service, domain string) (string, error) {
+	p, err := servicePath(service)
+	if err != nil {
+		return "", err
+	}
+	switch domain {
+	case "":
+		return "", rampart.Errorf(rampart.EINVALID, "domain name is required, e.g. shop.example.com")
+	case ".", "..":
+		return "", rampart.Errorf(rampart.ENOTFOUND, "domain %q is not on the list of %s", domain, service)
+	}
+	return p + "/domains/" + url.PathEscape(domain), nil
+}

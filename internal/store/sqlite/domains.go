@@ -1,0 +1,131 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/store"
+)
+
+// domainSelect reads domains with their service's name.
+const domainSelect = `SELECT d.id, d.service_id, s.name, d.name, d.tls_mode, d.state, d.reason, d.cert_pem, d.key_pem, d.created_at, d.updated_at
+FROM domains d JOIN services s ON s.id = d.service_id`
+
+// CreateDomain inserts d and sets d.ID, Service, CreatedAt and UpdatedAt.
+func (q queries) CreateDomain(ctx context.Context, d *rampart.Domain) error {
+	t := now()
+	var id int64
+	var service string
+	err := q.w.QueryRowContext(ctx,
+		`INSERT INTO domains (service_id, name, tls_mode, state, reason, cert_pem, key_pem, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		RETURNING id, (SELECT name FROM services WHERE services.id = domains.service_id)`,
+		d.ServiceID, d.Name, string(d.TLSMode), string(d.State), d.Reason, nonNil(d.CertPEM), nonNil(d.KeyPEM),
+		t.UnixNano(), t.UnixNano()).Scan(&id, &service)
+	switch {
+	case isUnique(err):
+		return rampart.Errorf(rampart.ECONFLICT, "%s is already used by another service: remove it there first", d.Name)
+	case isForeignKey(err):
+		return rampart.Errorf(rampart.ENOTFOUND, "service %d not found: a domain must belong to an existing service", d.ServiceID)
+	case err != nil:
+		return fmt.Errorf("create domain %q: %w", d.Name, err)
+	}
+	d.ID, d.Service, d.CreatedAt, d.UpdatedAt = id, service, t, t
+	return nil
+}
+
+// DomainByName returns the domain with the given name.
+func (q queries) DomainByName(ctx context.Context, name string) (*rampart.Domain, error) {
+	d, err := scanDomain(q.r.QueryRowContext(ctx, domainSelect+` WHERE d.name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, rampart.Errorf(rampart.ENOTFOUND, "domain %q not found", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read domain %q: %w", name, err)
+	}
+	return d, nil
+}
+
+// ListDomains returns the domains f selects, ordered by name.
+func (q queries) ListDomains(ctx context.Context, f store.DomainFilter) ([]*rampart.Domain, error) {
+	query, args := domainSelect, []any{}
+	if f.ServiceID != 0 {
+		query += ` WHERE d.service_id = ?`
+		args = append(args, f.ServiceID)
+	}
+	rows, err := q.r.QueryContext(ctx, query+` ORDER BY d.name`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list domains: %w", err)
+	}
+	defer rows.Close()
+	list := []*rampart.Domain{}
+	for rows.Next() {
+		d, err := scanDomain(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list domains: %w", err)
+		}
+		list = append(list, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list domains: %w", err)
+	}
+	return list, nil
+}
+
+// UpdateDomainStatus writes the state and reason of a domain.
+func (q queries) UpdateDomainStatus(ctx context.Context, id int64, state rampart.DomainState, reason string) error {
+	res, err := q.w.ExecContext(ctx, `UPDATE domains SET state = ?, reason = ?, updated_at = ? WHERE id = ?`,
+		string(state), reason, now().UnixNano(), id)
+	n, err := affected(res, err)
+	if err != nil {
+		return fmt.Errorf("update domain %d: %w", id, err)
+	}
+	if n == 0 {
+		return rampart.Errorf(rampart.ENOTFOUND, "domain %d not found", id)
+	}
+	return nil
+}
+
+// DeleteDomain deletes the domain with the given ID.
+func (q queries) DeleteDomain(ctx context.Context, id int64) error {
+	res, err := q.w.ExecContext(ctx, `DELETE FROM domains WHERE id = ?`, id)
+	n, err := affected(res, err)
+	if err != nil {
+		return fmt.Errorf("delete domain %d: %w", id, err)
+	}
+	if n == 0 {
+		return rampart.Errorf(rampart.ENOTFOUND, "domain %d not found", id)
+	}
+	return nil
+}
+
+func scanDomain(s scanner) (*rampart.Domain, error) {
+	var (
+		d                rampart.Domain
+		mode, state      string
+		created, updated int64
+	)
+	if err := s.Scan(&d.ID, &d.ServiceID, &d.Service, &d.Name, &mode, &state, &d.Reason, &d.CertPEM, &d.KeyPEM, &created, &updated); err != nil {
+		return nil, err
+	}
+	d.TLSMode, d.State = rampart.TLSMode(mode), rampart.DomainState(state)
+	d.Display = rampart.DisplayDomain(d.Name)
+	if len(d.CertPEM) == 0 {
+		d.CertPEM = nil
+	}
+	if len(d.KeyPEM) == 0 {
+		d.KeyPEM = nil
+	}
+	d.CreatedAt, d.UpdatedAt = fromNanos(created), fromNanos(updated)
+	return &d, nil
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
