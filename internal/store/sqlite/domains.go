@@ -79,27 +79,13 @@ func (q queries) ListDomains(ctx context.Context, f store.DomainFilter) ([]*ramp
 func (q queries) UpdateDomainStatus(ctx context.Context, id int64, state rampart.DomainState, reason string) error {
 	res, err := q.w.ExecContext(ctx, `UPDATE domains SET state = ?, reason = ?, updated_at = ? WHERE id = ?`,
 		string(state), reason, now().UnixNano(), id)
-	n, err := affected(res, err)
-	if err != nil {
-		return fmt.Errorf("update domain %d: %w", id, err)
-	}
-	if n == 0 {
-		return rampart.Errorf(rampart.ENOTFOUND, "domain %d not found", id)
-	}
-	return nil
+	return oneRow(res, err, "update", "domain", id)
 }
 
 // DeleteDomain deletes the domain with the given ID.
 func (q queries) DeleteDomain(ctx context.Context, id int64) error {
 	res, err := q.w.ExecContext(ctx, `DELETE FROM domains WHERE id = ?`, id)
-	n, err := affected(res, err)
-	if err != nil {
-		return fmt.Errorf("delete domain %d: %w", id, err)
-	}
-	if n == 0 {
-		return rampart.Errorf(rampart.ENOTFOUND, "domain %d not found", id)
-	}
-	return nil
+	return oneRow(res, err, "delete", "domain", id)
 }
 
 func scanDomain(s scanner) (*rampart.Domain, error) {

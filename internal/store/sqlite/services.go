@@ -122,14 +122,7 @@ func (q queries) UpdateService(ctx context.Context, s *rampart.Service) error {
 // DeleteService deletes the service with the given ID.
 func (q queries) DeleteService(ctx context.Context, id int64) error {
 	res, err := q.w.ExecContext(ctx, `DELETE FROM services WHERE id = ?`, id)
-	n, err := affected(res, err)
-	if err != nil {
-		return fmt.Errorf("delete service %d: %w", id, err)
-	}
-	if n == 0 {
-		return rampart.Errorf(rampart.ENOTFOUND, "service %d not found", id)
-	}
-	return nil
+	return oneRow(res, err, "delete", "service", id)
 }
 
 // ServicesVersion returns the counter the services triggers bump (see the

@@ -83,27 +83,13 @@ func (q queries) TouchSession(ctx context.Context, id int64, at time.Time) error
 		return err
 	}
 	res, err := q.w.ExecContext(ctx, `UPDATE sessions SET seen_at = max(seen_at, ?) WHERE id = ?`, n, id)
-	rows, err := affected(res, err)
-	if err != nil {
-		return fmt.Errorf("record use of session %d: %w", id, err)
-	}
-	if rows == 0 {
-		return rampart.Errorf(rampart.ENOTFOUND, "session %d not found: sign in again", id)
-	}
-	return nil
+	return oneRow(res, err, "record use of", "session", id)
 }
 
 // DeleteSession deletes the session with the given ID (sign-out).
 func (q queries) DeleteSession(ctx context.Context, id int64) error {
 	res, err := q.w.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, id)
-	n, err := affected(res, err)
-	if err != nil {
-		return fmt.Errorf("delete session %d: %w", id, err)
-	}
-	if n == 0 {
-		return rampart.Errorf(rampart.ENOTFOUND, "session %d not found", id)
-	}
-	return nil
+	return oneRow(res, err, "delete", "session", id)
 }
 
 // DeleteExpiredSessions removes sessions that expired before at or were

@@ -86,27 +86,13 @@ func (q queries) TouchToken(ctx context.Context, id int64, at time.Time) error {
 	}
 	res, err := q.w.ExecContext(ctx,
 		`UPDATE api_tokens SET last_used_at = max(coalesce(last_used_at, ?1), ?1) WHERE id = ?2`, n, id)
-	rows, err := affected(res, err)
-	if err != nil {
-		return fmt.Errorf("record use of API token %d: %w", id, err)
-	}
-	if rows == 0 {
-		return rampart.Errorf(rampart.ENOTFOUND, "API token %d not found", id)
-	}
-	return nil
+	return oneRow(res, err, "record use of", "API token", id)
 }
 
 // DeleteToken deletes the token with the given ID.
 func (q queries) DeleteToken(ctx context.Context, id int64) error {
 	res, err := q.w.ExecContext(ctx, `DELETE FROM api_tokens WHERE id = ?`, id)
-	n, err := affected(res, err)
-	if err != nil {
-		return fmt.Errorf("delete API token %d: %w", id, err)
-	}
-	if n == 0 {
-		return rampart.Errorf(rampart.ENOTFOUND, "API token %d not found", id)
-	}
-	return nil
+	return oneRow(res, err, "delete", "API token", id)
 }
 
 func scanToken(s scanner) (*rampart.APIToken, error) {

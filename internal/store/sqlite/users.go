@@ -86,12 +86,8 @@ func (q queries) UpdateUser(ctx context.Context, u *rampart.User) error {
 	if isUnique(err) {
 		return rampart.Errorf(rampart.ECONFLICT, "a user with email %q already exists", u.Email)
 	}
-	n, err := affected(res, err)
-	if err != nil {
-		return fmt.Errorf("update user %d: %w", u.ID, err)
-	}
-	if n == 0 {
-		return rampart.Errorf(rampart.ENOTFOUND, "user %d not found", u.ID)
+	if err := oneRow(res, err, "update", "user", u.ID); err != nil {
+		return err
 	}
 	u.UpdatedAt = t
 	return nil
@@ -132,4 +128,18 @@ func affected(res sql.Result, err error) (int64, error) {
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// oneRow checks the result of a write addressed by ID: the driver's error
+// wrapped with what was being done ("delete service 7: …"), or ENOTFOUND
+// when no row has that ID.
+func oneRow(res sql.Result, err error, doing, what string, id int64) error {
+	n, err := affected(res, err)
+	if err != nil {
+		return fmt.Errorf("%s %s %d: %w", doing, what, id, err)
+	}
+	if n == 0 {
+		return rampart.Errorf(rampart.ENOTFOUND, "%s %d not found", what, id)
+	}
+	return nil
 }
