@@ -22,6 +22,9 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// Field names the input at fault ("name", "rate_limit.requests"), when
+	// one is, so that a form can show the message next to it.
+	Field string
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -58,4 +61,19 @@ func ErrorMessage(err error) string {
 	default:
 		return "internal error: the server could not complete the request (see its log)"
 	}
+}
+
+// FieldError marks e as being about the input field and returns it.
+func FieldError(field string, e *Error) *Error {
+	e.Field = field
+	return e
+}
+
+// ErrorField returns the Field of the first *Error in err's chain, or "".
+func ErrorField(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
 }

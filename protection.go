@@ -49,12 +49,12 @@ func (r RateLimit) Period() time.Duration {
 // (bare IPs become /32 or /128 prefixes, networks are masked).
 func (r *RateLimit) Validate() error {
 	if r.Requests < 1 || r.Requests > MaxRateLimitRequests {
-		return Errorf(EINVALID, "rate limit: requests must be between 1 and %d, got %d", MaxRateLimitRequests, r.Requests)
+		return FieldError("rate_limit.requests", Errorf(EINVALID, "rate limit: requests must be between 1 and %d, got %d", MaxRateLimitRequests, r.Requests))
 	}
 	switch r.Per {
 	case PerSecond, PerMinute:
 	default:
-		return Errorf(EINVALID, "rate limit: per must be %q or %q, got %q", PerSecond, PerMinute, r.Per)
+		return FieldError("rate_limit.per", Errorf(EINVALID, "rate limit: per must be %q or %q, got %q", PerSecond, PerMinute, r.Per))
 	}
 	allow, err := ParseAllowList(r.Allow)
 	if err != nil {
@@ -70,7 +70,7 @@ func (r *RateLimit) Validate() error {
 // ParseAllowList parses CIDRs and bare IPs into masked prefixes.
 func ParseAllowList(entries []string) ([]netip.Prefix, error) {
 	if len(entries) > MaxAllowEntries {
-		return nil, Errorf(EINVALID, "rate limit: the allow-list has %d entries; at most %d are allowed (use wider networks)", len(entries), MaxAllowEntries)
+		return nil, FieldError("rate_limit.allow", Errorf(EINVALID, "rate limit: the allow-list has %d entries; at most %d are allowed (use wider networks)", len(entries), MaxAllowEntries))
 	}
 	out := make([]netip.Prefix, 0, len(entries))
 	seen := make(map[netip.Prefix]bool, len(entries))
@@ -80,21 +80,21 @@ func ParseAllowList(entries []string) ([]netip.Prefix, error) {
 		if strings.Contains(e, "/") {
 			var err error
 			if p, err = netip.ParsePrefix(e); err != nil {
-				return nil, Errorf(EINVALID, "rate limit: allow-list entry %q is not a network: use CIDR notation like 203.0.113.0/24 or 2001:db8::/48", e)
+				return nil, FieldError("rate_limit.allow", Errorf(EINVALID, "rate limit: allow-list entry %q is not a network: use CIDR notation like 203.0.113.0/24 or 2001:db8::/48", e))
 			}
 		} else {
 			a, err := netip.ParseAddr(e)
 			if err != nil {
-				return nil, Errorf(EINVALID, "rate limit: allow-list entry %q is not an IP address or a network (e.g. 203.0.113.7 or 203.0.113.0/24)", e)
+				return nil, FieldError("rate_limit.allow", Errorf(EINVALID, "rate limit: allow-list entry %q is not an IP address or a network (e.g. 203.0.113.7 or 203.0.113.0/24)", e))
 			}
 			if a.Zone() != "" {
-				return nil, Errorf(EINVALID, "rate limit: allow-list entry %q has a zone: remove the %%zone part", e)
+				return nil, FieldError("rate_limit.allow", Errorf(EINVALID, "rate limit: allow-list entry %q has a zone: remove the %%zone part", e))
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
 		p = p.Masked()
 		if seen[p] {
-			return nil, Errorf(EINVALID, "rate limit: allow-list entry %s is listed twice", p)
+			return nil, FieldError("rate_limit.allow", Errorf(EINVALID, "rate limit: allow-list entry %s is listed twice", p))
 		}
 		seen[p] = true
 		out = append(out, p)
@@ -154,10 +154,10 @@ const (
 // Validate checks the cache settings.
 func (c Cache) Validate() error {
 	if ttl := time.Duration(c.TTL); ttl < MinCacheTTL || ttl > MaxCacheTTL {
-		return Errorf(EINVALID, "cache: ttl must be between %s and %s, got %s", MinCacheTTL, MaxCacheTTL, ttl)
+		return FieldError("cache.ttl", Errorf(EINVALID, "cache: ttl must be between %s and %s, got %s", MinCacheTTL, MaxCacheTTL, ttl))
 	}
 	if s := time.Duration(c.StaleIfError); s < 0 || s > MaxCacheStaleIfError {
-		return Errorf(EINVALID, "cache: stale_if_error must be between 0s and %s, got %s", MaxCacheStaleIfError, s)
+		return FieldError("cache.stale_if_error", Errorf(EINVALID, "cache: stale_if_error must be between 0s and %s, got %s", MaxCacheStaleIfError, s))
 	}
 	return nil
 }

@@ -87,3 +87,26 @@ func FuzzParseAllowList(f *testing.F) {
 		}
 	})
 }
+
+// TestErrorFields: validation errors name the input at fault, which forms
+// use to put the message next to the right field.
+func TestErrorFields(t *testing.T) {
+	for _, tc := range []struct {
+		err   error
+		field string
+	}{
+		{ValidateServiceName("Bad"), "name"},
+		{ValidateUpstreams(nil), "upstreams"},
+		{ValidateUpstream("ftp://x"), "upstreams"},
+		{(&RateLimit{Requests: 0, Per: PerMinute}).Validate(), "rate_limit.requests"},
+		{(&RateLimit{Requests: 1, Per: "hour"}).Validate(), "rate_limit.per"},
+		{(&RateLimit{Requests: 1, Per: PerMinute, Allow: []string{"x"}}).Validate(), "rate_limit.allow"},
+		{Cache{TTL: 0}.Validate(), "cache.ttl"},
+		{Cache{TTL: Duration(time.Second), StaleIfError: -1}.Validate(), "cache.stale_if_error"},
+		{Errorf(EINVALID, "no field"), ""},
+	} {
+		if got := ErrorField(tc.err); got != tc.field {
+			t.Errorf("%v: field %q, want %q", tc.err, got, tc.field)
+		}
+	}
+}

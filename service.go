@@ -68,24 +68,24 @@ const MaxServiceNameLength = 63
 func ValidateServiceName(name string) error {
 	switch {
 	case name == "":
-		return Errorf(EINVALID, "service name is required")
+		return FieldError("name", Errorf(EINVALID, "service name is required"))
 	case len(name) > MaxServiceNameLength:
-		return Errorf(EINVALID, "service name %q is %d characters long: a DNS label has at most %d", name, len(name), MaxServiceNameLength)
+		return FieldError("name", Errorf(EINVALID, "service name %q is %d characters long: a DNS label has at most %d", name, len(name), MaxServiceNameLength))
 	case name[0] == '-' || name[len(name)-1] == '-':
-		return Errorf(EINVALID, "service name %q must not start or end with a hyphen", name)
+		return FieldError("name", Errorf(EINVALID, "service name %q must not start or end with a hyphen", name))
 	case len(name) >= 4 && name[2:4] == "--":
 		// "xn--" and friends are reserved for IDNA; a name like that would
 		// display as a different word in browsers.
-		return Errorf(EINVALID, "service name %q must not have hyphens in the 3rd and 4th position (reserved for internationalized names)", name)
+		return FieldError("name", Errorf(EINVALID, "service name %q must not have hyphens in the 3rd and 4th position (reserved for internationalized names)", name))
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		switch {
 		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-':
 		case 'A' <= c && c <= 'Z':
-			return Errorf(EINVALID, "service name %q has upper-case letters: use %q", name, strings.ToLower(name))
+			return FieldError("name", Errorf(EINVALID, "service name %q has upper-case letters: use %q", name, strings.ToLower(name)))
 		default:
-			return Errorf(EINVALID, "service name %q has the character %q: use only a-z, 0-9 and '-'", name, string(rune(c)))
+			return FieldError("name", Errorf(EINVALID, "service name %q has the character %q: use only a-z, 0-9 and '-'", name, string(rune(c))))
 		}
 	}
 	return nil
@@ -97,10 +97,10 @@ const MaxUpstreams = 8
 // ValidateUpstreams checks a service's list of upstream URLs.
 func ValidateUpstreams(ups []string) error {
 	if len(ups) == 0 {
-		return Errorf(EINVALID, "at least one upstream URL is required, e.g. http://127.0.0.1:8080")
+		return FieldError("upstreams", Errorf(EINVALID, "at least one upstream URL is required, e.g. http://127.0.0.1:8080"))
 	}
 	if len(ups) > MaxUpstreams {
-		return Errorf(EINVALID, "%d upstreams given: at most %d are allowed", len(ups), MaxUpstreams)
+		return FieldError("upstreams", Errorf(EINVALID, "%d upstreams given: at most %d are allowed", len(ups), MaxUpstreams))
 	}
 	seen := make(map[string]bool, len(ups))
 	for _, u := range ups {
@@ -108,7 +108,7 @@ func ValidateUpstreams(ups []string) error {
 			return err
 		}
 		if seen[u] {
-			return Errorf(EINVALID, "upstream %q is listed twice", u)
+			return FieldError("upstreams", Errorf(EINVALID, "upstream %q is listed twice", u))
 		}
 		seen[u] = true
 	}
@@ -119,39 +119,39 @@ func ValidateUpstreams(ups []string) error {
 // optional port and base path, nothing else.
 func ValidateUpstream(raw string) error {
 	if raw == "" {
-		return Errorf(EINVALID, "upstream URL is empty: give one like http://127.0.0.1:8080")
+		return FieldError("upstreams", Errorf(EINVALID, "upstream URL is empty: give one like http://127.0.0.1:8080"))
 	}
 	if len(raw) > 2048 {
-		return Errorf(EINVALID, "upstream URL is longer than 2048 characters")
+		return FieldError("upstreams", Errorf(EINVALID, "upstream URL is longer than 2048 characters"))
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return Errorf(EINVALID, "upstream %q is not a valid URL: give one like http://127.0.0.1:8080", raw)
+		return FieldError("upstreams", Errorf(EINVALID, "upstream %q is not a valid URL: give one like http://127.0.0.1:8080", raw))
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return Errorf(EINVALID, "upstream %q must start with http:// or https://", raw)
+		return FieldError("upstreams", Errorf(EINVALID, "upstream %q must start with http:// or https://", raw))
 	case u.Opaque != "" || u.Host == "":
-		return Errorf(EINVALID, "upstream %q has no host: give one like http://127.0.0.1:8080", raw)
+		return FieldError("upstreams", Errorf(EINVALID, "upstream %q has no host: give one like http://127.0.0.1:8080", raw))
 	case u.User != nil:
-		return Errorf(EINVALID, "upstream %q must not contain credentials", raw)
+		return FieldError("upstreams", Errorf(EINVALID, "upstream %q must not contain credentials", raw))
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
-		return Errorf(EINVALID, "upstream %q must not have a query or fragment", raw)
+		return FieldError("upstreams", Errorf(EINVALID, "upstream %q must not have a query or fragment", raw))
 	}
 	host := u.Hostname()
 	if host == "" {
-		return Errorf(EINVALID, "upstream %q has no host: give one like http://127.0.0.1:8080", raw)
+		return FieldError("upstreams", Errorf(EINVALID, "upstream %q has no host: give one like http://127.0.0.1:8080", raw))
 	}
 	if net.ParseIP(host) == nil && !validHostname(host) {
-		return Errorf(EINVALID, "upstream %q: %q is neither an IP address nor a valid host name", raw, host)
+		return FieldError("upstreams", Errorf(EINVALID, "upstream %q: %q is neither an IP address nor a valid host name", raw, host))
 	}
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 || n > 65535 {
-			return Errorf(EINVALID, "upstream %q: port %q is not between 1 and 65535", raw, p)
+			return FieldError("upstreams", Errorf(EINVALID, "upstream %q: port %q is not between 1 and 65535", raw, p))
 		}
 	} else if strings.HasSuffix(u.Host, ":") {
-		return Errorf(EINVALID, "upstream %q has an empty port", raw)
+		return FieldError("upstreams", Errorf(EINVALID, "upstream %q has an empty port", raw))
 	}
 	return nil
 }

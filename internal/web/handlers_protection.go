@@ -96,16 +96,13 @@ func (s *server) saveRateLimit(w http.ResponseWriter, r *http.Request, rc *reqCt
 		s.fail(w, r, rc, err)
 		return
 	}
-	// The service layer validates the setting as a whole; find the field
-	// its message is about by asking the same validators one field at a time.
 	msg := rampart.ErrorMessage(err)
-	_, allowErr := rampart.ParseAllowList(rl.Allow)
-	switch {
-	case (&rampart.RateLimit{Requests: rl.Requests, Per: rampart.PerMinute}).Validate() != nil:
+	switch rampart.ErrorField(err) {
+	case "rate_limit.requests":
 		f.RequestsErr = msg
-	case (&rampart.RateLimit{Requests: 1, Per: rl.Per}).Validate() != nil:
+	case "rate_limit.per":
 		f.PerErr = msg
-	case allowErr != nil:
+	case "rate_limit.allow":
 		f.AllowErr = msg
 	default:
 		f.Err = msg
@@ -146,10 +143,10 @@ func (s *server) saveCache(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	msg := rampart.ErrorMessage(err)
-	switch {
-	case rampart.Cache{TTL: c.TTL}.Validate() != nil:
+	switch rampart.ErrorField(err) {
+	case "cache.ttl":
 		f.TTLErr = msg
-	case rampart.Cache{TTL: rampart.Duration(rampart.MinCacheTTL), StaleIfError: c.StaleIfError}.Validate() != nil:
+	case "cache.stale_if_error":
 		f.StaleErr = msg
 	default:
 		f.Err = msg

@@ -65,12 +65,11 @@ func (s *server) createService(w http.ResponseWriter, r *http.Request, rc *reqCt
 		Name: in.Name, Upstream: in.Upstreams[0], Owner: in.Owner,
 	}
 	msg := rampart.ErrorMessage(err)
-	// The service layer validates as a whole; find the field its message is
-	// about by asking the same validators it uses.
-	switch {
-	case code == rampart.ECONFLICT || rampart.ValidateServiceName(in.Name) != nil:
+	// A clash on create can only be the name, the one unique field.
+	switch field := rampart.ErrorField(err); {
+	case field == "name" || code == rampart.ECONFLICT:
 		d.NameErr = msg
-	case rampart.ValidateUpstreams(in.Upstreams) != nil:
+	case field == "upstreams":
 		d.UpstreamErr = msg
 	case in.Owner != "":
 		d.OwnerErr = msg
