@@ -162,7 +162,8 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rt.stopped:
 		writePage(rec, r, http.StatusServiceUnavailable, host, id)
 	case rt.limiter != nil:
-		d := rt.limiter.Allow(e.clientIP(r))
+		rec.clientIP = e.clientIP(r)
+		d := rt.limiter.Allow(rec.clientIP)
 		if !d.Allowed {
 			rec.limited = true
 			ratelimit.Reject(rec, r, d)
@@ -206,6 +207,9 @@ func (e *Edge) finish(rec *recorder, r *http.Request, rt *route, host, id string
 	if e.accessLog == nil && e.onRequest == nil {
 		return
 	}
+	if !rec.clientIP.IsValid() {
+		rec.clientIP = e.clientIP(r)
+	}
 	if len(host) > maxLogHost {
 		host = host[:maxLogHost]
 	}
@@ -217,7 +221,7 @@ func (e *Edge) finish(rec *recorder, r *http.Request, rt *route, host, id string
 		Status:    status,
 		Bytes:     rec.bytes,
 		Duration:  d,
-		ClientIP:  e.clientIP(r),
+		ClientIP:  rec.clientIP,
 		Upstream:  rec.upstream,
 		RequestID: id,
 		Error:     abort,

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 )
 
@@ -17,7 +18,8 @@ type recorder struct {
 	hijacked bool
 	upstream string
 	err      error
-	limited  bool // answered 429 by the rate limiter
+	limited  bool       // answered 429 by the rate limiter
+	clientIP netip.Addr // resolved once per request; zero until needed
 }
 
 var recorders = sync.Pool{New: func() any { return new(recorder) }}
