@@ -148,8 +148,9 @@ func TestBrowser(t *testing.T) {
 		chromedp.Flag("no-first-run", true),
 	)
 	// The deadline stops the whole browser: a hung step fails the test
-	// instead of hanging it.
-	deadline, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	// instead of hanging it. It bounds the whole flow (~20 s alone), with
+	// room for a machine busy with the other test packages.
+	deadline, cancel := context.WithTimeout(t.Context(), 150*time.Second)
 	defer cancel()
 	allocCtx, cancel := chromedp.NewExecAllocator(deadline, opts...)
 	defer cancel()
