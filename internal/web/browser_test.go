@@ -147,10 +147,10 @@ func TestBrowser(t *testing.T) {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("no-first-run", true),
 	)
-	// The deadline stops the whole browser: a hung step fails the test
-	// instead of hanging it. It bounds the whole flow (~20 s alone), with
-	// room for a machine busy with the other test packages.
-	deadline, cancel := context.WithTimeout(t.Context(), 150*time.Second)
+	// The deadline stops the whole browser if something outside a step
+	// hangs. The flow takes ~20 s alone; each step also has a deadline of
+	// its own (stepTimeout below).
+	deadline, cancel := context.WithTimeout(t.Context(), 240*time.Second)
 	defer cancel()
 	allocCtx, cancel := chromedp.NewExecAllocator(deadline, opts...)
 	defer cancel()
@@ -178,17 +178,64 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("starting chromium %s: %v", chromium, err)
 	}
 
+	// failed ends the test at a step that did not work, with a picture and
+	// the address of the page as it was then: a step that fails only on a
+	// loaded CI machine can be understood from its artifacts.
+	failed := func(what string, err error) {
+		t.Helper()
+		name := "FAILED-" + strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+				return r
+			}
+			return '-'
+		}, strings.ToLower(what)) + ".png"
+		shotCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		loc, _ := chromedp.Run(shotCtx, chromedp.Location())
+		if png, serr := chromedp.Run(shotCtx, chromedp.CaptureScreenshot()); serr == nil {
+			_ = os.WriteFile(filepath.Join(out, name), png, 0o644)
+		}
+		t.Fatalf("%s: %v (page %s; screenshot %s)", what, err, loc, filepath.Join(out, name))
+	}
+	// Each step has its own deadline, well above what it needs on a busy
+	// machine, so that a hung step is named and pictured while the browser
+	// still answers.
+	const stepTimeout = 30 * time.Second
+	// settled waits until htmx has finished a swap, settle and the scroll
+	// that follows a boosted link (scrollIntoViewOnBoost), then for two
+	// frames to be painted. A mouse click aimed before that scroll can land
+	// on whatever scrolls under the pointer.
+	settled := chromedp.Action[chromedp.Void](func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Evaluate[bool](`new Promise(resolve => {
+			const busy = () => document.readyState !== "complete" ||
+				document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added");
+			const check = () => busy() ? setTimeout(check, 20) :
+				requestAnimationFrame(() => requestAnimationFrame(() => resolve(true)));
+			check();
+		})`, chromedp.EvalAwaitPromise)(ctx, t)
+		return chromedp.Void{}, err
+	})
 	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(ctx, actions...); err != nil {
-			t.Fatalf("%s: %v", what, err)
+		sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+		defer cancel()
+		if err := chromedp.Do(sctx, append(actions, settled)...); err != nil {
+			failed(what, err)
 		}
 	}
 	// clickAndLoad clicks and waits for the page that the click loads.
 	clickAndLoad := func(what, sel string) {
 		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(sel)))); err != nil {
-			t.Fatalf("%s: %v", what, err)
+		sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+		defer cancel()
+		if err := chromedp.Do(sctx, settled, chromedp.WaitVisible(chromedp.CSS(sel))); err != nil {
+			failed(what, err)
+		}
+		if _, err := chromedp.Run(sctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(sel)))); err != nil {
+			failed(what, err)
+		}
+		if err := chromedp.Do(sctx, settled); err != nil {
+			failed(what, err)
 		}
 	}
 	// js evaluates an expression; selectors go in through JSON so that
