@@ -29,8 +29,11 @@ type Service struct {
 	State     ServiceState `json:"state"`
 	RateLimit RateLimit    `json:"rate_limit"`
 	Cache     Cache        `json:"cache"`
-	CreatedAt time.Time    `json:"created_at"`
-	UpdatedAt time.Time    `json:"updated_at"`
+	// Env is the environment the service's process gets (the Env tab of
+	// the dashboard's Update config). Never nil on reads.
+	Env       Env       `json:"env"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Hostname is the service's platform hostname: the CNAME target its users
@@ -57,7 +60,10 @@ func (s *Service) Validate() error {
 	if err := s.RateLimit.Validate(); err != nil {
 		return err
 	}
-	return s.Cache.Validate()
+	if err := s.Cache.Validate(); err != nil {
+		return err
+	}
+	return s.Env.Validate()
 }
 
 // MaxServiceNameLength is the longest DNS label.

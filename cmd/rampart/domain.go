@@ -24,7 +24,7 @@ as soon as DNS points here, and renews it.
 
 States: waiting_for_dns → issuing → active, or error with the reason.`,
 	}
-	cmd.AddCommand(newDomainAddCmd(cf), newDomainListCmd(cf), newDomainRemoveCmd(cf), newDomainCheckCmd(cf))
+	cmd.AddCommand(newDomainAddCmd(cf), newDomainListCmd(cf), newDomainUpdateCmd(cf), newDomainRemoveCmd(cf), newDomainCheckCmd(cf))
 	return cmd
 }
 
@@ -40,22 +40,9 @@ func newDomainAddCmd(cf *clientFlags) *cobra.Command {
 		Args: exactArgs("SERVICE", "DOMAIN"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in := api.DomainInput{Name: args[1], TLSMode: rampart.TLSMode(mode)}
-			if (certFile != "") != (keyFile != "") {
-				return usageError{fmt.Errorf("give both --cert and --key, or neither")}
-			}
-			if certFile != "" {
-				if in.TLSMode == "" {
-					in.TLSMode = rampart.TLSCustom
-				}
-				c, err := os.ReadFile(certFile)
-				if err != nil {
-					return fmt.Errorf("read the certificate: %w", err)
-				}
-				k, err := os.ReadFile(keyFile)
-				if err != nil {
-					return fmt.Errorf("read the key: %w", err)
-				}
-				in.CertPEM, in.KeyPEM = string(c), string(k)
+			var err error
+			if in.TLSMode, in.CertPEM, in.KeyPEM, err = readUpload(in.TLSMode, certFile, keyFile); err != nil {
+				return err
 			}
 			cl, err := cf.client()
 			if err != nil {
@@ -74,6 +61,71 @@ func newDomainAddCmd(cf *clientFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&mode, "tls", "", "TLS mode: managed (certificate from the ACME CA; the default), custom (--cert/--key) or off")
+	cmd.Flags().StringVar(&certFile, "cert", "", "TLS mode custom: PEM file with the certificate chain, leaf first")
+	cmd.Flags().StringVar(&keyFile, "key", "", "TLS mode custom: PEM file with the private key")
+	return cmd
+}
+
+// readUpload reads the --cert and --key files of TLS mode custom; with
+// them and no --tls, the mode is custom.
+func readUpload(mode rampart.TLSMode, certFile, keyFile string) (rampart.TLSMode, string, string, error) {
+	if (certFile != "") != (keyFile != "") {
+		return "", "", "", usageError{fmt.Errorf("give both --cert and --key, or neither")}
+	}
+	if certFile == "" {
+		return mode, "", "", nil
+	}
+	if mode == "" {
+		mode = rampart.TLSCustom
+	}
+	c, err := os.ReadFile(certFile)
+	if err != nil {
+		return "", "", "", fmt.Errorf("read the certificate: %w", err)
+	}
+	k, err := os.ReadFile(keyFile)
+	if err != nil {
+		return "", "", "", fmt.Errorf("read the key: %w", err)
+	}
+	return mode, string(c), string(k), nil
+}
+
+func newDomainUpdateCmd(cf *clientFlags) *cobra.Command {
+	var mode, certFile, keyFile string
+	cmd := &cobra.Command{
+		Use:   "update SERVICE DOMAIN --tls managed|custom|off [--cert FILE --key FILE]",
+		Short: "Change a domain's TLS mode, or replace its uploaded certificate",
+		Long: `Switch a domain between managed (certificate from the ACME CA), custom (your
+own certificate and key, e.g. a Cloudflare origin certificate) and off (rampart
+never requests a certificate for it, e.g. when TLS ends at a proxy in front).
+The domain starts over from the new mode's first state; a certificate that
+works keeps being served until its replacement is ready.`,
+		Example: `  rampart domain update shop shop.example.com --tls off
+  rampart domain update shop shop.example.com --cert origin.pem --key origin.key
+  rampart domain update shop shop.example.com --tls managed`,
+		Args: exactArgs("SERVICE", "DOMAIN"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			up := api.DomainUpdate{TLSMode: rampart.TLSMode(mode)}
+			var err error
+			if up.TLSMode, up.CertPEM, up.KeyPEM, err = readUpload(up.TLSMode, certFile, keyFile); err != nil {
+				return err
+			}
+			if up.TLSMode == "" {
+				return usageError{fmt.Errorf("nothing to change: give --tls managed|custom|off, or --cert and --key")}
+			}
+			cl, err := cf.client()
+			if err != nil {
+				return err
+			}
+			d, err := cl.UpdateDomain(cmd.Context(), args[0], args[1], up)
+			if err != nil {
+				return err
+			}
+			return output(cmd, d, func(w io.Writer) {
+				fmt.Fprintf(w, "%s of %s: TLS %s, %s.\n", displayName(d), d.Service, d.TLSMode, d.State)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&mode, "tls", "", "TLS mode: managed, custom (with --cert/--key) or off")
 	cmd.Flags().StringVar(&certFile, "cert", "", "TLS mode custom: PEM file with the certificate chain, leaf first")
 	cmd.Flags().StringVar(&keyFile, "key", "", "TLS mode custom: PEM file with the private key")
 	return cmd

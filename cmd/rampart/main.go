@@ -100,6 +100,8 @@ REST API: log in once with 'rampart login', then e.g. 'rampart service list'.`,
 		newCacheCmd(cf),
 		newAuditCmd(cf),
 		newDomainCmd(cf),
+		newSSLCmd(cf),
+		newEnvCmd(cf),
 	)
 	return root
 }

@@ -97,9 +97,39 @@ func checkObject(body []byte, t reflect.Type, prefix string, v any) error {
 			if err := checkObject(val, st, prefix+key+".", v); err != nil {
 				return err
 			}
+		} else if ft.Kind() == reflect.Map && len(val) > 0 && val[0] == '{' {
+			if err := checkMapKeys(val, prefix+key+".", v); err != nil {
+				return err
+			}
 		}
 	}
 	return nil // a missing '}' is reported by the decoding that follows
+}
+
+// checkMapKeys refuses a key given twice in a JSON object decoded into a
+// map ("env"), where encoding/json would let the last one win.
+func checkMapKeys(body []byte, prefix string, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil {
+		return decodeError(err, v)
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return decodeError(err, v)
+		}
+		key, _ := tok.(string)
+		if seen[key] {
+			return invalid("field %q is given twice: give it once", prefix+key)
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return decodeError(err, v)
+		}
+	}
+	return nil
 }
 
 // structType returns the struct type behind t (through pointers) when JSON

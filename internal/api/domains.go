@@ -22,6 +22,15 @@ type DomainInput struct {
 	KeyPEM  string `json:"key_pem,omitempty"`
 }
 
+// DomainUpdate changes a domain's TLS mode, or replaces the uploaded
+// certificate of a custom one. With a certificate and no mode, the mode is
+// custom.
+type DomainUpdate struct {
+	TLSMode rampart.TLSMode `json:"tls_mode,omitempty"`
+	CertPEM string          `json:"cert_pem,omitempty"`
+	KeyPEM  string          `json:"key_pem,omitempty"`
+}
+
 // DomainList is the answer to GET /services/{name}/domains.
 type DomainList struct {
 	Domains []*rampart.Domain `json:"domains"`
@@ -91,6 +100,28 @@ func (s *server) addDomain(w http.ResponseWriter, r *http.Request, actor app.Act
 	}
 	w.Header().Set("Location", servicePath(d.Service)+"/domains/"+url.PathEscape(d.Name))
 	writeJSON(w, http.StatusCreated, d)
+	return nil
+}
+
+func (s *server) updateDomain(w http.ResponseWriter, r *http.Request, actor app.Actor) error {
+	if _, err := s.app.GetDomain(r.Context(), actor, r.PathValue("name"), r.PathValue("domain")); err != nil {
+		return err
+	}
+	var in DomainUpdate
+	if err := decodeBody(w, r, &in); err != nil {
+		return err
+	}
+	if in.TLSMode == "" {
+		if in.CertPEM == "" && in.KeyPEM == "" {
+			return rampart.FieldError("tls_mode", rampart.Errorf(rampart.EINVALID, "nothing to change: give tls_mode (managed, custom or off), or cert_pem and key_pem to replace an uploaded certificate"))
+		}
+		in.TLSMode = rampart.TLSCustom
+	}
+	d, err := s.app.UpdateDomain(r.Context(), actor, r.PathValue("name"), r.PathValue("domain"), in.TLSMode, []byte(in.CertPEM), []byte(in.KeyPEM))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
 	return nil
 }
 

@@ -69,6 +69,7 @@ func newEnvWith(t *testing.T, opts Options) *env {
 		log = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	a := app.New(db, app.Options{Logger: log, Now: c.Now, PurgeCache: func(string) int { return 0 }, PlatformDomain: testDomain,
+		ResetCertificates: func(_ context.Context, name string) (string, error) { return "/var/lib/rampart/certs.old-test", nil },
 		CheckDNS: func(context.Context, *rampart.Domain) dnscheck.Result {
 			return dnscheck.Result{Resolvers: []dnscheck.ResolverResult{{Resolver: "192.0.2.53:53", CNAME: []string{"web." + testDomain}, PointsHere: true}}, PointsHere: true}
 		}})

@@ -309,6 +309,9 @@ var schemaTypes = map[string]reflect.Type{
 	"Domain":        reflect.TypeFor[rampart.Domain](),
 	"DomainList":    reflect.TypeFor[DomainList](),
 	"DomainInput":   reflect.TypeFor[DomainInput](),
+	"DomainUpdate":  reflect.TypeFor[DomainUpdate](),
+	"SSLResetInput": reflect.TypeFor[SSLResetInput](),
+	"SSLReset":      reflect.TypeFor[app.SSLReset](),
 	"DomainCheck":   reflect.TypeFor[DomainCheck](),
 	"ResolverCheck": reflect.TypeFor[ResolverCheck](),
 }
@@ -318,7 +321,7 @@ var stringSchemas = []string{"ServiceName", "Upstream", "ServiceState", "Duratio
 
 // requestSchemas are decoded with unknown fields refused, which the
 // document must say with additionalProperties: false.
-var requestSchemas = []string{"ServiceInput", "ServiceUpdate", "RateLimit", "Cache", "DomainInput"}
+var requestSchemas = []string{"ServiceInput", "ServiceUpdate", "RateLimit", "Cache", "DomainInput", "DomainUpdate", "SSLResetInput"}
 
 func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	d := loadDoc(t)
@@ -467,6 +470,29 @@ func checkType(t *testing.T, d doc, name string, p any, typ reflect.Type) {
 		} else {
 			checkType(t, d, name+"[]", items, typ.Elem())
 		}
+	case typ.Kind() == reflect.Map:
+		// A map is an object whose every value has one schema; a map of
+		// pointers (a merge patch) also takes null for a value.
+		want = "object"
+		ap, ok := s["additionalProperties"].(doc)
+		if !ok {
+			t.Errorf("%s: a map without an additionalProperties schema", name)
+			break
+		}
+		elem := typ.Elem()
+		if elem.Kind() == reflect.Pointer {
+			types := asList(ap["type"])
+			if !slices.Contains(types, any("null")) || len(types) != 2 {
+				t.Errorf("%s{}: type %v, want [<type> null] for Go %v", name, ap["type"], elem)
+				break
+			}
+			nonNull := types[0]
+			if nonNull == "null" {
+				nonNull = types[1]
+			}
+			ap = doc{"type": nonNull}
+		}
+		checkType(t, d, name+"{}", ap, elem)
 	case typ.Kind() == reflect.Struct:
 		want = "object"
 		if schemaTypes[ref] != typ {

@@ -100,6 +100,11 @@ type Options struct {
 	// configured resolvers, against the domain's service); nil when this
 	// process cannot, and CheckDomain then says so.
 	CheckDNS func(ctx context.Context, d *rampart.Domain) dnscheck.Result
+	// ResetCertificates moves the certificate storage of name (all of it
+	// for "") aside and has the certificates obtained anew; it returns
+	// where the files went. nil when this process manages no
+	// certificates. See certs.Manager.Reset.
+	ResetCertificates func(ctx context.Context, name string) (movedTo string, err error)
 }
 
 // App is the service layer. Create it with New; it is safe for concurrent use.

@@ -33,6 +33,24 @@ func initialState(name string, mode rampart.TLSMode) (rampart.DomainState, strin
 	return rampart.DomainWaitingForDNS, "checking DNS"
 }
 
+// checkUpload checks the certificate and key that come with a TLS mode:
+// both, and a pair that fits name, for custom; none for the other modes.
+func checkUpload(name string, mode rampart.TLSMode, certPEM, keyPEM []byte) error {
+	hasPEM := len(certPEM) > 0 || len(keyPEM) > 0
+	switch {
+	case mode == rampart.TLSCustom:
+		if len(certPEM) == 0 || len(keyPEM) == 0 {
+			return rampart.FieldError("cert_pem", rampart.Errorf(rampart.EINVALID, "TLS mode custom needs both a certificate and its private key (PEM): upload both, or use TLS mode managed"))
+		}
+		if _, err := certs.ParseCustom(name, certPEM, keyPEM); err != nil {
+			return rampart.FieldError("cert_pem", rampart.Errorf(rampart.EINVALID, "%s", err.Error()))
+		}
+	case hasPEM:
+		return rampart.FieldError("tls_mode", rampart.Errorf(rampart.EINVALID, "a certificate and key are only used with TLS mode custom: set the mode to custom, or leave them out"))
+	}
+	return nil
+}
+
 // AddDomain adds input (as typed: Unicode, upper case and a trailing dot are
 // fine) to the allow list of the named service. mode "" means managed;
 // certPEM and keyPEM are the upload of mode custom and must be empty
@@ -51,17 +69,8 @@ func (a *App) AddDomain(ctx context.Context, actor Actor, service, input string,
 	if err := rampart.ValidateTLSMode(mode); err != nil {
 		return nil, err
 	}
-	hasPEM := len(certPEM) > 0 || len(keyPEM) > 0
-	switch {
-	case mode == rampart.TLSCustom:
-		if len(certPEM) == 0 || len(keyPEM) == 0 {
-			return nil, rampart.Errorf(rampart.EINVALID, "TLS mode custom needs both a certificate and its private key (PEM): upload both, or use TLS mode managed")
-		}
-		if _, err := certs.ParseCustom(name, certPEM, keyPEM); err != nil {
-			return nil, rampart.Errorf(rampart.EINVALID, "%s", err.Error())
-		}
-	case hasPEM:
-		return nil, rampart.Errorf(rampart.EINVALID, "a certificate and key are only used with TLS mode custom: set the mode to custom, or leave them out")
+	if err := checkUpload(name, mode, certPEM, keyPEM); err != nil {
+		return nil, err
 	}
 	d := &rampart.Domain{Name: name, TLSMode: mode, Display: rampart.DisplayDomain(name)}
 	d.State, d.Reason = initialState(name, mode)
@@ -148,6 +157,56 @@ func (a *App) domainOf(ctx context.Context, st store.Store, svc *rampart.Service
 		}
 		return nil, rampart.Errorf(rampart.ENOTFOUND, "domain %s is not on the list of %s: see `rampart domain list %s`", name, svc.Name, svc.Name)
 	}
+	return d, nil
+}
+
+// UpdateDomain changes the TLS mode of one of the named service's domains,
+// or, in mode custom, replaces its uploaded certificate and key (a renewed
+// origin certificate, say). The domain starts over from the new mode's
+// initial state, as if it had just been added; the certificate manager
+// gets the new mode on the reconciler's next pass, and a working
+// certificate of the old mode keeps being served until the new one is
+// ready.
+func (a *App) UpdateDomain(ctx context.Context, actor Actor, service, input string, mode rampart.TLSMode, certPEM, keyPEM []byte) (*rampart.Domain, error) {
+	if err := actor.check(); err != nil {
+		return nil, err
+	}
+	if err := rampart.ValidateTLSMode(mode); err != nil {
+		return nil, err
+	}
+	var d *rampart.Domain
+	err := a.store.InTx(ctx, func(st store.Store) error {
+		svc, err := a.visibleService(ctx, st, actor, service)
+		if err != nil {
+			return err
+		}
+		if d, err = a.domainOf(ctx, st, svc, input); err != nil {
+			return err
+		}
+		if err := checkUpload(d.Name, mode, certPEM, keyPEM); err != nil {
+			return err
+		}
+		if mode == d.TLSMode && mode != rampart.TLSCustom {
+			return rampart.Errorf(rampart.EINVALID, "%s already has TLS mode %s: nothing to change", d.Name, mode)
+		}
+		detail := "domain=" + d.Name + " tls=" + string(d.TLSMode) + "→" + string(mode)
+		if mode == rampart.TLSCustom && d.TLSMode == rampart.TLSCustom {
+			detail = "domain=" + d.Name + " tls=custom certificate replaced"
+		}
+		d.TLSMode, d.CertPEM, d.KeyPEM = mode, nil, nil
+		if mode == rampart.TLSCustom {
+			d.CertPEM, d.KeyPEM = certPEM, keyPEM
+		}
+		d.State, d.Reason = initialState(d.Name, mode)
+		if err := st.UpdateDomainTLS(ctx, d); err != nil {
+			return err
+		}
+		return a.audit(ctx, st, actor, "domain.update", svc, detail)
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.notify()
 	return d, nil
 }
 

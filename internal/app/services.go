@@ -17,15 +17,19 @@ type ServiceInput struct {
 	// Owner is the owner's email. Only admins may set it; empty means the
 	// caller (or, for the operator, the first admin).
 	Owner string `json:"owner,omitempty"`
+	// Env is the service's environment; empty: none.
+	Env rampart.Env `json:"env,omitempty"`
 }
 
 // ServiceUpdate changes a service; nil fields stay as they are. RateLimit
-// and Cache replace the whole setting.
+// and Cache replace the whole setting; Env is a merge patch (a name with a
+// value sets it, a name with null removes it, other names stay).
 type ServiceUpdate struct {
 	Upstreams []string              `json:"upstreams,omitempty"`
 	State     *rampart.ServiceState `json:"state,omitempty"`
 	RateLimit *rampart.RateLimit    `json:"rate_limit,omitempty"`
 	Cache     *rampart.Cache        `json:"cache,omitempty"`
+	Env       rampart.EnvPatch      `json:"env,omitempty"`
 }
 
 // CreateService creates a service owned by the caller (or by in.Owner, for admins).
@@ -39,6 +43,7 @@ func (a *App) CreateService(ctx context.Context, actor Actor, in ServiceInput) (
 		State:     rampart.StateActive,
 		RateLimit: rampart.DefaultRateLimit(),
 		Cache:     rampart.DefaultCache(),
+		Env:       in.Env.Clone(),
 	}
 	if err := svc.Validate(); err != nil {
 		return nil, err
@@ -52,7 +57,11 @@ func (a *App) CreateService(ctx context.Context, actor Actor, in ServiceInput) (
 		if err := st.CreateService(ctx, svc); err != nil {
 			return err
 		}
-		return a.audit(ctx, st, actor, "service.create", svc, "upstreams="+strings.Join(svc.Upstreams, ","))
+		detail := "upstreams=" + strings.Join(svc.Upstreams, ",")
+		if len(svc.Env) > 0 {
+			detail += " env=" + strings.Join(svc.Env.Names(), ",")
+		}
+		return a.audit(ctx, st, actor, "service.create", svc, detail)
 	})
 	if err != nil {
 		return nil, err
@@ -129,7 +138,10 @@ func (a *App) UpdateService(ctx context.Context, actor Actor, name string, up Se
 	if err := actor.check(); err != nil {
 		return nil, err
 	}
-	var svc *rampart.Service
+	var (
+		svc       *rampart.Service
+		unchanged bool
+	)
 	err := a.store.InTx(ctx, func(st store.Store) error {
 		var err error
 		if svc, err = a.visibleService(ctx, st, actor, name); err != nil {
@@ -152,8 +164,18 @@ func (a *App) UpdateService(ctx context.Context, actor Actor, name string, up Se
 			svc.Cache = *up.Cache
 			changes = append(changes, "cache="+describeCache(svc.Cache))
 		}
+		if up.Env != nil {
+			var set, removed []string
+			svc.Env, set, removed = up.Env.Apply(svc.Env)
+			if d := describeEnvChange(set, removed); d != "" {
+				changes = append(changes, d)
+			} else if len(changes) == 0 {
+				unchanged = true // the patch sets what is there already
+				return nil
+			}
+		}
 		if len(changes) == 0 {
-			return rampart.Errorf(rampart.EINVALID, "nothing to change: give upstreams, state, rate_limit or cache")
+			return rampart.Errorf(rampart.EINVALID, "nothing to change: give upstreams, state, rate_limit, cache or env")
 		}
 		if err := svc.Validate(); err != nil {
 			return err
@@ -166,8 +188,23 @@ func (a *App) UpdateService(ctx context.Context, actor Actor, name string, up Se
 	if err != nil {
 		return nil, err
 	}
-	a.notify()
+	if !unchanged {
+		a.notify()
+	}
 	return svc, nil
+}
+
+// describeEnvChange is the audit detail of an environment change: the
+// names set and removed, never the values (they are often secrets).
+func describeEnvChange(set, removed []string) string {
+	var parts []string
+	if len(set) > 0 {
+		parts = append(parts, "env_set="+strings.Join(set, ","))
+	}
+	if len(removed) > 0 {
+		parts = append(parts, "env_removed="+strings.Join(removed, ","))
+	}
+	return strings.Join(parts, " ")
 }
 
 // DeleteService removes the named service; the edge stops routing it at once.

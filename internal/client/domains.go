@@ -7,6 +7,7 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/api"
+	"github.com/rampart-dev/rampart/internal/app"
 )
 
 // ListDomains returns the custom domains of the named service.
@@ -69,4 +70,28 @@ func domainPath(service, domain string) (string, error) {
 		return "", rampart.Errorf(rampart.ENOTFOUND, "domain %q is not on the list of %s", domain, service)
 	}
 	return p + "/domains/" + url.PathEscape(domain), nil
+}
+
+// UpdateDomain changes a domain's TLS mode or replaces the uploaded
+// certificate of a custom one.
+func (c *Client) UpdateDomain(ctx context.Context, service, domain string, up api.DomainUpdate) (*rampart.Domain, error) {
+	p, err := domainPath(service, domain)
+	if err != nil {
+		return nil, err
+	}
+	var d rampart.Domain
+	if err := c.do(ctx, http.MethodPatch, p, up, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// ResetSSL moves certificate storage aside and has certificates obtained
+// anew: for one domain, or (domain "", admins only) for everything.
+func (c *Client) ResetSSL(ctx context.Context, domain string) (*app.SSLReset, error) {
+	var out app.SSLReset
+	if err := c.do(ctx, http.MethodPost, "ssl/reset", api.SSLResetInput{Domain: domain}, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
 }

@@ -116,7 +116,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Changes:        s.domainsChanged,
 		Log:            log.With("log", "domains"),
 	}
-	s.app = app.New(db, app.Options{Logger: log, PurgeCache: s.edge.PurgeCache, PlatformDomain: cfg.Platform.Domain, CheckDNS: s.domains.Check})
+	s.app = app.New(db, app.Options{Logger: log, PurgeCache: s.edge.PurgeCache, PlatformDomain: cfg.Platform.Domain, CheckDNS: s.domains.Check,
+		// The certificate manager is made below, once the listeners it
+		// answers challenges on are bound.
+		ResetCertificates: func(ctx context.Context, name string) (string, error) { return s.certs.Reset(ctx, name) }})
 	s.routes = &agent.Routes{Store: db, Edge: s.edge, PlatformDomain: cfg.Platform.Domain, Changes: s.routesChanged, Log: log}
 	// The dashboard and API may sit behind the same proxies as the edge:
 	// audit entries and login throttling use the same client IP.

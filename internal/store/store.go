@@ -108,8 +108,8 @@ type DomainFilter struct {
 
 // Domains persists the custom domains (allow lists) of services. Adding or
 // deleting a domain (also by deleting its service) changes ServicesVersion,
-// because it changes the hosts of the service's route; UpdateDomainStatus
-// does not.
+// because it changes the hosts of the service's route, and so does
+// UpdateDomainTLS; UpdateDomainStatus does not.
 type Domains interface {
 	// CreateDomain inserts d (Name, ServiceID, TLSMode, State, Reason,
 	// CertPEM, KeyPEM) and sets d.ID, Service, CreatedAt and UpdatedAt.
@@ -122,6 +122,10 @@ type Domains interface {
 	ListDomains(ctx context.Context, f DomainFilter) ([]*rampart.Domain, error)
 	// UpdateDomainStatus writes State and Reason and bumps UpdatedAt.
 	UpdateDomainStatus(ctx context.Context, id int64, state rampart.DomainState, reason string) error
+	// UpdateDomainTLS writes TLSMode, CertPEM, KeyPEM, State and Reason of
+	// d (by ID) and sets d.UpdatedAt; it changes ServicesVersion, because
+	// the certificate manager's list changes with it.
+	UpdateDomainTLS(ctx context.Context, d *rampart.Domain) error
 	DeleteDomain(ctx context.Context, id int64) error
 }
 

@@ -82,6 +82,20 @@ func (q queries) UpdateDomainStatus(ctx context.Context, id int64, state rampart
 	return oneRow(res, err, "update", "domain", id)
 }
 
+// UpdateDomainTLS writes the TLS mode, certificate, key, state and reason
+// of d and sets d.UpdatedAt.
+func (q queries) UpdateDomainTLS(ctx context.Context, d *rampart.Domain) error {
+	t := now()
+	res, err := q.w.ExecContext(ctx,
+		`UPDATE domains SET tls_mode = ?, cert_pem = ?, key_pem = ?, state = ?, reason = ?, updated_at = ? WHERE id = ?`,
+		string(d.TLSMode), nonNil(d.CertPEM), nonNil(d.KeyPEM), string(d.State), d.Reason, t.UnixNano(), d.ID)
+	if err := oneRow(res, err, "update", "domain", d.ID); err != nil {
+		return err
+	}
+	d.UpdatedAt = t
+	return nil
+}
+
 // DeleteDomain deletes the domain with the given ID.
 func (q queries) DeleteDomain(ctx context.Context, id int64) error {
 	res, err := q.w.ExecContext(ctx, `DELETE FROM domains WHERE id = ?`, id)

@@ -13,7 +13,7 @@ import (
 
 // serviceSelect reads services with their owner's email; every read of a
 // service fills in Owner.
-const serviceSelect = `SELECT s.id, s.name, s.owner_id, u.email, s.upstreams, s.state, s.rate_limit, s.cache, s.created_at, s.updated_at
+const serviceSelect = `SELECT s.id, s.name, s.owner_id, u.email, s.upstreams, s.state, s.rate_limit, s.cache, s.env, s.created_at, s.updated_at
 FROM services s JOIN users u ON u.id = s.owner_id`
 
 // ownerEmail is the owner's email as a scalar subquery, for RETURNING.
@@ -21,7 +21,7 @@ const ownerEmail = `(SELECT email FROM users WHERE users.id = services.owner_id)
 
 // CreateService inserts s and sets s.ID, Owner, CreatedAt and UpdatedAt.
 func (q queries) CreateService(ctx context.Context, s *rampart.Service) error {
-	ups, rl, cache, err := serviceJSON(s)
+	ups, rl, cache, env, err := serviceJSON(s)
 	if err != nil {
 		return err
 	}
@@ -29,9 +29,9 @@ func (q queries) CreateService(ctx context.Context, s *rampart.Service) error {
 	var id int64
 	var owner string
 	err = q.w.QueryRowContext(ctx,
-		`INSERT INTO services (name, owner_id, upstreams, state, rate_limit, cache, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		`INSERT INTO services (name, owner_id, upstreams, state, rate_limit, cache, env, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING id, `+ownerEmail,
-		s.Name, s.OwnerID, ups, string(s.State), rl, cache, t.UnixNano(), t.UnixNano()).Scan(&id, &owner)
+		s.Name, s.OwnerID, ups, string(s.State), rl, cache, env, t.UnixNano(), t.UnixNano()).Scan(&id, &owner)
 	switch {
 	case isUnique(err):
 		return rampart.Errorf(rampart.ECONFLICT, "a service named %q already exists: choose another name", s.Name)
@@ -94,19 +94,19 @@ func (q queries) ListServices(ctx context.Context, f store.ServiceFilter) ([]*ra
 	return services, nil
 }
 
-// UpdateService writes Upstreams, State and OwnerID, and sets s.UpdatedAt
+// UpdateService writes Upstreams, State, RateLimit, Cache, Env and OwnerID, and sets s.UpdatedAt
 // and s.Owner (the owner may have changed).
 func (q queries) UpdateService(ctx context.Context, s *rampart.Service) error {
-	ups, rl, cache, err := serviceJSON(s)
+	ups, rl, cache, env, err := serviceJSON(s)
 	if err != nil {
 		return err
 	}
 	t := now()
 	var owner string
 	err = q.w.QueryRowContext(ctx,
-		`UPDATE services SET upstreams = ?, state = ?, rate_limit = ?, cache = ?, owner_id = ?, updated_at = ? WHERE id = ?
+		`UPDATE services SET upstreams = ?, state = ?, rate_limit = ?, cache = ?, env = ?, owner_id = ?, updated_at = ? WHERE id = ?
 		RETURNING `+ownerEmail,
-		ups, string(s.State), rl, cache, s.OwnerID, t.UnixNano(), s.ID).Scan(&owner)
+		ups, string(s.State), rl, cache, env, s.OwnerID, t.UnixNano(), s.ID).Scan(&owner)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return rampart.Errorf(rampart.ENOTFOUND, "service %q (ID %d) not found", s.Name, s.ID)
@@ -136,9 +136,9 @@ func (q queries) ServicesVersion(ctx context.Context) (int64, error) {
 	return v, nil
 }
 
-// upstreamsJSON encodes a service's upstreams as a JSON array (never null).
-// serviceJSON encodes the JSON columns of a service.
-func serviceJSON(s *rampart.Service) (ups, rateLimit, cache string, err error) {
+// serviceJSON encodes the JSON columns of a service; empty lists and maps
+// are stored as [] and {}, never null.
+func serviceJSON(s *rampart.Service) (ups, rateLimit, cache, env string, err error) {
 	u := s.Upstreams
 	if u == nil {
 		u = []string{}
@@ -147,31 +147,38 @@ func serviceJSON(s *rampart.Service) (ups, rateLimit, cache string, err error) {
 	if rl.Allow == nil {
 		rl.Allow = []string{}
 	}
-	var b [3][]byte
-	for i, v := range []any{u, rl, s.Cache} {
+	e := s.Env
+	if e == nil {
+		e = rampart.Env{}
+	}
+	var b [4][]byte
+	for i, v := range []any{u, rl, s.Cache, e} {
 		if b[i], err = json.Marshal(v); err != nil {
-			return "", "", "", fmt.Errorf("encode service %q: %w", s.Name, err)
+			return "", "", "", "", fmt.Errorf("encode service %q: %w", s.Name, err)
 		}
 	}
-	return string(b[0]), string(b[1]), string(b[2]), nil
+	return string(b[0]), string(b[1]), string(b[2]), string(b[3]), nil
 }
 
 func scanService(s scanner) (*rampart.Service, error) {
 	var (
-		svc                   rampart.Service
-		ups, state, rl, cache string
-		created, updated      int64
+		svc                        rampart.Service
+		ups, state, rl, cache, env string
+		created, updated           int64
 	)
-	if err := s.Scan(&svc.ID, &svc.Name, &svc.OwnerID, &svc.Owner, &ups, &state, &rl, &cache, &created, &updated); err != nil {
+	if err := s.Scan(&svc.ID, &svc.Name, &svc.OwnerID, &svc.Owner, &ups, &state, &rl, &cache, &env, &created, &updated); err != nil {
 		return nil, err
 	}
 	for _, col := range []struct {
 		name, text string
 		into       any
-	}{{"upstreams", ups, &svc.Upstreams}, {"rate_limit", rl, &svc.RateLimit}, {"cache", cache, &svc.Cache}} {
+	}{{"upstreams", ups, &svc.Upstreams}, {"rate_limit", rl, &svc.RateLimit}, {"cache", cache, &svc.Cache}, {"env", env, &svc.Env}} {
 		if err := json.Unmarshal([]byte(col.text), col.into); err != nil {
 			return nil, fmt.Errorf("service %q has an unreadable %s column %q: %w", svc.Name, col.name, col.text, err)
 		}
+	}
+	if svc.Env == nil {
+		svc.Env = rampart.Env{}
 	}
 	svc.State = rampart.ServiceState(state)
 	svc.CreatedAt, svc.UpdatedAt = fromNanos(created), fromNanos(updated)

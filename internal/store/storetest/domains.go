@@ -156,8 +156,51 @@ func testDomainVersion(t *testing.T, s store.Store) {
 	if err := s.CreateDomain(ctx, &rampart.Domain{ServiceID: a.ID, Name: "a.example", TLSMode: rampart.TLSManaged, State: rampart.DomainWaitingForDNS}); err != nil {
 		t.Fatal(err)
 	}
-	if v1, _ := s.ServicesVersion(ctx); v1 == v0 {
+	v1, _ := s.ServicesVersion(ctx)
+	if v1 == v0 {
 		t.Error("CreateDomain did not change ServicesVersion")
+	}
+	d, err := s.DomainByName(ctx, "a.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateDomainStatus(ctx, d.ID, rampart.DomainIssuing, "asking the CA"); err != nil {
+		t.Fatal(err)
+	}
+	v2, _ := s.ServicesVersion(ctx)
+	if v2 != v1 {
+		t.Error("UpdateDomainStatus changed ServicesVersion: every reconciler pass would wake the others")
+	}
+	before := d.UpdatedAt
+	d.TLSMode, d.State, d.Reason = rampart.TLSCustom, rampart.DomainIssuing, "installing the uploaded certificate"
+	d.CertPEM, d.KeyPEM = []byte("CERT"), []byte("KEY")
+	if err := s.UpdateDomainTLS(ctx, d); err != nil {
+		t.Fatalf("UpdateDomainTLS: %v", err)
+	}
+	if d.UpdatedAt.Before(before) {
+		t.Errorf("UpdatedAt went back from %v to %v", before, d.UpdatedAt)
+	}
+	if v3, _ := s.ServicesVersion(ctx); v3 == v2 {
+		t.Error("UpdateDomainTLS did not change ServicesVersion")
+	}
+	got, err := s.DomainByName(ctx, "a.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.TLSMode != rampart.TLSCustom || got.State != rampart.DomainIssuing || got.Reason != d.Reason ||
+		string(got.CertPEM) != "CERT" || string(got.KeyPEM) != "KEY" {
+		t.Errorf("after UpdateDomainTLS: %+v", got)
+	}
+	d.TLSMode, d.State, d.Reason, d.CertPEM, d.KeyPEM = rampart.TLSOff, rampart.DomainActive, "", nil, nil
+	if err := s.UpdateDomainTLS(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.DomainByName(ctx, "a.example"); got.CertPEM != nil || got.KeyPEM != nil || got.TLSMode != rampart.TLSOff {
+		t.Errorf("switching to off kept the upload: %+v", got)
+	}
+	d.ID = 9999
+	if err := s.UpdateDomainTLS(ctx, d); rampart.ErrorCode(err) != rampart.ENOTFOUND {
+		t.Errorf("UpdateDomainTLS of a missing domain: %v, want ENOTFOUND", err)
 	}
 }
 

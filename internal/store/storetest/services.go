@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -28,6 +29,13 @@ func checkService(t *testing.T, got, want *rampart.Service) {
 	if got.Cache != want.Cache {
 		t.Errorf("cache = %+v, want %+v", got.Cache, want.Cache)
 	}
+	// Reads never return a nil environment; an empty one equals nil.
+	if got.Env == nil {
+		t.Error("env is nil on read, want an empty map")
+	}
+	if !maps.Equal(got.Env, want.Env) {
+		t.Errorf("env = %q, want %q", got.Env, want.Env)
+	}
 }
 
 func testServiceRoundTrip(t *testing.T, s store.Store) {
@@ -40,6 +48,7 @@ func testServiceRoundTrip(t *testing.T, s store.Store) {
 		State:     rampart.StateStopped,
 		RateLimit: rampart.RateLimit{Enabled: true, Requests: 20, Per: rampart.PerSecond, Allow: []string{"203.0.113.0/24", "2001:db8::/48"}},
 		Cache:     rampart.Cache{Enabled: false, TTL: rampart.Duration(90 * time.Second), StaleIfError: 0},
+		Env:       rampart.Env{"APP_DOMAIN": "shop.example.com", "MULTI": "a\nb", "EMPTY": "", "UNICODE": "bücher"},
 	}
 	if err := s.CreateService(ctx, svc); err != nil {
 		t.Fatalf("CreateService: %v", err)
@@ -167,6 +176,7 @@ func testServiceUpdate(t *testing.T, s store.Store) {
 	svc.OwnerID = grace.ID
 	svc.RateLimit = rampart.RateLimit{Enabled: false, Requests: 5, Per: rampart.PerMinute, Allow: []string{"198.51.100.7/32"}}
 	svc.Cache = rampart.Cache{Enabled: true, TTL: rampart.Duration(10 * time.Second), StaleIfError: rampart.Duration(time.Hour)}
+	svc.Env = rampart.Env{"A": "1"}
 	if err := s.UpdateService(ctx, svc); err != nil {
 		t.Fatalf("UpdateService: %v", err)
 	}
