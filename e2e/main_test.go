@@ -75,6 +75,8 @@ type node struct {
 	data      string
 	admin     string // host:port
 	http      string // host:port
+	https     string // host:port
+	args      []string
 	cmd       *exec.Cmd
 	out       *syncBuffer
 	cliConfig string
@@ -102,34 +104,55 @@ func (s *syncBuffer) String() string {
 // waits for /healthz.
 func startNode(t *testing.T, extra ...string) *node {
 	t.Helper()
-	n := &node{t: t, data: t.TempDir(), admin: freePort(t), http: freePort(t), out: &syncBuffer{}, waited: make(chan error, 1)}
+	n := &node{t: t, data: t.TempDir(), admin: freePort(t), http: freePort(t), https: freePort(t), out: &syncBuffer{}}
 	n.cliConfig = filepath.Join(t.TempDir(), "cli.json")
-	args := append([]string{"serve", "--data", n.data, "--admin-addr", n.admin, "--http-addr", n.http, "--https-addr", freePort(t)}, extra...)
-	n.cmd = exec.Command(bin, args...)
+	n.args = append([]string{"serve", "--data", n.data, "--admin-addr", n.admin, "--http-addr", n.http, "--https-addr", n.https}, extra...)
+	t.Cleanup(func() {
+		n.stop()
+		if t.Failed() {
+			t.Logf("rampart serve output:\n%s", n.out.String())
+		}
+	})
+	n.start()
+	return n
+}
+
+// stop kills the server and waits for it to exit.
+func (n *node) stop() {
+	if n.cmd == nil {
+		return
+	}
+	n.cmd.Process.Kill()
+	<-n.waited
+	n.cmd = nil
+}
+
+// start runs rampart serve with n.args and waits for /healthz.
+func (n *node) start() {
+	t := n.t
+	t.Helper()
+	n.waited = make(chan error, 1)
+	n.cmd = exec.Command(bin, n.args...)
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
 	n.cmd.Env = n.env()
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { n.waited <- n.cmd.Wait() }()
-	t.Cleanup(func() {
-		n.cmd.Process.Kill()
-		<-n.waited
-		if t.Failed() {
-			t.Logf("rampart serve output:\n%s", n.out.String())
-		}
-	})
+	waited := n.waited
+	cmd := n.cmd
+	go func() { waited <- cmd.Wait() }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		resp, err := http.Get("http://" + n.admin + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return n
+				return
 			}
 		}
 		select {
 		case err := <-n.waited:
+			n.cmd = nil // already waited for
 			t.Fatalf("rampart serve exited early (%v):\n%s", err, n.out.String())
 		default:
 		}

@@ -254,10 +254,21 @@ func maps(m map[string]bool) map[string]bool {
 	return out
 }
 
+// QuarantinedReason is the reason shown for an active domain whose stored
+// certificate was found corrupt and replaced. The quarantine path is in the
+// server's log, for the operator; the owner only needs to know it happened.
+const QuarantinedReason = "The stored certificate was corrupt: rampart moved it to quarantine (the server log says where) and obtained a new one."
+
 // certState turns the certificate manager's status into a domain state.
 func certState(st certs.Status, d *rampart.Domain) (rampart.DomainState, string) {
 	switch st.State {
 	case certs.StateActive:
+		if st.Quarantined {
+			// Active again, but a person should know that the stored
+			// files were bad (a full disk, a bad restore) and where the
+			// evidence is.
+			return rampart.DomainActive, QuarantinedReason
+		}
 		return rampart.DomainActive, ""
 	case certs.StateError:
 		reason := st.Error

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -151,6 +152,41 @@ func TestDomainsReconciler(t *testing.T) {
 	}
 	if s, _ := state("elsewhere.example"); s != rampart.DomainIssuing {
 		t.Errorf("elsewhere.example = %s, want issuing once DNS points here", s)
+	}
+	// A stored certificate found corrupt and replaced: active, with a
+	// reason that says so (and no server path).
+	cm.mu.Lock()
+	cm.status["here.example"] = certs.Status{State: certs.StateActive, Quarantined: true, QuarantinePath: "/var/lib/rampart/certs/quarantine/x"}
+	cm.mu.Unlock()
+	if err := r.Sync(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if s, reason := state("here.example"); s != rampart.DomainActive || reason != QuarantinedReason || strings.Contains(reason, "/var/lib") {
+		t.Errorf("here.example after quarantine = %s %q", s, reason)
+	}
+	// Switching a domain to TLS off takes it off the manager's list at
+	// once; back to managed, it goes back to the manager (its DNS pointed
+	// here already).
+	if _, err := a.UpdateDomain(ctx, op, "shop", "elsewhere.example", rampart.TLSOff, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Sync(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cm.names(), []string{"here.example:managed", "shop.test:internal"}; !slices.Equal(got, want) {
+		t.Errorf("manager list after TLS off = %v, want %v", got, want)
+	}
+	if s, _ := state("elsewhere.example"); s != rampart.DomainActive {
+		t.Errorf("elsewhere.example with TLS off = %s, want active", s)
+	}
+	if _, err := a.UpdateDomain(ctx, op, "shop", "elsewhere.example", rampart.TLSManaged, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Sync(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := state("elsewhere.example"); s != rampart.DomainIssuing {
+		t.Errorf("elsewhere.example back to managed = %s, want issuing (DNS points here)", s)
 	}
 	// Removing a domain takes it off the manager's list.
 	if err := a.RemoveDomain(ctx, op, "shop", "here.example"); err != nil {

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/rampart-dev/rampart/internal/certs"
+	"github.com/rampart-dev/rampart/internal/certs/certstest"
 	"github.com/rampart-dev/rampart/internal/certs/pebbletest"
 )
 
@@ -67,7 +68,7 @@ func TestInternalCA(t *testing.T) {
 func TestHandshakePolicy(t *testing.T) {
 	t.Parallel()
 	m := newManager(t, certs.Config{HandshakeWait: -1})
-	customPEM, customKey := selfSigned(t, "*.shop.example", time.Now().Add(90*24*time.Hour))
+	customPEM, customKey := certstest.SelfSigned(t, "*.shop.example", time.Now().Add(90*24*time.Hour))
 	err := m.SetDomains([]certs.Domain{
 		{Name: "off.example", Mode: certs.ModeOff},
 		{Name: "*.shop.example", Mode: certs.ModeCustom, CertPEM: customPEM, KeyPEM: customKey},
@@ -143,9 +144,9 @@ func TestSetDomainsValidation(t *testing.T) {
 func TestCustomStatus(t *testing.T) {
 	t.Parallel()
 	m := newManager(t, certs.Config{})
-	wrongPEM, wrongKey := selfSigned(t, "other.example", time.Now().Add(24*time.Hour))
-	oldPEM, oldKey := selfSigned(t, "old.example", time.Now().Add(-time.Hour))
-	soonPEM, soonKey := selfSigned(t, "soon.example", time.Now().Add(3*24*time.Hour))
+	wrongPEM, wrongKey := certstest.SelfSigned(t, "other.example", time.Now().Add(24*time.Hour))
+	oldPEM, oldKey := certstest.SelfSigned(t, "old.example", time.Now().Add(-time.Hour))
+	soonPEM, soonKey := certstest.SelfSigned(t, "soon.example", time.Now().Add(3*24*time.Hour))
 	m.SetDomains([]certs.Domain{
 		{Name: "wrong.example", Mode: certs.ModeCustom, CertPEM: wrongPEM, KeyPEM: wrongKey},
 		{Name: "old.example", Mode: certs.ModeCustom, CertPEM: oldPEM, KeyPEM: oldKey},
@@ -168,8 +169,8 @@ func TestCustomStatus(t *testing.T) {
 
 func TestParseCustom(t *testing.T) {
 	t.Parallel()
-	certPEM, keyPEM := selfSigned(t, "a.example", time.Now().Add(time.Hour))
-	_, otherKey := selfSigned(t, "a.example", time.Now().Add(time.Hour))
+	certPEM, keyPEM := certstest.SelfSigned(t, "a.example", time.Now().Add(time.Hour))
+	_, otherKey := certstest.SelfSigned(t, "a.example", time.Now().Add(time.Hour))
 	for _, c := range []struct {
 		name       string
 		cert, key  []byte
@@ -257,30 +258,6 @@ func TestTLSDefaults(t *testing.T) {
 	if st := c.ConnectionState(); st.NegotiatedProtocol != "h2" || st.Version != tls.VersionTLS13 {
 		t.Errorf("negotiated %q over %x; want h2 over TLS 1.3", st.NegotiatedProtocol, st.Version)
 	}
-}
-
-// selfSigned makes a certificate and key for name (a CN and a SAN).
-func selfSigned(t testing.TB, name string, notAfter time.Time) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: name},
-		DNSNames:     []string{name},
-		NotBefore:    notAfter.Add(-90 * 24 * time.Hour),
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, _ := x509.MarshalPKCS8PrivateKey(key)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: k})
 }
 
 // TestOCSPStapling: a certificate whose CA runs an OCSP responder gets its
@@ -376,7 +353,7 @@ func TestModeChanges(t *testing.T) {
 	t.Parallel()
 	m := newManager(t, certs.Config{HandshakeWait: 5 * time.Second})
 	const name = "switch.test"
-	customPEM, customKey := selfSigned(t, name, time.Now().Add(30*24*time.Hour))
+	customPEM, customKey := certstest.SelfSigned(t, name, time.Now().Add(30*24*time.Hour))
 	issuer := func() string {
 		t.Helper()
 		c, err := m.GetCertificate(&tls.ClientHelloInfo{ServerName: name})

@@ -409,6 +409,26 @@ func TestBrowser(t *testing.T) {
 
 	step("overview tab", chromedp.Click(chromedp.CSS(`a[data-tab=overview]`)), chromedp.WaitVisible(chromedp.ID("tab-overview")))
 
+	// Update config → Env: the environment is typed as a .env text; a bad
+	// line is refused with its number, a good text saved and counted on
+	// the Overview.
+	clickAndLoad("update config", `#update-config`)
+	step("config page", chromedp.WaitVisible(chromedp.ID("env")))
+	step("type a bad env", chromedp.SetValue(chromedp.ID("env"), "APP_URL=https://shop.test\nBAD NAME=1\n"))
+	clickAndLoad("save bad env", `#env-form button[type=submit]`)
+	if got := text("#env-err"); !strings.Contains(got, "line 2") {
+		t.Errorf("env error = %q, want it to name line 2", got)
+	}
+	step("type env", chromedp.SetValue(chromedp.ID("env"), "# where the shop lives\nAPP_URL=https://shop.test\nSMTP_FROM=blog@mail.example.net\n"))
+	screenshot("config-env.png")
+	clickAndLoad("save env", `#env-form button[type=submit]`)
+	if got := text(".flash-success"); !strings.HasPrefix(got, "Environment saved: set APP_URL, SMTP_FROM.") {
+		t.Errorf("flash after saving the env: %q", got)
+	}
+	if got := text("[data-field=env-count]"); got != "2 variables" {
+		t.Errorf("Overview shows %q for the environment, want 2 variables", got)
+	}
+
 	// SSL domains: type a name, press Enter; its state appears and moves
 	// on without a reload.
 	clickAndLoad("manage SSL domains", `#manage-domains`)
@@ -455,6 +475,32 @@ func TestBrowser(t *testing.T) {
 	step("dark mode", colorScheme("dark"), chromedp.Sleep(300*time.Millisecond))
 	screenshot("domains-dark.png")
 	step("light mode", colorScheme("light"))
+	// Uploading a certificate: the fields show only once "Upload my
+	// certificate" is chosen; each row has its own "Change TLS" form.
+	uploadShown := func(sel string) string {
+		return js(`getComputedStyle(document.querySelector(%q)).display`, sel)
+	}
+	if got := uploadShown(`.upload-fields[data-upload-for=add]`); got != "none" {
+		t.Errorf("upload fields show (display %s) with a managed certificate chosen", got)
+	}
+	step("choose upload", chromedp.SetValue(chromedp.ID("domain-mode"), "custom"))
+	if got := uploadShown(`.upload-fields[data-upload-for=add]`); got == "none" {
+		t.Error("upload fields stay hidden with 'Upload my certificate' chosen")
+	}
+	if got := js(`String(getComputedStyle(document.querySelector("input[data-fill-textarea=cert-add]")).display)`); got == "none" {
+		t.Error("the file picker is hidden although JavaScript runs")
+	}
+	screenshot("domains-upload.png")
+	step("back to managed", chromedp.SetValue(chromedp.ID("domain-mode"), "managed"))
+	js(`document.querySelector('li[data-domain="shop.test"] details.domain-tls > summary').click(), ""`)
+	step("change TLS form", chromedp.WaitVisible(chromedp.CSS(`li[data-domain="shop.test"] .domain-tls-form`)))
+	step("choose custom in the row", chromedp.Click(chromedp.CSS(`li[data-domain="shop.test"] input[name=tls_mode][value=custom]`)))
+	if got := uploadShown(`.upload-fields[data-upload-for="shop.test"]`); got == "none" {
+		t.Error("the row's upload fields stay hidden with custom chosen")
+	}
+	js(`document.querySelector('li[data-domain="shop.test"]').scrollIntoView(), ""`)
+	screenshot("domains-change-tls.png", true)
+	step("choose managed in the row", chromedp.Click(chromedp.CSS(`li[data-domain="shop.test"] input[name=tls_mode][value=managed]`)))
 	step("open remove modal", chromedp.Click(chromedp.CSS(`li[data-domain="shop.test"] [data-open-dialog]`)), chromedp.WaitVisible(chromedp.ID("remove-domain-dialog")))
 	if got := text(`#remove-domain-title`); got != "Remove shop.test?" {
 		t.Errorf("remove modal title: %q", got)

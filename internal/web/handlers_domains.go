@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/certs"
 	"github.com/rampart-dev/rampart/internal/dnscheck"
 )
 
@@ -29,8 +30,18 @@ type domainsPage struct {
 	Hostname string
 	NodeIPs  []string
 	Domains  []*rampart.Domain
-	// Input and Err are the add form's text and the app's message.
-	Input, Mode, Err string
+	// Input, Mode, CertPEM, KeyPEM and Err are the add form's text as
+	// typed and the app's message.
+	Input, Mode, CertPEM, KeyPEM, Err string
+	// TLS is the "Change TLS" form of the domain it names, open after a
+	// refused change.
+	TLS tlsForm
+}
+
+// tlsForm is a domain row's "Change TLS" form as typed, with the app's
+// message.
+type tlsForm struct {
+	Domain, Mode, CertPEM, KeyPEM, Err string
 }
 
 func (s *server) domainsPageFor(r *http.Request, rc *reqCtx) (domainsPage, error) {
@@ -79,7 +90,14 @@ func (s *server) addDomain(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	d.Input, d.Mode = r.PostFormValue("domain"), r.PostFormValue("tls_mode")
-	added, err := s.app.AddDomain(r.Context(), rc.actor, d.Service.Name, d.Input, rampart.TLSMode(d.Mode), nil, nil)
+	var certPEM, keyPEM []byte
+	if rampart.TLSMode(d.Mode) == rampart.TLSCustom {
+		// The upload fields stay in the form, hidden, in the other modes:
+		// only custom uses what they hold.
+		d.CertPEM, d.KeyPEM = r.PostFormValue("cert_pem"), r.PostFormValue("key_pem")
+		certPEM, keyPEM = []byte(d.CertPEM), []byte(d.KeyPEM)
+	}
+	added, err := s.app.AddDomain(r.Context(), rc.actor, d.Service.Name, d.Input, rampart.TLSMode(d.Mode), certPEM, keyPEM)
 	htmx := r.Header.Get("HX-Request") == "true"
 	if err != nil {
 		code := rampart.ErrorCode(err)
@@ -99,7 +117,7 @@ func (s *server) addDomain(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	if htmx {
-		d.Input, d.Mode = "", ""
+		d.Input, d.Mode, d.CertPEM, d.KeyPEM = "", "", "", ""
 		if d.Domains, err = s.app.ListDomains(r.Context(), rc.actor, d.Service.Name); err != nil {
 			s.fail(w, r, rc, err)
 			return
@@ -109,6 +127,63 @@ func (s *server) addDomain(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	}
 	s.setFlash(w, rc.sess, "success", "Added "+added.Name+".")
 	http.Redirect(w, r, domainsPath(d.Service.Name), http.StatusSeeOther)
+}
+
+// updateDomainTLS is a row's "Change TLS" form: a new mode, or a new
+// upload for a custom domain. A refused change renders the page with the
+// row's form open, what was typed kept and the app's message in it.
+func (s *server) updateDomainTLS(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	d, err := s.domainsPageFor(r, rc)
+	if err != nil {
+		s.fail(w, r, rc, err)
+		return
+	}
+	f := tlsForm{Domain: r.PathValue("domain"), Mode: r.PostFormValue("tls_mode")}
+	var certPEM, keyPEM []byte
+	if rampart.TLSMode(f.Mode) == rampart.TLSCustom {
+		f.CertPEM, f.KeyPEM = r.PostFormValue("cert_pem"), r.PostFormValue("key_pem")
+		certPEM, keyPEM = []byte(f.CertPEM), []byte(f.KeyPEM)
+	}
+	dom, err := s.app.UpdateDomain(r.Context(), rc.actor, d.Service.Name, f.Domain, rampart.TLSMode(f.Mode), certPEM, keyPEM)
+	if err != nil {
+		code := rampart.ErrorCode(err)
+		if code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED || code == rampart.ENOTFOUND {
+			s.fail(w, r, rc, err)
+			return
+		}
+		f.Err = rampart.ErrorMessage(err)
+		d.TLS = f
+		status, _ := statusOf(code)
+		s.render(w, r, status, "service_domains", d)
+		return
+	}
+	msg := dom.Name + ": TLS " + tlsModeWords(dom.TLSMode, dom.Name) + "."
+	switch dom.TLSMode {
+	case rampart.TLSCustom:
+		msg += " The uploaded certificate is served as soon as it is installed."
+	case rampart.TLSOff:
+		msg += " rampart no longer requests certificates for it; it is served over HTTP."
+	default:
+		msg += " A certificate is requested as soon as DNS points here."
+	}
+	s.setFlash(w, rc.sess, "success", msg)
+	http.Redirect(w, r, domainsPath(d.Service.Name), http.StatusSeeOther)
+}
+
+// tlsModeWords is how the dashboard names a domain's TLS mode.
+func tlsModeWords(m rampart.TLSMode, name string) string {
+	switch m {
+	case rampart.TLSManaged:
+		if certs.IsInternalName(name) {
+			return "from the internal CA"
+		}
+		return "managed (certificate from the ACME CA)"
+	case rampart.TLSCustom:
+		return "custom certificate"
+	case rampart.TLSOff:
+		return "off"
+	}
+	return string(m)
 }
 
 // removeDomainPage is the confirmation without JavaScript; with it the same

@@ -28,6 +28,7 @@ var pageFiles = map[string][]string{
 	"cache_purge":     {"cache_purge.html"},
 	"audit":           {"audit.html"},
 	"service_domains": {"service_domains.html"},
+	"service_config":  {"service_config.html"},
 	"domain_remove":   {"domain_remove.html"},
 	"error":           {"error.html"},
 }
@@ -57,6 +58,7 @@ func parsePages(as *assets) (*pages, error) {
 		"domainsPath":    domainsPath,
 		"domainState":    domainStateWords,
 		"internalName":   certs.IsInternalName,
+		"upload":         func(id, cert, key string) uploadFields { return uploadFields{id, cert, key} },
 	}
 	p := &pages{sets: map[string]*template.Template{}}
 	for name, files := range pageFiles {
@@ -85,6 +87,10 @@ type base struct {
 }
 
 func (b base) isBare() bool { return b.Bare }
+
+// uploadFields is the argument of the "upload-fields" template: whose
+// fields they are (for unique element IDs) and their text.
+type uploadFields struct{ ID, Cert, Key string }
 
 // copyField is the argument of the "copy" template: a value with a copy
 // button, and the data-field name tests and scripts find it by.

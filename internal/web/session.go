@@ -1,6 +1,8 @@
 package web
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -89,6 +91,18 @@ func (s *server) post(h handler) http.Handler {
 			s.toLogin(w, r)
 			return
 		}
+		// Parse now, so that a body over the bound is reported as what it
+		// is rather than as a form without its CSRF token.
+		if err := r.ParseForm(); err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				s.showError(w, r, rc, http.StatusRequestEntityTooLarge, "Form too large",
+					fmt.Sprintf("The form holds more than %d KiB, more than any setting here takes: shorten it and send it again.", maxFormBytes>>10))
+				return
+			}
+			s.showError(w, r, rc, http.StatusBadRequest, "Unreadable form", "The browser sent a form the server could not read: reload the page and try again.")
+			return
+		}
 		if !validCSRF(r, rc.sess.CSRFToken) {
 			s.csrfRejected(w, r, rc)
 			return
@@ -97,8 +111,10 @@ func (s *server) post(h handler) http.Handler {
 	})
 }
 
-// maxFormBytes bounds a form body; the dashboard's forms are a few fields.
-const maxFormBytes = 64 << 10
+// maxFormBytes bounds a form body. The largest forms are a service's
+// environment (at most rampart.MaxEnvBytes, which URL encoding may
+// triple) and an uploaded certificate chain with its key.
+const maxFormBytes = 256 << 10
 
 // toLogin sends the browser to the login page, remembering where it was
 // going when that is a page it can come back to with GET.

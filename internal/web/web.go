@@ -115,6 +115,10 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /services/{name}/domains/{domain}/remove", s.post(s.removeDomain))
 	mux.Handle("GET /services/{name}/domains/{domain}/dns", s.get(s.domainDNS))
 	mux.Handle("GET /services/{name}/domains/{domain}/status", s.get(s.domainStatus))
+	mux.Handle("POST /services/{name}/domains/{domain}/tls", s.post(s.updateDomainTLS))
+	mux.Handle("GET /services/{name}/config", s.get(s.showConfig))
+	mux.Handle("POST /services/{name}/config/env", s.post(s.saveEnv))
+	mux.Handle("POST /services/{name}/config/upstreams", s.post(s.saveUpstreams))
 	mux.Handle("GET /audit", s.get(s.auditPage))
 
 	mux.HandleFunc("/", s.notFound)

@@ -7,6 +7,10 @@
 (function () {
   "use strict";
 
+  // Controls that need JavaScript (file pickers that fill a textarea) are
+  // hidden until it runs.
+  document.documentElement.classList.add("js");
+
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) {
       return navigator.clipboard.writeText(text);
@@ -112,6 +116,23 @@
     var body = d.querySelector(".domain-dns-body") || d;
     window.htmx.ajax("GET", d.dataset.loadOnOpen, { target: body, swap: "innerHTML" });
   }, true);
+
+  // <input type=file data-fill-textarea=ID> reads the chosen file into the
+  // textarea ID: a PEM certificate or key is text, and the form stays a
+  // plain urlencoded POST.
+  document.addEventListener("change", function (ev) {
+    var input = ev.target;
+    if (!input.matches || !input.matches("input[type=file][data-fill-textarea]") || !input.files || !input.files[0]) { return; }
+    var ta = document.getElementById(input.dataset.fillTextarea);
+    var file = input.files[0];
+    if (!ta) { return; }
+    if (file.size > 128 * 1024) {
+      ta.value = "";
+      ta.setAttribute("placeholder", file.name + " is larger than 128 KiB: that is not a PEM certificate or key");
+      return;
+    }
+    file.text().then(function (text) { ta.value = text; });
+  });
 
   document.addEventListener("input", function (ev) {
     if (ev.target.matches && ev.target.matches("[data-confirm-match]")) { syncConfirm(ev.target); }
