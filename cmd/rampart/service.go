@@ -93,9 +93,19 @@ func printService(w io.Writer, s *api.Service) {
 		{"Hostname:", s.Hostname + "   (CNAME target for custom domains)"},
 		{"Upstreams:", strings.Join(s.Upstreams, ", ")},
 		{"Owner:", s.Owner},
+		{"Environment:", envSummary(s)},
 		{"Created:", s.CreatedAt.Local().Format(time.RFC3339)},
 		{"Updated:", s.UpdatedAt.Local().Format(time.RFC3339)},
 	})
+}
+
+// envSummary names a service's environment variables, not their values
+// (see `rampart env list` for those).
+func envSummary(s *api.Service) string {
+	if len(s.Env) == 0 {
+		return "none"
+	}
+	return strings.Join(s.Env.Names(), ", ") + "   (values: rampart env list " + s.Name + ")"
 }
 
 func newServiceShowCmd(cf *clientFlags) *cobra.Command {
