@@ -13,7 +13,7 @@ command -v nginx >/dev/null && command -v wrk >/dev/null || {
 caddy=$(command -v caddy || echo "$(go env GOPATH)/bin/caddy")
 [[ -x $caddy ]] || go install github.com/caddyserver/caddy/v2/cmd/caddy@v2.11.9
 export RAMPART_BIN=${RAMPART_BIN:-$here/../bin/rampart}
-export OURS_NAME=${OURS_NAME:-rampart} OURS_PORT=28084 OURS_HOST=bench.localhost
-export OURS_CMD="$here/bench-serve.sh {RUN} {UPSTREAM} {PORT}"
+export OURS_NAME=${OURS_NAME:-rampart} OURS_PORT=28084 OURS_TLS_PORT=28094 OURS_HOST=bench.localhost
+export OURS_CMD="$here/bench-serve.sh {RUN} {UPSTREAM} {PORT} {TLS_PORT}"
 export RESULTS_DIR=${RESULTS_DIR:-$here/../bench/results}
 exec "$peers" "$@"

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# bench-serve.sh RUN_DIR UPSTREAM PORT: rampart as the OURS contestant of
+# bench-serve.sh RUN_DIR UPSTREAM PORT [TLS_PORT]: rampart as the OURS contestant of
 # ../shared/bench/peers.sh. It prepares a fresh data directory in which
 # bench.localhost routes to UPSTREAM (host:port), then runs `rampart serve` on
 # 127.0.0.1:PORT in the foreground (exec), so that peers.sh stops it by PID
-# with SIGTERM and rampart shuts down gracefully.
+# with SIGTERM and rampart shuts down gracefully. With TLS_PORT, rampart's
+# HTTPS listener is on 127.0.0.1:TLS_PORT too; a handshake without SNI (the
+# benchmark dials 127.0.0.1) gets the internal CA's certificate for that
+# address.
 #
 # The edge port opens only once the route exists: peers.sh's first request
 # must not meet a half-configured contestant. Access logging is off, as in the
@@ -15,7 +18,7 @@
 # turns the cache off, to measure the proxy path against caddy-plain.
 # RAMPART_SERVE_FLAGS adds flags, e.g. --debug-addr 127.0.0.1:6060 to profile.
 set -euo pipefail
-run=$1 upstream=$2 port=$3
+run=$1 upstream=$2 port=$3 tls_port=${4:-}
 bin=${RAMPART_BIN:-$(cd "$(dirname "$0")/.." && pwd)/bin/rampart}
 data=$run/data
 admin=127.0.0.1:$((port + 1000))
@@ -34,5 +37,7 @@ if [[ ${BENCH_CACHE:-on} == off ]]; then "$bin" cache set bench --off "${cli[@]}
 kill -TERM $setup; wait $setup
 
 # 2. The contestant.
-exec "$bin" serve --data "$data" --admin-addr "$admin" --http-addr "127.0.0.1:$port" --https-addr "" \
+https=""
+[[ -n $tls_port ]] && https=127.0.0.1:$tls_port
+exec "$bin" serve --data "$data" --admin-addr "$admin" --http-addr "127.0.0.1:$port" --https-addr "$https" \
   --platform-domain localhost --log-access-log=false --log-level warn ${RAMPART_SERVE_FLAGS:-}

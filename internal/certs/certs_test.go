@@ -62,6 +62,15 @@ func TestInternalCA(t *testing.T) {
 	if len(leaf.IPAddresses) != 1 || !leaf.IPAddresses[0].Equal(net.IPv4(127, 0, 0, 1)) {
 		t.Errorf("default certificate names %v %v", leaf.DNSNames, leaf.IPAddresses)
 	}
+	// Some clients (wrk) send the IP address they dialed as SNI, which RFC
+	// 6066 forbids: they get the same default certificate.
+	c, err := m.GetCertificate(&tls.ClientHelloInfo{ServerName: "127.0.0.1"})
+	if err != nil {
+		t.Fatalf("handshake with an IP address as SNI: %v", err)
+	}
+	if ips := c.Leaf.IPAddresses; len(ips) != 1 || !ips[0].Equal(net.IPv4(127, 0, 0, 1)) {
+		t.Errorf("with an IP address as SNI the certificate names %v", ips)
+	}
 }
 
 // TestHandshakePolicy: what a handshake gets for each kind of name.

@@ -68,6 +68,11 @@ var (
 func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := strings.TrimSuffix(strings.ToLower(hello.ServerName), ".")
 	table := *m.table.Load()
+	// RFC 6066 forbids IP literals in SNI, but some clients (wrk, older
+	// libraries) send the address they dialed: treat that as no SNI.
+	if name != "" && net.ParseIP(name) != nil {
+		name = ""
+	}
 	if name == "" {
 		ip := localIP(hello)
 		// An address listed as a domain of its own is served like one.
