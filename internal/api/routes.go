@@ -34,6 +34,7 @@ var routeTable = []route{
 	{http.MethodDelete, "/api/v1/services/{name}/domains/{domain}", false, (*server).removeDomain},
 	{http.MethodPost, "/api/v1/services/{name}/domains/{domain}/check", false, (*server).checkDomain},
 	{http.MethodGet, "/api/v1/audit", false, (*server).listAudit},
+	{http.MethodGet, "/api/v1/logs", false, (*server).logs},
 }
 
 // me answers who the token belongs to; `rampart login` calls it to check a
