@@ -100,6 +100,7 @@ REST API: log in once with 'rampart login', then e.g. 'rampart service list'.`,
 		newCacheCmd(cf),
 		newAuditCmd(cf),
 		newDomainCmd(cf),
+		newLogsCmd(cf),
 	)
 	return root
 }
