@@ -76,13 +76,14 @@ service in memory. With -o json each request is one JSON object per line
 }
 
 // linePrinter prints entries as aligned lines. A stream cannot be laid out
-// as a table, so the service and path columns widen as longer values come
-// (paths only up to maxPathColumn) and never narrow.
+// as a table, so the service column widens as longer names come, and the
+// path column is minPathColumn wide, widening up to maxPathColumn; a
+// longer path pushes the rest of its line along.
 type linePrinter struct {
 	service, path int
 }
 
-const maxPathColumn = 40
+const minPathColumn, maxPathColumn = 24, 40
 
 func (p *linePrinter) print(w io.Writer, e *rampart.LogEntry) {
 	service := e.Service
@@ -90,7 +91,7 @@ func (p *linePrinter) print(w io.Writer, e *rampart.LogEntry) {
 		service = "-"
 	}
 	p.service = max(p.service, len(service))
-	p.path = min(max(p.path, len(e.Path)), maxPathColumn)
+	p.path = max(p.path, minPathColumn, min(len(e.Path), maxPathColumn))
 	cache := e.Cache
 	if cache == "" {
 		cache = "-"
