@@ -113,7 +113,11 @@ func (a *App) OpenLogs(ctx context.Context, actor Actor, q LogQuery) (*LogStream
 		}
 		s.counted = true
 	}
-	sub, err := a.opts.Logs.Subscribe(s.scope.tail())
+	// A read that does not follow takes no place among the followers.
+	sub, err := a.opts.Logs.Snapshot(s.scope.tail()), error(nil)
+	if q.Follow {
+		sub, err = a.opts.Logs.Subscribe(s.scope.tail())
+	}
 	switch {
 	case errors.Is(err, logtail.ErrTooMany):
 		s.Close()

@@ -257,6 +257,10 @@ func TestLogsStreamEnds(t *testing.T) {
 	if _, err := f.app.OpenLogs(ctx, UserActor(f.member, ""), LogQuery{Follow: true}); err != nil {
 		t.Errorf("another account is refused too: %v", err)
 	}
+	// Reading without following needs no place.
+	if _, err := f.app.OpenLogs(ctx, admin, LogQuery{Tail: 5}); err != nil {
+		t.Errorf("a read that does not follow is refused: %v", err)
+	}
 	open[0].Close()
 	open[0] = must(f.app.OpenLogs(ctx, admin, LogQuery{Follow: true}))
 

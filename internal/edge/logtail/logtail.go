@@ -352,15 +352,7 @@ type pending struct {
 // this call are its Backlog; Read returns those that come after. It fails
 // with ErrClosed after Close and ErrTooMany when MaxSubscribers are open.
 func (l *Log) Subscribe(sc Scope) (*Subscription, error) {
-	s := &Subscription{
-		log:     l,
-		ready:   make(chan struct{}, 1),
-		done:    make(chan struct{}),
-		dirty:   make(map[*ring]uint64),
-		cursors: make(map[*ring]uint64),
-		start:   make(map[*ring]uint64),
-	}
-	s.scope.Store(newScope(sc))
+	s := l.newSubscription(sc)
 	l.mu.Lock()
 	old := *l.subs.Load()
 	switch {
@@ -373,7 +365,33 @@ func (l *Log) Subscribe(sc Scope) (*Subscription, error) {
 	}
 	l.subs.Store(ptr(append(slices.Clip(old), s)))
 	l.mu.Unlock()
+	// Positions are taken after joining the list: an entry published in
+	// between is then either before its ring's position (in the backlog)
+	// or announced to s (read live), never lost or seen twice.
+	s.startAt(s.scope.Load())
+	return s, nil
+}
 
+// Snapshot is a subscription that does not follow: its Backlog and Cursor
+// are those of a Subscribe now, Read never has anything, and it takes no
+// place among the MaxSubscribers, so that reading the recent entries works
+// however many streams are open.
+func (l *Log) Snapshot(sc Scope) *Subscription {
+	s := l.newSubscription(sc)
+	s.startAt(s.scope.Load())
+	return s
+}
+
+func (l *Log) newSubscription(sc Scope) *Subscription {
+	s := &Subscription{
+		log:     l,
+		ready:   make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		dirty:   make(map[*ring]uint64),
+		cursors: make(map[*ring]uint64),
+		start:   make(map[*ring]uint64),
+	}
+	s.scope.Store(newScope(sc))
 	// A one-service subscription names its ring in cursors even before
 	// the service has had a request.
 	if !sc.All && len(sc.Services) == 1 {
@@ -382,11 +400,7 @@ func (l *Log) Subscribe(sc Scope) (*Subscription, error) {
 			s.single = l.addRing(sc.Services[0])
 		}
 	}
-	// Positions are taken after joining the list: an entry published in
-	// between is then either before its ring's position (in the backlog)
-	// or announced to s (read live), never lost or seen twice.
-	s.startAt(s.scope.Load())
-	return s, nil
+	return s
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -244,6 +244,10 @@ func TestCloseAndLimits(t *testing.T) {
 		t.Errorf("closed subscription read %v", paths(got))
 	}
 	c := subscribe(t, l, one("blog"))
+	// A snapshot reads the backlog without taking a place.
+	if got := paths(l.Snapshot(one("blog")).Backlog(10)); !slices.Equal(got, []string{"blog/1"}) {
+		t.Errorf("snapshot with every place taken: %v", got)
+	}
 
 	// Log.Close ends every subscription and refuses new ones; entries are
 	// still kept.
