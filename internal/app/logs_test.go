@@ -294,3 +294,30 @@ func TestLogsResume(t *testing.T) {
 		t.Errorf("resumed: %v, want only what came after the cursor", got)
 	}
 }
+
+// TestLogsDropped: a follower that falls more than a ring behind is told
+// how many entries it lost, before the ones it still gets.
+func TestLogsDropped(t *testing.T) {
+	f, logs := logFixture(t)
+	s := must(f.app.OpenLogs(context.Background(), UserActor(f.member, ""), LogQuery{Service: "shop", Follow: true}))
+	defer s.Close()
+	for range MaxLogTail + 5 {
+		request(logs, "shop", "/flood")
+	}
+	got := 0
+	for first := true; got < MaxLogTail; first = false {
+		b, err := next(t, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first && b.Dropped != 5 {
+			t.Errorf("first batch: dropped %d, want 5", b.Dropped)
+		} else if !first && b.Dropped != 0 {
+			t.Errorf("a later batch: dropped %d", b.Dropped)
+		}
+		got += len(b.Entries)
+	}
+	if got != MaxLogTail {
+		t.Errorf("got %d entries, want the %d kept", got, MaxLogTail)
+	}
+}

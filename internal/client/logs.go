@@ -38,7 +38,10 @@ const maxLogLine = 1 << 20
 // slowly. Without Follow it returns nil after the backlog. With Follow it
 // runs until ctx ends (and returns ctx.Err()), the server ends the stream
 // (an error with the server's reason), the connection fails or stays
-// silent too long, or fn returns an error.
+// silent too long, or fn returns an error. The client's timeout bounds only
+// the wait for the answer to begin; an http.Client given with
+// WithHTTPClient must have no Timeout of its own, which would cut the
+// stream off.
 func (c *Client) Logs(ctx context.Context, q LogsQuery, fn func(api.LogEvent) error) error {
 	v := url.Values{}
 	if q.Service != "" {
