@@ -682,7 +682,8 @@ func (s *Subscription) Resume(c string) bool {
 	epoch, err1 := strconv.ParseUint(parts[0], 16, 64)
 	id, err2 := strconv.ParseUint(parts[1], 16, 64)
 	pos, err3 := strconv.ParseUint(parts[2], 10, 64)
-	if err := cmp.Or(err1, err2, err3); err != nil || epoch != s.log.epoch || id != r.id {
+	if err := cmp.Or(err1, err2, err3); err != nil || epoch != s.log.epoch || id != r.id ||
+		fmt.Sprintf("%x.%x.%d", epoch, id, pos) != c { // only the form Cursor writes
 		return false
 	}
 	r.mu.Lock()

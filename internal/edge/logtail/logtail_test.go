@@ -512,3 +512,32 @@ func BenchmarkPublish(b *testing.B) {
 		})
 	}
 }
+
+// FuzzResume feeds arbitrary cursors (they come from a query parameter or
+// the Last-Event-ID header): Resume accepts only this service's cursors of
+// positions that exist, and what it accepts reads back without panicking.
+func FuzzResume(f *testing.F) {
+	l := New(Options{PerService: 8})
+	for i := range 20 {
+		l.Publish(entry("blog", i))
+	}
+	s := l.Snapshot(one("blog"))
+	good := s.Cursor()
+	for _, c := range []string{good, "", ".", "..", "0.0.0", good + "1", strings.Replace(good, ".20", ".3", 1), "x.y.z", "ffffffffffffffffff.1.1", good + ".1"} {
+		f.Add(c)
+	}
+	f.Fuzz(func(t *testing.T, c string) {
+		s := l.Snapshot(one("blog"))
+		if !s.Resume(c) {
+			return
+		}
+		// Accepted: it names this log's blog ring and a position in it.
+		if !strings.HasPrefix(c, strings.TrimSuffix(good, "20")) {
+			t.Fatalf("accepted %q, not a cursor of this ring (%q)", c, good)
+		}
+		es, dropped := s.Read(100)
+		if len(es) > 8 || len(es)+dropped > 20 {
+			t.Fatalf("cursor %q read %d entries and lost %d of 20", c, len(es), dropped)
+		}
+	})
+}
