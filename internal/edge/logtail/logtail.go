@@ -23,8 +23,10 @@
 // Bounds: PerService entries per service (1,000 by default), requests for
 // hosts that no service has in a ring of their own, so that a scanner's
 // noise does not push a service's entries out. An entry takes about 150
-// bytes plus its text: at most ~2 KB (paths are cut at 1 KiB), typically
-// under 200 bytes. [Log.Retain] drops the rings of services that are gone.
+// bytes plus its text: at most about 2 KB (paths are cut at 1 KiB, errors
+// at 512 bytes), typically about 250 bytes, so a busy service's ring is
+// some 250 KB. Rings grow as entries come, so quiet services use little.
+// [Log.Retain] drops the rings of services that are gone.
 package logtail
 
 import (
