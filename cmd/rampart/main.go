@@ -102,6 +102,7 @@ REST API: log in once with 'rampart login', then e.g. 'rampart service list'.`,
 		newDomainCmd(cf),
 		newSSLCmd(cf),
 		newEnvCmd(cf),
+		newLogsCmd(cf),
 	)
 	return root
 }

@@ -45,6 +45,12 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (app.Actor
 	return app.UserActor(u, s.clientIP(r)), nil
 }
 
+// bearerToken is the token of a request that authenticate accepted.
+func bearerToken(r *http.Request) string {
+	_, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
+	return strings.TrimSpace(token)
+}
+
 // unauthorizedOr makes sure a refusal is EUNAUTHORIZED even if the app did
 // not say so, since the request really has no credential.
 func unauthorizedOr(err error, fallback string) error {

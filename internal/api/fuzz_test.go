@@ -55,3 +55,29 @@ func FuzzAuthorization(f *testing.F) {
 		}
 	})
 }
+
+// FuzzLogQuery feeds arbitrary query strings to GET /logs's parser: it
+// never panics, refuses with a message for a person, and what it accepts
+// is in range.
+func FuzzLogQuery(f *testing.F) {
+	for _, s := range []string{"", "tail=5", "tail=-1", "tail=1001", "follow=true&service=blog", "follow=yes", "tail=5&tail=6", "tial=1", "service=Blog", "%zz", "tail=0x10", "tail=+5"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, query string) {
+		req := httptest.NewRequest("GET", "/api/v1/logs", nil)
+		req.URL.RawQuery = query
+		q, err := parseLogQuery(req)
+		if err != nil {
+			if rampart.ErrorCode(err) != rampart.EINVALID || rampart.ErrorMessage(err) == "" {
+				t.Fatalf("refusal %v: want an invalid error with a message", err)
+			}
+			return
+		}
+		if q.Tail < 0 || q.Tail > app.MaxLogTail {
+			t.Fatalf("accepted tail %d", q.Tail)
+		}
+		if q.Service != "" && rampart.ValidateServiceName(q.Service) != nil {
+			t.Fatalf("accepted service %q", q.Service)
+		}
+	})
+}

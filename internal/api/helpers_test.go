@@ -16,6 +16,7 @@ import (
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/dnscheck"
+	"github.com/rampart-dev/rampart/internal/edge/logtail"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 )
 
@@ -30,6 +31,7 @@ type env struct {
 	db    *sqlite.DB
 	h     http.Handler
 	clock *clock
+	logs  *logtail.Log // the edge log the app reads
 
 	admin, alice, bob string // tokens
 }
@@ -68,8 +70,10 @@ func newEnvWith(t *testing.T, opts Options) *env {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	logs := logtail.New(logtail.Options{})
 	a := app.New(db, app.Options{Logger: log, Now: c.Now, PurgeCache: func(string) int { return 0 }, PlatformDomain: testDomain,
 		ResetCertificates: func(_ context.Context, name string) (string, error) { return "/var/lib/rampart/certs.old-test", nil },
+		Logs:              logs, LogHeartbeat: 100 * time.Millisecond,
 		CheckDNS: func(context.Context, *rampart.Domain) dnscheck.Result {
 			return dnscheck.Result{Resolvers: []dnscheck.ResolverResult{{Resolver: "192.0.2.53:53", CNAME: []string{"web." + testDomain}, PointsHere: true}}, PointsHere: true}
 		}})
@@ -79,7 +83,7 @@ func newEnvWith(t *testing.T, opts Options) *env {
 	if opts.PlatformDomain == "" {
 		opts.PlatformDomain = testDomain
 	}
-	e := &env{t: t, app: a, db: db, h: New(a, opts), clock: c}
+	e := &env{t: t, app: a, db: db, h: New(a, opts), clock: c, logs: logs}
 	e.admin = e.user("admin@example.com", rampart.RoleAdmin)
 	e.alice = e.user("alice@example.com", rampart.RoleMember)
 	e.bob = e.user("bob@example.com", rampart.RoleMember)

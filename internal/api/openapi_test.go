@@ -16,6 +16,7 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
+	"github.com/rampart-dev/rampart/internal/edge"
 )
 
 // The tests in this file keep openapi.json honest: it must list exactly the
@@ -156,8 +157,11 @@ func TestOpenAPIParameters(t *testing.T) {
 				t.Errorf("%s: path parameters %v, the path has %v", key, gotPath, wantPath)
 			}
 			var wantQuery []string
-			if key == "GET /api/v1/audit" {
+			switch key {
+			case "GET /api/v1/audit":
 				wantQuery = slices.Sorted(slices.Values(auditParams))
+			case "GET /api/v1/logs":
+				wantQuery = slices.Sorted(slices.Values(logParams))
 			}
 			if !slices.Equal(gotQuery, wantQuery) {
 				t.Errorf("%s: query parameters %v, the handler takes %v", key, gotQuery, wantQuery)
@@ -193,6 +197,10 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 					}
 				}
 			}
+			// … and, for the log, a request to read.
+			if key == "GET /api/v1/logs" {
+				e.logs.Publish(edge.LogEntry{Time: time.Now(), Service: "web", Host: "web." + testDomain, Method: "GET", Path: "/", Status: 200, Cache: "MISS"})
+			}
 			method, path, _ := strings.Cut(key, " ")
 			path = strings.ReplaceAll(path, "{name}", "web")
 			path = strings.ReplaceAll(path, "{domain}", "web.example.org")
@@ -225,13 +233,31 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 				}
 				return
 			}
-			schema, name := resolve(t, d, content["application/json"].(doc)["schema"])
-			var got any
-			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
-				t.Fatalf("answer is not JSON: %v", err)
+			if len(content) != 1 {
+				t.Fatalf("documented with %d media types, want one", len(content))
 			}
-			if name != "" {
-				checkValue(t, d, name, schema, got)
+			for media, c := range content {
+				if ct := rec.Header().Get("Content-Type"); ct != media {
+					t.Errorf("Content-Type %q, documented %q", ct, media)
+				}
+				schema, name := resolve(t, d, c.(doc)["schema"])
+				// A stream (NDJSON) is a value of the schema per line.
+				values := [][]byte{rec.Body.Bytes()}
+				if media == "application/x-ndjson" {
+					values = bytes.Fields(rec.Body.Bytes())
+					if len(values) == 0 {
+						t.Errorf("the stream has no lines to check")
+					}
+				}
+				for _, v := range values {
+					var got any
+					if err := json.Unmarshal(v, &got); err != nil {
+						t.Fatalf("answer is not JSON: %v", err)
+					}
+					if name != "" {
+						checkValue(t, d, name, schema, got)
+					}
+				}
 			}
 			if hdrs, ok := r["headers"].(doc); ok {
 				for h := range hdrs {
@@ -314,6 +340,8 @@ var schemaTypes = map[string]reflect.Type{
 	"SSLReset":      reflect.TypeFor[app.SSLReset](),
 	"DomainCheck":   reflect.TypeFor[DomainCheck](),
 	"ResolverCheck": reflect.TypeFor[ResolverCheck](),
+	"LogEvent":      reflect.TypeFor[LogEvent](),
+	"LogEntry":      reflect.TypeFor[rampart.LogEntry](),
 }
 
 // stringSchemas are the schemas for Go string types (names, URLs, enums).

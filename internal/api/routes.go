@@ -36,6 +36,7 @@ var routeTable = []route{
 	{http.MethodPost, "/api/v1/services/{name}/domains/{domain}/check", false, (*server).checkDomain},
 	{http.MethodPost, "/api/v1/ssl/reset", false, (*server).resetSSL},
 	{http.MethodGet, "/api/v1/audit", false, (*server).listAudit},
+	{http.MethodGet, "/api/v1/logs", false, (*server).logs},
 }
 
 // me answers who the token belongs to; `rampart login` calls it to check a

@@ -8,11 +8,13 @@ package app
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/auth"
 	"github.com/rampart-dev/rampart/internal/dnscheck"
+	"github.com/rampart-dev/rampart/internal/edge/logtail"
 	"github.com/rampart-dev/rampart/internal/store"
 )
 
@@ -105,6 +107,12 @@ type Options struct {
 	// where the files went. nil when this process manages no
 	// certificates. See certs.Manager.Reset.
 	ResetCertificates func(ctx context.Context, name string) (movedTo string, err error)
+	// Logs is the edge's memory of recent requests, which OpenLogs reads;
+	// nil when this process runs no edge.
+	Logs *logtail.Log
+	// LogHeartbeat is how often a quiet log stream says it is alive;
+	// default LogHeartbeat. Tests shorten it.
+	LogHeartbeat time.Duration
 }
 
 // App is the service layer. Create it with New; it is safe for concurrent use.
@@ -117,6 +125,9 @@ type App struct {
 
 	// Failed logins are throttled per account and per client IP.
 	loginsByAccount, loginsByIP *auth.Throttle
+
+	logMu      sync.Mutex
+	logStreams map[int64]int // user ID → following log streams open
 }
 
 // New returns an App on st.

@@ -18,6 +18,7 @@ import (
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/api"
 	"github.com/rampart-dev/rampart/internal/app"
+	"github.com/rampart-dev/rampart/internal/edge/logtail"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 )
 
@@ -25,7 +26,8 @@ import (
 type server struct {
 	url          string
 	app          *app.App
-	admin, alice string // tokens
+	logs         *logtail.Log // the edge log the app reads
+	admin, alice string       // tokens
 }
 
 func newServer(t *testing.T) *server {
@@ -36,12 +38,13 @@ func newServer(t *testing.T) *server {
 	}
 	t.Cleanup(func() { db.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a := app.New(db, app.Options{Logger: log})
+	logs := logtail.New(logtail.Options{})
+	a := app.New(db, app.Options{Logger: log, Logs: logs, LogHeartbeat: 50 * time.Millisecond})
 	mux := http.NewServeMux()
 	mux.Handle(api.Prefix, api.New(a, api.Options{Logger: log, PlatformDomain: "example.net"}))
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
-	s := &server{url: hs.URL, app: a}
+	s := &server{url: hs.URL, app: a, logs: logs}
 	s.admin = s.user(t, "admin@example.com", rampart.RoleAdmin)
 	s.alice = s.user(t, "alice@example.com", rampart.RoleMember)
 	return s

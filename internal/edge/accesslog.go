@@ -21,6 +21,8 @@ type LogEntry struct {
 	ClientIP  netip.Addr
 	Upstream  string // the upstream URL chosen; "" when none was
 	RequestID string
+	Cache     string // the output cache's X-Cache: HIT, MISS, BYPASS or STALE; "" when it had no say
+	Limited   bool   // answered 429 by the service's rate limiter
 	Error     string // why the upstream failed, for the operator; "" if it did not
 }
 
@@ -42,7 +44,10 @@ func (e *Edge) logAccess(ctx context.Context, ent *LogEntry) {
 	if ent.ClientIP.IsValid() {
 		ip = ent.ClientIP.String()
 	}
-	attrs := [...]slog.Attr{
+	// The attributes live in an array on the stack; the optional ones go
+	// last and only when set.
+	var buf [13]slog.Attr
+	attrs := append(buf[:0],
 		slog.String("service", ent.Service),
 		slog.String("host", ent.Host),
 		slog.String("method", ent.Method),
@@ -53,11 +58,15 @@ func (e *Edge) logAccess(ctx context.Context, ent *LogEntry) {
 		slog.String("client_ip", ip),
 		slog.String("upstream", ent.Upstream),
 		slog.String("request_id", ent.RequestID),
-		slog.String("error", ent.Error),
+	)
+	if ent.Cache != "" {
+		attrs = append(attrs, slog.String("cache", ent.Cache))
 	}
-	n := len(attrs)
-	if ent.Error == "" {
-		n-- // error is last
+	if ent.Limited {
+		attrs = append(attrs, slog.Bool("limited", true))
 	}
-	e.accessLog.LogAttrs(ctx, level, "request", attrs[:n]...)
+	if ent.Error != "" {
+		attrs = append(attrs, slog.String("error", ent.Error))
+	}
+	e.accessLog.LogAttrs(ctx, level, "request", attrs...)
 }

@@ -30,9 +30,10 @@ type Config struct {
 	ErrorLog *slog.Logger
 
 	// OnRequest, if set, is called after every request with its log entry;
-	// it is where live tailing (`rampart logs -f`) subscribes. It runs on the
-	// request's goroutine, so it must return quickly and never block: hand
-	// the entry to a buffered channel and drop it when the channel is full.
+	// it is where live tailing (`rampart logs -f`, internal/edge/logtail)
+	// subscribes. It runs on the request's goroutine, so it must return
+	// quickly and never block, and it must copy what it keeps: the
+	// entry's strings may share memory with the request.
 	OnRequest func(LogEntry)
 
 	// Metrics is where the edge registers its Prometheus collectors.
@@ -224,6 +225,8 @@ func (e *Edge) finish(rec *recorder, r *http.Request, rt *route, host, id string
 		ClientIP:  rec.clientIP,
 		Upstream:  rec.upstream,
 		RequestID: id,
+		Cache:     result.String(),
+		Limited:   rec.limited,
 		Error:     abort,
 	}
 	if rt != nil {

@@ -28,6 +28,11 @@ const (
 	cacheStale
 )
 
+var cacheResultNames = [...]string{cacheNone: "", cacheHit: "HIT", cacheMiss: "MISS", cacheBypass: "BYPASS", cacheStale: "STALE"}
+
+// String is the X-Cache value, "" for cacheNone.
+func (c cacheResult) String() string { return cacheResultNames[c] }
+
 // cacheResultOf reads the X-Cache header the cache set, without
 // canonicalizing the key or allocating.
 func cacheResultOf(h http.Header) cacheResult {

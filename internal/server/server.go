@@ -31,6 +31,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/config"
 	"github.com/rampart-dev/rampart/internal/dnscheck"
 	"github.com/rampart-dev/rampart/internal/edge"
+	"github.com/rampart-dev/rampart/internal/edge/logtail"
 	"github.com/rampart-dev/rampart/internal/edge/realip"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 	"github.com/rampart-dev/rampart/internal/web"
@@ -47,6 +48,7 @@ type Server struct {
 	store *sqlite.DB
 	app   *app.App
 	edge  *edge.Edge
+	logs  *logtail.Log // the edge's recent requests, for `rampart logs` and the Logs tab
 
 	adminLn, httpLn, httpsLn, debugLn net.Listener
 	// https and debug are nil unless https_addr and debug_addr are set.
@@ -96,7 +98,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ecfg := edge.Config{Metrics: reg, ErrorLog: log, ClientIP: clientIP.ClientIP}
+	s.logs = logtail.New(logtail.Options{})
+	ecfg := edge.Config{Metrics: reg, ErrorLog: log, ClientIP: clientIP.ClientIP, OnRequest: s.logs.Publish}
 	if cfg.Log.AccessLog {
 		ecfg.AccessLog = log.With("log", "access")
 	}
@@ -116,11 +119,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Changes:        s.domainsChanged,
 		Log:            log.With("log", "domains"),
 	}
-	s.app = app.New(db, app.Options{Logger: log, PurgeCache: s.edge.PurgeCache, PlatformDomain: cfg.Platform.Domain, CheckDNS: s.domains.Check,
+	s.app = app.New(db, app.Options{Logger: log, PurgeCache: s.edge.PurgeCache, PlatformDomain: cfg.Platform.Domain, CheckDNS: s.domains.Check, Logs: s.logs,
 		// The certificate manager is made below, once the listeners it
 		// answers challenges on are bound.
 		ResetCertificates: func(ctx context.Context, name string) (string, error) { return s.certs.Reset(ctx, name) }})
-	s.routes = &agent.Routes{Store: db, Edge: s.edge, PlatformDomain: cfg.Platform.Domain, Changes: s.routesChanged, Log: log}
+	s.routes = &agent.Routes{Store: db, Edge: edgeRoutes{s.edge, s.logs}, PlatformDomain: cfg.Platform.Domain, Changes: s.routesChanged, Log: log}
 	// The dashboard and API may sit behind the same proxies as the edge:
 	// audit entries and login throttling use the same client IP.
 	adminIP := func(r *http.Request) string { return clientIP.ClientIP(r).String() }
@@ -157,8 +160,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.closers = append(s.closers, s.certs.Close)
 	s.domains.Certs = s.certs
 
+	// No WriteTimeout: it would cut off the log streams (the API's and the
+	// dashboard's), which set a deadline per write instead.
 	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// Shutdown waits for requests to finish, and a log stream never does
+	// by itself: end the streams first (each says why to its reader).
+	s.admin.RegisterOnShutdown(s.logs.Close)
 	// Port 80 answers ACME HTTP-01 challenges and redirects custom domains
 	// that have a certificate to HTTPS; everything else goes to the edge.
 	s.http = edge.NewServer(cfg.HTTPAddr, platformOnHTTP(cfg.Platform.Domain, s.edge, s.certs.HTTPHandler(s.edge)), log)
@@ -302,6 +310,25 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.log.Info("rampart stopped")
 	return err
+}
+
+// edgeRoutes hands each new routing table to the edge and lets the log
+// tail forget the services that are gone.
+type edgeRoutes struct {
+	edge *edge.Edge
+	logs *logtail.Log
+}
+
+func (t edgeRoutes) SetRoutes(routes []edge.Route) error {
+	if err := t.edge.SetRoutes(routes); err != nil {
+		return err
+	}
+	names := make([]string, len(routes))
+	for i, r := range routes {
+		names[i] = r.Service
+	}
+	t.logs.Retain(names)
+	return nil
 }
 
 // fanOutChanges copies each change notice of the App to both reconcilers.

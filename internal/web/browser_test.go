@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +27,8 @@ import (
 	"github.com/rampart-dev/rampart/internal/agent"
 	"github.com/rampart-dev/rampart/internal/certs"
 	"github.com/rampart-dev/rampart/internal/dnscheck"
+	edgepkg "github.com/rampart-dev/rampart/internal/edge"
+	"github.com/rampart-dev/rampart/internal/edge/logtail"
 )
 
 // fakeDNS is the browser test's DNS: every name points elsewhere.
@@ -105,7 +108,9 @@ func TestBrowser(t *testing.T) {
 	// certificate manager (internal CA only: shop.test is certified at
 	// once), with a DNS checker that the test controls.
 	var domains *agent.Domains
-	e := newEnvWith(t, edge{purge: func(string) int { return 42 }, stats: demoStats,
+	// The Logs tab reads an edge log that the test publishes requests to.
+	logs := logtail.New(logtail.Options{})
+	e := newEnvWith(t, edge{purge: func(string) int { return 42 }, stats: demoStats, logs: logs,
 		checkDNS: func(ctx context.Context, d *rampart.Domain) dnscheck.Result { return domains.Check(ctx, d) }})
 	srv := httptest.NewServer(e.h)
 	defer srv.Close()
@@ -407,6 +412,69 @@ func TestBrowser(t *testing.T) {
 	screenshot("security-phone.png", true)
 	step("desktop viewport", clearViewport, chromedp.Reload())
 
+	// Logs: the recent requests are on the page; a new one appears without
+	// a reload; Pause stops the rows and Resume brings what came meanwhile.
+	for _, ent := range demoLogEntries(time.Now()) {
+		logs.Publish(ent)
+	}
+	step("logs tab", chromedp.Click(chromedp.CSS(`a[data-tab=logs]`)), chromedp.WaitVisible(chromedp.ID("logs")),
+		chromedp.WaitVisible(chromedp.CSS(`#logs-status[data-state=live]`)))
+	if got := text("#logs-status-text"); got != "Live" {
+		t.Errorf("logs status %q, want Live", got)
+	}
+	rows := func() string { return js(`String(document.querySelectorAll("#log-rows tr.log-row").length)`) }
+	if got := rows(); got != strconv.Itoa(len(demoLogEntries(time.Now()))) {
+		t.Errorf("logs tab renders %s rows, want %d", got, len(demoLogEntries(time.Now())))
+	}
+	js(`window.rampartNoReload = "still here", ""`)
+	newRow := func(path string) chromedp.Action[chromedp.Void] {
+		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			_, err := chromedp.Poll[bool](`[...document.querySelectorAll("#log-rows .log-path-text")].some(e => e.textContent === `+jsString(path)+`)`,
+				chromedp.WithPollingTimeout(10*time.Second))(ctx, tg)
+			return chromedp.Void{}, err
+		}
+	}
+	hostile := `/search/<img src=x onerror=alert(1)>`
+	logs.Publish(demoLogEntry(time.Now(), "GET", "blog."+testDomain, hostile, 200, 5300, 12*time.Millisecond, "198.51.100.4", "MISS", false, ""))
+	step("a request appears live", newRow(hostile))
+	logs.Publish(demoLogEntry(time.Now(), "GET", "blog."+testDomain, "/checkout", 200, 8400, 41*time.Millisecond, "203.0.113.9", "MISS", false, ""))
+	step("another one", newRow("/checkout"))
+	if got := js(`String(window.rampartNoReload)`); got != "still here" {
+		t.Error("the page reloaded to show new requests")
+	}
+	if got := js(`document.querySelector("#log-rows tr .log-path-text").textContent`); got != "/checkout" {
+		t.Errorf("newest row is %q, want /checkout on top", got)
+	}
+	if got := js(`String(document.querySelectorAll("#log-rows img").length)`); got != "0" {
+		t.Error("a path from a request became HTML in the page")
+	}
+	// Let the arrival highlight fade before the picture.
+	step("settle highlight", chromedp.Sleep(1800*time.Millisecond))
+	screenshot("logs.png")
+	step("dark mode", colorScheme("dark"), chromedp.Sleep(300*time.Millisecond))
+	screenshot("logs-dark.png")
+	step("light mode", colorScheme("light"))
+
+	step("pause", chromedp.Click(chromedp.ID("logs-toggle")), chromedp.WaitVisible(chromedp.CSS(`#logs-status[data-state=paused]`)))
+	if got := text("#logs-toggle"); got != "Resume" {
+		t.Errorf("paused button says %q, want Resume", got)
+	}
+	logs.Publish(demoLogEntry(time.Now(), "POST", "blog."+testDomain, "/while-paused", 201, 120, 9*time.Millisecond, "203.0.113.9", "BYPASS", false, ""))
+	step("paused: nothing new", chromedp.Sleep(700*time.Millisecond))
+	if got := js(`String([...document.querySelectorAll("#log-rows .log-path-text")].some(e => e.textContent === "/while-paused"))`); got != "false" {
+		t.Error("a row arrived while paused")
+	}
+	screenshot("logs-paused.png", true)
+	step("resume", chromedp.Click(chromedp.ID("logs-toggle")), newRow("/while-paused"),
+		chromedp.WaitVisible(chromedp.CSS(`#logs-status[data-state=live]`)))
+	if got := rows(); got != strconv.Itoa(len(demoLogEntries(time.Now()))+3) {
+		t.Errorf("after resuming %s rows, want each request once (%d)", got, len(demoLogEntries(time.Now()))+3)
+	}
+	step("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS(`#logs-status[data-state=live]`)), chromedp.Sleep(1800*time.Millisecond))
+	screenshot("logs-phone.png", true)
+	step("desktop viewport", clearViewport, chromedp.Reload())
+
 	step("overview tab", chromedp.Click(chromedp.CSS(`a[data-tab=overview]`)), chromedp.WaitVisible(chromedp.ID("tab-overview")))
 
 	// Update config → Env: the environment is typed as a .env text; a bad
@@ -610,4 +678,40 @@ func demoStats(string) rampart.TrafficStats {
 		{Client: "203.0.113.9", Limited: 5},
 	}
 	return st
+}
+
+// demoLogEntry is one request of blog, as the edge logs it.
+func demoLogEntry(at time.Time, method, host, path string, status int, bytes int64, took time.Duration, client, cache string, limited bool, err string) edgepkg.LogEntry {
+	return edgepkg.LogEntry{
+		Time: at, Service: "blog", Host: host, Method: method, Path: path, Status: status, Bytes: bytes,
+		Duration: took, ClientIP: netip.MustParseAddr(client), Upstream: "http://127.0.0.1:8080",
+		RequestID: strconv.FormatInt(at.UnixNano()%1e9, 16), Cache: cache, Limited: limited, Error: err,
+	}
+}
+
+// demoLogEntries are a few seconds of plausible traffic for the
+// screenshots, one of each status colour, oldest first, all after now-4s
+// (the service is older: entries from before it are never shown).
+func demoLogEntries(now time.Time) []edgepkg.LogEntry {
+	h := "blog." + testDomain
+	at := func(i int) time.Time { return now.Add(time.Duration(i-12) * 300 * time.Millisecond) }
+	return []edgepkg.LogEntry{
+		demoLogEntry(at(0), "GET", h, "/", 200, 14200, 18*time.Millisecond, "203.0.113.9", "MISS", false, ""),
+		demoLogEntry(at(1), "GET", h, "/", 200, 14200, 310*time.Microsecond, "198.51.100.4", "HIT", false, ""),
+		demoLogEntry(at(2), "GET", h, "/assets/app.css", 304, 0, 2100*time.Microsecond, "203.0.113.9", "BYPASS", false, ""),
+		demoLogEntry(at(3), "GET", "www.example.com", "/posts/hello-world", 200, 22900, 26*time.Millisecond, "2001:db8:4a7:1c00::17", "MISS", false, ""),
+		demoLogEntry(at(4), "GET", h, "/wp-login.php", 404, 1500, 4*time.Millisecond, "192.0.2.77", "MISS", false, ""),
+		demoLogEntry(at(5), "POST", h, "/api/comments", 201, 310, 48*time.Millisecond, "203.0.113.9", "BYPASS", false, ""),
+		demoLogEntry(at(6), "GET", h, "/search", 429, 140, 90*time.Microsecond, "198.51.100.23", "", true, ""),
+		demoLogEntry(at(7), "GET", h, "/search", 429, 140, 85*time.Microsecond, "198.51.100.23", "", true, ""),
+		demoLogEntry(at(8), "GET", h, "/api/orders", 502, 1800, 1200*time.Millisecond, "203.0.113.9", "MISS", false, "dial tcp 127.0.0.1:8080: connect: connection refused"),
+		demoLogEntry(at(9), "GET", h, "/", 200, 14200, 1800*time.Microsecond, "198.51.100.4", "STALE", false, ""),
+		demoLogEntry(at(10), "GET", h, "/feed.xml", 200, 48100, 9*time.Millisecond, "192.0.2.140", "HIT", false, ""),
+	}
+}
+
+// jsString quotes s for a JavaScript expression.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }

@@ -106,6 +106,9 @@ type servicePage struct {
 	Cache     cacheForm
 	Purge     purgeCachePage
 	Traffic   *trafficView
+
+	// The Logs tab's rows; nil when no edge runs in this process.
+	Logs *logsView
 }
 
 func (s *server) showService(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
@@ -158,6 +161,11 @@ func (s *server) servicePageFor(r *http.Request, rc *reqCtx, svc *rampart.Servic
 		d.Purge = purgeCachePage{base: d.base, Service: svc}
 		if s.cfg.Stats != nil {
 			d.Traffic = newTrafficView(s.cfg.Stats(svc.Name))
+		}
+	case "logs":
+		var err error
+		if d.Logs, err = s.logsViewFor(r.Context(), rc, svc); err != nil {
+			return d, err
 		}
 	}
 	return d, nil

@@ -11,10 +11,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/dnscheck"
+	"github.com/rampart-dev/rampart/internal/edge/logtail"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 	"github.com/rampart-dev/rampart/internal/store/sqlite/sqlitetest"
 )
@@ -66,6 +68,9 @@ type edge struct {
 	stats func(service string) rampart.TrafficStats
 	// checkDNS runs a custom domain's DNS check (app.Options.CheckDNS).
 	checkDNS func(ctx context.Context, d *rampart.Domain) dnscheck.Result
+	// logs is the edge's request log (app.Options.Logs): the test
+	// publishes requests into it.
+	logs *logtail.Log
 }
 
 func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, edge{}) }
@@ -76,7 +81,8 @@ func newEnvWith(t *testing.T, ed edge) *env {
 	db := sqlitetest.Open(t)
 	logs := &logBuf{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	a := app.New(db, app.Options{Logger: log, PurgeCache: ed.purge, PlatformDomain: testDomain, CheckDNS: ed.checkDNS})
+	a := app.New(db, app.Options{Logger: log, PurgeCache: ed.purge, PlatformDomain: testDomain, CheckDNS: ed.checkDNS,
+		Logs: ed.logs, LogHeartbeat: 200 * time.Millisecond})
 	e := &env{t: t, db: db, app: a, users: map[string]*rampart.User{}, logs: logs}
 	for email, role := range map[string]rampart.Role{adminEmail: rampart.RoleAdmin, memberEmail: rampart.RoleMember, otherEmail: rampart.RoleMember} {
 		u, err := a.CreateUser(context.Background(), app.OperatorActor(), email, testPassword, role)

@@ -98,7 +98,7 @@ func TestServiceOverview(t *testing.T) {
 	)
 
 	for tab, want := range map[string]string{
-		"security": "Rate Limiter", "logs": "Live logs are coming soon", "backups": "Backups are coming soon",
+		"security": "Rate Limiter", "logs": "No edge runs in this process", "backups": "Backups are coming soon",
 	} {
 		res := b.get("/services/blog?tab=" + tab)
 		wantStatus(t, res, http.StatusOK)

@@ -6,7 +6,8 @@
 //
 // The pages work without JavaScript. htmx (vendored, see static/README.md)
 // only makes tab switches feel instant, and static/app.js adds copy buttons
-// and the confirmation modals (delete, cache purge). The Security tab's
+// and the confirmation modals (delete, cache purge), and keeps the Logs
+// tab live with server-sent events (handlers_logs.go). The Security tab's
 // options unfold with <details> and its charts are SVG drawn on the server
 // (chart.go). The Content-Security-Policy allows no inline script, no inline
 // style and no eval, so an injected string can at worst be text.
@@ -119,6 +120,7 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /services/{name}/config", s.get(s.showConfig))
 	mux.Handle("POST /services/{name}/config/env", s.post(s.saveEnv))
 	mux.Handle("POST /services/{name}/config/upstreams", s.post(s.saveUpstreams))
+	mux.HandleFunc("GET /services/{name}/logs/stream", s.logStream)
 	mux.Handle("GET /audit", s.get(s.auditPage))
 
 	mux.HandleFunc("/", s.notFound)

@@ -1,4 +1,5 @@
-// rampart dashboard behaviour: copy buttons and confirmation modals.
+// rampart dashboard behaviour: copy buttons, confirmation modals and the
+// live tail of the Logs tab.
 //
 // Loaded with defer from the page's own origin (the CSP allows no inline
 // script). Listeners sit on the document, so they keep working for content
@@ -137,4 +138,179 @@
   document.addEventListener("input", function (ev) {
     if (ev.target.matches && ev.target.matches("[data-confirm-match]")) { syncConfirm(ev.target); }
   });
+  // ---- Logs tab: live tail --------------------------------------------
+  //
+  // The server renders the recent requests; this keeps the table live with
+  // server-sent events. Rows are built with textContent only: paths and
+  // hosts are whatever a visitor sent. One tail runs at a time; it stops
+  // when htmx swaps its tab away.
+
+  var KINDS = ["ok", "redirect", "client", "limited", "server", "info"];
+  var CACHE = ["HIT", "MISS", "BYPASS", "STALE"];
+  var tail = null;
+
+  function cell(tr, cls, text) {
+    var td = document.createElement("td");
+    td.className = cls;
+    if (text !== undefined) { td.textContent = text; }
+    tr.appendChild(td);
+    return td;
+  }
+
+  function span(parent, cls, text) {
+    var el = document.createElement("span");
+    el.className = cls;
+    el.textContent = text;
+    parent.appendChild(el);
+    return el;
+  }
+
+  // logRow builds what the "log-row" template renders, from the same data.
+  function logRow(r) {
+    var tr = document.createElement("tr");
+    tr.className = "log-row log-new";
+    tr.dataset.kind = KINDS.indexOf(r.kind) >= 0 ? r.kind : "info";
+    var time = document.createElement("time");
+    time.setAttribute("datetime", String(r.at));
+    time.title = String(r.at);
+    time.textContent = String(r.time);
+    cell(tr, "log-time").appendChild(time);
+    span(cell(tr, "log-code"), "log-status", String(r.status));
+    cell(tr, "log-method", String(r.method));
+    var path = cell(tr, "log-path");
+    span(path, "log-path-text", String(r.path));
+    if (r.host) { span(path, "log-host", String(r.host)); }
+    if (r.reason) { span(path, "log-reason", String(r.reason)); }
+    cell(tr, "num log-size", String(r.size));
+    cell(tr, "num log-took", String(r.took));
+    cell(tr, "log-client", String(r.client));
+    var cache = cell(tr, "log-cache-cell");
+    if (CACHE.indexOf(r.cache) >= 0) { span(cache, "log-cache", r.cache).dataset.cache = r.cache; }
+    return tr;
+  }
+
+  function noticeRow(text) {
+    var tr = document.createElement("tr");
+    tr.className = "log-notice log-new";
+    var td = document.createElement("td");
+    td.colSpan = 8;
+    td.textContent = text;
+    tr.appendChild(td);
+    return tr;
+  }
+
+  function plural(n, one, many) { return n === 1 ? "1 " + one : n.toLocaleString("en") + " " + many; }
+
+  function setStatus(t, state, text) {
+    var status = t.root.querySelector("#logs-status");
+    if (status) { status.dataset.state = state; }
+    var label = t.root.querySelector("#logs-status-text");
+    if (label) { label.textContent = text; }
+  }
+
+  function prepend(t, tr) {
+    var body = t.root.querySelector("#log-rows");
+    if (!body) { return; }
+    body.insertBefore(tr, body.firstChild);
+    var keep = parseInt(t.root.dataset.keep, 10) || 500;
+    while (body.rows.length > keep) { body.deleteRow(body.rows.length - 1); }
+    var empty = t.root.querySelector("#logs-empty");
+    if (empty) { empty.hidden = true; }
+  }
+
+  function connect(t) {
+    var url = t.root.dataset.stream;
+    if (t.last) { url += "?after=" + encodeURIComponent(t.last); }
+    var es = new EventSource(url);
+    t.es = es;
+    setStatus(t, "connecting", "Connecting…");
+    es.onopen = function () { if (t.es === es) { setStatus(t, "live", "Live"); } };
+    es.addEventListener("entry", function (ev) {
+      if (t.es !== es) { return; }
+      if (ev.lastEventId) {
+        // Kept on the element too, for a page restored from the back/forward cache.
+        t.last = ev.lastEventId;
+        t.root.dataset.after = t.last;
+      }
+      prepend(t, logRow(JSON.parse(ev.data)));
+    });
+    es.addEventListener("dropped", function (ev) {
+      if (t.es !== es) { return; }
+      var n = JSON.parse(ev.data).dropped;
+      prepend(t, noticeRow(t.resumed
+        ? plural(n, "request", "requests") + " came in while paused and are no longer kept."
+        : plural(n, "request", "requests") + " not shown: this page fell behind."));
+    });
+    es.addEventListener("end", function (ev) {
+      if (t.es !== es) { return; }
+      es.close();
+      t.es = null;
+      var toggle = t.root.querySelector("#logs-toggle");
+      if (toggle) { toggle.hidden = true; }
+      setStatus(t, "ended", JSON.parse(ev.data).message);
+    });
+    es.onerror = function () {
+      if (t.es !== es) { return; }
+      if (es.readyState === EventSource.CLOSED) {
+        t.es = null;
+        setStatus(t, "ended", "Disconnected. Reload the page to see new requests.");
+      } else {
+        setStatus(t, "reconnecting", "Reconnecting…");
+      }
+    };
+  }
+
+  function stopTail() {
+    if (!tail) { return; }
+    if (tail.es) { tail.es.close(); }
+    tail = null;
+  }
+
+  function startTail(scope) {
+    var root = null;
+    if (scope && scope.id === "logs") {
+      root = scope;
+    } else if (scope && scope.querySelector) {
+      root = scope.querySelector("#logs");
+    }
+    if (!root || (tail && tail.root === root) || !window.EventSource) { return; }
+    stopTail();
+    tail = { root: root, es: null, last: root.dataset.after || "", paused: false, resumed: false };
+    var controls = root.querySelector("#logs-controls");
+    if (controls) { controls.hidden = false; }
+    var toggle = root.querySelector("#logs-toggle");
+    if (toggle) { toggle.hidden = false; toggle.textContent = "Pause"; toggle.setAttribute("aria-pressed", "false"); }
+    connect(tail);
+  }
+
+  function togglePause(button) {
+    var t = tail;
+    if (!t || !t.root.contains(button)) { return; }
+    t.paused = !t.paused;
+    button.setAttribute("aria-pressed", String(t.paused));
+    button.textContent = t.paused ? "Resume" : "Pause";
+    if (t.paused) {
+      if (t.es) { t.es.close(); t.es = null; }
+      setStatus(t, "paused", "Paused");
+    } else {
+      t.resumed = true;
+      connect(t);
+    }
+  }
+
+  document.addEventListener("click", function (ev) {
+    var b = ev.target.closest && ev.target.closest("#logs-toggle");
+    if (b) { togglePause(b); }
+  });
+  document.addEventListener("htmx:beforeSwap", function (ev) {
+    if (tail && ev.detail && ev.detail.target && ev.detail.target.contains(tail.root)) { stopTail(); }
+  });
+  document.addEventListener("htmx:load", function (ev) { startTail(ev.detail && ev.detail.elt); });
+  window.addEventListener("pagehide", stopTail);
+  window.addEventListener("pageshow", function (ev) { if (ev.persisted) { startTail(document); } });
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { startTail(document); });
+  } else {
+    startTail(document);
+  }
 })();

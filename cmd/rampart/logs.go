@@ -1,0 +1,137 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/api"
+	"github.com/rampart-dev/rampart/internal/app"
+	"github.com/rampart-dev/rampart/internal/client"
+)
+
+func newLogsCmd(cf *clientFlags) *cobra.Command {
+	var q client.LogsQuery
+	cmd := &cobra.Command{
+		Use:   "logs [--service NAME] [-n N] [-f]",
+		Short: "Show the edge's recent requests; -f follows new ones until Ctrl+C",
+		Long: `Print the most recent requests the edge handled, one line each: time (UTC),
+service, method, path, status, response size, duration, client IP, what the
+output cache did, and why a request went wrong when it did (the upstream's
+error, "rate-limited" for a 429). With -f, keep printing new requests as they
+finish until Ctrl+C.
+
+Admins see every service and requests for hosts that no service has; members
+see their own services. The edge keeps the last 1,000 requests of each
+service in memory. With -o json each request is one JSON object per line
+(NDJSON) on standard output; notices go to standard error.`,
+		Example: `  rampart logs --service blog -f
+  rampart logs -n 200
+  rampart logs --service blog -f -o json | jq -c 'select(.status >= 500)'`,
+		Args: exactArgs(),
+	}
+	f := cmd.Flags()
+	f.StringVar(&q.Service, "service", "", "only this service's requests")
+	f.IntVarP(&q.Tail, "tail", "n", app.DefaultLogTail, fmt.Sprintf("how many recent requests to print first (0-%d)", app.MaxLogTail))
+	f.BoolVarP(&q.Follow, "follow", "f", false, "keep printing new requests until Ctrl+C")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		format, _ := cmd.Flags().GetString("output")
+		if format != "text" && format != "json" && format != "" {
+			return usageError{fmt.Errorf("-o %q is unknown: use text or json", format)}
+		}
+		if q.Tail < 0 || q.Tail > app.MaxLogTail {
+			return usageError{fmt.Errorf("-n %d is out of range: use 0 to %d", q.Tail, app.MaxLogTail)}
+		}
+		cl, err := cf.client()
+		if err != nil {
+			return err
+		}
+		out, notices := cmd.OutOrStdout(), cmd.ErrOrStderr()
+		enc := json.NewEncoder(out)
+		var p linePrinter
+		err = cl.Logs(cmd.Context(), q, func(ev api.LogEvent) error {
+			switch {
+			case ev.Type == api.LogEventDropped && format == "json":
+				fmt.Fprintf(notices, "rampart: %s\n", ev.Message)
+			case ev.Type == api.LogEventDropped:
+				fmt.Fprintf(out, "… %s\n", ev.Message)
+			case format == "json":
+				return enc.Encode(ev.Entry)
+			default:
+				p.print(out, ev.Entry)
+			}
+			return nil
+		})
+		if cmd.Context().Err() != nil {
+			return nil // Ctrl+C: the way to stop -f, not a failure
+		}
+		return err
+	}
+	return cmd
+}
+
+// linePrinter prints entries as aligned lines. A stream cannot be laid out
+// as a table, so the service column widens as longer names come, and the
+// path column is minPathColumn wide, widening up to maxPathColumn; a
+// longer path pushes the rest of its line along.
+type linePrinter struct {
+	service, path int
+}
+
+const minPathColumn, maxPathColumn = 24, 40
+
+func (p *linePrinter) print(w io.Writer, e *rampart.LogEntry) {
+	service := e.Service
+	if service == "" {
+		service = "-"
+	}
+	p.service = max(p.service, len(service))
+	p.path = max(p.path, minPathColumn, min(len(e.Path), maxPathColumn))
+	cache := e.Cache
+	if cache == "" {
+		cache = "-"
+	}
+	line := fmt.Sprintf("%s  %-*s  %-6s  %-*s  %3d  %6s  %6s  %-15s  %-6s",
+		e.Time.UTC().Format(time.RFC3339), p.service, service, e.Method, p.path, e.Path, e.Status,
+		humanBytes(e.Bytes), humanDuration(time.Duration(e.Duration)), e.ClientIP, cache)
+	reason := e.Reason()
+	if e.Service == "" {
+		reason = "no service has the host " + e.Host
+	}
+	if reason != "" {
+		line += "  " + reason
+	}
+	fmt.Fprintln(w, strings.TrimRight(line, " "))
+}
+
+// humanBytes is a size the way people say it: 512B, 2.1kB, 3.4MB.
+func humanBytes(n int64) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%dB", n)
+	case n < 1000_000:
+		return fmt.Sprintf("%.1fkB", float64(n)/1e3)
+	case n < 1000_000_000:
+		return fmt.Sprintf("%.1fMB", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%.1fGB", float64(n)/1e9)
+}
+
+// humanDuration keeps two or three significant digits: 450µs, 2.1ms,
+// 38ms, 1.2s.
+func humanDuration(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%dµs", d.Microseconds())
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}

@@ -1,0 +1,381 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/edge/logtail"
+	"github.com/rampart-dev/rampart/internal/store"
+)
+
+// The edge's request log, as `rampart logs` and the dashboard's Logs tab
+// read it. The entries are observed state that only the process running the
+// edge has (Options.Logs), so reading them changes nothing and is not
+// audited; what is checked here is who may read which entries: admins
+// everything (requests for unknown hosts too), members the entries of the
+// services they own, and someone else's service is "not found".
+//
+// A stream that follows new entries re-checks that while it runs. Service
+// names are reused: after a service is deleted, another person may create
+// one of the same name, and its requests must not reach the first owner's
+// open stream, nor its old entries the new owner. So an entry counts for a
+// service only if the request started after the service was created, and a
+// following stream releases an entry only once it has seen that the
+// services in the store did not change since the request started (one
+// cheap version read, at most every logRecheckEvery).
+
+// Log read bounds.
+const (
+	DefaultLogTail = 50
+	// MaxLogTail is the most entries one read returns from before the
+	// call: all the edge keeps of a service.
+	MaxLogTail = logtail.DefaultPerService
+	// LogHeartbeat is how often a following stream that has nothing to
+	// say says so (Next returns an empty batch), so that proxies and
+	// clients can tell a quiet stream from a dead connection.
+	LogHeartbeat = 15 * time.Second
+	// MaxLogStreamsPerUser bounds the following streams one account may
+	// have open, so that one person cannot take every place
+	// (logtail.DefaultMaxSubscribers) from the others.
+	MaxLogStreamsPerUser = 8
+
+	logBatch        = 256
+	logRecheckEvery = 100 * time.Millisecond
+	// logScopePoll is how often an idle stream looks for changes of its
+	// services (a member's new service joins their stream, a deleted one
+	// ends a one-service stream), like the routes reconciler's poll.
+	logScopePoll = 2 * time.Second
+)
+
+// ErrLogsClosed ends the streams of a server that shuts down.
+var ErrLogsClosed = rampart.Errorf(rampart.ECONFLICT, "rampart is shutting down, so the log stream ends: run the command again once the server is back")
+
+// LogQuery says which entries of the edge log to read.
+type LogQuery struct {
+	// Service reads one service's entries; "" reads every service the
+	// caller may see.
+	Service string
+	// Tail is how many entries from before the call come first, 0 to
+	// MaxLogTail.
+	Tail int
+	// Follow keeps the stream open for new entries.
+	Follow bool
+	// After, a Cursor of an earlier stream of the same Service, replaces
+	// Tail: the stream continues after what that one had read (the
+	// dashboard's resume after a pause or a reconnect). A cursor that no
+	// longer fits (another server process, a recreated service) is
+	// ignored and Tail applies.
+	After string
+	// StillValid, if set, is asked every heartbeat whether the credential
+	// that opened the stream still holds (the session was not logged out,
+	// the token not revoked); an error ends the stream with its message.
+	StillValid func(ctx context.Context) error
+}
+
+// LogBatch is what a stream has to say next: entries in the order they
+// finished, after a count of entries lost before them because the stream
+// was read too slowly. Both empty is a heartbeat.
+type LogBatch struct {
+	Entries []rampart.LogEntry
+	Dropped int
+}
+
+// LogsAvailable reports whether this process has an edge log to read.
+func (a *App) LogsAvailable() bool { return a.opts.Logs != nil }
+
+// OpenLogs checks the query and the caller's permission and opens a stream:
+// read it with Next, then Close it.
+func (a *App) OpenLogs(ctx context.Context, actor Actor, q LogQuery) (*LogStream, error) {
+	if err := actor.check(); err != nil {
+		return nil, err
+	}
+	if q.Tail < 0 || q.Tail > MaxLogTail {
+		return nil, rampart.FieldError("tail", rampart.Errorf(rampart.EINVALID, "tail %d is out of range: ask for 0 to %d entries (the edge keeps the last %d of each service)", q.Tail, MaxLogTail, MaxLogTail))
+	}
+	if q.After != "" && q.Service == "" {
+		return nil, rampart.FieldError("after", rampart.Errorf(rampart.EINVALID, "a cursor belongs to one service's log: give the service too"))
+	}
+	if a.opts.Logs == nil {
+		return nil, rampart.Errorf(rampart.EINVALID, "this rampart process runs no edge, so it has no request log: read the log from the server that runs `rampart serve`")
+	}
+	s := &LogStream{app: a, actor: actor, q: q}
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	if q.Follow {
+		if err := a.countStream(actor, +1); err != nil {
+			return nil, err
+		}
+		s.counted = true
+	}
+	// A read that does not follow takes no place among the followers.
+	sub, err := a.opts.Logs.Snapshot(s.scope.tail()), error(nil)
+	if q.Follow {
+		sub, err = a.opts.Logs.Subscribe(s.scope.tail())
+	}
+	switch {
+	case errors.Is(err, logtail.ErrTooMany):
+		s.Close()
+		return nil, rampart.Errorf(rampart.ETOOMANY, "%d live log streams are open on this server, the most it keeps: close one (a `rampart logs -f` or a dashboard Logs tab) and try again", logtail.DefaultMaxSubscribers)
+	case errors.Is(err, logtail.ErrClosed):
+		s.Close()
+		return nil, ErrLogsClosed
+	case err != nil:
+		s.Close()
+		return nil, err
+	}
+	s.sub = sub
+	if q.After == "" || !sub.Resume(q.After) {
+		s.backlog = sub.Backlog(q.Tail)
+	}
+	// Check again: the backlog's requests all started before this, so the
+	// scope now vouches for every one of them.
+	if err := s.check(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.backlog = s.scope.filter(s.backlog)
+	return s, nil
+}
+
+func (a *App) countStream(actor Actor, delta int) error {
+	id := actor.id()
+	a.logMu.Lock()
+	defer a.logMu.Unlock()
+	if delta > 0 && a.logStreams[id] >= MaxLogStreamsPerUser {
+		return rampart.Errorf(rampart.ETOOMANY, "you have %d live log streams open, the most one account may: close one (a `rampart logs -f` or a dashboard Logs tab) and try again", MaxLogStreamsPerUser)
+	}
+	if a.logStreams == nil {
+		a.logStreams = map[int64]int{}
+	}
+	a.logStreams[id] += delta
+	if a.logStreams[id] <= 0 {
+		delete(a.logStreams, id)
+	}
+	return nil
+}
+
+// logScope is which entries a stream may show.
+type logScope struct {
+	all bool // an admin reading everything, unknown hosts included
+	// since maps each visible service to when it was created: entries of
+	// requests that started before belong to an earlier service of the
+	// same name.
+	since map[string]time.Time
+}
+
+func (sc logScope) tail() logtail.Scope {
+	if sc.all {
+		return logtail.Scope{All: true}
+	}
+	names := make([]string, 0, len(sc.since))
+	for name := range sc.since {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return logtail.Scope{Services: names}
+}
+
+func (sc logScope) allows(e *rampart.LogEntry) bool {
+	if sc.all {
+		return true
+	}
+	since, ok := sc.since[e.Service]
+	return ok && !e.Time.Before(since)
+}
+
+// filter keeps the entries sc allows, in place.
+func (sc logScope) filter(es []rampart.LogEntry) []rampart.LogEntry {
+	return slices.DeleteFunc(es, func(e rampart.LogEntry) bool { return !sc.allows(&e) })
+}
+
+// LogStream is an open read of the edge log. Its methods are for one
+// goroutine.
+type LogStream struct {
+	app     *App
+	actor   Actor
+	q       LogQuery
+	sub     *logtail.Subscription
+	counted bool
+
+	scope   logScope
+	version int64 // the store's services version the scope was built from
+	// checked: the scope is known to hold for requests that started up to
+	// then. Wall-clock times, like the entries'.
+	checked   time.Time
+	lastCheck time.Time
+
+	backlog []rampart.LogEntry
+	started bool
+	pending []rampart.LogEntry // read, waiting for a check to cover them
+	dropped int
+	idle    *time.Timer
+	recheck *time.Timer
+}
+
+// check confirms or rebuilds the scope from the store, so that it holds for
+// every request that started before the call.
+func (s *LogStream) check(ctx context.Context) error {
+	// Wall clock, not the App's (a test's) clock: it is compared with the
+	// edge's entry times.
+	t := time.Now()
+	v, err := s.app.store.ServicesVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if s.version != v || s.lastCheck.IsZero() {
+		if err := s.load(ctx); err != nil {
+			return err
+		}
+		s.version = v
+		if s.sub != nil {
+			s.sub.SetScope(s.scope.tail())
+		}
+	}
+	s.checked, s.lastCheck = t, t
+	return nil
+}
+
+func (s *LogStream) load(ctx context.Context) error {
+	a, actor := s.app, s.actor
+	switch {
+	case s.q.Service != "":
+		svc, err := a.visibleService(ctx, a.store, actor, s.q.Service)
+		if rampart.ErrorCode(err) == rampart.ENOTFOUND && s.sub != nil {
+			return rampart.Errorf(rampart.ENOTFOUND, "service %q is gone (deleted, or no longer yours), so its log stream ends", s.q.Service)
+		} else if err != nil {
+			return err
+		}
+		s.scope = logScope{since: map[string]time.Time{svc.Name: svc.CreatedAt}}
+	case actor.isAdmin():
+		s.scope = logScope{all: true}
+	default:
+		svcs, err := a.store.ListServices(ctx, store.ServiceFilter{OwnerID: actor.User.ID})
+		if err != nil {
+			return err
+		}
+		s.scope = logScope{since: make(map[string]time.Time, len(svcs))}
+		for _, svc := range svcs {
+			s.scope.since[svc.Name] = svc.CreatedAt
+		}
+	}
+	return nil
+}
+
+// Cursor names where the stream is, for LogQuery.After of a later stream
+// of the same service; "" when there is nothing to resume from exactly.
+func (s *LogStream) Cursor() string {
+	if s.sub == nil || len(s.pending) > 0 {
+		return ""
+	}
+	return s.sub.Cursor()
+}
+
+// Next returns the next batch to send: first the backlog, then, when
+// following, new entries as they come, an empty batch (a heartbeat) after
+// LogHeartbeat without any. It returns io.EOF at the end of a stream that
+// does not follow, ctx's error when ctx ends, ErrLogsClosed when the
+// server shuts down, and an error whose message says why when the stream
+// may not go on (the service was deleted, the credential ended).
+func (s *LogStream) Next(ctx context.Context) (LogBatch, error) {
+	if !s.started {
+		s.started = true
+		b := LogBatch{Entries: s.backlog}
+		s.backlog = nil
+		if len(b.Entries) > 0 {
+			return b, nil
+		}
+	}
+	if !s.q.Follow {
+		return LogBatch{}, io.EOF
+	}
+	heartbeat := s.app.opts.LogHeartbeat
+	if heartbeat <= 0 {
+		heartbeat = LogHeartbeat
+	}
+	if s.idle == nil {
+		s.idle, s.recheck = time.NewTimer(heartbeat), time.NewTimer(time.Hour)
+		s.recheck.Stop()
+	} else {
+		s.idle.Reset(heartbeat)
+	}
+	for {
+		if len(s.pending) < logBatch {
+			es, dropped := s.sub.Read(logBatch - len(s.pending))
+			s.pending = append(s.pending, es...)
+			s.dropped += dropped
+		}
+		// Release the entries that the scope is known to cover.
+		n := 0
+		for n < len(s.pending) && (s.scope.all || !s.pending[n].Time.After(s.checked)) {
+			n++
+		}
+		if n > 0 || s.dropped > 0 {
+			b := LogBatch{Entries: s.scope.filter(slices.Clone(s.pending[:n])), Dropped: s.dropped}
+			s.pending = slices.Delete(s.pending, 0, n)
+			s.dropped = 0
+			if len(b.Entries) > 0 || b.Dropped > 0 {
+				return b, nil
+			}
+			continue
+		}
+		if !s.scope.all {
+			every := logScopePoll
+			if len(s.pending) > 0 {
+				every = logRecheckEvery
+			}
+			wait := every - time.Since(s.lastCheck)
+			if wait <= 0 {
+				if err := s.check(ctx); err != nil {
+					return LogBatch{}, err
+				}
+				continue
+			}
+			s.recheck.Reset(wait)
+		}
+		select {
+		case <-ctx.Done():
+			return LogBatch{}, ctx.Err()
+		case <-s.sub.Done():
+			return LogBatch{}, ErrLogsClosed
+		case <-s.sub.Ready():
+		case <-s.recheck.C:
+		case <-s.idle.C:
+			if s.q.StillValid != nil {
+				if err := s.q.StillValid(ctx); err != nil {
+					return LogBatch{}, err
+				}
+			}
+			return LogBatch{}, nil
+		}
+	}
+}
+
+// Close ends the stream and frees its place.
+func (s *LogStream) Close() {
+	if s.sub != nil {
+		s.sub.Close()
+		s.sub = nil
+	}
+	if s.counted {
+		s.counted = false
+		_ = s.app.countStream(s.actor, -1)
+	}
+	if s.idle != nil {
+		s.idle.Stop()
+		s.recheck.Stop()
+	}
+}
+
+// DroppedMessage is what a stream tells its reader about lost entries.
+func DroppedMessage(n int) string {
+	if n == 1 {
+		return "1 entry dropped: this stream was read too slowly to keep up"
+	}
+	return fmt.Sprintf("%d entries dropped: this stream was read too slowly to keep up", n)
+}

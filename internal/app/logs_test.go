@@ -1,0 +1,323 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/edge"
+	"github.com/rampart-dev/rampart/internal/edge/logtail"
+)
+
+// logFixture is a fixture whose process runs an edge log, with services
+// of the admin (blog) and of the member (shop).
+func logFixture(t *testing.T) (*fixture, *logtail.Log) {
+	t.Helper()
+	f := newFixture(t)
+	logs := logtail.New(logtail.Options{})
+	f.app.opts.Logs = logs
+	f.app.opts.LogHeartbeat = 50 * time.Millisecond
+	for _, c := range []struct {
+		owner *rampart.User
+		name  string
+	}{{f.admin, "blog"}, {f.member, "shop"}} {
+		if _, err := f.app.CreateService(context.Background(), UserActor(c.owner, ""), ServiceInput{Name: c.name, Upstreams: []string{"http://127.0.0.1:9000"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f, logs
+}
+
+// request publishes a request for service (one of "" for an unknown host)
+// that started now.
+func request(logs *logtail.Log, service, path string) {
+	logs.Publish(edge.LogEntry{Time: time.Now(), Service: service, Host: service + ".localhost", Method: "GET", Path: path, Status: 200})
+}
+
+// readAll reads a stream that does not follow to its end.
+func readAll(t *testing.T, s *LogStream) []string {
+	t.Helper()
+	defer s.Close()
+	var out []string
+	for {
+		b, err := s.Next(context.Background())
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range b.Entries {
+			out = append(out, e.Service+e.Path)
+		}
+	}
+}
+
+func TestLogsPermissions(t *testing.T) {
+	f, logs := logFixture(t)
+	request(logs, "blog", "/1")
+	request(logs, "shop", "/2")
+	request(logs, "", "/3")
+	admin, member := UserActor(f.admin, ""), UserActor(f.member, "")
+	tests := []struct {
+		name  string
+		actor Actor
+		q     LogQuery
+		want  []string
+		code  string
+		msg   string
+	}{
+		{"admin sees everything", admin, LogQuery{Tail: 10}, []string{"blog/1", "shop/2", "/3"}, "", ""},
+		{"admin, one service", admin, LogQuery{Service: "shop", Tail: 10}, []string{"shop/2"}, "", ""},
+		{"member sees their own", member, LogQuery{Tail: 10}, []string{"shop/2"}, "", ""},
+		{"member, their service", member, LogQuery{Service: "shop", Tail: 10}, []string{"shop/2"}, "", ""},
+		{"member, someone else's", member, LogQuery{Service: "blog", Tail: 10}, nil, rampart.ENOTFOUND, `service "blog" not found`},
+		{"no such service", admin, LogQuery{Service: "nope", Tail: 10}, nil, rampart.ENOTFOUND, `service "nope" not found`},
+		{"tail bounds", admin, LogQuery{Tail: 2}, []string{"shop/2", "/3"}, "", ""},
+		{"tail too big", admin, LogQuery{Tail: MaxLogTail + 1}, nil, rampart.EINVALID, "tail 1001 is out of range: ask for 0 to 1000"},
+		{"negative tail", admin, LogQuery{Tail: -1}, nil, rampart.EINVALID, "out of range"},
+		{"cursor without service", admin, LogQuery{After: "x"}, nil, rampart.EINVALID, "give the service too"},
+		{"nobody", Actor{}, LogQuery{}, nil, rampart.EUNAUTHORIZED, "authentication required"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := f.app.OpenLogs(context.Background(), tt.actor, tt.q)
+			if tt.code != "" {
+				if rampart.ErrorCode(err) != tt.code || !strings.Contains(rampart.ErrorMessage(err), tt.msg) {
+					t.Fatalf("err = %v, want %s containing %q", err, tt.code, tt.msg)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := readAll(t, s); !slices.Equal(got, tt.want) {
+				t.Errorf("entries %v, want %v", got, tt.want)
+			}
+		})
+	}
+
+	f.app.opts.Logs = nil
+	if _, err := f.app.OpenLogs(context.Background(), admin, LogQuery{}); rampart.ErrorCode(err) != rampart.EINVALID || !strings.Contains(err.Error(), "runs no edge") {
+		t.Errorf("without an edge: %v", err)
+	}
+}
+
+// next reads the next batch of a following stream, failing after a while.
+func next(t *testing.T, s *LogStream) (LogBatch, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.Next(ctx)
+}
+
+// nextEntries skips heartbeats until entries come.
+func nextEntries(t *testing.T, s *LogStream) []string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if time.Now().After(deadline) {
+			t.Fatal("no entries within 10s")
+		}
+		b, err := next(t, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b.Entries) == 0 && b.Dropped == 0 {
+			continue
+		}
+		var out []string
+		for _, e := range b.Entries {
+			out = append(out, e.Service+e.Path)
+		}
+		return out
+	}
+}
+
+func TestLogsFollow(t *testing.T) {
+	f, logs := logFixture(t)
+	ctx := context.Background()
+	request(logs, "shop", "/old")
+	s, err := f.app.OpenLogs(ctx, UserActor(f.member, ""), LogQuery{Tail: 5, Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := nextEntries(t, s); !slices.Equal(got, []string{"shop/old"}) {
+		t.Fatalf("backlog %v", got)
+	}
+	request(logs, "blog", "/not-yours")
+	request(logs, "shop", "/new")
+	if got := nextEntries(t, s); !slices.Equal(got, []string{"shop/new"}) {
+		t.Fatalf("live %v", got)
+	}
+	// Quiet: heartbeats.
+	if b, err := next(t, s); err != nil || len(b.Entries) != 0 || b.Dropped != 0 {
+		t.Fatalf("heartbeat = %+v, %v", b, err)
+	}
+	// A service created while the stream is open joins it within
+	// logScopePoll.
+	if _, err := f.app.CreateService(ctx, UserActor(f.member, ""), ServiceInput{Name: "cart", Upstreams: []string{"http://127.0.0.1:9001"}}); err != nil {
+		t.Fatal(err)
+	}
+	for !slices.Contains(s.scope.tail().Services, "cart") {
+		if _, err := next(t, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	request(logs, "cart", "/1")
+	if got := nextEntries(t, s); !slices.Equal(got, []string{"cart/1"}) {
+		t.Fatalf("new service %v", got)
+	}
+}
+
+// TestLogsServiceNameReused: after shop is deleted and another person
+// creates a shop, the first owner's stream ends and never shows the new
+// shop's requests, and the new owner does not see the old shop's.
+func TestLogsServiceNameReused(t *testing.T) {
+	f, logs := logFixture(t)
+	ctx := context.Background()
+	member, admin := UserActor(f.member, ""), UserActor(f.admin, "")
+	request(logs, "shop", "/members")
+	s, err := f.app.OpenLogs(ctx, member, LogQuery{Service: "shop", Follow: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := f.app.DeleteService(ctx, admin, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.app.CreateService(ctx, admin, ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:9002"}}); err != nil {
+		t.Fatal(err)
+	}
+	request(logs, "shop", "/admins")
+	for {
+		b, err := next(t, s)
+		if err != nil {
+			if rampart.ErrorCode(err) != rampart.ENOTFOUND || !strings.Contains(err.Error(), `service "shop" is gone`) {
+				t.Fatalf("stream ended with %v", err)
+			}
+			break
+		}
+		if len(b.Entries) > 0 {
+			t.Fatalf("the first owner's stream got %+v", b.Entries)
+		}
+	}
+	got := readAll(t, must(f.app.OpenLogs(ctx, admin, LogQuery{Service: "shop", Tail: 10})))
+	if !slices.Equal(got, []string{"shop/admins"}) {
+		t.Errorf("the new shop's log: %v", got)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func TestLogsStreamEnds(t *testing.T) {
+	f, logs := logFixture(t)
+	ctx := context.Background()
+	admin := UserActor(f.admin, "")
+
+	// The credential ends: the stream says so at the next heartbeat.
+	revoked := errors.New("your session has ended: log in again")
+	valid := true
+	s, err := f.app.OpenLogs(ctx, admin, LogQuery{Follow: true, StillValid: func(context.Context) error {
+		if valid {
+			return nil
+		}
+		return revoked
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := next(t, s); err != nil {
+		t.Fatal(err)
+	}
+	valid = false
+	if _, err := next(t, s); err != revoked {
+		t.Errorf("after the credential ended: %v", err)
+	}
+	s.Close()
+
+	// One account may follow only so many streams at once.
+	var open []*LogStream
+	for range MaxLogStreamsPerUser {
+		open = append(open, must(f.app.OpenLogs(ctx, admin, LogQuery{Follow: true})))
+	}
+	if _, err := f.app.OpenLogs(ctx, admin, LogQuery{Follow: true}); rampart.ErrorCode(err) != rampart.ETOOMANY {
+		t.Errorf("stream %d: %v, want too many", MaxLogStreamsPerUser+1, err)
+	}
+	if _, err := f.app.OpenLogs(ctx, UserActor(f.member, ""), LogQuery{Follow: true}); err != nil {
+		t.Errorf("another account is refused too: %v", err)
+	}
+	// Reading without following needs no place.
+	if _, err := f.app.OpenLogs(ctx, admin, LogQuery{Tail: 5}); err != nil {
+		t.Errorf("a read that does not follow is refused: %v", err)
+	}
+	open[0].Close()
+	open[0] = must(f.app.OpenLogs(ctx, admin, LogQuery{Follow: true}))
+
+	// Shutting down ends every stream.
+	logs.Close()
+	for _, s := range open {
+		if _, err := next(t, s); err != ErrLogsClosed {
+			t.Errorf("after the log closed: %v", err)
+		}
+		s.Close()
+	}
+}
+
+// TestLogsResume: a stream opened with the cursor of an earlier one goes on
+// where it stopped, instead of starting with the backlog.
+func TestLogsResume(t *testing.T) {
+	f, logs := logFixture(t)
+	ctx := context.Background()
+	admin := UserActor(f.admin, "")
+	request(logs, "blog", "/1")
+	first := must(f.app.OpenLogs(ctx, admin, LogQuery{Service: "blog", Tail: 10}))
+	if b, err := first.Next(ctx); err != nil || len(b.Entries) != 1 {
+		t.Fatalf("first read %+v, %v", b, err)
+	}
+	cursor := first.Cursor()
+	first.Close()
+	request(logs, "blog", "/2")
+	s := must(f.app.OpenLogs(ctx, admin, LogQuery{Service: "blog", Tail: 10, After: cursor, Follow: true}))
+	defer s.Close()
+	if got := nextEntries(t, s); !slices.Equal(got, []string{"blog/2"}) {
+		t.Errorf("resumed: %v, want only what came after the cursor", got)
+	}
+}
+
+// TestLogsDropped: a follower that falls more than a ring behind is told
+// how many entries it lost, before the ones it still gets.
+func TestLogsDropped(t *testing.T) {
+	f, logs := logFixture(t)
+	s := must(f.app.OpenLogs(context.Background(), UserActor(f.member, ""), LogQuery{Service: "shop", Follow: true}))
+	defer s.Close()
+	for range MaxLogTail + 5 {
+		request(logs, "shop", "/flood")
+	}
+	got := 0
+	for first := true; got < MaxLogTail; first = false {
+		b, err := next(t, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first && b.Dropped != 5 {
+			t.Errorf("first batch: dropped %d, want 5", b.Dropped)
+		} else if !first && b.Dropped != 0 {
+			t.Errorf("a later batch: dropped %d", b.Dropped)
+		}
+		got += len(b.Entries)
+	}
+	if got != MaxLogTail {
+		t.Errorf("got %d entries, want the %d kept", got, MaxLogTail)
+	}
+}
