@@ -1,6 +1,9 @@
 package rampart
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // LogEntry is one request the edge handled, as `rampart logs` and the
 // dashboard's Logs tab show it. Like TrafficStats it is observed, not
@@ -42,4 +45,34 @@ func (e *LogEntry) Reason() string {
 		return "the service is stopped"
 	}
 	return ""
+}
+
+// Size is the response size the way people say it: 512B, 2.1kB, 3.4MB.
+// `rampart logs` and the Logs tab print it alike.
+func (e *LogEntry) Size() string {
+	n := e.Bytes
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%dB", n)
+	case n < 1000_000:
+		return fmt.Sprintf("%.1fkB", float64(n)/1e3)
+	case n < 1000_000_000:
+		return fmt.Sprintf("%.1fMB", float64(n)/1e6)
+	}
+	return fmt.Sprintf("%.1fGB", float64(n)/1e9)
+}
+
+// Took is how long the request took, in two or three significant digits:
+// 450µs, 2.1ms, 38ms, 1.2s.
+func (e *LogEntry) Took() string {
+	d := time.Duration(e.Duration)
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%dµs", d.Microseconds())
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
 }

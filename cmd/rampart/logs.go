@@ -98,7 +98,7 @@ func (p *linePrinter) print(w io.Writer, e *rampart.LogEntry) {
 	}
 	line := fmt.Sprintf("%s  %-*s  %-6s  %-*s  %3d  %6s  %6s  %-15s  %-6s",
 		e.Time.UTC().Format(time.RFC3339), p.service, service, e.Method, p.path, e.Path, e.Status,
-		humanBytes(e.Bytes), humanDuration(time.Duration(e.Duration)), e.ClientIP, cache)
+		e.Size(), e.Took(), e.ClientIP, cache)
 	reason := e.Reason()
 	if e.Service == "" {
 		reason = "no service has the host " + e.Host
@@ -107,31 +107,4 @@ func (p *linePrinter) print(w io.Writer, e *rampart.LogEntry) {
 		line += "  " + reason
 	}
 	fmt.Fprintln(w, strings.TrimRight(line, " "))
-}
-
-// humanBytes is a size the way people say it: 512B, 2.1kB, 3.4MB.
-func humanBytes(n int64) string {
-	switch {
-	case n < 1000:
-		return fmt.Sprintf("%dB", n)
-	case n < 1000_000:
-		return fmt.Sprintf("%.1fkB", float64(n)/1e3)
-	case n < 1000_000_000:
-		return fmt.Sprintf("%.1fMB", float64(n)/1e6)
-	}
-	return fmt.Sprintf("%.1fGB", float64(n)/1e9)
-}
-
-// humanDuration keeps two or three significant digits: 450µs, 2.1ms,
-// 38ms, 1.2s.
-func humanDuration(d time.Duration) string {
-	switch {
-	case d < time.Millisecond:
-		return fmt.Sprintf("%dµs", d.Microseconds())
-	case d < 10*time.Millisecond:
-		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
-	case d < time.Second:
-		return fmt.Sprintf("%dms", d.Milliseconds())
-	}
-	return fmt.Sprintf("%.1fs", d.Seconds())
 }

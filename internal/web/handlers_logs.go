@@ -72,8 +72,8 @@ func logRowOf(e *rampart.LogEntry, hostname string) logRow {
 		Kind:   statusKind(e.Status),
 		Method: e.Method,
 		Path:   e.Path,
-		Size:   humanBytes(e.Bytes),
-		Took:   humanDuration(time.Duration(e.Duration)),
+		Size:   e.Size(),
+		Took:   e.Took(),
 		Client: e.ClientIP,
 		Cache:  e.Cache,
 		Reason: e.Reason(),
@@ -99,34 +99,6 @@ func statusKind(status int) string {
 		return "ok"
 	}
 	return "info"
-}
-
-// humanBytes is a size the way people say it: 512B, 2.1kB, 3.4MB (as
-// `rampart logs` prints it).
-func humanBytes(n int64) string {
-	switch {
-	case n < 1000:
-		return fmt.Sprintf("%dB", n)
-	case n < 1000_000:
-		return fmt.Sprintf("%.1fkB", float64(n)/1e3)
-	case n < 1000_000_000:
-		return fmt.Sprintf("%.1fMB", float64(n)/1e6)
-	}
-	return fmt.Sprintf("%.1fGB", float64(n)/1e9)
-}
-
-// humanDuration keeps two or three significant digits: 450µs, 2.1ms,
-// 38ms, 1.2s (as `rampart logs` prints it).
-func humanDuration(d time.Duration) string {
-	switch {
-	case d < time.Millisecond:
-		return fmt.Sprintf("%dµs", d.Microseconds())
-	case d < 10*time.Millisecond:
-		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
-	case d < time.Second:
-		return fmt.Sprintf("%dms", d.Milliseconds())
-	}
-	return fmt.Sprintf("%.1fs", d.Seconds())
 }
 
 // logsViewFor reads the rows the tab renders.
