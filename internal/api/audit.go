@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,16 +57,8 @@ func (s *server) listAudit(w http.ResponseWriter, r *http.Request, actor app.Act
 func parseAuditQuery(r *http.Request) (store.AuditFilter, error) {
 	var f store.AuditFilter
 	q := r.URL.Query()
-	for k := range q {
-		if !slices.Contains(auditParams, k) {
-			if s := suggest(k, auditParams); s != "" {
-				return f, invalid("unknown query parameter %q: did you mean %q?", k, s)
-			}
-			return f, invalid("unknown query parameter %q: use %s", k, strings.Join(quoteAll(auditParams), ", "))
-		}
-		if len(q[k]) > 1 {
-			return f, invalid("query parameter %q is given %d times: give it once", k, len(q[k]))
-		}
+	if err := checkQuery(q, auditParams); err != nil {
+		return f, err
 	}
 	if name := q.Get("service"); name != "" {
 		if err := rampart.ValidateServiceName(name); err != nil {
@@ -88,4 +81,22 @@ func parseAuditQuery(r *http.Request) (store.AuditFilter, error) {
 		f.Limit = n
 	}
 	return f, nil
+}
+
+// checkQuery refuses query parameters an endpoint does not know (naming the
+// likely one meant) and parameters given twice, so that a typo in a
+// script is an error rather than a silently ignored filter.
+func checkQuery(q url.Values, known []string) error {
+	for k := range q {
+		if !slices.Contains(known, k) {
+			if s := suggest(k, known); s != "" {
+				return invalid("unknown query parameter %q: did you mean %q?", k, s)
+			}
+			return invalid("unknown query parameter %q: use %s", k, strings.Join(quoteAll(known), ", "))
+		}
+		if len(q[k]) > 1 {
+			return invalid("query parameter %q is given %d times: give it once", k, len(q[k]))
+		}
+	}
+	return nil
 }

@@ -7,9 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/rampart-dev/rampart"
@@ -56,16 +54,8 @@ const logWriteTimeout = time.Minute
 func parseLogQuery(r *http.Request) (app.LogQuery, error) {
 	q := app.LogQuery{Tail: app.DefaultLogTail}
 	v := r.URL.Query()
-	for k := range v {
-		if !slices.Contains(logParams, k) {
-			if s := suggest(k, logParams); s != "" {
-				return q, invalid("unknown query parameter %q: did you mean %q?", k, s)
-			}
-			return q, invalid("unknown query parameter %q: use %s", k, strings.Join(quoteAll(logParams), ", "))
-		}
-		if len(v[k]) > 1 {
-			return q, invalid("query parameter %q is given %d times: give it once", k, len(v[k]))
-		}
+	if err := checkQuery(v, logParams); err != nil {
+		return q, err
 	}
 	if name := v.Get("service"); name != "" {
 		if err := rampart.ValidateServiceName(name); err != nil {
