@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // migrations holds the schema, one numbered goose file per change. A file,
@@ -41,30 +42,36 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	sources := p.ListSources()
 	known := sources[len(sources)-1].Version
 
-	const attempts = 5
+	// Every failure that another process's work can explain is retried
+	// a few times or until the deadline: SQLITE_BUSY, which the first look
+	// at a brand-new file can get at once, without the busy timeout, while
+	// another process sets it up (seen in TestOpenConcurrently), and a lost
+	// race to apply a migration.
+	deadline := time.Now().Add(2 * busyTimeoutMS * time.Millisecond)
 	for i := 1; ; i++ {
 		current, err := p.GetDBVersion(ctx)
-		if err != nil {
-			return fmt.Errorf("read schema version: %w", err)
-		}
-		if current > known {
-			return fmt.Errorf("database schema version %d is newer than this rampart (%d): upgrade rampart", current, known)
-		}
-		if current == known {
-			return nil
-		}
-		_, err = p.Up(ctx)
 		if err == nil {
-			return nil
-		}
-		if i == attempts {
-			return fmt.Errorf("migrate schema from version %d to %d: %w (restore the file from a backup if it keeps failing)", current, known, err)
+			if current > known {
+				return fmt.Errorf("database schema version %d is newer than this rampart (%d): upgrade rampart", current, known)
+			}
+			if current == known {
+				return nil
+			}
+			if _, err = p.Up(ctx); err == nil {
+				return nil
+			}
+			err = fmt.Errorf("migrate schema from version %d to %d: %w (restore the file from a backup if it keeps failing)", current, known, err)
+			if i >= 5 && sqliteCode(err) != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+				return err
+			}
+		} else if err = fmt.Errorf("read schema version: %w", err); sqliteCode(err) != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
 		}
 		// Another process may be migrating the same file; give it a moment.
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Duration(i) * 50 * time.Millisecond):
+		case <-time.After(time.Duration(min(i, 10)) * 20 * time.Millisecond):
 		}
 	}
 }
