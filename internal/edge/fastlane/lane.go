@@ -1,0 +1,392 @@
+package fastlane
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// bufSize is the lane's read buffer per connection. A head that does not
+// fit (large cookies, say) is given up to net/http, whose limit is higher.
+const bufSize = 4 << 10
+
+// Lane answers a server's plain requests on its connections. Create it with
+// [Install].
+type Lane struct {
+	srv      *http.Server
+	eligible func(*http.Request) bool
+	state    func(net.Conn, http.ConnState) // the server's own ConnState hook
+
+	answered atomic.Uint64
+
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+}
+
+// Install puts a lane in front of srv: srv.Handler answers the requests
+// that eligible accepts on the lane, and everything else as usual.
+// eligible must be cheap and have no effects: it is asked about every plain
+// GET and HEAD, and the lane answers a request only if it says yes. Call
+// Install before srv serves, and serve through [Lane.Listener].
+func Install(srv *http.Server, eligible func(*http.Request) bool) *Lane {
+	l := &Lane{srv: srv, eligible: eligible, state: srv.ConnState, conns: make(map[*conn]struct{})}
+	srv.ConnState = l.connState
+	srv.RegisterOnShutdown(l.closeIdle)
+	return l
+}
+
+// Answered is how many requests the lane has answered itself.
+func (l *Lane) Answered() uint64 { return l.answered.Load() }
+
+// Listener wraps ln so that the connections it accepts go through the lane.
+func (l *Lane) Listener(ln net.Listener) net.Listener { return listener{ln, l} }
+
+type listener struct {
+	net.Listener
+	l *Lane
+}
+
+func (ln listener) Accept() (net.Conn, error) {
+	c, err := ln.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return ln.l.newConn(c), nil
+}
+
+// connState follows net/http's view of each connection: once it is idle
+// between requests, the next head is the lane's to read; once hijacked,
+// the connection is no longer HTTP.
+func (l *Lane) connState(nc net.Conn, st http.ConnState) {
+	if c, ok := nc.(*conn); ok {
+		switch st {
+		case http.StateIdle:
+			c.mode.Store(modeFilter)
+		case http.StateHijacked:
+			c.mode.Store(modePass)
+		case http.StateClosed:
+			c.cancel()
+			l.mu.Lock()
+			delete(l.conns, c)
+			l.mu.Unlock()
+		}
+	}
+	if l.state != nil {
+		l.state(nc, st)
+	}
+}
+
+// closeIdle closes the connections that wait for a request head on the
+// lane, at Shutdown. net/http closes the connections it knows to be idle,
+// but to net/http a connection whose requests all went the lane's way is a
+// new one, which it would give 5 seconds to send its first request.
+func (l *Lane) closeIdle() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		if c.mode.Load() == modeFilter {
+			_ = c.Close()
+		}
+	}
+}
+
+// Read modes of a connection.
+const (
+	// modeFilter: net/http waits for a request head; the lane reads
+	// heads and answers those it can, until one it cannot.
+	modeFilter int32 = iota
+	// modeBody: net/http reads a handed-over request, head and body,
+	// and may read no further than its end.
+	modeBody
+	// modeHold: net/http is answering a handed-over request; bytes that
+	// arrive meanwhile are the next request's and wait in the lane's
+	// buffer. Only a read error reaches net/http (its background read
+	// detects a client that went away).
+	modeHold
+	// modePass: net/http has the connection for good.
+	modePass
+)
+
+// conn is a connection as net/http sees it. Its Read is where the lane
+// works: it runs on net/http's own goroutine for the connection, inside the
+// read net/http makes for the next request head.
+type conn struct {
+	net.Conn
+	l      *Lane
+	remote string
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mode atomic.Int32
+
+	buf        []byte // buf[start:end] is read but not yet consumed
+	start, end int
+	remain     int64 // modeBody: bytes net/http may still read
+	rerr       error // the connection's read error, once it has one
+	headTimer  bool  // modeFilter: the header timeout runs for the buffered head
+	fields     []field
+	wbuf       []byte
+	header     http.Header // the response's, reused
+
+	serving sync.Mutex  // held while the lane answers a request
+	closing atomic.Bool // Close was called while the lane answered
+}
+
+func (l *Lane) newConn(nc net.Conn) *conn {
+	ctx := context.WithValue(context.Background(), http.ServerContextKey, l.srv)
+	ctx = context.WithValue(ctx, http.LocalAddrContextKey, nc.LocalAddr())
+	ctx, cancel := context.WithCancel(ctx)
+	c := &conn{Conn: nc, l: l, remote: nc.RemoteAddr().String(), ctx: ctx, cancel: cancel, buf: make([]byte, bufSize)}
+	l.mu.Lock()
+	l.conns[c] = struct{}{}
+	l.mu.Unlock()
+	return c
+}
+
+// Close closes the connection, after the response the lane is writing,
+// if any: net/http's Shutdown closes connections it believes idle.
+func (c *conn) Close() error {
+	c.cancel()
+	c.closing.Store(true)
+	if c.serving.TryLock() {
+		defer c.serving.Unlock()
+		return c.Conn.Close()
+	}
+	return nil
+}
+
+func (c *conn) Read(p []byte) (int, error) {
+	for {
+		switch c.mode.Load() {
+		case modePass:
+			if c.start < c.end {
+				n := copy(p, c.buf[c.start:c.end])
+				c.start += n
+				return n, nil
+			}
+			if c.rerr != nil {
+				return 0, c.rerr
+			}
+			return c.Conn.Read(p)
+
+		case modeBody:
+			if c.remain == 0 {
+				c.mode.Store(modeHold)
+				continue
+			}
+			if int64(len(p)) > c.remain {
+				p = p[:c.remain]
+			}
+			if c.start < c.end {
+				n := copy(p, c.buf[c.start:c.end])
+				c.start += n
+				c.remain -= int64(n)
+				return n, nil
+			}
+			if c.rerr != nil {
+				return 0, c.rerr
+			}
+			n, err := c.Conn.Read(p)
+			c.remain -= int64(n)
+			return n, err
+
+		case modeHold:
+			if c.rerr != nil {
+				return 0, c.rerr
+			}
+			if c.compact() == len(c.buf) {
+				c.mode.Store(modePass) // a long pipeline: net/http takes it
+				continue
+			}
+			if err := c.fill(); err != nil && !isTimeout(err) {
+				continue // sticky now; returned above
+			} else if err != nil {
+				return 0, err // net/http ending its background read
+			}
+
+		case modeFilter:
+			n, err := c.filter()
+			if n < 0 {
+				continue // the mode changed
+			}
+			return 0, err
+		}
+	}
+}
+
+// filter answers the heads in the buffer and on the wire until one needs
+// net/http. It returns -1 when it changed the mode, or an error for
+// net/http.
+func (c *conn) filter() (int, error) {
+	for {
+		if c.start == c.end {
+			c.start, c.end = 0, 0
+		}
+		h, v := scan(c.buf[c.start:c.end], c.fields[:0])
+		switch v {
+		case needMore:
+			if c.compact() == len(c.buf) {
+				c.mode.Store(modePass)
+				return -1, nil
+			}
+			if c.rerr != nil {
+				if c.start < c.end {
+					c.mode.Store(modePass) // net/http says what is wrong with the rest
+					return -1, nil
+				}
+				return 0, c.rerr
+			}
+			if c.start < c.end && !c.headTimer {
+				c.headTimer = true
+				if d := c.l.srv.ReadHeaderTimeout; d > 0 {
+					_ = c.Conn.SetReadDeadline(time.Now().Add(d))
+				}
+			}
+			if err := c.fill(); err != nil {
+				if c.start < c.end {
+					c.mode.Store(modePass)
+					return -1, nil
+				}
+				return 0, err
+			}
+			continue
+		case answer:
+			r, ok := c.request(&h)
+			if ok && c.l.eligible(r) {
+				c.fields = h.fields[:0]
+				c.start += h.size
+				if !c.serve(r, &h) {
+					return 0, io.EOF // net/http closes the connection
+				}
+				c.l.answered.Add(1)
+				c.headTimer = false
+				if d := c.l.srv.IdleTimeout; d > 0 && c.start == c.end {
+					_ = c.Conn.SetReadDeadline(time.Now().Add(d))
+				}
+				continue
+			}
+			h.bodyLen = 0
+			fallthrough
+		case handOver:
+			c.remain = int64(h.size) + h.bodyLen
+			c.mode.Store(modeBody)
+			c.headTimer = false
+			return -1, nil
+		default: // giveUp
+			c.mode.Store(modePass)
+			return -1, nil
+		}
+	}
+}
+
+// compact moves the unread bytes to the front of the buffer and returns
+// how many there are.
+func (c *conn) compact() int {
+	if c.start > 0 {
+		c.end = copy(c.buf, c.buf[c.start:c.end])
+		c.start = 0
+	}
+	return c.end
+}
+
+// fill reads once from the connection into the free end of the buffer.
+// A read error other than a timeout is kept: it ends the connection.
+func (c *conn) fill() error {
+	n, err := c.Conn.Read(c.buf[c.end:])
+	c.end += n
+	if err != nil && !isTimeout(err) {
+		c.rerr = err
+	}
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	return err
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// request builds the *http.Request for h, as net/http would.
+func (c *conn) request(h *head) (*http.Request, bool) {
+	u, err := url.ParseRequestURI(h.target)
+	if err != nil {
+		return nil, false
+	}
+	hdr := make(http.Header, len(h.fields))
+	vals := make([]string, len(h.fields))
+	for i, f := range h.fields {
+		if f.name == "Host" {
+			continue
+		}
+		if old, ok := hdr[f.name]; ok {
+			hdr[f.name] = append(old, f.value)
+			continue
+		}
+		vals[i] = f.value
+		hdr[f.name] = vals[i : i+1 : i+1]
+	}
+	r := &http.Request{
+		Method:     h.method,
+		URL:        u,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     hdr,
+		Body:       http.NoBody,
+		Host:       h.host,
+		RemoteAddr: c.remote,
+		RequestURI: h.target,
+		Close:      h.close,
+	}
+	return r.WithContext(c.ctx), true
+}
+
+// serve answers r on the lane and reports whether the connection stays
+// open.
+func (c *conn) serve(r *http.Request, h *head) (keep bool) {
+	c.serving.Lock()
+	defer func() {
+		c.serving.Unlock()
+		if c.closing.Load() {
+			_ = c.Conn.Close()
+			keep = false
+		}
+	}()
+	// The header map is the connection's, cleared for each response:
+	// nothing may keep it once the handler has returned.
+	if c.header == nil {
+		c.header = make(http.Header, 16)
+	}
+	clear(c.header)
+	w := &response{c: c, head: h.method == http.MethodHead, header: c.header, close: h.close}
+	defer func() {
+		if err := recover(); err != nil {
+			keep = false
+			if err != http.ErrAbortHandler {
+				c.logf("http: panic serving %s: %v", c.remote, err)
+			}
+		}
+	}()
+	c.l.srv.Handler.ServeHTTP(w, r)
+	return w.finish() && !w.close
+}
+
+func (c *conn) logf(format string, args ...any) {
+	if l := c.l.srv.ErrorLog; l != nil {
+		l.Printf(format, args...)
+		return
+	}
+	log.Printf(format, args...)
+}
