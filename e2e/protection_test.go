@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -224,5 +225,14 @@ func TestCacheFlood(t *testing.T) {
 		if !strings.Contains(string(m), want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+	// The hits of the flood went the fast lane's way (keep-alive
+	// connections, plain GETs).
+	lane := regexp.MustCompile(`(?m)^rampart_edge_fastlane_requests_total\{listener="http"\} (\d+)`).FindStringSubmatch(string(m))
+	if lane == nil {
+		t.Fatal("metrics lack rampart_edge_fastlane_requests_total")
+	}
+	if n, _ := strconv.ParseInt(lane[1], 10, 64); n < total.Load()/2 {
+		t.Errorf("the fast lane answered %d of the flood's %d requests; want most of them", n, total.Load())
 	}
 }

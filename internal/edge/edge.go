@@ -244,3 +244,12 @@ func (e *Edge) finish(rec *recorder, r *http.Request, rt *route, host, id string
 }
 
 var _ http.Handler = (*Edge)(nil)
+
+// Fresh reports whether r is a request the edge would answer from its
+// output cache right now, without going upstream. It changes nothing; the
+// fast lane in front of the edge's listeners answers such requests itself
+// (see internal/edge/fastlane).
+func (e *Edge) Fresh(r *http.Request) bool {
+	rt := e.table.Load().hosts[normalizeHost(r.Host)]
+	return rt != nil && !rt.stopped && cache.Fresh(rt.handler, r)
+}

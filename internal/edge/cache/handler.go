@@ -275,3 +275,26 @@ func (h *handler) serveStale(w http.ResponseWriter, r *http.Request, e *entry, f
 	write(w, r, e, now, flags, xStale)
 	return true
 }
+
+// Fresh reports whether h, a handler made by [Cache.Handler], would answer
+// r from a fresh stored response right now, without going upstream. It
+// changes nothing: the fast lane (internal/edge/fastlane) asks it before it
+// answers a request itself. A response that expires between the question
+// and the answer is fetched as usual.
+func Fresh(h http.Handler, r *http.Request) bool {
+	ch, ok := h.(*handler)
+	if !ok {
+		return false
+	}
+	if _, ok := classify(r); !ok {
+		return false
+	}
+	var buf [keyBufSize]byte
+	key, ok := ch.appendKey(buf[:0], r)
+	if !ok {
+		return false
+	}
+	now := ch.c.now()
+	_, _, e := ch.lookup(key, r, now)
+	return e != nil && e.kind == kindResponse && now.Before(e.expires)
+}
