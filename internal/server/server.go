@@ -54,7 +54,7 @@ type Server struct {
 	adminLn, httpLn, httpsLn, debugLn net.Listener
 	// https and debug are nil unless https_addr and debug_addr are set.
 	admin, http, https, debug *http.Server
-	httpLane                  *fastlane.Lane
+	httpLane, httpsLane       *fastlane.Lane
 
 	certs   *certs.Manager
 	routes  *agent.Routes
@@ -175,14 +175,20 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	// Cache hits are answered on the fast lane, without net/http's
 	// per-request machinery; the handler chain is the same.
 	s.httpLane = fastlane.Install(s.http, s.edge.Fresh)
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name:        "rampart_edge_fastlane_requests_total",
-		Help:        "Requests answered from the output cache on the fast lane, without net/http's per-request work (also counted as cache hits).",
-		ConstLabels: prometheus.Labels{"listener": "http"},
-	}, func() float64 { return float64(s.httpLane.Answered()) }))
 	if s.httpsLn != nil {
 		s.https = edge.NewServer(cfg.HTTPSAddr, s.edge, log)
 		s.https.TLSConfig = s.certs.TLSConfig() // offers h2, http/1.1 and acme-tls/1
+		s.httpsLane = fastlane.Install(s.https, s.edge.Fresh)
+	}
+	for name, lane := range map[string]*fastlane.Lane{"http": s.httpLane, "https": s.httpsLane} {
+		if lane == nil {
+			continue
+		}
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "rampart_edge_fastlane_requests_total",
+			Help:        "Requests the fast lane answered from the output cache without net/http's per-request work (also counted as cache hits).",
+			ConstLabels: prometheus.Labels{"listener": name},
+		}, func() float64 { return float64(lane.Answered()) }))
 	}
 	if cfg.DebugAddr != "" {
 		if s.debugLn, err = listen("debug_addr", cfg.DebugAddr); err != nil {
@@ -277,7 +283,9 @@ func (s *Server) Run(ctx context.Context) error {
 	go serve("edge http", s.http, s.httpLane.Listener(s.httpLn))
 	if s.https != nil {
 		go func() {
-			if err := s.https.ServeTLS(s.httpsLn, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			// The lane does the handshakes: it must know the protocol
+			// before net/http sees the connection.
+			if err := s.https.Serve(s.httpsLane.TLSListener(s.httpsLn, s.https.TLSConfig)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("edge https listener: %w", err)
 			}
 		}()

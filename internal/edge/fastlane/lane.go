@@ -2,6 +2,7 @@ package fastlane
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log"
@@ -65,7 +66,11 @@ func (ln listener) Accept() (net.Conn, error) {
 // between requests, the next head is the lane's to read; once hijacked,
 // the connection is no longer HTTP.
 func (l *Lane) connState(nc net.Conn, st http.ConnState) {
-	if c, ok := nc.(*conn); ok {
+	c, ok := nc.(*conn)
+	if tc, isTLS := nc.(tlsConn); isTLS {
+		c, ok = tc.conn, true
+	}
+	if ok {
 		switch st {
 		case http.StateIdle:
 			c.mode.Store(modeFilter)
@@ -121,6 +126,7 @@ type conn struct {
 	net.Conn
 	l      *Lane
 	remote string
+	tls    *tls.ConnectionState // nil: plain HTTP
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -349,6 +355,7 @@ func (c *conn) request(h *head) (*http.Request, bool) {
 		RemoteAddr: c.remote,
 		RequestURI: h.target,
 		Close:      h.close,
+		TLS:        c.tls,
 	}
 	return r.WithContext(c.ctx), true
 }
@@ -383,8 +390,11 @@ func (c *conn) serve(r *http.Request, h *head) (keep bool) {
 	return w.finish() && !w.close
 }
 
-func (c *conn) logf(format string, args ...any) {
-	if l := c.l.srv.ErrorLog; l != nil {
+func (c *conn) logf(format string, args ...any) { c.l.logf(format, args...) }
+
+// logf logs to the server's ErrorLog, as net/http does.
+func (l *Lane) logf(format string, args ...any) {
+	if l := l.srv.ErrorLog; l != nil {
 		l.Printf(format, args...)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rampart-dev/rampart/internal/certs/certstest"
 )
 
 // testServer is an http.Server on loopback with a handler that tells in
@@ -73,7 +76,7 @@ func startServer(t *testing.T, withLane bool, eligible func(*http.Request) bool,
 // else a short text naming what came in.
 func (ts *testServer) serve(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(r.Body)
-	line := fmt.Sprintf("%s %s host=%q body=%q err=%v x=%q", r.Method, r.RequestURI, r.Host, body, err, r.Header["X-Test"])
+	line := fmt.Sprintf("%s %s host=%q body=%q err=%v x=%q tls=%v", r.Method, r.RequestURI, r.Host, body, err, r.Header["X-Test"], r.TLS != nil)
 	ts.mu.Lock()
 	ts.seen = append(ts.seen, line)
 	ts.mu.Unlock()
@@ -375,3 +378,69 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 }
 
 func newLogger(w io.Writer, mu *sync.Mutex) *log.Logger { return log.New(lockedWriter{w, mu}, "", 0) }
+
+func TestTLS(t *testing.T) {
+	certPEM, keyPEM := certstest.SelfSigned(t, "lane.test", time.Now().Add(time.Hour))
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	var mu sync.Mutex
+	ts := &testServer{}
+	ts.srv = &http.Server{
+		Handler:           http.HandlerFunc(ts.serve),
+		ReadHeaderTimeout: 2 * time.Second,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"h2", "http/1.1"}},
+		ErrorLog:          newLogger(&logged, &mu),
+	}
+	ts.lane = Install(ts.srv, func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/fast") })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ts.srv.Serve(ts.lane.TLSListener(ln, ts.srv.TLSConfig))
+	defer ts.srv.Close()
+	base := "https://" + ln.Addr().String()
+
+	get := func(c *http.Client, path string) (*http.Response, string) {
+		t.Helper()
+		resp, err := c.Get(base + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	insecure := &tls.Config{InsecureSkipVerify: true}
+	h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: insecure, TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}}
+	defer h1.CloseIdleConnections()
+	for _, path := range []string{"/fast/1", "/slow", "/fast/2"} {
+		resp, body := get(h1, path)
+		if resp.ProtoMajor != 1 || !strings.Contains(body, "GET "+path) || !strings.Contains(body, "tls=true") {
+			t.Errorf("HTTP/1.1 %s: %s %q", path, resp.Proto, body)
+		}
+	}
+	if n := ts.lane.Answered(); n != 2 {
+		t.Errorf("lane answered %d requests over TLS, want 2", n)
+	}
+
+	h2 := &http.Client{Transport: &http.Transport{TLSClientConfig: insecure.Clone(), ForceAttemptHTTP2: true}}
+	defer h2.CloseIdleConnections()
+	if resp, body := get(h2, "/fast/3"); resp.ProtoMajor != 2 || !strings.Contains(body, "tls=true") {
+		t.Errorf("HTTP/2: %s %q", resp.Proto, body)
+	}
+	if n := ts.lane.Answered(); n != 2 {
+		t.Errorf("lane answered an HTTP/2 request (%d)", n)
+	}
+
+	if got := exchange(t, ln.Addr().String(), "GET / HTTP/1.1\r\nHost: h\r\n\r\n", time.Second); !strings.HasPrefix(got, "HTTP/1.0 400 Bad Request") {
+		t.Errorf("plain HTTP on the TLS port: %q", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logged.String(), "TLS handshake error from 127.0.0.1:") {
+		t.Errorf("log: %q", logged.String())
+	}
+}
