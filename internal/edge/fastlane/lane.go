@@ -134,9 +134,10 @@ type conn struct {
 
 	buf        []byte // buf[start:end] is read but not yet consumed
 	start, end int
-	remain     int64 // modeBody: bytes net/http may still read
-	rerr       error // the connection's read error, once it has one
-	headTimer  bool  // modeFilter: the header timeout runs for the buffered head
+	remain     int64     // modeBody: bytes net/http may still read
+	rerr       error     // the connection's read error, once it has one
+	headTimer  bool      // modeFilter: the header timeout runs for the buffered head
+	idleUntil  time.Time // the idle deadline the lane set last; zero: another is in force
 	fields     []field
 	wbuf       []byte
 	header     http.Header // the response's, reused
@@ -251,6 +252,7 @@ func (c *conn) filter() (int, error) {
 			}
 			if c.start < c.end && !c.headTimer {
 				c.headTimer = true
+				c.idleUntil = time.Time{}
 				if d := c.l.srv.ReadHeaderTimeout; d > 0 {
 					_ = c.Conn.SetReadDeadline(time.Now().Add(d))
 				}
@@ -273,8 +275,8 @@ func (c *conn) filter() (int, error) {
 				}
 				c.l.answered.Add(1)
 				c.headTimer = false
-				if d := c.l.srv.IdleTimeout; d > 0 && c.start == c.end {
-					_ = c.Conn.SetReadDeadline(time.Now().Add(d))
+				if c.start == c.end {
+					c.idle()
 				}
 				continue
 			}
@@ -284,12 +286,33 @@ func (c *conn) filter() (int, error) {
 			c.remain = int64(h.size) + h.bodyLen
 			c.mode.Store(modeBody)
 			c.headTimer = false
+			c.idleUntil = time.Time{} // net/http sets its own deadlines
 			return -1, nil
 		default: // giveUp
 			c.mode.Store(modePass)
 			return -1, nil
 		}
 	}
+}
+
+// idle starts the idle timeout, as net/http does between requests. Moving
+// a deadline costs a timer update, so one set less than a second ago is
+// left as it is: the connection may stay idle up to a second less.
+func (c *conn) idle() {
+	d := c.l.srv.IdleTimeout
+	if d <= 0 {
+		d = c.l.srv.ReadTimeout
+	}
+	if d <= 0 {
+		_ = c.Conn.SetReadDeadline(time.Time{})
+		return
+	}
+	now := time.Now()
+	if !c.idleUntil.IsZero() && c.idleUntil.Sub(now) > d-time.Second {
+		return
+	}
+	c.idleUntil = now.Add(d)
+	_ = c.Conn.SetReadDeadline(c.idleUntil)
 }
 
 // compact moves the unread bytes to the front of the buffer and returns

@@ -1,0 +1,39 @@
+// Package fastlane answers an edge listener's cache hits without net/http's
+// per-request machinery, on the same connections net/http serves.
+//
+// Why: on a loopback benchmark a bare net/http "hello world" costs about as
+// much CPU per request as nginx answering from its micro-cache, before
+// rampart has routed, rate-limited or looked anything up. net/http's cost
+// is per request, not per byte: a goroutine and a read deadline to watch
+// for the client going away, a cloned header map, a context, pooled
+// buffers. A cache hit needs none of it.
+//
+// How: the lane sits between net/http and the TCP (or TLS) connection. When
+// net/http reads the next request head — the connection is new, or
+// ConnState has just reported it idle — the lane reads the head itself. If
+// the head is a plain GET or HEAD and the Eligible hook (the edge's
+// Fresh: is there a fresh stored response?) says yes, the lane builds the
+// *http.Request, runs the server's own Handler on a lean ResponseWriter and
+// writes the response in one system call; then it reads the next head. The
+// handler chain is the same on both paths, so routing, the rate limiter,
+// the cache, metrics and the edge log behave identically; only the framing
+// code differs.
+//
+// Anything else is handed to net/http: the lane lets net/http read exactly
+// that request's bytes (head and Content-Length body) and takes the
+// connection back once net/http reports it idle. While net/http answers,
+// bytes of a pipelined next request wait in the lane's buffer, and a read
+// error reaches net/http's background read, so a handler still learns that
+// its client went away. What the lane cannot frame exactly — chunked or
+// doubly framed bodies, upgrades, bare LF, obsolete line folding, heads
+// over 4 KiB — gives the rest of the connection to net/http for good.
+// Being strict where net/http is lenient is what keeps the two from
+// disagreeing on where a request ends (request smuggling): FuzzScan checks
+// the lane's framing against net/http's parser, and TestSameAsNetHTTP
+// checks byte for byte that a server with the lane answers any stream of
+// requests as net/http alone does.
+//
+// Over TLS the lane does the handshakes itself ([Lane.TLSListener]), since
+// it must know the protocol first: HTTP/2 connections go to net/http
+// untouched.
+package fastlane
