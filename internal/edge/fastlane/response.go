@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -50,7 +51,7 @@ func (w *response) WriteHeader(code int) {
 		// fields set so far. The lane never answers upgrades, so 101
 		// cannot come.
 		b := appendHead(w.c.wbuf[:0], code, w.header, nil, extra{clen: -1})
-		w.c.wbuf = b[:0]
+		w.c.keepWbuf(b)
 		if _, err := w.c.Conn.Write(b); err != nil {
 			w.err = err
 		}
@@ -200,14 +201,22 @@ func (w *response) sendHead(p []byte, done bool) error {
 		b = appendChunkHead(b, len(p))
 		bufs := net.Buffers{b, p, crlf}
 		_, err = bufs.WriteTo(w.c.Conn)
-	case len(b)+len(p) <= maxBuffered:
+	case len(b)+len(p) <= smallWrite:
 		b = append(b, p...)
 		_, err = w.c.Conn.Write(b)
-	default:
-		bufs := net.Buffers{b, p}
+	case w.c.tls == nil:
+		bufs := net.Buffers{b, p} // one writev
 		_, err = bufs.WriteTo(w.c.Conn)
+	default:
+		// TLS has no writev: one Write makes the fewest records.
+		big := bigBuffers.Get().(*[]byte)
+		*big = append(append((*big)[:0], b...), p...)
+		_, err = w.c.Conn.Write(*big)
+		if cap(*big) <= 2*maxBuffered {
+			bigBuffers.Put(big)
+		}
 	}
-	w.c.wbuf = b[:0]
+	w.c.keepWbuf(b)
 	if err != nil {
 		w.err = err
 	}
@@ -215,6 +224,24 @@ func (w *response) sendHead(p []byte, done bool) error {
 }
 
 var crlf = []byte("\r\n")
+
+// smallWrite is the largest response the lane copies into the
+// connection's own write buffer to send it in one write; the buffer stays
+// with the connection, so it is kept small.
+const smallWrite = 4 << 10
+
+// bigBuffers are for larger responses over TLS.
+var bigBuffers = sync.Pool{New: func() any { b := make([]byte, 0, maxBuffered+smallWrite); return &b }}
+
+// keepWbuf keeps b as the connection's write buffer unless a large head
+// grew it past what an idle connection should hold.
+func (c *conn) keepWbuf(b []byte) {
+	if cap(b) > 2*smallWrite {
+		c.wbuf = nil
+		return
+	}
+	c.wbuf = b[:0]
+}
 
 // send writes body bytes after the head, as a chunk if chunked.
 func (w *response) send(p []byte) (int, error) {
