@@ -95,6 +95,11 @@ func (ts *testServer) serve(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "5")
 		io.WriteString(w, "hel")
 		io.WriteString(w, "lo")
+	case "/fast/clbig":
+		// A large stored response: Content-Length, one Write.
+		b := bytes.Repeat([]byte("0123456789"), 5000)
+		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+		w.Write(b)
 	case "/short":
 		w.Header().Set("Content-Length", "10")
 		io.WriteString(w, "short")
@@ -234,6 +239,9 @@ func TestMixedConnection(t *testing.T) {
 			t.Errorf("slow %d: %q", i, got)
 		}
 	}
+	if got := get("GET", "/fast/clbig", nil); got != strings.Repeat("0123456789", 5000) {
+		t.Errorf("/fast/clbig: %d bytes", len(got))
+	}
 	big := get("GET", "/big", nil)
 	if n := strings.Count(big, "\n"); n != 1000 || !strings.HasPrefix(big, "line 0000") {
 		t.Errorf("/big: %d lines", n)
@@ -241,8 +249,8 @@ func TestMixedConnection(t *testing.T) {
 	if got := get("GET", "/flush", nil); got != "data: 0\n\ndata: 1\n\ndata: 2\n\n" {
 		t.Errorf("/flush: %q", got)
 	}
-	if n := ts.lane.Answered() - before; n != 7 {
-		t.Errorf("lane answered %d requests, want 7", n)
+	if n := ts.lane.Answered() - before; n != 8 {
+		t.Errorf("lane answered %d requests, want 8", n)
 	}
 }
 
@@ -422,8 +430,11 @@ func TestTLS(t *testing.T) {
 			t.Errorf("HTTP/1.1 %s: %s %q", path, resp.Proto, body)
 		}
 	}
-	if n := ts.lane.Answered(); n != 2 {
-		t.Errorf("lane answered %d requests over TLS, want 2", n)
+	if _, body := get(h1, "/fast/clbig"); body != strings.Repeat("0123456789", 5000) {
+		t.Errorf("large response over TLS: %d bytes", len(body))
+	}
+	if n := ts.lane.Answered(); n != 3 {
+		t.Errorf("lane answered %d requests over TLS, want 3", n)
 	}
 
 	h2 := &http.Client{Transport: &http.Transport{TLSClientConfig: insecure.Clone(), ForceAttemptHTTP2: true}}
@@ -431,7 +442,7 @@ func TestTLS(t *testing.T) {
 	if resp, body := get(h2, "/fast/3"); resp.ProtoMajor != 2 || !strings.Contains(body, "tls=true") {
 		t.Errorf("HTTP/2: %s %q", resp.Proto, body)
 	}
-	if n := ts.lane.Answered(); n != 2 {
+	if n := ts.lane.Answered(); n != 3 {
 		t.Errorf("lane answered an HTTP/2 request (%d)", n)
 	}
 
