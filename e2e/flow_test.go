@@ -193,7 +193,25 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(body, "Hello from the demo app") {
 		t.Errorf("demo page: %q", body)
 	}
-	for _, want := range []string{"Password", "admin@demo.localhost", "http://" + admin + "/"} {
+	// The banner's second try: /cached, asked twice, comes from the output
+	// cache the second time, with the same body.
+	var first, xcache []string
+	for range 2 {
+		req, _ := http.NewRequest("GET", "http://"+edge+"/cached", nil)
+		req.Host = "demo.localhost"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		first = append(first, string(b))
+		xcache = append(xcache, resp.Header.Get("X-Cache"))
+	}
+	if xcache[0] != "MISS" || xcache[1] != "HIT" || first[0] != first[1] || !strings.Contains(first[0], "output cache") {
+		t.Errorf("/cached twice: X-Cache %q, same body %v", xcache, first[0] == first[1])
+	}
+	for _, want := range []string{"Password", "admin@demo.localhost", "http://" + admin + "/", "/cached"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo banner lacks %q:\n%s", want, out.String())
 		}

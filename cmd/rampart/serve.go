@@ -132,7 +132,8 @@ func printDemo(w io.Writer, srv *server.Server, cfg config.Config, d *server.Dem
 `, cfg.Platform.Domain, httpsPort, m.InternalRootPath(), m.InternalRootFingerprint(), srv.AdminAddr())
 		fmt.Fprintf(w, "\n  Try:  curl --cacert %s --resolve demo.%s:%s:127.0.0.1 https://demo.%s:%s/\n", m.InternalRootPath(), cfg.Platform.Domain, httpsPort, cfg.Platform.Domain, httpsPort)
 	}
-	fmt.Fprintf(w, "\n  Try:  curl -H 'Host: demo.%s' http://%s/\n  Stop with Ctrl-C.\n\n", cfg.Platform.Domain, srv.HTTPAddr())
+	fmt.Fprintf(w, "\n  Try:  curl -H 'Host: demo.%s' http://%s/\n", cfg.Platform.Domain, srv.HTTPAddr())
+	fmt.Fprintf(w, "        curl -si -H 'Host: demo.%s' http://%s/cached   (twice: the second is X-Cache: HIT)\n  Stop with Ctrl-C.\n\n", cfg.Platform.Domain, srv.HTTPAddr())
 }
 
 func splitPort(addr string) (host, port string) {

@@ -36,12 +36,14 @@ td:first-child{color:#5b6470;white-space:nowrap;width:1%}code{font:13px ui-monos
 <body><main>
 <div class="card"><span class="ok">Reached through rampart</span>
 <h1>Hello from the demo app</h1>
-<p class="muted">This page is served by a small app running inside <code>rampart serve --demo</code>. Your request went through rampart's edge, which routed it by its host name to this upstream.</p></div>
+<p class="muted">This page is served by a small app running inside <code>rampart serve --demo</code>. Your request went through rampart's edge, which routed it by its host name to this upstream.</p>
+{{if .Cached}}<p>This copy may come from rampart's <strong>output cache</strong>: reload within 3 seconds and the request number and time below stay the same (the response has <code>X-Cache: HIT</code> and an <code>Age</code>). A shared copy shows none of the request's headers. <a href="/">Back to the live page</a>.</p>
+{{else}}<p>This page is marked <code>Cache-Control: no-store</code> because it shows your request. <a href="/cached">See a cacheable page</a> to watch the output cache at work.</p>{{end}}</div>
 <div class="card"><h2 style="margin-top:0;font-size:1.1rem">What the app received</h2>
 <table>
 <tr><td>Host</td><td><code>{{.Host}}</code></td></tr>
 <tr><td>Method and path</td><td><code>{{.Method}} {{.Path}}</code></td></tr>
-<tr><td>Peer (the edge)</td><td><code>{{.Peer}}</code></td></tr>
+{{if not .Cached}}<tr><td>Peer (the edge)</td><td><code>{{.Peer}}</code></td></tr>{{end}}
 {{range .Headers}}<tr><td>{{.Name}}</td><td><code>{{.Value}}</code></td></tr>
 {{end}}<tr><td>Request number</td><td><code>{{.Hits}}</code></td></tr>
 <tr><td>Served at</td><td><code>{{.Time}}</code></td></tr>
@@ -51,7 +53,9 @@ td:first-child{color:#5b6470;white-space:nowrap;width:1%}code{font:13px ui-monos
 
 type header struct{ Name, Value string }
 
-// ServeHTTP answers every path with the demo page; /healthz answers "ok".
+// ServeHTTP answers every path with the demo page, which is not to be
+// cached; /cached answers the same page, cacheable, to show the output
+// cache; /healthz answers "ok".
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/healthz" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -63,8 +67,12 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the demo app only answers GET and HEAD", http.StatusMethodNotAllowed)
 		return
 	}
+	cached := r.URL.Path == "/cached"
 	var hs []header
 	for name, vals := range r.Header {
+		if cached {
+			break // a shared copy shows nobody's headers
+		}
 		if strings.HasPrefix(name, "X-Forwarded-") || name == "X-Request-Id" || name == "User-Agent" {
 			hs = append(hs, header{name, strings.Join(vals, ", ")})
 		}
@@ -74,9 +82,12 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Host, Method, Path, Peer, Time string
 		Headers                        []header
 		Hits                           int64
-	}{r.Host, r.Method, r.URL.RequestURI(), r.RemoteAddr, time.Now().UTC().Format(time.RFC3339), hs, a.hits.Add(1)}
+		Cached                         bool
+	}{r.Host, r.Method, r.URL.RequestURI(), r.RemoteAddr, time.Now().UTC().Format(time.RFC3339Nano), hs, a.hits.Add(1), cached}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store") // it shows per-request data
+	if !data.Cached {
+		w.Header().Set("Cache-Control", "no-store") // it shows per-request data
+	}
 	if err := page.Execute(w, data); err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 	}
