@@ -23,5 +23,7 @@
 //
 // The edge is only an [http.Handler]. Listening, TLS and graceful shutdown
 // belong to the caller's [http.Server]; [NewServer] builds one with timeouts
-// suited to a public listener.
+// suited to a public listener. In front of that server, package fastlane
+// answers the requests that [Edge.Fresh] says the cache can answer, with
+// the same handler and without net/http's per-request work.
 package edge

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -135,6 +136,11 @@ func FuzzScan(f *testing.F) {
 		h, v := scan(in, nil)
 		if v == needMore || v == giveUp {
 			return
+		}
+		if v == answer {
+			if _, err := url.ParseRequestURI(h.target); err != nil {
+				v = handOver // what conn.request does with such a target
+			}
 		}
 		br := bufio.NewReaderSize(bytes.NewReader(in), len(in)+16)
 		req, err := http.ReadRequest(br)

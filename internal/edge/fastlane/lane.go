@@ -409,7 +409,11 @@ func (c *conn) serve(r *http.Request, h *head) (keep bool) {
 			}
 		}
 	}()
-	c.l.srv.Handler.ServeHTTP(w, r)
+	handler := c.l.srv.Handler
+	if handler == nil {
+		handler = http.DefaultServeMux
+	}
+	handler.ServeHTTP(w, r)
 	return w.finish() && !w.close
 }
 
