@@ -3,6 +3,7 @@ package fastlane
 import (
 	"bytes"
 	"net/textproto"
+	"strings"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -116,7 +117,7 @@ func scan(b []byte, fields []field) (h head, v verdict) {
 		if colon <= 0 {
 			return h, giveUp
 		}
-		name, value := ln[:colon], trimOWS(ln[colon+1:])
+		name, value := ln[:colon], textproto.TrimBytes(ln[colon+1:])
 		if !validName(name) || !httpguts.ValidHeaderFieldValue(string(value)) {
 			return h, giveUp
 		}
@@ -142,7 +143,7 @@ func scan(b []byte, fields []field) (h head, v verdict) {
 			v = max(v, handOver)
 		case equalFold(name, "Connection"):
 			for tok := range bytes.SplitSeq(value, []byte(",")) {
-				tok = trimOWS(tok)
+				tok = textproto.TrimBytes(tok)
 				switch {
 				case equalFold(tok, "close"):
 					h.close = true
@@ -170,10 +171,10 @@ func scan(b []byte, fields []field) (h head, v verdict) {
 	off := lineEnd + 2
 	for range nf {
 		ln := s[off:]
-		ln = ln[:indexCR(ln)]
+		ln = ln[:strings.IndexByte(ln, '\r')]
 		off += len(ln) + 2
-		colon := indexColon(ln)
-		f := field{textproto.CanonicalMIMEHeaderKey(ln[:colon]), trimOWSString(ln[colon+1:])}
+		colon := strings.IndexByte(ln, ':')
+		f := field{textproto.CanonicalMIMEHeaderKey(ln[:colon]), textproto.TrimString(ln[colon+1:])}
 		if f.name == "Host" {
 			h.host = f.value
 		}
@@ -226,42 +227,4 @@ func equalFold(b []byte, s string) bool {
 		}
 	}
 	return true
-}
-
-func trimOWS(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
-func trimOWSString(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-func indexCR(s string) int {
-	for i := range len(s) {
-		if s[i] == '\r' {
-			return i
-		}
-	}
-	return len(s)
-}
-
-func indexColon(s string) int {
-	for i := range len(s) {
-		if s[i] == ':' {
-			return i
-		}
-	}
-	return len(s)
 }
