@@ -43,7 +43,7 @@ func Install(srv *http.Server, eligible func(*http.Request) bool) *Lane {
 	return l
 }
 
-// Answered is how many requests the lane has answered itself.
+// Answered is how many requests the lane has taken to answer itself.
 func (l *Lane) Answered() uint64 { return l.answered.Load() }
 
 // Listener wraps ln so that the connections it accepts go through the lane.
@@ -270,10 +270,10 @@ func (c *conn) filter() (int, error) {
 			if ok && c.l.eligible(r) {
 				c.fields = h.fields[:0]
 				c.start += h.size
+				c.l.answered.Add(1) // before the client can see the answer
 				if !c.serve(r, &h) {
 					return 0, io.EOF // net/http closes the connection
 				}
-				c.l.answered.Add(1)
 				c.headTimer = false
 				if c.start == c.end {
 					c.idle()

@@ -449,9 +449,12 @@ func TestTLS(t *testing.T) {
 	if got := exchange(t, ln.Addr().String(), "GET / HTTP/1.1\r\nHost: h\r\n\r\n", time.Second); !strings.HasPrefix(got, "HTTP/1.0 400 Bad Request") {
 		t.Errorf("plain HTTP on the TLS port: %q", got)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if !strings.Contains(logged.String(), "TLS handshake error from 127.0.0.1:") {
-		t.Errorf("log: %q", logged.String())
+	// The server logs after it has answered: give it a moment.
+	logs := func() string { mu.Lock(); defer mu.Unlock(); return logged.String() }
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(logs(), "TLS handshake error from 127.0.0.1:") && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(logs(), "TLS handshake error from 127.0.0.1:") {
+		t.Errorf("log: %q", logs())
 	}
 }
