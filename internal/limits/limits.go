@@ -1,0 +1,36 @@
+// Package limits defines the bounds of every per-service setting in one
+// place. The service layer validates what people type against them, and the
+// enforcement packages (the rate limiter, the output cache) check the same
+// numbers, so that nothing the service layer accepts is refused later by
+// the edge: a refusal there would leave the service out of the routing
+// table. It imports nothing but time, so every layer may use it.
+package limits
+
+import "time"
+
+// Rate limiter.
+const (
+	// RateLimitMinRequests and RateLimitMaxRequests bound how many requests
+	// one client may send per period; more than a million per second is no
+	// limit at all.
+	RateLimitMinRequests = 1
+	RateLimitMaxRequests = 1_000_000
+	// RateLimitMaxAllow bounds a service's allow-list of networks that are
+	// never limited. The limiter looks entries up in a sorted table, so the
+	// cost per request grows with the logarithm of this.
+	RateLimitMaxAllow = 10_000
+)
+
+// Output cache.
+const (
+	// CacheMinTTL and CacheMaxTTL bound how long a response is served from
+	// the cache.
+	CacheMinTTL = time.Second
+	CacheMaxTTL = time.Hour
+	// CacheMaxStaleIfError bounds how long past its TTL a cached copy may
+	// still be served while the upstream fails.
+	CacheMaxStaleIfError = 24 * time.Hour
+	// CacheMaxObjectBytes bounds the largest response body one service may
+	// have cached.
+	CacheMaxObjectBytes = 64 << 20
+)
