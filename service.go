@@ -31,7 +31,10 @@ type Service struct {
 	Cache     Cache        `json:"cache"`
 	// Env is the environment the service's process gets (the Env tab of
 	// the dashboard's Update config). Never nil on reads.
-	Env       Env       `json:"env"`
+	Env Env `json:"env"`
+	// Status is what the reconcilers did with the service (read-only:
+	// the store fills it in on reads, reconcilers write it).
+	Status    Status    `json:"status"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 }

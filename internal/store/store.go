@@ -35,6 +35,7 @@ type Store interface {
 	Services
 	Domains
 	Audit
+	Changes
 
 	Close() error
 }
@@ -95,10 +96,12 @@ type Services interface {
 	// UpdateService writes Upstreams, State and OwnerID and bumps UpdatedAt.
 	UpdateService(ctx context.Context, s *rampart.Service) error
 	DeleteService(ctx context.Context, id int64) error
-	// ServicesVersion is a number that changes whenever any service row
-	// changes. Reconcilers poll it to notice changes made by other processes
-	// (another API server, an operator command) cheaply.
-	ServicesVersion(ctx context.Context) (int64, error)
+	// SetServiceCondition records one reconciler's report on a service
+	// (by ID), replacing its earlier report of the same Type; reads of the
+	// service then carry it in Status. It does not change the services
+	// revision: status is not desired state. ENOTFOUND when the service is
+	// gone.
+	SetServiceCondition(ctx context.Context, serviceID int64, c rampart.Condition) error
 }
 
 // DomainFilter narrows ListDomains. The zero value lists all.
@@ -107,9 +110,8 @@ type DomainFilter struct {
 }
 
 // Domains persists the custom domains (allow lists) of services. Adding or
-// deleting a domain (also by deleting its service) changes ServicesVersion,
-// because it changes the hosts of the service's route, and so does
-// UpdateDomainTLS; UpdateDomainStatus does not.
+// deleting a domain (also by deleting its service) changes the domains
+// revision, and so does UpdateDomainTLS; UpdateDomainStatus does not.
 type Domains interface {
 	// CreateDomain inserts d (Name, ServiceID, TLSMode, State, Reason,
 	// CertPEM, KeyPEM) and sets d.ID, Service, CreatedAt and UpdatedAt.
@@ -123,8 +125,8 @@ type Domains interface {
 	// UpdateDomainStatus writes State and Reason and bumps UpdatedAt.
 	UpdateDomainStatus(ctx context.Context, id int64, state rampart.DomainState, reason string) error
 	// UpdateDomainTLS writes TLSMode, CertPEM, KeyPEM, State and Reason of
-	// d (by ID) and sets d.UpdatedAt; it changes ServicesVersion, because
-	// the certificate manager's list changes with it.
+	// d (by ID) and sets d.UpdatedAt; it changes the domains revision,
+	// because the certificate manager's list changes with it.
 	UpdateDomainTLS(ctx context.Context, d *rampart.Domain) error
 	DeleteDomain(ctx context.Context, id int64) error
 }

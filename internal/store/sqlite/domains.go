@@ -34,6 +34,7 @@ func (q queries) CreateDomain(ctx context.Context, d *rampart.Domain) error {
 		return fmt.Errorf("create domain %q: %w", d.Name, err)
 	}
 	d.ID, d.Service, d.CreatedAt, d.UpdatedAt = id, service, t, t
+	q.changed(store.KindDomains)
 	return nil
 }
 
@@ -93,13 +94,18 @@ func (q queries) UpdateDomainTLS(ctx context.Context, d *rampart.Domain) error {
 		return err
 	}
 	d.UpdatedAt = t
+	q.changed(store.KindDomains)
 	return nil
 }
 
 // DeleteDomain deletes the domain with the given ID.
 func (q queries) DeleteDomain(ctx context.Context, id int64) error {
 	res, err := q.w.ExecContext(ctx, `DELETE FROM domains WHERE id = ?`, id)
-	return oneRow(res, err, "delete", "domain", id)
+	if err := oneRow(res, err, "delete", "domain", id); err != nil {
+		return err
+	}
+	q.changed(store.KindDomains)
+	return nil
 }
 
 func scanDomain(s scanner) (*rampart.Domain, error) {

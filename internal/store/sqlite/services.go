@@ -41,6 +41,7 @@ func (q queries) CreateService(ctx context.Context, s *rampart.Service) error {
 		return fmt.Errorf("create service %q: %w", s.Name, err)
 	}
 	s.ID, s.Owner, s.CreatedAt, s.UpdatedAt = id, owner, t, t
+	q.changed(store.KindServices)
 	return nil
 }
 
@@ -53,7 +54,7 @@ func (q queries) ServiceByName(ctx context.Context, name string) (*rampart.Servi
 	if err != nil {
 		return nil, fmt.Errorf("read service %q: %w", name, err)
 	}
-	return s, nil
+	return s, q.loadConditions(ctx, s)
 }
 
 // ServiceByID returns the service with the given ID.
@@ -65,7 +66,7 @@ func (q queries) ServiceByID(ctx context.Context, id int64) (*rampart.Service, e
 	if err != nil {
 		return nil, fmt.Errorf("read service %d: %w", id, err)
 	}
-	return s, nil
+	return s, q.loadConditions(ctx, s)
 }
 
 // ListServices returns the services f selects, ordered by name.
@@ -91,7 +92,7 @@ func (q queries) ListServices(ctx context.Context, f store.ServiceFilter) ([]*ra
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list services: %w", err)
 	}
-	return services, nil
+	return services, q.loadConditions(ctx, services...)
 }
 
 // UpdateService writes Upstreams, State, RateLimit, Cache, Env and OwnerID, and sets s.UpdatedAt
@@ -116,24 +117,19 @@ func (q queries) UpdateService(ctx context.Context, s *rampart.Service) error {
 		return fmt.Errorf("update service %q: %w", s.Name, err)
 	}
 	s.Owner, s.UpdatedAt = owner, t
+	q.changed(store.KindServices)
 	return nil
 }
 
 // DeleteService deletes the service with the given ID.
 func (q queries) DeleteService(ctx context.Context, id int64) error {
 	res, err := q.w.ExecContext(ctx, `DELETE FROM services WHERE id = ?`, id)
-	return oneRow(res, err, "delete", "service", id)
-}
-
-// ServicesVersion returns the counter the services triggers bump (see the
-// first migration). It is read from the file, so changes made by other
-// processes show up as soon as they commit.
-func (q queries) ServicesVersion(ctx context.Context) (int64, error) {
-	var v int64
-	if err := q.r.QueryRowContext(ctx, `SELECT version FROM services_version WHERE id = 1`).Scan(&v); err != nil {
-		return 0, fmt.Errorf("read services version: %w", err)
+	if err := oneRow(res, err, "delete", "service", id); err != nil {
+		return err
 	}
-	return v, nil
+	// Its domains went with it.
+	q.changed(store.KindServices, store.KindDomains)
+	return nil
 }
 
 // serviceJSON encodes the JSON columns of a service; empty lists and maps

@@ -28,12 +28,14 @@
 //
 // # Noticing changes from other processes
 //
-// ServicesVersion reads a counter that triggers on the services table bump
-// in the same transaction as the change, so any process on the file sees a
-// new number exactly when it can see the new rows, whoever wrote them (even
-// the sqlite3 shell). PRAGMA data_version would not do: it is per
-// connection, and a pool hands out a different one each time; it ignores the
+// Revision reads a counter per kind of desired state that triggers bump in
+// the same transaction as the change, so any process on the file sees a new
+// number exactly when it can see the new rows, whoever wrote them (even the
+// sqlite3 shell). PRAGMA data_version would not do: it is per connection,
+// and a pool hands out a different one each time; it ignores the
 // connection's own writes; and it changes on a write to any table.
+// Subscribe's notices are this process's: they go out after the commit of a
+// write made through this DB.
 //
 // # Times
 //
@@ -69,6 +71,7 @@ const busyTimeoutMS = 5000
 type DB struct {
 	queries
 	read, write *sql.DB
+	changes     *store.Notifier
 }
 
 // Open opens the database at path, creating the file (mode 0600: it holds
@@ -133,7 +136,8 @@ func Open(path string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
 
-	return &DB{queries: queries{r: read, w: write}, read: read, write: write}, nil
+	changes := &store.Notifier{}
+	return &DB{queries: queries{r: read, w: write, changed: changes.Notify}, read: read, write: write, changes: changes}, nil
 }
 
 // dsn builds the driver's connection string. Every connection gets the same
@@ -178,20 +182,39 @@ func (db *DB) InTx(ctx context.Context, fn func(store.Store) error) error {
 			_ = tx.Rollback()
 		}
 	}()
-	if err := fn(&txStore{queries{r: tx, w: tx}}); err != nil {
+	ts := &txStore{changes: db.changes}
+	ts.queries = queries{r: tx, w: tx, changed: ts.record}
+	if err := fn(ts); err != nil {
 		return err
 	}
 	done = true
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit transaction: %w", err)
 	}
+	// Only now can other connections see the change.
+	db.changes.Notify(ts.kinds...)
 	return nil
 }
 
+// Subscribe implements store.Changes.
+func (db *DB) Subscribe(kinds ...store.Kind) (<-chan struct{}, func()) {
+	return db.changes.Subscribe(kinds...)
+}
+
 // txStore is the Store handed to an InTx callback: both its readers and its
-// writers are the transaction.
+// writers are the transaction. It collects the kinds its writes changed and
+// InTx announces them after the commit.
 type txStore struct {
 	queries
+	changes *store.Notifier
+	kinds   []store.Kind
+}
+
+func (t *txStore) record(kinds ...store.Kind) { t.kinds = append(t.kinds, kinds...) }
+
+// Subscribe implements store.Changes.
+func (t *txStore) Subscribe(kinds ...store.Kind) (<-chan struct{}, func()) {
+	return t.changes.Subscribe(kinds...)
 }
 
 // InTx joins the transaction already in progress.
@@ -217,6 +240,9 @@ type querier interface {
 // DB, inside one both are the transaction.
 type queries struct {
 	r, w querier
+	// changed announces the kinds a successful write changed: at once
+	// outside a transaction, after the commit inside one.
+	changed func(kinds ...store.Kind)
 }
 
 // Interface guards.

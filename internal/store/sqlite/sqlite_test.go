@@ -121,7 +121,7 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 	}
 	u := mustUser(t, db, "ada@example.com")
 	mustService(t, db, "blog", u.ID)
-	v, err := db.ServicesVersion(ctx)
+	v, err := db.Revision(ctx, store.KindServices)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,8 +138,8 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 		if got.Owner != u.Email {
 			t.Errorf("reopen %d: owner = %q, want %q", i, got.Owner, u.Email)
 		}
-		if v2, err := db.ServicesVersion(ctx); err != nil || v2 != v {
-			t.Errorf("reopen %d: ServicesVersion = %d, %v; want %d", i, v2, err, v)
+		if v2, err := db.Revision(ctx, store.KindServices); err != nil || v2 != v {
+			t.Errorf("reopen %d: the services revision = %d, %v; want %d", i, v2, err, v)
 		}
 		db.Close()
 	}
@@ -190,10 +190,10 @@ func TestOpenConcurrently(t *testing.T) {
 	wg.Wait()
 }
 
-// TestServicesVersionAcrossHandles uses several handles on one file, which
+// TestRevisionAcrossHandles uses several handles on one file, which
 // SQLite treats exactly like several processes: each must notice the
-// others' service writes through ServicesVersion.
-func TestServicesVersionAcrossHandles(t *testing.T) {
+// others' service writes through the services revision.
+func TestRevisionAcrossHandles(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "rampart.db")
 	a, b := open(t, path), open(t, path)
@@ -225,7 +225,7 @@ func TestServicesVersionAcrossHandles(t *testing.T) {
 		name string
 		db   *sqlite.DB
 	}{{"a", a}, {"b", b}} {
-		v, err := h.db.ServicesVersion(ctx)
+		v, err := h.db.Revision(ctx, store.KindServices)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,12 +239,12 @@ func TestServicesVersionAcrossHandles(t *testing.T) {
 			name string
 			db   *sqlite.DB
 		}{{"a", a}, {"b", b}} {
-			v, err := h.db.ServicesVersion(ctx)
+			v, err := h.db.Revision(ctx, store.KindServices)
 			if err != nil {
-				t.Fatalf("%s: ServicesVersion on %s: %v", st.name, h.name, err)
+				t.Fatalf("%s: the services revision on %s: %v", st.name, h.name, err)
 			}
 			if v == last[h.name] {
-				t.Errorf("after %q handle %s still sees ServicesVersion %d", st.name, h.name, v)
+				t.Errorf("after %q handle %s still sees the services revision %d", st.name, h.name, v)
 			}
 			last[h.name] = v
 		}
@@ -289,7 +289,7 @@ func TestWritersAcrossHandles(t *testing.T) {
 				for i := range each {
 					name := fmt.Sprintf("h%d-w%d-s%d", h, w, i)
 					err := db.InTx(ctx, func(tx store.Store) error {
-						if _, err := tx.ServicesVersion(ctx); err != nil {
+						if _, err := tx.Revision(ctx, store.KindServices); err != nil {
 							return err
 						}
 						return tx.CreateService(ctx, &rampart.Service{Name: name, OwnerID: owner.ID, Upstreams: []string{"http://127.0.0.1:1"}, State: rampart.StateActive})
@@ -437,12 +437,12 @@ func BenchmarkServiceByName(b *testing.B) {
 	})
 }
 
-func BenchmarkServicesVersion(b *testing.B) {
+func BenchmarkRevision(b *testing.B) {
 	db := sqlitetest.Open(b)
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := db.ServicesVersion(ctx); err != nil {
+		if _, err := db.Revision(ctx, store.KindServices); err != nil {
 			b.Fatal(err)
 		}
 	}

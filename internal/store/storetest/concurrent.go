@@ -30,7 +30,7 @@ func testConcurrentWriters(t *testing.T, s store.Store) {
 					err = s.CreateService(ctx, &rampart.Service{Name: name, OwnerID: owner.ID, Upstreams: []string{"http://127.0.0.1:8080"}, State: rampart.StateActive})
 				} else {
 					err = s.InTx(ctx, func(tx store.Store) error {
-						if _, err := tx.ServicesVersion(ctx); err != nil {
+						if _, err := tx.Revision(ctx, store.KindServices); err != nil {
 							return err
 						}
 						if _, err := tx.ServiceByName(ctx, name); rampart.ErrorCode(err) != rampart.ENOTFOUND {

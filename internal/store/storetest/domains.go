@@ -107,7 +107,7 @@ func testDomainListUpdateDelete(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v0, _ := s.ServicesVersion(ctx)
+	v0, _ := s.Revision(ctx, store.KindDomains)
 	if err := s.UpdateDomainStatus(ctx, d.ID, rampart.DomainError, "the CA refused"); err != nil {
 		t.Fatalf("UpdateDomainStatus: %v", err)
 	}
@@ -118,16 +118,16 @@ func testDomainListUpdateDelete(t *testing.T, s store.Store) {
 	if got.State != rampart.DomainError || got.Reason != "the CA refused" || got.UpdatedAt.Before(d.UpdatedAt) {
 		t.Errorf("after UpdateDomainStatus: %+v", got)
 	}
-	if v1, _ := s.ServicesVersion(ctx); v1 != v0 {
-		t.Errorf("UpdateDomainStatus changed ServicesVersion %d → %d; it must not", v0, v1)
+	if v1, _ := s.Revision(ctx, store.KindDomains); v1 != v0 {
+		t.Errorf("UpdateDomainStatus changed the domains revision %d → %d; it must not", v0, v1)
 	}
 	wantCode(t, s.UpdateDomainStatus(ctx, 9999, rampart.DomainActive, ""), rampart.ENOTFOUND)
 
 	if err := s.DeleteDomain(ctx, d.ID); err != nil {
 		t.Fatalf("DeleteDomain: %v", err)
 	}
-	if v2, _ := s.ServicesVersion(ctx); v2 == v0 {
-		t.Error("DeleteDomain did not change ServicesVersion")
+	if v2, _ := s.Revision(ctx, store.KindDomains); v2 == v0 {
+		t.Error("DeleteDomain did not change the domains revision")
 	}
 	_, err = s.DomainByName(ctx, "z.example")
 	wantCode(t, err, rampart.ENOTFOUND)
@@ -149,16 +149,16 @@ func testDomainVersion(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	u := mustUser(t, s, "ada@example.com")
 	a := mustService(t, s, "a", u.ID)
-	v0, err := s.ServicesVersion(ctx)
+	v0, err := s.Revision(ctx, store.KindDomains)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.CreateDomain(ctx, &rampart.Domain{ServiceID: a.ID, Name: "a.example", TLSMode: rampart.TLSManaged, State: rampart.DomainWaitingForDNS}); err != nil {
 		t.Fatal(err)
 	}
-	v1, _ := s.ServicesVersion(ctx)
+	v1, _ := s.Revision(ctx, store.KindDomains)
 	if v1 == v0 {
-		t.Error("CreateDomain did not change ServicesVersion")
+		t.Error("CreateDomain did not change the domains revision")
 	}
 	d, err := s.DomainByName(ctx, "a.example")
 	if err != nil {
@@ -167,9 +167,9 @@ func testDomainVersion(t *testing.T, s store.Store) {
 	if err := s.UpdateDomainStatus(ctx, d.ID, rampart.DomainIssuing, "asking the CA"); err != nil {
 		t.Fatal(err)
 	}
-	v2, _ := s.ServicesVersion(ctx)
+	v2, _ := s.Revision(ctx, store.KindDomains)
 	if v2 != v1 {
-		t.Error("UpdateDomainStatus changed ServicesVersion: every reconciler pass would wake the others")
+		t.Error("UpdateDomainStatus changed the domains revision: every reconciler pass would wake the others")
 	}
 	before := d.UpdatedAt
 	d.TLSMode, d.State, d.Reason = rampart.TLSCustom, rampart.DomainIssuing, "installing the uploaded certificate"
@@ -180,8 +180,8 @@ func testDomainVersion(t *testing.T, s store.Store) {
 	if d.UpdatedAt.Before(before) {
 		t.Errorf("UpdatedAt went back from %v to %v", before, d.UpdatedAt)
 	}
-	if v3, _ := s.ServicesVersion(ctx); v3 == v2 {
-		t.Error("UpdateDomainTLS did not change ServicesVersion")
+	if v3, _ := s.Revision(ctx, store.KindDomains); v3 == v2 {
+		t.Error("UpdateDomainTLS did not change the domains revision")
 	}
 	got, err := s.DomainByName(ctx, "a.example")
 	if err != nil {

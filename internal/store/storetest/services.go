@@ -218,21 +218,21 @@ func testServiceDelete(t *testing.T, s store.Store) {
 	}
 }
 
-func testServicesVersion(t *testing.T, s store.Store) {
+func testServicesRevision(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	u := mustUser(t, s, "ada@example.com")
 	version := func() int64 {
 		t.Helper()
-		v, err := s.ServicesVersion(ctx)
+		v, err := s.Revision(ctx, store.KindServices)
 		if err != nil {
-			t.Fatalf("ServicesVersion: %v", err)
+			t.Fatalf("the services revision: %v", err)
 		}
 		return v
 	}
 
 	v := version()
 	if again := version(); again != v {
-		t.Fatalf("ServicesVersion changed from %d to %d without a write", v, again)
+		t.Fatalf("the services revision changed from %d to %d without a write", v, again)
 	}
 	var svc *rampart.Service
 	steps := []struct {
@@ -262,11 +262,11 @@ func testServicesVersion(t *testing.T, s store.Store) {
 		}
 		next := version()
 		if prev, ok := seen[next]; ok {
-			t.Errorf("after %s ServicesVersion is %d, the same as after %s", st.name, next, prev)
+			t.Errorf("after %s the services revision is %d, the same as after %s", st.name, next, prev)
 		}
 		seen[next] = st.name
 		if again := version(); again != next {
-			t.Errorf("after %s ServicesVersion changed from %d to %d without a write", st.name, next, again)
+			t.Errorf("after %s the services revision changed from %d to %d without a write", st.name, next, again)
 		}
 	}
 }

@@ -69,7 +69,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Services/List", testServiceList},
 		{"Services/Update", testServiceUpdate},
 		{"Services/Delete", testServiceDelete},
-		{"Services/Version", testServicesVersion},
+		{"Services/Revision", testServicesRevision},
+		{"Services/Conditions", testServiceConditions},
+		{"Changes/Subscribe", testSubscribe},
 
 		{"Domains/RoundTrip", testDomainRoundTrip},
 		{"Domains/Conflict", testDomainConflict},
