@@ -61,6 +61,16 @@ func (s Status) Failed() *Condition {
 	return nil
 }
 
+// Condition returns the condition of type typ, or nil.
+func (s Status) Condition(typ string) *Condition {
+	for i := range s.Conditions {
+		if s.Conditions[i].Type == typ {
+			return &s.Conditions[i]
+		}
+	}
+	return nil
+}
+
 // NewStatus sums conditions up into a Status.
 func NewStatus(conds []Condition) Status {
 	st := Status{State: StatusPending, Conditions: conds}

@@ -7,6 +7,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -17,26 +18,35 @@ import (
 	"github.com/rampart-dev/rampart/internal/store"
 )
 
-// RouteTable is what the routes reconciler drives: the edge.
+// RouteTable is what the routes reconciler drives: the edge. SetRoutes
+// installs every valid route and refuses the others one by one (see
+// edge.RouteErrors), so one service's bad configuration never holds back
+// another's change.
 type RouteTable interface {
 	SetRoutes([]edge.Route) error
 }
 
-// Routes keeps the edge's routing table equal to the services in the store.
+// Routes keeps the edge's routing table equal to the services in the store,
+// and each service's routing condition equal to what the edge did with it.
 type Routes struct {
 	Store          store.Store
 	Edge           RouteTable
 	PlatformDomain string
-	// Changes wakes the loop right after a change made in this process.
-	Changes <-chan struct{}
-	// Poll is how often the store's services version is checked, to notice
-	// changes made by other processes. Default 2s.
-	Poll time.Duration
-	Log  *slog.Logger
+	Log            *slog.Logger
+	// Now is the clock of the conditions' times; default time.Now.
+	Now func() time.Time
 }
 
-// Sync builds the routing table from the store once and installs it.
-func (r *Routes) Sync(ctx context.Context) error {
+// Name implements Reconciler.
+func (r *Routes) Name() string { return "routes" }
+
+// Kinds implements Reconciler: a route has the service's settings and the
+// host names of its domains.
+func (r *Routes) Kinds() []store.Kind { return []store.Kind{store.KindServices, store.KindDomains} }
+
+// Sync builds the routing table from the store, installs it, and records on
+// each service whether its route was installed or why it was refused.
+func (r *Routes) Sync(ctx context.Context, t Trigger) error {
 	svcs, err := r.Store.ListServices(ctx, store.ServiceFilter{})
 	if err != nil {
 		return err
@@ -45,7 +55,57 @@ func (r *Routes) Sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return r.Edge.SetRoutes(RoutesFor(svcs, domains, r.PlatformDomain))
+	err = r.Edge.SetRoutes(RoutesFor(svcs, domains, r.PlatformDomain))
+	refused := edge.RouteErrors(err)
+	if err != nil && len(refused) == 0 {
+		// Not one service's fault: the table as a whole was not taken.
+		return fmt.Errorf("installing the routing table: %w", err)
+	}
+	return r.report(ctx, svcs, refused, t.Revisions[store.KindServices])
+}
+
+// report writes the routing condition of every service whose condition
+// changed, in one transaction.
+func (r *Routes) report(ctx context.Context, svcs []*rampart.Service, refused map[string]error, rev int64) error {
+	now := time.Now
+	if r.Now != nil {
+		now = r.Now
+	}
+	type update struct {
+		id   int64
+		cond rampart.Condition
+	}
+	var updates []update
+	for _, s := range svcs {
+		c := rampart.Condition{Type: rampart.ConditionRouting, OK: true, Revision: rev, UpdatedAt: now().UTC()}
+		if err := refused[s.Name]; err != nil {
+			c.OK, c.Message = false, err.Error()
+			r.log().Error("the edge refused a service's route; it is left out, every other service is served", "service", s.Name, "err", err)
+		}
+		if old := s.Status.Condition(rampart.ConditionRouting); old != nil && old.OK == c.OK && old.Message == c.Message && old.Revision == c.Revision {
+			continue
+		}
+		updates = append(updates, update{s.ID, c})
+	}
+	if len(updates) == 0 {
+		return nil
+	}
+	return r.Store.InTx(ctx, func(tx store.Store) error {
+		for _, u := range updates {
+			// A service deleted since the list was read has no status to keep.
+			if err := tx.SetServiceCondition(ctx, u.id, u.cond); err != nil && rampart.ErrorCode(err) != rampart.ENOTFOUND {
+				return fmt.Errorf("recording the routing status: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+func (r *Routes) log() *slog.Logger {
+	if r.Log == nil {
+		return slog.Default()
+	}
+	return r.Log
 }
 
 // RoutesFor maps services to edge routes. A service's route has its
@@ -101,46 +161,3 @@ func cacheConfig(c rampart.Cache) *cache.Config {
 	return &cache.Config{TTL: time.Duration(c.TTL), StaleIfError: stale}
 }
 
-// Run syncs at start, then on every change notice and whenever the store's
-// services version moves. It returns when ctx ends. A failed sync keeps the
-// previous table in place (the edge swaps tables atomically) and is retried.
-func (r *Routes) Run(ctx context.Context) error {
-	log := r.Log
-	if log == nil {
-		log = slog.Default()
-	}
-	poll := r.Poll
-	if poll <= 0 {
-		poll = 2 * time.Second
-	}
-	tick := time.NewTicker(poll)
-	defer tick.Stop()
-
-	var applied int64 = -1
-	sync := func() {
-		v, err := r.Store.ServicesVersion(ctx)
-		if err == nil && v == applied {
-			return
-		}
-		if err := r.Sync(ctx); err != nil {
-			if ctx.Err() == nil {
-				log.Error("updating edge routes; the previous routes stay in place", "err", err)
-			}
-			return
-		}
-		applied = v
-		log.Debug("edge routes updated", "version", v)
-	}
-	sync()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-r.Changes:
-			applied = -1 // a change in this process: sync even if the version read races
-			sync()
-		case <-tick.C:
-			sync()
-		}
-	}
-}

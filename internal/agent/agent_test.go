@@ -76,12 +76,13 @@ func TestRoutesFollowTheStore(t *testing.T) {
 	}
 
 	tbl := &fakeTable{}
-	r := &Routes{Store: db, Edge: tbl, PlatformDomain: "apps.test", Changes: a.Changes(), Poll: 20 * time.Millisecond}
+	r := &Routes{Store: db, Edge: tbl, PlatformDomain: "apps.test"}
+	loop := &Loop{Store: db, Poll: 20 * time.Millisecond, MinBackoff: 10 * time.Millisecond}
 	done := make(chan struct{})
-	go func() { r.Run(ctx); close(done) }()
+	go func() { loop.Run(ctx, r); close(done) }()
 	waitFor(t, "the first table", func() bool { return tbl.hosts()["blog.apps.test"] })
 
-	// A change through this process's App arrives by notice.
+	// A change through this process's store arrives by notice.
 	stopped := rampart.StateStopped
 	if _, err := a.UpdateService(ctx, op, "blog", app.ServiceUpdate{State: &stopped}); err != nil {
 		t.Fatal(err)
@@ -89,7 +90,7 @@ func TestRoutesFollowTheStore(t *testing.T) {
 	waitFor(t, "blog stopped", func() bool { h, ok := tbl.hosts()["blog.apps.test"]; return ok && !h })
 
 	// A change by another process (its own handle on the file, its own App)
-	// arrives by polling the services version.
+	// arrives by polling the revisions.
 	other, err := sqlite.Open(path)
 	if err != nil {
 		t.Fatal(err)

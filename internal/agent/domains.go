@@ -51,11 +51,6 @@ type Domains struct {
 	// to <service>.<platform domain>, or A/AAAA records to NodeIPs.
 	PlatformDomain string
 	NodeIPs        []netip.Addr
-	// Changes wakes the loop right after a change made in this process.
-	Changes <-chan struct{}
-	// Poll is how often the store's services version is checked (domain
-	// additions and removals move it). Default 2s.
-	Poll time.Duration
 	// Recheck is how often the DNS of a domain that does not point here
 	// yet is checked again. Default 30s.
 	Recheck time.Duration
@@ -87,6 +82,29 @@ func (r *Domains) Notify() {
 	}
 }
 
+// Name implements Reconciler.
+func (r *Domains) Name() string { return "domains" }
+
+// Kinds implements Reconciler: the domains, and the services, whose
+// platform host names get internal-CA certificates in the demo.
+func (r *Domains) Kinds() []store.Kind { return []store.Kind{store.KindDomains, store.KindServices} }
+
+// Wake implements Waker: the certificate manager's status changes.
+func (r *Domains) Wake() <-chan struct{} {
+	r.init()
+	return r.kick
+}
+
+// ResyncEvery implements Resyncer: DNS checks fall due as time passes.
+func (r *Domains) ResyncEvery() time.Duration { return min(r.recheck()/4, 5*time.Second) }
+
+func (r *Domains) recheck() time.Duration {
+	if r.Recheck <= 0 {
+		return 30 * time.Second
+	}
+	return r.Recheck
+}
+
 // Target is what the named service's custom domains must point at.
 func (r *Domains) Target(service string) dnscheck.Target {
 	return dnscheck.Target{CNAME: (&rampart.Service{Name: service}).Hostname(r.PlatformDomain), IPs: r.NodeIPs}
@@ -104,22 +122,37 @@ func (r *Domains) log() *slog.Logger {
 	return r.Log
 }
 
-// Sync runs one pass: DNS checks that are due (all of them with force),
-// the manager's list, and the stored states.
-func (r *Domains) Sync(ctx context.Context, force bool) error {
+// Sync runs one pass in four steps: check the DNS of the names that are
+// due (all of them when desired state changed), plan the certificate manager's list, apply it, and report each
+// domain's state to the store. A name the manager refuses is in error with
+// the manager's reason; the others go on.
+func (r *Domains) Sync(ctx context.Context, t Trigger) error {
 	r.init()
 	list, err := r.Store.ListDomains(ctx, store.DomainFilter{})
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	recheck := r.Recheck
-	if recheck <= 0 {
-		recheck = 30 * time.Second
+	results := r.check(ctx, list, t.Changed)
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
+	want, pointed, err := r.plan(ctx, list, results)
+	if err != nil {
+		return err
+	}
+	refused := certs.DomainErrors(r.Certs.SetDomains(want))
+	for name, err := range refused {
+		r.log().Error("the certificate manager refused a name; it is left out, every other name is served", "domain", name, "err", err)
+	}
+	return r.report(ctx, list, results, pointed, refused)
+}
 
-	// DNS checks of managed public names that have not pointed here yet,
-	// in parallel (each check is bounded by the checker's timeout).
+// check runs, in parallel, the DNS checks of managed public names that have
+// not pointed here yet and are due, or all of them with force (each check
+// is bounded by the checker's timeout), and forgets names that were
+// removed, so that adding one again starts over.
+func (r *Domains) check(ctx context.Context, list []*rampart.Domain, force bool) map[string]dnscheck.Result {
+	now := time.Now()
 	results := map[string]dnscheck.Result{}
 	var (
 		wg  sync.WaitGroup
@@ -139,22 +172,19 @@ func (r *Domains) Sync(ctx context.Context, force bool) error {
 			r.pointed[d.Name] = true
 			continue
 		}
-		if !force && now.Sub(r.checked[d.Name]) < recheck {
+		if !force && now.Sub(r.checked[d.Name]) < r.recheck() {
 			continue
 		}
 		r.checked[d.Name] = now
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			res := r.Check(ctx, d)
 			rmu.Lock()
 			results[d.Name] = res
 			rmu.Unlock()
-		}()
+		})
 	}
-	// Forget names that were removed, so that adding one again starts over.
 	for n := range r.pointed {
 		if !live[n] {
 			delete(r.pointed, n)
@@ -167,9 +197,6 @@ func (r *Domains) Sync(ctx context.Context, force bool) error {
 	}
 	r.mu.Unlock()
 	wg.Wait()
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
 
 	r.mu.Lock()
 	for n, res := range results {
@@ -177,7 +204,20 @@ func (r *Domains) Sync(ctx context.Context, force bool) error {
 			r.pointed[n] = true
 		}
 	}
-	var want []certs.Domain
+	r.mu.Unlock()
+	return results
+}
+
+// plan is the certificate manager's list, and the managed names whose DNS
+// pointed here (a copy, for report).
+func (r *Domains) plan(ctx context.Context, list []*rampart.Domain, results map[string]dnscheck.Result) ([]certs.Domain, map[string]bool, error) {
+	want := []certs.Domain{}
+	r.mu.Lock()
+	pointed := make(map[string]bool, len(r.pointed))
+	for k, v := range r.pointed {
+		pointed[k] = v
+	}
+	r.mu.Unlock()
 	for _, d := range list {
 		switch {
 		case d.TLSMode == rampart.TLSOff:
@@ -185,39 +225,35 @@ func (r *Domains) Sync(ctx context.Context, force bool) error {
 			want = append(want, certs.Domain{Name: d.Name, Mode: certs.ModeCustom, CertPEM: d.CertPEM, KeyPEM: d.KeyPEM})
 		case certs.IsInternalName(d.Name):
 			want = append(want, certs.Domain{Name: d.Name, Mode: certs.ModeInternal})
-		case r.pointed[d.Name]:
+		case pointed[d.Name]:
 			want = append(want, certs.Domain{Name: d.Name, Mode: certs.ModeManaged})
 		}
 	}
-	pointed := maps(r.pointed)
-	r.mu.Unlock()
 	// With a platform domain only the internal CA can certify (localhost
 	// in the demo, .test), every service's own hostname gets an
 	// internal-CA certificate too, so that the demo runs on HTTPS.
 	if r.PlatformDomain != "" && certs.IsInternalName("x."+r.PlatformDomain) {
 		svcs, err := r.Store.ListServices(ctx, store.ServiceFilter{})
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		for _, s := range svcs {
 			want = append(want, certs.Domain{Name: s.Hostname(r.PlatformDomain), Mode: certs.ModeInternal})
 		}
 	}
-	if want == nil {
-		want = []certs.Domain{}
-	}
-	if err := r.Certs.SetDomains(want); err != nil {
-		// SetDomains refuses the whole list for one bad entry; the store
-		// holds validated names, so this is a bug worth a loud line.
-		r.log().Error("handing the domain list to the certificate manager", "err", err)
-	}
+	return want, pointed, nil
+}
 
+// report writes each domain's state where it changed.
+func (r *Domains) report(ctx context.Context, list []*rampart.Domain, results map[string]dnscheck.Result, pointed map[string]bool, refused map[string]error) error {
 	var errs []error
 	for _, d := range list {
 		state, reason, known := d.State, d.Reason, true
 		switch {
 		case d.TLSMode == rampart.TLSOff:
 			state, reason = rampart.DomainActive, ""
+		case refused[d.Name] != nil:
+			state, reason = rampart.DomainError, refused[d.Name].Error()
 		case d.TLSMode == rampart.TLSManaged && !certs.IsInternalName(d.Name) && !pointed[d.Name]:
 			res, ok := results[d.Name]
 			if !ok {
@@ -244,14 +280,6 @@ func (r *Domains) Sync(ctx context.Context, force bool) error {
 		return fmt.Errorf("writing domain states: %w", errs[0])
 	}
 	return nil
-}
-
-func maps(m map[string]bool) map[string]bool {
-	out := make(map[string]bool, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 // QuarantinedReason is the reason shown for an active domain whose stored
@@ -287,37 +315,4 @@ func certState(st certs.Status, d *rampart.Domain) (rampart.DomainState, string)
 		return rampart.DomainIssuing, "issuing a certificate from the internal CA"
 	}
 	return rampart.DomainIssuing, "DNS points here: requesting a certificate"
-}
-
-// Run syncs at start, then on change notices, certificate status changes,
-// services version moves and every Recheck. It returns when ctx ends.
-func (r *Domains) Run(ctx context.Context) error {
-	r.init()
-	poll := r.Poll
-	if poll <= 0 {
-		poll = 2 * time.Second
-	}
-	tick := time.NewTicker(poll)
-	defer tick.Stop()
-	var seen int64 = -1
-	sync := func(force bool) {
-		if err := r.Sync(ctx, force); err != nil && ctx.Err() == nil {
-			r.log().Error("syncing custom domains; will retry", "err", err)
-		}
-	}
-	sync(true)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-r.Changes:
-			sync(false)
-		case <-r.kick:
-			sync(false)
-		case <-tick.C:
-			v, err := r.Store.ServicesVersion(ctx)
-			sync(err == nil && v != seen && seen != -1)
-			seen = v
-		}
-	}
 }

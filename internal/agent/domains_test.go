@@ -105,7 +105,7 @@ func TestDomainsReconciler(t *testing.T) {
 		}
 		return d.State, d.Reason
 	}
-	if err := r.Sync(ctx, true); err != nil {
+	if err := r.Sync(ctx, Trigger{Changed: true}); err != nil {
 		t.Fatal(err)
 	}
 	// Only names whose DNS points here (and internal names) go to the CA.
@@ -127,7 +127,7 @@ func TestDomainsReconciler(t *testing.T) {
 	cm.status["here.example"] = certs.Status{State: certs.StateActive}
 	cm.status["shop.test"] = certs.Status{State: certs.StateError, Error: "the CA refused: rate limited"}
 	cm.mu.Unlock()
-	if err := r.Sync(ctx, false); err != nil {
+	if err := r.Sync(ctx, Trigger{}); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := state("here.example"); s != rampart.DomainActive {
@@ -141,13 +141,13 @@ func TestDomainsReconciler(t *testing.T) {
 	chk.points["elsewhere.example"] = true
 	asked := chk.asked["elsewhere.example"]
 	chk.mu.Unlock()
-	if err := r.Sync(ctx, false); err != nil {
+	if err := r.Sync(ctx, Trigger{}); err != nil {
 		t.Fatal(err)
 	}
 	if chk.asked["elsewhere.example"] != asked {
 		t.Error("DNS re-checked before Recheck was due")
 	}
-	if err := r.Sync(ctx, true); err != nil {
+	if err := r.Sync(ctx, Trigger{Changed: true}); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := state("elsewhere.example"); s != rampart.DomainIssuing {
@@ -158,7 +158,7 @@ func TestDomainsReconciler(t *testing.T) {
 	cm.mu.Lock()
 	cm.status["here.example"] = certs.Status{State: certs.StateActive, Quarantined: true, QuarantinePath: "/var/lib/rampart/certs/quarantine/x"}
 	cm.mu.Unlock()
-	if err := r.Sync(ctx, false); err != nil {
+	if err := r.Sync(ctx, Trigger{}); err != nil {
 		t.Fatal(err)
 	}
 	if s, reason := state("here.example"); s != rampart.DomainActive || reason != QuarantinedReason || strings.Contains(reason, "/var/lib") {
@@ -170,7 +170,7 @@ func TestDomainsReconciler(t *testing.T) {
 	if _, err := a.UpdateDomain(ctx, op, "shop", "elsewhere.example", rampart.TLSOff, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Sync(ctx, false); err != nil {
+	if err := r.Sync(ctx, Trigger{}); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := cm.names(), []string{"here.example:managed", "shop.test:internal"}; !slices.Equal(got, want) {
@@ -182,7 +182,7 @@ func TestDomainsReconciler(t *testing.T) {
 	if _, err := a.UpdateDomain(ctx, op, "shop", "elsewhere.example", rampart.TLSManaged, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Sync(ctx, true); err != nil {
+	if err := r.Sync(ctx, Trigger{Changed: true}); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := state("elsewhere.example"); s != rampart.DomainIssuing {
@@ -192,7 +192,7 @@ func TestDomainsReconciler(t *testing.T) {
 	if err := a.RemoveDomain(ctx, op, "shop", "here.example"); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Sync(ctx, false); err != nil {
+	if err := r.Sync(ctx, Trigger{}); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := cm.names(), []string{"elsewhere.example:managed", "shop.test:internal"}; !slices.Equal(got, want) {
@@ -217,11 +217,10 @@ func TestDomainsRunAndRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	cm := &fakeCerts{status: map[string]certs.Status{}}
-	r := &Domains{Store: db, Certs: cm, Checker: &fakeChecker{asked: map[string]int{}}, Poll: 10 * time.Millisecond}
+	r := &Domains{Store: db, Certs: cm, Checker: &fakeChecker{asked: map[string]int{}}}
 	tbl := &fakeTable{}
-	routes := &Routes{Store: db, Edge: tbl, PlatformDomain: "apps.test", Poll: 10 * time.Millisecond}
-	go r.Run(ctx)
-	go routes.Run(ctx)
+	routes := &Routes{Store: db, Edge: tbl, PlatformDomain: "apps.test"}
+	go (&Loop{Store: db, Poll: 10 * time.Millisecond}).RunAll(ctx, []Reconciler{r, routes})
 	if _, err := a.AddDomain(ctx, op, "blog", "blog.localhost", "", nil, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -224,7 +224,7 @@ func (s *LogStream) check(ctx context.Context) error {
 	// Wall clock, not the App's (a test's) clock: it is compared with the
 	// edge's entry times.
 	t := time.Now()
-	v, err := s.app.store.ServicesVersion(ctx)
+	v, err := s.app.store.Revision(ctx, store.KindServices)
 	if err != nil {
 		return err
 	}

@@ -59,11 +59,12 @@ type Server struct {
 	certs   *certs.Manager
 	routes  *agent.Routes
 	domains *agent.Domains
-	// Changes of desired state reach both reconcilers: Run copies the
-	// App's notices into these.
-	routesChanged, domainsChanged chan struct{}
-	ready                         atomic.Bool
-	closers                       []func() error
+	// reconcilers are run by loop, each on its own; a new one is one
+	// more entry in the list New makes.
+	loop        *agent.Loop
+	reconcilers []agent.Reconciler
+	ready       atomic.Bool
+	closers     []func() error
 }
 
 // New opens the data directory and binds the listeners, so that a port in
@@ -112,20 +113,20 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if len(nodeIPs) == 0 {
 		nodeIPs = DetectIPs()
 	}
-	s.routesChanged, s.domainsChanged = make(chan struct{}, 1), make(chan struct{}, 1)
 	s.domains = &agent.Domains{
 		Store:          db,
 		Checker:        &dnscheck.Checker{Resolvers: cfg.DNS.Resolvers},
 		PlatformDomain: cfg.Platform.Domain,
 		NodeIPs:        parseIPs(nodeIPs),
-		Changes:        s.domainsChanged,
 		Log:            log.With("log", "domains"),
 	}
 	s.app = app.New(db, app.Options{Logger: log, PurgeCache: s.edge.PurgeCache, PlatformDomain: cfg.Platform.Domain, CheckDNS: s.domains.Check, Logs: s.logs,
 		// The certificate manager is made below, once the listeners it
 		// answers challenges on are bound.
 		ResetCertificates: func(ctx context.Context, name string) (string, error) { return s.certs.Reset(ctx, name) }})
-	s.routes = &agent.Routes{Store: db, Edge: edgeRoutes{s.edge, s.logs}, PlatformDomain: cfg.Platform.Domain, Changes: s.routesChanged, Log: log}
+	s.routes = &agent.Routes{Store: db, Edge: edgeRoutes{s.edge, s.logs}, PlatformDomain: cfg.Platform.Domain, Log: log}
+	s.loop = &agent.Loop{Store: db, Metrics: reg, Log: log}
+	s.reconcilers = []agent.Reconciler{s.routes, s.domains}
 	// The dashboard and API may sit behind the same proxies as the edge:
 	// audit entries and login throttling use the same client IP.
 	adminIP := func(r *http.Request) string { return clientIP.ClientIP(r).String() }
@@ -262,16 +263,13 @@ func (s *Server) Run(ctx context.Context) error {
 	defer s.close()
 	// The first routing table is in place before the edge takes requests,
 	// so a restart never answers 404 for services that exist.
-	if err := s.routes.Sync(ctx); err != nil {
+	if err := s.routes.Sync(ctx, agent.Trigger{Changed: true}); err != nil {
 		return fmt.Errorf("building the first routing table: %w", err)
 	}
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(4)
-	go func() { defer wg.Done(); s.fanOutChanges(bg) }()
-	go func() { defer wg.Done(); s.routes.Run(bg) }()
-	go func() { defer wg.Done(); s.domains.Run(bg) }()
-	go func() { defer wg.Done(); s.pruneSessions(bg) }()
+	wg.Go(func() { s.loop.RunAll(bg, s.reconcilers) })
+	wg.Go(func() { s.pruneSessions(bg) })
 
 	errc := make(chan error, 3)
 	serve := func(name string, srv *http.Server, ln net.Listener) {
@@ -347,23 +345,6 @@ func (t edgeRoutes) SetRoutes(routes []edge.Route) error {
 	}
 	t.logs.Retain(names)
 	return nil
-}
-
-// fanOutChanges copies each change notice of the App to both reconcilers.
-func (s *Server) fanOutChanges(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.app.Changes():
-			for _, c := range []chan struct{}{s.routesChanged, s.domainsChanged} {
-				select {
-				case c <- struct{}{}:
-				default:
-				}
-			}
-		}
-	}
 }
 
 func (s *Server) pruneSessions(ctx context.Context) {
