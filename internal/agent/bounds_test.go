@@ -1,0 +1,88 @@
+package agent
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/edge"
+	"github.com/rampart-dev/rampart/internal/limits"
+)
+
+// TestBoundsReachTheEdge walks every bound of every per-service setting
+// through the path a change takes: the service layer's validation, the
+// routes reconciler's translation, and the running edge. A value the
+// service layer accepts must be served by the edge (a refusal there would
+// leave the service out), and one step past a bound must be refused by the
+// service layer already.
+func TestBoundsReachTheEdge(t *testing.T) {
+	allow := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("10.%d.%d.0/24", i/256, i%256)
+		}
+		return out
+	}
+	d := func(v time.Duration) rampart.Duration { return rampart.Duration(v) }
+	base := func() rampart.Service {
+		return rampart.Service{Name: "blog", Upstreams: []string{"http://127.0.0.1:1"}, State: rampart.StateActive,
+			RateLimit: rampart.DefaultRateLimit(), Cache: rampart.DefaultCache(), Env: rampart.Env{}}
+	}
+	cases := []struct {
+		name   string
+		edit   func(s *rampart.Service)
+		accept bool
+	}{
+		{"rate limit: fewest requests", func(s *rampart.Service) { s.RateLimit.Requests = limits.RateLimitMinRequests }, true},
+		{"rate limit: below the fewest", func(s *rampart.Service) { s.RateLimit.Requests = limits.RateLimitMinRequests - 1 }, false},
+		{"rate limit: most requests", func(s *rampart.Service) { s.RateLimit.Requests = limits.RateLimitMaxRequests }, true},
+		{"rate limit: above the most", func(s *rampart.Service) { s.RateLimit.Requests = limits.RateLimitMaxRequests + 1 }, false},
+		{"rate limit: per second", func(s *rampart.Service) { s.RateLimit.Per = rampart.PerSecond }, true},
+		{"rate limit: longest allow-list", func(s *rampart.Service) { s.RateLimit.Allow = allow(limits.RateLimitMaxAllow) }, true},
+		{"rate limit: allow-list too long", func(s *rampart.Service) { s.RateLimit.Allow = allow(limits.RateLimitMaxAllow + 1) }, false},
+		{"cache: shortest TTL", func(s *rampart.Service) { s.Cache.TTL = d(limits.CacheMinTTL) }, true},
+		{"cache: TTL too short", func(s *rampart.Service) { s.Cache.TTL = d(limits.CacheMinTTL - 1) }, false},
+		{"cache: longest TTL", func(s *rampart.Service) { s.Cache.TTL = d(limits.CacheMaxTTL) }, true},
+		{"cache: TTL too long", func(s *rampart.Service) { s.Cache.TTL = d(limits.CacheMaxTTL + 1) }, false},
+		{"cache: no stale copies", func(s *rampart.Service) { s.Cache.StaleIfError = 0 }, true},
+		{"cache: longest stale-if-error", func(s *rampart.Service) { s.Cache.StaleIfError = d(limits.CacheMaxStaleIfError) }, true},
+		{"cache: stale-if-error too long", func(s *rampart.Service) { s.Cache.StaleIfError = d(limits.CacheMaxStaleIfError + 1) }, false},
+		{"cache: off, with its bounds", func(s *rampart.Service) { s.Cache.Enabled = false }, true},
+		{"rate limit: off", func(s *rampart.Service) { s.RateLimit.Enabled = false }, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := base()
+			tc.edit(&svc)
+			err := svc.Validate()
+			if !tc.accept {
+				if err == nil {
+					t.Fatal("the service layer accepted a value past a bound")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("the service layer refused a value within the bounds: %v", err)
+			}
+			e, err := edge.New(edge.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			routes := RoutesFor([]*rampart.Service{&svc}, nil, "apps.test")
+			if err := e.SetRoutes(routes); err != nil {
+				t.Fatalf("the edge refused what the service layer accepted: %v", err)
+			}
+			// The route is live: the upstream is down, so 502, not the
+			// unknown-host 404.
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodGet, "http://blog.apps.test/", nil)
+			e.ServeHTTP(rec, req)
+			if rec.Code == http.StatusNotFound {
+				t.Fatalf("the route is not served: %d %s", rec.Code, rec.Body)
+			}
+		})
+	}
+}
