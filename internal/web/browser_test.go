@@ -119,11 +119,11 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cm.Close()
-	domains = &agent.Domains{Store: e.db, Certs: cm, Checker: fakeDNS{}, PlatformDomain: testDomain, Changes: e.app.Changes(),
-		Poll: 200 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	domains = &agent.Domains{Store: e.db, Certs: cm, Checker: fakeDNS{}, PlatformDomain: testDomain,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	domainsCtx, stopDomains := context.WithCancel(context.Background())
 	defer stopDomains()
-	go domains.Run(domainsCtx)
+	go (&agent.Loop{Store: e.db, Poll: 200 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Run(domainsCtx, domains)
 	out := artifactsDir(t)
 
 	profile, err := os.MkdirTemp("", "rampart-chromium-")
