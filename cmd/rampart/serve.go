@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -133,7 +134,24 @@ func printDemo(w io.Writer, srv *server.Server, cfg config.Config, d *server.Dem
 		fmt.Fprintf(w, "\n  Try:  curl --cacert %s --resolve demo.%s:%s:127.0.0.1 https://demo.%s:%s/\n", m.InternalRootPath(), cfg.Platform.Domain, httpsPort, cfg.Platform.Domain, httpsPort)
 	}
 	fmt.Fprintf(w, "\n  Try:  curl -H 'Host: demo.%s' http://%s/\n", cfg.Platform.Domain, srv.HTTPAddr())
-	fmt.Fprintf(w, "        curl -si -H 'Host: demo.%s' http://%s/cached   (twice: the second is X-Cache: HIT)\n  Stop with Ctrl-C.\n\n", cfg.Platform.Domain, srv.HTTPAddr())
+	fmt.Fprintf(w, "        curl -si -H 'Host: demo.%s' http://%s/cached   (twice: the second is X-Cache: HIT)\n", cfg.Platform.Domain, srv.HTTPAddr())
+	// The CLI is a client of the API: this one line gives it a token of
+	// the demo admin and logs it in, so that the next command works.
+	self := shellQuote(os.Args[0])
+	fmt.Fprintf(w, `
+  CLI:  %s token create --data %s --email %s | %s login --server http://%s --token-stdin
+        %s service list
+`, self, shellQuote(cfg.Data), d.Email, self, srv.AdminAddr(), self)
+	fmt.Fprint(w, "\n  Stop with Ctrl-C.\n\n")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it, so that a banner
+// line can be pasted as it is.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@=+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func splitPort(addr string) (host, port string) {
