@@ -22,6 +22,8 @@ fail() { echo "first-steps: $*" >&2; echo "--- make demo said:" >&2; cat "$work/
 git clone --quiet "$repo" "$work/rampart"
 cd "$work/rampart"
 # The CLI keeps its login in the user's config directory: a scratch one.
+# Go's caches stay where they are (they live under HOME by default).
+export GOCACHE=$(go env GOCACHE) GOMODCACHE=$(go env GOMODCACHE) GOPATH=$(go env GOPATH)
 export HOME=$work/home XDG_CONFIG_HOME=$work/home/.config
 mkdir -p "$HOME"
 
