@@ -12,17 +12,23 @@ STATICCHECK   := $(shell $(GO) env GOPATH)/bin/staticcheck
 # Artifacts of the browser tests (screenshots) land here.
 export RAMPART_ARTIFACTS ?= $(CURDIR)/artifacts
 
-.PHONY: all build demo test deps lint unit fuzz bench peers clean
+.PHONY: all build install demo test deps lint unit fuzz first-steps bench peers clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/rampart
 
+# install puts the binary on PATH, so that the README's `rampart …`
+# commands work as written (without it they are `bin/rampart …`).
+PREFIX ?= /usr/local
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/rampart
+
 demo: build
 	$(BIN) serve --demo
 
-test: deps lint unit fuzz
+test: deps lint unit fuzz first-steps
 
 deps:
 	scripts/test-deps.sh
@@ -42,6 +48,11 @@ unit:
 FUZZTIME ?= 4s
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
+
+# A newcomer's first steps on a fresh clone: make demo, the banner's CLI
+# line, rampart service list. Uses the demo's ports, so it runs alone.
+first-steps:
+	scripts/first-steps.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/edge/...
