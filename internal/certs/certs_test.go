@@ -9,10 +9,12 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -137,6 +139,9 @@ func TestSetDomainsValidation(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v: want it to mention %q", err, want)
 		}
+	}
+	if got := slices.Sorted(maps.Keys(certs.DomainErrors(err))); !slices.Equal(got, []string{"*.wild.example", "ok.test", "real.example", "x.test", "y.test"}) {
+		t.Errorf("DomainErrors names %q", got)
 	}
 	if st := m.Status("ok.test"); st.Mode != certs.ModeOff {
 		t.Errorf("ok.test not applied: %+v", st)
