@@ -3,7 +3,6 @@ package certs_test
 import (
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -51,38 +50,5 @@ func TestOneBadEntry(t *testing.T) {
 	waitStatus(t, m, "wrong.example", 10*time.Second, func(s certs.Status) bool { return s.State == certs.StateError })
 	if st := m.Status("www.example.com"); st.Mode != certs.ModeManaged {
 		t.Errorf("managed name not listed: %+v", st)
-	}
-}
-
-// TestDomainErrorsNames: names are normalized where they could be, kept as
-// given where not, and found however the caller wrapped the error.
-func TestDomainErrorsNames(t *testing.T) {
-	t.Parallel()
-	m := newManager(t, certs.Config{})
-	err := m.SetDomains([]certs.Domain{
-		{Name: "Real.Example.", Mode: certs.ModeInternal},
-		{Name: "*.*.example", Mode: certs.ModeOff},
-		{Name: "ok.test", Mode: certs.ModeOff},
-		{Name: "OK.test", Mode: certs.ModeOff},
-		{Name: "ok.test.", Mode: certs.ModeOff},
-	})
-	if err == nil {
-		t.Fatal("no error")
-	}
-	byName := certs.DomainErrors(fmt.Errorf("applying domains: %w", err))
-	if got := slices.Sorted(maps.Keys(byName)); !slices.Equal(got, []string{"*.*.example", "ok.test", "real.example"}) {
-		t.Errorf("DomainErrors names %q", got)
-	}
-	if e := byName["ok.test"]; e == nil || strings.Count(e.Error(), "listed twice") != 2 {
-		t.Errorf("ok.test: %v; want both duplicates", e)
-	}
-	if st := m.Status("ok.test"); st.Mode != certs.ModeOff {
-		t.Errorf("first ok.test not applied: %+v", st)
-	}
-	if certs.DomainErrors(nil) != nil {
-		t.Error("DomainErrors(nil) is not nil")
-	}
-	if got := certs.DomainErrors(errors.New("other")); len(got) != 0 {
-		t.Errorf("DomainErrors of a plain error: %v", got)
 	}
 }
