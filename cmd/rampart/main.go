@@ -104,6 +104,7 @@ REST API: log in once with 'rampart login', then e.g. 'rampart service list'.`,
 		newEnvCmd(cf),
 		newLogsCmd(cf),
 	)
+	requireSubcommand(root)
 	return root
 }
 

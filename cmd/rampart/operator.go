@@ -2,10 +2,10 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -14,7 +14,8 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
-	"github.com/rampart-dev/rampart/internal/store/sqlite"
+	"github.com/rampart-dev/rampart/internal/store"
+	_ "github.com/rampart-dev/rampart/internal/store/sqlite" // the default store
 )
 
 // Operator commands act on the data directory directly, as the operator at
@@ -33,11 +34,11 @@ func dataFlag(cmd *cobra.Command) *string {
 
 // openApp opens the store in dir, which must already hold one (or be
 // creatable): operator commands create it on first use, like serve does.
-func openApp(dir string) (*app.App, func() error, error) {
+func openApp(ctx context.Context, dir string) (*app.App, func() error, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("creating data directory %s: %w", dir, err)
 	}
-	db, err := sqlite.Open(filepath.Join(dir, "rampart.db"))
+	db, err := store.Open(ctx, store.DefaultDSN(dir))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -78,7 +79,7 @@ Members see and change only their own services; --admin makes an admin.`,
 		if err != nil {
 			return err
 		}
-		a, closeDB, err := openApp(*data)
+		a, closeDB, err := openApp(cmd.Context(), *data)
 		if err != nil {
 			return err
 		}
@@ -163,7 +164,7 @@ or as RAMPART_TOKEN.`,
 		if email == "" {
 			return usageError{fmt.Errorf("--email is required")}
 		}
-		a, closeDB, err := openApp(*data)
+		a, closeDB, err := openApp(cmd.Context(), *data)
 		if err != nil {
 			return err
 		}

@@ -529,7 +529,7 @@ type served struct {
 func normalize(name string) (string, error) {
 	name = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(name)), ".")
 	if name == "" {
-		return "", errors.New("empty name")
+		return "", errors.New("the name is empty; give a DNS name such as app.example.com")
 	}
 	if ip := net.ParseIP(name); ip != nil {
 		return ip.String(), nil
@@ -538,10 +538,10 @@ func normalize(name string) (string, error) {
 	rest := strings.TrimPrefix(name, "*.")
 	ascii, err := idna.Lookup.ToASCII(rest)
 	if err != nil {
-		return "", fmt.Errorf("%q is not a valid domain name: %v", name, err)
+		return "", fmt.Errorf("not a valid domain name (%v); use a DNS name such as app.example.com", err)
 	}
 	if strings.Contains(ascii, "*") {
-		return "", fmt.Errorf("%q: a wildcard may only be the whole first label", name)
+		return "", errors.New("a wildcard may only be the whole first label, as in *.example.com")
 	}
 	if wild {
 		ascii = "*." + ascii
@@ -556,9 +556,9 @@ func normalize(name string) (string, error) {
 // so calling SetDomains with the same list is cheap.
 //
 // An entry that is unusable (bad name, unknown mode, a second entry for
-// the same name) is skipped and reported in the returned error; the
-// others are applied. Problems with an uploaded certificate are not
-// errors here: the domain is listed and its Status explains.
+// the same name) is skipped and reported as a *DomainError; the others are
+// applied. Problems with an uploaded certificate are not errors here: the
+// domain is listed and its Status explains.
 func (m *Manager) SetDomains(list []Domain) error {
 	var errs []error
 	next := make(map[string]*domain, len(list))
@@ -573,15 +573,15 @@ func (m *Manager) SetDomains(list []Domain) error {
 	for _, in := range list {
 		name, err := normalize(in.Name)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("domain %q: %w", in.Name, err))
+			errs = append(errs, &DomainError{Name: in.Name, Err: err})
 			continue
 		}
 		if _, dup := next[name]; dup {
-			errs = append(errs, fmt.Errorf("domain %q is listed twice", name))
+			errs = append(errs, &DomainError{Name: name, Err: errDuplicate})
 			continue
 		}
 		if err := checkMode(name, in.Mode); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, &DomainError{Name: name, Err: err})
 			continue
 		}
 		old := m.domains[name]
@@ -626,23 +626,23 @@ func checkMode(name string, mode Mode) error {
 	switch mode {
 	case ModeManaged:
 		if wild {
-			return fmt.Errorf("domain %q: a wildcard certificate from an ACME CA needs the DNS-01 challenge, which is not configured; list the names one by one or upload a wildcard certificate (mode custom)", name)
+			return errors.New("a wildcard certificate from an ACME CA needs the DNS-01 challenge, which is not configured; list the names one by one or upload a wildcard certificate (mode custom)")
 		}
 		if ip {
-			return fmt.Errorf("domain %q: an IP address cannot have a managed certificate here; use mode internal or custom", name)
+			return errors.New("an IP address cannot have a managed certificate here; use mode internal or custom")
 		}
 	case ModeInternal:
 		if wild {
-			return fmt.Errorf("domain %q: the internal CA does not issue wildcard certificates; list the names one by one", name)
+			return errors.New("the internal CA does not issue wildcard certificates; list the names one by one")
 		}
 		if !internalca.Permitted(name) {
-			return fmt.Errorf("domain %q: the internal CA only certifies local names (under .%s) and private IP addresses; use mode managed or custom", name, strings.Join(internalca.PermittedDomains, ", ."))
+			return fmt.Errorf("the internal CA only certifies local names (under .%s) and private IP addresses; use mode managed or custom", strings.Join(internalca.PermittedDomains, ", ."))
 		}
 	case ModeCustom, ModeOff:
 	case "":
-		return fmt.Errorf("domain %q: no TLS mode (want managed, internal, custom or off)", name)
+		return errors.New("no TLS mode; give one of managed, internal, custom or off")
 	default:
-		return fmt.Errorf("domain %q: unknown TLS mode %q (want managed, internal, custom or off)", name, mode)
+		return fmt.Errorf("unknown TLS mode %q; give one of managed, internal, custom or off", mode)
 	}
 	return nil
 }

@@ -8,11 +8,14 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"io"
+	"maps"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -126,17 +129,31 @@ func TestSetDomainsValidation(t *testing.T) {
 	m := newManager(t, certs.Config{})
 	err := m.SetDomains([]certs.Domain{
 		{Name: "*.wild.example", Mode: certs.ModeManaged},
-		{Name: "real.example", Mode: certs.ModeInternal},
+		{Name: "Real.Example.", Mode: certs.ModeInternal},
 		{Name: "x.test", Mode: "sometimes"},
 		{Name: "y.test"},
 		{Name: "ok.test", Mode: certs.ModeOff},
 		{Name: "OK.test", Mode: certs.ModeOff},
+		{Name: "ok.test.", Mode: certs.ModeOff},
+		{Name: "*.*.Example", Mode: certs.ModeOff},
 		{Name: "bücher.test", Mode: certs.ModeOff},
 	})
 	for _, want := range []string{"DNS-01", "internal CA only certifies local names", "unknown TLS mode", "no TLS mode", "listed twice"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v: want it to mention %q", err, want)
 		}
+	}
+	// Names are normalized where that worked and kept as given where not;
+	// a caller's wrapping does not hide them.
+	byName := certs.DomainErrors(fmt.Errorf("applying domains: %w", err))
+	if got := slices.Sorted(maps.Keys(byName)); !slices.Equal(got, []string{"*.*.Example", "*.wild.example", "ok.test", "real.example", "x.test", "y.test"}) {
+		t.Errorf("DomainErrors names %q", got)
+	}
+	if e := byName["ok.test"]; e == nil || strings.Count(e.Error(), "listed twice") != 2 {
+		t.Errorf("ok.test: %v; want both duplicates", e)
+	}
+	if certs.DomainErrors(nil) != nil || len(certs.DomainErrors(io.EOF)) != 0 {
+		t.Error("DomainErrors finds domains in nil or a plain error")
 	}
 	if st := m.Status("ok.test"); st.Mode != certs.ModeOff {
 		t.Errorf("ok.test not applied: %+v", st)

@@ -120,7 +120,7 @@ func (m *Manager) Reset(ctx context.Context, name string) (string, error) {
 	if name != "" {
 		n, err := normalize(name)
 		if err != nil {
-			return "", fmt.Errorf("reset: %w", err)
+			return "", fmt.Errorf("reset %q: %w", name, err)
 		}
 		name = n
 	}
@@ -174,7 +174,7 @@ func (m *Manager) Reset(ctx context.Context, name string) (string, error) {
 			}
 			dst := filepath.Join(moved, filepath.FromSlash(rel))
 			if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
-				return "", fmt.Errorf("reset: %w", err)
+				return "", fmt.Errorf("reset %q: %w", name, err)
 			}
 			if err := os.Rename(src, dst); err != nil {
 				return "", fmt.Errorf("reset: moving %s aside: %w", src, err)

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,7 +33,8 @@ import (
 	"github.com/rampart-dev/rampart/internal/edge/fastlane"
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
 	"github.com/rampart-dev/rampart/internal/edge/realip"
-	"github.com/rampart-dev/rampart/internal/store/sqlite"
+	"github.com/rampart-dev/rampart/internal/store"
+	_ "github.com/rampart-dev/rampart/internal/store/sqlite" // the default store
 	"github.com/rampart-dev/rampart/internal/web"
 )
 
@@ -46,7 +46,7 @@ const ShutdownTimeout = 30 * time.Second
 type Server struct {
 	cfg   config.Config
 	log   *slog.Logger
-	store *sqlite.DB
+	store store.Store
 	app   *app.App
 	edge  *edge.Edge
 	logs  *logtail.Log // the edge's recent requests, for `rampart logs` and the Logs tab
@@ -87,7 +87,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data directory %s: %w", cfg.Data, err)
 	}
-	db, err := sqlite.Open(filepath.Join(cfg.Data, "rampart.db"))
+	db, err := store.Open(context.Background(), store.DefaultDSN(cfg.Data))
 	if err != nil {
 		return nil, err
 	}
