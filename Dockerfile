@@ -1,8 +1,9 @@
 # Multi-stage build: a static binary on a minimal base.
 #   docker build -t rampart .
 #   docker run -p 80:80 -p 443:443 -p 127.0.0.1:7070:7070 -v rampart:/var/lib/rampart rampart
-# In a container the firewall and SSH-key features act on the container, not
-# the host; run rampart on the host (systemd unit in dist/) for those.
+# rampart does not manage a host firewall or SSH keys yet; when it does, in a
+# container they will act on the container, not the host (run rampart on the
+# host with the systemd unit in dist/ for those).
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./

@@ -70,8 +70,10 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		Use:   "rampart",
 		Short: "A self-hosted security layer for web services",
 		Long: `rampart puts, in front of every service it hosts, what a good managed platform
-turns on by default: TLS, a firewall, a rate limiter, an output cache and a
-dashboard behind multi-factor login.
+turns on by default: automatic TLS for custom domains, a per-IP rate limiter
+and an output cache, managed from a dashboard, a REST API and this CLI. A host
+firewall, SSH keys, termination protection, an SMTP relay and multi-factor
+login are not there yet: the README says what is coming.
 
 Start a complete demo on unprivileged ports:
   rampart serve --demo

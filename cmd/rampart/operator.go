@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -32,17 +33,39 @@ func dataFlag(cmd *cobra.Command) *string {
 	return p
 }
 
-// openApp opens the store in dir, which must already hold one (or be
-// creatable): operator commands create it on first use, like serve does.
+// openApp opens the store in dir, which must already hold one: an operator
+// command pointed at the wrong directory (a typo, a missing --data) must
+// say so, not create an empty database there and then report that the
+// account it looked for does not exist. `rampart serve` creates the data
+// directory.
 func openApp(ctx context.Context, dir string) (*app.App, func() error, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("creating data directory %s: %w", dir, err)
+	if err := checkDataDir(dir); err != nil {
+		return nil, nil, err
 	}
 	db, err := store.Open(ctx, store.DefaultDSN(dir))
 	if err != nil {
 		return nil, nil, err
 	}
 	return app.New(db, app.Options{}), db.Close, nil
+}
+
+// checkDataDir says what is wrong when dir is not a data directory that
+// `rampart serve` has used.
+func checkDataDir(dir string) error {
+	st, err := os.Stat(dir)
+	switch {
+	case os.IsNotExist(err):
+		return rampart.Errorf(rampart.ENOTFOUND, "data directory %s does not exist: pass --data (or RAMPART_DATA) with the directory `rampart serve` uses (the demo prints it as Data), or start `rampart serve --data %s` once to create it", dir, dir)
+	case err != nil:
+		return fmt.Errorf("data directory %s: %w", dir, err)
+	case !st.IsDir():
+		return rampart.Errorf(rampart.EINVALID, "%s is not a directory: pass --data with rampart's data directory", dir)
+	}
+	db := filepath.Join(dir, "rampart.db")
+	if _, err := os.Stat(db); os.IsNotExist(err) {
+		return rampart.Errorf(rampart.ENOTFOUND, "%s holds no rampart database (%s): pass --data with the directory `rampart serve` uses, or start `rampart serve --data %s` once to create it", dir, db, dir)
+	}
+	return nil
 }
 
 func newUserCmd() *cobra.Command {
@@ -170,6 +193,9 @@ or as RAMPART_TOKEN.`,
 		}
 		defer closeDB()
 		plain, t, err := a.CreateToken(cmd.Context(), app.OperatorActor(), email, name, ttl)
+		if rampart.ErrorCode(err) == rampart.ENOTFOUND {
+			return rampart.Errorf(rampart.ENOTFOUND, "no user with email %q in %s: create it with `rampart user create --data %s --email %s`, or pass --data with the directory your server uses", email, *data, *data, email)
+		}
 		if err != nil {
 			return err
 		}
