@@ -294,6 +294,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.ready.Store(true)
 	s.log.Info("rampart is serving", "admin", "http://"+s.AdminAddr(), "edge_http", s.HTTPAddr(), "edge_https", s.HTTPSAddr(), "platform_domain", s.cfg.Platform.Domain, "data", s.cfg.Data)
+	if n, err := s.store.CountUsers(ctx); err == nil && n == 0 {
+		// Nobody can log in yet, and nothing else says how to begin.
+		s.log.Warn("no account exists yet: create the first admin with `" + FirstAdminCommand(s.cfg.Data) + "`")
+	}
 
 	var err error
 	select {
@@ -369,6 +373,12 @@ func (s *Server) close() {
 		_ = s.closers[i]()
 	}
 	s.closers = nil
+}
+
+// FirstAdminCommand is the command that creates the first admin account
+// of the server whose data directory is dir.
+func FirstAdminCommand(dir string) string {
+	return "rampart user create --data " + dir + " --email you@example.com --admin"
 }
 
 // DetectIPs returns this machine's global unicast addresses, the best guess
