@@ -138,7 +138,7 @@ func (f *refusingTable) SetRoutes(routes []edge.Route) error {
 	var errs []error
 	for _, r := range routes {
 		if refuse[r.Service] {
-			errs = append(errs, &edge.RouteError{Service: r.Service, Err: errors.New("edge: service " + r.Service + ": cache: stale-if-error 2h is too long")})
+			errs = append(errs, &edge.RouteError{Service: r.Service, Err: errors.New("cache: stale-if-error 2h is too long")})
 			continue
 		}
 		ok = append(ok, r)
