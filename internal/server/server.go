@@ -338,15 +338,15 @@ type edgeRoutes struct {
 }
 
 func (t edgeRoutes) SetRoutes(routes []edge.Route) error {
-	if err := t.edge.SetRoutes(routes); err != nil {
-		return err
-	}
+	// The edge installs every valid route even when it refuses some, and a
+	// refused service still exists: its log stays either way.
+	err := t.edge.SetRoutes(routes)
 	names := make([]string, len(routes))
 	for i, r := range routes {
 		names[i] = r.Service
 	}
 	t.logs.Retain(names)
-	return nil
+	return err
 }
 
 // fanOutChanges copies each change notice of the App to both reconcilers.

@@ -163,7 +163,7 @@ func TestWrap(t *testing.T) {
 	h := l.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls++
 		_, _ = io.WriteString(w, "ok")
-	}), nil)
+	}), HandlerOptions{})
 	codes := ""
 	for i := range 5 {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -184,7 +184,7 @@ func TestWrap(t *testing.T) {
 
 	// A trusted-proxy function decides the client, not the peer.
 	xff := func(r *http.Request) netip.Addr { return netip.MustParseAddr(r.Header.Get("X-Client")) }
-	h = l.Wrap(http.NotFoundHandler(), xff)
+	h = l.Wrap(http.NotFoundHandler(), HandlerOptions{ClientIP: xff})
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.Header.Set("X-Client", "192.0.2.1")
 	w := httptest.NewRecorder()
