@@ -83,7 +83,7 @@ type Edge struct {
 
 	cache          *cache.Cache
 	limiterOptions ratelimit.Options
-	limitOptions   ratelimit.HandlerOptions // for every route's rate limiter
+	wrapLimiter    ratelimit.HandlerOptions // how compileRoute puts each limiter in its chain
 
 	mu       sync.Mutex // serializes SetRoutes; guards the maps below
 	limiters map[string]*ratelimit.Limiter
@@ -116,7 +116,7 @@ func New(cfg Config) (*Edge, error) {
 	if e.clientIP == nil {
 		e.clientIP = RemoteIP
 	}
-	e.limitOptions = ratelimit.HandlerOptions{ClientIP: e.clientIP, QuietUntilHalf: true, Observe: noteLimit}
+	e.wrapLimiter = ratelimit.HandlerOptions{ClientIP: e.clientIP, QuietUntilHalf: true, Observe: noteLimit}
 	if e.limiterOptions.MaxClients == 0 {
 		e.limiterOptions.MaxClients = DefaultLimiterClients
 	}
@@ -132,9 +132,9 @@ func New(cfg Config) (*Edge, error) {
 	return e, nil
 }
 
-// ServeHTTP routes r to its service, or answers with an error page when
-// there is none (404), the service is stopped (503) or its upstream does not
-// answer (502, 504).
+// ServeHTTP routes r to its service's chain (where the rate limiter may
+// answer 429), or answers with an error page when there is none (404), the
+// service is stopped (503) or its upstream does not answer (502, 504).
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ids := requestID(r)

@@ -238,7 +238,7 @@ func (e *Edge) compileRoute(rt *route) {
 			_ = lim.SetConfig(*rl) // validated in checkRoute
 		}
 		rt.limiter = lim
-		h = lim.Wrap(h, e.limitOptions)
+		h = lim.Wrap(h, e.wrapLimiter)
 	}
 	rt.handler = h
 }
