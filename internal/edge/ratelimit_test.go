@@ -49,11 +49,10 @@ func TestRateLimit(t *testing.T) {
 	if got := counterValue(t, e.metrics.limited.WithLabelValues("shop")); got != 1 {
 		t.Errorf("limited counter %v, want 1", got)
 	}
-	st := e.Stats("shop")
-	if b := st.Buckets[len(st.Buckets)-1]; b.Requests != 5 || b.Limited != 1 {
+	if b := thisMinute(e, "shop"); b.Requests != 5 || b.Limited != 1 {
 		t.Errorf("current bucket %+v, want 5 requests, 1 limited", b)
 	}
-	if len(st.TopLimited) != 1 || st.TopLimited[0] != (ClientCount{Client: "127.0.0.1", Limited: 1}) {
+	if st := e.Stats("shop"); len(st.TopLimited) != 1 || st.TopLimited[0] != (ClientCount{Client: "127.0.0.1", Limited: 1}) {
 		t.Errorf("TopLimited %+v", st.TopLimited)
 	}
 
@@ -71,20 +70,18 @@ func TestRateLimit(t *testing.T) {
 	if res, _ := get(t, srv, "shop.example.com", "/"); res.StatusCode != http.StatusTooManyRequests {
 		t.Errorf("after new tables: %d, want 429", res.StatusCode)
 	}
-	if st := e.Stats("shop"); st.Buckets[len(st.Buckets)-1].Limited != 2 {
-		t.Errorf("traffic counts were lost with the refused route: %+v", st.Buckets[len(st.Buckets)-1])
-	}
+	wantLimited(t, e, "shop", 2) // the counts outlived the refused route
 }
 
 // TestRateLimitAllowAndStopped: allow-listed clients are never limited and
 // see no RateLimit fields; a stopped service answers 503 before any limit.
 func TestRateLimitAllowAndStopped(t *testing.T) {
 	up := echoUpstream(t, "shop")
-	one := &ratelimit.Config{Requests: 1, Period: time.Minute}
 	e, srv := newEdge(t, Config{},
 		Route{Service: "shop", Hosts: []string{"shop.example.com"}, Upstreams: []string{up.URL},
 			RateLimit: &ratelimit.Config{Requests: 1, Period: time.Minute, Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}},
-		Route{Service: "old", Hosts: []string{"old.example.com"}, Stopped: true, RateLimit: one},
+		Route{Service: "old", Hosts: []string{"old.example.com"}, Stopped: true,
+			RateLimit: &ratelimit.Config{Requests: 1, Period: time.Minute}},
 	)
 	for range 3 {
 		if res, _ := get(t, srv, "shop.example.com", "/"); res.StatusCode != http.StatusOK || res.Header.Get("RateLimit") != "" {
@@ -94,9 +91,7 @@ func TestRateLimitAllowAndStopped(t *testing.T) {
 			t.Fatalf("stopped service: %d, want 503", res.StatusCode)
 		}
 	}
-	if st := e.Stats("old"); st.Buckets[len(st.Buckets)-1].Limited != 0 {
-		t.Errorf("stopped service counted refusals: %+v", st.Buckets[len(st.Buckets)-1])
-	}
+	wantLimited(t, e, "old", 0)
 }
 
 // TestFreshIgnoresLimit: Fresh looks only at the cache, so the fast lane
@@ -130,4 +125,19 @@ func TestFreshIgnoresLimit(t *testing.T) {
 	if w.Code != http.StatusTooManyRequests || w.Header().Get("X-Cache") != "" {
 		t.Fatalf("second request: %d %q, want 429 without a cache lookup", w.Code, w.Header().Get("X-Cache"))
 	}
+}
+
+// wantLimited checks how many of service's requests this minute the rate
+// limiter refused.
+func wantLimited(t *testing.T, e *Edge, service string, n int64) {
+	t.Helper()
+	if b := thisMinute(e, service); b.Limited != n {
+		t.Errorf("%s this minute: %+v, want %d limited", service, b, n)
+	}
+}
+
+// thisMinute is the traffic bucket of service that is still filling.
+func thisMinute(e *Edge, service string) TrafficCount {
+	st := e.Stats(service)
+	return st.Buckets[len(st.Buckets)-1]
 }

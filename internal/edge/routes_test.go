@@ -227,18 +227,10 @@ func TestSetRoutesIsolatesInvalidRoute(t *testing.T) {
 
 // TestRouteErrorPrefixes: a middleware's error names its package once.
 func TestRouteErrorPrefixes(t *testing.T) {
-	e, err := New(Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = e.SetRoutes([]Route{
-		{Service: "a", Hosts: []string{"a.example"}, Upstreams: []string{"http://127.0.0.1:1"}, Cache: &cache.Config{TTL: time.Millisecond, MaxObjectBytes: -1}},
-		{Service: "b", Hosts: []string{"b.example"}, Upstreams: []string{"http://127.0.0.1:1"}, RateLimit: &ratelimit.Config{Requests: -1, Period: time.Hour}},
-	})
-	errs := RouteErrors(err)
-	if len(errs) != 2 {
-		t.Fatalf("RouteErrors = %v, want a and b", errs)
-	}
+	errs := refusals(t,
+		Route{Service: "a", Hosts: []string{"a.example"}, Upstreams: []string{"http://127.0.0.1:1"}, Cache: &cache.Config{TTL: time.Millisecond, MaxObjectBytes: -1}},
+		Route{Service: "b", Hosts: []string{"b.example"}, Upstreams: []string{"http://127.0.0.1:1"}, RateLimit: &ratelimit.Config{Requests: -1, Period: time.Hour}},
+	)
 	for svc, err := range errs {
 		msg := err.Error()
 		for _, doubled := range []string{"cache: cache:", "ratelimit: ratelimit:", "edge: edge:", "rate limit: ratelimit:"} {
@@ -259,20 +251,28 @@ func TestRouteErrorPrefixes(t *testing.T) {
 }
 
 func TestSetRoutesReportsEveryProblem(t *testing.T) {
+	errs := refusals(t,
+		Route{Service: "a", Hosts: []string{"a.example"}, Upstreams: []string{"ftp://x"}},
+		Route{Service: "b", Hosts: []string{"b.example"}},
+	)
+	if !strings.Contains(errs["a"].Error(), `"a"`) || !strings.Contains(errs["b"].Error(), `"b"`) {
+		t.Fatalf("errors %v should name their services", errs)
+	}
+}
+
+// refusals installs routes, each of them refused, on a new edge and
+// returns the refusals by service.
+func refusals(t *testing.T, routes ...Route) map[string]error {
+	t.Helper()
 	e, err := New(Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = e.SetRoutes([]Route{
-		{Service: "a", Hosts: []string{"a.example"}, Upstreams: []string{"ftp://x"}},
-		{Service: "b", Hosts: []string{"b.example"}},
-	})
-	if err == nil || !strings.Contains(err.Error(), `"a"`) || !strings.Contains(err.Error(), `"b"`) {
-		t.Fatalf("error %v should name both services", err)
+	errs := RouteErrors(e.SetRoutes(routes))
+	if len(errs) != len(routes) {
+		t.Fatalf("RouteErrors = %v, want one for each of the %d routes", errs, len(routes))
 	}
-	if errs := RouteErrors(err); len(errs) != 2 || errs["a"] == nil || errs["b"] == nil {
-		t.Fatalf("RouteErrors = %v, want a and b", errs)
-	}
+	return errs
 }
 
 func TestSetRoutesSameHostTwiceInOneService(t *testing.T) {
