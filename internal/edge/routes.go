@@ -119,7 +119,7 @@ func (e *Edge) compile(routes []Route) (*table, []error) {
 			continue
 		}
 		if named[rc.Service] {
-			refuse(rc.Service, errors.New("the service has two routes: give each service one route with all its hosts; the first one is installed"))
+			refuse(rc.Service, errors.New("the service has two routes: give each service one route with all its hosts (only the first one counts)"))
 			continue
 		}
 		named[rc.Service] = true
