@@ -2,19 +2,27 @@
 // a hosted service passes through.
 //
 // The edge is an enforcement point, so it knows nothing about the store, the
-// API or the domain types. A reconciler hands it a plain list of [Route]s
-// with [Edge.SetRoutes]; the edge validates the list, compiles it into an
-// immutable table and swaps that table in atomically. Requests look their
-// route up with one map read on the current table, without locks, so
-// configuration changes never stall traffic and requests already in flight
-// finish on the table they started with.
+// API or the domain types (it does not import the root package; its
+// [TrafficStats] are its own). A reconciler hands it a plain list of
+// [Route]s with [Edge.SetRoutes]; the edge validates each route, compiles
+// the valid ones into an immutable table and swaps that table in
+// atomically. A route it refuses is left out alone, with a [RouteError]
+// that names its service, so that one service's bad settings never take the
+// others down; [RouteErrors] sorts them by service for status reporting.
+// Requests look their route up with one map read on the current table,
+// without locks, so configuration changes never stall traffic and requests
+// already in flight finish on the table they started with.
 //
 // Each route's handler is a chain that ends in a streaming
 // [net/http/httputil.ReverseProxy] per upstream (round-robin when a service
-// has several). Per-route middleware — the rate limiter and the output cache,
-// in their own packages — is wrapped around that proxy where the table is
-// built (see compileRoute), so that a request for an unknown host or a stopped
-// service never reaches them.
+// has several). Per-route middlewares — the rate limiter, then the output
+// cache, each in its own package and of one shape: a Config with its own
+// Validate, a wrapper around next, interface guards — are wrapped around
+// that proxy where the table is built (see compileRoute), so that a request
+// for an unknown host or a stopped service never reaches them, and a
+// limited request costs no cache lookup. Their state (limiter counters,
+// stored responses) lives in the Edge per service, so the chain can be
+// rebuilt with every table.
 //
 // Everything around the route is shared and cheap: a request ID, one
 // access-log line, Prometheus counters resolved per route when the table is

@@ -83,6 +83,7 @@ type Edge struct {
 
 	cache          *cache.Cache
 	limiterOptions ratelimit.Options
+	wrapLimiter    ratelimit.HandlerOptions // how compileRoute puts each limiter in its chain
 
 	mu       sync.Mutex // serializes SetRoutes; guards the maps below
 	limiters map[string]*ratelimit.Limiter
@@ -115,6 +116,7 @@ func New(cfg Config) (*Edge, error) {
 	if e.clientIP == nil {
 		e.clientIP = RemoteIP
 	}
+	e.wrapLimiter = ratelimit.HandlerOptions{ClientIP: e.clientIP, QuietUntilHalf: true, Observe: noteLimit}
 	if e.limiterOptions.MaxClients == 0 {
 		e.limiterOptions.MaxClients = DefaultLimiterClients
 	}
@@ -130,9 +132,9 @@ func New(cfg Config) (*Edge, error) {
 	return e, nil
 }
 
-// ServeHTTP routes r to its service, or answers with an error page when
-// there is none (404), the service is stopped (503) or its upstream does not
-// answer (502, 504).
+// ServeHTTP routes r to its service's chain (where the rate limiter may
+// answer 429), or answers with an error page when there is none (404), the
+// service is stopped (503) or its upstream does not answer (502, 504).
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ids := requestID(r)
@@ -162,21 +164,6 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writePage(rec, r, http.StatusMethodNotAllowed, host, id)
 	case rt.stopped:
 		writePage(rec, r, http.StatusServiceUnavailable, host, id)
-	case rt.limiter != nil:
-		rec.clientIP = e.clientIP(r)
-		d := rt.limiter.Allow(rec.clientIP)
-		if !d.Allowed {
-			rec.limited = true
-			ratelimit.Reject(rec, r, d)
-			break
-		}
-		// Allowed responses carry the RateLimit fields once the client
-		// has used half its quota: a client nearing the limit learns of it
-		// in time, and ordinary traffic is spared two header fields.
-		if d.Remaining < d.Limit/2 {
-			d.WriteHeaders(rec.Header())
-		}
-		rt.handler.ServeHTTP(rec, r)
 	default:
 		rt.handler.ServeHTTP(rec, r)
 	}
@@ -251,5 +238,5 @@ var _ http.Handler = (*Edge)(nil)
 // (see internal/edge/fastlane).
 func (e *Edge) Fresh(r *http.Request) bool {
 	rt := e.table.Load().hosts[normalizeHost(r.Host)]
-	return rt != nil && !rt.stopped && cache.Fresh(rt.handler, r)
+	return rt != nil && !rt.stopped && cache.Fresh(rt.cached, r)
 }

@@ -174,3 +174,5 @@ func (bufferPool) Put(b []byte) {
 		copyBuffers.Put((*[copyBufferSize]byte)(b[:copyBufferSize]))
 	}
 }
+
+var _ http.Handler = (*upstreams)(nil)

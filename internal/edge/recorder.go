@@ -52,6 +52,16 @@ func recorderOf(w http.ResponseWriter) *recorder {
 	}
 }
 
+// noteLimit is the rate limiter's Observe hook: it tells the request's
+// recorder what the limiter decided, for the access log, the metrics and
+// the traffic counts, and saves working the client's address out again.
+func noteLimit(w http.ResponseWriter, client netip.Addr, refused bool) {
+	if rec := recorderOf(w); rec != nil {
+		rec.clientIP = client
+		rec.limited = refused
+	}
+}
+
 // statusCode is the status the client got: what was written, 101 for a
 // hijacked (upgraded) connection, 200 when the handler wrote nothing.
 func (rec *recorder) statusCode() int {
@@ -109,3 +119,9 @@ func (rec *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Unwrap gives http.ResponseController access to the underlying writer
 // (deadlines, full-duplex).
 func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
+
+var (
+	_ http.ResponseWriter = (*recorder)(nil)
+	_ http.Flusher        = (*recorder)(nil)
+	_ http.Hijacker       = (*recorder)(nil)
+)

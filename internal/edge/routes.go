@@ -48,30 +48,40 @@ type route struct {
 	rateLimit *ratelimit.Config
 	cacheCfg  *cache.Config
 	handler   http.Handler       // the per-route chain; ends in the upstream proxies
+	cached    http.Handler       // the output cache's link of the chain, for Fresh; nil: not cached
 	limiter   *ratelimit.Limiter // nil: no rate limit
 	metrics   *serviceMetrics    // nil: no metrics
 	traffic   *traffic           // recent counts, for the dashboard
 }
 
-// SetRoutes replaces the routing table. It validates all routes first: on
-// any error the current table stays as it is, and the error lists every
-// problem found. Requests already in flight finish on the table they started
-// with.
+// SetRoutes replaces the routing table with one that holds every valid
+// route of routes, so that one service's mistake never takes the others
+// down. It returns nil when all were installed; otherwise the errors.Join
+// of one [*RouteError] per route left out (see [RouteErrors]). A route is
+// left out when it is invalid, when an earlier route has the same service
+// name, or when an earlier route, valid or not, claims one of its hosts:
+// a mistake in one service's settings must not hand its hosts to another.
+// Requests already in flight finish on the table they started with.
 func (e *Edge) SetRoutes(routes []Route) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 
-	next, err := e.compile(routes)
-	if err != nil {
-		return err
-	}
-	prev := e.table.Swap(next)
+	next, refused := e.compile(routes)
+	e.table.Store(next)
 
 	// Forget what belonged to services that are gone: metric series,
 	// limiter state, cached responses, traffic counts. Services that stay
-	// keep theirs across tables (see compileRoute).
-	for name := range prev.services {
-		if _, ok := next.services[name]; ok {
+	// keep theirs across tables (see compileRoute), and so do services
+	// whose route was refused: they still exist, and once their route is
+	// fixed they carry on where they were.
+	listed := make(map[string]bool, len(routes))
+	for i := range routes {
+		listed[routes[i].Service] = true
+	}
+	// e.traffic has an entry for every service that was ever installed
+	// and not forgotten since.
+	for name := range e.traffic {
+		if listed[name] {
 			continue
 		}
 		if e.metrics != nil {
@@ -81,83 +91,112 @@ func (e *Edge) SetRoutes(routes []Route) error {
 		delete(e.traffic, name)
 	}
 	for name := range e.limiters {
-		if rt, ok := next.services[name]; !ok || rt.limiter == nil {
+		if rt, ok := next.services[name]; ok && rt.limiter == nil || !ok && !listed[name] {
 			delete(e.limiters, name)
 		}
 	}
-	return nil
+	return errors.Join(refused...)
 }
 
-func (e *Edge) compile(routes []Route) (*table, error) {
+// compile builds a table of the valid routes and returns a *RouteError
+// for each of the others.
+func (e *Edge) compile(routes []Route) (*table, []error) {
 	t := &table{
 		hosts:    make(map[string]*route),
 		services: make(map[string]*route, len(routes)),
 	}
-	var errs []error
+	var refused []error
+	refuse := func(service string, err error) {
+		refused = append(refused, &RouteError{Service: service, Err: err})
+	}
+	named := make(map[string]bool, len(routes))
+	owner := make(map[string]string) // normalized host → service of the first route that named it
 	for i := range routes {
 		rc := &routes[i]
 		rt, err := checkRoute(rc)
-		if err != nil {
-			errs = append(errs, err)
+		if rc.Service == "" {
+			refuse("", err)
 			continue
 		}
-		if _, dup := t.services[rc.Service]; dup {
-			errs = append(errs, fmt.Errorf("edge: service %q has two routes: give each service one route with all its hosts", rc.Service))
+		if named[rc.Service] {
+			refuse(rc.Service, errors.New("the service has two routes: give each service one route with all its hosts (only the first one counts)"))
+			continue
+		}
+		named[rc.Service] = true
+		if claimErr := claimHosts(owner, rc); claimErr != nil {
+			refuse(rc.Service, claimErr)
+			continue
+		}
+		if err != nil {
+			refuse(rc.Service, err)
 			continue
 		}
 		t.services[rc.Service] = rt
 		for _, h := range rc.Hosts {
-			key := normalizeHost(h)
-			if other, dup := t.hosts[key]; dup && other != rt {
-				errs = append(errs, fmt.Errorf("edge: host %q is claimed by services %q and %q: a host can belong to one service only", key, other.service, rc.Service))
-				continue
-			}
-			t.hosts[key] = rt
+			t.hosts[normalizeHost(h)] = rt
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	// Only now that all routes are valid: metric series and handlers.
+	// Metric series and handlers only for the routes that made it.
 	for _, rt := range t.services {
 		e.compileRoute(rt)
 	}
-	return t, nil
+	return t, refused
+}
+
+// claimHosts records rc's hosts as its service's, unless an earlier route
+// of another service has claimed one of them; then it claims none.
+func claimHosts(owner map[string]string, rc *Route) error {
+	for _, h := range rc.Hosts {
+		if other, ok := owner[normalizeHost(h)]; ok && other != rc.Service {
+			return fmt.Errorf("host %q is claimed by services %q and %q: a host can belong to one service only, and %q keeps it", normalizeHost(h), other, rc.Service, other)
+		}
+	}
+	for _, h := range rc.Hosts {
+		owner[normalizeHost(h)] = rc.Service
+	}
+	return nil
 }
 
 // checkRoute validates one route and returns it parsed, without handler.
+// Its errors leave the service's name to the RouteError that carries them,
+// and the middlewares' own errors, which name their package, as they are.
 func checkRoute(rc *Route) (*route, error) {
 	if rc.Service == "" {
-		return nil, fmt.Errorf("edge: a route has no service name (hosts %q)", rc.Hosts)
+		return nil, fmt.Errorf("it has no service name (hosts %q): give it the name of its service", rc.Hosts)
 	}
 	if len(rc.Hosts) == 0 {
-		return nil, fmt.Errorf("edge: service %q has no hosts: give at least its platform host name", rc.Service)
+		return nil, errors.New("it has no hosts: give at least the service's platform host name")
 	}
+	var errs []error
 	for _, h := range rc.Hosts {
 		if err := checkHost(h); err != nil {
-			return nil, fmt.Errorf("edge: service %q: %w", rc.Service, err)
+			errs = append(errs, err)
 		}
 	}
 	if len(rc.Upstreams) == 0 && !rc.Stopped {
-		return nil, fmt.Errorf("edge: service %q has no upstreams: give at least one, e.g. http://127.0.0.1:8080, or mark it stopped", rc.Service)
+		errs = append(errs, errors.New("it has no upstreams: give at least one, e.g. http://127.0.0.1:8080, or mark it stopped"))
 	}
-	rt := &route{service: rc.Service, stopped: rc.Stopped, rateLimit: rc.RateLimit, cacheCfg: rc.Cache}
 	if rc.RateLimit != nil {
 		if err := rc.RateLimit.Validate(); err != nil {
-			return nil, fmt.Errorf("edge: service %q: rate limit: %w", rc.Service, err)
+			errs = append(errs, err)
 		}
 	}
 	if rc.Cache != nil {
 		if err := rc.Cache.Validate(); err != nil {
-			return nil, fmt.Errorf("edge: service %q: cache: %w", rc.Service, err)
+			errs = append(errs, err)
 		}
 	}
+	rt := &route{service: rc.Service, stopped: rc.Stopped, rateLimit: rc.RateLimit, cacheCfg: rc.Cache}
 	for _, raw := range rc.Upstreams {
 		u, err := parseUpstream(raw)
 		if err != nil {
-			return nil, fmt.Errorf("edge: service %q: %w", rc.Service, err)
+			errs = append(errs, err)
+			continue
 		}
 		rt.targets = append(rt.targets, u)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return rt, nil
 }
@@ -179,6 +218,16 @@ func (e *Edge) compileRoute(rt *route) {
 	if rt.stopped {
 		return
 	}
+	// The chain, built from the inside out: the rate limiter first, so
+	// that a limited request costs no cache lookup; then the output
+	// cache; then the upstream proxies.
+	var h http.Handler = e.newUpstreams(rt)
+	if c := rt.cacheCfg; c != nil && !c.Disabled {
+		h = e.cache.Handler(rt.service, *c, h)
+		rt.cached = h
+	} else {
+		e.cache.Purge(rt.service) // turned off: nothing stale may come back when it is on again
+	}
 	if rl := rt.rateLimit; rl != nil && !rl.Disabled {
 		lim := e.limiters[rt.service]
 		if lim == nil {
@@ -189,15 +238,7 @@ func (e *Edge) compileRoute(rt *route) {
 			_ = lim.SetConfig(*rl) // validated in checkRoute
 		}
 		rt.limiter = lim
-	}
-	// The chain: the rate limiter runs in ServeHTTP, before this handler, so
-	// that a limited request costs no cache lookup; then the output cache;
-	// then the upstream proxies.
-	var h http.Handler = e.newUpstreams(rt)
-	if c := rt.cacheCfg; c != nil && !c.Disabled {
-		h = e.cache.Handler(rt.service, *c, h)
-	} else {
-		e.cache.Purge(rt.service) // turned off: nothing stale may come back when it is on again
+		h = lim.Wrap(h, e.wrapLimiter)
 	}
 	rt.handler = h
 }

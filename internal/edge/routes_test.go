@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rampart-dev/rampart/internal/edge/cache"
+	"github.com/rampart-dev/rampart/internal/edge/ratelimit"
 )
 
 func TestNormalizeHost(t *testing.T) {
@@ -110,43 +114,52 @@ func TestRouting(t *testing.T) {
 	}
 }
 
+// TestSetRoutesRejectsBadInput: each bad route is left out, named in a
+// RouteError, and every other route of the same call is installed.
 func TestSetRoutesRejectsBadInput(t *testing.T) {
 	up := echoUpstream(t, "good")
 	good := Route{Service: "blog", Hosts: []string{"blog.example.com"}, Upstreams: []string{up.URL}}
+	other := Route{Service: "other", Hosts: []string{"other.example.com"}, Upstreams: []string{up.URL}}
 	e, srv := newEdge(t, Config{}, good)
 
 	tests := []struct {
-		name   string
-		routes []Route
-		want   string // in the error
+		name    string
+		routes  []Route
+		want    string   // in the error
+		refused string   // the service named in the RouteError
+		live    []string // hosts served after the call
+		dead    []string // hosts answered 404 after the call
 	}{
 		{"duplicate host across services", []Route{
 			good,
 			{Service: "shop", Hosts: []string{"shop.example.com", "BLOG.example.com."}, Upstreams: []string{up.URL}},
-		}, `host "blog.example.com" is claimed by services "blog" and "shop"`},
-		{"duplicate service", []Route{good, good}, `service "blog" has two routes`},
-		{"no service name", []Route{{Hosts: []string{"x.example"}, Upstreams: []string{up.URL}}}, "no service name"},
-		{"no hosts", []Route{{Service: "blog", Upstreams: []string{up.URL}}}, "has no hosts"},
-		{"empty host", []Route{{Service: "blog", Hosts: []string{""}, Upstreams: []string{up.URL}}}, "empty host name"},
-		{"host with port", []Route{{Service: "blog", Hosts: []string{"blog.example.com:80"}, Upstreams: []string{up.URL}}}, "bare host name"},
-		{"host with scheme", []Route{{Service: "blog", Hosts: []string{"https://blog.example.com"}, Upstreams: []string{up.URL}}}, "bare host name"},
-		{"wildcard", []Route{{Service: "blog", Hosts: []string{"*.example.com"}, Upstreams: []string{up.URL}}}, "wildcard"},
-		{"empty label", []Route{{Service: "blog", Hosts: []string{"blog..example.com"}, Upstreams: []string{up.URL}}}, "empty label"},
-		{"no upstreams", []Route{{Service: "blog", Hosts: []string{"blog.example.com"}}}, "no upstreams"},
-		{"bad scheme", []Route{{Service: "blog", Hosts: []string{"blog.example.com"}, Upstreams: []string{"ftp://127.0.0.1:21"}}}, "must start with http:// or https://"},
-		{"not a URL", []Route{{Service: "blog", Hosts: []string{"blog.example.com"}, Upstreams: []string{"http://[::1"}}}, "not a valid URL"},
-		{"no upstream host", []Route{{Service: "blog", Hosts: []string{"blog.example.com"}, Upstreams: []string{"http:///path"}}}, "has no host"},
-		{"bare address", []Route{{Service: "blog", Hosts: []string{"blog.example.com"}, Upstreams: []string{"127.0.0.1:8080"}}}, "127.0.0.1:8080"},
-		{"credentials", []Route{{Service: "blog", Hosts: []string{"blog.example.com"}, Upstreams: []string{"http://u:p@127.0.0.1"}}}, "credentials"},
-		{"query", []Route{{Service: "blog", Hosts: []string{"blog.example.com"}, Upstreams: []string{"http://127.0.0.1/?a=b"}}}, "query"},
+		}, `host "blog.example.com" is claimed by services "blog" and "shop"`, "shop", []string{"blog.example.com"}, []string{"shop.example.com"}},
+		{"duplicate service", []Route{good, {Service: "blog", Hosts: []string{"www.blog.example.com"}, Upstreams: []string{up.URL}}},
+			"has two routes", "blog", []string{"blog.example.com"}, []string{"www.blog.example.com"}},
+		{"no service name", []Route{other, {Hosts: []string{"x.example"}, Upstreams: []string{up.URL}}}, "no service name", "", []string{"other.example.com"}, []string{"x.example", "blog.example.com"}},
+		{"no hosts", []Route{{Service: "blog", Upstreams: []string{up.URL}}}, "has no hosts", "blog", nil, []string{"blog.example.com"}},
+		{"empty host", []Route{{Service: "blog", Hosts: []string{""}, Upstreams: []string{up.URL}}}, "empty host name", "blog", nil, []string{"blog.example.com"}},
+		{"host with port", []Route{{Service: "blog", Hosts: []string{"blog.example.com:80"}, Upstreams: []string{up.URL}}}, "bare host name", "blog", nil, []string{"blog.example.com"}},
+		{"host with scheme", []Route{{Service: "blog", Hosts: []string{"https://blog.example.com"}, Upstreams: []string{up.URL}}}, "bare host name", "blog", nil, []string{"blog.example.com"}},
+		{"wildcard", []Route{{Service: "blog", Hosts: []string{"*.example.com"}, Upstreams: []string{up.URL}}}, "wildcard", "blog", nil, []string{"blog.example.com"}},
+		{"empty label", []Route{{Service: "blog", Hosts: []string{"blog..example.com"}, Upstreams: []string{up.URL}}}, "empty label", "blog", nil, []string{"blog.example.com"}},
+		{"no upstreams", []Route{{Service: "blog", Hosts: []string{"blog.example.com"}}}, "no upstreams", "blog", nil, []string{"blog.example.com"}},
+		{"bad scheme", []Route{{Service: "blog", Hosts: []string{"blog.example.com"}, Upstreams: []string{"ftp://127.0.0.1:21"}}}, "must start with http:// or https://", "blog", nil, []string{"blog.example.com"}},
+		{"not a URL", []Route{{Service: "blog", Hosts: []string{"blog.example.com"}, Upstreams: []string{"http://[::1"}}}, "not a valid URL", "blog", nil, []string{"blog.example.com"}},
+		{"no upstream host", []Route{{Service: "blog", Hosts: []string{"blog.example.com"}, Upstreams: []string{"http:///path"}}}, "has no host", "blog", nil, []string{"blog.example.com"}},
+		{"bare address", []Route{{Service: "blog", Hosts: []string{"blog.example.com"}, Upstreams: []string{"127.0.0.1:8080"}}}, "127.0.0.1:8080", "blog", nil, []string{"blog.example.com"}},
+		{"credentials", []Route{{Service: "blog", Hosts: []string{"blog.example.com"}, Upstreams: []string{"http://u:p@127.0.0.1"}}}, "credentials", "blog", nil, []string{"blog.example.com"}},
+		{"query", []Route{{Service: "blog", Hosts: []string{"blog.example.com"}, Upstreams: []string{"http://127.0.0.1/?a=b"}}}, "query", "blog", nil, []string{"blog.example.com"}},
 		{"one bad among good", []Route{
-			{Service: "other", Hosts: []string{"other.example.com"}, Upstreams: []string{up.URL}},
+			other,
 			{Service: "bad", Hosts: []string{"bad.example.com"}, Upstreams: []string{"gopher://x"}},
-		}, `service "bad"`},
+		}, `service "bad"`, "bad", []string{"other.example.com"}, []string{"bad.example.com", "blog.example.com"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := e.table.Load()
+			if err := e.SetRoutes([]Route{good}); err != nil {
+				t.Fatal(err)
+			}
 			err := e.SetRoutes(tt.routes)
 			if err == nil {
 				t.Fatal("SetRoutes accepted bad input")
@@ -154,31 +167,112 @@ func TestSetRoutesRejectsBadInput(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error %q does not mention %q", err, tt.want)
 			}
-			if e.table.Load() != before {
-				t.Fatal("SetRoutes changed the table despite the error")
+			var re *RouteError
+			if !errors.As(err, &re) {
+				t.Fatalf("error %v holds no *RouteError", err)
 			}
-			if res, body := get(t, srv, "blog.example.com", "/"); res.StatusCode != http.StatusOK || decode(t, body).Name != "good" {
-				t.Fatalf("after rejected SetRoutes: %d %s", res.StatusCode, body)
+			if errs := RouteErrors(err); len(errs) != 1 || errs[tt.refused] == nil {
+				t.Fatalf("RouteErrors = %v, want one for %q", errs, tt.refused)
 			}
-			if res, _ := get(t, srv, "other.example.com", "/"); res.StatusCode != http.StatusNotFound {
-				t.Fatalf("a route from the rejected input is live: %d", res.StatusCode)
+			for _, h := range tt.live {
+				if res, body := get(t, srv, h, "/"); res.StatusCode != http.StatusOK || decode(t, body).Name != "good" {
+					t.Errorf("%s after SetRoutes: %d %s", h, res.StatusCode, body)
+				}
+			}
+			for _, h := range tt.dead {
+				if res, _ := get(t, srv, h, "/"); res.StatusCode != http.StatusNotFound {
+					t.Errorf("%s after SetRoutes: %d, want 404", h, res.StatusCode)
+				}
 			}
 		})
 	}
 }
 
+// TestSetRoutesIsolatesInvalidRoute: a service whose cache settings became
+// invalid drops out, while a new valid service is installed in the same call.
+func TestSetRoutesIsolatesInvalidRoute(t *testing.T) {
+	blog := echoUpstream(t, "blog")
+	shop := echoUpstream(t, "shop")
+	e, srv := newEdge(t, Config{}, Route{Service: "blog", Hosts: []string{"blog.example.com"}, Upstreams: []string{blog.URL}})
+
+	err := e.SetRoutes([]Route{
+		{Service: "blog", Hosts: []string{"blog.example.com"}, Upstreams: []string{blog.URL}, Cache: &cache.Config{TTL: 2 * time.Hour}},
+		{Service: "shop", Hosts: []string{"shop.example.com"}, Upstreams: []string{shop.URL}},
+	})
+	if err == nil {
+		t.Fatal("SetRoutes accepted a cache TTL of 2h")
+	}
+	if res, body := get(t, srv, "shop.example.com", "/"); res.StatusCode != http.StatusOK || decode(t, body).Name != "shop" {
+		t.Errorf("the valid new route: %d %s", res.StatusCode, body)
+	}
+	if res, _ := get(t, srv, "blog.example.com", "/"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("the invalid route: %d, want 404", res.StatusCode)
+	}
+	errs := RouteErrors(err)
+	if len(errs) != 1 || errs["blog"] == nil {
+		t.Fatalf("RouteErrors = %v, want blog's alone", errs)
+	}
+	for _, want := range []string{`"blog"`, "TTL 2h0m0s is out of range", "give a TTL from"} {
+		if !strings.Contains(errs["blog"].Error(), want) {
+			t.Errorf("blog's error %q does not mention %q", errs["blog"], want)
+		}
+	}
+	if RouteErrors(nil) != nil {
+		t.Error("RouteErrors(nil) is not nil")
+	}
+	if got := RouteErrors(fmt.Errorf("reconcile: %w", err)); got["blog"] == nil {
+		t.Errorf("RouteErrors of a wrapped error = %v", got)
+	}
+}
+
+// TestRouteErrorPrefixes: a middleware's error names its package once.
+func TestRouteErrorPrefixes(t *testing.T) {
+	errs := refusals(t,
+		Route{Service: "a", Hosts: []string{"a.example"}, Upstreams: []string{"http://127.0.0.1:1"}, Cache: &cache.Config{TTL: time.Millisecond, MaxObjectBytes: -1}},
+		Route{Service: "b", Hosts: []string{"b.example"}, Upstreams: []string{"http://127.0.0.1:1"}, RateLimit: &ratelimit.Config{Requests: -1, Period: time.Hour}},
+	)
+	for svc, err := range errs {
+		msg := err.Error()
+		for _, doubled := range []string{"cache: cache:", "ratelimit: ratelimit:", "edge: edge:", "rate limit: ratelimit:"} {
+			if strings.Contains(msg, doubled) {
+				t.Errorf("%s: %q has %q", svc, msg, doubled)
+			}
+		}
+		if strings.Count(msg, `"`+svc+`"`) != 1 {
+			t.Errorf("%s: %q should name the service once", svc, msg)
+		}
+	}
+	if msg := errs["a"].Error(); !strings.Contains(msg, "cache: TTL 1ms") || !strings.Contains(msg, "cache: maximum object size") {
+		t.Errorf("a: %q should list both cache problems", msg)
+	}
+	if msg := errs["b"].Error(); !strings.Contains(msg, "ratelimit: requests must be") || !strings.Contains(msg, "ratelimit: period must be") {
+		t.Errorf("b: %q should list both rate limit problems", msg)
+	}
+}
+
 func TestSetRoutesReportsEveryProblem(t *testing.T) {
+	errs := refusals(t,
+		Route{Service: "a", Hosts: []string{"a.example"}, Upstreams: []string{"ftp://x"}},
+		Route{Service: "b", Hosts: []string{"b.example"}},
+	)
+	if !strings.Contains(errs["a"].Error(), `"a"`) || !strings.Contains(errs["b"].Error(), `"b"`) {
+		t.Fatalf("errors %v should name their services", errs)
+	}
+}
+
+// refusals installs routes, each of them refused, on a new edge and
+// returns the refusals by service.
+func refusals(t *testing.T, routes ...Route) map[string]error {
+	t.Helper()
 	e, err := New(Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = e.SetRoutes([]Route{
-		{Service: "a", Hosts: []string{"a.example"}, Upstreams: []string{"ftp://x"}},
-		{Service: "b", Hosts: []string{"b.example"}},
-	})
-	if err == nil || !strings.Contains(err.Error(), `"a"`) || !strings.Contains(err.Error(), `"b"`) {
-		t.Fatalf("error %v should name both services", err)
+	errs := RouteErrors(e.SetRoutes(routes))
+	if len(errs) != len(routes) {
+		t.Fatalf("RouteErrors = %v, want one for each of the %d routes", errs, len(routes))
 	}
+	return errs
 }
 
 func TestSetRoutesSameHostTwiceInOneService(t *testing.T) {

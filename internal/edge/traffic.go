@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
-
-	"github.com/rampart-dev/rampart"
 )
 
 // Traffic counts for the dashboard: per service, a ring of one-minute
@@ -53,6 +51,36 @@ func cacheResultOf(h http.Header) cacheResult {
 	return cacheNone
 }
 
+// TrafficStats is what the edge saw of one service recently. It mirrors
+// TrafficStats field for field; the edge keeps its own type because,
+// as an enforcement point, it must not import the domain package (the
+// server converts).
+type TrafficStats struct {
+	// Buckets are consecutive intervals of BucketWidth, oldest first, the
+	// last one still filling.
+	BucketWidth time.Duration
+	Buckets     []TrafficCount
+	// TopLimited are the clients (an IPv4 address, or an IPv6 /64) that
+	// the rate limiter refused most in the recent past, most first.
+	TopLimited []ClientCount
+}
+
+// TrafficCount counts one interval's requests by what the edge did.
+type TrafficCount struct {
+	Start    time.Time
+	Requests int64 // all requests routed to the service
+	Limited  int64 // answered 429 by the rate limiter
+	Hits     int64 // answered from the cache (HIT or STALE)
+	Misses   int64 // cacheable, fetched from the upstream
+	Bypassed int64 // not cacheable (cookies, authorization, methods…)
+}
+
+// ClientCount is how many requests of one client were limited.
+type ClientCount struct {
+	Client  string
+	Limited int64
+}
+
 type traffic struct {
 	buckets [trafficBuckets]trafficBucket
 }
@@ -90,10 +118,10 @@ func (tr *traffic) add(t time.Time, limited bool, res cacheResult) {
 }
 
 // snapshot returns the last trafficBuckets minutes up to now, oldest first.
-func (tr *traffic) snapshot(now time.Time) []rampart.TrafficCount {
+func (tr *traffic) snapshot(now time.Time) []TrafficCount {
 	width := int64(trafficBucketWidth / time.Second)
 	cur := now.Unix() / width
-	out := make([]rampart.TrafficCount, trafficBuckets)
+	out := make([]TrafficCount, trafficBuckets)
 	for i := range out {
 		m := cur - int64(trafficBuckets-1-i)
 		out[i].Start = time.Unix(m*width, 0).UTC()
@@ -116,18 +144,18 @@ func (tr *traffic) snapshot(now time.Time) []rampart.TrafficCount {
 // Stats returns what the edge saw of service in the last half hour, and
 // the clients its rate limiter refused most. A service without traffic
 // gives zero counts.
-func (e *Edge) Stats(service string) rampart.TrafficStats {
+func (e *Edge) Stats(service string) TrafficStats {
 	e.mu.Lock()
 	tr, lim := e.traffic[service], e.limiters[service]
 	e.mu.Unlock()
-	st := rampart.TrafficStats{BucketWidth: trafficBucketWidth, Buckets: tr.snapshot(time.Now())}
+	st := TrafficStats{BucketWidth: trafficBucketWidth, Buckets: tr.snapshot(time.Now())}
 	if lim != nil {
 		for _, c := range lim.Stats(10).Top {
 			client := c.Network.String()
 			if c.Network.IsSingleIP() {
 				client = c.Network.Addr().String()
 			}
-			st.TopLimited = append(st.TopLimited, rampart.ClientCount{Client: client, Limited: int64(c.Limited)})
+			st.TopLimited = append(st.TopLimited, ClientCount{Client: client, Limited: int64(c.Limited)})
 		}
 	}
 	return st

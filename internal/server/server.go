@@ -131,7 +131,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	// audit entries and login throttling use the same client IP.
 	adminIP := func(r *http.Request) string { return clientIP.ClientIP(r).String() }
 	apiHandler := api.New(s.app, api.Options{Logger: log, PlatformDomain: cfg.Platform.Domain, ClientIP: adminIP})
-	webHandler, err := web.New(s.app, web.Config{PlatformDomain: cfg.Platform.Domain, NodeIPs: nodeIPs, Logger: log, ClientIP: adminIP, Stats: s.edge.Stats})
+	webHandler, err := web.New(s.app, web.Config{PlatformDomain: cfg.Platform.Domain, NodeIPs: nodeIPs, Logger: log, ClientIP: adminIP, Stats: trafficStats(s.edge.Stats)})
 	if err != nil {
 		return nil, err
 	}
@@ -340,15 +340,15 @@ type edgeRoutes struct {
 }
 
 func (t edgeRoutes) SetRoutes(routes []edge.Route) error {
-	if err := t.edge.SetRoutes(routes); err != nil {
-		return err
-	}
+	// The edge installs every valid route even when it refuses some, and a
+	// refused service still exists: its log stays either way.
+	err := t.edge.SetRoutes(routes)
 	names := make([]string, len(routes))
 	for i, r := range routes {
 		names[i] = r.Service
 	}
 	t.logs.Retain(names)
-	return nil
+	return err
 }
 
 func (s *Server) pruneSessions(ctx context.Context) {

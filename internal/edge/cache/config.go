@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/rampart-dev/rampart/internal/limits"
 )
 
 // Defaults and bounds of [Config] and [Options].
@@ -14,10 +16,12 @@ const (
 	DefaultMaxBytes       = 64 << 20 // 64 MiB
 	DefaultLockTimeout    = 5 * time.Second
 
-	MinTTL            = time.Second
-	MaxTTL            = time.Hour
-	MaxStaleIfError   = time.Hour
-	MaxMaxObjectBytes = 64 << 20
+	// The bounds are the service layer's (package limits), so that
+	// nothing it accepts is refused here.
+	MinTTL            = limits.CacheMinTTL
+	MaxTTL            = limits.CacheMaxTTL
+	MaxStaleIfError   = limits.CacheMaxStaleIfError
+	MaxMaxObjectBytes = limits.CacheMaxObjectBytes
 )
 
 // Config is one service's cache configuration. The zero value is the
@@ -36,7 +40,7 @@ type Config struct {
 	// StaleIfError is how long after its TTL a response may still be
 	// served, marked X-Cache: STALE, when the upstream answers the refresh
 	// with a 5xx or cannot be reached. 0: [DefaultStaleIfError]; negative:
-	// never serve stale. Valid: up to 1h.
+	// never serve stale. Valid: up to 24h.
 	StaleIfError time.Duration `json:"stale_if_error,omitempty"`
 
 	// MaxObjectBytes is the largest response body that is stored; larger

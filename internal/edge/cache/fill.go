@@ -280,3 +280,8 @@ func (fw *fillWriter) store() {
 	}
 	fw.end(outStored, e)
 }
+
+var (
+	_ http.ResponseWriter = (*fillWriter)(nil)
+	_ http.Flusher        = (*fillWriter)(nil)
+)

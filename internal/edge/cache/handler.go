@@ -298,3 +298,5 @@ func Fresh(h http.Handler, r *http.Request) bool {
 	_, _, e := ch.lookup(key, r, now)
 	return e != nil && e.kind == kindResponse && now.Before(e.expires)
 }
+
+var _ http.Handler = (*handler)(nil)

@@ -21,7 +21,8 @@ func TestConfigValidate(t *testing.T) {
 		{"ttl too long", Config{TTL: 2 * time.Hour}, "TTL 2h0m0s is out of range"},
 		{"ttl bounds", Config{TTL: time.Hour}, ""},
 		{"stale off", Config{StaleIfError: -1}, ""},
-		{"stale too long", Config{StaleIfError: 2 * time.Hour}, "stale-if-error 2h0m0s is too long"},
+		{"stale bounds", Config{StaleIfError: 24 * time.Hour}, ""},
+		{"stale too long", Config{StaleIfError: 25 * time.Hour}, "stale-if-error 25h0m0s is too long"},
 		{"object negative", Config{MaxObjectBytes: -1}, "maximum object size -1 bytes"},
 		{"object too big", Config{MaxObjectBytes: 65 << 20}, "is out of range"},
 		{"all wrong", Config{TTL: time.Millisecond, StaleIfError: 48 * time.Hour, MaxObjectBytes: -5}, "TTL 1ms"},
@@ -50,7 +51,7 @@ func TestConfigResolve(t *testing.T) {
 	}{
 		{Config{}, DefaultMaxBytes, settings{DefaultTTL, DefaultStaleIfError, DefaultMaxObjectBytes}},
 		{Config{TTL: 10 * time.Second, StaleIfError: -1, MaxObjectBytes: 5}, DefaultMaxBytes, settings{10 * time.Second, 0, 5}},
-		{Config{TTL: 5 * time.Hour, StaleIfError: 5 * time.Hour, MaxObjectBytes: 1 << 40}, 1 << 40, settings{MaxTTL, MaxStaleIfError, MaxMaxObjectBytes}},
+		{Config{TTL: 5 * time.Hour, StaleIfError: 48 * time.Hour, MaxObjectBytes: 1 << 40}, 1 << 40, settings{MaxTTL, MaxStaleIfError, MaxMaxObjectBytes}},
 		{Config{}, 1 << 20, settings{DefaultTTL, DefaultStaleIfError, 1 << 18}}, // a quarter of the cache
 	}
 	for _, tt := range tests {

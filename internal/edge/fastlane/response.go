@@ -368,3 +368,8 @@ func appendValue(b []byte, v string) []byte {
 	}
 	return b
 }
+
+var (
+	_ http.ResponseWriter = (*response)(nil)
+	_ http.Flusher        = (*response)(nil)
+)

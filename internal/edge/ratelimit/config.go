@@ -7,14 +7,19 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rampart-dev/rampart/internal/limits"
 )
 
 // Defaults and limits of a Config.
 const (
 	DefaultRequests = 150         // requests per DefaultPeriod
 	DefaultPeriod   = time.Minute // the period of DefaultRequests
-	MaxRequests     = 1_000_000   // the most requests per period a Config may allow
-	MaxAllow        = 10_000      // the most allow-list entries a Config may have
+
+	// The bounds are the service layer's (package limits), so that
+	// nothing it accepts is refused here.
+	MaxRequests = limits.RateLimitMaxRequests // the most requests per period a Config may allow
+	MaxAllow    = limits.RateLimitMaxAllow    // the most allow-list entries a Config may have
 )
 
 // Config is one limiter's policy. The zero value is the default: 150

@@ -62,6 +62,16 @@
 // empty, so memory follows the active clients rather than the largest spray
 // ever seen. There is no background goroutine and nothing to close.
 //
+// # As middleware
+//
+// [Limiter.Wrap] puts a limiter in front of a handler, in the shape of the
+// edge's other middlewares: a [Config] that validates itself, a wrapper
+// around next, interface guards. The [Handler] it returns holds no counters,
+// so the edge rebuilds it with every routing table while the Limiter, kept
+// per service, remembers what each client has used. [HandlerOptions] let
+// the edge decide the client's address with its trusted-proxy logic and
+// learn of each refusal for its access log, metrics and dashboard.
+//
 // # Headers
 //
 // [Decision.WriteHeaders] writes the RateLimit-Policy and RateLimit fields of

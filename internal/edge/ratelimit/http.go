@@ -10,23 +10,58 @@ import (
 	"time"
 )
 
-// Wrap returns a handler that asks l about every request before passing it
-// on to next: refused requests get Reject, allowed ones the RateLimit
-// fields. clientIP decides the client's address (the edge passes its
-// trusted-proxy logic); nil means the TCP peer address.
-func (l *Limiter) Wrap(next http.Handler, clientIP func(*http.Request) netip.Addr) http.Handler {
-	if clientIP == nil {
-		clientIP = peerIP
+// HandlerOptions tune a [Handler]. The zero value works.
+type HandlerOptions struct {
+	// ClientIP decides the client's address; the edge passes its
+	// trusted-proxy logic. Nil: the TCP peer address.
+	ClientIP func(*http.Request) netip.Addr
+
+	// QuietUntilHalf leaves the RateLimit fields off allowed responses
+	// until the client has used half its quota: a client nearing the limit
+	// still learns of it in time, and ordinary traffic is spared two header
+	// fields. Refusals always carry them.
+	QuietUntilHalf bool
+
+	// Observe, if set, learns each request's client address and whether
+	// the request was refused, before anything is written. It lets the
+	// caller's access log and metrics count refusals without working the
+	// address out again; w is the writer the Handler was given.
+	Observe func(w http.ResponseWriter, client netip.Addr, refused bool)
+}
+
+// Handler is a Limiter as middleware: it asks the limiter about every
+// request, answers refused ones with [Reject] and passes allowed ones on to
+// the next handler. It holds no counters itself, so a Handler may be
+// rebuilt whenever the chain around it changes while its Limiter keeps
+// what clients have used.
+type Handler struct {
+	l    *Limiter
+	next http.Handler
+	opts HandlerOptions
+}
+
+// Wrap returns a Handler that limits the requests to next with l.
+func (l *Limiter) Wrap(next http.Handler, opts HandlerOptions) *Handler {
+	if opts.ClientIP == nil {
+		opts.ClientIP = peerIP
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d := l.Allow(clientIP(r))
-		if !d.Allowed {
-			Reject(w, r, d)
-			return
-		}
+	return &Handler{l: l, next: next, opts: opts}
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ip := h.opts.ClientIP(r)
+	d := h.l.Allow(ip)
+	if h.opts.Observe != nil {
+		h.opts.Observe(w, ip, !d.Allowed)
+	}
+	if !d.Allowed {
+		Reject(w, r, d)
+		return
+	}
+	if !h.opts.QuietUntilHalf || d.Remaining < d.Limit/2 {
 		d.WriteHeaders(w.Header())
-		next.ServeHTTP(w, r)
-	})
+	}
+	h.next.ServeHTTP(w, r)
 }
 
 func peerIP(r *http.Request) netip.Addr {
@@ -127,3 +162,5 @@ func acceptsHTML(r *http.Request) bool {
 	}
 	return false
 }
+
+var _ http.Handler = (*Handler)(nil)

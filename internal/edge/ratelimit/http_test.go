@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -163,7 +164,7 @@ func TestWrap(t *testing.T) {
 	h := l.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls++
 		_, _ = io.WriteString(w, "ok")
-	}), nil)
+	}), HandlerOptions{})
 	codes := ""
 	for i := range 5 {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
@@ -184,7 +185,7 @@ func TestWrap(t *testing.T) {
 
 	// A trusted-proxy function decides the client, not the peer.
 	xff := func(r *http.Request) netip.Addr { return netip.MustParseAddr(r.Header.Get("X-Client")) }
-	h = l.Wrap(http.NotFoundHandler(), xff)
+	h = l.Wrap(http.NotFoundHandler(), HandlerOptions{ClientIP: xff})
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.Header.Set("X-Client", "192.0.2.1")
 	w := httptest.NewRecorder()
@@ -198,5 +199,43 @@ func TestWrap(t *testing.T) {
 	h.ServeHTTP(w, r)
 	if w.Code != http.StatusNotFound {
 		t.Errorf("other client: %d", w.Code)
+	}
+}
+
+// TestHandlerOptions: QuietUntilHalf holds the RateLimit fields back until
+// half the quota is used, and Observe sees every decision before the answer.
+func TestHandlerOptions(t *testing.T) {
+	l, _ := newLimiter(t, Config{Requests: 4}, Options{})
+	type seen struct {
+		client  netip.Addr
+		refused bool
+		wrote   bool // whether anything was written when Observe ran
+	}
+	var got []seen
+	h := l.Wrap(http.NotFoundHandler(), HandlerOptions{
+		QuietUntilHalf: true,
+		Observe: func(w http.ResponseWriter, client netip.Addr, refused bool) {
+			got = append(got, seen{client, refused, w.(*httptest.ResponseRecorder).Code != http.StatusOK || len(w.Header()) > 0})
+		},
+	})
+	var fields []bool
+	for range 5 {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = "192.0.2.1:1234"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fields = append(fields, w.Header().Get("RateLimit") != "")
+	}
+	// Remaining after each request: 3, 2, 1, 0, refused.
+	if want := []bool{false, false, true, true, true}; !slices.Equal(fields, want) {
+		t.Errorf("RateLimit field present: %v, want %v", fields, want)
+	}
+	if len(got) != 5 {
+		t.Fatalf("Observe called %d times, want 5", len(got))
+	}
+	for i, s := range got {
+		if s.client != addr("192.0.2.1") || s.refused != (i == 4) || s.wrote {
+			t.Errorf("Observe call %d: %+v", i+1, s)
+		}
 	}
 }
