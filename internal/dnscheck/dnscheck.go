@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/rampart-dev/rampart"
 )
 
 // DefaultTimeout bounds each resolver's lookups when Checker.Timeout is zero.
@@ -42,14 +44,10 @@ const maxCNAMEChain = 8
 // that tests can point it elsewhere.
 var resolvConf = "/etc/resolv.conf"
 
-// Target is what a custom domain should point at.
-type Target struct {
-	// CNAME is the service's platform hostname, e.g. blog.apps.example.com,
-	// the target the dashboard recommends.
-	CNAME string
-	// IPs are the node's public addresses, the A and AAAA targets.
-	IPs []netip.Addr
-}
+// Target is what a custom domain should point at. The types of a check
+// are the root package's, so that the service layer and the API can carry
+// them without importing this package (and its DNS library).
+type Target = rampart.DNSTarget
 
 // Checker queries DNS resolvers. The zero value uses the system's resolvers
 // and [DefaultTimeout].
@@ -63,41 +61,14 @@ type Checker struct {
 }
 
 // Result is what the resolvers see for one name.
-type Result struct {
-	// PointsHere is true when at least one resolver answered and every
-	// resolver that answered sees the name pointing here. Resolvers that did
-	// not answer (timeouts, SERVFAIL) do not hold a name back, so that one
-	// unreachable resolver cannot block issuance for ever; a resolver that
-	// answers with an old record does.
-	PointsHere bool `json:"points_here"`
-	// Resolvers holds one entry per resolver, in the Checker's order.
-	Resolvers []ResolverResult `json:"resolvers"`
-	// Reason says why PointsHere is false, as a sentence a person can act
-	// on; empty when it is true.
-	Reason string `json:"reason,omitempty"`
-}
+type Result = rampart.DNSCheck
 
 // ResolverResult is what one resolver sees.
-type ResolverResult struct {
-	// Resolver is the resolver's address, "ip:port".
-	Resolver string `json:"resolver"`
-	// CNAME is the chain of CNAME targets from the name on, in order,
-	// without trailing dots.
-	CNAME []string `json:"cname,omitempty"`
-	// A and AAAA are the addresses at the end of the chain.
-	A    []netip.Addr `json:"a,omitempty"`
-	AAAA []netip.Addr `json:"aaaa,omitempty"`
-	// PointsHere: the chain reaches Target.CNAME, or there is at least one
-	// address and every address is one of Target.IPs. A name with one
-	// address here and another elsewhere does not point here: browsers and
-	// the CA's validators would reach the other server part of the time
-	// (validators prefer IPv6, so a stale AAAA record alone breaks HTTP-01).
-	PointsHere bool `json:"points_here"`
-	// Err says why the resolver gave no usable answer: "timeout",
-	// "SERVFAIL", "connection refused"… Empty when it answered, even if
-	// the answer is that the name does not exist.
-	Err string `json:"error,omitempty"`
+type ResolverResult = rampart.DNSAnswer
 
+// answer is a ResolverResult with what judging it needs besides.
+type answer struct {
+	ResolverResult
 	nxdomain bool // the name (or the end of its chain) does not exist
 }
 
@@ -122,24 +93,28 @@ func (c *Checker) Check(ctx context.Context, name string, t Target) Result {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	res := Result{Resolvers: make([]ResolverResult, len(servers))}
+	answers := make([]answer, len(servers))
 	var wg sync.WaitGroup
 	for i, s := range servers {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			res.Resolvers[i] = checkOne(ctx, s, name, t)
+			answers[i] = checkOne(ctx, s, name, t)
 		})
 	}
 	wg.Wait()
-	res.PointsHere, res.Reason = judge(name, t, res.Resolvers)
+	res := Result{Resolvers: make([]ResolverResult, len(answers))}
+	for i, a := range answers {
+		res.Resolvers[i] = a.ResolverResult
+	}
+	res.PointsHere, res.Reason = judge(name, t, answers)
 	return res
 }
 
 // checkOne asks one resolver for A and AAAA at the same time; each answer
 // carries the CNAME chain, so no separate CNAME query is needed.
-func checkOne(ctx context.Context, server, name string, t Target) ResolverResult {
-	rr := ResolverResult{Resolver: server}
+func checkOne(ctx context.Context, server, name string, t Target) answer {
+	rr := answer{ResolverResult: ResolverResult{Resolver: server}}
 	ap, err := ParseResolver(server)
 	if err != nil {
 		rr.Err = err.Error()
@@ -162,7 +137,7 @@ func checkOne(ctx context.Context, server, name string, t Target) ResolverResult
 	}
 	rr.A, rr.AAAA = v4.addrs, v6.addrs
 	rr.nxdomain = v4.nxdomain && v6.nxdomain
-	rr.PointsHere = pointsHere(rr, t)
+	rr.PointsHere = pointsHere(rr.ResolverResult, t)
 	return rr
 }
 
@@ -340,8 +315,8 @@ func normName(s string) string {
 }
 
 // judge decides Result.PointsHere and writes its Reason.
-func judge(name string, t Target, rs []ResolverResult) (bool, string) {
-	var answered, here []ResolverResult
+func judge(name string, t Target, rs []answer) (bool, string) {
+	var answered, here []answer
 	for _, r := range rs {
 		if r.Err == "" {
 			answered = append(answered, r)
@@ -362,7 +337,7 @@ func judge(name string, t Target, rs []ResolverResult) (bool, string) {
 	case len(here) == len(answered):
 		return true, ""
 	}
-	var behind ResolverResult
+	var behind answer
 	for _, r := range answered {
 		if !r.PointsHere {
 			behind = r
@@ -377,7 +352,7 @@ func judge(name string, t Target, rs []ResolverResult) (bool, string) {
 }
 
 // whyNot explains why one resolver's answer does not point here.
-func whyNot(name string, t Target, r ResolverResult) string {
+func whyNot(name string, t Target, r answer) string {
 	addrs := slices.Concat(r.A, r.AAAA)
 	switch {
 	case len(r.CNAME) == 0 && len(addrs) == 0 && r.nxdomain:
@@ -409,7 +384,7 @@ func whyNot(name string, t Target, r ResolverResult) string {
 }
 
 // view is a short account of what a lagging resolver sees.
-func view(r ResolverResult) string {
+func view(r answer) string {
 	addrs := slices.Concat(r.A, r.AAAA)
 	switch {
 	case len(addrs) > 0:
