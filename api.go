@@ -61,6 +61,15 @@ func CodeForStatus(status int) string {
 	return EINTERNAL
 }
 
+// ErrorCodes lists every code an error answer of the API may carry.
+func ErrorCodes() []string {
+	codes := make([]string, len(statuses))
+	for i, s := range statuses {
+		codes[i] = s.code
+	}
+	return codes
+}
+
 // ErrorResponse is the body of every error answer of the API:
 // {"error":{"code":"…","message":"…"}}.
 type ErrorResponse struct {

@@ -87,7 +87,7 @@ Members see and change only their own services; --admin makes an admin.`,
 		if admin {
 			role = rampart.RoleAdmin
 		}
-		u, err := a.CreateUser(cmd.Context(), app.OperatorActor(), email, pw, role)
+		u, err := a.Accounts.Create(cmd.Context(), app.OperatorActor(), rampart.UserInput{Email: email, Password: pw, Role: role})
 		if err != nil {
 			return err
 		}
@@ -168,7 +168,7 @@ or as RAMPART_TOKEN.`,
 			return err
 		}
 		defer closeDB()
-		plain, t, err := a.CreateToken(cmd.Context(), app.OperatorActor(), email, name, ttl)
+		plain, t, err := a.Accounts.CreateToken(cmd.Context(), app.OperatorActor(), rampart.TokenInput{Email: email, Name: name, TTL: ttl})
 		if err != nil {
 			return err
 		}

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/app"
 )
 
 func newRateLimitCmd(cf *clientFlags) *cobra.Command {
@@ -84,7 +83,7 @@ grouped by /64.`,
 		case on || f.Changed("requests") || f.Changed("per"):
 			rl.Enabled = true
 		}
-		s, err = cl.UpdateService(cmd.Context(), args[0], app.ServiceUpdate{RateLimit: &rl})
+		s, err = cl.UpdateService(cmd.Context(), args[0], rampart.ServiceUpdate{RateLimit: &rl})
 		if err != nil {
 			return err
 		}
@@ -166,7 +165,7 @@ private/no-store/no-cache are never cached.`,
 		case on || f.Changed("ttl"):
 			c.Enabled = true
 		}
-		s, err = cl.UpdateService(cmd.Context(), args[0], app.ServiceUpdate{Cache: &c})
+		s, err = cl.UpdateService(cmd.Context(), args[0], rampart.ServiceUpdate{Cache: &c})
 		if err != nil {
 			return err
 		}

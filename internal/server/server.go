@@ -34,6 +34,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/edge/fastlane"
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
 	"github.com/rampart-dev/rampart/internal/edge/realip"
+	"github.com/rampart-dev/rampart/internal/server/dataplane"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 	"github.com/rampart-dev/rampart/internal/web"
 )
@@ -121,10 +122,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Changes:        s.domainsChanged,
 		Log:            log.With("log", "domains"),
 	}
-	s.app = app.New(db, app.Options{Logger: log, PurgeCache: s.edge.PurgeCache, PlatformDomain: cfg.Platform.Domain, CheckDNS: s.domains.Check, Logs: s.logs,
+	s.app = app.New(db, app.Options{Logger: log, PlatformDomain: cfg.Platform.Domain,
+		Cache: s.edge, DNS: s.domains, Logs: dataplane.Logs(s.logs), CheckKeyPair: dataplane.CheckKeyPair,
 		// The certificate manager is made below, once the listeners it
 		// answers challenges on are bound.
-		ResetCertificates: func(ctx context.Context, name string) (string, error) { return s.certs.Reset(ctx, name) }})
+		Certificates: app.ResetFunc(func(ctx context.Context, name string) (string, error) { return s.certs.Reset(ctx, name) })})
 	s.routes = &agent.Routes{Store: db, Edge: edgeRoutes{s.edge, s.logs}, PlatformDomain: cfg.Platform.Domain, Changes: s.routesChanged, Log: log}
 	// The dashboard and API may sit behind the same proxies as the edge:
 	// audit entries and login throttling use the same client IP.
@@ -374,7 +376,7 @@ func (s *Server) pruneSessions(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := s.app.PruneSessions(ctx); err != nil {
+			if n, err := s.app.Accounts.PruneSessions(ctx); err != nil {
 				s.log.Warn("pruning expired sessions", "err", err)
 			} else if n > 0 {
 				s.log.Debug("pruned expired sessions", "count", n)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
-	"github.com/rampart-dev/rampart/internal/store"
 )
 
 // stored reads a service straight from the store.
@@ -28,7 +27,7 @@ func (e *env) stored(name string) *rampart.Service {
 // lastAudit is the newest audit event of a service.
 func (e *env) lastAudit(service string) *rampart.AuditEvent {
 	e.t.Helper()
-	evs, err := e.app.ListAudit(context.Background(), app.OperatorActor(), store.AuditFilter{Service: service, Limit: 1})
+	evs, err := e.app.Audit.List(context.Background(), app.OperatorActor(), rampart.AuditFilter{Service: service, Limit: 1})
 	if err != nil || len(evs) == 0 {
 		e.t.Fatalf("audit of %s: %v, %d events", service, err, len(evs))
 	}
