@@ -9,7 +9,7 @@ import (
 	"github.com/rampart-dev/rampart"
 )
 
-func TestProtectionSettingsAPI(t *testing.T) {
+func TestRateLimitAndCacheAPI(t *testing.T) {
 	e := newEnv(t)
 	if w := e.do("POST", "/api/v1/services", e.alice, `{"name":"shop","upstreams":["http://127.0.0.1:3000"]}`); w.Code != http.StatusCreated {
 		t.Fatalf("create: %d %s", w.Code, w.Body)

@@ -334,7 +334,7 @@ func TestLoginThrottle(t *testing.T) {
 	}
 }
 
-func TestProtectionSettings(t *testing.T) {
+func TestRateLimitAndCacheSettings(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	member := UserActor(f.member, "192.0.2.2")

@@ -155,9 +155,9 @@ func TestCacheForm(t *testing.T) {
 	wantContains(t, b.get("/services/blog?tab=security"), `data-field="cache">Off<`)
 }
 
-// TestProtectionPostsNeedCSRF: without the session's token nothing
+// TestSecurityPostsNeedCSRF: without the session's token nothing
 // changes and nothing is purged.
-func TestProtectionPostsNeedCSRF(t *testing.T) {
+func TestSecurityPostsNeedCSRF(t *testing.T) {
 	var purges int
 	e := newEnvWith(t, edge{purge: func(string) int { purges++; return 1 }})
 	e.createService(memberEmail, "blog")
@@ -202,9 +202,9 @@ func TestProtectionPostsNeedCSRF(t *testing.T) {
 	}
 }
 
-// TestProtectionOfOthersServices: a member gets the same 404 as for a
+// TestSecurityOfOthersServices: a member gets the same 404 as for a
 // service that does not exist, and changes nothing.
-func TestProtectionOfOthersServices(t *testing.T) {
+func TestSecurityOfOthersServices(t *testing.T) {
 	var purges int
 	e := newEnvWith(t, edge{purge: func(string) int { purges++; return 1 }})
 	e.createService(memberEmail, "bobs")
