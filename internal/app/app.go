@@ -212,3 +212,19 @@ func (c *core) audit(ctx context.Context, st store.Store, actor Actor, action st
 	}
 	return st.AddAudit(ctx, e)
 }
+
+// visibleService returns the named service if actor may see it, and says
+// it does not exist otherwise.
+func (c *core) visibleService(ctx context.Context, st store.Store, actor Actor, name string) (*rampart.Service, error) {
+	if err := rampart.ValidateServiceName(name); err != nil {
+		return nil, rampart.Errorf(rampart.ENOTFOUND, "service %q not found", name)
+	}
+	svc, err := st.ServiceByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if !actor.isAdmin() && svc.OwnerID != actor.User.ID {
+		return nil, rampart.Errorf(rampart.ENOTFOUND, "service %q not found", name)
+	}
+	return svc, nil
+}

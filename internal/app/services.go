@@ -113,22 +113,6 @@ func (s *Services) Get(ctx context.Context, actor Actor, name string) (*rampart.
 	return s.visibleService(ctx, s.store, actor, name)
 }
 
-// visibleService returns the named service if actor may see it, and says
-// it does not exist otherwise.
-func (c *core) visibleService(ctx context.Context, st store.Store, actor Actor, name string) (*rampart.Service, error) {
-	if err := rampart.ValidateServiceName(name); err != nil {
-		return nil, rampart.Errorf(rampart.ENOTFOUND, "service %q not found", name)
-	}
-	svc, err := st.ServiceByName(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	if !actor.isAdmin() && svc.OwnerID != actor.User.ID {
-		return nil, rampart.Errorf(rampart.ENOTFOUND, "service %q not found", name)
-	}
-	return svc, nil
-}
-
 // Update applies up to the service up.Name.
 func (s *Services) Update(ctx context.Context, actor Actor, up rampart.ServiceUpdate) (*rampart.Service, error) {
 	if err := actor.check(); err != nil {
