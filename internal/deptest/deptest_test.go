@@ -42,6 +42,13 @@ var rules = []rule{
 		Deny:     anyOf(append([]string{module + "/internal/edge", module + "/internal/certs", module + "/internal/dnscheck"}, heavy...)...),
 	},
 	{
+		Packages: ".",
+		Why:      "the root package holds the domain types every layer shares; it does no I/O and imports nothing of this module but the bounds in internal/limits",
+		Allow: func(dep string) bool {
+			return isStd(dep) || under(dep, "golang.org/x") || dep == module+"/internal/limits"
+		},
+	},
+	{
 		Packages: "./internal/edge/...",
 		Why:      "enforcement packages take plain config structs and know nothing about the domain types, the store or the service layer",
 		Deny: func(dep string) bool {
@@ -55,7 +62,11 @@ var heavy = []string{"github.com/caddyserver/certmagic", "go.uber.org/zap", "git
 
 func TestDependencies(t *testing.T) {
 	for _, r := range rules {
-		t.Run(strings.TrimPrefix(r.Packages, "./"), func(t *testing.T) {
+		name := strings.TrimPrefix(r.Packages, "./")
+		if name == "." {
+			name = "root"
+		}
+		t.Run(name, func(t *testing.T) {
 			for _, p := range list(t, r.Packages) {
 				for _, dep := range p.Deps {
 					if r.Deny != nil && r.Deny(dep) || r.Allow != nil && !r.Allow(dep) {
@@ -69,7 +80,7 @@ func TestDependencies(t *testing.T) {
 
 // TestRules checks that the rules catch what they are for.
 func TestRules(t *testing.T) {
-	client, app, edge := rules[0], rules[1], rules[2]
+	client, app, root, edge := rules[0], rules[1], rules[2], rules[3]
 	for _, tc := range []struct {
 		r       rule
 		dep     string
@@ -93,6 +104,10 @@ func TestRules(t *testing.T) {
 		{app, module + "/internal/dnscheck", false},
 		{app, "github.com/caddyserver/certmagic", false},
 		{app, module + "/internal/edgework", true}, // a prefix of the name, not a subpackage
+		{root, "net/netip", true},
+		{root, module + "/internal/limits", true},
+		{root, module + "/internal/store", false},
+		{root, "github.com/miekg/dns", false},
 		{edge, module + "/internal/limits", true},
 		{edge, module, false},
 		{edge, module + "/internal/store/sqlite", false},
