@@ -88,14 +88,14 @@ func (s *server) addDomain(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	d.Input, d.Mode = r.PostFormValue("domain"), r.PostFormValue("tls_mode")
-	var certPEM, keyPEM []byte
-	if rampart.TLSMode(d.Mode) == rampart.TLSCustom {
+	in := rampart.DomainInput{Service: d.Service.Name, Name: d.Input, TLSMode: rampart.TLSMode(d.Mode)}
+	if in.TLSMode == rampart.TLSCustom {
 		// The upload fields stay in the form, hidden, in the other modes:
 		// only custom uses what they hold.
 		d.CertPEM, d.KeyPEM = r.PostFormValue("cert_pem"), r.PostFormValue("key_pem")
-		certPEM, keyPEM = []byte(d.CertPEM), []byte(d.KeyPEM)
+		in.CertPEM, in.KeyPEM = d.CertPEM, d.KeyPEM
 	}
-	added, err := s.app.Domains.Add(r.Context(), rc.actor, rampart.DomainInput{Service: d.Service.Name, Name: d.Input, TLSMode: rampart.TLSMode(d.Mode), CertPEM: string(certPEM), KeyPEM: string(keyPEM)})
+	added, err := s.app.Domains.Add(r.Context(), rc.actor, in)
 	htmx := r.Header.Get("HX-Request") == "true"
 	if err != nil {
 		code := rampart.ErrorCode(err)
@@ -137,12 +137,12 @@ func (s *server) updateDomainTLS(w http.ResponseWriter, r *http.Request, rc *req
 		return
 	}
 	f := tlsForm{Domain: r.PathValue("domain"), Mode: r.PostFormValue("tls_mode")}
-	var certPEM, keyPEM []byte
-	if rampart.TLSMode(f.Mode) == rampart.TLSCustom {
+	up := rampart.DomainUpdate{Service: d.Service.Name, Name: f.Domain, TLSMode: rampart.TLSMode(f.Mode)}
+	if up.TLSMode == rampart.TLSCustom {
 		f.CertPEM, f.KeyPEM = r.PostFormValue("cert_pem"), r.PostFormValue("key_pem")
-		certPEM, keyPEM = []byte(f.CertPEM), []byte(f.KeyPEM)
+		up.CertPEM, up.KeyPEM = f.CertPEM, f.KeyPEM
 	}
-	dom, err := s.app.Domains.Update(r.Context(), rc.actor, rampart.DomainUpdate{Service: d.Service.Name, Name: f.Domain, TLSMode: rampart.TLSMode(f.Mode), CertPEM: string(certPEM), KeyPEM: string(keyPEM)})
+	dom, err := s.app.Domains.Update(r.Context(), rc.actor, up)
 	if err != nil {
 		code := rampart.ErrorCode(err)
 		if code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED || code == rampart.ENOTFOUND {
