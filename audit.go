@@ -18,3 +18,29 @@ type AuditEvent struct {
 	OwnerID   int64  `json:"-"` // owner of the service at the time, for member visibility
 	Detail    string `json:"detail,omitempty"`
 }
+
+// AuditFilter narrows a read of the audit log. The zero value lists
+// everything, newest first.
+type AuditFilter struct {
+	// VisibleTo, when non-zero, keeps only events a member may read: those
+	// the user did and those on services the user owned at the time. The
+	// service layer sets it from the caller.
+	VisibleTo int64
+	Service   string // only events on this service name
+	BeforeID  int64  // paging: only events with ID < BeforeID
+	Limit     int    // 0: DefaultAuditLimit; at most MaxAuditLimit
+}
+
+// Audit paging bounds.
+const (
+	DefaultAuditLimit = 100
+	MaxAuditLimit     = 1000
+)
+
+// AuditList is the answer to GET /audit: events newest first. NextBefore,
+// when set, is the value of the "before" parameter that fetches the next
+// (older) page; it is omitted when this page is the last.
+type AuditList struct {
+	Events     []*AuditEvent `json:"events"`
+	NextBefore int64         `json:"next_before,omitempty"`
+}

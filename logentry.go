@@ -1,6 +1,7 @@
 package rampart
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
@@ -75,4 +76,110 @@ func (e *LogEntry) Took() string {
 		return fmt.Sprintf("%dms", d.Milliseconds())
 	}
 	return fmt.Sprintf("%.1fs", d.Seconds())
+}
+
+// Log read bounds.
+const (
+	// DefaultLogTail is how many earlier entries a read starts with when
+	// the caller does not say.
+	DefaultLogTail = 50
+	// MaxLogTail is the most entries one read returns from before the
+	// call: all the edge keeps of a service.
+	MaxLogTail = 1000
+	// LogHeartbeat is how often a following stream that has nothing to
+	// say says so, so that proxies and clients can tell a quiet stream
+	// from a dead connection.
+	LogHeartbeat = 15 * time.Second
+)
+
+// ErrLogsClosed ends the log streams of a server that shuts down.
+var ErrLogsClosed = Errorf(ECONFLICT, "rampart is shutting down, so the log stream ends: run the command again once the server is back")
+
+// LogQuery says which entries of the edge log to read.
+type LogQuery struct {
+	// Service reads one service's entries; "" reads every service the
+	// caller may see.
+	Service string
+	// Tail is how many entries from before the call come first, 0 to
+	// MaxLogTail.
+	Tail int
+	// Follow keeps the stream open for new entries.
+	Follow bool
+	// After, a cursor of an earlier stream of the same Service, replaces
+	// Tail: the stream continues after what that one had read (the
+	// dashboard's resume after a pause or a reconnect). A cursor that no
+	// longer fits (another server process, a recreated service) is
+	// ignored and Tail applies.
+	After string
+	// StillValid, if set, is asked every heartbeat whether the credential
+	// that opened the stream still holds (the session was not logged out,
+	// the token not revoked); an error ends the stream with its message.
+	StillValid func(ctx context.Context) error
+}
+
+// LogEvent is one line of GET /logs, which answers newline-delimited JSON
+// (application/x-ndjson): one object per line, flushed as it happens.
+// Between them, while following, an empty line every LogHeartbeat shows
+// that the connection is alive; JSON readers skip it as whitespace.
+type LogEvent struct {
+	// Type is LogEventEntry, LogEventDropped or LogEventEnd.
+	Type string `json:"type"`
+	// Entry is the request, for "entry".
+	Entry *LogEntry `json:"entry,omitempty"`
+	// Dropped counts the entries lost here because the client read too
+	// slowly, for "dropped".
+	Dropped int `json:"dropped,omitempty"`
+	// Message says what happened, for "dropped" and "end".
+	Message string `json:"message,omitempty"`
+}
+
+// Types of LogEvent.
+const (
+	LogEventEntry   = "entry"
+	LogEventDropped = "dropped"
+	// LogEventEnd is the last line when the server ends a stream that
+	// follows: it is shutting down, the service was deleted, the token was
+	// revoked.
+	LogEventEnd = "end"
+)
+
+// LogScope says which services' entries a log read covers.
+type LogScope struct {
+	All      bool     // every service, and unknown hosts (service "")
+	Services []string // otherwise: these
+}
+
+// LogSource is the edge's memory of recent requests, as the service layer
+// reads it. The process that runs the edge has one (internal/edge/logtail,
+// adapted by internal/server/logsource).
+type LogSource interface {
+	// Snapshot returns a read of the entries there are, that takes no
+	// place among the followers.
+	Snapshot(LogScope) LogSubscription
+	// Subscribe returns a read that follows new entries. It fails with
+	// ErrLogsClosed after the source closed, and with an ETOOMANY *Error
+	// when too many followers are open.
+	Subscribe(LogScope) (LogSubscription, error)
+}
+
+// LogSubscription is one read of a LogSource. Its methods other than
+// Ready and Done are for one goroutine.
+type LogSubscription interface {
+	// Backlog returns up to n entries from before the read began.
+	Backlog(n int) []LogEntry
+	// Resume continues after the position cursor names (see Cursor) and
+	// reports whether it could.
+	Resume(cursor string) bool
+	// Cursor names the position after what was read.
+	Cursor() string
+	// SetScope changes the services followed.
+	SetScope(LogScope)
+	// Read returns up to max new entries in the order they finished, and
+	// how many were lost because the read was too slow.
+	Read(max int) (entries []LogEntry, dropped int)
+	// Ready delivers a value when Read has something new.
+	Ready() <-chan struct{}
+	// Done is closed when the source closed.
+	Done() <-chan struct{}
+	Close()
 }

@@ -182,3 +182,49 @@ func validHostname(h string) bool {
 	}
 	return true
 }
+
+// ServiceInput is what a caller gives to create a service: the body of
+// POST /api/v1/services.
+type ServiceInput struct {
+	Name      string   `json:"name"`
+	Upstreams []string `json:"upstreams"`
+	// Owner is the owner's email. Only admins may set it; empty means the
+	// caller (or, for the operator, the first admin).
+	Owner string `json:"owner,omitempty"`
+	// Env is the service's environment; empty: none.
+	Env Env `json:"env,omitempty"`
+}
+
+// ServiceUpdate changes the service Name; nil fields stay as they are.
+// RateLimit and Cache replace the whole setting; Env is a merge patch (a
+// name with a value sets it, a name with null removes it, other names
+// stay). It is the body of PATCH /api/v1/services/{name}, which carries
+// the name in its path.
+type ServiceUpdate struct {
+	Name      string        `json:"-"`
+	Upstreams []string      `json:"upstreams,omitempty"`
+	State     *ServiceState `json:"state,omitempty"`
+	RateLimit *RateLimit    `json:"rate_limit,omitempty"`
+	Cache     *Cache        `json:"cache,omitempty"`
+	Env       EnvPatch      `json:"env,omitempty"`
+}
+
+// ServiceView is a service as the API shows it: the stored fields plus the
+// platform hostname, which depends on configuration and so is not stored.
+type ServiceView struct {
+	Service
+	// Hostname is <name>.<platform domain>: the CNAME target for the
+	// service's own domains.
+	Hostname string `json:"hostname"`
+}
+
+// ServiceList is the answer to GET /services. The list is wrapped in an
+// object so that fields (paging, say) can be added without breaking clients.
+type ServiceList struct {
+	Services []ServiceView `json:"services"`
+}
+
+// PurgeResult answers a cache purge.
+type PurgeResult struct {
+	Purged int `json:"purged"` // cached responses dropped
+}

@@ -31,3 +31,10 @@ type Session struct {
 	SeenAt    time.Time // last request; for idle expiry
 	ExpiresAt time.Time // absolute expiry
 }
+
+// TokenInput asks for a new API token for the account Email.
+type TokenInput struct {
+	Email string
+	Name  string        // what the token is for, up to 100 characters
+	TTL   time.Duration // 0: the token never expires
+}

@@ -70,3 +70,17 @@ func ValidateRole(r Role) error {
 	}
 	return Errorf(EINVALID, "role %q is unknown: use %q or %q", r, RoleAdmin, RoleMember)
 }
+
+// UserInput is what a caller gives to create an account.
+type UserInput struct {
+	Email    string
+	Password string
+	Role     Role
+}
+
+// LoginInput is a password login from IP.
+type LoginInput struct {
+	Email    string
+	Password string
+	IP       string // the client's address, for throttling and the audit log
+}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rampart-dev/rampart/internal/api"
+	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/client"
 )
 
@@ -104,7 +104,7 @@ func (f *clientFlags) client() (*client.Client, error) {
 
 // service returns an API client and the named service, for commands that
 // read a service's settings before showing or changing them.
-func (f *clientFlags) service(cmd *cobra.Command, name string) (*client.Client, *api.Service, error) {
+func (f *clientFlags) service(cmd *cobra.Command, name string) (*client.Client, *rampart.ServiceView, error) {
 	cl, err := f.client()
 	if err != nil {
 		return nil, nil, err

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/api"
 )
 
 func newDomainCmd(cf *clientFlags) *cobra.Command {
@@ -39,7 +38,7 @@ func newDomainAddCmd(cf *clientFlags) *cobra.Command {
   rampart domain add shop behind-proxy.example.com --tls off`,
 		Args: exactArgs("SERVICE", "DOMAIN"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in := api.DomainInput{Name: args[1], TLSMode: rampart.TLSMode(mode)}
+			in := rampart.DomainInput{Name: args[1], TLSMode: rampart.TLSMode(mode)}
 			var err error
 			if in.TLSMode, in.CertPEM, in.KeyPEM, err = readUpload(in.TLSMode, certFile, keyFile); err != nil {
 				return err
@@ -104,7 +103,7 @@ works keeps being served until its replacement is ready.`,
   rampart domain update shop shop.example.com --tls managed`,
 		Args: exactArgs("SERVICE", "DOMAIN"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			up := api.DomainUpdate{TLSMode: rampart.TLSMode(mode)}
+			up := rampart.DomainUpdate{TLSMode: rampart.TLSMode(mode)}
 			var err error
 			if up.TLSMode, up.CertPEM, up.KeyPEM, err = readUpload(up.TLSMode, certFile, keyFile); err != nil {
 				return err
@@ -208,7 +207,7 @@ func newDomainCheckCmd(cf *clientFlags) *cobra.Command {
 	}
 }
 
-func printDomainCheck(w io.Writer, c *api.DomainCheck) {
+func printDomainCheck(w io.Writer, c *rampart.DomainCheck) {
 	rows := make([][]string, 0, len(c.Resolvers))
 	for _, r := range c.Resolvers {
 		var sees []string

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/app"
 )
 
 // envAppliedNote is said after every change: the environment is stored
@@ -137,7 +136,7 @@ func changeEnv(cmd *cobra.Command, cf *clientFlags, service string, patch rampar
 		return err
 	}
 	_, set, removed := patch.Apply(s.Env)
-	updated, err := cl.UpdateService(cmd.Context(), s.Name, app.ServiceUpdate{Env: patch})
+	updated, err := cl.UpdateService(cmd.Context(), s.Name, rampart.ServiceUpdate{Env: patch})
 	if err != nil {
 		return err
 	}

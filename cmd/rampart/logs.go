@@ -10,8 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/api"
-	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/client"
 )
 
@@ -37,15 +35,15 @@ service in memory. With -o json each request is one JSON object per line
 	}
 	f := cmd.Flags()
 	f.StringVar(&q.Service, "service", "", "only this service's requests")
-	f.IntVarP(&q.Tail, "tail", "n", app.DefaultLogTail, fmt.Sprintf("how many recent requests to print first (0-%d)", app.MaxLogTail))
+	f.IntVarP(&q.Tail, "tail", "n", rampart.DefaultLogTail, fmt.Sprintf("how many recent requests to print first (0-%d)", rampart.MaxLogTail))
 	f.BoolVarP(&q.Follow, "follow", "f", false, "keep printing new requests until Ctrl+C")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		format, _ := cmd.Flags().GetString("output")
 		if format != "text" && format != "json" && format != "" {
 			return usageError{fmt.Errorf("-o %q is unknown: use text or json", format)}
 		}
-		if q.Tail < 0 || q.Tail > app.MaxLogTail {
-			return usageError{fmt.Errorf("-n %d is out of range: use 0 to %d", q.Tail, app.MaxLogTail)}
+		if q.Tail < 0 || q.Tail > rampart.MaxLogTail {
+			return usageError{fmt.Errorf("-n %d is out of range: use 0 to %d", q.Tail, rampart.MaxLogTail)}
 		}
 		cl, err := cf.client()
 		if err != nil {
@@ -54,11 +52,11 @@ service in memory. With -o json each request is one JSON object per line
 		out, notices := cmd.OutOrStdout(), cmd.ErrOrStderr()
 		enc := json.NewEncoder(out)
 		var p linePrinter
-		err = cl.Logs(cmd.Context(), q, func(ev api.LogEvent) error {
+		err = cl.Logs(cmd.Context(), q, func(ev rampart.LogEvent) error {
 			switch {
-			case ev.Type == api.LogEventDropped && format == "json":
+			case ev.Type == rampart.LogEventDropped && format == "json":
 				fmt.Fprintf(notices, "rampart: %s\n", ev.Message)
-			case ev.Type == api.LogEventDropped:
+			case ev.Type == rampart.LogEventDropped:
 				fmt.Fprintf(out, "… %s\n", ev.Message)
 			case format == "json":
 				return enc.Encode(ev.Entry)

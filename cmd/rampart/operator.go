@@ -111,7 +111,7 @@ Members see and change only their own services; --admin makes an admin.`,
 		if admin {
 			role = rampart.RoleAdmin
 		}
-		u, err := a.CreateUser(cmd.Context(), app.OperatorActor(), email, pw, role)
+		u, err := a.Accounts.Create(cmd.Context(), app.OperatorActor(), rampart.UserInput{Email: email, Password: pw, Role: role})
 		if err != nil {
 			return err
 		}
@@ -192,7 +192,7 @@ or as RAMPART_TOKEN.`,
 			return err
 		}
 		defer closeDB()
-		plain, t, err := a.CreateToken(cmd.Context(), app.OperatorActor(), email, name, ttl)
+		plain, t, err := a.Accounts.CreateToken(cmd.Context(), app.OperatorActor(), rampart.TokenInput{Email: email, Name: name, TTL: ttl})
 		if rampart.ErrorCode(err) == rampart.ENOTFOUND {
 			return rampart.Errorf(rampart.ENOTFOUND, "no user with email %q in %s: create it with `rampart user create --data %s --email %s`, or pass --data with the directory your server uses", email, *data, *data, email)
 		}

@@ -9,8 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/api"
-	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/client"
 )
 
@@ -25,7 +23,7 @@ func newServiceCmd(cf *clientFlags) *cobra.Command {
 }
 
 func newServiceCreateCmd(cf *clientFlags) *cobra.Command {
-	var in app.ServiceInput
+	var in rampart.ServiceInput
 	cmd := &cobra.Command{
 		Use:   "create NAME --upstream URL [--upstream URL…]",
 		Short: "Create a service and route <NAME>.<platform domain> to its upstream",
@@ -86,7 +84,7 @@ func newServiceListCmd(cf *clientFlags) *cobra.Command {
 	}
 }
 
-func printService(w io.Writer, s *api.Service) {
+func printService(w io.Writer, s *rampart.ServiceView) {
 	table(w, nil, [][]string{
 		{"Name:", s.Name},
 		{"State:", string(s.State)},
@@ -101,7 +99,7 @@ func printService(w io.Writer, s *api.Service) {
 
 // envSummary names a service's environment variables, not their values
 // (see `rampart env list` for those).
-func envSummary(s *api.Service) string {
+func envSummary(s *rampart.ServiceView) string {
 	if len(s.Env) == 0 {
 		return "none"
 	}
@@ -141,7 +139,7 @@ func newServiceUpdateCmd(cf *clientFlags) *cobra.Command {
 	cmd.Flags().StringArrayVar(&ups, "upstream", nil, "new upstream base URL (repeat for several; replaces the list)")
 	cmd.Flags().StringVar(&state, "state", "", "active (routed) or stopped (the edge answers 503)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
-		var up app.ServiceUpdate
+		var up rampart.ServiceUpdate
 		if cmd.Flags().Changed("upstream") {
 			up.Upstreams = ups
 		}

@@ -68,10 +68,10 @@ func TestRoutesFollowTheStore(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	op := app.OperatorActor()
-	if _, err := a.CreateUser(ctx, op, "admin@example.com", "long enough pw", rampart.RoleAdmin); err != nil {
+	if _, err := a.Accounts.Create(ctx, op, rampart.UserInput{Email: "admin@example.com", Password: "long enough pw", Role: rampart.RoleAdmin}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.CreateService(ctx, op, app.ServiceInput{Name: "blog", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
+	if _, err := a.Services.Create(ctx, op, rampart.ServiceInput{Name: "blog", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -84,7 +84,7 @@ func TestRoutesFollowTheStore(t *testing.T) {
 
 	// A change through this process's store arrives by notice.
 	stopped := rampart.StateStopped
-	if _, err := a.UpdateService(ctx, op, "blog", app.ServiceUpdate{State: &stopped}); err != nil {
+	if _, err := a.Services.Update(ctx, op, rampart.ServiceUpdate{Name: "blog", State: &stopped}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "blog stopped", func() bool { h, ok := tbl.hosts()["blog.apps.test"]; return ok && !h })
@@ -96,7 +96,7 @@ func TestRoutesFollowTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	if _, err := app.New(other, app.Options{}).CreateService(ctx, op, app.ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:2"}}); err != nil {
+	if _, err := app.New(other, app.Options{}).Services.Create(ctx, op, rampart.ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:2"}}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "shop from the other process", func() bool { return tbl.hosts()["shop.apps.test"] })
@@ -113,7 +113,7 @@ func TestRoutesFollowTheStore(t *testing.T) {
 	// A failing edge keeps being retried until it takes the table.
 	tbl.fail = errors.New("edge refuses")
 	tbl.mu.Unlock()
-	if err := a.DeleteService(ctx, op, "shop"); err != nil {
+	if err := a.Services.Delete(ctx, op, "shop"); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)

@@ -80,17 +80,17 @@ func TestDomainsReconciler(t *testing.T) {
 	a := app.New(db, app.Options{PlatformDomain: "apps.example"})
 	ctx := context.Background()
 	op := app.OperatorActor()
-	if _, err := a.CreateUser(ctx, op, "admin@example.com", "long enough pw", rampart.RoleAdmin); err != nil {
+	if _, err := a.Accounts.Create(ctx, op, rampart.UserInput{Email: "admin@example.com", Password: "long enough pw", Role: rampart.RoleAdmin}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.CreateService(ctx, op, app.ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
+	if _, err := a.Services.Create(ctx, op, rampart.ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
 		t.Fatal(err)
 	}
 	for _, x := range []struct {
 		name string
 		mode rampart.TLSMode
 	}{{"here.example", ""}, {"elsewhere.example", ""}, {"shop.test", ""}, {"plain.example", rampart.TLSOff}} {
-		if _, err := a.AddDomain(ctx, op, "shop", x.name, x.mode, nil, nil); err != nil {
+		if _, err := a.Domains.Add(ctx, op, rampart.DomainInput{Service: "shop", Name: x.name, TLSMode: x.mode}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -167,7 +167,7 @@ func TestDomainsReconciler(t *testing.T) {
 	// Switching a domain to TLS off takes it off the manager's list at
 	// once; back to managed, it goes back to the manager (its DNS pointed
 	// here already).
-	if _, err := a.UpdateDomain(ctx, op, "shop", "elsewhere.example", rampart.TLSOff, nil, nil); err != nil {
+	if _, err := a.Domains.Update(ctx, op, rampart.DomainUpdate{Service: "shop", Name: "elsewhere.example", TLSMode: rampart.TLSOff}); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Sync(ctx, Trigger{}); err != nil {
@@ -179,7 +179,7 @@ func TestDomainsReconciler(t *testing.T) {
 	if s, _ := state("elsewhere.example"); s != rampart.DomainActive {
 		t.Errorf("elsewhere.example with TLS off = %s, want active", s)
 	}
-	if _, err := a.UpdateDomain(ctx, op, "shop", "elsewhere.example", rampart.TLSManaged, nil, nil); err != nil {
+	if _, err := a.Domains.Update(ctx, op, rampart.DomainUpdate{Service: "shop", Name: "elsewhere.example", TLSMode: rampart.TLSManaged}); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Sync(ctx, Trigger{Changed: true}); err != nil {
@@ -189,7 +189,7 @@ func TestDomainsReconciler(t *testing.T) {
 		t.Errorf("elsewhere.example back to managed = %s, want issuing (DNS points here)", s)
 	}
 	// Removing a domain takes it off the manager's list.
-	if err := a.RemoveDomain(ctx, op, "shop", "here.example"); err != nil {
+	if err := a.Domains.Remove(ctx, op, rampart.DomainRef{Service: "shop", Name: "here.example"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Sync(ctx, Trigger{}); err != nil {
@@ -210,10 +210,10 @@ func TestDomainsRunAndRoutes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	op := app.OperatorActor()
-	if _, err := a.CreateUser(ctx, op, "admin@example.com", "long enough pw", rampart.RoleAdmin); err != nil {
+	if _, err := a.Accounts.Create(ctx, op, rampart.UserInput{Email: "admin@example.com", Password: "long enough pw", Role: rampart.RoleAdmin}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.CreateService(ctx, op, app.ServiceInput{Name: "blog", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
+	if _, err := a.Services.Create(ctx, op, rampart.ServiceInput{Name: "blog", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
 		t.Fatal(err)
 	}
 	cm := &fakeCerts{status: map[string]certs.Status{}}
@@ -221,7 +221,7 @@ func TestDomainsRunAndRoutes(t *testing.T) {
 	tbl := &fakeTable{}
 	routes := &Routes{Store: db, Edge: tbl, PlatformDomain: "apps.test"}
 	go (&Loop{Store: db, Poll: 10 * time.Millisecond}).RunAll(ctx, []Reconciler{r, routes})
-	if _, err := a.AddDomain(ctx, op, "blog", "blog.localhost", "", nil, nil); err != nil {
+	if _, err := a.Domains.Add(ctx, op, rampart.DomainInput{Service: "blog", Name: "blog.localhost"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the domain routed", func() bool { return tbl.hosts()["blog.localhost"] })

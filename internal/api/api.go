@@ -26,12 +26,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
 )
-
-// Prefix is where the API is mounted: the caller registers the handler
-// returned by New with mux.Handle(api.Prefix, h).
-const Prefix = "/api/v1/"
 
 // MaxBodyBytes bounds request bodies. Every request the API accepts is a
 // small object; the bound keeps a misbehaving client from filling memory.
@@ -61,7 +58,7 @@ type server struct {
 	clientIP func(*http.Request) string
 }
 
-// New returns the API handler for a. It serves paths under Prefix and
+// New returns the API handler for a. It serves paths under rampart.APIPrefix and
 // answers JSON everywhere, including for unknown paths (404) and wrong
 // methods (405 with an Allow header).
 func New(a *app.App, opts Options) http.Handler {
@@ -87,7 +84,7 @@ func New(a *app.App, opts Options) http.Handler {
 	for path, methods := range allowed {
 		mux.Handle(path, s.methodNotAllowed(methods))
 	}
-	mux.Handle(Prefix, http.HandlerFunc(s.notFound))
+	mux.Handle(rampart.APIPrefix, http.HandlerFunc(s.notFound))
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -119,8 +116,8 @@ func (s *server) wrap(rt route) http.Handler {
 func (s *server) notFound(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, &httpError{
 		status: http.StatusNotFound,
-		code:   CodeNotFound,
-		msg:    "no API endpoint " + r.Method + " " + r.URL.Path + ": see " + Prefix + "openapi.json for the list",
+		code:   rampart.CodeNotFound,
+		msg:    "no API endpoint " + r.Method + " " + r.URL.Path + ": see " + rampart.APIPrefix + "openapi.json for the list",
 	})
 }
 
@@ -136,7 +133,7 @@ func (s *server) methodNotAllowed(methods []string) http.Handler {
 		w.Header().Set("Allow", list)
 		s.writeError(w, r, &httpError{
 			status: http.StatusMethodNotAllowed,
-			code:   CodeMethodNotAllowed,
+			code:   rampart.CodeMethodNotAllowed,
 			msg:    "method " + r.Method + " is not allowed on " + r.URL.Path + ": use " + list,
 		})
 	})

@@ -22,14 +22,14 @@ func TestServiceLifecycle(t *testing.T) {
 	if loc := rec.Header().Get("Location"); loc != "/api/v1/services/blog" {
 		t.Errorf("Location = %q", loc)
 	}
-	svc := decode[Service](t, rec)
+	svc := decode[rampart.ServiceView](t, rec)
 	if svc.Name != "blog" || svc.Owner != "alice@example.com" || svc.State != rampart.StateActive ||
 		svc.Hostname != "blog.example.net" || !slices.Equal(svc.Upstreams, []string{"http://127.0.0.1:8080"}) || svc.ID == 0 {
 		t.Errorf("created %+v", svc)
 	}
 
 	rec = e.do("GET", "/api/v1/services/blog", e.alice, "")
-	if got := decode[Service](t, rec); rec.Code != http.StatusOK || got.ID != svc.ID || got.Hostname != "blog.example.net" {
+	if got := decode[rampart.ServiceView](t, rec); rec.Code != http.StatusOK || got.ID != svc.ID || got.Hostname != "blog.example.net" {
 		t.Errorf("get: %d %+v", rec.Code, got)
 	}
 	if got := e.names(e.alice); !slices.Equal(got, []string{"blog"}) {
@@ -37,11 +37,11 @@ func TestServiceLifecycle(t *testing.T) {
 	}
 
 	rec = e.do("PATCH", "/api/v1/services/blog", e.alice, `{"state":"stopped"}`)
-	if got := decode[Service](t, rec); rec.Code != http.StatusOK || got.State != rampart.StateStopped || len(got.Upstreams) != 1 {
+	if got := decode[rampart.ServiceView](t, rec); rec.Code != http.StatusOK || got.State != rampart.StateStopped || len(got.Upstreams) != 1 {
 		t.Errorf("patch state: %d %+v", rec.Code, got)
 	}
 	rec = e.do("PATCH", "/api/v1/services/blog", e.alice, `{"upstreams":["http://10.0.0.1:80","https://app.internal/base"]}`)
-	if got := decode[Service](t, rec); rec.Code != http.StatusOK || len(got.Upstreams) != 2 || got.State != rampart.StateStopped {
+	if got := decode[rampart.ServiceView](t, rec); rec.Code != http.StatusOK || len(got.Upstreams) != 2 || got.State != rampart.StateStopped {
 		t.Errorf("patch upstreams: %d %+v", rec.Code, got)
 	}
 	wantError(t, e.do("PATCH", "/api/v1/services/blog", e.alice, `{}`), 400, rampart.EINVALID, "nothing to change")
@@ -101,7 +101,7 @@ func TestTenantIsolation(t *testing.T) {
 	if got := e.names(e.bob); !slices.Equal(got, []string{"bob-app"}) {
 		t.Errorf("bob's services after alice's attempts: %v", got)
 	}
-	bobs := decode[Service](t, e.do("GET", "/api/v1/services/bob-app", e.bob, ""))
+	bobs := decode[rampart.ServiceView](t, e.do("GET", "/api/v1/services/bob-app", e.bob, ""))
 	if bobs.State != rampart.StateActive {
 		t.Errorf("alice changed bob's service: %+v", bobs)
 	}
@@ -110,7 +110,7 @@ func TestTenantIsolation(t *testing.T) {
 	wantError(t, e.do("POST", "/api/v1/services", e.alice, `{"name":"gift","upstreams":["http://127.0.0.1:1"],"owner":"bob@example.com"}`),
 		403, rampart.EFORBIDDEN, "only an admin")
 	rec := e.do("POST", "/api/v1/services", e.admin, `{"name":"gift","upstreams":["http://127.0.0.1:1"],"owner":"bob@example.com"}`)
-	if svc := decode[Service](t, rec); rec.Code != 201 || svc.Owner != "bob@example.com" {
+	if svc := decode[rampart.ServiceView](t, rec); rec.Code != 201 || svc.Owner != "bob@example.com" {
 		t.Errorf("admin creating for bob: %d %+v", rec.Code, svc)
 	}
 	wantError(t, e.do("POST", "/api/v1/services", e.admin, `{"name":"gift2","upstreams":["http://127.0.0.1:1"],"owner":"carol@example.com"}`),
@@ -264,10 +264,10 @@ func TestRequestBodies(t *testing.T) {
 		{"truncated", "POST", "/services", json, `{"name":"x"`, 400, rampart.EINVALID, "ends before the JSON object is complete"},
 		{"two objects", "POST", "/services", json, `{"name":"x","upstreams":["http://a:1"]}{}`, 400, rampart.EINVALID, "more data after the JSON object"},
 		{"trailing garbage", "POST", "/services", json, `{"name":"x","upstreams":["http://a:1"]} x`, 400, rampart.EINVALID, "more data after the JSON object"},
-		{"no content type", "POST", "/services", nil, `{"name":"x","upstreams":["http://a:1"]}`, 415, CodeUnsupportedMediaType, "request has no Content-Type: send a JSON body with the header Content-Type: application/json"},
-		{"text/plain", "POST", "/services", http.Header{"Content-Type": {"text/plain"}}, `{"name":"x","upstreams":["http://a:1"]}`, 415, CodeUnsupportedMediaType, `Content-Type "text/plain"`},
-		{"form", "PATCH", "/services/blog", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, `state=stopped`, 415, CodeUnsupportedMediaType, "application/json"},
-		{"too large", "POST", "/services", json, `{"name":"x","upstreams":["http://a:1"],"owner":"` + strings.Repeat("a", MaxBodyBytes) + `"}`, 413, CodeRequestTooLarge, "larger than 1048576 bytes"},
+		{"no content type", "POST", "/services", nil, `{"name":"x","upstreams":["http://a:1"]}`, 415, rampart.CodeUnsupportedMediaType, "request has no Content-Type: send a JSON body with the header Content-Type: application/json"},
+		{"text/plain", "POST", "/services", http.Header{"Content-Type": {"text/plain"}}, `{"name":"x","upstreams":["http://a:1"]}`, 415, rampart.CodeUnsupportedMediaType, `Content-Type "text/plain"`},
+		{"form", "PATCH", "/services/blog", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, `state=stopped`, 415, rampart.CodeUnsupportedMediaType, "application/json"},
+		{"too large", "POST", "/services", json, `{"name":"x","upstreams":["http://a:1"],"owner":"` + strings.Repeat("a", MaxBodyBytes) + `"}`, 413, rampart.CodeRequestTooLarge, "larger than 1048576 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			wantError(t, e.doHeader(tc.method, "/api/v1"+tc.path, e.alice, tc.body, tc.hdr), tc.status, tc.code, tc.msg)
@@ -281,7 +281,7 @@ func TestRequestBodies(t *testing.T) {
 	if got := e.names(e.admin); !slices.Equal(got, []string{"blog", "x"}) {
 		t.Errorf("services = %v", got)
 	}
-	if svc := decode[Service](t, e.do("GET", "/api/v1/services/blog", e.alice, "")); svc.State != rampart.StateActive {
+	if svc := decode[rampart.ServiceView](t, e.do("GET", "/api/v1/services/blog", e.alice, "")); svc.State != rampart.StateActive {
 		t.Errorf("a refused PATCH changed the service: %+v", svc)
 	}
 }
@@ -296,11 +296,11 @@ func TestRouting(t *testing.T) {
 		{"GET", "/api/v1/nope", 404, rampart.ENOTFOUND, ""},
 		{"GET", "/api/v1/", 404, rampart.ENOTFOUND, ""},
 		{"GET", "/api/v1/services/a/b", 404, rampart.ENOTFOUND, ""},
-		{"PUT", "/api/v1/services", 405, CodeMethodNotAllowed, "GET, POST, HEAD"},
-		{"DELETE", "/api/v1/services", 405, CodeMethodNotAllowed, "GET, POST, HEAD"},
-		{"POST", "/api/v1/services/blog", 405, CodeMethodNotAllowed, "GET, PATCH, DELETE, HEAD"},
-		{"POST", "/api/v1/me", 405, CodeMethodNotAllowed, "GET, HEAD"},
-		{"DELETE", "/api/v1/openapi.json", 405, CodeMethodNotAllowed, "GET, HEAD"},
+		{"PUT", "/api/v1/services", 405, rampart.CodeMethodNotAllowed, "GET, POST, HEAD"},
+		{"DELETE", "/api/v1/services", 405, rampart.CodeMethodNotAllowed, "GET, POST, HEAD"},
+		{"POST", "/api/v1/services/blog", 405, rampart.CodeMethodNotAllowed, "GET, PATCH, DELETE, HEAD"},
+		{"POST", "/api/v1/me", 405, rampart.CodeMethodNotAllowed, "GET, HEAD"},
+		{"DELETE", "/api/v1/openapi.json", 405, rampart.CodeMethodNotAllowed, "GET, HEAD"},
 	} {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
 			rec := e.do(tc.method, tc.path, e.alice, "")
@@ -348,12 +348,12 @@ func TestAuditLog(t *testing.T) {
 
 	// Events record who acted and from where.
 	rec := e.do("GET", "/api/v1/audit?service=alice-app&limit=1", e.alice, "")
-	page := decode[AuditList](t, rec)
+	page := decode[rampart.AuditList](t, rec)
 	if len(page.Events) != 1 || page.Events[0].Actor != "admin@example.com" || page.Events[0].IP != "192.0.2.1" || page.NextBefore != page.Events[0].ID {
 		t.Fatalf("first page: %+v (event %+v)", page, page.Events[0])
 	}
 	rec = e.do("GET", "/api/v1/audit?service=alice-app&limit=1&before="+itoa(page.NextBefore), e.alice, "")
-	page = decode[AuditList](t, rec)
+	page = decode[rampart.AuditList](t, rec)
 	if len(page.Events) != 1 || page.Events[0].Action != "service.create" || page.Events[0].Actor != "alice@example.com" {
 		t.Fatalf("second page: %+v", page)
 	}
@@ -412,7 +412,7 @@ func TestClientIP(t *testing.T) {
 	e := newEnvWith(t, Options{ClientIP: func(r *http.Request) string { return r.Header.Get("X-Test-IP") }})
 	e.doHeader("POST", "/api/v1/services", e.alice, `{"name":"blog","upstreams":["http://a:1"]}`,
 		http.Header{"Content-Type": {"application/json"}, "X-Test-IP": {"2001:db8::7"}})
-	page := decode[AuditList](t, e.do("GET", "/api/v1/audit?service=blog", e.alice, ""))
+	page := decode[rampart.AuditList](t, e.do("GET", "/api/v1/audit?service=blog", e.alice, ""))
 	if len(page.Events) != 1 || page.Events[0].IP != "2001:db8::7" {
 		t.Errorf("events = %+v", page.Events)
 	}
@@ -425,24 +425,6 @@ func TestInternalErrorsStayInTheLog(t *testing.T) {
 	body := wantError(t, rec, 500, rampart.EINTERNAL, "internal error: the server could not complete the request; its log has the details under request_id=")
 	if strings.Contains(strings.ToLower(body.Message), "sql") {
 		t.Errorf("message leaks the cause: %q", body.Message)
-	}
-}
-
-func TestStatusMapping(t *testing.T) {
-	for code, status := range map[string]int{
-		rampart.EINVALID: 400, rampart.EUNAUTHORIZED: 401, rampart.EFORBIDDEN: 403, rampart.ENOTFOUND: 404,
-		rampart.ECONFLICT: 409, rampart.ETOOMANY: 429, rampart.EINTERNAL: 500, "what": 500,
-		CodeMethodNotAllowed: 405, CodeRequestTooLarge: 413, CodeUnsupportedMediaType: 415,
-	} {
-		if got := StatusForCode(code); got != status {
-			t.Errorf("StatusForCode(%q) = %d, want %d", code, got, status)
-		}
-		if code != "what" && CodeForStatus(status) != code {
-			t.Errorf("CodeForStatus(%d) = %q, want %q", status, CodeForStatus(status), code)
-		}
-	}
-	if CodeForStatus(418) != rampart.EINVALID || CodeForStatus(502) != rampart.EINTERNAL {
-		t.Error("CodeForStatus of unmapped statuses")
 	}
 }
 

@@ -9,21 +9,6 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
-	"github.com/rampart-dev/rampart/internal/store"
-)
-
-// AuditList is the answer to GET /audit: events newest first. NextBefore,
-// when set, is the value of the "before" parameter that fetches the next
-// (older) page; it is omitted when this page is the last.
-type AuditList struct {
-	Events     []*rampart.AuditEvent `json:"events"`
-	NextBefore int64                 `json:"next_before,omitempty"`
-}
-
-// Audit paging bounds; the store applies the same ones.
-const (
-	DefaultAuditLimit = 100
-	MaxAuditLimit     = 1000
 )
 
 // auditParams are the query parameters GET /audit accepts. Others are
@@ -35,17 +20,17 @@ func (s *server) listAudit(w http.ResponseWriter, r *http.Request, actor app.Act
 	if err != nil {
 		return err
 	}
-	events, err := s.app.ListAudit(r.Context(), actor, f)
+	events, err := s.app.Audit.List(r.Context(), actor, f)
 	if err != nil {
 		return err
 	}
-	out := AuditList{Events: events}
+	out := rampart.AuditList{Events: events}
 	if out.Events == nil {
 		out.Events = []*rampart.AuditEvent{}
 	}
 	limit := f.Limit
 	if limit == 0 {
-		limit = DefaultAuditLimit
+		limit = rampart.DefaultAuditLimit
 	}
 	if n := len(events); n > 0 && n >= limit {
 		out.NextBefore = events[n-1].ID
@@ -54,8 +39,8 @@ func (s *server) listAudit(w http.ResponseWriter, r *http.Request, actor app.Act
 	return nil
 }
 
-func parseAuditQuery(r *http.Request) (store.AuditFilter, error) {
-	var f store.AuditFilter
+func parseAuditQuery(r *http.Request) (rampart.AuditFilter, error) {
+	var f rampart.AuditFilter
 	q := r.URL.Query()
 	if err := checkQuery(q, auditParams); err != nil {
 		return f, err
@@ -75,8 +60,8 @@ func parseAuditQuery(r *http.Request) (store.AuditFilter, error) {
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxAuditLimit {
-			return f, invalid("limit=%q is out of range: use 1 to %d", v, MaxAuditLimit)
+		if err != nil || n < 1 || n > rampart.MaxAuditLimit {
+			return f, invalid("limit=%q is out of range: use 1 to %d", v, rampart.MaxAuditLimit)
 		}
 		f.Limit = n
 	}

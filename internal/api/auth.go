@@ -18,7 +18,7 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (app.Actor
 	header := r.Header.Get("Authorization")
 	if header == "" {
 		// The app's message explains where a token comes from.
-		_, err := s.app.AuthenticateToken(r.Context(), "")
+		_, err := s.app.Accounts.Authenticate(r.Context(), "")
 		return app.Actor{}, unauthorizedOr(err, "no API token given")
 	}
 	refused := func(err error) (app.Actor, error) {
@@ -33,7 +33,7 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (app.Actor
 		return refused(rampart.Errorf(rampart.EUNAUTHORIZED,
 			`%s: send "Authorization: Bearer <token>", e.g. curl -H "Authorization: Bearer $RAMPART_TOKEN"`, msg))
 	}
-	u, err := s.app.AuthenticateToken(r.Context(), token)
+	u, err := s.app.Accounts.Authenticate(r.Context(), token)
 	if rampart.ErrorCode(err) == rampart.ENOTFOUND {
 		// The token exists but its user was deleted: that is a bad
 		// credential, not a missing resource.

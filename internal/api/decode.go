@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+
+	"github.com/rampart-dev/rampart"
 )
 
 // decodeBody reads the request body as exactly one JSON object into v (a
@@ -28,7 +30,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 		if errors.As(err, &tooBig) {
 			return &httpError{
 				status: http.StatusRequestEntityTooLarge,
-				code:   CodeRequestTooLarge,
+				code:   rampart.CodeRequestTooLarge,
 				msg:    fmt.Sprintf("request body is larger than %d bytes (1 MiB): the API only takes small JSON objects", MaxBodyBytes),
 			}
 		}
@@ -160,7 +162,7 @@ func requireJSON(r *http.Request) error {
 	}
 	return &httpError{
 		status: http.StatusUnsupportedMediaType,
-		code:   CodeUnsupportedMediaType,
+		code:   rampart.CodeUnsupportedMediaType,
 		msg:    "request has " + what + ": send a JSON body with the header Content-Type: application/json",
 	}
 }

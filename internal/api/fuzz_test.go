@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/app"
 )
 
 // FuzzDecodeBody feeds arbitrary bodies to the request decoder: it must
@@ -24,7 +23,7 @@ func FuzzDecodeBody(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		req := httptest.NewRequest("POST", "/api/v1/services", strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		var in app.ServiceInput
+		var in rampart.ServiceInput
 		err := decodeBody(httptest.NewRecorder(), req, &in)
 		if err == nil {
 			return
@@ -73,7 +72,7 @@ func FuzzLogQuery(f *testing.F) {
 			}
 			return
 		}
-		if q.Tail < 0 || q.Tail > app.MaxLogTail {
+		if q.Tail < 0 || q.Tail > rampart.MaxLogTail {
 			t.Fatalf("accepted tail %d", q.Tail)
 		}
 		if q.Service != "" && rampart.ValidateServiceName(q.Service) != nil {

@@ -15,8 +15,8 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
-	"github.com/rampart-dev/rampart/internal/dnscheck"
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
+	"github.com/rampart-dev/rampart/internal/server/dataplane"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 )
 
@@ -71,12 +71,13 @@ func newEnvWith(t *testing.T, opts Options) *env {
 		log = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	logs := logtail.New(logtail.Options{})
-	a := app.New(db, app.Options{Logger: log, Now: c.Now, PurgeCache: func(string) int { return 0 }, PlatformDomain: testDomain,
-		ResetCertificates: func(_ context.Context, name string) (string, error) { return "/var/lib/rampart/certs.old-test", nil },
-		Logs:              logs, LogHeartbeat: 100 * time.Millisecond,
-		CheckDNS: func(context.Context, *rampart.Domain) dnscheck.Result {
-			return dnscheck.Result{Resolvers: []dnscheck.ResolverResult{{Resolver: "192.0.2.53:53", CNAME: []string{"web." + testDomain}, PointsHere: true}}, PointsHere: true}
-		}})
+	a := app.New(db, app.Options{Logger: log, Now: c.Now, Cache: app.PurgeFunc(func(string) int { return 0 }), PlatformDomain: testDomain,
+		Certificates: app.ResetFunc(func(_ context.Context, name string) (string, error) { return "/var/lib/rampart/certs.old-test", nil }),
+		CheckKeyPair: dataplane.CheckKeyPair,
+		Logs:         dataplane.Logs(logs), LogHeartbeat: 100 * time.Millisecond,
+		DNS: app.DNSCheckFunc(func(context.Context, *rampart.Domain) rampart.DNSCheck {
+			return rampart.DNSCheck{Resolvers: []rampart.DNSAnswer{{Resolver: "192.0.2.53:53", CNAME: []string{"web." + testDomain}, PointsHere: true}}, PointsHere: true}
+		})})
 	if opts.Logger == nil {
 		opts.Logger = log
 	}
@@ -101,7 +102,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 func (e *env) user(email string, role rampart.Role) string {
 	e.t.Helper()
 	ctx := context.Background()
-	if _, err := e.app.CreateUser(ctx, app.OperatorActor(), email, "correct horse battery", role); err != nil {
+	if _, err := e.app.Accounts.Create(ctx, app.OperatorActor(), rampart.UserInput{Email: email, Password: "correct horse battery", Role: role}); err != nil {
 		e.t.Fatal(err)
 	}
 	return e.token(email, 0)
@@ -109,7 +110,7 @@ func (e *env) user(email string, role rampart.Role) string {
 
 func (e *env) token(email string, ttl time.Duration) string {
 	e.t.Helper()
-	tok, _, err := e.app.CreateToken(context.Background(), app.OperatorActor(), email, "test", ttl)
+	tok, _, err := e.app.Accounts.CreateToken(context.Background(), app.OperatorActor(), rampart.TokenInput{Email: email, Name: "test", TTL: ttl})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -147,13 +148,13 @@ func (e *env) doHeader(method, path, token, body string, hdr http.Header) *httpt
 
 // createService creates a service through the API and fails the test if
 // that does not work.
-func (e *env) createService(token, name string) Service {
+func (e *env) createService(token, name string) rampart.ServiceView {
 	e.t.Helper()
 	rec := e.do("POST", "/api/v1/services", token, `{"name":"`+name+`","upstreams":["http://127.0.0.1:8080"]}`)
 	if rec.Code != http.StatusCreated {
 		e.t.Fatalf("creating %s: %d %s", name, rec.Code, rec.Body)
 	}
-	return decode[Service](e.t, rec)
+	return decode[rampart.ServiceView](e.t, rec)
 }
 
 // names lists the services token sees.
@@ -164,7 +165,7 @@ func (e *env) names(token string) []string {
 		e.t.Fatalf("listing services: %d %s", rec.Code, rec.Body)
 	}
 	var names []string
-	for _, s := range decode[ServiceList](e.t, rec).Services {
+	for _, s := range decode[rampart.ServiceList](e.t, rec).Services {
 		names = append(names, s.Name)
 	}
 	return names
@@ -178,7 +179,7 @@ func (e *env) audit(token, query string) []string {
 		e.t.Fatalf("reading audit log: %d %s", rec.Code, rec.Body)
 	}
 	var out []string
-	for _, ev := range decode[AuditList](e.t, rec).Events {
+	for _, ev := range decode[rampart.AuditList](e.t, rec).Events {
 		out = append(out, strings.TrimSpace(ev.Action+" "+ev.Service))
 	}
 	return out
@@ -202,12 +203,12 @@ func decode[T any](t *testing.T, rec *httptest.ResponseRecorder) T {
 
 // wantError checks an error answer's status, code and that its message
 // contains msg.
-func wantError(t *testing.T, rec *httptest.ResponseRecorder, status int, code, msg string) ErrorBody {
+func wantError(t *testing.T, rec *httptest.ResponseRecorder, status int, code, msg string) rampart.ErrorBody {
 	t.Helper()
 	if rec.Code != status {
 		t.Fatalf("status = %d, want %d; body %s", rec.Code, status, rec.Body)
 	}
-	body := decode[ErrorResponse](t, rec).Error
+	body := decode[rampart.ErrorResponse](t, rec).Error
 	if body.Code != code {
 		t.Errorf("code = %q, want %q (message %q)", body.Code, code, body.Message)
 	}

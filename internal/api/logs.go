@@ -14,33 +14,6 @@ import (
 	"github.com/rampart-dev/rampart/internal/app"
 )
 
-// LogEvent is one line of GET /logs, which answers newline-delimited JSON
-// (application/x-ndjson): one object per line, flushed as it happens.
-// Between them, while following, an empty line every app.LogHeartbeat
-// (15 s) shows that the connection is alive; JSON readers skip it as
-// whitespace.
-type LogEvent struct {
-	// Type is LogEventEntry, LogEventDropped or LogEventEnd.
-	Type string `json:"type"`
-	// Entry is the request, for "entry".
-	Entry *rampart.LogEntry `json:"entry,omitempty"`
-	// Dropped counts the entries lost here because the client read too
-	// slowly, for "dropped".
-	Dropped int `json:"dropped,omitempty"`
-	// Message says what happened, for "dropped" and "end".
-	Message string `json:"message,omitempty"`
-}
-
-// Types of LogEvent.
-const (
-	LogEventEntry   = "entry"
-	LogEventDropped = "dropped"
-	// LogEventEnd is the last line when the server ends a stream that
-	// follows: it is shutting down, the service was deleted, the token was
-	// revoked.
-	LogEventEnd = "end"
-)
-
 // logParams are the query parameters GET /logs accepts.
 var logParams = []string{"service", "tail", "follow"}
 
@@ -51,8 +24,8 @@ var logParams = []string{"service", "tail", "follow"}
 // otherwise cut every stream off.
 const logWriteTimeout = time.Minute
 
-func parseLogQuery(r *http.Request) (app.LogQuery, error) {
-	q := app.LogQuery{Tail: app.DefaultLogTail}
+func parseLogQuery(r *http.Request) (rampart.LogQuery, error) {
+	q := rampart.LogQuery{Tail: rampart.DefaultLogTail}
 	v := r.URL.Query()
 	if err := checkQuery(v, logParams); err != nil {
 		return q, err
@@ -65,8 +38,8 @@ func parseLogQuery(r *http.Request) (app.LogQuery, error) {
 	}
 	if t, ok := v["tail"]; ok {
 		n, err := strconv.Atoi(t[0])
-		if err != nil || n < 0 || n > app.MaxLogTail {
-			return q, invalid("tail=%q is not a number of entries from 0 to %d: e.g. tail=%d", t[0], app.MaxLogTail, app.DefaultLogTail)
+		if err != nil || n < 0 || n > rampart.MaxLogTail {
+			return q, invalid("tail=%q is not a number of entries from 0 to %d: e.g. tail=%d", t[0], rampart.MaxLogTail, rampart.DefaultLogTail)
 		}
 		q.Tail = n
 	}
@@ -89,10 +62,10 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request, actor app.Actor) e
 	// the next heartbeat.
 	token := bearerToken(r)
 	q.StillValid = func(ctx context.Context) error {
-		_, err := s.app.AuthenticateToken(ctx, token)
+		_, err := s.app.Accounts.Authenticate(ctx, token)
 		return err
 	}
-	st, err := s.app.OpenLogs(r.Context(), actor, q)
+	st, err := s.app.Logs.Open(r.Context(), actor, q)
 	if err != nil {
 		return err
 	}
@@ -119,15 +92,15 @@ func (s *server) logs(w http.ResponseWriter, r *http.Request, actor app.Actor) e
 			buf.WriteByte('\n') // heartbeat
 		case err == nil:
 			if b.Dropped > 0 {
-				_ = enc.Encode(LogEvent{Type: LogEventDropped, Dropped: b.Dropped, Message: app.DroppedMessage(b.Dropped)})
+				_ = enc.Encode(rampart.LogEvent{Type: rampart.LogEventDropped, Dropped: b.Dropped, Message: app.DroppedMessage(b.Dropped)})
 			}
 			for i := range b.Entries {
-				_ = enc.Encode(LogEvent{Type: LogEventEntry, Entry: &b.Entries[i]})
+				_ = enc.Encode(rampart.LogEvent{Type: rampart.LogEventEntry, Entry: &b.Entries[i]})
 			}
 		case errors.Is(err, io.EOF) || r.Context().Err() != nil:
 			return nil
 		default:
-			_ = enc.Encode(LogEvent{Type: LogEventEnd, Message: s.endMessage(r, err)})
+			_ = enc.Encode(rampart.LogEvent{Type: rampart.LogEventEnd, Message: s.endMessage(r, err)})
 		}
 		_ = rc.SetWriteDeadline(time.Now().Add(logWriteTimeout))
 		if _, werr := w.Write(buf.Bytes()); werr != nil {

@@ -66,7 +66,7 @@ func (s *stream) next() (string, bool) {
 }
 
 // event skips heartbeats and decodes the next line.
-func (s *stream) event() LogEvent {
+func (s *stream) event() rampart.LogEvent {
 	s.t.Helper()
 	for {
 		l, ok := s.next()
@@ -76,7 +76,7 @@ func (s *stream) event() LogEvent {
 		if l == "" {
 			continue
 		}
-		var ev LogEvent
+		var ev rampart.LogEvent
 		dec := json.NewDecoder(strings.NewReader(l))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&ev); err != nil {
@@ -95,7 +95,7 @@ func TestLogsFollow(t *testing.T) {
 	if s.res.StatusCode != 200 || s.res.Header.Get("Content-Type") != "application/x-ndjson" {
 		t.Fatalf("status %d, Content-Type %q", s.res.StatusCode, s.res.Header.Get("Content-Type"))
 	}
-	if ev := s.event(); ev.Type != LogEventEntry || ev.Entry.Path != "/before" || ev.Entry.Service != "blog" {
+	if ev := s.event(); ev.Type != rampart.LogEventEntry || ev.Entry.Path != "/before" || ev.Entry.Service != "blog" {
 		t.Fatalf("backlog line %+v", ev)
 	}
 	// A quiet stream sends heartbeats (the test env's are 100 ms apart).
@@ -104,7 +104,7 @@ func TestLogsFollow(t *testing.T) {
 	}
 	e.publish("shop", "/not-blog", 200)
 	e.publish("blog", "/live", 502)
-	if ev := s.event(); ev.Type != LogEventEntry || ev.Entry.Path != "/live" || ev.Entry.Status != 502 {
+	if ev := s.event(); ev.Type != rampart.LogEventEntry || ev.Entry.Path != "/live" || ev.Entry.Status != 502 {
 		t.Fatalf("live line %+v", ev)
 	}
 }
@@ -136,8 +136,8 @@ func TestLogsBacklogWithoutFollow(t *testing.T) {
 			if l == "" {
 				continue
 			}
-			var ev LogEvent
-			if err := json.Unmarshal([]byte(l), &ev); err != nil || ev.Type != LogEventEntry {
+			var ev rampart.LogEvent
+			if err := json.Unmarshal([]byte(l), &ev); err != nil || ev.Type != rampart.LogEventEntry {
 				t.Fatalf("line %q: %v", l, err)
 			}
 			got = append(got, ev.Entry.Service+ev.Entry.Path)
@@ -179,7 +179,7 @@ func TestLogsRefused(t *testing.T) {
 func TestLogsStreamEnds(t *testing.T) {
 	e := newEnv(t)
 	e.createService(e.alice, "blog")
-	token, tok, err := e.app.CreateToken(context.Background(), app.OperatorActor(), "alice@example.com", "tail", 0)
+	token, tok, err := e.app.Accounts.CreateToken(context.Background(), app.OperatorActor(), rampart.TokenInput{Email: "alice@example.com", Name: "tail"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func TestLogsStreamEnds(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := s.event()
-	if ev.Type != LogEventEnd || !strings.Contains(ev.Message, "API token is not valid") {
+	if ev.Type != rampart.LogEventEnd || !strings.Contains(ev.Message, "API token is not valid") {
 		t.Fatalf("last line %+v", ev)
 	}
 	if l, ok := s.next(); ok {

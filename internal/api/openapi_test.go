@@ -186,13 +186,13 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 		op := ops[key]
 		t.Run(key, func(t *testing.T) {
 			// Each operation finds the service "web" in place.
-			if _, err := e.app.GetService(context.Background(), app.OperatorActor(), "web"); rampart.ErrorCode(err) == rampart.ENOTFOUND {
+			if _, err := e.app.Services.Get(context.Background(), app.OperatorActor(), "web"); rampart.ErrorCode(err) == rampart.ENOTFOUND {
 				e.createService(e.admin, "web")
 			}
 			// … and, for the operations on one domain, its domain.
 			if strings.Contains(key, "{domain}") {
-				if _, err := e.app.GetDomain(context.Background(), app.OperatorActor(), "web", "web.example.org"); rampart.ErrorCode(err) == rampart.ENOTFOUND {
-					if _, err := e.app.AddDomain(context.Background(), app.OperatorActor(), "web", "web.example.org", "", nil, nil); err != nil {
+				if _, err := e.app.Domains.Get(context.Background(), app.OperatorActor(), rampart.DomainRef{Service: "web", Name: "web.example.org"}); rampart.ErrorCode(err) == rampart.ENOTFOUND {
+					if _, err := e.app.Domains.Add(context.Background(), app.OperatorActor(), rampart.DomainInput{Service: "web", Name: "web.example.org"}); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -320,27 +320,27 @@ func checkValue(t *testing.T, d doc, name string, schema doc, v any) {
 // schemaTypes pairs each schema in components/schemas with the Go type that
 // is encoded or decoded under it. Schemas of plain strings have no entry.
 var schemaTypes = map[string]reflect.Type{
-	"Service":       reflect.TypeFor[Service](),
-	"ServiceList":   reflect.TypeFor[ServiceList](),
-	"ServiceInput":  reflect.TypeFor[app.ServiceInput](),
-	"ServiceUpdate": reflect.TypeFor[app.ServiceUpdate](),
+	"Service":       reflect.TypeFor[rampart.ServiceView](),
+	"ServiceList":   reflect.TypeFor[rampart.ServiceList](),
+	"ServiceInput":  reflect.TypeFor[rampart.ServiceInput](),
+	"ServiceUpdate": reflect.TypeFor[rampart.ServiceUpdate](),
 	"AuditEvent":    reflect.TypeFor[rampart.AuditEvent](),
-	"AuditList":     reflect.TypeFor[AuditList](),
+	"AuditList":     reflect.TypeFor[rampart.AuditList](),
 	"User":          reflect.TypeFor[rampart.User](),
-	"Error":         reflect.TypeFor[ErrorResponse](),
-	"ErrorBody":     reflect.TypeFor[ErrorBody](),
+	"Error":         reflect.TypeFor[rampart.ErrorResponse](),
+	"ErrorBody":     reflect.TypeFor[rampart.ErrorBody](),
 	"RateLimit":     reflect.TypeFor[rampart.RateLimit](),
 	"Cache":         reflect.TypeFor[rampart.Cache](),
-	"PurgeResult":   reflect.TypeFor[PurgeResult](),
+	"PurgeResult":   reflect.TypeFor[rampart.PurgeResult](),
 	"Domain":        reflect.TypeFor[rampart.Domain](),
-	"DomainList":    reflect.TypeFor[DomainList](),
-	"DomainInput":   reflect.TypeFor[DomainInput](),
-	"DomainUpdate":  reflect.TypeFor[DomainUpdate](),
-	"SSLResetInput": reflect.TypeFor[SSLResetInput](),
-	"SSLReset":      reflect.TypeFor[app.SSLReset](),
-	"DomainCheck":   reflect.TypeFor[DomainCheck](),
-	"ResolverCheck": reflect.TypeFor[ResolverCheck](),
-	"LogEvent":      reflect.TypeFor[LogEvent](),
+	"DomainList":    reflect.TypeFor[rampart.DomainList](),
+	"DomainInput":   reflect.TypeFor[rampart.DomainInput](),
+	"DomainUpdate":  reflect.TypeFor[rampart.DomainUpdate](),
+	"SSLResetInput": reflect.TypeFor[rampart.SSLResetInput](),
+	"SSLReset":      reflect.TypeFor[rampart.SSLReset](),
+	"DomainCheck":   reflect.TypeFor[rampart.DomainCheck](),
+	"ResolverCheck": reflect.TypeFor[rampart.ResolverCheck](),
+	"LogEvent":      reflect.TypeFor[rampart.LogEvent](),
 	"LogEntry":      reflect.TypeFor[rampart.LogEntry](),
 }
 
@@ -364,10 +364,7 @@ func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 			t.Errorf("schema %s: type %v, want string", name, s["type"])
 		}
 	}
-	var codes []string
-	for _, c := range statuses {
-		codes = append(codes, c.code)
-	}
+	codes := rampart.ErrorCodes()
 	body, _ := resolve(t, d, schemas["ErrorBody"])
 	code, _ := resolve(t, d, body["properties"].(doc)["code"])
 	var documented []string

@@ -3,21 +3,16 @@ package api
 import (
 	"net/http"
 
+	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
 )
 
-// SSLResetInput is the body of POST /ssl/reset: {} resets everything
-// (admins), {"domain": "…"} one name.
-type SSLResetInput struct {
-	Domain string `json:"domain,omitempty"`
-}
-
 func (s *server) resetSSL(w http.ResponseWriter, r *http.Request, actor app.Actor) error {
-	var in SSLResetInput
+	var in rampart.SSLResetInput
 	if err := decodeBody(w, r, &in); err != nil {
 		return err
 	}
-	res, err := s.app.ResetCertificates(r.Context(), actor, in.Domain)
+	res, err := s.app.SSL.Reset(r.Context(), actor, in)
 	if err != nil {
 		return err
 	}

@@ -3,18 +3,30 @@
 // it validates input, checks who may do what, writes the change and its
 // audit event in one transaction, and tells the reconcilers that something
 // changed. Nothing else writes to the store.
+//
+// An App is a set of nouns (App.Services, App.Domains, App.Accounts,
+// App.Audit, App.Logs, App.SSL), each with the verbs people use on it, over
+// one shared core: the store, the permission checks, the audit log written
+// in the same transaction as the change, the clock, the logger and the
+// change notices. Methods that change something take the context, the
+// Actor and an input struct of the root package (rampart.ServiceInput,
+// rampart.DomainInput…), which is also what the REST API decodes.
+//
+// What the service layer needs from the data plane (the edge's request
+// log and cache, the DNS checker, the certificate manager) it declares as
+// small interfaces where it uses them (CachePurger, DNSChecker,
+// CertificateResetter, rampart.LogSource); internal/server passes the real
+// ones, and a process without a data plane passes none. So app does not
+// import the edge, the certificate manager or the DNS library.
 package app
 
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/auth"
-	"github.com/rampart-dev/rampart/internal/dnscheck"
-	"github.com/rampart-dev/rampart/internal/edge/logtail"
 	"github.com/rampart-dev/rampart/internal/store"
 )
 
@@ -83,7 +95,8 @@ const (
 	LoginFailureWindow      = 15 * time.Minute
 )
 
-// Options tune an App. The zero value works.
+// Options tune an App. The zero value works: an App without the data
+// plane's parts refuses what needs them with a message that says so.
 type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time // for tests; default time.Now
@@ -91,43 +104,53 @@ type Options struct {
 	// SessionIdle without a request, and SessionMax after login regardless.
 	SessionIdle time.Duration // default 2h
 	SessionMax  time.Duration // default 24h
-	// PurgeCache drops a service's cached responses and says how many; nil
-	// when this process runs no edge.
-	PurgeCache func(service string) int
 	// PlatformDomain is the domain under which services get their own
 	// hostnames; custom domains at or under it are refused. Empty: no
 	// platform domain, nothing refused for it.
 	PlatformDomain string
-	// CheckDNS runs the DNS check of a domain now (dnscheck through the
-	// configured resolvers, against the domain's service); nil when this
-	// process cannot, and CheckDomain then says so.
-	CheckDNS func(ctx context.Context, d *rampart.Domain) dnscheck.Result
-	// ResetCertificates moves the certificate storage of name (all of it
-	// for "") aside and has the certificates obtained anew; it returns
-	// where the files went. nil when this process manages no
-	// certificates. See certs.Manager.Reset.
-	ResetCertificates func(ctx context.Context, name string) (movedTo string, err error)
-	// Logs is the edge's memory of recent requests, which OpenLogs reads;
+
+	// Cache is the edge's output cache, which Services.PurgeCache empties;
 	// nil when this process runs no edge.
-	Logs *logtail.Log
+	Cache CachePurger
+	// DNS runs the DNS check of a domain now, for Domains.Check; nil when
+	// this process cannot.
+	DNS DNSChecker
+	// Certificates is the certificate manager, for SSL.Reset; nil when
+	// this process manages no certificates.
+	Certificates CertificateResetter
+	// CheckKeyPair checks an uploaded certificate and key (TLS mode
+	// custom) for a domain and says what is wrong in words for the person
+	// who uploaded them (certs.ParseCustom, in serve). nil: this process
+	// cannot check uploads and refuses them.
+	CheckKeyPair func(name string, certPEM, keyPEM []byte) error
+	// Logs is the edge's memory of recent requests, which Logs.Open reads;
+	// nil when this process runs no edge.
+	Logs rampart.LogSource
 	// LogHeartbeat is how often a quiet log stream says it is alive;
-	// default LogHeartbeat. Tests shorten it.
+	// default rampart.LogHeartbeat. Tests shorten it.
 	LogHeartbeat time.Duration
 }
 
-// App is the service layer. Create it with New; it is safe for concurrent use.
+// App is the service layer. Create it with New; it is safe for concurrent
+// use.
 type App struct {
+	Services *Services
+	Domains  *Domains
+	Accounts *Accounts
+	Audit    *Audit
+	Logs     *Logs
+	SSL      *SSL
+
+	core *core
+}
+
+// core is what the nouns share.
+type core struct {
 	store   store.Store
 	log     *slog.Logger
 	now     func() time.Time
 	opts    Options
 	changed chan struct{}
-
-	// Failed logins are throttled per account and per client IP.
-	loginsByAccount, loginsByIP *auth.Throttle
-
-	logMu      sync.Mutex
-	logStreams map[int64]int // user ID → following log streams open
 }
 
 // New returns an App on st.
@@ -144,32 +167,40 @@ func New(st store.Store, opts Options) *App {
 	if opts.SessionMax <= 0 {
 		opts.SessionMax = 24 * time.Hour
 	}
+	if opts.LogHeartbeat <= 0 {
+		opts.LogHeartbeat = rampart.LogHeartbeat
+	}
+	c := &core{store: st, log: opts.Logger, now: opts.Now, opts: opts, changed: make(chan struct{}, 1)}
 	return &App{
-		store: st, log: opts.Logger, now: opts.Now, opts: opts, changed: make(chan struct{}, 1),
-		loginsByAccount: &auth.Throttle{Limit: LoginFailuresPerAccount, Window: LoginFailureWindow},
-		loginsByIP:      &auth.Throttle{Limit: LoginFailuresPerIP, Window: LoginFailureWindow},
+		Services: &Services{c},
+		Domains:  &Domains{c},
+		Accounts: &Accounts{core: c,
+			byAccount: &auth.Throttle{Limit: LoginFailuresPerAccount, Window: LoginFailureWindow},
+			byIP:      &auth.Throttle{Limit: LoginFailuresPerIP, Window: LoginFailureWindow},
+		},
+		Audit: &Audit{c},
+		Logs:  &Logs{core: c},
+		SSL:   &SSL{c},
+		core:  c,
 	}
 }
-
-// Store returns the store, for reconcilers that read desired state.
-func (a *App) Store() store.Store { return a.store }
 
 // Changes delivers a value after desired state changed through this App.
 // Notifications coalesce: one receive may stand for several changes, so the
 // receiver re-reads everything it cares about.
-func (a *App) Changes() <-chan struct{} { return a.changed }
+func (a *App) Changes() <-chan struct{} { return a.core.changed }
 
-func (a *App) notify() {
+func (c *core) notify() {
 	select {
-	case a.changed <- struct{}{}:
+	case c.changed <- struct{}{}:
 	default:
 	}
 }
 
 // audit appends an event for actor inside the caller's transaction.
-func (a *App) audit(ctx context.Context, st store.Store, actor Actor, action string, svc *rampart.Service, detail string) error {
+func (c *core) audit(ctx context.Context, st store.Store, actor Actor, action string, svc *rampart.Service, detail string) error {
 	e := &rampart.AuditEvent{
-		At:      a.now().UTC(),
+		At:      c.now().UTC(),
 		ActorID: actor.id(),
 		Actor:   actor.name(),
 		IP:      actor.IP,
@@ -180,4 +211,20 @@ func (a *App) audit(ctx context.Context, st store.Store, actor Actor, action str
 		e.Service, e.ServiceID, e.OwnerID = svc.Name, svc.ID, svc.OwnerID
 	}
 	return st.AddAudit(ctx, e)
+}
+
+// visibleService returns the named service if actor may see it, and says
+// it does not exist otherwise.
+func (c *core) visibleService(ctx context.Context, st store.Store, actor Actor, name string) (*rampart.Service, error) {
+	if err := rampart.ValidateServiceName(name); err != nil {
+		return nil, rampart.Errorf(rampart.ENOTFOUND, "service %q not found", name)
+	}
+	svc, err := st.ServiceByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if !actor.isAdmin() && svc.OwnerID != actor.User.ID {
+		return nil, rampart.Errorf(rampart.ENOTFOUND, "service %q not found", name)
+	}
+	return svc, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/server/dataplane"
 	"github.com/rampart-dev/rampart/internal/store"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 )
@@ -29,6 +30,7 @@ func (c *clock) add(d time.Duration) {
 
 type fixture struct {
 	app           *App
+	st            store.Store // the App's store, opened by the test
 	clock         *clock
 	admin, member *rampart.User
 }
@@ -41,21 +43,21 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { db.Close() })
 	c := &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-	a := New(db, Options{Now: c.now})
+	a := New(db, Options{Now: c.now, CheckKeyPair: dataplane.CheckKeyPair})
 	ctx := context.Background()
-	admin, err := a.CreateUser(ctx, OperatorActor(), "Admin@Example.com", "correct horse battery", rampart.RoleAdmin)
+	admin, err := a.Accounts.Create(ctx, OperatorActor(), rampart.UserInput{Email: "Admin@Example.com", Password: "correct horse battery", Role: rampart.RoleAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}
-	member, err := a.CreateUser(ctx, UserActor(admin, "192.0.2.1"), "mia@example.com", "member password", rampart.RoleMember)
+	member, err := a.Accounts.Create(ctx, UserActor(admin, "192.0.2.1"), rampart.UserInput{Email: "mia@example.com", Password: "member password", Role: rampart.RoleMember})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{app: a, clock: c, admin: admin, member: member}
+	return &fixture{app: a, st: db, clock: c, admin: admin, member: member}
 }
 
 func (f *fixture) auditCount(t *testing.T) int {
-	evs, err := f.app.ListAudit(context.Background(), OperatorActor(), store.AuditFilter{Limit: 1000})
+	evs, err := f.app.Audit.List(context.Background(), OperatorActor(), rampart.AuditFilter{Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +83,7 @@ func TestCreateUserRules(t *testing.T) {
 		{OperatorActor(), "x@example.com", "long enough pw", "root", rampart.EINVALID, "role"},
 		{OperatorActor(), "MIA@example.com", "long enough pw", rampart.RoleMember, rampart.ECONFLICT, "already exists"},
 	} {
-		_, err := f.app.CreateUser(ctx, tc.actor, tc.email, tc.pw, tc.role)
+		_, err := f.app.Accounts.Create(ctx, tc.actor, rampart.UserInput{Email: tc.email, Password: tc.pw, Role: tc.role})
 		if rampart.ErrorCode(err) != tc.code || !strings.Contains(rampart.ErrorMessage(err), tc.substr) {
 			t.Errorf("CreateUser(%q, %q, %q) = %v; want %s containing %q", tc.email, tc.pw, tc.role, err, tc.code, tc.substr)
 		}
@@ -91,11 +93,11 @@ func TestCreateUserRules(t *testing.T) {
 func TestLogin(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	if u, err := f.app.Login(ctx, " ADMIN@example.com ", "correct horse battery", "192.0.2.1"); err != nil || u.ID != f.admin.ID {
+	if u, err := f.app.Accounts.Login(ctx, rampart.LoginInput{Email: " ADMIN@example.com ", Password: "correct horse battery", IP: "192.0.2.1"}); err != nil || u.ID != f.admin.ID {
 		t.Fatalf("good login: %v, %v", u, err)
 	}
-	_, errWrong := f.app.Login(ctx, "admin@example.com", "wrong password!", "192.0.2.1")
-	_, errNobody := f.app.Login(ctx, "nobody@example.com", "wrong password!", "192.0.2.1")
+	_, errWrong := f.app.Accounts.Login(ctx, rampart.LoginInput{Email: "admin@example.com", Password: "wrong password!", IP: "192.0.2.1"})
+	_, errNobody := f.app.Accounts.Login(ctx, rampart.LoginInput{Email: "nobody@example.com", Password: "wrong password!", IP: "192.0.2.1"})
 	if errWrong == nil || errNobody == nil || errWrong.Error() != errNobody.Error() {
 		t.Errorf("wrong password %v and unknown user %v must fail alike", errWrong, errNobody)
 	}
@@ -106,10 +108,10 @@ func TestServicesVisibilityAndAudit(t *testing.T) {
 	ctx := context.Background()
 	admin, member := UserActor(f.admin, "192.0.2.1"), UserActor(f.member, "192.0.2.2")
 
-	if _, err := f.app.CreateService(ctx, admin, ServiceInput{Name: "blog", Upstreams: []string{"http://127.0.0.1:3000"}}); err != nil {
+	if _, err := f.app.Services.Create(ctx, admin, rampart.ServiceInput{Name: "blog", Upstreams: []string{"http://127.0.0.1:3000"}}); err != nil {
 		t.Fatal(err)
 	}
-	shop, err := f.app.CreateService(ctx, member, ServiceInput{Name: "shop", Upstreams: []string{" http://127.0.0.1:3001 "}})
+	shop, err := f.app.Services.Create(ctx, member, rampart.ServiceInput{Name: "shop", Upstreams: []string{" http://127.0.0.1:3001 "}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,27 +124,27 @@ func TestServicesVisibilityAndAudit(t *testing.T) {
 		t.Error("no change notice after create")
 	}
 
-	list, _ := f.app.ListServices(ctx, member)
+	list, _ := f.app.Services.List(ctx, member)
 	if len(list) != 1 || list[0].Name != "shop" {
 		t.Errorf("member sees %v", names(list))
 	}
-	list, _ = f.app.ListServices(ctx, admin)
+	list, _ = f.app.Services.List(ctx, admin)
 	if len(list) != 2 {
 		t.Errorf("admin sees %v", names(list))
 	}
 	n := f.auditCount(t)
 	// A member cannot see, change or delete the admin's service, and is
 	// told it does not exist.
-	if _, err := f.app.GetService(ctx, member, "blog"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
+	if _, err := f.app.Services.Get(ctx, member, "blog"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
 		t.Errorf("member get blog: %v", err)
 	}
-	if _, err := f.app.UpdateService(ctx, member, "blog", ServiceUpdate{Upstreams: []string{"http://127.0.0.1:1"}}); rampart.ErrorCode(err) != rampart.ENOTFOUND {
+	if _, err := f.app.Services.Update(ctx, member, rampart.ServiceUpdate{Name: "blog", Upstreams: []string{"http://127.0.0.1:1"}}); rampart.ErrorCode(err) != rampart.ENOTFOUND {
 		t.Errorf("member update blog: %v", err)
 	}
-	if err := f.app.DeleteService(ctx, member, "blog"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
+	if err := f.app.Services.Delete(ctx, member, "blog"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
 		t.Errorf("member delete blog: %v", err)
 	}
-	if _, err := f.app.CreateService(ctx, member, ServiceInput{Name: "x", Upstreams: []string{"http://127.0.0.1:1"}, Owner: "admin@example.com"}); rampart.ErrorCode(err) != rampart.EFORBIDDEN {
+	if _, err := f.app.Services.Create(ctx, member, rampart.ServiceInput{Name: "x", Upstreams: []string{"http://127.0.0.1:1"}, Owner: "admin@example.com"}); rampart.ErrorCode(err) != rampart.EFORBIDDEN {
 		t.Errorf("member creating for admin: %v", err)
 	}
 	if got := f.auditCount(t); got != n {
@@ -150,14 +152,14 @@ func TestServicesVisibilityAndAudit(t *testing.T) {
 	}
 	// Admins may act on anyone's service and create for others.
 	stopped := rampart.StateStopped
-	if s, err := f.app.UpdateService(ctx, admin, "shop", ServiceUpdate{State: &stopped}); err != nil || s.State != stopped {
+	if s, err := f.app.Services.Update(ctx, admin, rampart.ServiceUpdate{Name: "shop", State: &stopped}); err != nil || s.State != stopped {
 		t.Errorf("admin stop shop: %v %v", s, err)
 	}
-	if s, err := f.app.CreateService(ctx, admin, ServiceInput{Name: "for-mia", Upstreams: []string{"http://127.0.0.1:1"}, Owner: "mia@example.com"}); err != nil || s.OwnerID != f.member.ID {
+	if s, err := f.app.Services.Create(ctx, admin, rampart.ServiceInput{Name: "for-mia", Upstreams: []string{"http://127.0.0.1:1"}, Owner: "mia@example.com"}); err != nil || s.OwnerID != f.member.ID {
 		t.Errorf("admin create for member: %v %v", s, err)
 	}
 	// Members read their own actions and events on their services, not the admin's.
-	evs, err := f.app.ListAudit(ctx, member, store.AuditFilter{})
+	evs, err := f.app.Audit.List(ctx, member, rampart.AuditFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,10 +177,10 @@ func TestServicesVisibilityAndAudit(t *testing.T) {
 	if !sawAdminStop {
 		t.Error("member does not see the admin's change to their service")
 	}
-	if err := f.app.DeleteService(ctx, member, "shop"); err != nil {
+	if err := f.app.Services.Delete(ctx, member, "shop"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.app.GetService(ctx, admin, "shop"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
+	if _, err := f.app.Services.Get(ctx, admin, "shop"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
 		t.Errorf("after delete: %v", err)
 	}
 }
@@ -187,11 +189,11 @@ func TestServiceBadInputChangesNothing(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	admin := UserActor(f.admin, "")
-	if _, err := f.app.CreateService(ctx, admin, ServiceInput{Name: "taken", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
+	if _, err := f.app.Services.Create(ctx, admin, rampart.ServiceInput{Name: "taken", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
 		t.Fatal(err)
 	}
 	n := f.auditCount(t)
-	for _, in := range []ServiceInput{
+	for _, in := range []rampart.ServiceInput{
 		{Name: "Blog", Upstreams: []string{"http://127.0.0.1:1"}},
 		{Name: strings.Repeat("a", 64), Upstreams: []string{"http://127.0.0.1:1"}},
 		{Name: "-blog", Upstreams: []string{"http://127.0.0.1:1"}},
@@ -201,17 +203,17 @@ func TestServiceBadInputChangesNothing(t *testing.T) {
 		{Name: "ok", Upstreams: []string{"http://127.0.0.1:1", "http://127.0.0.1:1"}},
 		{Name: "ok", Upstreams: []string{"http://127.0.0.1:1"}, Owner: "ghost@example.com"},
 	} {
-		if _, err := f.app.CreateService(ctx, admin, in); err == nil || rampart.ErrorCode(err) == rampart.EINTERNAL {
+		if _, err := f.app.Services.Create(ctx, admin, in); err == nil || rampart.ErrorCode(err) == rampart.EINTERNAL {
 			t.Errorf("CreateService(%+v) = %v; want a clear error", in, err)
 		}
 	}
 	bad := rampart.ServiceState("exploded")
-	for _, up := range []ServiceUpdate{{}, {State: &bad}, {Upstreams: []string{"javascript:alert(1)"}}} {
-		if _, err := f.app.UpdateService(ctx, admin, "taken", up); rampart.ErrorCode(err) != rampart.EINVALID {
+	for _, up := range []rampart.ServiceUpdate{{}, {State: &bad}, {Upstreams: []string{"javascript:alert(1)"}}} {
+		if _, err := f.app.Services.Update(ctx, admin, withName(up, "taken")); rampart.ErrorCode(err) != rampart.EINVALID {
 			t.Errorf("UpdateService(%+v) = %v; want invalid", up, err)
 		}
 	}
-	list, _ := f.app.ListServices(ctx, admin)
+	list, _ := f.app.Services.List(ctx, admin)
 	if len(list) != 1 || list[0].Upstreams[0] != "http://127.0.0.1:1" {
 		t.Errorf("services changed: %v", names(list))
 	}
@@ -223,23 +225,23 @@ func TestServiceBadInputChangesNothing(t *testing.T) {
 func TestTokens(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	plain, tok, err := f.app.CreateToken(ctx, OperatorActor(), "mia@example.com", "cli", time.Hour)
+	plain, tok, err := f.app.Accounts.CreateToken(ctx, OperatorActor(), rampart.TokenInput{Email: "mia@example.com", Name: "cli", TTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if u, err := f.app.AuthenticateToken(ctx, plain); err != nil || u.ID != f.member.ID {
+	if u, err := f.app.Accounts.Authenticate(ctx, plain); err != nil || u.ID != f.member.ID {
 		t.Fatalf("AuthenticateToken: %v %v", u, err)
 	}
-	if _, _, err := f.app.CreateToken(ctx, UserActor(f.member, ""), "admin@example.com", "steal", 0); rampart.ErrorCode(err) != rampart.EFORBIDDEN {
+	if _, _, err := f.app.Accounts.CreateToken(ctx, UserActor(f.member, ""), rampart.TokenInput{Email: "admin@example.com", Name: "steal"}); rampart.ErrorCode(err) != rampart.EFORBIDDEN {
 		t.Errorf("member minting admin token: %v", err)
 	}
 	for _, bad := range []string{"", "garbage", plain[:len(plain)-1] + "x"} {
-		if _, err := f.app.AuthenticateToken(ctx, bad); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
+		if _, err := f.app.Accounts.Authenticate(ctx, bad); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
 			t.Errorf("AuthenticateToken(%q) = %v", bad, err)
 		}
 	}
 	f.clock.add(time.Hour)
-	_, err = f.app.AuthenticateToken(ctx, plain)
+	_, err = f.app.Accounts.Authenticate(ctx, plain)
 	if rampart.ErrorCode(err) != rampart.EUNAUTHORIZED || !strings.Contains(err.Error(), "expired") {
 		t.Errorf("expired token (%v): %v", tok.ExpiresAt, err)
 	}
@@ -248,46 +250,46 @@ func TestTokens(t *testing.T) {
 func TestSessions(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	cookie, s, err := f.app.StartSession(ctx, f.admin, "192.0.2.1")
+	cookie, s, err := f.app.Accounts.StartSession(ctx, f.admin, "192.0.2.1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.CSRFToken == "" || cookie == "" {
 		t.Fatal("session without cookie or CSRF token")
 	}
-	if _, u, err := f.app.Session(ctx, cookie); err != nil || u.ID != f.admin.ID {
+	if _, u, err := f.app.Accounts.Session(ctx, cookie); err != nil || u.ID != f.admin.ID {
 		t.Fatalf("Session: %v %v", u, err)
 	}
 	// Activity keeps it alive past the idle limit...
 	for i := 0; i < 3; i++ {
 		f.clock.add(90 * time.Minute)
-		if _, _, err := f.app.Session(ctx, cookie); err != nil {
+		if _, _, err := f.app.Accounts.Session(ctx, cookie); err != nil {
 			t.Fatalf("active session ended after %d×90m: %v", i+1, err)
 		}
 	}
 	// ...and an idle gap ends it.
 	f.clock.add(2*time.Hour + time.Second)
-	if _, _, err := f.app.Session(ctx, cookie); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
+	if _, _, err := f.app.Accounts.Session(ctx, cookie); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
 		t.Errorf("idle session: %v", err)
 	}
 	// The absolute limit ends even a busy session.
-	cookie, _, _ = f.app.StartSession(ctx, f.admin, "192.0.2.1")
+	cookie, _, _ = f.app.Accounts.StartSession(ctx, f.admin, "192.0.2.1")
 	for i := 0; i < 24; i++ {
 		f.clock.add(time.Hour)
-		_, _, err = f.app.Session(ctx, cookie)
+		_, _, err = f.app.Accounts.Session(ctx, cookie)
 	}
 	if rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
 		t.Errorf("session alive after 24h: %v", err)
 	}
 	// Logout.
-	cookie, s, _ = f.app.StartSession(ctx, f.admin, "192.0.2.1")
-	if err := f.app.EndSession(ctx, s, f.admin, "192.0.2.1"); err != nil {
+	cookie, s, _ = f.app.Accounts.StartSession(ctx, f.admin, "192.0.2.1")
+	if err := f.app.Accounts.EndSession(ctx, s, f.admin, "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := f.app.Session(ctx, cookie); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
+	if _, _, err := f.app.Accounts.Session(ctx, cookie); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
 		t.Errorf("after logout: %v", err)
 	}
-	if _, _, err := f.app.Session(ctx, "not-a-cookie"); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
+	if _, _, err := f.app.Accounts.Session(ctx, "not-a-cookie"); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
 		t.Errorf("bogus cookie: %v", err)
 	}
 }
@@ -304,39 +306,39 @@ func TestLoginThrottle(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	for i := 0; i < LoginFailuresPerAccount; i++ {
-		if _, err := f.app.Login(ctx, "admin@example.com", "wrong password!", "198.51.100.1"); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
+		if _, err := f.app.Accounts.Login(ctx, rampart.LoginInput{Email: "admin@example.com", Password: "wrong password!", IP: "198.51.100.1"}); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
 			t.Fatalf("failure %d: %v", i, err)
 		}
 	}
 	// Even the right password is refused now, from any IP, with a wait.
-	_, err := f.app.Login(ctx, "admin@example.com", "correct horse battery", "198.51.100.2")
+	_, err := f.app.Accounts.Login(ctx, rampart.LoginInput{Email: "admin@example.com", Password: "correct horse battery", IP: "198.51.100.2"})
 	if rampart.ErrorCode(err) != rampart.ETOOMANY || !strings.Contains(err.Error(), "try again in 16m0s") {
 		t.Errorf("throttled login: %v", err)
 	}
 	// Another account is not affected...
-	if _, err := f.app.Login(ctx, "mia@example.com", "member password", "198.51.100.2"); err != nil {
+	if _, err := f.app.Accounts.Login(ctx, rampart.LoginInput{Email: "mia@example.com", Password: "member password", IP: "198.51.100.2"}); err != nil {
 		t.Errorf("other account: %v", err)
 	}
 	// ...and the window ends.
 	f.clock.add(LoginFailureWindow)
-	if _, err := f.app.Login(ctx, "admin@example.com", "correct horse battery", "198.51.100.2"); err != nil {
+	if _, err := f.app.Accounts.Login(ctx, rampart.LoginInput{Email: "admin@example.com", Password: "correct horse battery", IP: "198.51.100.2"}); err != nil {
 		t.Errorf("after the window: %v", err)
 	}
 	// Per IP: one client spraying many (unknown) accounts is stopped too,
 	// with the same answer whether or not the accounts exist.
 	for i := 0; i < LoginFailuresPerIP; i++ {
-		f.app.Login(ctx, fmt.Sprintf("user%d@example.com", i), "guess guess", "203.0.113.9")
+		f.app.Accounts.Login(ctx, rampart.LoginInput{Email: fmt.Sprintf("user%d@example.com", i), Password: "guess guess", IP: "203.0.113.9"})
 	}
-	if _, err := f.app.Login(ctx, "mia@example.com", "member password", "203.0.113.9"); rampart.ErrorCode(err) != rampart.ETOOMANY {
+	if _, err := f.app.Accounts.Login(ctx, rampart.LoginInput{Email: "mia@example.com", Password: "member password", IP: "203.0.113.9"}); rampart.ErrorCode(err) != rampart.ETOOMANY {
 		t.Errorf("sprayer's IP: %v", err)
 	}
 }
 
-func TestProtectionSettings(t *testing.T) {
+func TestRateLimitAndCacheSettings(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	member := UserActor(f.member, "192.0.2.2")
-	svc, err := f.app.CreateService(ctx, member, ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:1"}})
+	svc, err := f.app.Services.Create(ctx, member, rampart.ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +346,7 @@ func TestProtectionSettings(t *testing.T) {
 		t.Errorf("defaults: %+v %+v", svc.RateLimit, svc.Cache)
 	}
 	rl := rampart.RateLimit{Enabled: true, Requests: 10, Per: rampart.PerSecond, Allow: []string{"203.0.113.7", "2001:db8::1/48"}}
-	svc, err = f.app.UpdateService(ctx, member, "shop", ServiceUpdate{RateLimit: &rl})
+	svc, err = f.app.Services.Update(ctx, member, rampart.ServiceUpdate{Name: "shop", RateLimit: &rl})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +360,7 @@ func TestProtectionSettings(t *testing.T) {
 		{Enabled: false, Requests: 10, Per: "minute", Allow: []string{"not-a-cidr"}},
 		{Enabled: true, Requests: 10, Per: "minute", Allow: []string{"10.0.0.0/8", "10.1.0.0/8"}}, // the same network twice
 	} {
-		if _, err := f.app.UpdateService(ctx, member, "shop", ServiceUpdate{RateLimit: &bad}); rampart.ErrorCode(err) != rampart.EINVALID {
+		if _, err := f.app.Services.Update(ctx, member, rampart.ServiceUpdate{Name: "shop", RateLimit: &bad}); rampart.ErrorCode(err) != rampart.EINVALID {
 			t.Errorf("rate limit %+v: %v", bad, err)
 		}
 	}
@@ -367,34 +369,40 @@ func TestProtectionSettings(t *testing.T) {
 		{Enabled: true, TTL: rampart.Duration(2 * time.Hour)},
 		{Enabled: true, TTL: rampart.Duration(time.Second), StaleIfError: rampart.Duration(-time.Second)},
 	} {
-		if _, err := f.app.UpdateService(ctx, member, "shop", ServiceUpdate{Cache: &bad}); rampart.ErrorCode(err) != rampart.EINVALID {
+		if _, err := f.app.Services.Update(ctx, member, rampart.ServiceUpdate{Name: "shop", Cache: &bad}); rampart.ErrorCode(err) != rampart.EINVALID {
 			t.Errorf("cache %+v: %v", bad, err)
 		}
 	}
 	if got := f.auditCount(t); got != n {
 		t.Errorf("refused settings wrote %d audit events", got-n)
 	}
-	got, _ := f.app.GetService(ctx, member, "shop")
+	got, _ := f.app.Services.Get(ctx, member, "shop")
 	if got.RateLimit.Requests != 10 || got.Cache != rampart.DefaultCache() {
 		t.Errorf("refused settings changed the service: %+v %+v", got.RateLimit, got.Cache)
 	}
 
 	// Purge: checked like any change, audited, carried out by the hook.
-	if _, err := f.app.PurgeCache(ctx, member, "shop"); rampart.ErrorCode(err) != rampart.EINVALID {
+	if _, err := f.app.Services.PurgeCache(ctx, member, "shop"); rampart.ErrorCode(err) != rampart.EINVALID {
 		t.Errorf("purge without an edge: %v", err)
 	}
 	var purged []string
-	f.app.opts.PurgeCache = func(s string) int { purged = append(purged, s); return 7 }
-	if n, err := f.app.PurgeCache(ctx, member, "shop"); err != nil || n != 7 {
+	f.app.core.opts.Cache = PurgeFunc(func(s string) int { purged = append(purged, s); return 7 })
+	if n, err := f.app.Services.PurgeCache(ctx, member, "shop"); err != nil || n != 7 {
 		t.Errorf("purge: %d %v", n, err)
 	}
-	if _, err := f.app.CreateService(ctx, UserActor(f.admin, ""), ServiceInput{Name: "blog", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
+	if _, err := f.app.Services.Create(ctx, UserActor(f.admin, ""), rampart.ServiceInput{Name: "blog", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.app.PurgeCache(ctx, member, "blog"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
+	if _, err := f.app.Services.PurgeCache(ctx, member, "blog"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
 		t.Errorf("member purging another's cache: %v", err)
 	}
 	if len(purged) != 1 || purged[0] != "shop" {
 		t.Errorf("purged %v", purged)
 	}
+}
+
+// withName is up for the service name.
+func withName(up rampart.ServiceUpdate, name string) rampart.ServiceUpdate {
+	up.Name = name
+	return up
 }

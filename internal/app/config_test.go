@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/store"
 )
 
 func strp(s string) *string { return &s }
@@ -15,7 +14,7 @@ func strp(s string) *string { return &s }
 // lastAudit returns the newest audit event.
 func (f *fixture) lastAudit(t *testing.T) *rampart.AuditEvent {
 	t.Helper()
-	evs, err := f.app.Store().ListAudit(context.Background(), store.AuditFilter{Limit: 1})
+	evs, err := f.st.ListAudit(context.Background(), rampart.AuditFilter{Limit: 1})
 	if err != nil || len(evs) == 0 {
 		t.Fatalf("reading the audit log: %v (%d events)", err, len(evs))
 	}
@@ -26,7 +25,7 @@ func TestServiceEnv(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	member, other := UserActor(f.member, "192.0.2.2"), UserActor(f.admin, "192.0.2.1")
-	svc, err := f.app.CreateService(ctx, member, ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:2"}, Env: rampart.Env{"SECRET": "s3cr3t"}})
+	svc, err := f.app.Services.Create(ctx, member, rampart.ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:2"}, Env: rampart.Env{"SECRET": "s3cr3t"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +33,7 @@ func TestServiceEnv(t *testing.T) {
 		t.Fatalf("created with env %v", svc.Env)
 	}
 
-	got, err := f.app.UpdateService(ctx, member, "shop", ServiceUpdate{Env: rampart.EnvPatch{"APP_DOMAIN": strp("shop.example.com"), "SECRET": nil, "NEVER_SET": nil}})
+	got, err := f.app.Services.Update(ctx, member, rampart.ServiceUpdate{Name: "shop", Env: rampart.EnvPatch{"APP_DOMAIN": strp("shop.example.com"), "SECRET": nil, "NEVER_SET": nil}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +50,7 @@ func TestServiceEnv(t *testing.T) {
 
 	// Setting what is there already changes nothing and writes nothing.
 	before := f.auditCount(t)
-	if _, err := f.app.UpdateService(ctx, member, "shop", ServiceUpdate{Env: rampart.EnvPatch{"APP_DOMAIN": strp("shop.example.com")}}); err != nil {
+	if _, err := f.app.Services.Update(ctx, member, rampart.ServiceUpdate{Name: "shop", Env: rampart.EnvPatch{"APP_DOMAIN": strp("shop.example.com")}}); err != nil {
 		t.Errorf("a patch that changes nothing: %v", err)
 	}
 	if f.auditCount(t) != before {
@@ -64,12 +63,12 @@ func TestServiceEnv(t *testing.T) {
 		{"OK": strp("a\x00b")},
 		{"OK": strp(strings.Repeat("x", rampart.MaxEnvValueBytes+1))},
 	} {
-		_, err := f.app.UpdateService(ctx, member, "shop", ServiceUpdate{Env: p, Upstreams: []string{"http://127.0.0.1:9"}})
+		_, err := f.app.Services.Update(ctx, member, rampart.ServiceUpdate{Name: "shop", Env: p, Upstreams: []string{"http://127.0.0.1:9"}})
 		if rampart.ErrorCode(err) != rampart.EINVALID || rampart.ErrorField(err) != "env" {
 			t.Errorf("patch %v: %v (field %q), want invalid env", p, err, rampart.ErrorField(err))
 		}
 	}
-	stored, _ := f.app.GetService(ctx, member, "shop")
+	stored, _ := f.app.Services.Get(ctx, member, "shop")
 	if !maps.Equal(stored.Env, rampart.Env{"APP_DOMAIN": "shop.example.com"}) || stored.Upstreams[0] != "http://127.0.0.1:2" {
 		t.Errorf("a refused patch changed the service: %+v", stored)
 	}
@@ -78,13 +77,13 @@ func TestServiceEnv(t *testing.T) {
 	}
 
 	// Another member's service is not there; an admin may change it.
-	if _, err := f.app.CreateService(ctx, other, ServiceInput{Name: "adminsvc", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
+	if _, err := f.app.Services.Create(ctx, other, rampart.ServiceInput{Name: "adminsvc", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.app.UpdateService(ctx, member, "adminsvc", ServiceUpdate{Env: rampart.EnvPatch{"A": strp("1")}}); rampart.ErrorCode(err) != rampart.ENOTFOUND {
+	if _, err := f.app.Services.Update(ctx, member, rampart.ServiceUpdate{Name: "adminsvc", Env: rampart.EnvPatch{"A": strp("1")}}); rampart.ErrorCode(err) != rampart.ENOTFOUND {
 		t.Errorf("member changing another's env: %v, want not found", err)
 	}
-	if _, err := f.app.UpdateService(ctx, other, "shop", ServiceUpdate{Env: rampart.EnvPatch{"A": strp("1")}}); err != nil {
+	if _, err := f.app.Services.Update(ctx, other, rampart.ServiceUpdate{Name: "shop", Env: rampart.EnvPatch{"A": strp("1")}}); err != nil {
 		t.Errorf("admin changing a member's env: %v", err)
 	}
 }
@@ -93,26 +92,26 @@ func TestUpdateDomain(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	member := UserActor(f.member, "192.0.2.2")
-	if _, err := f.app.CreateService(ctx, member, ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:2"}}); err != nil {
+	if _, err := f.app.Services.Create(ctx, member, rampart.ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:2"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.app.AddDomain(ctx, member, "shop", "origin.example", "", nil, nil); err != nil {
+	if _, err := f.app.Domains.Add(ctx, member, rampart.DomainInput{Service: "shop", Name: "origin.example"}); err != nil {
 		t.Fatal(err)
 	}
 
 	// Managed → custom needs the upload, and one that fits the name.
-	if _, err := f.app.UpdateDomain(ctx, member, "shop", "origin.example", rampart.TLSCustom, nil, nil); rampart.ErrorCode(err) != rampart.EINVALID || !strings.Contains(err.Error(), "needs both a certificate and its private key") {
+	if _, err := f.app.Domains.Update(ctx, member, rampart.DomainUpdate{Service: "shop", Name: "origin.example", TLSMode: rampart.TLSCustom}); rampart.ErrorCode(err) != rampart.EINVALID || !strings.Contains(err.Error(), "needs both a certificate and its private key") {
 		t.Errorf("custom without upload: %v", err)
 	}
 	wrongCert, wrongKey := selfSigned(t, "other.example")
-	if _, err := f.app.UpdateDomain(ctx, member, "shop", "origin.example", rampart.TLSCustom, wrongCert, wrongKey); rampart.ErrorCode(err) != rampart.EINVALID || !strings.Contains(err.Error(), "origin.example") {
+	if _, err := f.app.Domains.Update(ctx, member, rampart.DomainUpdate{Service: "shop", Name: "origin.example", TLSMode: rampart.TLSCustom, CertPEM: string(wrongCert), KeyPEM: string(wrongKey)}); rampart.ErrorCode(err) != rampart.EINVALID || !strings.Contains(err.Error(), "origin.example") {
 		t.Errorf("custom with a certificate for another name: %v", err)
 	}
-	if d, _ := f.app.GetDomain(ctx, member, "shop", "origin.example"); d.TLSMode != rampart.TLSManaged {
+	if d, _ := f.app.Domains.Get(ctx, member, rampart.DomainRef{Service: "shop", Name: "origin.example"}); d.TLSMode != rampart.TLSManaged {
 		t.Fatalf("a refused update changed the mode to %s", d.TLSMode)
 	}
 	cert, key := selfSigned(t, "origin.example")
-	d, err := f.app.UpdateDomain(ctx, member, "shop", "ORIGIN.example.", rampart.TLSCustom, cert, key)
+	d, err := f.app.Domains.Update(ctx, member, rampart.DomainUpdate{Service: "shop", Name: "ORIGIN.example.", TLSMode: rampart.TLSCustom, CertPEM: string(cert), KeyPEM: string(key)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,46 +123,46 @@ func TestUpdateDomain(t *testing.T) {
 	}
 	// A new upload for a custom domain replaces the old one.
 	cert2, key2 := selfSigned(t, "origin.example")
-	if _, err := f.app.UpdateDomain(ctx, member, "shop", "origin.example", rampart.TLSCustom, cert2, key2); err != nil {
+	if _, err := f.app.Domains.Update(ctx, member, rampart.DomainUpdate{Service: "shop", Name: "origin.example", TLSMode: rampart.TLSCustom, CertPEM: string(cert2), KeyPEM: string(key2)}); err != nil {
 		t.Fatal(err)
 	}
-	if stored, _ := f.app.Store().DomainByName(ctx, "origin.example"); string(stored.CertPEM) != string(cert2) {
+	if stored, _ := f.st.DomainByName(ctx, "origin.example"); string(stored.CertPEM) != string(cert2) {
 		t.Error("the new certificate was not stored")
 	}
 	// Off drops the upload; a second off is refused as a no-op.
-	off, err := f.app.UpdateDomain(ctx, member, "shop", "origin.example", rampart.TLSOff, nil, nil)
+	off, err := f.app.Domains.Update(ctx, member, rampart.DomainUpdate{Service: "shop", Name: "origin.example", TLSMode: rampart.TLSOff})
 	if err != nil || off.State != rampart.DomainActive || off.CertPEM != nil {
 		t.Fatalf("switching to off: %+v, %v", off, err)
 	}
-	if _, err := f.app.UpdateDomain(ctx, member, "shop", "origin.example", rampart.TLSOff, nil, nil); !strings.Contains(rampart.ErrorMessage(err), "already has TLS mode off") {
+	if _, err := f.app.Domains.Update(ctx, member, rampart.DomainUpdate{Service: "shop", Name: "origin.example", TLSMode: rampart.TLSOff}); !strings.Contains(rampart.ErrorMessage(err), "already has TLS mode off") {
 		t.Errorf("off twice: %v", err)
 	}
-	if _, err := f.app.UpdateDomain(ctx, member, "shop", "origin.example", rampart.TLSManaged, cert, key); rampart.ErrorCode(err) != rampart.EINVALID {
+	if _, err := f.app.Domains.Update(ctx, member, rampart.DomainUpdate{Service: "shop", Name: "origin.example", TLSMode: rampart.TLSManaged, CertPEM: string(cert), KeyPEM: string(key)}); rampart.ErrorCode(err) != rampart.EINVALID {
 		t.Errorf("managed with an upload: %v", err)
 	}
-	if _, err := f.app.UpdateDomain(ctx, member, "shop", "origin.example", "automatic", nil, nil); rampart.ErrorCode(err) != rampart.EINVALID {
+	if _, err := f.app.Domains.Update(ctx, member, rampart.DomainUpdate{Service: "shop", Name: "origin.example", TLSMode: "automatic"}); rampart.ErrorCode(err) != rampart.EINVALID {
 		t.Errorf("unknown mode: %v", err)
 	}
-	if _, err := f.app.UpdateDomain(ctx, member, "shop", "nope.example", rampart.TLSOff, nil, nil); rampart.ErrorCode(err) != rampart.ENOTFOUND {
+	if _, err := f.app.Domains.Update(ctx, member, rampart.DomainUpdate{Service: "shop", Name: "nope.example", TLSMode: rampart.TLSOff}); rampart.ErrorCode(err) != rampart.ENOTFOUND {
 		t.Errorf("a domain not on the list: %v", err)
 	}
 }
 
 func TestResetCertificates(t *testing.T) {
 	f := newFixture(t)
-	f.app.opts.PlatformDomain = "localhost"
+	f.app.core.opts.PlatformDomain = "localhost"
 	var resets []string
-	f.app.opts.ResetCertificates = func(_ context.Context, name string) (string, error) {
+	f.app.core.opts.Certificates = ResetFunc(func(_ context.Context, name string) (string, error) {
 		resets = append(resets, name)
 		return "/data/certs.old-1", nil
-	}
+	})
 	ctx := context.Background()
 	admin, member := UserActor(f.admin, "192.0.2.1"), UserActor(f.member, "192.0.2.2")
 	for _, s := range []struct {
 		actor Actor
 		name  string
 	}{{member, "shop"}, {admin, "adminsvc"}} {
-		if _, err := f.app.CreateService(ctx, s.actor, ServiceInput{Name: s.name, Upstreams: []string{"http://127.0.0.1:2"}}); err != nil {
+		if _, err := f.app.Services.Create(ctx, s.actor, rampart.ServiceInput{Name: s.name, Upstreams: []string{"http://127.0.0.1:2"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -179,12 +178,12 @@ func TestResetCertificates(t *testing.T) {
 		{member, "shop", "plain.example", rampart.TLSOff, nil, nil},
 		{admin, "adminsvc", "admin.example", rampart.TLSManaged, nil, nil},
 	} {
-		if _, err := f.app.AddDomain(ctx, d.actor, d.svc, d.name, d.mode, d.cert, d.keyPEM); err != nil {
+		if _, err := f.app.Domains.Add(ctx, d.actor, rampart.DomainInput{Service: d.svc, Name: d.name, TLSMode: d.mode, CertPEM: string(d.cert), KeyPEM: string(d.keyPEM)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	res, err := f.app.ResetCertificates(ctx, member, " WWW.shop.example ")
+	res, err := f.app.SSL.Reset(ctx, member, rampart.SSLResetInput{Domain: " WWW.shop.example "})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +194,7 @@ func TestResetCertificates(t *testing.T) {
 		t.Errorf("audit: %+v", ev)
 	}
 	// The platform hostname of the member's own service (internal CA).
-	if _, err := f.app.ResetCertificates(ctx, member, "shop.localhost"); err != nil {
+	if _, err := f.app.SSL.Reset(ctx, member, rampart.SSLResetInput{Domain: "shop.localhost"}); err != nil {
 		t.Errorf("resetting the own platform hostname: %v", err)
 	}
 
@@ -214,7 +213,7 @@ func TestResetCertificates(t *testing.T) {
 	}
 	for _, tc := range refused {
 		before := len(resets)
-		_, err := f.app.ResetCertificates(ctx, tc.actor, tc.domain)
+		_, err := f.app.SSL.Reset(ctx, tc.actor, rampart.SSLResetInput{Domain: tc.domain})
 		if rampart.ErrorCode(err) != tc.code || !strings.Contains(rampart.ErrorMessage(err), tc.words) {
 			t.Errorf("reset %q: %v (code %s), want %s with %q", tc.domain, err, rampart.ErrorCode(err), tc.code, tc.words)
 		}
@@ -223,7 +222,7 @@ func TestResetCertificates(t *testing.T) {
 		}
 	}
 
-	all, err := f.app.ResetCertificates(ctx, admin, "")
+	all, err := f.app.SSL.Reset(ctx, admin, rampart.SSLResetInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,8 +233,8 @@ func TestResetCertificates(t *testing.T) {
 		t.Errorf("the manager was asked to reset %q", got)
 	}
 
-	f.app.opts.ResetCertificates = nil
-	if _, err := f.app.ResetCertificates(ctx, admin, ""); rampart.ErrorCode(err) != rampart.EINVALID {
+	f.app.core.opts.Certificates = nil
+	if _, err := f.app.SSL.Reset(ctx, admin, rampart.SSLResetInput{}); rampart.ErrorCode(err) != rampart.EINVALID {
 		t.Errorf("without a certificate manager: %v", err)
 	}
 }

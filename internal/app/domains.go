@@ -5,16 +5,33 @@ import (
 	"strings"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/certs"
-	"github.com/rampart-dev/rampart/internal/dnscheck"
 	"github.com/rampart-dev/rampart/internal/store"
 )
+
+// Domains are the custom domains of services (each service's allow list of
+// hostnames) and their TLS modes.
+type Domains struct{ *core }
+
+// DNSChecker runs the DNS check of a domain now (through the configured
+// resolvers, against the domain's service): the domains reconciler, in
+// serve.
+type DNSChecker interface {
+	Check(ctx context.Context, d *rampart.Domain) rampart.DNSCheck
+}
+
+// DNSCheckFunc is a DNSChecker made of a function.
+type DNSCheckFunc func(ctx context.Context, d *rampart.Domain) rampart.DNSCheck
+
+// Check calls f.
+func (f DNSCheckFunc) Check(ctx context.Context, d *rampart.Domain) rampart.DNSCheck {
+	return f(ctx, d)
+}
 
 // The state a new domain starts in depends on its TLS mode:
 //
 //   - managed: waiting_for_dns, until the domains reconciler sees DNS point
 //     here and asks the CA (issuing, then active). A name only the internal
-//     CA can certify (under .localhost, .test, …; see certs.IsInternalName)
+//     CA can certify (under .localhost, .test, …; see rampart.IsInternalName)
 //     starts issuing: no public DNS is needed for it.
 //   - custom: issuing, until the certificate manager reports the uploaded
 //     certificate served (active) or broken (error). Its DNS is still
@@ -27,7 +44,7 @@ func initialState(name string, mode rampart.TLSMode) (rampart.DomainState, strin
 		return rampart.DomainActive, ""
 	case mode == rampart.TLSCustom:
 		return rampart.DomainIssuing, "installing the uploaded certificate"
-	case certs.IsInternalName(name):
+	case rampart.IsInternalName(name):
 		return rampart.DomainIssuing, "issuing a certificate from the internal CA"
 	}
 	return rampart.DomainWaitingForDNS, "checking DNS"
@@ -35,14 +52,17 @@ func initialState(name string, mode rampart.TLSMode) (rampart.DomainState, strin
 
 // checkUpload checks the certificate and key that come with a TLS mode:
 // both, and a pair that fits name, for custom; none for the other modes.
-func checkUpload(name string, mode rampart.TLSMode, certPEM, keyPEM []byte) error {
+func (c *core) checkUpload(name string, mode rampart.TLSMode, certPEM, keyPEM []byte) error {
 	hasPEM := len(certPEM) > 0 || len(keyPEM) > 0
 	switch {
 	case mode == rampart.TLSCustom:
 		if len(certPEM) == 0 || len(keyPEM) == 0 {
 			return rampart.FieldError("cert_pem", rampart.Errorf(rampart.EINVALID, "TLS mode custom needs both a certificate and its private key (PEM): upload both, or use TLS mode managed"))
 		}
-		if _, err := certs.ParseCustom(name, certPEM, keyPEM); err != nil {
+		if c.opts.CheckKeyPair == nil {
+			return rampart.FieldError("cert_pem", rampart.Errorf(rampart.EINVALID, "this rampart process cannot check uploaded certificates: upload it to the server that runs `rampart serve`"))
+		}
+		if err := c.opts.CheckKeyPair(name, certPEM, keyPEM); err != nil {
 			return rampart.FieldError("cert_pem", rampart.Errorf(rampart.EINVALID, "%s", err.Error()))
 		}
 	case hasPEM:
@@ -51,15 +71,16 @@ func checkUpload(name string, mode rampart.TLSMode, certPEM, keyPEM []byte) erro
 	return nil
 }
 
-// AddDomain adds input (as typed: Unicode, upper case and a trailing dot are
-// fine) to the allow list of the named service. mode "" means managed;
-// certPEM and keyPEM are the upload of mode custom and must be empty
-// otherwise.
-func (a *App) AddDomain(ctx context.Context, actor Actor, service, input string, mode rampart.TLSMode, certPEM, keyPEM []byte) (*rampart.Domain, error) {
+// Add adds in.Name (as typed: Unicode, upper case and a trailing dot are
+// fine) to the allow list of the service in.Service. TLS mode "" means
+// managed; CertPEM and KeyPEM are the upload of mode custom and must be
+// empty otherwise.
+func (ds *Domains) Add(ctx context.Context, actor Actor, in rampart.DomainInput) (*rampart.Domain, error) {
 	if err := actor.check(); err != nil {
 		return nil, err
 	}
-	name, err := rampart.NormalizeDomain(input, a.opts.PlatformDomain)
+	mode, certPEM, keyPEM := in.TLSMode, []byte(in.CertPEM), []byte(in.KeyPEM)
+	name, err := rampart.NormalizeDomain(in.Name, ds.opts.PlatformDomain)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +90,7 @@ func (a *App) AddDomain(ctx context.Context, actor Actor, service, input string,
 	if err := rampart.ValidateTLSMode(mode); err != nil {
 		return nil, err
 	}
-	if err := checkUpload(name, mode, certPEM, keyPEM); err != nil {
+	if err := ds.checkUpload(name, mode, certPEM, keyPEM); err != nil {
 		return nil, err
 	}
 	d := &rampart.Domain{Name: name, TLSMode: mode, Display: rampart.DisplayDomain(name)}
@@ -77,33 +98,33 @@ func (a *App) AddDomain(ctx context.Context, actor Actor, service, input string,
 	if mode == rampart.TLSCustom {
 		d.CertPEM, d.KeyPEM = certPEM, keyPEM
 	}
-	err = a.store.InTx(ctx, func(st store.Store) error {
-		svc, err := a.visibleService(ctx, st, actor, service)
+	err = ds.store.InTx(ctx, func(st store.Store) error {
+		svc, err := ds.visibleService(ctx, st, actor, in.Service)
 		if err != nil {
 			return err
 		}
 		d.ServiceID = svc.ID
-		if err := d.Validate(a.opts.PlatformDomain); err != nil {
+		if err := d.Validate(ds.opts.PlatformDomain); err != nil {
 			return err
 		}
 		if err := st.CreateDomain(ctx, d); err != nil {
 			if rampart.ErrorCode(err) == rampart.ECONFLICT {
-				return a.domainConflict(ctx, st, actor, svc, name)
+				return domainConflict(ctx, st, actor, svc, name)
 			}
 			return err
 		}
-		return a.audit(ctx, st, actor, "domain.add", svc, "domain="+name+" tls="+string(mode))
+		return ds.audit(ctx, st, actor, "domain.add", svc, "domain="+name+" tls="+string(mode))
 	})
 	if err != nil {
 		return nil, err
 	}
-	a.notify()
+	ds.notify()
 	return d, nil
 }
 
 // domainConflict explains that name is taken. The other service is named
 // only to someone who may see it.
-func (a *App) domainConflict(ctx context.Context, st store.Store, actor Actor, svc *rampart.Service, name string) error {
+func domainConflict(ctx context.Context, st store.Store, actor Actor, svc *rampart.Service, name string) error {
 	other, err := st.DomainByName(ctx, name)
 	if err != nil {
 		return rampart.Errorf(rampart.ECONFLICT, "%s is already used by another service: remove it there first", name)
@@ -120,32 +141,31 @@ func (a *App) domainConflict(ctx context.Context, st store.Store, actor Actor, s
 	return rampart.Errorf(rampart.ECONFLICT, "%s is already used by another service: if it is yours, ask an admin to move it", name)
 }
 
-// ListDomains returns the domains of the named service.
-func (a *App) ListDomains(ctx context.Context, actor Actor, service string) ([]*rampart.Domain, error) {
+// List returns the domains of the named service.
+func (ds *Domains) List(ctx context.Context, actor Actor, service string) ([]*rampart.Domain, error) {
 	if err := actor.check(); err != nil {
 		return nil, err
 	}
-	svc, err := a.visibleService(ctx, a.store, actor, service)
+	svc, err := ds.visibleService(ctx, ds.store, actor, service)
 	if err != nil {
 		return nil, err
 	}
-	return a.store.ListDomains(ctx, store.DomainFilter{ServiceID: svc.ID})
+	return ds.store.ListDomains(ctx, store.DomainFilter{ServiceID: svc.ID})
 }
 
-// GetDomain returns one domain of the named service; input may be typed in
-// any form NormalizeDomain accepts.
-func (a *App) GetDomain(ctx context.Context, actor Actor, service, input string) (*rampart.Domain, error) {
+// Get returns one domain of a service.
+func (ds *Domains) Get(ctx context.Context, actor Actor, ref rampart.DomainRef) (*rampart.Domain, error) {
 	if err := actor.check(); err != nil {
 		return nil, err
 	}
-	svc, err := a.visibleService(ctx, a.store, actor, service)
+	svc, err := ds.visibleService(ctx, ds.store, actor, ref.Service)
 	if err != nil {
 		return nil, err
 	}
-	return a.domainOf(ctx, a.store, svc, input)
+	return domainOf(ctx, ds.store, svc, ref.Name)
 }
 
-func (a *App) domainOf(ctx context.Context, st store.Store, svc *rampart.Service, input string) (*rampart.Domain, error) {
+func domainOf(ctx context.Context, st store.Store, svc *rampart.Service, input string) (*rampart.Domain, error) {
 	name, err := rampart.NormalizeDomain(input, "")
 	if err != nil {
 		return nil, rampart.Errorf(rampart.ENOTFOUND, "domain %q is not on the list of %s", strings.TrimSpace(input), svc.Name)
@@ -160,30 +180,31 @@ func (a *App) domainOf(ctx context.Context, st store.Store, svc *rampart.Service
 	return d, nil
 }
 
-// UpdateDomain changes the TLS mode of one of the named service's domains,
+// Update changes the TLS mode of one of the named service's domains,
 // or, in mode custom, replaces its uploaded certificate and key (a renewed
 // origin certificate, say). The domain starts over from the new mode's
 // initial state, as if it had just been added; the certificate manager
 // gets the new mode on the reconciler's next pass, and a working
 // certificate of the old mode keeps being served until the new one is
 // ready.
-func (a *App) UpdateDomain(ctx context.Context, actor Actor, service, input string, mode rampart.TLSMode, certPEM, keyPEM []byte) (*rampart.Domain, error) {
+func (ds *Domains) Update(ctx context.Context, actor Actor, up rampart.DomainUpdate) (*rampart.Domain, error) {
 	if err := actor.check(); err != nil {
 		return nil, err
 	}
+	mode, certPEM, keyPEM := up.TLSMode, []byte(up.CertPEM), []byte(up.KeyPEM)
 	if err := rampart.ValidateTLSMode(mode); err != nil {
 		return nil, err
 	}
 	var d *rampart.Domain
-	err := a.store.InTx(ctx, func(st store.Store) error {
-		svc, err := a.visibleService(ctx, st, actor, service)
+	err := ds.store.InTx(ctx, func(st store.Store) error {
+		svc, err := ds.visibleService(ctx, st, actor, up.Service)
 		if err != nil {
 			return err
 		}
-		if d, err = a.domainOf(ctx, st, svc, input); err != nil {
+		if d, err = domainOf(ctx, st, svc, up.Name); err != nil {
 			return err
 		}
-		if err := checkUpload(d.Name, mode, certPEM, keyPEM); err != nil {
+		if err := ds.checkUpload(d.Name, mode, certPEM, keyPEM); err != nil {
 			return err
 		}
 		if mode == d.TLSMode && mode != rampart.TLSCustom {
@@ -201,52 +222,52 @@ func (a *App) UpdateDomain(ctx context.Context, actor Actor, service, input stri
 		if err := st.UpdateDomainTLS(ctx, d); err != nil {
 			return err
 		}
-		return a.audit(ctx, st, actor, "domain.update", svc, detail)
+		return ds.audit(ctx, st, actor, "domain.update", svc, detail)
 	})
 	if err != nil {
 		return nil, err
 	}
-	a.notify()
+	ds.notify()
 	return d, nil
 }
 
-// RemoveDomain takes a name off the named service's list: the edge stops
-// routing it and no certificate is requested for it any more.
-func (a *App) RemoveDomain(ctx context.Context, actor Actor, service, input string) error {
+// Remove takes a domain off its service's list: the edge stops routing it
+// and no certificate is requested for it any more.
+func (ds *Domains) Remove(ctx context.Context, actor Actor, ref rampart.DomainRef) error {
 	if err := actor.check(); err != nil {
 		return err
 	}
-	err := a.store.InTx(ctx, func(st store.Store) error {
-		svc, err := a.visibleService(ctx, st, actor, service)
+	err := ds.store.InTx(ctx, func(st store.Store) error {
+		svc, err := ds.visibleService(ctx, st, actor, ref.Service)
 		if err != nil {
 			return err
 		}
-		d, err := a.domainOf(ctx, st, svc, input)
+		d, err := domainOf(ctx, st, svc, ref.Name)
 		if err != nil {
 			return err
 		}
 		if err := st.DeleteDomain(ctx, d.ID); err != nil {
 			return err
 		}
-		return a.audit(ctx, st, actor, "domain.remove", svc, "domain="+d.Name)
+		return ds.audit(ctx, st, actor, "domain.remove", svc, "domain="+d.Name)
 	})
 	if err != nil {
 		return err
 	}
-	a.notify()
+	ds.notify()
 	return nil
 }
 
-// CheckDomain runs the DNS check of one domain now, through
-// Options.CheckDNS, and returns what each resolver sees. It changes
-// nothing: the domains reconciler writes states.
-func (a *App) CheckDomain(ctx context.Context, actor Actor, service, input string) (*rampart.Domain, dnscheck.Result, error) {
-	d, err := a.GetDomain(ctx, actor, service, input)
+// Check runs the DNS check of one domain now, through Options.DNS, and
+// returns what each resolver sees. It changes nothing: the domains
+// reconciler writes states.
+func (ds *Domains) Check(ctx context.Context, actor Actor, ref rampart.DomainRef) (*rampart.Domain, rampart.DNSCheck, error) {
+	d, err := ds.Get(ctx, actor, ref)
 	if err != nil {
-		return nil, dnscheck.Result{}, err
+		return nil, rampart.DNSCheck{}, err
 	}
-	if a.opts.CheckDNS == nil {
-		return nil, dnscheck.Result{}, rampart.Errorf(rampart.EINVALID, "this rampart process has no DNS checker: ask the server that runs `rampart serve`")
+	if ds.opts.DNS == nil {
+		return nil, rampart.DNSCheck{}, rampart.Errorf(rampart.EINVALID, "this rampart process has no DNS checker: ask the server that runs `rampart serve`")
 	}
-	return d, a.opts.CheckDNS(ctx, d), nil
+	return d, ds.opts.DNS.Check(ctx, d), nil
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/certs/certstest"
-	"github.com/rampart-dev/rampart/internal/dnscheck"
 	"github.com/rampart-dev/rampart/internal/store"
 )
 
@@ -20,18 +19,18 @@ func selfSigned(t *testing.T, name string) (certPEM, keyPEM []byte) {
 
 func TestDomains(t *testing.T) {
 	f := newFixture(t)
-	f.app.opts.PlatformDomain = "rampart.example"
+	f.app.core.opts.PlatformDomain = "rampart.example"
 	ctx := context.Background()
 	admin, member := UserActor(f.admin, "192.0.2.1"), UserActor(f.member, "192.0.2.2")
-	if _, err := f.app.CreateService(ctx, admin, ServiceInput{Name: "adminsvc", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
+	if _, err := f.app.Services.Create(ctx, admin, rampart.ServiceInput{Name: "adminsvc", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.app.CreateService(ctx, member, ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:2"}}); err != nil {
+	if _, err := f.app.Services.Create(ctx, member, rampart.ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:2"}}); err != nil {
 		t.Fatal(err)
 	}
 	before := f.auditCount(t)
 
-	d, err := f.app.AddDomain(ctx, member, "shop", " Bücher.Example. ", "", nil, nil)
+	d, err := f.app.Domains.Add(ctx, member, rampart.DomainInput{Service: "shop", Name: " Bücher.Example. "})
 	if err != nil {
 		t.Fatalf("AddDomain: %v", err)
 	}
@@ -42,20 +41,20 @@ func TestDomains(t *testing.T) {
 		t.Error("AddDomain wrote no audit event")
 	}
 
-	off, err := f.app.AddDomain(ctx, member, "shop", "plain.example", rampart.TLSOff, nil, nil)
+	off, err := f.app.Domains.Add(ctx, member, rampart.DomainInput{Service: "shop", Name: "plain.example", TLSMode: rampart.TLSOff})
 	if err != nil || off.State != rampart.DomainActive {
 		t.Errorf("AddDomain(off) = %+v, %v; want state active", off, err)
 	}
-	local, err := f.app.AddDomain(ctx, member, "shop", "shop.test", "", nil, nil)
+	local, err := f.app.Domains.Add(ctx, member, rampart.DomainInput{Service: "shop", Name: "shop.test"})
 	if err != nil || local.State != rampart.DomainIssuing {
 		t.Errorf("AddDomain(shop.test) = %+v, %v; want state issuing", local, err)
 	}
 	cert, key := selfSigned(t, "origin.example")
-	custom, err := f.app.AddDomain(ctx, member, "shop", "origin.example", rampart.TLSCustom, cert, key)
+	custom, err := f.app.Domains.Add(ctx, member, rampart.DomainInput{Service: "shop", Name: "origin.example", TLSMode: rampart.TLSCustom, CertPEM: string(cert), KeyPEM: string(key)})
 	if err != nil || custom.State != rampart.DomainIssuing {
 		t.Fatalf("AddDomain(custom) = %+v, %v", custom, err)
 	}
-	if stored, _ := f.app.Store().DomainByName(ctx, "origin.example"); stored == nil || string(stored.KeyPEM) != string(key) {
+	if stored, _ := f.st.DomainByName(ctx, "origin.example"); stored == nil || string(stored.KeyPEM) != string(key) {
 		t.Error("custom key not stored")
 	}
 
@@ -77,52 +76,52 @@ func TestDomains(t *testing.T) {
 		{member, "adminsvc", "a.example", "", nil, nil, rampart.ENOTFOUND, "not found"},
 		{Actor{}, "shop", "a.example", "", nil, nil, rampart.EUNAUTHORIZED, "authentication"},
 	} {
-		_, err := f.app.AddDomain(ctx, tc.actor, tc.svc, tc.input, tc.mode, tc.cert, tc.key)
+		_, err := f.app.Domains.Add(ctx, tc.actor, rampart.DomainInput{Service: tc.svc, Name: tc.input, TLSMode: tc.mode, CertPEM: string(tc.cert), KeyPEM: string(tc.key)})
 		if rampart.ErrorCode(err) != tc.code || !strings.Contains(rampart.ErrorMessage(err), tc.message) {
 			t.Errorf("AddDomain(%q, %q) = %v; want %s containing %q", tc.svc, tc.input, err, tc.code, tc.message)
 		}
 	}
 
 	// A name taken by another tenant: the member is not told whose.
-	if _, err := f.app.AddDomain(ctx, admin, "adminsvc", "taken.example", "", nil, nil); err != nil {
+	if _, err := f.app.Domains.Add(ctx, admin, rampart.DomainInput{Service: "adminsvc", Name: "taken.example"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.app.AddDomain(ctx, member, "shop", "taken.example", "", nil, nil)
+	_, err = f.app.Domains.Add(ctx, member, rampart.DomainInput{Service: "shop", Name: "taken.example"})
 	if rampart.ErrorCode(err) != rampart.ECONFLICT || !strings.Contains(rampart.ErrorMessage(err), "taken.example is already used by another service") ||
 		strings.Contains(rampart.ErrorMessage(err), "adminsvc") {
 		t.Errorf("member conflict = %v", err)
 	}
-	_, err = f.app.AddDomain(ctx, admin, "shop", "taken.example", "", nil, nil)
+	_, err = f.app.Domains.Add(ctx, admin, rampart.DomainInput{Service: "shop", Name: "taken.example"})
 	if !strings.Contains(rampart.ErrorMessage(err), "used by service adminsvc") {
 		t.Errorf("admin conflict = %v", err)
 	}
 
-	list, err := f.app.ListDomains(ctx, member, "shop")
+	list, err := f.app.Domains.List(ctx, member, "shop")
 	if err != nil || len(list) != 4 {
 		t.Fatalf("ListDomains = %d, %v; want 4", len(list), err)
 	}
-	if _, err := f.app.ListDomains(ctx, member, "adminsvc"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
+	if _, err := f.app.Domains.List(ctx, member, "adminsvc"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
 		t.Errorf("ListDomains(other's) = %v, want ENOTFOUND", err)
 	}
 
-	// CheckDomain goes through Options.CheckDNS.
-	if _, _, err := f.app.CheckDomain(ctx, member, "shop", "plain.example"); rampart.ErrorCode(err) != rampart.EINVALID {
+	// Check goes through Options.DNS.
+	if _, _, err := f.app.Domains.Check(ctx, member, rampart.DomainRef{Service: "shop", Name: "plain.example"}); rampart.ErrorCode(err) != rampart.EINVALID {
 		t.Errorf("CheckDomain without checker = %v", err)
 	}
-	f.app.opts.CheckDNS = func(_ context.Context, d *rampart.Domain) dnscheck.Result {
-		return dnscheck.Result{Reason: "checked " + d.Service}
-	}
-	if _, res, err := f.app.CheckDomain(ctx, member, "shop", "PLAIN.example"); err != nil || res.Reason != "checked shop" {
+	f.app.core.opts.DNS = DNSCheckFunc(func(_ context.Context, d *rampart.Domain) rampart.DNSCheck {
+		return rampart.DNSCheck{Reason: "checked " + d.Service}
+	})
+	if _, res, err := f.app.Domains.Check(ctx, member, rampart.DomainRef{Service: "shop", Name: "PLAIN.example"}); err != nil || res.Reason != "checked shop" {
 		t.Errorf("CheckDomain = %+v, %v", res, err)
 	}
 
-	if err := f.app.RemoveDomain(ctx, member, "shop", "taken.example"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
+	if err := f.app.Domains.Remove(ctx, member, rampart.DomainRef{Service: "shop", Name: "taken.example"}); rampart.ErrorCode(err) != rampart.ENOTFOUND {
 		t.Errorf("RemoveDomain(other's name) = %v, want ENOTFOUND", err)
 	}
-	if err := f.app.RemoveDomain(ctx, member, "shop", "Bücher.example"); err != nil {
+	if err := f.app.Domains.Remove(ctx, member, rampart.DomainRef{Service: "shop", Name: "Bücher.example"}); err != nil {
 		t.Errorf("RemoveDomain: %v", err)
 	}
-	if list, _ := f.app.Store().ListDomains(ctx, store.DomainFilter{}); len(list) != 4 {
+	if list, _ := f.st.ListDomains(ctx, store.DomainFilter{}); len(list) != 4 {
 		t.Errorf("after remove: %d domains, want 4", len(list))
 	}
 }

@@ -2,21 +2,20 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/edge/logtail"
 	"github.com/rampart-dev/rampart/internal/store"
 )
 
-// The edge's request log, as `rampart logs` and the dashboard's Logs tab
-// read it. The entries are observed state that only the process running the
-// edge has (Options.Logs), so reading them changes nothing and is not
-// audited; what is checked here is who may read which entries: admins
+// Logs is the edge's request log, as `rampart logs` and the dashboard's
+// Logs tab read it. The entries are observed state that only the process
+// running the edge has (Options.Logs), so reading them changes nothing and
+// is not audited; what is checked here is who may read which entries: admins
 // everything (requests for unknown hosts too), members the entries of the
 // services they own, and someone else's service is "not found".
 //
@@ -28,20 +27,18 @@ import (
 // following stream releases an entry only once it has seen that the
 // services in the store did not change since the request started (one
 // cheap version read, at most every logRecheckEvery).
+type Logs struct {
+	*core
 
-// Log read bounds.
+	mu      sync.Mutex
+	streams map[int64]int // user ID → following log streams open
+}
+
+// Log read bounds besides rampart.MaxLogTail and friends.
 const (
-	DefaultLogTail = 50
-	// MaxLogTail is the most entries one read returns from before the
-	// call: all the edge keeps of a service.
-	MaxLogTail = logtail.DefaultPerService
-	// LogHeartbeat is how often a following stream that has nothing to
-	// say says so (Next returns an empty batch), so that proxies and
-	// clients can tell a quiet stream from a dead connection.
-	LogHeartbeat = 15 * time.Second
 	// MaxLogStreamsPerUser bounds the following streams one account may
-	// have open, so that one person cannot take every place
-	// (logtail.DefaultMaxSubscribers) from the others.
+	// have open, so that one person cannot take every place the edge's
+	// log has for followers from the others.
 	MaxLogStreamsPerUser = 8
 
 	logBatch        = 256
@@ -52,31 +49,6 @@ const (
 	logScopePoll = 2 * time.Second
 )
 
-// ErrLogsClosed ends the streams of a server that shuts down.
-var ErrLogsClosed = rampart.Errorf(rampart.ECONFLICT, "rampart is shutting down, so the log stream ends: run the command again once the server is back")
-
-// LogQuery says which entries of the edge log to read.
-type LogQuery struct {
-	// Service reads one service's entries; "" reads every service the
-	// caller may see.
-	Service string
-	// Tail is how many entries from before the call come first, 0 to
-	// MaxLogTail.
-	Tail int
-	// Follow keeps the stream open for new entries.
-	Follow bool
-	// After, a Cursor of an earlier stream of the same Service, replaces
-	// Tail: the stream continues after what that one had read (the
-	// dashboard's resume after a pause or a reconnect). A cursor that no
-	// longer fits (another server process, a recreated service) is
-	// ignored and Tail applies.
-	After string
-	// StillValid, if set, is asked every heartbeat whether the credential
-	// that opened the stream still holds (the session was not logged out,
-	// the token not revoked); an error ends the stream with its message.
-	StillValid func(ctx context.Context) error
-}
-
 // LogBatch is what a stream has to say next: entries in the order they
 // finished, after a count of entries lost before them because the stream
 // was read too slowly. Both empty is a heartbeat.
@@ -85,17 +57,17 @@ type LogBatch struct {
 	Dropped int
 }
 
-// LogsAvailable reports whether this process has an edge log to read.
-func (a *App) LogsAvailable() bool { return a.opts.Logs != nil }
+// Available reports whether this process has an edge log to read.
+func (a *Logs) Available() bool { return a.opts.Logs != nil }
 
-// OpenLogs checks the query and the caller's permission and opens a stream:
+// Open checks the query and the caller's permission and opens a stream:
 // read it with Next, then Close it.
-func (a *App) OpenLogs(ctx context.Context, actor Actor, q LogQuery) (*LogStream, error) {
+func (a *Logs) Open(ctx context.Context, actor Actor, q rampart.LogQuery) (*LogStream, error) {
 	if err := actor.check(); err != nil {
 		return nil, err
 	}
-	if q.Tail < 0 || q.Tail > MaxLogTail {
-		return nil, rampart.FieldError("tail", rampart.Errorf(rampart.EINVALID, "tail %d is out of range: ask for 0 to %d entries (the edge keeps the last %d of each service)", q.Tail, MaxLogTail, MaxLogTail))
+	if q.Tail < 0 || q.Tail > rampart.MaxLogTail {
+		return nil, rampart.FieldError("tail", rampart.Errorf(rampart.EINVALID, "tail %d is out of range: ask for 0 to %d entries (the edge keeps the last %d of each service)", q.Tail, rampart.MaxLogTail, rampart.MaxLogTail))
 	}
 	if q.After != "" && q.Service == "" {
 		return nil, rampart.FieldError("after", rampart.Errorf(rampart.EINVALID, "a cursor belongs to one service's log: give the service too"))
@@ -103,7 +75,7 @@ func (a *App) OpenLogs(ctx context.Context, actor Actor, q LogQuery) (*LogStream
 	if a.opts.Logs == nil {
 		return nil, rampart.Errorf(rampart.EINVALID, "this rampart process runs no edge, so it has no request log: read the log from the server that runs `rampart serve`")
 	}
-	s := &LogStream{app: a, actor: actor, q: q}
+	s := &LogStream{logs: a, actor: actor, q: q}
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
@@ -118,14 +90,7 @@ func (a *App) OpenLogs(ctx context.Context, actor Actor, q LogQuery) (*LogStream
 	if q.Follow {
 		sub, err = a.opts.Logs.Subscribe(s.scope.tail())
 	}
-	switch {
-	case errors.Is(err, logtail.ErrTooMany):
-		s.Close()
-		return nil, rampart.Errorf(rampart.ETOOMANY, "%d live log streams are open on this server, the most it keeps: close one (a `rampart logs -f` or a dashboard Logs tab) and try again", logtail.DefaultMaxSubscribers)
-	case errors.Is(err, logtail.ErrClosed):
-		s.Close()
-		return nil, ErrLogsClosed
-	case err != nil:
+	if err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -143,19 +108,19 @@ func (a *App) OpenLogs(ctx context.Context, actor Actor, q LogQuery) (*LogStream
 	return s, nil
 }
 
-func (a *App) countStream(actor Actor, delta int) error {
+func (a *Logs) countStream(actor Actor, delta int) error {
 	id := actor.id()
-	a.logMu.Lock()
-	defer a.logMu.Unlock()
-	if delta > 0 && a.logStreams[id] >= MaxLogStreamsPerUser {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if delta > 0 && a.streams[id] >= MaxLogStreamsPerUser {
 		return rampart.Errorf(rampart.ETOOMANY, "you have %d live log streams open, the most one account may: close one (a `rampart logs -f` or a dashboard Logs tab) and try again", MaxLogStreamsPerUser)
 	}
-	if a.logStreams == nil {
-		a.logStreams = map[int64]int{}
+	if a.streams == nil {
+		a.streams = map[int64]int{}
 	}
-	a.logStreams[id] += delta
-	if a.logStreams[id] <= 0 {
-		delete(a.logStreams, id)
+	a.streams[id] += delta
+	if a.streams[id] <= 0 {
+		delete(a.streams, id)
 	}
 	return nil
 }
@@ -169,16 +134,16 @@ type logScope struct {
 	since map[string]time.Time
 }
 
-func (sc logScope) tail() logtail.Scope {
+func (sc logScope) tail() rampart.LogScope {
 	if sc.all {
-		return logtail.Scope{All: true}
+		return rampart.LogScope{All: true}
 	}
 	names := make([]string, 0, len(sc.since))
 	for name := range sc.since {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	return logtail.Scope{Services: names}
+	return rampart.LogScope{Services: names}
 }
 
 func (sc logScope) allows(e *rampart.LogEntry) bool {
@@ -197,10 +162,10 @@ func (sc logScope) filter(es []rampart.LogEntry) []rampart.LogEntry {
 // LogStream is an open read of the edge log. Its methods are for one
 // goroutine.
 type LogStream struct {
-	app     *App
+	logs    *Logs
 	actor   Actor
-	q       LogQuery
-	sub     *logtail.Subscription
+	q       rampart.LogQuery
+	sub     rampart.LogSubscription
 	counted bool
 
 	scope   logScope
@@ -224,7 +189,7 @@ func (s *LogStream) check(ctx context.Context) error {
 	// Wall clock, not the App's (a test's) clock: it is compared with the
 	// edge's entry times.
 	t := time.Now()
-	v, err := s.app.store.Revision(ctx, store.KindServices)
+	v, err := s.logs.store.Revision(ctx, store.KindServices)
 	if err != nil {
 		return err
 	}
@@ -242,7 +207,7 @@ func (s *LogStream) check(ctx context.Context) error {
 }
 
 func (s *LogStream) load(ctx context.Context) error {
-	a, actor := s.app, s.actor
+	a, actor := s.logs, s.actor
 	switch {
 	case s.q.Service != "":
 		svc, err := a.visibleService(ctx, a.store, actor, s.q.Service)
@@ -267,7 +232,7 @@ func (s *LogStream) load(ctx context.Context) error {
 	return nil
 }
 
-// Cursor names where the stream is, for LogQuery.After of a later stream
+// Cursor names where the stream is, for rampart.LogQuery.After of a later stream
 // of the same service; "" when there is nothing to resume from exactly.
 func (s *LogStream) Cursor() string {
 	if s.sub == nil || len(s.pending) > 0 {
@@ -278,9 +243,9 @@ func (s *LogStream) Cursor() string {
 
 // Next returns the next batch to send: first the backlog, then, when
 // following, new entries as they come, an empty batch (a heartbeat) after
-// LogHeartbeat without any. It returns io.EOF at the end of a stream that
-// does not follow, ctx's error when ctx ends, ErrLogsClosed when the
-// server shuts down, and an error whose message says why when the stream
+// Options.LogHeartbeat without any. It returns io.EOF at the end of a stream that
+// does not follow, ctx's error when ctx ends, rampart.ErrLogsClosed
+// when the server shuts down, and an error whose message says why when the stream
 // may not go on (the service was deleted, the credential ended).
 func (s *LogStream) Next(ctx context.Context) (LogBatch, error) {
 	if !s.started {
@@ -294,10 +259,7 @@ func (s *LogStream) Next(ctx context.Context) (LogBatch, error) {
 	if !s.q.Follow {
 		return LogBatch{}, io.EOF
 	}
-	heartbeat := s.app.opts.LogHeartbeat
-	if heartbeat <= 0 {
-		heartbeat = LogHeartbeat
-	}
+	heartbeat := s.logs.opts.LogHeartbeat
 	if s.idle == nil {
 		s.idle, s.recheck = time.NewTimer(heartbeat), time.NewTimer(time.Hour)
 		s.recheck.Stop()
@@ -342,7 +304,7 @@ func (s *LogStream) Next(ctx context.Context) (LogBatch, error) {
 		case <-ctx.Done():
 			return LogBatch{}, ctx.Err()
 		case <-s.sub.Done():
-			return LogBatch{}, ErrLogsClosed
+			return LogBatch{}, rampart.ErrLogsClosed
 		case <-s.sub.Ready():
 		case <-s.recheck.C:
 		case <-s.idle.C:
@@ -364,7 +326,7 @@ func (s *LogStream) Close() {
 	}
 	if s.counted {
 		s.counted = false
-		_ = s.app.countStream(s.actor, -1)
+		_ = s.logs.countStream(s.actor, -1)
 	}
 	if s.idle != nil {
 		s.idle.Stop()

@@ -12,6 +12,7 @@ import (
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/edge"
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
+	"github.com/rampart-dev/rampart/internal/server/dataplane"
 )
 
 // logFixture is a fixture whose process runs an edge log, with services
@@ -20,13 +21,13 @@ func logFixture(t *testing.T) (*fixture, *logtail.Log) {
 	t.Helper()
 	f := newFixture(t)
 	logs := logtail.New(logtail.Options{})
-	f.app.opts.Logs = logs
-	f.app.opts.LogHeartbeat = 50 * time.Millisecond
+	f.app.core.opts.Logs = dataplane.Logs(logs)
+	f.app.core.opts.LogHeartbeat = 50 * time.Millisecond
 	for _, c := range []struct {
 		owner *rampart.User
 		name  string
 	}{{f.admin, "blog"}, {f.member, "shop"}} {
-		if _, err := f.app.CreateService(context.Background(), UserActor(c.owner, ""), ServiceInput{Name: c.name, Upstreams: []string{"http://127.0.0.1:9000"}}); err != nil {
+		if _, err := f.app.Services.Create(context.Background(), UserActor(c.owner, ""), rampart.ServiceInput{Name: c.name, Upstreams: []string{"http://127.0.0.1:9000"}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -67,26 +68,26 @@ func TestLogsPermissions(t *testing.T) {
 	tests := []struct {
 		name  string
 		actor Actor
-		q     LogQuery
+		q     rampart.LogQuery
 		want  []string
 		code  string
 		msg   string
 	}{
-		{"admin sees everything", admin, LogQuery{Tail: 10}, []string{"blog/1", "shop/2", "/3"}, "", ""},
-		{"admin, one service", admin, LogQuery{Service: "shop", Tail: 10}, []string{"shop/2"}, "", ""},
-		{"member sees their own", member, LogQuery{Tail: 10}, []string{"shop/2"}, "", ""},
-		{"member, their service", member, LogQuery{Service: "shop", Tail: 10}, []string{"shop/2"}, "", ""},
-		{"member, someone else's", member, LogQuery{Service: "blog", Tail: 10}, nil, rampart.ENOTFOUND, `service "blog" not found`},
-		{"no such service", admin, LogQuery{Service: "nope", Tail: 10}, nil, rampart.ENOTFOUND, `service "nope" not found`},
-		{"tail bounds", admin, LogQuery{Tail: 2}, []string{"shop/2", "/3"}, "", ""},
-		{"tail too big", admin, LogQuery{Tail: MaxLogTail + 1}, nil, rampart.EINVALID, "tail 1001 is out of range: ask for 0 to 1000"},
-		{"negative tail", admin, LogQuery{Tail: -1}, nil, rampart.EINVALID, "out of range"},
-		{"cursor without service", admin, LogQuery{After: "x"}, nil, rampart.EINVALID, "give the service too"},
-		{"nobody", Actor{}, LogQuery{}, nil, rampart.EUNAUTHORIZED, "authentication required"},
+		{"admin sees everything", admin, rampart.LogQuery{Tail: 10}, []string{"blog/1", "shop/2", "/3"}, "", ""},
+		{"admin, one service", admin, rampart.LogQuery{Service: "shop", Tail: 10}, []string{"shop/2"}, "", ""},
+		{"member sees their own", member, rampart.LogQuery{Tail: 10}, []string{"shop/2"}, "", ""},
+		{"member, their service", member, rampart.LogQuery{Service: "shop", Tail: 10}, []string{"shop/2"}, "", ""},
+		{"member, someone else's", member, rampart.LogQuery{Service: "blog", Tail: 10}, nil, rampart.ENOTFOUND, `service "blog" not found`},
+		{"no such service", admin, rampart.LogQuery{Service: "nope", Tail: 10}, nil, rampart.ENOTFOUND, `service "nope" not found`},
+		{"tail bounds", admin, rampart.LogQuery{Tail: 2}, []string{"shop/2", "/3"}, "", ""},
+		{"tail too big", admin, rampart.LogQuery{Tail: rampart.MaxLogTail + 1}, nil, rampart.EINVALID, "tail 1001 is out of range: ask for 0 to 1000"},
+		{"negative tail", admin, rampart.LogQuery{Tail: -1}, nil, rampart.EINVALID, "out of range"},
+		{"cursor without service", admin, rampart.LogQuery{After: "x"}, nil, rampart.EINVALID, "give the service too"},
+		{"nobody", Actor{}, rampart.LogQuery{}, nil, rampart.EUNAUTHORIZED, "authentication required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := f.app.OpenLogs(context.Background(), tt.actor, tt.q)
+			s, err := f.app.Logs.Open(context.Background(), tt.actor, tt.q)
 			if tt.code != "" {
 				if rampart.ErrorCode(err) != tt.code || !strings.Contains(rampart.ErrorMessage(err), tt.msg) {
 					t.Fatalf("err = %v, want %s containing %q", err, tt.code, tt.msg)
@@ -102,8 +103,8 @@ func TestLogsPermissions(t *testing.T) {
 		})
 	}
 
-	f.app.opts.Logs = nil
-	if _, err := f.app.OpenLogs(context.Background(), admin, LogQuery{}); rampart.ErrorCode(err) != rampart.EINVALID || !strings.Contains(err.Error(), "runs no edge") {
+	f.app.core.opts.Logs = nil
+	if _, err := f.app.Logs.Open(context.Background(), admin, rampart.LogQuery{}); rampart.ErrorCode(err) != rampart.EINVALID || !strings.Contains(err.Error(), "runs no edge") {
 		t.Errorf("without an edge: %v", err)
 	}
 }
@@ -142,7 +143,7 @@ func TestLogsFollow(t *testing.T) {
 	f, logs := logFixture(t)
 	ctx := context.Background()
 	request(logs, "shop", "/old")
-	s, err := f.app.OpenLogs(ctx, UserActor(f.member, ""), LogQuery{Tail: 5, Follow: true})
+	s, err := f.app.Logs.Open(ctx, UserActor(f.member, ""), rampart.LogQuery{Tail: 5, Follow: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +162,7 @@ func TestLogsFollow(t *testing.T) {
 	}
 	// A service created while the stream is open joins it within
 	// logScopePoll.
-	if _, err := f.app.CreateService(ctx, UserActor(f.member, ""), ServiceInput{Name: "cart", Upstreams: []string{"http://127.0.0.1:9001"}}); err != nil {
+	if _, err := f.app.Services.Create(ctx, UserActor(f.member, ""), rampart.ServiceInput{Name: "cart", Upstreams: []string{"http://127.0.0.1:9001"}}); err != nil {
 		t.Fatal(err)
 	}
 	for !slices.Contains(s.scope.tail().Services, "cart") {
@@ -183,15 +184,15 @@ func TestLogsServiceNameReused(t *testing.T) {
 	ctx := context.Background()
 	member, admin := UserActor(f.member, ""), UserActor(f.admin, "")
 	request(logs, "shop", "/members")
-	s, err := f.app.OpenLogs(ctx, member, LogQuery{Service: "shop", Follow: true})
+	s, err := f.app.Logs.Open(ctx, member, rampart.LogQuery{Service: "shop", Follow: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := f.app.DeleteService(ctx, admin, "shop"); err != nil {
+	if err := f.app.Services.Delete(ctx, admin, "shop"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.app.CreateService(ctx, admin, ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:9002"}}); err != nil {
+	if _, err := f.app.Services.Create(ctx, admin, rampart.ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:9002"}}); err != nil {
 		t.Fatal(err)
 	}
 	request(logs, "shop", "/admins")
@@ -207,7 +208,7 @@ func TestLogsServiceNameReused(t *testing.T) {
 			t.Fatalf("the first owner's stream got %+v", b.Entries)
 		}
 	}
-	got := readAll(t, must(f.app.OpenLogs(ctx, admin, LogQuery{Service: "shop", Tail: 10})))
+	got := readAll(t, must(f.app.Logs.Open(ctx, admin, rampart.LogQuery{Service: "shop", Tail: 10})))
 	if !slices.Equal(got, []string{"shop/admins"}) {
 		t.Errorf("the new shop's log: %v", got)
 	}
@@ -228,7 +229,7 @@ func TestLogsStreamEnds(t *testing.T) {
 	// The credential ends: the stream says so at the next heartbeat.
 	revoked := errors.New("your session has ended: log in again")
 	valid := true
-	s, err := f.app.OpenLogs(ctx, admin, LogQuery{Follow: true, StillValid: func(context.Context) error {
+	s, err := f.app.Logs.Open(ctx, admin, rampart.LogQuery{Follow: true, StillValid: func(context.Context) error {
 		if valid {
 			return nil
 		}
@@ -249,25 +250,25 @@ func TestLogsStreamEnds(t *testing.T) {
 	// One account may follow only so many streams at once.
 	var open []*LogStream
 	for range MaxLogStreamsPerUser {
-		open = append(open, must(f.app.OpenLogs(ctx, admin, LogQuery{Follow: true})))
+		open = append(open, must(f.app.Logs.Open(ctx, admin, rampart.LogQuery{Follow: true})))
 	}
-	if _, err := f.app.OpenLogs(ctx, admin, LogQuery{Follow: true}); rampart.ErrorCode(err) != rampart.ETOOMANY {
+	if _, err := f.app.Logs.Open(ctx, admin, rampart.LogQuery{Follow: true}); rampart.ErrorCode(err) != rampart.ETOOMANY {
 		t.Errorf("stream %d: %v, want too many", MaxLogStreamsPerUser+1, err)
 	}
-	if _, err := f.app.OpenLogs(ctx, UserActor(f.member, ""), LogQuery{Follow: true}); err != nil {
+	if _, err := f.app.Logs.Open(ctx, UserActor(f.member, ""), rampart.LogQuery{Follow: true}); err != nil {
 		t.Errorf("another account is refused too: %v", err)
 	}
 	// Reading without following needs no place.
-	if _, err := f.app.OpenLogs(ctx, admin, LogQuery{Tail: 5}); err != nil {
+	if _, err := f.app.Logs.Open(ctx, admin, rampart.LogQuery{Tail: 5}); err != nil {
 		t.Errorf("a read that does not follow is refused: %v", err)
 	}
 	open[0].Close()
-	open[0] = must(f.app.OpenLogs(ctx, admin, LogQuery{Follow: true}))
+	open[0] = must(f.app.Logs.Open(ctx, admin, rampart.LogQuery{Follow: true}))
 
 	// Shutting down ends every stream.
 	logs.Close()
 	for _, s := range open {
-		if _, err := next(t, s); err != ErrLogsClosed {
+		if _, err := next(t, s); err != rampart.ErrLogsClosed {
 			t.Errorf("after the log closed: %v", err)
 		}
 		s.Close()
@@ -281,14 +282,14 @@ func TestLogsResume(t *testing.T) {
 	ctx := context.Background()
 	admin := UserActor(f.admin, "")
 	request(logs, "blog", "/1")
-	first := must(f.app.OpenLogs(ctx, admin, LogQuery{Service: "blog", Tail: 10}))
+	first := must(f.app.Logs.Open(ctx, admin, rampart.LogQuery{Service: "blog", Tail: 10}))
 	if b, err := first.Next(ctx); err != nil || len(b.Entries) != 1 {
 		t.Fatalf("first read %+v, %v", b, err)
 	}
 	cursor := first.Cursor()
 	first.Close()
 	request(logs, "blog", "/2")
-	s := must(f.app.OpenLogs(ctx, admin, LogQuery{Service: "blog", Tail: 10, After: cursor, Follow: true}))
+	s := must(f.app.Logs.Open(ctx, admin, rampart.LogQuery{Service: "blog", Tail: 10, After: cursor, Follow: true}))
 	defer s.Close()
 	if got := nextEntries(t, s); !slices.Equal(got, []string{"blog/2"}) {
 		t.Errorf("resumed: %v, want only what came after the cursor", got)
@@ -299,13 +300,13 @@ func TestLogsResume(t *testing.T) {
 // how many entries it lost, before the ones it still gets.
 func TestLogsDropped(t *testing.T) {
 	f, logs := logFixture(t)
-	s := must(f.app.OpenLogs(context.Background(), UserActor(f.member, ""), LogQuery{Service: "shop", Follow: true}))
+	s := must(f.app.Logs.Open(context.Background(), UserActor(f.member, ""), rampart.LogQuery{Service: "shop", Follow: true}))
 	defer s.Close()
-	for range MaxLogTail + 5 {
+	for range rampart.MaxLogTail + 5 {
 		request(logs, "shop", "/flood")
 	}
 	got := 0
-	for first := true; got < MaxLogTail; first = false {
+	for first := true; got < rampart.MaxLogTail; first = false {
 		b, err := next(t, s)
 		if err != nil {
 			t.Fatal(err)
@@ -317,7 +318,7 @@ func TestLogsDropped(t *testing.T) {
 		}
 		got += len(b.Entries)
 	}
-	if got != MaxLogTail {
-		t.Errorf("got %d entries, want the %d kept", got, MaxLogTail)
+	if got != rampart.MaxLogTail {
+		t.Errorf("got %d entries, want the %d kept", got, rampart.MaxLogTail)
 	}
 }

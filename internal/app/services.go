@@ -10,30 +10,24 @@ import (
 	"github.com/rampart-dev/rampart/internal/store"
 )
 
-// ServiceInput is what a caller gives to create a service.
-type ServiceInput struct {
-	Name      string   `json:"name"`
-	Upstreams []string `json:"upstreams"`
-	// Owner is the owner's email. Only admins may set it; empty means the
-	// caller (or, for the operator, the first admin).
-	Owner string `json:"owner,omitempty"`
-	// Env is the service's environment; empty: none.
-	Env rampart.Env `json:"env,omitempty"`
+// Services are the web applications rampart fronts: their upstreams,
+// state, rate limit, output cache and environment.
+type Services struct{ *core }
+
+// CachePurger empties the output cache of one service and says how many
+// responses it dropped: the edge, in the process that runs one.
+type CachePurger interface {
+	PurgeCache(service string) int
 }
 
-// ServiceUpdate changes a service; nil fields stay as they are. RateLimit
-// and Cache replace the whole setting; Env is a merge patch (a name with a
-// value sets it, a name with null removes it, other names stay).
-type ServiceUpdate struct {
-	Upstreams []string              `json:"upstreams,omitempty"`
-	State     *rampart.ServiceState `json:"state,omitempty"`
-	RateLimit *rampart.RateLimit    `json:"rate_limit,omitempty"`
-	Cache     *rampart.Cache        `json:"cache,omitempty"`
-	Env       rampart.EnvPatch      `json:"env,omitempty"`
-}
+// PurgeFunc is a CachePurger made of a function.
+type PurgeFunc func(service string) int
 
-// CreateService creates a service owned by the caller (or by in.Owner, for admins).
-func (a *App) CreateService(ctx context.Context, actor Actor, in ServiceInput) (*rampart.Service, error) {
+// PurgeCache calls f.
+func (f PurgeFunc) PurgeCache(service string) int { return f(service) }
+
+// Create creates a service owned by the caller (or by in.Owner, for admins).
+func (s *Services) Create(ctx context.Context, actor Actor, in rampart.ServiceInput) (*rampart.Service, error) {
 	if err := actor.check(); err != nil {
 		return nil, err
 	}
@@ -48,8 +42,8 @@ func (a *App) CreateService(ctx context.Context, actor Actor, in ServiceInput) (
 	if err := svc.Validate(); err != nil {
 		return nil, err
 	}
-	err := a.store.InTx(ctx, func(st store.Store) error {
-		owner, err := a.resolveOwner(ctx, st, actor, in.Owner)
+	err := s.store.InTx(ctx, func(st store.Store) error {
+		owner, err := s.resolveOwner(ctx, st, actor, in.Owner)
 		if err != nil {
 			return err
 		}
@@ -61,16 +55,16 @@ func (a *App) CreateService(ctx context.Context, actor Actor, in ServiceInput) (
 		if len(svc.Env) > 0 {
 			detail += " env=" + strings.Join(svc.Env.Names(), ",")
 		}
-		return a.audit(ctx, st, actor, "service.create", svc, detail)
+		return s.audit(ctx, st, actor, "service.create", svc, detail)
 	})
 	if err != nil {
 		return nil, err
 	}
-	a.notify()
+	s.notify()
 	return svc, nil
 }
 
-func (a *App) resolveOwner(ctx context.Context, st store.Store, actor Actor, email string) (*rampart.User, error) {
+func (c *core) resolveOwner(ctx context.Context, st store.Store, actor Actor, email string) (*rampart.User, error) {
 	email = rampart.NormalizeEmail(email)
 	switch {
 	case email == "" && actor.User != nil:
@@ -96,9 +90,9 @@ func (a *App) resolveOwner(ctx context.Context, st store.Store, actor Actor, ema
 	return u, err
 }
 
-// ListServices returns the services the caller may see: all for admins,
-// their own for members.
-func (a *App) ListServices(ctx context.Context, actor Actor) ([]*rampart.Service, error) {
+// List returns the services the caller may see: all for admins, their own
+// for members.
+func (s *Services) List(ctx context.Context, actor Actor) ([]*rampart.Service, error) {
 	if err := actor.check(); err != nil {
 		return nil, err
 	}
@@ -106,35 +100,21 @@ func (a *App) ListServices(ctx context.Context, actor Actor) ([]*rampart.Service
 	if !actor.isAdmin() {
 		f.OwnerID = actor.User.ID
 	}
-	return a.store.ListServices(ctx, f)
+	return s.store.ListServices(ctx, f)
 }
 
-// GetService returns the named service if the caller may see it. A member
+// Get returns the named service if the caller may see it. A member
 // asking for someone else's service is told it does not exist, so that
 // service names do not leak between tenants.
-func (a *App) GetService(ctx context.Context, actor Actor, name string) (*rampart.Service, error) {
+func (s *Services) Get(ctx context.Context, actor Actor, name string) (*rampart.Service, error) {
 	if err := actor.check(); err != nil {
 		return nil, err
 	}
-	return a.visibleService(ctx, a.store, actor, name)
+	return s.visibleService(ctx, s.store, actor, name)
 }
 
-func (a *App) visibleService(ctx context.Context, st store.Store, actor Actor, name string) (*rampart.Service, error) {
-	if err := rampart.ValidateServiceName(name); err != nil {
-		return nil, rampart.Errorf(rampart.ENOTFOUND, "service %q not found", name)
-	}
-	svc, err := st.ServiceByName(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	if !actor.isAdmin() && svc.OwnerID != actor.User.ID {
-		return nil, rampart.Errorf(rampart.ENOTFOUND, "service %q not found", name)
-	}
-	return svc, nil
-}
-
-// UpdateService applies up to the named service.
-func (a *App) UpdateService(ctx context.Context, actor Actor, name string, up ServiceUpdate) (*rampart.Service, error) {
+// Update applies up to the service up.Name.
+func (s *Services) Update(ctx context.Context, actor Actor, up rampart.ServiceUpdate) (*rampart.Service, error) {
 	if err := actor.check(); err != nil {
 		return nil, err
 	}
@@ -142,9 +122,9 @@ func (a *App) UpdateService(ctx context.Context, actor Actor, name string, up Se
 		svc       *rampart.Service
 		unchanged bool
 	)
-	err := a.store.InTx(ctx, func(st store.Store) error {
+	err := s.store.InTx(ctx, func(st store.Store) error {
 		var err error
-		if svc, err = a.visibleService(ctx, st, actor, name); err != nil {
+		if svc, err = s.visibleService(ctx, st, actor, up.Name); err != nil {
 			return err
 		}
 		var changes []string
@@ -183,13 +163,13 @@ func (a *App) UpdateService(ctx context.Context, actor Actor, name string, up Se
 		if err := st.UpdateService(ctx, svc); err != nil {
 			return err
 		}
-		return a.audit(ctx, st, actor, "service.update", svc, strings.Join(changes, " "))
+		return s.audit(ctx, st, actor, "service.update", svc, strings.Join(changes, " "))
 	})
 	if err != nil {
 		return nil, err
 	}
 	if !unchanged {
-		a.notify()
+		s.notify()
 	}
 	return svc, nil
 }
@@ -207,42 +187,26 @@ func describeEnvChange(set, removed []string) string {
 	return strings.Join(parts, " ")
 }
 
-// DeleteService removes the named service; the edge stops routing it at once.
-func (a *App) DeleteService(ctx context.Context, actor Actor, name string) error {
+// Delete removes the named service; the edge stops routing it at once.
+func (s *Services) Delete(ctx context.Context, actor Actor, name string) error {
 	if err := actor.check(); err != nil {
 		return err
 	}
-	err := a.store.InTx(ctx, func(st store.Store) error {
-		svc, err := a.visibleService(ctx, st, actor, name)
+	err := s.store.InTx(ctx, func(st store.Store) error {
+		svc, err := s.visibleService(ctx, st, actor, name)
 		if err != nil {
 			return err
 		}
 		if err := st.DeleteService(ctx, svc.ID); err != nil {
 			return err
 		}
-		return a.audit(ctx, st, actor, "service.delete", svc, "")
+		return s.audit(ctx, st, actor, "service.delete", svc, "")
 	})
 	if err != nil {
 		return err
 	}
-	a.notify()
+	s.notify()
 	return nil
-}
-
-// ListAudit returns audit events the caller may read: everything for admins;
-// for members, their own actions and events on services they owned.
-func (a *App) ListAudit(ctx context.Context, actor Actor, f store.AuditFilter) ([]*rampart.AuditEvent, error) {
-	if err := actor.check(); err != nil {
-		return nil, err
-	}
-	if f.Limit < 0 || f.Limit > 1000 {
-		return nil, rampart.Errorf(rampart.EINVALID, "limit %d is out of range: use 1 to 1000", f.Limit)
-	}
-	f.VisibleTo = 0
-	if !actor.isAdmin() {
-		f.VisibleTo = actor.User.ID
-	}
-	return a.store.ListAudit(ctx, f)
 }
 
 func trimAll(ss []string) []string {
@@ -273,22 +237,22 @@ func describeCache(c rampart.Cache) string {
 
 // PurgeCache drops every cached response of the named service at once. The
 // cache is enforcement state, not desired state: the purge is checked and
-// audited here and carried out by Options.PurgeCache (the edge, in serve).
-func (a *App) PurgeCache(ctx context.Context, actor Actor, name string) (int, error) {
+// audited here and carried out by Options.Cache (the edge, in serve).
+func (s *Services) PurgeCache(ctx context.Context, actor Actor, name string) (int, error) {
 	if err := actor.check(); err != nil {
 		return 0, err
 	}
-	if a.opts.PurgeCache == nil {
+	if s.opts.Cache == nil {
 		return 0, rampart.Errorf(rampart.EINVALID, "this rampart process has no cache to purge")
 	}
 	var n int
-	err := a.store.InTx(ctx, func(st store.Store) error {
-		svc, err := a.visibleService(ctx, st, actor, name)
+	err := s.store.InTx(ctx, func(st store.Store) error {
+		svc, err := s.visibleService(ctx, st, actor, name)
 		if err != nil {
 			return err
 		}
-		n = a.opts.PurgeCache(svc.Name)
-		return a.audit(ctx, st, actor, "service.cache_purge", svc, fmt.Sprintf("entries=%d", n))
+		n = s.opts.Cache.PurgeCache(svc.Name)
+		return s.audit(ctx, st, actor, "service.cache_purge", svc, fmt.Sprintf("entries=%d", n))
 	})
 	return n, err
 }

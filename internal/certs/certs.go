@@ -23,6 +23,7 @@ import (
 	"github.com/mholt/acmez/v3/acme"
 	"golang.org/x/net/idna"
 
+	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/certs/internalca"
 )
 
@@ -180,7 +181,7 @@ type Domain struct {
 // under .localhost, .test, .internal, .local or .home.arpa, or a loopback
 // or private IP address. No public CA certifies these, so the caller
 // usually gives them ModeInternal.
-func IsInternalName(name string) bool { return internalca.Permitted(name) }
+func IsInternalName(name string) bool { return rampart.IsInternalName(name) }
 
 // State is where a domain's certificate stands.
 type State string

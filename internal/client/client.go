@@ -5,8 +5,11 @@
 // code and message unchanged, so the CLI can print the message verbatim and
 // pick an exit status from the code. Failures to reach the server at all
 // are ordinary errors whose text says what to check. The request and
-// response types are the api package's, so client and server cannot
-// disagree about a field.
+// response types are the root package's, the same ones the server's API
+// encodes and decodes, so client and server cannot disagree about a field;
+// and the client imports nothing else of rampart, so that a program built
+// on it does not carry the server (the edge, the certificate manager, the
+// store) along.
 package client
 
 import (
@@ -25,8 +28,6 @@ import (
 	"time"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/api"
-	"github.com/rampart-dev/rampart/internal/app"
 )
 
 // DefaultTimeout bounds each request unless WithTimeout says otherwise. It
@@ -118,7 +119,7 @@ func parseServer(server string) (string, error) {
 		}
 	}
 	// People paste the API's own URL; the client adds /api/v1 itself.
-	u.Path = strings.TrimSuffix(strings.TrimRight(u.Path, "/"), strings.TrimSuffix(api.Prefix, "/"))
+	u.Path = strings.TrimSuffix(strings.TrimRight(u.Path, "/"), strings.TrimSuffix(rampart.APIPrefix, "/"))
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""
 	return u.String(), nil
@@ -138,8 +139,8 @@ func (c *Client) Me(ctx context.Context) (*rampart.User, error) {
 }
 
 // CreateService creates a service and returns it as stored.
-func (c *Client) CreateService(ctx context.Context, in app.ServiceInput) (*api.Service, error) {
-	var svc api.Service
+func (c *Client) CreateService(ctx context.Context, in rampart.ServiceInput) (*rampart.ServiceView, error) {
+	var svc rampart.ServiceView
 	if err := c.do(ctx, http.MethodPost, "services", in, &svc); err != nil {
 		return nil, err
 	}
@@ -147,8 +148,8 @@ func (c *Client) CreateService(ctx context.Context, in app.ServiceInput) (*api.S
 }
 
 // ListServices returns the services the token's user may see, by name.
-func (c *Client) ListServices(ctx context.Context) ([]api.Service, error) {
-	var list api.ServiceList
+func (c *Client) ListServices(ctx context.Context) ([]rampart.ServiceView, error) {
+	var list rampart.ServiceList
 	if err := c.do(ctx, http.MethodGet, "services", nil, &list); err != nil {
 		return nil, err
 	}
@@ -156,12 +157,12 @@ func (c *Client) ListServices(ctx context.Context) ([]api.Service, error) {
 }
 
 // GetService returns the named service.
-func (c *Client) GetService(ctx context.Context, name string) (*api.Service, error) {
+func (c *Client) GetService(ctx context.Context, name string) (*rampart.ServiceView, error) {
 	p, err := servicePath(name)
 	if err != nil {
 		return nil, err
 	}
-	var svc api.Service
+	var svc rampart.ServiceView
 	if err := c.do(ctx, http.MethodGet, p, nil, &svc); err != nil {
 		return nil, err
 	}
@@ -170,12 +171,12 @@ func (c *Client) GetService(ctx context.Context, name string) (*api.Service, err
 
 // UpdateService changes the fields of up that are set and returns the
 // service as stored.
-func (c *Client) UpdateService(ctx context.Context, name string, up app.ServiceUpdate) (*api.Service, error) {
+func (c *Client) UpdateService(ctx context.Context, name string, up rampart.ServiceUpdate) (*rampart.ServiceView, error) {
 	p, err := servicePath(name)
 	if err != nil {
 		return nil, err
 	}
-	var svc api.Service
+	var svc rampart.ServiceView
 	if err := c.do(ctx, http.MethodPatch, p, up, &svc); err != nil {
 		return nil, err
 	}
@@ -198,7 +199,7 @@ func (c *Client) PurgeCache(ctx context.Context, name string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var out api.PurgeResult
+	var out rampart.PurgeResult
 	if err := c.do(ctx, http.MethodPost, p+"/cache/purge", nil, &out); err != nil {
 		return 0, err
 	}
@@ -209,12 +210,12 @@ func (c *Client) PurgeCache(ctx context.Context, name string) (int, error) {
 type AuditQuery struct {
 	Service string // only events on this service
 	Before  int64  // only events older than this id: the previous page's NextBefore
-	Limit   int    // page size; 0 for the server's default (api.DefaultAuditLimit)
+	Limit   int    // page size; 0 for the server's default (rampart.DefaultAuditLimit)
 }
 
 // ListAudit returns one page of the audit log, newest first. To read older
 // events, call again with Before set to the page's NextBefore until it is 0.
-func (c *Client) ListAudit(ctx context.Context, q AuditQuery) (*api.AuditList, error) {
+func (c *Client) ListAudit(ctx context.Context, q AuditQuery) (*rampart.AuditList, error) {
 	v := url.Values{}
 	if q.Service != "" {
 		v.Set("service", q.Service)
@@ -229,7 +230,7 @@ func (c *Client) ListAudit(ctx context.Context, q AuditQuery) (*api.AuditList, e
 	if len(v) > 0 {
 		p += "?" + v.Encode()
 	}
-	var list api.AuditList
+	var list rampart.AuditList
 	if err := c.do(ctx, http.MethodGet, p, nil, &list); err != nil {
 		return nil, err
 	}
@@ -266,7 +267,7 @@ func (c *Client) do(ctx context.Context, method, p string, in, out any) error {
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(reqCtx, method, c.server+api.Prefix+p, body)
+	req, err := http.NewRequestWithContext(reqCtx, method, c.server+rampart.APIPrefix+p, body)
 	if err != nil {
 		return fmt.Errorf("building the request: %w", err)
 	}
@@ -295,7 +296,7 @@ func (c *Client) do(ctx context.Context, method, p string, in, out any) error {
 		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("the answer from %s to %s %s is not what rampart sends (%v): is --server pointing at rampart?", c.server, method, api.Prefix+p, err)
+		return fmt.Errorf("the answer from %s to %s %s is not what rampart sends (%v): is --server pointing at rampart?", c.server, method, rampart.APIPrefix+p, err)
 	}
 	return nil
 }
@@ -304,7 +305,7 @@ func (c *Client) do(ctx context.Context, method, p string, in, out any) error {
 // rampart's error JSON most likely comes from something else at that
 // address (a proxy, another program), and the message says so.
 func (c *Client) apiError(resp *http.Response, data []byte) error {
-	var e api.ErrorResponse
+	var e rampart.ErrorResponse
 	if json.Unmarshal(data, &e) == nil && e.Error.Code != "" && e.Error.Message != "" {
 		return &rampart.Error{Code: e.Error.Code, Message: e.Error.Message}
 	}
@@ -316,7 +317,7 @@ func (c *Client) apiError(resp *http.Response, data []byte) error {
 		snippet = ": " + snippet
 	}
 	return &rampart.Error{
-		Code: api.CodeForStatus(resp.StatusCode),
+		Code: rampart.CodeForStatus(resp.StatusCode),
 		Message: fmt.Sprintf("%s answered %s without a rampart error (is --server pointing at rampart, not at a proxy or another program?)%s",
 			c.server, resp.Status, snippet),
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/api"
 	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
+	"github.com/rampart-dev/rampart/internal/server/dataplane"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 )
 
@@ -39,9 +40,9 @@ func newServer(t *testing.T) *server {
 	t.Cleanup(func() { db.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	logs := logtail.New(logtail.Options{})
-	a := app.New(db, app.Options{Logger: log, Logs: logs, LogHeartbeat: 50 * time.Millisecond})
+	a := app.New(db, app.Options{Logger: log, Logs: dataplane.Logs(logs), LogHeartbeat: 50 * time.Millisecond})
 	mux := http.NewServeMux()
-	mux.Handle(api.Prefix, api.New(a, api.Options{Logger: log, PlatformDomain: "example.net"}))
+	mux.Handle(rampart.APIPrefix, api.New(a, api.Options{Logger: log, PlatformDomain: "example.net"}))
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
 	s := &server{url: hs.URL, app: a, logs: logs}
@@ -53,10 +54,10 @@ func newServer(t *testing.T) *server {
 func (s *server) user(t *testing.T, email string, role rampart.Role) string {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := s.app.CreateUser(ctx, app.OperatorActor(), email, "correct horse battery", role); err != nil {
+	if _, err := s.app.Accounts.Create(ctx, app.OperatorActor(), rampart.UserInput{Email: email, Password: "correct horse battery", Role: role}); err != nil {
 		t.Fatal(err)
 	}
-	tok, _, err := s.app.CreateToken(ctx, app.OperatorActor(), email, "test", 0)
+	tok, _, err := s.app.Accounts.CreateToken(ctx, app.OperatorActor(), rampart.TokenInput{Email: email, Name: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func TestServices(t *testing.T) {
 		t.Fatalf("Me = %+v, %v", me, err)
 	}
 
-	svc, err := c.CreateService(ctx, app.ServiceInput{Name: "blog", Upstreams: []string{"http://127.0.0.1:8080"}})
+	svc, err := c.CreateService(ctx, rampart.ServiceInput{Name: "blog", Upstreams: []string{"http://127.0.0.1:8080"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,11 +144,11 @@ func TestServices(t *testing.T) {
 		t.Errorf("GetService = %+v, %v", got, err)
 	}
 	stopped := rampart.StateStopped
-	up, err := c.UpdateService(ctx, "blog", app.ServiceUpdate{State: &stopped})
+	up, err := c.UpdateService(ctx, "blog", rampart.ServiceUpdate{State: &stopped})
 	if err != nil || up.State != rampart.StateStopped || !slices.Equal(up.Upstreams, svc.Upstreams) {
 		t.Errorf("UpdateService = %+v, %v", up, err)
 	}
-	if _, err := s.client(t, s.admin).CreateService(ctx, app.ServiceInput{Name: "other", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
+	if _, err := s.client(t, s.admin).CreateService(ctx, rampart.ServiceInput{Name: "other", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
 		t.Fatal(err)
 	}
 	list, err := c.ListServices(ctx)
@@ -188,13 +189,13 @@ func TestServerErrors(t *testing.T) {
 	ctx := context.Background()
 	c := s.client(t, s.alice)
 
-	_, err := c.CreateService(ctx, app.ServiceInput{Name: "Blog", Upstreams: []string{"http://127.0.0.1:8080"}})
+	_, err := c.CreateService(ctx, rampart.ServiceInput{Name: "Blog", Upstreams: []string{"http://127.0.0.1:8080"}})
 	wantAPIError(t, err, rampart.EINVALID, `service name "Blog" has upper-case letters: use "blog"`)
-	_, err = c.CreateService(ctx, app.ServiceInput{Name: "blog", Upstreams: []string{"127.0.0.1:8080"}})
+	_, err = c.CreateService(ctx, rampart.ServiceInput{Name: "blog", Upstreams: []string{"127.0.0.1:8080"}})
 	wantAPIError(t, err, rampart.EINVALID, `upstream "127.0.0.1:8080"`)
 	_, err = c.GetService(ctx, "nope")
 	wantAPIError(t, err, rampart.ENOTFOUND, `service "nope" not found`)
-	_, err = c.UpdateService(ctx, "nope", app.ServiceUpdate{})
+	_, err = c.UpdateService(ctx, "nope", rampart.ServiceUpdate{})
 	wantAPIError(t, err, rampart.ENOTFOUND, `service "nope" not found`)
 	_, err = c.ListAudit(ctx, AuditQuery{Limit: 5000})
 	wantAPIError(t, err, rampart.EINVALID, "use 1 to 1000")

@@ -6,8 +6,6 @@ import (
 	"net/url"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/api"
-	"github.com/rampart-dev/rampart/internal/app"
 )
 
 // ListDomains returns the custom domains of the named service.
@@ -16,7 +14,7 @@ func (c *Client) ListDomains(ctx context.Context, service string) ([]*rampart.Do
 	if err != nil {
 		return nil, err
 	}
-	var out api.DomainList
+	var out rampart.DomainList
 	if err := c.do(ctx, http.MethodGet, p+"/domains", nil, &out); err != nil {
 		return nil, err
 	}
@@ -24,7 +22,7 @@ func (c *Client) ListDomains(ctx context.Context, service string) ([]*rampart.Do
 }
 
 // AddDomain adds a domain to the named service's allow list.
-func (c *Client) AddDomain(ctx context.Context, service string, in api.DomainInput) (*rampart.Domain, error) {
+func (c *Client) AddDomain(ctx context.Context, service string, in rampart.DomainInput) (*rampart.Domain, error) {
 	p, err := servicePath(service)
 	if err != nil {
 		return nil, err
@@ -46,12 +44,12 @@ func (c *Client) RemoveDomain(ctx context.Context, service, domain string) error
 }
 
 // CheckDomain runs the DNS check of a domain now.
-func (c *Client) CheckDomain(ctx context.Context, service, domain string) (*api.DomainCheck, error) {
+func (c *Client) CheckDomain(ctx context.Context, service, domain string) (*rampart.DomainCheck, error) {
 	p, err := domainPath(service, domain)
 	if err != nil {
 		return nil, err
 	}
-	var out api.DomainCheck
+	var out rampart.DomainCheck
 	if err := c.do(ctx, http.MethodPost, p+"/check", nil, &out); err != nil {
 		return nil, err
 	}
@@ -74,7 +72,7 @@ func domainPath(service, domain string) (string, error) {
 
 // UpdateDomain changes a domain's TLS mode or replaces the uploaded
 // certificate of a custom one.
-func (c *Client) UpdateDomain(ctx context.Context, service, domain string, up api.DomainUpdate) (*rampart.Domain, error) {
+func (c *Client) UpdateDomain(ctx context.Context, service, domain string, up rampart.DomainUpdate) (*rampart.Domain, error) {
 	p, err := domainPath(service, domain)
 	if err != nil {
 		return nil, err
@@ -88,9 +86,9 @@ func (c *Client) UpdateDomain(ctx context.Context, service, domain string, up ap
 
 // ResetSSL moves certificate storage aside and has certificates obtained
 // anew: for one domain, or (domain "", admins only) for everything.
-func (c *Client) ResetSSL(ctx context.Context, domain string) (*app.SSLReset, error) {
-	var out app.SSLReset
-	if err := c.do(ctx, http.MethodPost, "ssl/reset", api.SSLResetInput{Domain: domain}, &out); err != nil {
+func (c *Client) ResetSSL(ctx context.Context, domain string) (*rampart.SSLReset, error) {
+	var out rampart.SSLReset
+	if err := c.do(ctx, http.MethodPost, "ssl/reset", rampart.SSLResetInput{Domain: domain}, &out); err != nil {
 		return nil, err
 	}
 	return &out, nil

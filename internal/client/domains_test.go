@@ -5,22 +5,20 @@ import (
 	"testing"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/api"
-	"github.com/rampart-dev/rampart/internal/app"
 )
 
 func TestDomains(t *testing.T) {
 	s := newServer(t)
 	ctx := context.Background()
 	c := s.client(t, s.alice)
-	if _, err := c.CreateService(ctx, app.ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:8080"}}); err != nil {
+	if _, err := c.CreateService(ctx, rampart.ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:8080"}}); err != nil {
 		t.Fatal(err)
 	}
-	d, err := c.AddDomain(ctx, "shop", api.DomainInput{Name: "Shop.Example.com"})
+	d, err := c.AddDomain(ctx, "shop", rampart.DomainInput{Name: "Shop.Example.com"})
 	if err != nil || d.Name != "shop.example.com" || d.TLSMode != rampart.TLSManaged || d.State != rampart.DomainWaitingForDNS {
 		t.Fatalf("AddDomain = %+v, %v", d, err)
 	}
-	_, err = c.AddDomain(ctx, "shop", api.DomainInput{Name: "https://x.example.com/"})
+	_, err = c.AddDomain(ctx, "shop", rampart.DomainInput{Name: "https://x.example.com/"})
 	wantAPIError(t, err, rampart.EINVALID, "is a URL")
 	list, err := c.ListDomains(ctx, "shop")
 	if err != nil || len(list) != 1 || list[0].Name != "shop.example.com" {

@@ -14,21 +14,20 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/rampart-dev/rampart/internal/api"
-	"github.com/rampart-dev/rampart/internal/app"
+	"github.com/rampart-dev/rampart"
 )
 
 // LogsQuery says what Logs reads.
 type LogsQuery struct {
 	Service string // only this service's requests; "" for all the token's user may see
-	Tail    int    // how many earlier entries come first, 0 to app.MaxLogTail
+	Tail    int    // how many earlier entries come first, 0 to rampart.MaxLogTail
 	Follow  bool   // keep reading new entries until ctx ends
 }
 
 // logIdleTimeout is how long a stream may stay silent: the server sends a
-// heartbeat every app.LogHeartbeat, so three missed ones mean the
+// heartbeat every rampart.LogHeartbeat, so three missed ones mean the
 // connection is dead even if TCP has not noticed. A variable for tests.
-var logIdleTimeout = 3 * app.LogHeartbeat
+var logIdleTimeout = 3 * rampart.LogHeartbeat
 
 // maxLogLine bounds one line of the stream; an entry is a few KB at most.
 const maxLogLine = 1 << 20
@@ -42,7 +41,7 @@ const maxLogLine = 1 << 20
 // the wait for the answer to begin; an http.Client given with
 // WithHTTPClient must have no Timeout of its own, which would cut the
 // stream off.
-func (c *Client) Logs(ctx context.Context, q LogsQuery, fn func(api.LogEvent) error) error {
+func (c *Client) Logs(ctx context.Context, q LogsQuery, fn func(rampart.LogEvent) error) error {
 	v := url.Values{}
 	if q.Service != "" {
 		if _, err := servicePath(q.Service); err != nil {
@@ -56,7 +55,7 @@ func (c *Client) Logs(ctx context.Context, q LogsQuery, fn func(api.LogEvent) er
 	}
 	reqCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, c.server+api.Prefix+"logs?"+v.Encode(), nil)
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, c.server+rampart.APIPrefix+"logs?"+v.Encode(), nil)
 	if err != nil {
 		return fmt.Errorf("building the request: %w", err)
 	}
@@ -82,7 +81,7 @@ func (c *Client) Logs(ctx context.Context, q LogsQuery, fn func(api.LogEvent) er
 	return c.readLogs(ctx, cancel, resp, err, q, fn)
 }
 
-func (c *Client) readLogs(ctx context.Context, cancel context.CancelFunc, resp *http.Response, err error, q LogsQuery, fn func(api.LogEvent) error) error {
+func (c *Client) readLogs(ctx context.Context, cancel context.CancelFunc, resp *http.Response, err error, q LogsQuery, fn func(rampart.LogEvent) error) error {
 	if err != nil {
 		return c.transportError(ctx, err)
 	}
@@ -95,7 +94,7 @@ func (c *Client) readLogs(ctx context.Context, cancel context.CancelFunc, resp *
 		return c.apiError(resp, data)
 	}
 	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "application/x-ndjson" {
-		return fmt.Errorf("the answer from %s to GET %slogs is not what rampart sends (Content-Type %q): is --server pointing at rampart?", c.server, api.Prefix, resp.Header.Get("Content-Type"))
+		return fmt.Errorf("the answer from %s to GET %slogs is not what rampart sends (Content-Type %q): is --server pointing at rampart?", c.server, rampart.APIPrefix, resp.Header.Get("Content-Type"))
 	}
 
 	var silent atomic.Bool
@@ -109,18 +108,18 @@ func (c *Client) readLogs(ctx context.Context, cancel context.CancelFunc, resp *
 		if len(line) == 0 {
 			continue // heartbeat
 		}
-		var ev api.LogEvent
+		var ev rampart.LogEvent
 		if err := json.Unmarshal(line, &ev); err != nil {
 			return fmt.Errorf("a line from %s is not what rampart sends (%v): is --server pointing at rampart?", c.server, err)
 		}
 		switch ev.Type {
-		case api.LogEventEnd:
+		case rampart.LogEventEnd:
 			return errors.New(ev.Message)
-		case api.LogEventEntry:
+		case rampart.LogEventEntry:
 			if ev.Entry == nil {
 				continue
 			}
-		case api.LogEventDropped:
+		case rampart.LogEventDropped:
 		default:
 			continue // a kind of line this client does not know yet
 		}

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/api"
-	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/edge"
 )
 
@@ -26,7 +24,7 @@ func (s *server) createService(t *testing.T, token, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.CreateService(context.Background(), app.ServiceInput{Name: name, Upstreams: []string{"http://127.0.0.1:9000"}}); err != nil {
+	if _, err := c.CreateService(context.Background(), rampart.ServiceInput{Name: name, Upstreams: []string{"http://127.0.0.1:9000"}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -39,7 +37,7 @@ func TestLogs(t *testing.T) {
 	c, _ := New(s.url, s.alice)
 
 	var got []string
-	collect := func(ev api.LogEvent) error { got = append(got, ev.Entry.Path); return nil }
+	collect := func(ev rampart.LogEvent) error { got = append(got, ev.Entry.Path); return nil }
 	if err := c.Logs(context.Background(), LogsQuery{Service: "blog", Tail: 1}, collect); err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +51,7 @@ func TestLogs(t *testing.T) {
 	got = nil
 	done := make(chan error, 1)
 	go func() {
-		done <- c.Logs(ctx, LogsQuery{Service: "blog", Follow: true}, func(ev api.LogEvent) error {
+		done <- c.Logs(ctx, LogsQuery{Service: "blog", Follow: true}, func(ev rampart.LogEvent) error {
 			got = append(got, ev.Entry.Path)
 			cancel()
 			return nil
@@ -79,7 +77,7 @@ func TestLogsErrors(t *testing.T) {
 	s := newServer(t)
 	s.createService(t, s.admin, "blog")
 	c, _ := New(s.url, s.alice)
-	nop := func(api.LogEvent) error { return nil }
+	nop := func(rampart.LogEvent) error { return nil }
 
 	err := c.Logs(context.Background(), LogsQuery{Service: "blog"}, nop)
 	if rampart.ErrorCode(err) != rampart.ENOTFOUND || !strings.Contains(err.Error(), `service "blog" not found`) {
@@ -134,7 +132,7 @@ func TestLogsDeadConnection(t *testing.T) {
 			hs := httptest.NewServer(tt.handler)
 			defer hs.Close()
 			c, _ := New(hs.URL, "rpt_x")
-			err := c.Logs(context.Background(), LogsQuery{Follow: true}, func(api.LogEvent) error { return nil })
+			err := c.Logs(context.Background(), LogsQuery{Follow: true}, func(rampart.LogEvent) error { return nil })
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("err = %v, want %q", err, tt.want)
 			}

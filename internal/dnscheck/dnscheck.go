@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/rampart-dev/rampart"
 )
 
 // DefaultTimeout bounds each resolver's lookups when Checker.Timeout is zero.
@@ -42,14 +44,10 @@ const maxCNAMEChain = 8
 // that tests can point it elsewhere.
 var resolvConf = "/etc/resolv.conf"
 
-// Target is what a custom domain should point at.
-type Target struct {
-	// CNAME is the service's platform hostname, e.g. blog.apps.example.com,
-	// the target the dashboard recommends.
-	CNAME string
-	// IPs are the node's public addresses, the A and AAAA targets.
-	IPs []netip.Addr
-}
+// Target is what a custom domain should point at. The types of a check
+// are the root package's, so that the service layer and the API can carry
+// them without importing this package (and its DNS library).
+type Target = rampart.DNSTarget
 
 // Checker queries DNS resolvers. The zero value uses the system's resolvers
 // and [DefaultTimeout].
@@ -63,41 +61,14 @@ type Checker struct {
 }
 
 // Result is what the resolvers see for one name.
-type Result struct {
-	// PointsHere is true when at least one resolver answered and every
-	// resolver that answered sees the name pointing here. Resolvers that did
-	// not answer (timeouts, SERVFAIL) do not hold a name back, so that one
-	// unreachable resolver cannot block issuance for ever; a resolver that
-	// answers with an old record does.
-	PointsHere bool `json:"points_here"`
-	// Resolvers holds one entry per resolver, in the Checker's order.
-	Resolvers []ResolverResult `json:"resolvers"`
-	// Reason says why PointsHere is false, as a sentence a person can act
-	// on; empty when it is true.
-	Reason string `json:"reason,omitempty"`
-}
+type Result = rampart.DNSCheck
 
 // ResolverResult is what one resolver sees.
-type ResolverResult struct {
-	// Resolver is the resolver's address, "ip:port".
-	Resolver string `json:"resolver"`
-	// CNAME is the chain of CNAME targets from the name on, in order,
-	// without trailing dots.
-	CNAME []string `json:"cname,omitempty"`
-	// A and AAAA are the addresses at the end of the chain.
-	A    []netip.Addr `json:"a,omitempty"`
-	AAAA []netip.Addr `json:"aaaa,omitempty"`
-	// PointsHere: the chain reaches Target.CNAME, or there is at least one
-	// address and every address is one of Target.IPs. A name with one
-	// address here and another elsewhere does not point here: browsers and
-	// the CA's validators would reach the other server part of the time
-	// (validators prefer IPv6, so a stale AAAA record alone breaks HTTP-01).
-	PointsHere bool `json:"points_here"`
-	// Err says why the resolver gave no usable answer: "timeout",
-	// "SERVFAIL", "connection refused"… Empty when it answered, even if
-	// the answer is that the name does not exist.
-	Err string `json:"error,omitempty"`
+type ResolverResult = rampart.DNSAnswer
 
+// answer is a ResolverResult with what judging it needs besides.
+type answer struct {
+	ResolverResult
 	nxdomain bool // the name (or the end of its chain) does not exist
 }
 
@@ -122,24 +93,28 @@ func (c *Checker) Check(ctx context.Context, name string, t Target) Result {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	res := Result{Resolvers: make([]ResolverResult, len(servers))}
+	answers := make([]answer, len(servers))
 	var wg sync.WaitGroup
 	for i, s := range servers {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			res.Resolvers[i] = checkOne(ctx, s, name, t)
+			answers[i] = checkOne(ctx, s, name, t)
 		})
 	}
 	wg.Wait()
-	res.PointsHere, res.Reason = judge(name, t, res.Resolvers)
+	res := Result{Resolvers: make([]ResolverResult, len(answers))}
+	for i, a := range answers {
+		res.Resolvers[i] = a.ResolverResult
+	}
+	res.PointsHere, res.Reason = judge(name, t, answers)
 	return res
 }
 
 // checkOne asks one resolver for A and AAAA at the same time; each answer
 // carries the CNAME chain, so no separate CNAME query is needed.
-func checkOne(ctx context.Context, server, name string, t Target) ResolverResult {
-	rr := ResolverResult{Resolver: server}
+func checkOne(ctx context.Context, server, name string, t Target) answer {
+	rr := answer{ResolverResult: ResolverResult{Resolver: server}}
 	ap, err := ParseResolver(server)
 	if err != nil {
 		rr.Err = err.Error()
@@ -162,7 +137,7 @@ func checkOne(ctx context.Context, server, name string, t Target) ResolverResult
 	}
 	rr.A, rr.AAAA = v4.addrs, v6.addrs
 	rr.nxdomain = v4.nxdomain && v6.nxdomain
-	rr.PointsHere = pointsHere(rr, t)
+	rr.PointsHere = pointsHere(rr.ResolverResult, t)
 	return rr
 }
 
@@ -308,199 +283,6 @@ func describeErr(err error) string {
 		return "connection refused"
 	}
 	return err.Error()
-}
-
-// pointsHere judges one resolver's answer; see ResolverResult.PointsHere.
-func pointsHere(rr ResolverResult, t Target) bool {
-	if target := normName(t.CNAME); target != "" && slices.Contains(rr.CNAME, target) {
-		return true
-	}
-	if len(rr.A)+len(rr.AAAA) == 0 {
-		return false
-	}
-	for _, a := range slices.Concat(rr.A, rr.AAAA) {
-		if !isTarget(a, t) {
-			return false
-		}
-	}
-	return true
-}
-
-func isTarget(a netip.Addr, t Target) bool {
-	for _, ip := range t.IPs {
-		if ip.Unmap().WithZone("") == a {
-			return true
-		}
-	}
-	return false
-}
-
-func normName(s string) string {
-	return strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".")
-}
-
-// judge decides Result.PointsHere and writes its Reason.
-func judge(name string, t Target, rs []ResolverResult) (bool, string) {
-	var answered, here []ResolverResult
-	for _, r := range rs {
-		if r.Err == "" {
-			answered = append(answered, r)
-			if r.PointsHere {
-				here = append(here, r)
-			}
-		}
-	}
-	switch {
-	case len(rs) == 0:
-		return false, "no DNS resolvers are configured: list some (e.g. 1.1.1.1, 9.9.9.9) or fix /etc/resolv.conf"
-	case len(answered) == 0:
-		msgs := make([]string, len(rs))
-		for i, r := range rs {
-			msgs[i] = fmt.Sprintf("resolver %s did not answer: %s", short(r.Resolver), r.Err)
-		}
-		return false, strings.Join(msgs, "; ")
-	case len(here) == len(answered):
-		return true, ""
-	}
-	var behind ResolverResult
-	for _, r := range answered {
-		if !r.PointsHere {
-			behind = r
-			break
-		}
-	}
-	if len(here) > 0 {
-		return false, fmt.Sprintf("%d of %d resolvers see the new record; waiting for the rest to catch up (%s still sees %s)",
-			len(here), len(answered), short(behind.Resolver), view(behind))
-	}
-	return false, whyNot(name, t, behind)
-}
-
-// whyNot explains why one resolver's answer does not point here.
-func whyNot(name string, t Target, r ResolverResult) string {
-	addrs := slices.Concat(r.A, r.AAAA)
-	switch {
-	case len(r.CNAME) == 0 && len(addrs) == 0 && r.nxdomain:
-		return fmt.Sprintf("no A, AAAA or CNAME record for %s yet (NXDOMAIN at %s): %s", name, short(r.Resolver), advice(t))
-	case len(r.CNAME) == 0 && len(addrs) == 0:
-		return fmt.Sprintf("no A, AAAA or CNAME record for %s yet (%s knows the name, but not these records): %s", name, short(r.Resolver), advice(t))
-	}
-	var here, elsewhere []netip.Addr
-	for _, a := range addrs {
-		if isTarget(a, t) {
-			here = append(here, a)
-		} else {
-			elsewhere = append(elsewhere, a)
-		}
-	}
-	if len(here) > 0 {
-		return fmt.Sprintf("DNS points at %s, but %s %s not this server: remove %s, or use a CNAME to %s instead",
-			joinAddrs(addrs), joinAddrs(elsewhere), isAre(len(elsewhere)), itThem(len(elsewhere)), expectedCNAME(t))
-	}
-	at := joinAddrs(addrs)
-	if len(r.CNAME) > 0 {
-		end := r.CNAME[len(r.CNAME)-1]
-		if at == "" {
-			return fmt.Sprintf("DNS points at %s (a CNAME), which has no address, expected %s", end, expected(t))
-		}
-		at += " (via a CNAME to " + end + ")"
-	}
-	return fmt.Sprintf("DNS points at %s, expected %s", at, expected(t))
-}
-
-// view is a short account of what a lagging resolver sees.
-func view(r ResolverResult) string {
-	addrs := slices.Concat(r.A, r.AAAA)
-	switch {
-	case len(addrs) > 0:
-		return joinAddrs(addrs)
-	case len(r.CNAME) > 0:
-		return "a CNAME to " + r.CNAME[len(r.CNAME)-1]
-	case r.nxdomain:
-		return "no record (NXDOMAIN)"
-	}
-	return "no address record"
-}
-
-// expected lists what the name may point at: "198.51.100.7 or a CNAME to
-// blog.apps.example.com".
-func expected(t Target) string {
-	var alts []string
-	for _, ip := range t.IPs {
-		alts = append(alts, ip.Unmap().String())
-	}
-	if c := normName(t.CNAME); c != "" {
-		alts = append(alts, "a CNAME to "+c)
-	}
-	switch len(alts) {
-	case 0:
-		return "this server, whose address is not configured (set the node's public IPs)"
-	case 1:
-		return alts[0]
-	}
-	return strings.Join(alts[:len(alts)-1], ", ") + " or " + alts[len(alts)-1]
-}
-
-// advice says which record to add. CNAME comes first, as the dashboard
-// recommends it (it keeps working when the node's address changes), but a
-// bare domain (example.com) cannot have one, hence the alternative.
-func advice(t Target) string {
-	c := normName(t.CNAME)
-	ips := make([]netip.Addr, len(t.IPs))
-	for i, ip := range t.IPs {
-		ips[i] = ip.Unmap()
-	}
-	switch {
-	case c != "" && len(ips) > 0:
-		return fmt.Sprintf("add a CNAME record to %s, or A/AAAA records for %s if it is a bare domain (example.com), which cannot have a CNAME", c, joinAddrs(ips))
-	case c != "":
-		return "add a CNAME record to " + c
-	case len(ips) > 0:
-		return "add A/AAAA records for " + joinAddrs(ips)
-	}
-	return "set the node's public IPs, then add A/AAAA records for them"
-}
-
-func expectedCNAME(t Target) string {
-	if c := normName(t.CNAME); c != "" {
-		return c
-	}
-	return "this service's platform hostname"
-}
-
-// joinAddrs lists addresses as in a sentence: "a", "a and b", "a, b and c".
-func joinAddrs(addrs []netip.Addr) string {
-	s := make([]string, len(addrs))
-	for i, a := range addrs {
-		s[i] = a.String()
-	}
-	if len(s) < 2 {
-		return strings.Join(s, "")
-	}
-	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
-}
-
-func isAre(n int) string {
-	if n == 1 {
-		return "is"
-	}
-	return "are"
-}
-
-func itThem(n int) string {
-	if n == 1 {
-		return "that record"
-	}
-	return "those records"
-}
-
-// short names a resolver as people write it: without ":53".
-func short(resolver string) string {
-	ap, err := netip.ParseAddrPort(resolver)
-	if err != nil || ap.Port() != 53 {
-		return resolver
-	}
-	return ap.Addr().String()
 }
 
 // ParseResolver reads a resolver address: an IP address with an optional

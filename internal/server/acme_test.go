@@ -96,10 +96,14 @@ func TestACMEWithPebble(t *testing.T) {
 	t.Cleanup(upstream.Close)
 	a := srv.App()
 	op := app.OperatorActor()
-	if _, err := a.CreateUser(ctx, op, "admin@example.com", "correct horse battery", rampart.RoleAdmin); err != nil {
+	// domain reads a domain of shop (with its state) through the service layer.
+	domain := func(name string) (*rampart.Domain, error) {
+		return a.Domains.Get(ctx, op, rampart.DomainRef{Service: "shop", Name: name})
+	}
+	if _, err := a.Accounts.Create(ctx, op, rampart.UserInput{Email: "admin@example.com", Password: "correct horse battery", Role: rampart.RoleAdmin}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.CreateService(ctx, op, app.ServiceInput{Name: "shop", Upstreams: []string{upstream.URL}}); err != nil {
+	if _, err := a.Services.Create(ctx, op, rampart.ServiceInput{Name: "shop", Upstreams: []string{upstream.URL}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -112,7 +116,7 @@ func TestACMEWithPebble(t *testing.T) {
 	url := "https://shop.example.com:" + strconv.Itoa(httpsPort) + "/"
 
 	added := time.Now()
-	if _, err := a.AddDomain(ctx, op, "shop", "Shop.Example.com", "", nil, nil); err != nil {
+	if _, err := a.Domains.Add(ctx, op, rampart.DomainInput{Service: "shop", Name: "Shop.Example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	var lastErr string
@@ -128,16 +132,16 @@ func TestACMEWithPebble(t *testing.T) {
 		return resp.StatusCode == 200 && string(b) == "the shop's page"
 	})
 	if !ok {
-		d, _ := a.Store().DomainByName(ctx, "shop.example.com")
+		d, _ := domain("shop.example.com")
 		t.Fatalf("no HTTPS answer with Pebble's certificate after 90s: last %s; domain %+v", lastErr, d)
 	}
 	t.Logf("time from 'domain added' to the first successful HTTPS response: %v", time.Since(added).Round(time.Millisecond))
 
 	if !pebbletest.WaitFor(ctx, 10*time.Second, func() bool {
-		d, err := a.Store().DomainByName(ctx, "shop.example.com")
+		d, err := domain("shop.example.com")
 		return err == nil && d.State == rampart.DomainActive
 	}) {
-		d, _ := a.Store().DomainByName(ctx, "shop.example.com")
+		d, _ := domain("shop.example.com")
 		t.Errorf("shop.example.com serves HTTPS but its state is %s (%q), want active", d.State, d.Reason)
 	}
 	// Port 80 now redirects the name to HTTPS.
@@ -158,19 +162,19 @@ func TestACMEWithPebble(t *testing.T) {
 
 	// A domain whose DNS points elsewhere waits, says why, and is never
 	// ordered.
-	if _, err := a.AddDomain(ctx, op, "shop", "elsewhere.example.com", "", nil, nil); err != nil {
+	if _, err := a.Domains.Add(ctx, op, rampart.DomainInput{Service: "shop", Name: "elsewhere.example.com"}); err != nil {
 		t.Fatal(err)
 	}
 	var d *rampart.Domain
 	if !pebbletest.WaitFor(ctx, 15*time.Second, func() bool {
-		d, err = a.Store().DomainByName(ctx, "elsewhere.example.com")
+		d, err = domain("elsewhere.example.com")
 		return err == nil && d.State == rampart.DomainWaitingForDNS && strings.Contains(d.Reason, "203.0.113.9")
 	}) {
 		t.Fatalf("elsewhere.example.com = %+v, want waiting_for_dns naming 203.0.113.9", d)
 	}
 	t.Logf("elsewhere.example.com: %s: %s", d.State, d.Reason)
 	time.Sleep(2 * time.Second) // a pass or two of the reconciler
-	if d, _ := a.Store().DomainByName(ctx, "elsewhere.example.com"); d.State != rampart.DomainWaitingForDNS {
+	if d, _ := domain("elsewhere.example.com"); d.State != rampart.DomainWaitingForDNS {
 		t.Errorf("elsewhere.example.com moved on to %s", d.State)
 	}
 	if got := pb.Orders(); got != orders {
@@ -180,7 +184,7 @@ func TestACMEWithPebble(t *testing.T) {
 		t.Error("the DNS check never asked the configured resolver about elsewhere.example.com")
 	}
 	// The API's check says the same per resolver.
-	_, res, err := a.CheckDomain(ctx, op, "shop", "elsewhere.example.com")
+	_, res, err := a.Domains.Check(ctx, op, rampart.DomainRef{Service: "shop", Name: "elsewhere.example.com"})
 	if err != nil || res.PointsHere || len(res.Resolvers) != 1 || res.Resolvers[0].Resolver != pb.DNS.Addr {
 		t.Errorf("CheckDomain = %+v, %v", res, err)
 	}

@@ -33,25 +33,25 @@ func SetUpDemo(ctx context.Context, a *app.App) (*Demo, error) {
 	d := &Demo{UpstreamURL: url, Email: DemoAdminEmail, Stop: stop}
 	fail := func(err error) (*Demo, error) { stop(); return nil, err }
 	op := app.OperatorActor()
-	n, err := a.UserCount(ctx)
+	n, err := a.Accounts.Count(ctx)
 	if err != nil {
 		return fail(err)
 	}
 	if n == 0 {
 		d.Password = randomPassword()
-		if _, err := a.CreateUser(ctx, op, d.Email, d.Password, rampart.RoleAdmin); err != nil {
+		if _, err := a.Accounts.Create(ctx, op, rampart.UserInput{Email: d.Email, Password: d.Password, Role: rampart.RoleAdmin}); err != nil {
 			return fail(fmt.Errorf("creating the demo admin: %w", err))
 		}
 	}
 	// The demo app gets a new port at every start: repoint the service.
-	if _, err := a.GetService(ctx, op, "demo"); rampart.ErrorCode(err) == rampart.ENOTFOUND {
-		_, err = a.CreateService(ctx, op, app.ServiceInput{Name: "demo", Upstreams: []string{url}})
+	if _, err := a.Services.Get(ctx, op, "demo"); rampart.ErrorCode(err) == rampart.ENOTFOUND {
+		_, err = a.Services.Create(ctx, op, rampart.ServiceInput{Name: "demo", Upstreams: []string{url}})
 		if err != nil {
 			return fail(fmt.Errorf("creating the demo service: %w", err))
 		}
 	} else if err != nil {
 		return fail(err)
-	} else if _, err := a.UpdateService(ctx, op, "demo", app.ServiceUpdate{Upstreams: []string{url}}); err != nil {
+	} else if _, err := a.Services.Update(ctx, op, rampart.ServiceUpdate{Name: "demo", Upstreams: []string{url}}); err != nil {
 		return fail(fmt.Errorf("pointing the demo service at the demo app: %w", err))
 	}
 	return d, nil

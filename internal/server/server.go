@@ -33,6 +33,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/edge/fastlane"
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
 	"github.com/rampart-dev/rampart/internal/edge/realip"
+	"github.com/rampart-dev/rampart/internal/server/dataplane"
 	"github.com/rampart-dev/rampart/internal/store"
 	_ "github.com/rampart-dev/rampart/internal/store/sqlite" // the default store
 	"github.com/rampart-dev/rampart/internal/web"
@@ -120,10 +121,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		NodeIPs:        parseIPs(nodeIPs),
 		Log:            log.With("log", "domains"),
 	}
-	s.app = app.New(db, app.Options{Logger: log, PurgeCache: s.edge.PurgeCache, PlatformDomain: cfg.Platform.Domain, CheckDNS: s.domains.Check, Logs: s.logs,
+	s.app = app.New(db, app.Options{Logger: log, PlatformDomain: cfg.Platform.Domain,
+		Cache: s.edge, DNS: s.domains, Logs: dataplane.Logs(s.logs), CheckKeyPair: dataplane.CheckKeyPair,
 		// The certificate manager is made below, once the listeners it
 		// answers challenges on are bound.
-		ResetCertificates: func(ctx context.Context, name string) (string, error) { return s.certs.Reset(ctx, name) }})
+		Certificates: app.ResetFunc(func(ctx context.Context, name string) (string, error) { return s.certs.Reset(ctx, name) })})
 	s.routes = &agent.Routes{Store: db, Edge: edgeRoutes{s.edge, s.logs}, PlatformDomain: cfg.Platform.Domain, Log: log}
 	s.loop = &agent.Loop{Store: db, Metrics: reg, Log: log}
 	s.reconcilers = []agent.Reconciler{s.routes, s.domains}
@@ -359,7 +361,7 @@ func (s *Server) pruneSessions(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := s.app.PruneSessions(ctx); err != nil {
+			if n, err := s.app.Accounts.PruneSessions(ctx); err != nil {
 				s.log.Warn("pruning expired sessions", "err", err)
 			} else if n > 0 {
 				s.log.Debug("pruned expired sessions", "count", n)

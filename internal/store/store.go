@@ -131,15 +131,8 @@ type Domains interface {
 	DeleteDomain(ctx context.Context, id int64) error
 }
 
-// AuditFilter narrows ListAudit. The zero value lists everything, newest first.
-type AuditFilter struct {
-	// VisibleTo, when non-zero, keeps only events a member may read: those
-	// the user did and those on services the user owned at the time.
-	VisibleTo int64
-	Service   string // only events on this service name
-	BeforeID  int64  // paging: only events with ID < BeforeID
-	Limit     int    // 0: 100; at most 1000
-}
+// AuditFilter narrows ListAudit; the service layer and the API share it.
+type AuditFilter = rampart.AuditFilter
 
 // Audit persists the append-only audit log.
 type Audit interface {

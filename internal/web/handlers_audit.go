@@ -5,7 +5,6 @@ import (
 	"strconv"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/store"
 )
 
 // auditPageSize is how many events one page of the audit log shows.
@@ -33,7 +32,7 @@ func (s *server) auditPage(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		d.BeforeID = n
 	}
 	// One more than a page tells whether an older page exists.
-	evs, err := s.app.ListAudit(r.Context(), rc.actor, store.AuditFilter{BeforeID: d.BeforeID, Limit: auditPageSize + 1})
+	evs, err := s.app.Audit.List(r.Context(), rc.actor, rampart.AuditFilter{BeforeID: d.BeforeID, Limit: auditPageSize + 1})
 	if err != nil {
 		s.fail(w, r, rc, err)
 		return

@@ -44,7 +44,7 @@ func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	d.Title, d.Bare = "Log in", true
 	d.CSRF = s.loginCSRF(w, r)
 
-	u, err := s.app.Login(r.Context(), email, r.PostFormValue("password"), ip)
+	u, err := s.app.Accounts.Login(r.Context(), rampart.LoginInput{Email: email, Password: r.PostFormValue("password"), IP: ip})
 	if err != nil {
 		status := http.StatusUnauthorized
 		switch rampart.ErrorCode(err) {
@@ -58,7 +58,7 @@ func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, status, "login", d)
 		return
 	}
-	plain, sess, err := s.app.StartSession(r.Context(), u, ip)
+	plain, sess, err := s.app.Accounts.StartSession(r.Context(), u, ip)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
@@ -69,7 +69,7 @@ func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) logout(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	if err := s.app.EndSession(r.Context(), rc.sess, rc.user, rc.actor.IP); err != nil {
+	if err := s.app.Accounts.EndSession(r.Context(), rc.sess, rc.user, rc.actor.IP); err != nil {
 		s.internalError(w, r, err)
 		return
 	}

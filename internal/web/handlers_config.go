@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/app"
 )
 
 // "Update config" of a service (the Overview's Configuration card): a page
@@ -49,7 +48,7 @@ func (s *server) configPageFor(rc *reqCtx, svc *rampart.Service, tab string) con
 }
 
 func (s *server) showConfig(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	svc, err := s.app.Services.Get(r.Context(), rc.actor, r.PathValue("name"))
 	if err != nil {
 		s.fail(w, r, rc, err)
 		return
@@ -61,7 +60,7 @@ func (s *server) showConfig(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 // change is sent as the difference to what the page was rendered from
 // being stored now, so names the text leaves out are removed.
 func (s *server) saveEnv(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	svc, err := s.app.Services.Get(r.Context(), rc.actor, r.PathValue("name"))
 	if err != nil {
 		s.fail(w, r, rc, err)
 		return
@@ -85,7 +84,7 @@ func (s *server) saveEnv(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		http.Redirect(w, r, servicePath(svc.Name, ""), http.StatusSeeOther)
 		return
 	}
-	if _, err := s.app.UpdateService(r.Context(), rc.actor, svc.Name, app.ServiceUpdate{Env: patch}); err != nil {
+	if _, err := s.app.Services.Update(r.Context(), rc.actor, rampart.ServiceUpdate{Name: svc.Name, Env: patch}); err != nil {
 		if code := rampart.ErrorCode(err); code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED || code == rampart.ENOTFOUND {
 			s.fail(w, r, rc, err)
 			return
@@ -112,7 +111,7 @@ func envChangeWords(set, removed []string) string {
 }
 
 func (s *server) saveUpstreams(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	svc, err := s.app.Services.Get(r.Context(), rc.actor, r.PathValue("name"))
 	if err != nil {
 		s.fail(w, r, rc, err)
 		return
@@ -122,7 +121,7 @@ func (s *server) saveUpstreams(w http.ResponseWriter, r *http.Request, rc *reqCt
 	if ups == nil {
 		ups = []string{}
 	}
-	updated, err := s.app.UpdateService(r.Context(), rc.actor, svc.Name, app.ServiceUpdate{Upstreams: ups})
+	updated, err := s.app.Services.Update(r.Context(), rc.actor, rampart.ServiceUpdate{Name: svc.Name, Upstreams: ups})
 	if err != nil {
 		if code := rampart.ErrorCode(err); code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED || code == rampart.ENOTFOUND {
 			s.fail(w, r, rc, err)

@@ -9,8 +9,6 @@ import (
 	"strings"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/certs"
-	"github.com/rampart-dev/rampart/internal/dnscheck"
 )
 
 // The "Manage SSL Domains" page of a service: a one-field form where Enter
@@ -45,11 +43,11 @@ type tlsForm struct {
 }
 
 func (s *server) domainsPageFor(r *http.Request, rc *reqCtx) (domainsPage, error) {
-	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	svc, err := s.app.Services.Get(r.Context(), rc.actor, r.PathValue("name"))
 	if err != nil {
 		return domainsPage{}, err
 	}
-	list, err := s.app.ListDomains(r.Context(), rc.actor, svc.Name)
+	list, err := s.app.Domains.List(r.Context(), rc.actor, svc.Name)
 	if err != nil {
 		return domainsPage{}, err
 	}
@@ -71,7 +69,7 @@ func (s *server) showDomains(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 // domainStatus answers a row's polling with its status fragment. A domain
 // that is gone answers 286, which tells htmx to stop polling.
 func (s *server) domainStatus(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	d, err := s.app.GetDomain(r.Context(), rc.actor, r.PathValue("name"), r.PathValue("domain"))
+	d, err := s.app.Domains.Get(r.Context(), rc.actor, rampart.DomainRef{Service: r.PathValue("name"), Name: r.PathValue("domain")})
 	if rampart.ErrorCode(err) == rampart.ENOTFOUND {
 		w.WriteHeader(286)
 		return
@@ -90,14 +88,14 @@ func (s *server) addDomain(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	d.Input, d.Mode = r.PostFormValue("domain"), r.PostFormValue("tls_mode")
-	var certPEM, keyPEM []byte
-	if rampart.TLSMode(d.Mode) == rampart.TLSCustom {
+	in := rampart.DomainInput{Service: d.Service.Name, Name: d.Input, TLSMode: rampart.TLSMode(d.Mode)}
+	if in.TLSMode == rampart.TLSCustom {
 		// The upload fields stay in the form, hidden, in the other modes:
 		// only custom uses what they hold.
 		d.CertPEM, d.KeyPEM = r.PostFormValue("cert_pem"), r.PostFormValue("key_pem")
-		certPEM, keyPEM = []byte(d.CertPEM), []byte(d.KeyPEM)
+		in.CertPEM, in.KeyPEM = d.CertPEM, d.KeyPEM
 	}
-	added, err := s.app.AddDomain(r.Context(), rc.actor, d.Service.Name, d.Input, rampart.TLSMode(d.Mode), certPEM, keyPEM)
+	added, err := s.app.Domains.Add(r.Context(), rc.actor, in)
 	htmx := r.Header.Get("HX-Request") == "true"
 	if err != nil {
 		code := rampart.ErrorCode(err)
@@ -118,7 +116,7 @@ func (s *server) addDomain(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	}
 	if htmx {
 		d.Input, d.Mode, d.CertPEM, d.KeyPEM = "", "", "", ""
-		if d.Domains, err = s.app.ListDomains(r.Context(), rc.actor, d.Service.Name); err != nil {
+		if d.Domains, err = s.app.Domains.List(r.Context(), rc.actor, d.Service.Name); err != nil {
 			s.fail(w, r, rc, err)
 			return
 		}
@@ -139,12 +137,12 @@ func (s *server) updateDomainTLS(w http.ResponseWriter, r *http.Request, rc *req
 		return
 	}
 	f := tlsForm{Domain: r.PathValue("domain"), Mode: r.PostFormValue("tls_mode")}
-	var certPEM, keyPEM []byte
-	if rampart.TLSMode(f.Mode) == rampart.TLSCustom {
+	up := rampart.DomainUpdate{Service: d.Service.Name, Name: f.Domain, TLSMode: rampart.TLSMode(f.Mode)}
+	if up.TLSMode == rampart.TLSCustom {
 		f.CertPEM, f.KeyPEM = r.PostFormValue("cert_pem"), r.PostFormValue("key_pem")
-		certPEM, keyPEM = []byte(f.CertPEM), []byte(f.KeyPEM)
+		up.CertPEM, up.KeyPEM = f.CertPEM, f.KeyPEM
 	}
-	dom, err := s.app.UpdateDomain(r.Context(), rc.actor, d.Service.Name, f.Domain, rampart.TLSMode(f.Mode), certPEM, keyPEM)
+	dom, err := s.app.Domains.Update(r.Context(), rc.actor, up)
 	if err != nil {
 		code := rampart.ErrorCode(err)
 		if code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED || code == rampart.ENOTFOUND {
@@ -174,7 +172,7 @@ func (s *server) updateDomainTLS(w http.ResponseWriter, r *http.Request, rc *req
 func tlsModeWords(m rampart.TLSMode, name string) string {
 	switch m {
 	case rampart.TLSManaged:
-		if certs.IsInternalName(name) {
+		if rampart.IsInternalName(name) {
 			return "from the internal CA"
 		}
 		return "managed (certificate from the ACME CA)"
@@ -196,12 +194,12 @@ type removeDomainPage struct {
 }
 
 func (s *server) removeDomainPage(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	svc, err := s.app.Services.Get(r.Context(), rc.actor, r.PathValue("name"))
 	if err != nil {
 		s.fail(w, r, rc, err)
 		return
 	}
-	dom, err := s.app.GetDomain(r.Context(), rc.actor, svc.Name, r.PathValue("domain"))
+	dom, err := s.app.Domains.Get(r.Context(), rc.actor, rampart.DomainRef{Service: svc.Name, Name: r.PathValue("domain")})
 	if err != nil {
 		s.fail(w, r, rc, err)
 		return
@@ -210,13 +208,13 @@ func (s *server) removeDomainPage(w http.ResponseWriter, r *http.Request, rc *re
 }
 
 func (s *server) removeDomain(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	svc, err := s.app.Services.Get(r.Context(), rc.actor, r.PathValue("name"))
 	if err != nil {
 		s.fail(w, r, rc, err)
 		return
 	}
 	name := r.PathValue("domain")
-	if err := s.app.RemoveDomain(r.Context(), rc.actor, svc.Name, name); err != nil {
+	if err := s.app.Domains.Remove(r.Context(), rc.actor, rampart.DomainRef{Service: svc.Name, Name: name}); err != nil {
 		s.fail(w, r, rc, err)
 		return
 	}
@@ -228,12 +226,12 @@ func (s *server) removeDomain(w http.ResponseWriter, r *http.Request, rc *reqCtx
 // expander is opened.
 type dnsDetails struct {
 	Domain *rampart.Domain
-	Result dnscheck.Result
+	Result rampart.DNSCheck
 	Err    string
 }
 
 func (s *server) domainDNS(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	d, res, err := s.app.CheckDomain(r.Context(), rc.actor, r.PathValue("name"), r.PathValue("domain"))
+	d, res, err := s.app.Domains.Check(r.Context(), rc.actor, rampart.DomainRef{Service: r.PathValue("name"), Name: r.PathValue("domain")})
 	v := dnsDetails{Domain: d, Result: res}
 	if err != nil {
 		if code := rampart.ErrorCode(err); code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED {

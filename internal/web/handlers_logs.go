@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/app"
 )
 
 // The Logs tab: the service's recent requests, rendered on the server so
@@ -103,10 +102,10 @@ func statusKind(status int) string {
 
 // logsViewFor reads the rows the tab renders.
 func (s *server) logsViewFor(ctx context.Context, rc *reqCtx, svc *rampart.Service) (*logsView, error) {
-	if !s.app.LogsAvailable() {
+	if !s.app.Logs.Available() {
 		return nil, nil
 	}
-	st, err := s.app.OpenLogs(ctx, rc.actor, app.LogQuery{Service: svc.Name, Tail: logsPageTail})
+	st, err := s.app.Logs.Open(ctx, rc.actor, rampart.LogQuery{Service: svc.Name, Tail: logsPageTail})
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +139,7 @@ func (s *server) logStream(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "your session has ended: log in again", http.StatusUnauthorized)
 		return
 	}
-	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	svc, err := s.app.Services.Get(r.Context(), rc.actor, r.PathValue("name"))
 	if err != nil {
 		status, _ := statusOf(rampart.ErrorCode(err))
 		http.Error(w, rampart.ErrorMessage(err), status)
@@ -151,10 +150,10 @@ func (s *server) logStream(w http.ResponseWriter, r *http.Request) {
 		after = r.URL.Query().Get("after")
 	}
 	cookie, _ := r.Cookie(sessionCookie)
-	st, openErr := s.app.OpenLogs(r.Context(), rc.actor, app.LogQuery{
+	st, openErr := s.app.Logs.Open(r.Context(), rc.actor, rampart.LogQuery{
 		Service: svc.Name, Tail: logsPageTail, Follow: true, After: after,
 		StillValid: func(ctx context.Context) error {
-			_, _, err := s.app.Session(ctx, cookie.Value)
+			_, _, err := s.app.Accounts.Session(ctx, cookie.Value)
 			return err
 		},
 	})
@@ -185,7 +184,7 @@ func (s *server) logStream(w http.ResponseWriter, r *http.Request) {
 		// The browser would retry a failed request for ever; an event
 		// tells the person why instead, and ends the stream. A server
 		// that shuts down is the exception: the browser should come back.
-		if !errors.Is(openErr, app.ErrLogsClosed) {
+		if !errors.Is(openErr, rampart.ErrLogsClosed) {
 			event("end", "", map[string]string{"message": s.streamEndMessage(r, openErr)})
 		}
 		send()
@@ -212,7 +211,7 @@ func (s *server) logStream(w http.ResponseWriter, r *http.Request) {
 				}
 				event("entry", id, logRowOf(&b.Entries[i], hostname))
 			}
-		case r.Context().Err() != nil, errors.Is(err, app.ErrLogsClosed):
+		case r.Context().Err() != nil, errors.Is(err, rampart.ErrLogsClosed):
 			return // the browser reconnects to the next server
 		default:
 			event("end", "", map[string]string{"message": s.streamEndMessage(r, err)})

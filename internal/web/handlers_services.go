@@ -6,8 +6,6 @@ import (
 	"strings"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/app"
-	"github.com/rampart-dev/rampart/internal/store"
 )
 
 // servicesPage is the data of services.html.
@@ -18,7 +16,7 @@ type servicesPage struct {
 }
 
 func (s *server) listServices(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	svcs, err := s.app.ListServices(r.Context(), rc.actor)
+	svcs, err := s.app.Services.List(r.Context(), rc.actor)
 	if err != nil {
 		s.fail(w, r, rc, err)
 		return
@@ -42,14 +40,14 @@ func (s *server) newServicePage(w http.ResponseWriter, r *http.Request, rc *reqC
 }
 
 func (s *server) createService(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	in := app.ServiceInput{
+	in := rampart.ServiceInput{
 		Name:      strings.TrimSpace(r.PostFormValue("name")),
 		Upstreams: []string{strings.TrimSpace(r.PostFormValue("upstream"))},
 	}
 	if rc.user.IsAdmin() {
 		in.Owner = strings.TrimSpace(r.PostFormValue("owner"))
 	}
-	svc, err := s.app.CreateService(r.Context(), rc.actor, in)
+	svc, err := s.app.Services.Create(r.Context(), rc.actor, in)
 	if err == nil {
 		s.setFlash(w, rc.sess, "success", "Service "+svc.Name+" created. Point a domain at it to go live.")
 		http.Redirect(w, r, servicePath(svc.Name, ""), http.StatusSeeOther)
@@ -112,7 +110,7 @@ type servicePage struct {
 }
 
 func (s *server) showService(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	svc, err := s.app.Services.Get(r.Context(), rc.actor, r.PathValue("name"))
 	if err != nil {
 		s.fail(w, r, rc, err)
 		return
@@ -148,11 +146,11 @@ func (s *server) servicePageFor(r *http.Request, rc *reqCtx, svc *rampart.Servic
 	switch tab {
 	case "overview":
 		var err error
-		d.Events, err = s.app.ListAudit(r.Context(), rc.actor, store.AuditFilter{Service: svc.Name, Limit: 8})
+		d.Events, err = s.app.Audit.List(r.Context(), rc.actor, rampart.AuditFilter{Service: svc.Name, Limit: 8})
 		if err != nil {
 			return d, err
 		}
-		if d.Domains, err = s.app.ListDomains(r.Context(), rc.actor, svc.Name); err != nil {
+		if d.Domains, err = s.app.Domains.List(r.Context(), rc.actor, svc.Name); err != nil {
 			return d, err
 		}
 	case "security":
@@ -184,7 +182,7 @@ type deleteServicePage struct {
 }
 
 func (s *server) deleteServicePage(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	svc, err := s.app.Services.Get(r.Context(), rc.actor, r.PathValue("name"))
 	if err != nil {
 		s.fail(w, r, rc, err)
 		return
@@ -196,7 +194,7 @@ func (s *server) deleteServicePage(w http.ResponseWriter, r *http.Request, rc *r
 func (s *server) deleteService(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	// Look the service up first so that a member probing someone else's
 	// service gets the same 404 as for a name that does not exist.
-	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	svc, err := s.app.Services.Get(r.Context(), rc.actor, r.PathValue("name"))
 	if err != nil {
 		s.fail(w, r, rc, err)
 		return
@@ -210,7 +208,7 @@ func (s *server) deleteService(w http.ResponseWriter, r *http.Request, rc *reqCt
 		s.render(w, r, http.StatusUnprocessableEntity, "service_delete", d)
 		return
 	}
-	if err := s.app.DeleteService(r.Context(), rc.actor, svc.Name); err != nil {
+	if err := s.app.Services.Delete(r.Context(), rc.actor, svc.Name); err != nil {
 		code := rampart.ErrorCode(err)
 		if code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED || code == rampart.ENOTFOUND {
 			s.fail(w, r, rc, err)

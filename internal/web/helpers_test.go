@@ -15,8 +15,8 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
-	"github.com/rampart-dev/rampart/internal/dnscheck"
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
+	"github.com/rampart-dev/rampart/internal/server/dataplane"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 	"github.com/rampart-dev/rampart/internal/store/sqlite/sqlitetest"
 )
@@ -66,8 +66,8 @@ func (l *logBuf) String() string {
 type edge struct {
 	purge func(service string) int
 	stats func(service string) rampart.TrafficStats
-	// checkDNS runs a custom domain's DNS check (app.Options.CheckDNS).
-	checkDNS func(ctx context.Context, d *rampart.Domain) dnscheck.Result
+	// checkDNS runs a custom domain's DNS check (app.Options.DNS).
+	checkDNS func(ctx context.Context, d *rampart.Domain) rampart.DNSCheck
 	// logs is the edge's request log (app.Options.Logs): the test
 	// publishes requests into it.
 	logs *logtail.Log
@@ -81,11 +81,18 @@ func newEnvWith(t *testing.T, ed edge) *env {
 	db := sqlitetest.Open(t)
 	logs := &logBuf{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	a := app.New(db, app.Options{Logger: log, PurgeCache: ed.purge, PlatformDomain: testDomain, CheckDNS: ed.checkDNS,
-		Logs: ed.logs, LogHeartbeat: 200 * time.Millisecond})
+	opts := app.Options{Logger: log, PlatformDomain: testDomain, CheckKeyPair: dataplane.CheckKeyPair,
+		Logs: dataplane.Logs(ed.logs), LogHeartbeat: 200 * time.Millisecond}
+	if ed.purge != nil {
+		opts.Cache = app.PurgeFunc(ed.purge)
+	}
+	if ed.checkDNS != nil {
+		opts.DNS = app.DNSCheckFunc(ed.checkDNS)
+	}
+	a := app.New(db, opts)
 	e := &env{t: t, db: db, app: a, users: map[string]*rampart.User{}, logs: logs}
 	for email, role := range map[string]rampart.Role{adminEmail: rampart.RoleAdmin, memberEmail: rampart.RoleMember, otherEmail: rampart.RoleMember} {
-		u, err := a.CreateUser(context.Background(), app.OperatorActor(), email, testPassword, role)
+		u, err := a.Accounts.Create(context.Background(), app.OperatorActor(), rampart.UserInput{Email: email, Password: testPassword, Role: role})
 		if err != nil {
 			t.Fatalf("create user %s: %v", email, err)
 		}
@@ -102,8 +109,7 @@ func newEnvWith(t *testing.T, ed edge) *env {
 // createService makes a service directly through the service layer.
 func (e *env) createService(ownerEmail, name string) *rampart.Service {
 	e.t.Helper()
-	svc, err := e.app.CreateService(context.Background(), app.UserActor(e.users[ownerEmail], "192.0.2.1"),
-		app.ServiceInput{Name: name, Upstreams: []string{"http://127.0.0.1:9000"}})
+	svc, err := e.app.Services.Create(context.Background(), app.UserActor(e.users[ownerEmail], "192.0.2.1"), rampart.ServiceInput{Name: name, Upstreams: []string{"http://127.0.0.1:9000"}})
 	if err != nil {
 		e.t.Fatalf("create service %s: %v", name, err)
 	}

@@ -188,7 +188,7 @@ func TestLogsStream(t *testing.T) {
 	}
 
 	// Deleting the service ends its stream, with the reason.
-	if err := e.app.DeleteService(context.Background(), app.UserActor(e.users[memberEmail], ""), "blog"); err != nil {
+	if err := e.app.Services.Delete(context.Background(), app.UserActor(e.users[memberEmail], ""), "blog"); err != nil {
 		t.Fatal(err)
 	}
 	for {

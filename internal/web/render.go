@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/certs"
 )
 
 //go:embed templates
@@ -57,7 +56,7 @@ func parsePages(as *assets) (*pages, error) {
 		"cacheWords":     cacheWords,
 		"domainsPath":    domainsPath,
 		"domainState":    domainStateWords,
-		"internalName":   certs.IsInternalName,
+		"internalName":   rampart.IsInternalName,
 		"upload":         func(id, cert, key string) uploadFields { return uploadFields{id, cert, key} },
 	}
 	p := &pages{sets: map[string]*template.Template{}}

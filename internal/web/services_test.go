@@ -9,7 +9,6 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
-	"github.com/rampart-dev/rampart/internal/store"
 )
 
 func TestCreateServiceForm(t *testing.T) {
@@ -134,7 +133,7 @@ func TestDeleteService(t *testing.T) {
 	wantContains(t, list, "Service blog deleted.", "No services yet")
 	wantStatus(t, b.get("/services/blog"), http.StatusNotFound)
 
-	evs, err := e.app.ListAudit(context.Background(), app.OperatorActor(), store.AuditFilter{Service: "blog"})
+	evs, err := e.app.Audit.List(context.Background(), app.OperatorActor(), rampart.AuditFilter{Service: "blog"})
 	if err != nil || len(evs) == 0 || evs[0].Action != "service.delete" || evs[0].IP != "192.0.2.10" {
 		t.Errorf("audit after delete: %+v, %v: want service.delete from the client IP", evs, err)
 	}

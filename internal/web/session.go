@@ -43,7 +43,7 @@ func (s *server) session(r *http.Request) (*reqCtx, error) {
 	if err != nil || c.Value == "" {
 		return nil, nil
 	}
-	sess, u, err := s.app.Session(r.Context(), c.Value)
+	sess, u, err := s.app.Accounts.Session(r.Context(), c.Value)
 	switch {
 	case rampart.ErrorCode(err) == rampart.EUNAUTHORIZED:
 		return nil, nil

@@ -5,14 +5,16 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/rampart-dev/rampart"
 )
 
-func TestProtectionSettingsAPI(t *testing.T) {
+func TestRateLimitAndCacheAPI(t *testing.T) {
 	e := newEnv(t)
 	if w := e.do("POST", "/api/v1/services", e.alice, `{"name":"shop","upstreams":["http://127.0.0.1:3000"]}`); w.Code != http.StatusCreated {
 		t.Fatalf("create: %d %s", w.Code, w.Body)
 	}
-	var svc Service
+	var svc rampart.ServiceView
 	w := e.do("GET", "/api/v1/services/shop", e.alice, "")
 	json.Unmarshal(w.Body.Bytes(), &svc)
 	if !strings.Contains(w.Body.String(), `"rate_limit":{"enabled":true,"requests":150,"per":"minute","allow":[]}`) ||
@@ -36,7 +38,7 @@ func TestProtectionSettingsAPI(t *testing.T) {
 		{`{"cache":{"enabled":true,"ttl":"2h","stale_if_error":"0s"}}`, "between 1s and 1h0m0s"},
 	} {
 		w := e.do("PATCH", "/api/v1/services/shop", e.alice, tc.body)
-		var er ErrorResponse
+		var er rampart.ErrorResponse
 		json.Unmarshal(w.Body.Bytes(), &er)
 		if w.Code != http.StatusBadRequest || !strings.Contains(er.Error.Message, tc.want) {
 			t.Errorf("PATCH %s: %d %s; want 400 containing %q", tc.body, w.Code, w.Body, tc.want)

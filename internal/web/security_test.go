@@ -12,7 +12,6 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
-	"github.com/rampart-dev/rampart/internal/store"
 )
 
 // stored reads a service straight from the store.
@@ -28,7 +27,7 @@ func (e *env) stored(name string) *rampart.Service {
 // lastAudit is the newest audit event of a service.
 func (e *env) lastAudit(service string) *rampart.AuditEvent {
 	e.t.Helper()
-	evs, err := e.app.ListAudit(context.Background(), app.OperatorActor(), store.AuditFilter{Service: service, Limit: 1})
+	evs, err := e.app.Audit.List(context.Background(), app.OperatorActor(), rampart.AuditFilter{Service: service, Limit: 1})
 	if err != nil || len(evs) == 0 {
 		e.t.Fatalf("audit of %s: %v, %d events", service, err, len(evs))
 	}
@@ -156,9 +155,9 @@ func TestCacheForm(t *testing.T) {
 	wantContains(t, b.get("/services/blog?tab=security"), `data-field="cache">Off<`)
 }
 
-// TestProtectionPostsNeedCSRF: without the session's token nothing
+// TestSecurityPostsNeedCSRF: without the session's token nothing
 // changes and nothing is purged.
-func TestProtectionPostsNeedCSRF(t *testing.T) {
+func TestSecurityPostsNeedCSRF(t *testing.T) {
 	var purges int
 	e := newEnvWith(t, edge{purge: func(string) int { purges++; return 1 }})
 	e.createService(memberEmail, "blog")
@@ -203,9 +202,9 @@ func TestProtectionPostsNeedCSRF(t *testing.T) {
 	}
 }
 
-// TestProtectionOfOthersServices: a member gets the same 404 as for a
+// TestSecurityOfOthersServices: a member gets the same 404 as for a
 // service that does not exist, and changes nothing.
-func TestProtectionOfOthersServices(t *testing.T) {
+func TestSecurityOfOthersServices(t *testing.T) {
 	var purges int
 	e := newEnvWith(t, edge{purge: func(string) int { purges++; return 1 }})
 	e.createService(memberEmail, "bobs")

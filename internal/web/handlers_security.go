@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/app"
 )
 
 // The Security tab's rate limiter and output cache rows. Each row's options
@@ -68,7 +67,7 @@ type purgeCachePage struct {
 func (s *server) saveRateLimit(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	// Look the service up first so that a member probing someone else's
 	// service gets a 404 whatever the form holds.
-	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	svc, err := s.app.Services.Get(r.Context(), rc.actor, r.PathValue("name"))
 	if err != nil {
 		s.fail(w, r, rc, err)
 		return
@@ -86,7 +85,7 @@ func (s *server) saveRateLimit(w http.ResponseWriter, r *http.Request, rc *reqCt
 		s.renderSecurity(w, r, rc, svc, http.StatusUnprocessableEntity, &f, nil)
 		return
 	}
-	if _, err = s.app.UpdateService(r.Context(), rc.actor, svc.Name, app.ServiceUpdate{RateLimit: &rl}); err == nil {
+	if _, err = s.app.Services.Update(r.Context(), rc.actor, rampart.ServiceUpdate{Name: svc.Name, RateLimit: &rl}); err == nil {
 		s.setFlash(w, rc.sess, "success", "Rate limit saved: applies at once.")
 		http.Redirect(w, r, servicePath(svc.Name, "security"), http.StatusSeeOther)
 		return
@@ -112,7 +111,7 @@ func (s *server) saveRateLimit(w http.ResponseWriter, r *http.Request, rc *reqCt
 }
 
 func (s *server) saveCache(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	svc, err := s.app.Services.Get(r.Context(), rc.actor, r.PathValue("name"))
 	if err != nil {
 		s.fail(w, r, rc, err)
 		return
@@ -132,7 +131,7 @@ func (s *server) saveCache(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	c.TTL, c.StaleIfError = rampart.Duration(ttl), rampart.Duration(stale)
-	if _, err = s.app.UpdateService(r.Context(), rc.actor, svc.Name, app.ServiceUpdate{Cache: &c}); err == nil {
+	if _, err = s.app.Services.Update(r.Context(), rc.actor, rampart.ServiceUpdate{Name: svc.Name, Cache: &c}); err == nil {
 		s.setFlash(w, rc.sess, "success", "Output cache saved: applies at once.")
 		http.Redirect(w, r, servicePath(svc.Name, "security"), http.StatusSeeOther)
 		return
@@ -173,7 +172,7 @@ func (s *server) renderSecurity(w http.ResponseWriter, r *http.Request, rc *reqC
 }
 
 func (s *server) purgeCachePage(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	svc, err := s.app.Services.Get(r.Context(), rc.actor, r.PathValue("name"))
 	if err != nil {
 		s.fail(w, r, rc, err)
 		return
@@ -184,12 +183,12 @@ func (s *server) purgeCachePage(w http.ResponseWriter, r *http.Request, rc *reqC
 func (s *server) purgeCache(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	// The lookup comes first: without an edge the app would answer "no
 	// cache to purge" even for a service the member may not see.
-	svc, err := s.app.GetService(r.Context(), rc.actor, r.PathValue("name"))
+	svc, err := s.app.Services.Get(r.Context(), rc.actor, r.PathValue("name"))
 	if err != nil {
 		s.fail(w, r, rc, err)
 		return
 	}
-	n, err := s.app.PurgeCache(r.Context(), rc.actor, svc.Name)
+	n, err := s.app.Services.PurgeCache(r.Context(), rc.actor, svc.Name)
 	if err != nil {
 		code := rampart.ErrorCode(err)
 		if code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED || code == rampart.ENOTFOUND {

@@ -11,12 +11,20 @@ import (
 	"github.com/rampart-dev/rampart/internal/store"
 )
 
-// CreateUser adds an account. Only admins and the operator may.
-func (a *App) CreateUser(ctx context.Context, actor Actor, email, password string, role rampart.Role) (*rampart.User, error) {
+// Accounts are the people who use rampart and their credentials: users,
+// password logins, API tokens and dashboard sessions.
+type Accounts struct {
+	*core
+	// Failed logins are throttled per account and per client IP.
+	byAccount, byIP *auth.Throttle
+}
+
+// Create adds an account. Only admins and the operator may.
+func (a *Accounts) Create(ctx context.Context, actor Actor, in rampart.UserInput) (*rampart.User, error) {
 	if err := actor.requireAdmin(); err != nil {
 		return nil, err
 	}
-	email = rampart.NormalizeEmail(email)
+	email, password, role := rampart.NormalizeEmail(in.Email), in.Password, in.Role
 	if err := rampart.ValidateEmail(email); err != nil {
 		return nil, err
 	}
@@ -47,21 +55,21 @@ func (a *App) CreateUser(ctx context.Context, actor Actor, email, password strin
 // response does not tell whether the account exists.
 var errBadLogin = rampart.Errorf(rampart.EUNAUTHORIZED, "email or password is incorrect")
 
-// Login checks an email and password. An unknown email costs the same time
+// Login checks a password login. An unknown email costs the same time
 // as a wrong password, and both give the same answer. Failures are
 // throttled per account and per IP (see LoginFailuresPerAccount); a
 // throttled attempt is refused before the password is even checked.
-func (a *App) Login(ctx context.Context, email, password, ip string) (*rampart.User, error) {
-	email = rampart.NormalizeEmail(email)
+func (a *Accounts) Login(ctx context.Context, in rampart.LoginInput) (*rampart.User, error) {
+	email, password, ip := rampart.NormalizeEmail(in.Email), in.Password, in.IP
 	now := a.now()
-	wait := max(a.loginsByAccount.Blocked(email, now), a.loginsByIP.Blocked(ip, now))
+	wait := max(a.byAccount.Blocked(email, now), a.byIP.Blocked(ip, now))
 	if wait > 0 {
 		a.log.Warn("login throttled", "email", email, "ip", ip, "retry_in", wait.Round(time.Second))
 		return nil, rampart.Errorf(rampart.ETOOMANY, "too many failed logins: try again in %s", roundUp(wait))
 	}
 	fail := func(reason string) (*rampart.User, error) {
-		a.loginsByAccount.Fail(email, now)
-		a.loginsByIP.Fail(ip, now)
+		a.byAccount.Fail(email, now)
+		a.byIP.Fail(ip, now)
 		a.log.Info("login failed", "email", email, "ip", ip, "reason", reason)
 		return nil, errBadLogin
 	}
@@ -80,7 +88,7 @@ func (a *App) Login(ctx context.Context, email, password, ip string) (*rampart.U
 	if !ok {
 		return fail("wrong password")
 	}
-	a.loginsByAccount.Reset(email)
+	a.byAccount.Reset(email)
 	return u, nil
 }
 
@@ -92,20 +100,21 @@ func roundUp(d time.Duration) time.Duration {
 	return d.Truncate(time.Minute) + time.Minute
 }
 
-// CreateToken makes a new API token for the user with the given email and
-// returns its plaintext, which is shown once and never stored. ttl 0 means
-// no expiry. Users may create tokens for themselves; admins for anyone.
-func (a *App) CreateToken(ctx context.Context, actor Actor, email, name string, ttl time.Duration) (string, *rampart.APIToken, error) {
+// CreateToken makes a new API token for the user in.Email and returns its
+// plaintext, which is shown once and never stored. Users may create tokens
+// for themselves; admins for anyone.
+func (a *Accounts) CreateToken(ctx context.Context, actor Actor, in rampart.TokenInput) (string, *rampart.APIToken, error) {
 	if err := actor.check(); err != nil {
 		return "", nil, err
 	}
+	name, ttl := in.Name, in.TTL
 	if ttl < 0 {
 		return "", nil, rampart.Errorf(rampart.EINVALID, "token lifetime must not be negative")
 	}
 	if len(name) > 100 {
 		return "", nil, rampart.Errorf(rampart.EINVALID, "token name is longer than 100 characters")
 	}
-	email = rampart.NormalizeEmail(email)
+	email := rampart.NormalizeEmail(in.Email)
 	u, err := a.store.UserByEmail(ctx, email)
 	if rampart.ErrorCode(err) == rampart.ENOTFOUND {
 		return "", nil, rampart.Errorf(rampart.ENOTFOUND, "no user with email %q: create it with `rampart user create`", email)
@@ -138,8 +147,8 @@ func (a *App) CreateToken(ctx context.Context, actor Actor, email, name string, 
 // that a busy API client does not turn every read into a write.
 const tokenTouchEvery = time.Minute
 
-// AuthenticateToken returns the user a bearer token belongs to.
-func (a *App) AuthenticateToken(ctx context.Context, plaintext string) (*rampart.User, error) {
+// Authenticate returns the user an API token (a bearer token) belongs to.
+func (a *Accounts) Authenticate(ctx context.Context, plaintext string) (*rampart.User, error) {
 	if plaintext == "" {
 		return nil, rampart.Errorf(rampart.EUNAUTHORIZED, "no API token given: pass one with --token or RAMPART_TOKEN, or run `rampart login`")
 	}
@@ -169,7 +178,7 @@ func (a *App) AuthenticateToken(ctx context.Context, plaintext string) (*rampart
 }
 
 // StartSession logs u in to the dashboard and returns the cookie value.
-func (a *App) StartSession(ctx context.Context, u *rampart.User, ip string) (string, *rampart.Session, error) {
+func (a *Accounts) StartSession(ctx context.Context, u *rampart.User, ip string) (string, *rampart.Session, error) {
 	plain, hash := auth.NewSecret("")
 	csrf, _ := auth.NewSecret("")
 	now := a.now().UTC()
@@ -191,7 +200,7 @@ var errNoSession = rampart.Errorf(rampart.EUNAUTHORIZED, "your session has ended
 
 // Session returns the live session and its user for a cookie value, and
 // records the request for idle expiry.
-func (a *App) Session(ctx context.Context, cookie string) (*rampart.Session, *rampart.User, error) {
+func (a *Accounts) Session(ctx context.Context, cookie string) (*rampart.Session, *rampart.User, error) {
 	if cookie == "" || len(cookie) > 100 {
 		return nil, nil, errNoSession
 	}
@@ -221,7 +230,7 @@ func (a *App) Session(ctx context.Context, cookie string) (*rampart.Session, *ra
 }
 
 // EndSession logs a session out.
-func (a *App) EndSession(ctx context.Context, s *rampart.Session, u *rampart.User, ip string) error {
+func (a *Accounts) EndSession(ctx context.Context, s *rampart.Session, u *rampart.User, ip string) error {
 	return a.store.InTx(ctx, func(st store.Store) error {
 		if err := st.DeleteSession(ctx, s.ID); err != nil && !errors.Is(err, context.Canceled) && rampart.ErrorCode(err) != rampart.ENOTFOUND {
 			return err
@@ -231,10 +240,10 @@ func (a *App) EndSession(ctx context.Context, s *rampart.Session, u *rampart.Use
 }
 
 // PruneSessions deletes expired sessions; serve runs it periodically.
-func (a *App) PruneSessions(ctx context.Context) (int64, error) {
+func (a *Accounts) PruneSessions(ctx context.Context) (int64, error) {
 	now := a.now().UTC()
 	return a.store.DeleteExpiredSessions(ctx, now, now.Add(-a.opts.SessionIdle))
 }
 
-// UserCount reports how many accounts exist.
-func (a *App) UserCount(ctx context.Context) (int, error) { return a.store.CountUsers(ctx) }
+// Count reports how many accounts exist.
+func (a *Accounts) Count(ctx context.Context) (int, error) { return a.store.CountUsers(ctx) }

@@ -1,0 +1,90 @@
+package rampart
+
+import "net/netip"
+
+// DNSTarget is what a custom domain should point at.
+type DNSTarget struct {
+	// CNAME is the service's platform hostname, e.g. blog.apps.example.com,
+	// the target the dashboard recommends.
+	CNAME string
+	// IPs are the node's public addresses, the A and AAAA targets.
+	IPs []netip.Addr
+}
+
+// DNSCheck is what the resolvers see for one name (internal/dnscheck asks
+// them).
+type DNSCheck struct {
+	// PointsHere is true when at least one resolver answered and every
+	// resolver that answered sees the name pointing here. Resolvers that did
+	// not answer (timeouts, SERVFAIL) do not hold a name back, so that one
+	// unreachable resolver cannot block issuance for ever; a resolver that
+	// answers with an old record does.
+	PointsHere bool `json:"points_here"`
+	// Resolvers holds one entry per resolver, in the checker's order.
+	Resolvers []DNSAnswer `json:"resolvers"`
+	// Reason says why PointsHere is false, as a sentence a person can act
+	// on; empty when it is true.
+	Reason string `json:"reason,omitempty"`
+}
+
+// DNSAnswer is what one resolver sees.
+type DNSAnswer struct {
+	// Resolver is the resolver's address, "ip:port".
+	Resolver string `json:"resolver"`
+	// CNAME is the chain of CNAME targets from the name on, in order,
+	// without trailing dots.
+	CNAME []string `json:"cname,omitempty"`
+	// A and AAAA are the addresses at the end of the chain.
+	A    []netip.Addr `json:"a,omitempty"`
+	AAAA []netip.Addr `json:"aaaa,omitempty"`
+	// PointsHere: the chain reaches DNSTarget.CNAME, or there is at least
+	// one address and every address is one of DNSTarget.IPs. A name with
+	// one address here and another elsewhere does not point here: browsers
+	// and the CA's validators would reach the other server part of the time
+	// (validators prefer IPv6, so a stale AAAA record alone breaks HTTP-01).
+	PointsHere bool `json:"points_here"`
+	// Err says why the resolver gave no usable answer: "timeout",
+	// "SERVFAIL", "connection refused"… Empty when it answered, even if
+	// the answer is that the name does not exist.
+	Err string `json:"error,omitempty"`
+}
+
+// DomainCheck is the answer to a DNS check: the domain as stored and what
+// each configured resolver sees now.
+type DomainCheck struct {
+	Domain *Domain `json:"domain"`
+	// PointsHere: every resolver that answered sees the name pointing at
+	// this service.
+	PointsHere bool `json:"points_here"`
+	// Reason says what to change in DNS when PointsHere is false.
+	Reason    string          `json:"reason,omitempty"`
+	Resolvers []ResolverCheck `json:"resolvers"`
+}
+
+// ResolverCheck is what one resolver sees, as the API shows it.
+type ResolverCheck struct {
+	Resolver   string   `json:"resolver"`
+	CNAME      []string `json:"cname,omitempty"`
+	A          []string `json:"a,omitempty"`
+	AAAA       []string `json:"aaaa,omitempty"`
+	PointsHere bool     `json:"points_here"`
+	// Error says why the resolver gave no usable answer (timeout,
+	// SERVFAIL…).
+	Error string `json:"error,omitempty"`
+}
+
+// NewDomainCheck puts a DNS check of d in the API's form.
+func NewDomainCheck(d *Domain, res DNSCheck) DomainCheck {
+	out := DomainCheck{Domain: d, PointsHere: res.PointsHere, Reason: res.Reason, Resolvers: []ResolverCheck{}}
+	for _, r := range res.Resolvers {
+		rc := ResolverCheck{Resolver: r.Resolver, CNAME: r.CNAME, PointsHere: r.PointsHere, Error: r.Err}
+		for _, a := range r.A {
+			rc.A = append(rc.A, a.String())
+		}
+		for _, a := range r.AAAA {
+			rc.AAAA = append(rc.AAAA, a.String())
+		}
+		out.Resolvers = append(out.Resolvers, rc)
+	}
+	return out
+}

@@ -1,0 +1,176 @@
+// Package deptest keeps packages from importing what they must not, in the
+// spirit of Tailscale's tstest/deptest: the layering that
+// /work/shared/ARCHITECTURE.md describes is checked by `go test`, not by
+// review. Each rule names packages (a pattern `go list` understands) and
+// what none of them may depend on, directly or through another package;
+// test files do not count.
+package deptest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/rampart-dev/rampart"
+
+// A rule says what the packages matching Packages may depend on: only
+// what Allow accepts (when set), and nothing that Deny accepts.
+type rule struct {
+	Packages string
+	Why      string
+	Allow    func(dep string) bool
+	Deny     func(dep string) bool
+}
+
+var rules = []rule{
+	{
+		Packages: "./internal/client",
+		Why:      "the API client is what the CLI (and other programs) link; it speaks the API's wire types from the root package and carries nothing of the server",
+		Allow: func(dep string) bool {
+			return isStd(dep) || under(dep, "golang.org/x") || dep == module || dep == module+"/internal/limits" || dep == module+"/internal/client"
+		},
+		Deny: anyOf(heavy...),
+	},
+	{
+		Packages: "./internal/app",
+		Why:      "the service layer declares what it needs from the data plane as interfaces (ARCHITECTURE.md: narrow interfaces where they are used); internal/server passes the real ones",
+		Deny:     anyOf(append([]string{module + "/internal/edge", module + "/internal/certs", module + "/internal/dnscheck"}, heavy...)...),
+	},
+	{
+		Packages: ".",
+		Why:      "the root package holds the domain types every layer shares; it does no I/O and imports nothing of this module but the bounds in internal/limits",
+		Allow: func(dep string) bool {
+			return isStd(dep) || under(dep, "golang.org/x") || dep == module+"/internal/limits"
+		},
+	},
+	{
+		Packages: "./internal/edge/...",
+		Why:      "enforcement packages take plain config structs and know nothing about the domain types, the store or the service layer",
+		Deny: func(dep string) bool {
+			return dep == module || under(dep, module+"/internal/store") || under(dep, module+"/internal/app")
+		},
+	},
+}
+
+// heavy are the data plane's big dependencies.
+var heavy = []string{"github.com/caddyserver/certmagic", "go.uber.org/zap", "github.com/prometheus"}
+
+func TestDependencies(t *testing.T) {
+	for _, r := range rules {
+		name := strings.TrimPrefix(r.Packages, "./")
+		if name == "." {
+			name = "root"
+		}
+		t.Run(name, func(t *testing.T) {
+			for _, p := range list(t, r.Packages) {
+				for _, dep := range p.Deps {
+					if r.Deny != nil && r.Deny(dep) || r.Allow != nil && !r.Allow(dep) {
+						t.Errorf("%s depends on %s: it must not, because %s", p.ImportPath, dep, r.Why)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestRules checks that the rules catch what they are for.
+func TestRules(t *testing.T) {
+	client, app, root, edge := rules[0], rules[1], rules[2], rules[3]
+	for _, tc := range []struct {
+		r       rule
+		dep     string
+		allowed bool
+	}{
+		{client, "net/http", true},
+		{client, "golang.org/x/net/idna", true},
+		{client, module, true},
+		{client, module + "/internal/limits", true},
+		{client, module + "/internal/api", false},
+		{client, module + "/internal/app", false},
+		{client, module + "/internal/store", false},
+		{client, module + "/internal/edge", false},
+		{client, "github.com/caddyserver/certmagic", false},
+		{client, "go.uber.org/zap/zapcore", false},
+		{client, "github.com/prometheus/client_golang/prometheus", false},
+		{app, module + "/internal/store", true},
+		{app, module + "/internal/edge/logtail", false},
+		{app, module + "/internal/certs", false},
+		{app, module + "/internal/certs/internalca", false},
+		{app, module + "/internal/dnscheck", false},
+		{app, "github.com/caddyserver/certmagic", false},
+		{app, module + "/internal/edgework", true}, // a prefix of the name, not a subpackage
+		{root, "net/netip", true},
+		{root, module + "/internal/limits", true},
+		{root, module + "/internal/store", false},
+		{root, "github.com/miekg/dns", false},
+		{edge, module + "/internal/limits", true},
+		{edge, module, false},
+		{edge, module + "/internal/store/sqlite", false},
+		{edge, module + "/internal/app", false},
+	} {
+		ok := (tc.r.Deny == nil || !tc.r.Deny(tc.dep)) && (tc.r.Allow == nil || tc.r.Allow(tc.dep))
+		if ok != tc.allowed {
+			t.Errorf("rule for %s: %s allowed = %v, want %v", tc.r.Packages, tc.dep, ok, tc.allowed)
+		}
+	}
+}
+
+type pkg struct {
+	ImportPath string
+	Deps       []string
+}
+
+// list runs `go list` on pattern and returns the packages with their
+// dependencies (transitive, without test files).
+func list(t *testing.T, pattern string) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json=ImportPath,Deps", pattern)
+	cmd.Dir = "../.."
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list %s: %v\n%s", pattern, err, stderr.Bytes())
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for {
+		var p pkg
+		if err := dec.Decode(&p); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("go list %s: %v", pattern, err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) == 0 {
+		t.Fatalf("go list %s: no packages", pattern)
+	}
+	return pkgs
+}
+
+func isStd(path string) bool {
+	first, _, _ := strings.Cut(path, "/")
+	return !strings.Contains(first, ".")
+}
+
+// under reports whether path is prefix or a package below it.
+func under(path, prefix string) bool {
+	return path == prefix || strings.HasPrefix(path, prefix+"/")
+}
+
+func anyOf(prefixes ...string) func(string) bool {
+	return func(dep string) bool {
+		for _, p := range prefixes {
+			if under(dep, p) {
+				return true
+			}
+		}
+		return false
+	}
+}
