@@ -160,4 +160,3 @@ func cacheConfig(c rampart.Cache) *cache.Config {
 	}
 	return &cache.Config{TTL: time.Duration(c.TTL), StaleIfError: stale}
 }
-

@@ -322,6 +322,8 @@ func checkValue(t *testing.T, d doc, name string, schema doc, v any) {
 var schemaTypes = map[string]reflect.Type{
 	"Service":       reflect.TypeFor[rampart.ServiceView](),
 	"ServiceList":   reflect.TypeFor[rampart.ServiceList](),
+	"Status":        reflect.TypeFor[rampart.Status](),
+	"Condition":     reflect.TypeFor[rampart.Condition](),
 	"ServiceInput":  reflect.TypeFor[rampart.ServiceInput](),
 	"ServiceUpdate": reflect.TypeFor[rampart.ServiceUpdate](),
 	"AuditEvent":    reflect.TypeFor[rampart.AuditEvent](),

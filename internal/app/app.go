@@ -1,14 +1,13 @@
 // Package app is rampart's service layer: the one place that changes desired
 // state. The dashboard, the REST API and the operator commands all call it;
 // it validates input, checks who may do what, writes the change and its
-// audit event in one transaction, and tells the reconcilers that something
-// changed. Nothing else writes to the store.
+// audit event in one transaction; the store then tells the reconcilers that
+// something changed (store.Changes). Nothing else writes desired state.
 //
 // An App is a set of nouns (App.Services, App.Domains, App.Accounts,
 // App.Audit, App.Logs, App.SSL), each with the verbs people use on it, over
 // one shared core: the store, the permission checks, the audit log written
-// in the same transaction as the change, the clock, the logger and the
-// change notices. Methods that change something take the context, the
+// in the same transaction as the change, the clock and the logger. Methods that change something take the context, the
 // Actor and an input struct of the root package (rampart.ServiceInput,
 // rampart.DomainInput…), which is also what the REST API decodes.
 //
@@ -146,11 +145,10 @@ type App struct {
 
 // core is what the nouns share.
 type core struct {
-	store   store.Store
-	log     *slog.Logger
-	now     func() time.Time
-	opts    Options
-	changed chan struct{}
+	store store.Store
+	log   *slog.Logger
+	now   func() time.Time
+	opts  Options
 }
 
 // New returns an App on st.
@@ -170,7 +168,7 @@ func New(st store.Store, opts Options) *App {
 	if opts.LogHeartbeat <= 0 {
 		opts.LogHeartbeat = rampart.LogHeartbeat
 	}
-	c := &core{store: st, log: opts.Logger, now: opts.Now, opts: opts, changed: make(chan struct{}, 1)}
+	c := &core{store: st, log: opts.Logger, now: opts.Now, opts: opts}
 	return &App{
 		Services: &Services{c},
 		Domains:  &Domains{c},
@@ -182,18 +180,6 @@ func New(st store.Store, opts Options) *App {
 		Logs:  &Logs{core: c},
 		SSL:   &SSL{c},
 		core:  c,
-	}
-}
-
-// Changes delivers a value after desired state changed through this App.
-// Notifications coalesce: one receive may stand for several changes, so the
-// receiver re-reads everything it cares about.
-func (a *App) Changes() <-chan struct{} { return a.core.changed }
-
-func (c *core) notify() {
-	select {
-	case c.changed <- struct{}{}:
-	default:
 	}
 }
 

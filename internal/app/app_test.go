@@ -107,6 +107,9 @@ func TestServicesVisibilityAndAudit(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	admin, member := UserActor(f.admin, "192.0.2.1"), UserActor(f.member, "192.0.2.2")
+	// The reconcilers hear of changes from the store.
+	changes, stop := f.st.Subscribe(store.KindServices)
+	defer stop()
 
 	if _, err := f.app.Services.Create(ctx, admin, rampart.ServiceInput{Name: "blog", Upstreams: []string{"http://127.0.0.1:3000"}}); err != nil {
 		t.Fatal(err)
@@ -119,7 +122,7 @@ func TestServicesVisibilityAndAudit(t *testing.T) {
 		t.Errorf("created %+v", shop)
 	}
 	select {
-	case <-f.app.Changes():
+	case <-changes:
 	default:
 		t.Error("no change notice after create")
 	}

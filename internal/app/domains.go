@@ -118,7 +118,6 @@ func (ds *Domains) Add(ctx context.Context, actor Actor, in rampart.DomainInput)
 	if err != nil {
 		return nil, err
 	}
-	ds.notify()
 	return d, nil
 }
 
@@ -227,7 +226,6 @@ func (ds *Domains) Update(ctx context.Context, actor Actor, up rampart.DomainUpd
 	if err != nil {
 		return nil, err
 	}
-	ds.notify()
 	return d, nil
 }
 
@@ -254,7 +252,6 @@ func (ds *Domains) Remove(ctx context.Context, actor Actor, ref rampart.DomainRe
 	if err != nil {
 		return err
 	}
-	ds.notify()
 	return nil
 }
 

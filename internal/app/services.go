@@ -60,7 +60,6 @@ func (s *Services) Create(ctx context.Context, actor Actor, in rampart.ServiceIn
 	if err != nil {
 		return nil, err
 	}
-	s.notify()
 	return svc, nil
 }
 
@@ -118,10 +117,7 @@ func (s *Services) Update(ctx context.Context, actor Actor, up rampart.ServiceUp
 	if err := actor.check(); err != nil {
 		return nil, err
 	}
-	var (
-		svc       *rampart.Service
-		unchanged bool
-	)
+	var svc *rampart.Service
 	err := s.store.InTx(ctx, func(st store.Store) error {
 		var err error
 		if svc, err = s.visibleService(ctx, st, actor, up.Name); err != nil {
@@ -150,8 +146,7 @@ func (s *Services) Update(ctx context.Context, actor Actor, up rampart.ServiceUp
 			if d := describeEnvChange(set, removed); d != "" {
 				changes = append(changes, d)
 			} else if len(changes) == 0 {
-				unchanged = true // the patch sets what is there already
-				return nil
+				return nil // the patch sets what is there already
 			}
 		}
 		if len(changes) == 0 {
@@ -167,9 +162,6 @@ func (s *Services) Update(ctx context.Context, actor Actor, up rampart.ServiceUp
 	})
 	if err != nil {
 		return nil, err
-	}
-	if !unchanged {
-		s.notify()
 	}
 	return svc, nil
 }
@@ -205,7 +197,6 @@ func (s *Services) Delete(ctx context.Context, actor Actor, name string) error {
 	if err != nil {
 		return err
 	}
-	s.notify()
 	return nil
 }
 

@@ -38,7 +38,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/edge"
 )
 
@@ -175,7 +174,7 @@ func appendCut(b []byte, s string, max int) []byte {
 // entry turns the slot into what readers get: fresh strings (one
 // allocation for all the text), times in UTC, the duration rounded to
 // microseconds.
-func (s *slot) entry(service string) rampart.LogEntry {
+func (s *slot) entry(service string) edge.LogEntry {
 	text := string(s.text)
 	field := func(i int) string {
 		start := 0
@@ -184,7 +183,7 @@ func (s *slot) entry(service string) rampart.LogEntry {
 		}
 		return text[start:s.ends[i]]
 	}
-	e := rampart.LogEntry{
+	return edge.LogEntry{
 		Time:      s.at.UTC(),
 		Service:   service,
 		Host:      field(0),
@@ -192,17 +191,14 @@ func (s *slot) entry(service string) rampart.LogEntry {
 		Path:      field(2),
 		Status:    s.status,
 		Bytes:     s.bytes,
-		Duration:  rampart.Duration(s.dur.Round(time.Microsecond)),
+		Duration:  s.dur.Round(time.Microsecond),
+		ClientIP:  s.clientIP,
 		Upstream:  s.upstream,
 		RequestID: field(3),
 		Cache:     s.cache,
 		Limited:   s.limited,
 		Error:     field(4),
 	}
-	if s.clientIP.IsValid() {
-		e.ClientIP = s.clientIP.String()
-	}
-	return e
 }
 
 // Publish records e and wakes the subscribers that follow its service. It

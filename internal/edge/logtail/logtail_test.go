@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/edge"
 )
 
@@ -35,7 +34,7 @@ func entry(service string, i int) edge.LogEntry {
 }
 
 // paths lists the entries as "service/path".
-func paths(es []rampart.LogEntry) []string {
+func paths(es []edge.LogEntry) []string {
 	out := make([]string, len(es))
 	for i, e := range es {
 		out[i] = e.Service + e.Path
@@ -71,9 +70,9 @@ func TestEntryRoundTrip(t *testing.T) {
 	in.Duration = 3212345 * time.Nanosecond
 	l.Publish(in)
 	got := subscribe(t, l, one("blog")).Backlog(1)
-	want := rampart.LogEntry{
+	want := edge.LogEntry{
 		Time: in.Time, Service: "blog", Host: "blog.example.net", Method: "GET", Path: "/7", Status: 200, Bytes: 2100,
-		Duration: rampart.Duration(3212 * time.Microsecond), ClientIP: "203.0.113.9", Upstream: "http://127.0.0.1:3000",
+		Duration: 3212 * time.Microsecond, ClientIP: netip.MustParseAddr("203.0.113.9"), Upstream: "http://127.0.0.1:3000",
 		RequestID: "req-7", Cache: "MISS", Limited: true, Error: in.Error,
 	}
 	if len(got) != 1 || got[0] != want {

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/edge"
 )
 
 // Scope says which services a subscription follows.
@@ -192,7 +192,7 @@ func (s *Subscription) SetScope(sc Scope) {
 
 // Backlog returns up to n of the entries that came before the subscription
 // started, oldest first (by when they finished, across services).
-func (s *Subscription) Backlog(n int) []rampart.LogEntry {
+func (s *Subscription) Backlog(n int) []edge.LogEntry {
 	if n <= 0 {
 		return nil
 	}
@@ -217,7 +217,7 @@ func (s *Subscription) Backlog(n int) []rampart.LogEntry {
 		r.mu.Unlock()
 	}
 	slices.SortFunc(last, func(a, b candidate) int { return cmp.Compare(a.finish, b.finish) })
-	out := make([]rampart.LogEntry, 0, len(last))
+	out := make([]edge.LogEntry, 0, len(last))
 	for _, c := range last {
 		c.r.mu.Lock()
 		if c.pos >= c.r.oldest() { // not overwritten since
@@ -285,7 +285,7 @@ func (h latest) down(i int) {
 // Read returns, without waiting, up to max entries that arrived since the
 // last Read, and how many entries this subscription lost before them
 // because it fell more than a ring behind.
-func (s *Subscription) Read(max int) (entries []rampart.LogEntry, dropped int) {
+func (s *Subscription) Read(max int) (entries []edge.LogEntry, dropped int) {
 	s.mu.Lock()
 	for r, first := range s.dirty {
 		s.todo = append(s.todo, pending{r, first})
@@ -333,7 +333,7 @@ func (s *Subscription) Read(max int) (entries []rampart.LogEntry, dropped int) {
 // readFrom appends the entries from position from on, up to max of them,
 // and returns the next position to read and how many entries from on had
 // been overwritten before they could be read.
-func (r *ring) readFrom(out []rampart.LogEntry, from uint64, max int) ([]rampart.LogEntry, uint64, int) {
+func (r *ring) readFrom(out []edge.LogEntry, from uint64, max int) ([]edge.LogEntry, uint64, int) {
 	lost := 0
 	r.mu.Lock()
 	end := r.n
@@ -348,7 +348,7 @@ func (r *ring) readFrom(out []rampart.LogEntry, from uint64, max int) ([]rampart
 
 // read appends the kept entries with positions in [from, to), at most max,
 // and says how many positions in that range were overwritten already.
-func (r *ring) read(out []rampart.LogEntry, from, to uint64, max int) ([]rampart.LogEntry, int) {
+func (r *ring) read(out []edge.LogEntry, from, to uint64, max int) ([]edge.LogEntry, int) {
 	lost := 0
 	for from < to {
 		r.mu.Lock()
@@ -367,8 +367,8 @@ func (r *ring) read(out []rampart.LogEntry, from, to uint64, max int) ([]rampart
 	return out, lost
 }
 
-func sortByFinish(es []rampart.LogEntry) {
-	slices.SortStableFunc(es, func(a, b rampart.LogEntry) int {
+func sortByFinish(es []edge.LogEntry) {
+	slices.SortStableFunc(es, func(a, b edge.LogEntry) int {
 		return a.Time.Add(time.Duration(a.Duration)).Compare(b.Time.Add(time.Duration(b.Duration)))
 	})
 }

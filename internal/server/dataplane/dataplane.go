@@ -11,6 +11,7 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/certs"
+	"github.com/rampart-dev/rampart/internal/edge"
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
 )
 
@@ -54,6 +55,33 @@ func (s logSource) Subscribe(sc rampart.LogScope) (rampart.LogSubscription, erro
 type subscription struct{ *logtail.Subscription }
 
 func (s subscription) SetScope(sc rampart.LogScope) { s.Subscription.SetScope(logtail.Scope(sc)) }
+
+func (s subscription) Backlog(n int) []rampart.LogEntry { return logEntries(s.Subscription.Backlog(n)) }
+
+func (s subscription) Read(max int) ([]rampart.LogEntry, int) {
+	es, dropped := s.Subscription.Read(max)
+	return logEntries(es), dropped
+}
+
+// logEntries turns the edge's entries into the API's. The edge keeps its
+// own type so that it knows nothing of the domain types.
+func logEntries(es []edge.LogEntry) []rampart.LogEntry {
+	if es == nil {
+		return nil
+	}
+	out := make([]rampart.LogEntry, len(es))
+	for i, e := range es {
+		out[i] = rampart.LogEntry{
+			Time: e.Time, Service: e.Service, Host: e.Host, Method: e.Method, Path: e.Path,
+			Status: e.Status, Bytes: e.Bytes, Duration: rampart.Duration(e.Duration),
+			Upstream: e.Upstream, RequestID: e.RequestID, Cache: e.Cache, Limited: e.Limited, Error: e.Error,
+		}
+		if e.ClientIP.IsValid() {
+			out[i].ClientIP = e.ClientIP.String()
+		}
+	}
+	return out
+}
 
 // CheckKeyPair checks an uploaded certificate and key for name the way
 // the certificate manager will load them.
