@@ -88,6 +88,7 @@ func printService(w io.Writer, s *rampart.ServiceView) {
 	table(w, nil, [][]string{
 		{"Name:", s.Name},
 		{"State:", string(s.State)},
+		{"Status:", statusSummary(s.Status)},
 		{"Hostname:", s.Hostname + "   (CNAME target for custom domains)"},
 		{"Upstreams:", strings.Join(s.Upstreams, ", ")},
 		{"Owner:", s.Owner},
@@ -95,6 +96,22 @@ func printService(w io.Writer, s *rampart.ServiceView) {
 		{"Created:", s.CreatedAt.Local().Format(time.RFC3339)},
 		{"Updated:", s.UpdatedAt.Local().Format(time.RFC3339)},
 	})
+}
+
+// statusSummary says what the reconcilers did with the service's
+// configuration.
+func statusSummary(st rampart.Status) string {
+	if c := st.Failed(); c != nil {
+		who := "the " + c.Type + " reconciler"
+		if c.Type == rampart.ConditionRouting {
+			who = "the edge"
+		}
+		return "refused by " + who + ", so the service is left out: " + c.Message
+	}
+	if st.State == rampart.StatusOK {
+		return "applied"
+	}
+	return "pending (the edge has not reported on this configuration yet)"
 }
 
 // envSummary names a service's environment variables, not their values
