@@ -7,6 +7,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -79,7 +80,7 @@ func (r *Routes) report(ctx context.Context, svcs []*rampart.Service, refused ma
 	for _, s := range svcs {
 		c := rampart.Condition{Type: rampart.ConditionRouting, OK: true, Revision: rev, UpdatedAt: now().UTC()}
 		if err := refused[s.Name]; err != nil {
-			c.OK, c.Message = false, err.Error()
+			c.OK, c.Message = false, reason(err)
 			r.log().Error("the edge refused a service's route; it is left out, every other service is served", "service", s.Name, "err", err)
 		}
 		if old := s.Status.Condition(rampart.ConditionRouting); old != nil && old.OK == c.OK && old.Message == c.Message && old.Revision == c.Revision {
@@ -99,6 +100,18 @@ func (r *Routes) report(ctx context.Context, svcs []*rampart.Service, refused ma
 		}
 		return nil
 	})
+}
+
+// reason is what the edge said about one service's route, without the
+// "route of service x" that the status's place already says.
+func reason(err error) string {
+	var re *edge.RouteError
+	if errors.As(err, &re) && re.Err != nil {
+		if _, joined := err.(interface{ Unwrap() []error }); !joined {
+			return re.Err.Error()
+		}
+	}
+	return err.Error()
 }
 
 func (r *Routes) log() *slog.Logger {

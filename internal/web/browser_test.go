@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"math"
@@ -25,6 +26,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/agent"
+	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/certs"
 	"github.com/rampart-dev/rampart/internal/dnscheck"
 	edgepkg "github.com/rampart-dev/rampart/internal/edge"
@@ -595,6 +597,42 @@ func TestBrowser(t *testing.T) {
 	}
 	step("back to the service", chromedp.Navigate(srv.URL+"/services/blog"), chromedp.WaitVisible(chromedp.ID("tab-overview")))
 
+	// What the edge did with a configuration shows on the Overview: the
+	// routes reconciler runs against an edge that refuses one service.
+	if _, err := e.app.Services.Create(context.Background(), app.OperatorActor(), rampart.ServiceInput{Name: "broken", Upstreams: []string{"http://127.0.0.1:8081"}}); err != nil {
+		t.Fatal(err)
+	}
+	routesCtx, stopRoutes := context.WithCancel(context.Background())
+	defer stopRoutes()
+	go (&agent.Loop{Store: e.db, Poll: 100 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Run(routesCtx,
+		&agent.Routes{Store: e.db, Edge: refusingEdge{"broken"}, PlatformDomain: testDomain, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	step("blog applied", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#tab-overview [data-field=status]`)))
+	for deadline := time.Now().Add(5 * time.Second); text(`#tab-overview [data-field=status]`) != "Applied" && time.Now().Before(deadline); {
+		step("reload until applied", chromedp.Sleep(100*time.Millisecond), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("tab-overview")))
+	}
+	if got := text(`#tab-overview [data-field=status]`); got != "Applied" {
+		t.Errorf("blog's status shows %q, want Applied", got)
+	}
+	if got := js(`String(document.getElementById("status-error") === null)`); got != "true" {
+		t.Error("a service the edge took shows a refusal")
+	}
+	step("refused service", chromedp.Navigate(srv.URL+"/services/broken"), chromedp.WaitVisible(chromedp.ID("tab-overview")))
+	for deadline := time.Now().Add(5 * time.Second); text(`#tab-overview [data-field=status]`) != "Refused" && time.Now().Before(deadline); {
+		step("reload until refused", chromedp.Sleep(100*time.Millisecond), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("tab-overview")))
+	}
+	if got := text(`#tab-overview [data-field=status]`); got != "Refused" {
+		t.Errorf("broken's status shows %q, want Refused", got)
+	}
+	if got := text(`#status-error [data-field=status-message]`); !strings.Contains(got, "TTL 5h0m0s is out of range") {
+		t.Errorf("the refusal's reason shows %q", got)
+	}
+	screenshot("overview-refused.png")
+	stopRoutes()
+	if err := e.app.Services.Delete(context.Background(), app.OperatorActor(), "broken"); err != nil {
+		t.Fatal(err)
+	}
+	step("back to blog", chromedp.Navigate(srv.URL+"/services/blog"), chromedp.WaitVisible(chromedp.ID("tab-overview")))
+
 	// The list shows the new service.
 	step("list", chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`tr[data-service=blog]`)))
 	if got := text(`tr[data-service=blog]`); !strings.Contains(got, "Active") || !strings.Contains(got, "http://127.0.0.1:8080") {
@@ -726,4 +764,17 @@ func demoLogEntries(now time.Time) []edgepkg.LogEntry {
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// refusingEdge installs every route but one service's, which it refuses as
+// the edge refuses a configuration it cannot serve.
+type refusingEdge struct{ refuse string }
+
+func (r refusingEdge) SetRoutes(routes []edgepkg.Route) error {
+	for _, rt := range routes {
+		if rt.Service == r.refuse {
+			return errors.Join(&edgepkg.RouteError{Service: rt.Service, Err: errors.New("cache: TTL 5h0m0s is out of range: give a TTL from 1s to 1h0m0s, or disable the cache")})
+		}
+	}
+	return nil
 }
