@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/store"
@@ -47,24 +48,23 @@ func (q queries) CreateService(ctx context.Context, s *rampart.Service) error {
 
 // ServiceByName returns the service with the given name.
 func (q queries) ServiceByName(ctx context.Context, name string) (*rampart.Service, error) {
-	s, err := scanService(q.r.QueryRowContext(ctx, serviceSelect+` WHERE s.name = ?`, name))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, rampart.Errorf(rampart.ENOTFOUND, "service %q not found", name)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read service %q: %w", name, err)
-	}
-	return s, q.loadConditions(ctx, s)
+	return q.serviceWhere(ctx, `s.name = ?`, name, strconv.Quote(name))
 }
 
 // ServiceByID returns the service with the given ID.
 func (q queries) ServiceByID(ctx context.Context, id int64) (*rampart.Service, error) {
-	s, err := scanService(q.r.QueryRowContext(ctx, serviceSelect+` WHERE s.id = ?`, id))
+	return q.serviceWhere(ctx, `s.id = ?`, id, strconv.FormatInt(id, 10))
+}
+
+// serviceWhere reads the one service that where selects; named is how
+// errors name it.
+func (q queries) serviceWhere(ctx context.Context, where string, arg any, named string) (*rampart.Service, error) {
+	s, err := scanService(q.r.QueryRowContext(ctx, serviceSelect+` WHERE `+where, arg))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, rampart.Errorf(rampart.ENOTFOUND, "service %d not found", id)
+		return nil, rampart.Errorf(rampart.ENOTFOUND, "service %s not found", named)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read service %d: %w", id, err)
+		return nil, fmt.Errorf("read service %s: %w", named, err)
 	}
 	return s, q.loadConditions(ctx, s)
 }

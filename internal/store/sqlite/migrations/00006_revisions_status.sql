@@ -4,14 +4,14 @@
 -- new number exactly when it can see the new rows. It replaces the single
 -- services_version: a domain change no longer wakes what watches only
 -- services, and kinds that come later (firewall rules, SSH keys) add a row
--- and their own triggers.
+-- and their own triggers. A domain's state and reason are observed state:
+-- only its TLS mode and uploaded certificate are desired state.
 CREATE TABLE revisions (
     kind     TEXT    PRIMARY KEY,
     revision INTEGER NOT NULL
 ) STRICT;
 INSERT INTO revisions (kind, revision) SELECT 'services', version FROM services_version;
 INSERT INTO revisions (kind, revision) SELECT 'domains', version FROM services_version;
-
 DROP TRIGGER services_version_insert;
 DROP TRIGGER services_version_update;
 DROP TRIGGER services_version_delete;
@@ -21,42 +21,12 @@ DROP TRIGGER domains_version_tls;
 DROP TABLE services_version;
 
 -- +goose StatementBegin
-CREATE TRIGGER revisions_services_insert AFTER INSERT ON services
-BEGIN
-    UPDATE revisions SET revision = revision + 1 WHERE kind = 'services';
-END;
--- +goose StatementEnd
--- +goose StatementBegin
-CREATE TRIGGER revisions_services_update AFTER UPDATE ON services
-BEGIN
-    UPDATE revisions SET revision = revision + 1 WHERE kind = 'services';
-END;
--- +goose StatementEnd
--- +goose StatementBegin
-CREATE TRIGGER revisions_services_delete AFTER DELETE ON services
-BEGIN
-    UPDATE revisions SET revision = revision + 1 WHERE kind = 'services';
-END;
--- +goose StatementEnd
--- +goose StatementBegin
-CREATE TRIGGER revisions_domains_insert AFTER INSERT ON domains
-BEGIN
-    UPDATE revisions SET revision = revision + 1 WHERE kind = 'domains';
-END;
--- +goose StatementEnd
--- +goose StatementBegin
-CREATE TRIGGER revisions_domains_delete AFTER DELETE ON domains
-BEGIN
-    UPDATE revisions SET revision = revision + 1 WHERE kind = 'domains';
-END;
--- +goose StatementEnd
--- A domain's state and reason are observed state: only its TLS mode and
--- uploaded certificate are desired state.
--- +goose StatementBegin
-CREATE TRIGGER revisions_domains_tls AFTER UPDATE OF tls_mode, cert_pem, key_pem ON domains
-BEGIN
-    UPDATE revisions SET revision = revision + 1 WHERE kind = 'domains';
-END;
+CREATE TRIGGER revisions_services_insert AFTER INSERT ON services BEGIN UPDATE revisions SET revision = revision + 1 WHERE kind = 'services'; END;
+CREATE TRIGGER revisions_services_update AFTER UPDATE ON services BEGIN UPDATE revisions SET revision = revision + 1 WHERE kind = 'services'; END;
+CREATE TRIGGER revisions_services_delete AFTER DELETE ON services BEGIN UPDATE revisions SET revision = revision + 1 WHERE kind = 'services'; END;
+CREATE TRIGGER revisions_domains_insert AFTER INSERT ON domains BEGIN UPDATE revisions SET revision = revision + 1 WHERE kind = 'domains'; END;
+CREATE TRIGGER revisions_domains_delete AFTER DELETE ON domains BEGIN UPDATE revisions SET revision = revision + 1 WHERE kind = 'domains'; END;
+CREATE TRIGGER revisions_domains_tls AFTER UPDATE OF tls_mode, cert_pem, key_pem ON domains BEGIN UPDATE revisions SET revision = revision + 1 WHERE kind = 'domains'; END;
 -- +goose StatementEnd
 
 -- Each reconciler's report on a service (rampart.Condition). A row of its
@@ -74,51 +44,20 @@ CREATE TABLE service_conditions (
 
 -- +goose Down
 DROP TABLE service_conditions;
-DROP TRIGGER revisions_domains_tls;
-DROP TRIGGER revisions_domains_delete;
-DROP TRIGGER revisions_domains_insert;
-DROP TRIGGER revisions_services_delete;
-DROP TRIGGER revisions_services_update;
-DROP TRIGGER revisions_services_insert;
-CREATE TABLE services_version (
-    id      INTEGER PRIMARY KEY CHECK (id = 1),
-    version INTEGER NOT NULL
-) STRICT;
+CREATE TABLE services_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL) STRICT;
 INSERT INTO services_version (id, version) SELECT 1, MAX(revision) FROM revisions;
+DROP TRIGGER revisions_services_insert;
+DROP TRIGGER revisions_services_update;
+DROP TRIGGER revisions_services_delete;
+DROP TRIGGER revisions_domains_insert;
+DROP TRIGGER revisions_domains_delete;
+DROP TRIGGER revisions_domains_tls;
 DROP TABLE revisions;
 -- +goose StatementBegin
-CREATE TRIGGER services_version_insert AFTER INSERT ON services
-BEGIN
-    UPDATE services_version SET version = version + 1 WHERE id = 1;
-END;
--- +goose StatementEnd
--- +goose StatementBegin
-CREATE TRIGGER services_version_update AFTER UPDATE ON services
-BEGIN
-    UPDATE services_version SET version = version + 1 WHERE id = 1;
-END;
--- +goose StatementEnd
--- +goose StatementBegin
-CREATE TRIGGER services_version_delete AFTER DELETE ON services
-BEGIN
-    UPDATE services_version SET version = version + 1 WHERE id = 1;
-END;
--- +goose StatementEnd
--- +goose StatementBegin
-CREATE TRIGGER domains_version_insert AFTER INSERT ON domains
-BEGIN
-    UPDATE services_version SET version = version + 1 WHERE id = 1;
-END;
--- +goose StatementEnd
--- +goose StatementBegin
-CREATE TRIGGER domains_version_delete AFTER DELETE ON domains
-BEGIN
-    UPDATE services_version SET version = version + 1 WHERE id = 1;
-END;
--- +goose StatementEnd
--- +goose StatementBegin
-CREATE TRIGGER domains_version_tls AFTER UPDATE OF tls_mode, cert_pem, key_pem ON domains
-BEGIN
-    UPDATE services_version SET version = version + 1 WHERE id = 1;
-END;
+CREATE TRIGGER services_version_insert AFTER INSERT ON services BEGIN UPDATE services_version SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER services_version_update AFTER UPDATE ON services BEGIN UPDATE services_version SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER services_version_delete AFTER DELETE ON services BEGIN UPDATE services_version SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER domains_version_insert AFTER INSERT ON domains BEGIN UPDATE services_version SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER domains_version_delete AFTER DELETE ON domains BEGIN UPDATE services_version SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER domains_version_tls AFTER UPDATE OF tls_mode, cert_pem, key_pem ON domains BEGIN UPDATE services_version SET version = version + 1 WHERE id = 1; END;
 -- +goose StatementEnd
