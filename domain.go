@@ -72,12 +72,12 @@ type Domain struct {
 	Name string `json:"name"`
 	// Display is the Unicode form for people when Name is internationalized
 	// (see [DisplayDomain]), empty otherwise.
-	Display string      `json:"display,omitempty"`
-	TLSMode TLSMode     `json:"tls_mode"`
-	State   DomainState `json:"state"`
-	// Reason is why the domain is waiting or failed, as a sentence a person
-	// can act on ("DNS points at 203.0.113.9, expected 198.51.100.7").
-	Reason    string    `json:"reason,omitempty"`
+	Display string  `json:"display,omitempty"`
+	TLSMode TLSMode `json:"tls_mode"`
+	// DomainStatus is the observed state, written only by the domains
+	// reconciler (its fields appear at the top level in JSON); everything
+	// else is desired state or bookkeeping.
+	DomainStatus
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
 	// CertPEM and KeyPEM are the uploaded certificate chain and private key
@@ -86,6 +86,15 @@ type Domain struct {
 	// serves anyway).
 	CertPEM []byte `json:"-"`
 	KeyPEM  []byte `json:"-"`
+}
+
+// DomainStatus is what the machine made of a domain: where it is on the way
+// to a certificate, and why it is stuck when it is.
+type DomainStatus struct {
+	State DomainState `json:"state"`
+	// Reason is why the domain is waiting or failed, as a sentence a person
+	// can act on ("DNS points at 203.0.113.9, expected 198.51.100.7").
+	Reason string `json:"reason,omitempty"`
 }
 
 // Validate checks every field a caller can set. Name must already be

@@ -198,7 +198,7 @@ func TestDomainValidate(t *testing.T) {
 }
 
 func TestDomainJSON(t *testing.T) {
-	b, err := json.Marshal(Domain{ID: 1, ServiceID: 2, Service: "blog", Name: "shop.example.com", TLSMode: TLSManaged, State: DomainWaitingForDNS})
+	b, err := json.Marshal(Domain{ID: 1, ServiceID: 2, Service: "blog", Name: "shop.example.com", TLSMode: TLSManaged, DomainStatus: DomainStatus{State: DomainWaitingForDNS}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,7 @@ func TestLoopWakesOnItsKindOnly(t *testing.T) {
 	if n := r.passes.Load(); n != 1 {
 		t.Fatalf("a change of services woke a reconciler of domains: %d passes", n)
 	}
-	if err := db.CreateDomain(ctx, &rampart.Domain{ServiceID: svc.ID, Name: "blog.example", TLSMode: rampart.TLSOff, State: rampart.DomainActive}); err != nil {
+	if err := db.CreateDomain(ctx, &rampart.Domain{ServiceID: svc.ID, Name: "blog.example", TLSMode: rampart.TLSOff, DomainStatus: rampart.DomainStatus{State: rampart.DomainActive}}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "a pass after a domain change", func() bool { return r.passes.Load() == 2 })

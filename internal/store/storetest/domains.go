@@ -13,7 +13,7 @@ func testDomainRoundTrip(t *testing.T, s store.Store) {
 	u := mustUser(t, s, "ada@example.com")
 	svc := mustService(t, s, "shop", u.ID)
 	d := &rampart.Domain{ServiceID: svc.ID, Name: "xn--bcher-kva.example", TLSMode: rampart.TLSCustom,
-		State: rampart.DomainWaitingForDNS, Reason: "not yet", CertPEM: []byte("CERT"), KeyPEM: []byte("KEY")}
+		DomainStatus: rampart.DomainStatus{State: rampart.DomainWaitingForDNS, Reason: "not yet"}, CertPEM: []byte("CERT"), KeyPEM: []byte("KEY")}
 	if err := s.CreateDomain(ctx, d); err != nil {
 		t.Fatalf("CreateDomain: %v", err)
 	}
@@ -37,7 +37,7 @@ func testDomainRoundTrip(t *testing.T, s store.Store) {
 	sameTime(t, "UpdatedAt", got.UpdatedAt, d.UpdatedAt)
 
 	// Managed domains have no PEMs: they come back empty.
-	m := &rampart.Domain{ServiceID: svc.ID, Name: "a.example", TLSMode: rampart.TLSManaged, State: rampart.DomainWaitingForDNS}
+	m := &rampart.Domain{ServiceID: svc.ID, Name: "a.example", TLSMode: rampart.TLSManaged, DomainStatus: rampart.DomainStatus{State: rampart.DomainWaitingForDNS}}
 	if err := s.CreateDomain(ctx, m); err != nil {
 		t.Fatalf("CreateDomain: %v", err)
 	}
@@ -55,16 +55,16 @@ func testDomainConflict(t *testing.T, s store.Store) {
 	u := mustUser(t, s, "ada@example.com")
 	a := mustService(t, s, "a", u.ID)
 	b := mustService(t, s, "b", u.ID)
-	d := &rampart.Domain{ServiceID: a.ID, Name: "shop.example", TLSMode: rampart.TLSManaged, State: rampart.DomainWaitingForDNS}
+	d := &rampart.Domain{ServiceID: a.ID, Name: "shop.example", TLSMode: rampart.TLSManaged, DomainStatus: rampart.DomainStatus{State: rampart.DomainWaitingForDNS}}
 	if err := s.CreateDomain(ctx, d); err != nil {
 		t.Fatalf("CreateDomain: %v", err)
 	}
 	for _, svc := range []int64{a.ID, b.ID} {
-		err := s.CreateDomain(ctx, &rampart.Domain{ServiceID: svc, Name: "shop.example", TLSMode: rampart.TLSManaged, State: rampart.DomainWaitingForDNS})
+		err := s.CreateDomain(ctx, &rampart.Domain{ServiceID: svc, Name: "shop.example", TLSMode: rampart.TLSManaged, DomainStatus: rampart.DomainStatus{State: rampart.DomainWaitingForDNS}})
 		wantCode(t, err, rampart.ECONFLICT)
 		wantMessage(t, err, "shop.example is already used by another service")
 	}
-	err := s.CreateDomain(ctx, &rampart.Domain{ServiceID: 9999, Name: "x.example", TLSMode: rampart.TLSManaged, State: rampart.DomainWaitingForDNS})
+	err := s.CreateDomain(ctx, &rampart.Domain{ServiceID: 9999, Name: "x.example", TLSMode: rampart.TLSManaged, DomainStatus: rampart.DomainStatus{State: rampart.DomainWaitingForDNS}})
 	wantCode(t, err, rampart.ENOTFOUND)
 }
 
@@ -77,7 +77,7 @@ func testDomainListUpdateDelete(t *testing.T, s store.Store) {
 		svc  int64
 		name string
 	}{{a.ID, "z.example"}, {b.ID, "m.example"}, {a.ID, "b.example"}} {
-		if err := s.CreateDomain(ctx, &rampart.Domain{ServiceID: x.svc, Name: x.name, TLSMode: rampart.TLSManaged, State: rampart.DomainWaitingForDNS}); err != nil {
+		if err := s.CreateDomain(ctx, &rampart.Domain{ServiceID: x.svc, Name: x.name, TLSMode: rampart.TLSManaged, DomainStatus: rampart.DomainStatus{State: rampart.DomainWaitingForDNS}}); err != nil {
 			t.Fatalf("CreateDomain(%q): %v", x.name, err)
 		}
 	}
@@ -140,7 +140,7 @@ func testDomainListUpdateDelete(t *testing.T, s store.Store) {
 	if got, want := names(store.DomainFilter{}), []string{"b/m.example"}; !equal(got, want) {
 		t.Errorf("after deleting service a: %q, want %q", got, want)
 	}
-	if err := s.CreateDomain(ctx, &rampart.Domain{ServiceID: b.ID, Name: "b.example", TLSMode: rampart.TLSOff, State: rampart.DomainActive}); err != nil {
+	if err := s.CreateDomain(ctx, &rampart.Domain{ServiceID: b.ID, Name: "b.example", TLSMode: rampart.TLSOff, DomainStatus: rampart.DomainStatus{State: rampart.DomainActive}}); err != nil {
 		t.Errorf("CreateDomain of a freed name: %v", err)
 	}
 }
@@ -153,7 +153,7 @@ func testDomainVersion(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateDomain(ctx, &rampart.Domain{ServiceID: a.ID, Name: "a.example", TLSMode: rampart.TLSManaged, State: rampart.DomainWaitingForDNS}); err != nil {
+	if err := s.CreateDomain(ctx, &rampart.Domain{ServiceID: a.ID, Name: "a.example", TLSMode: rampart.TLSManaged, DomainStatus: rampart.DomainStatus{State: rampart.DomainWaitingForDNS}}); err != nil {
 		t.Fatal(err)
 	}
 	v1, _ := s.Revision(ctx, store.KindDomains)

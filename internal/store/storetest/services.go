@@ -378,7 +378,7 @@ func testSubscribe(t *testing.T, s store.Store) {
 		t.Error("CreateService: want a notice for services (and both), none for domains")
 	}
 	drain()
-	if err := s.CreateDomain(ctx, &rampart.Domain{ServiceID: svc.ID, Name: "blog.example", TLSMode: rampart.TLSOff, State: rampart.DomainActive}); err != nil {
+	if err := s.CreateDomain(ctx, &rampart.Domain{ServiceID: svc.ID, Name: "blog.example", TLSMode: rampart.TLSOff, DomainStatus: rampart.DomainStatus{State: rampart.DomainActive}}); err != nil {
 		t.Fatal(err)
 	}
 	if !heard(domains) || !heard(both) || !silent(services) {
