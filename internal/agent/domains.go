@@ -62,6 +62,11 @@ type Domains struct {
 	mu      sync.Mutex
 	pointed map[string]bool      // managed names handed to the manager because DNS pointed here
 	checked map[string]time.Time // when a waiting name's DNS was last checked
+	// domainsRev is the domains revision of the last pass, -1 before it:
+	// only a change of the domains themselves re-checks every waiting
+	// name at once. A service change (any tenant's) must not set off a
+	// DNS query for every waiting domain of every tenant.
+	domainsRev int64
 }
 
 func (r *Domains) init() {
@@ -69,6 +74,7 @@ func (r *Domains) init() {
 		r.kick = make(chan struct{}, 1)
 		r.pointed = map[string]bool{}
 		r.checked = map[string]time.Time{}
+		r.domainsRev = -1
 	})
 }
 
@@ -123,7 +129,7 @@ func (r *Domains) log() *slog.Logger {
 }
 
 // Sync runs one pass in four steps: check the DNS of the names that are
-// due (all of them when desired state changed), plan the certificate manager's list, apply it, and report each
+// due (all of them when the domains changed), plan the certificate manager's list, apply it, and report each
 // domain's state to the store. A name the manager refuses is in error with
 // the manager's reason; the others go on.
 func (r *Domains) Sync(ctx context.Context, t Trigger) error {
@@ -132,7 +138,12 @@ func (r *Domains) Sync(ctx context.Context, t Trigger) error {
 	if err != nil {
 		return err
 	}
-	results := r.check(ctx, list, t.Changed)
+	force := t.Changed
+	if rev, ok := t.Revisions[store.KindDomains]; ok {
+		force = rev != r.domainsRev
+		r.domainsRev = rev
+	}
+	results := r.check(ctx, list, force)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/certs"
 	"github.com/rampart-dev/rampart/internal/dnscheck"
+	"github.com/rampart-dev/rampart/internal/store"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 )
 
@@ -234,4 +235,38 @@ func TestDomainsRunAndRoutes(t *testing.T) {
 		d, err := db.DomainByName(ctx, "blog.localhost")
 		return err == nil && d.State == rampart.DomainActive
 	})
+}
+
+// Only a change of the domains re-checks every waiting name's DNS at once:
+// a change of services (any tenant's) must not set off a query for every
+// waiting domain of every tenant.
+func TestDomainsRecheckOnlyOnDomainChanges(t *testing.T) {
+	db, u := openStore(t)
+	ctx := t.Context()
+	svc := &rampart.Service{Name: "shop", OwnerID: u.ID, Upstreams: []string{"http://127.0.0.1:1"}, State: rampart.StateActive}
+	if err := db.CreateService(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CreateDomain(ctx, &rampart.Domain{ServiceID: svc.ID, Name: "waiting.example", TLSMode: rampart.TLSManaged, DomainStatus: rampart.DomainStatus{State: rampart.DomainWaitingForDNS}}); err != nil {
+		t.Fatal(err)
+	}
+	chk := &fakeChecker{points: map[string]bool{}, asked: map[string]int{}}
+	r := &Domains{Store: db, Certs: &fakeCerts{status: map[string]certs.Status{}}, Checker: chk, PlatformDomain: "apps.example"}
+	asked := func() int { chk.mu.Lock(); defer chk.mu.Unlock(); return chk.asked["waiting.example"] }
+	for i, tc := range []struct {
+		services, domains int64
+		want              int
+	}{
+		{1, 1, 1}, // first pass
+		{2, 1, 1}, // a service changed: not again before Recheck is due
+		{3, 1, 1},
+		{3, 2, 2}, // a domain changed: everything waiting is checked now
+	} {
+		if err := r.Sync(ctx, Trigger{Changed: true, Revisions: map[store.Kind]int64{store.KindServices: tc.services, store.KindDomains: tc.domains}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := asked(); got != tc.want {
+			t.Errorf("pass %d: DNS asked %d times, want %d", i, got, tc.want)
+		}
+	}
 }
