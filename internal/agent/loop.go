@@ -2,7 +2,9 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -166,7 +168,7 @@ func (l *Loop) Run(ctx context.Context, r Reconciler) {
 			return
 		}
 		start := time.Now()
-		err = r.Sync(ctx, Trigger{Changed: changed, Revisions: revs})
+		err = safeSync(ctx, r, Trigger{Changed: changed, Revisions: revs})
 		if ctx.Err() != nil {
 			return
 		}
@@ -208,6 +210,18 @@ func (l *Loop) Run(ctx context.Context, r Reconciler) {
 			}
 		}
 	}
+}
+
+// safeSync runs one pass and turns a panic into an error: a bug in one
+// reconciler must not take the edge, which serves from what the
+// reconcilers installed before, down with it.
+func safeSync(ctx context.Context, r Reconciler, t Trigger) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("the %s reconciler panicked: %v\n%s", r.Name(), p, debug.Stack())
+		}
+	}()
+	return r.Sync(ctx, t)
 }
 
 func (l *Loop) revisions(ctx context.Context, kinds []store.Kind) (map[store.Kind]int64, error) {

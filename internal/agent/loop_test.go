@@ -202,3 +202,29 @@ func TestRoutesIsolateARefusedRoute(t *testing.T) {
 		t.Errorf("routing condition has no applied revision: %+v", c)
 	}
 }
+
+type panicky struct{ toy }
+
+func (p *panicky) Name() string { return "panicky" }
+
+func (p *panicky) Sync(ctx context.Context, t Trigger) error {
+	p.toy.Sync(ctx, t)
+	panic("a bug")
+}
+
+// A reconciler that panics fails its pass and is retried; the process and
+// the other reconcilers go on.
+func TestLoopSurvivesAPanic(t *testing.T) {
+	db, _ := openStore(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	bad := &panicky{toy{kinds: []store.Kind{store.KindServices}}}
+	good := &toy{kinds: []store.Kind{store.KindServices}}
+	loop := &Loop{Store: db, Poll: time.Hour, MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}
+	go loop.RunAll(ctx, []Reconciler{bad, good})
+	waitFor(t, "retries of the panicking one", func() bool { return bad.passes.Load() >= 3 })
+	if err := loop.Stats("panicky").LastError; err == nil || !strings.Contains(err.Error(), "the panicky reconciler panicked: a bug") {
+		t.Errorf("last error = %v", err)
+	}
+	waitFor(t, "the other one's pass", func() bool { return good.passes.Load() >= 1 })
+}
