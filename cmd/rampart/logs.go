@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -89,20 +91,57 @@ func (p *linePrinter) print(w io.Writer, e *rampart.LogEntry) {
 		service = "-"
 	}
 	p.service = max(p.service, len(service))
-	p.path = max(p.path, minPathColumn, min(len(e.Path), maxPathColumn))
 	cache := e.Cache
 	if cache == "" {
 		cache = "-"
 	}
+	path := printable(e.Path)
+	p.path = max(p.path, minPathColumn, min(len(path), maxPathColumn))
 	line := fmt.Sprintf("%s  %-*s  %-6s  %-*s  %3d  %6s  %6s  %-15s  %-6s",
-		e.Time.UTC().Format(time.RFC3339), p.service, service, e.Method, p.path, e.Path, e.Status,
+		e.Time.UTC().Format(time.RFC3339), p.service, service, printable(e.Method), p.path, path, e.Status,
 		e.Size(), e.Took(), e.ClientIP, cache)
 	reason := e.Reason()
 	if e.Service == "" {
 		reason = "no service has the host " + e.Host
 	}
 	if reason != "" {
-		line += "  " + reason
+		line += "  " + printable(reason)
 	}
 	fmt.Fprintln(w, strings.TrimRight(line, " "))
+}
+
+// printable escapes what a terminal would act on instead of showing:
+// control characters (an ESC starts a sequence that can rewrite the screen,
+// set the window title or worse), C1 controls, and bytes that are not
+// UTF-8. Paths, methods and hosts come from whoever sent the request, so
+// they are never written raw.
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i, w := 0, 0; i < len(s); i += w {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		w = size
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unicode.IsControl(r):
+			if r < 0x80 {
+				fmt.Fprintf(&b, `\x%02x`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/rampart-dev/rampart"
 )
@@ -37,4 +39,48 @@ func TestLogLines(t *testing.T) {
 			t.Errorf("line\n got %q\nwant %q", got, tt.want)
 		}
 	}
+}
+
+// A request's path, method and host reach the terminal escaped: an ESC in
+// a path (sent as %1b) must not move the cursor or retitle the window.
+func TestLogLinesEscapeControls(t *testing.T) {
+	at := time.Date(2026, 12, 2, 3, 49, 5, 0, time.UTC)
+	e := rampart.LogEntry{Time: at, Service: "blog", Method: "GET", Path: "/\x1b]0;pwned\x07\x1b[2J\xff\u009b", Status: 404,
+		Duration: rampart.Duration(time.Millisecond), ClientIP: "192.0.2.1"}
+	var b strings.Builder
+	var p linePrinter
+	p.print(&b, &e)
+	got := b.String()
+	if strings.ContainsAny(strings.TrimSuffix(got, "\n"), "\x1b\x07\xff\u009b") {
+		t.Fatalf("a control character reached the terminal: %q", got)
+	}
+	if !strings.Contains(got, `/\x1b]0;pwned\x07\x1b[2J\xff\u009b`) {
+		t.Errorf("the escaped path is not shown: %q", got)
+	}
+	unknown := rampart.LogEntry{Time: at, Host: "evil\x1b[31m.example", Method: "GET", Path: "/", Status: 404, ClientIP: "192.0.2.1"}
+	b.Reset()
+	p.print(&b, &unknown)
+	if strings.Contains(b.String(), "\x1b") {
+		t.Errorf("a control character in the host reached the terminal: %q", b.String())
+	}
+}
+
+func FuzzPrintable(f *testing.F) {
+	for _, s := range []string{"/", "/caf\u00e9", "\x1b[2J", "\xff\xfe", "\u009b31m", "\u2028", "\ufffd"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := printable(s)
+		if !utf8.ValidString(out) {
+			t.Fatalf("printable(%q) = %q is not UTF-8", s, out)
+		}
+		for _, r := range out {
+			if unicode.IsControl(r) {
+				t.Fatalf("printable(%q) = %q keeps the control %U", s, out, r)
+			}
+		}
+		if utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl) && out != s {
+			t.Fatalf("printable changed a clean string: %q → %q", s, out)
+		}
+	})
 }
