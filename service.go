@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ServiceState is where a service is in its life.
@@ -92,12 +93,43 @@ func ValidateServiceName(name string) error {
 		switch {
 		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-':
 		case 'A' <= c && c <= 'Z':
-			return FieldError("name", Errorf(EINVALID, "service name %q has upper-case letters: use %q", name, strings.ToLower(name)))
+			if s := suggestServiceName(name); s != "" {
+				return FieldError("name", Errorf(EINVALID, "service name %q has upper-case letters: use %q", name, s))
+			}
+			return FieldError("name", Errorf(EINVALID, "service name %q has upper-case letters: use only a-z, 0-9 and '-'", name))
 		default:
-			return FieldError("name", Errorf(EINVALID, "service name %q has the character %q: use only a-z, 0-9 and '-'", name, string(rune(c))))
+			r, _ := utf8.DecodeRuneInString(name[i:])
+			if s := suggestServiceName(name); s != "" {
+				return FieldError("name", Errorf(EINVALID, "service name %q has the character %q: use only a-z, 0-9 and '-', e.g. %q", name, string(r), s))
+			}
+			return FieldError("name", Errorf(EINVALID, "service name %q has the character %q: use only a-z, 0-9 and '-'", name, string(r)))
 		}
 	}
 	return nil
+}
+
+// suggestServiceName turns a name people typed ("My Blog!") into one that
+// passes ValidateServiceName ("my-blog"), or returns "" when there is none:
+// quoting a name that breaks another rule back as the thing to type would
+// only send the person round again.
+func suggestServiceName(name string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(name) {
+		if 'a' <= r && r <= 'z' || '0' <= r && r <= '9' {
+			b.WriteRune(r)
+		} else if s := b.String(); s != "" && !strings.HasSuffix(s, "-") {
+			b.WriteByte('-')
+		}
+	}
+	s := b.String()
+	if len(s) > MaxServiceNameLength {
+		s = s[:MaxServiceNameLength]
+	}
+	s = strings.Trim(s, "-")
+	if s == name || ValidateServiceName(s) != nil {
+		return ""
+	}
+	return s
 }
 
 // MaxUpstreams bounds how many upstream addresses one service may list.
