@@ -1,6 +1,7 @@
 package rampart
 
 import (
+	"errors"
 	"net"
 	"net/url"
 	"strconv"
@@ -46,28 +47,26 @@ func (s *Service) Hostname(platformDomain string) string {
 	return s.Name + "." + platformDomain
 }
 
-// Validate checks every field a caller can set.
+// Validate checks every field a caller can set and reports every field's
+// problem at once (errors.Join; see FieldMessages), so that a form with two
+// mistakes does not take two round trips.
 func (s *Service) Validate() error {
-	if err := ValidateServiceName(s.Name); err != nil {
-		return err
-	}
-	if err := ValidateUpstreams(s.Upstreams); err != nil {
-		return err
-	}
+	var state error
 	switch s.State {
 	case StateActive, StateStopped:
 	default:
-		return Errorf(EINVALID, "state %q is unknown: use %q or %q", s.State, StateActive, StateStopped)
+		state = FieldError("state", Errorf(EINVALID, "state %q is unknown: use %q or %q", s.State, StateActive, StateStopped))
 	}
 	// Settings are checked even when off, so turning them on again
 	// restores a valid configuration.
-	if err := s.RateLimit.Validate(); err != nil {
-		return err
-	}
-	if err := s.Cache.Validate(); err != nil {
-		return err
-	}
-	return s.Env.Validate()
+	return errors.Join(
+		ValidateServiceName(s.Name),
+		ValidateUpstreams(s.Upstreams),
+		state,
+		s.RateLimit.Validate(),
+		s.Cache.Validate(),
+		s.Env.Validate(),
+	)
 }
 
 // MaxServiceNameLength is the longest DNS label.
@@ -143,17 +142,17 @@ func ValidateUpstreams(ups []string) error {
 	if len(ups) > MaxUpstreams {
 		return FieldError("upstreams", Errorf(EINVALID, "%d upstreams given: at most %d are allowed", len(ups), MaxUpstreams))
 	}
+	var errs []error
 	seen := make(map[string]bool, len(ups))
 	for _, u := range ups {
 		if err := ValidateUpstream(u); err != nil {
-			return err
-		}
-		if seen[u] {
-			return FieldError("upstreams", Errorf(EINVALID, "upstream %q is listed twice", u))
+			errs = append(errs, err)
+		} else if seen[u] {
+			errs = append(errs, FieldError("upstreams", Errorf(EINVALID, "upstream %q is listed twice", u)))
 		}
 		seen[u] = true
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // ValidateUpstream checks one upstream URL: http or https, a host, an

@@ -170,6 +170,35 @@ func TestCreateServiceRefused(t *testing.T) {
 	}
 }
 
+// TestEveryFieldError: a request with several bad fields is answered with
+// every problem at once, in the message and under each field.
+func TestEveryFieldError(t *testing.T) {
+	e := newEnv(t)
+	e.createService(e.alice, "blog")
+	body := wantError(t, e.do("PATCH", "/api/v1/services/blog", e.alice,
+		`{"upstreams":["ftp://127.0.0.1"],"rate_limit":{"enabled":true,"requests":10,"per":"minute","allow":["10.0.0.300"]}}`),
+		400, rampart.EINVALID, `upstream "ftp://127.0.0.1" must start with http:// or https://`)
+	want := map[string]string{
+		"upstreams":        `upstream "ftp://127.0.0.1" must start with http:// or https://`,
+		"rate_limit.allow": `allow-list entry "10.0.0.300" is not an IP address`,
+	}
+	if len(body.Fields) != len(want) {
+		t.Errorf("fields = %v, want %d", body.Fields, len(want))
+	}
+	for field, msg := range want {
+		if !strings.Contains(body.Fields[field], msg) {
+			t.Errorf("fields[%q] = %q, want it to contain %q", field, body.Fields[field], msg)
+		}
+		if !strings.Contains(body.Message, msg) {
+			t.Errorf("message %q lacks %q", body.Message, msg)
+		}
+	}
+	// An error about no field has no fields object.
+	if body := wantError(t, e.do("PATCH", "/api/v1/services/blog", e.alice, `{}`), 400, rampart.EINVALID, "nothing to change"); body.Fields != nil {
+		t.Errorf("fields = %v for an error about no field", body.Fields)
+	}
+}
+
 func TestAuthentication(t *testing.T) {
 	e := newEnv(t)
 	expiring := e.token("alice@example.com", time.Hour)

@@ -62,17 +62,18 @@ func (s *server) createService(w http.ResponseWriter, r *http.Request, rc *reqCt
 		base: rc.base("New service", "services"), PlatformDomain: s.cfg.PlatformDomain,
 		Name: in.Name, Upstream: in.Upstreams[0], Owner: in.Owner,
 	}
-	msg := rampart.ErrorMessage(err)
-	// A clash on create can only be the name, the one unique field.
-	switch field := rampart.ErrorField(err); {
-	case field == "name" || code == rampart.ECONFLICT:
-		d.NameErr = msg
-	case field == "upstreams":
-		d.UpstreamErr = msg
+	msgs := rampart.FieldMessages(err)
+	d.NameErr, d.UpstreamErr = msgs["name"], msgs["upstreams"]
+	// A clash on create can only be the name, the one unique field; an
+	// error about no field with an owner given is about the owner.
+	switch other := otherMessages(msgs, "name", "upstreams"); {
+	case other == "":
+	case code == rampart.ECONFLICT:
+		d.NameErr = other
 	case in.Owner != "":
-		d.OwnerErr = msg
+		d.OwnerErr = other
 	default:
-		d.Err = msg
+		d.Err = other
 	}
 	status, _ := statusOf(code)
 	s.render(w, r, status, "service_new", d)
