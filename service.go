@@ -247,6 +247,22 @@ type ServiceView struct {
 	// Hostname is <name>.<platform domain>: the CNAME target for the
 	// service's own domains.
 	Hostname string `json:"hostname"`
+	// URL is where the service answers now, at its hostname on the edge's
+	// HTTP listener (see ServiceURL).
+	URL string `json:"url"`
+}
+
+// ServiceURL is the address a service answers at: its platform hostname
+// over plain HTTP, with the edge's HTTP port unless that is 80 (0 means
+// 80). HTTP because that always works: the edge serves platform hostnames
+// on its HTTP listener without a redirect, and over HTTPS they have a
+// certificate only from the internal CA, which browsers trust only once
+// it is installed.
+func ServiceURL(hostname string, httpPort int) string {
+	if httpPort == 0 || httpPort == 80 {
+		return "http://" + hostname
+	}
+	return "http://" + hostname + ":" + strconv.Itoa(httpPort)
 }
 
 // ServiceList is the answer to GET /services. The list is wrapped in an

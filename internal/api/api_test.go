@@ -458,3 +458,29 @@ func TestInternalErrorsStayInTheLog(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestServiceURL: a service's url carries the edge's HTTP port unless it is
+// 80, in every answer that shows the service.
+func TestServiceURL(t *testing.T) {
+	for _, tc := range []struct {
+		port int
+		want string
+	}{
+		{0, "http://blog." + testDomain},
+		{80, "http://blog." + testDomain},
+		{8080, "http://blog." + testDomain + ":8080"},
+	} {
+		e := newEnvWith(t, Options{EdgeHTTPPort: tc.port})
+		if got := e.createService(e.alice, "blog").URL; got != tc.want {
+			t.Errorf("port %d: created url %q, want %q", tc.port, got, tc.want)
+		}
+		rec := e.do("GET", "/api/v1/services/blog", e.alice, "")
+		if got := decode[rampart.ServiceView](t, rec).URL; got != tc.want {
+			t.Errorf("port %d: shown url %q, want %q", tc.port, got, tc.want)
+		}
+		rec = e.do("GET", "/api/v1/services", e.alice, "")
+		if got := decode[rampart.ServiceList](t, rec).Services[0].URL; got != tc.want {
+			t.Errorf("port %d: listed url %q, want %q", tc.port, got, tc.want)
+		}
+	}
+}
