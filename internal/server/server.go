@@ -151,7 +151,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	// audit entries and login throttling use the same client IP.
 	adminIP := func(r *http.Request) string { return clientIP.ClientIP(r).String() }
 	apiHandler := api.New(s.app, api.Options{Logger: log, PlatformDomain: cfg.Platform.Domain, ClientIP: adminIP, EdgeHTTPPort: edgePort})
-	webHandler, err := web.New(s.app, web.Config{PlatformDomain: cfg.Platform.Domain, NodeIPs: nodeIPs, Logger: log, ClientIP: adminIP, Stats: trafficStats(s.edge.Stats),
+	webHandler, err := web.New(s.app, web.Config{PlatformDomain: cfg.Platform.Domain, NodeIPs: nodeIPs, Logger: log, ClientIP: adminIP, Stats: trafficStats(s.edge.Stats, ecfg.Limiter),
 		EdgeHTTPPort: edgePort, ACMEDirectory: cfg.ACME.Directory, FirstAdminCommand: FirstAdminCommand(cfg.Data)})
 	if err != nil {
 		return nil, err

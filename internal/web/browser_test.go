@@ -751,6 +751,7 @@ func demoStats(string) rampart.TrafficStats {
 		{Client: "198.51.100.4", Limited: 12},
 		{Client: "203.0.113.9", Limited: 5},
 	}
+	st.TopLimitedWindow = 5 * time.Minute
 	return st
 }
 
