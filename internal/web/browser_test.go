@@ -358,10 +358,14 @@ func TestBrowser(t *testing.T) {
 	if got := js(`document.querySelector("#rate-limiter-options > summary").innerText`); got != "Hide Options" {
 		t.Errorf("open options' button says %q, want Hide Options", got)
 	}
-	step("bad amount", chromedp.SetValue(chromedp.ID("rl-requests"), "0"))
+	step("bad amount and network", chromedp.SetValue(chromedp.ID("rl-requests"), "0"), chromedp.SetValue(chromedp.ID("rl-allow"), "10.0.0.300"))
 	clickAndLoad("save bad rate limit", `#ratelimit-form button[type=submit]`)
 	if got := text("#rl-requests-err"); !strings.Contains(got, "requests must be between 1 and 1000000") {
 		t.Errorf("inline requests error = %q", got)
+	}
+	// Both mistakes at once, each beside its field.
+	if got := text("#rl-allow-err"); !strings.Contains(got, `allow-list entry "10.0.0.300" is not an IP address`) {
+		t.Errorf("inline allow-list error = %q", got)
 	}
 	js(`document.getElementById("rate-limiter").scrollIntoView(), ""`)
 	screenshot("security-ratelimit-error.png", true)
