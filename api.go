@@ -81,4 +81,9 @@ type ErrorResponse struct {
 type ErrorBody struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Fields has a message per input field at fault ("upstreams",
+	// "rate_limit.allow"), every one found, for clients that show each next
+	// to its field; Message lists them all as well. Omitted when the error
+	// is about no particular field.
+	Fields map[string]string `json:"fields,omitempty"`
 }

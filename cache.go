@@ -2,6 +2,7 @@ package rampart
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -57,13 +58,14 @@ const (
 	MaxCacheStaleIfError = limits.CacheMaxStaleIfError
 )
 
-// Validate checks the cache settings.
+// Validate checks the cache settings, reporting both when both are bad.
 func (c Cache) Validate() error {
+	var errs []error
 	if ttl := time.Duration(c.TTL); ttl < MinCacheTTL || ttl > MaxCacheTTL {
-		return FieldError("cache.ttl", Errorf(EINVALID, "cache: ttl must be between %s and %s, got %s", MinCacheTTL, MaxCacheTTL, ttl))
+		errs = append(errs, FieldError("cache.ttl", Errorf(EINVALID, "cache: ttl must be between %s and %s, got %s", MinCacheTTL, MaxCacheTTL, ttl)))
 	}
 	if s := time.Duration(c.StaleIfError); s < 0 || s > MaxCacheStaleIfError {
-		return FieldError("cache.stale_if_error", Errorf(EINVALID, "cache: stale_if_error must be between 0s and %s, got %s", MaxCacheStaleIfError, s))
+		errs = append(errs, FieldError("cache.stale_if_error", Errorf(EINVALID, "cache: stale_if_error must be between 0s and %s, got %s", MaxCacheStaleIfError, s)))
 	}
-	return nil
+	return errors.Join(errs...)
 }

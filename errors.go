@@ -3,6 +3,7 @@ package rampart
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Error codes. Each maps to exactly one HTTP status in internal/api, and the
@@ -48,19 +49,62 @@ func ErrorCode(err error) string {
 	}
 }
 
-// ErrorMessage returns the message of the first *Error in err's chain. Other
+// ErrorMessage returns the messages of the *Errors in err, joined by "; ":
+// one, or every field's when validation joined several (errors.Join). Other
 // errors may carry file paths or SQL, so callers get a generic message and
 // the details stay in the server's log.
 func ErrorMessage(err error) string {
-	var e *Error
-	switch {
-	case err == nil:
+	if err == nil {
 		return ""
-	case errors.As(err, &e):
-		return e.Message
-	default:
+	}
+	errs := rampartErrors(err)
+	if len(errs) == 0 {
 		return "internal error: the server could not complete the request (see its log)"
 	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Message
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// FieldMessages returns the message for each input field err is about, so
+// that a form can show every field's problem at once, not just the first.
+// Several errors about one field are joined by "; "; errors about no field
+// are under "". It is nil when err holds no *Error.
+func FieldMessages(err error) map[string]string {
+	var out map[string]string
+	for _, e := range rampartErrors(err) {
+		if out == nil {
+			out = map[string]string{}
+		}
+		if m, ok := out[e.Field]; ok {
+			out[e.Field] = m + "; " + e.Message
+		} else {
+			out[e.Field] = e.Message
+		}
+	}
+	return out
+}
+
+// rampartErrors returns the *Errors in err's tree, in order: err itself, or
+// the first one down each branch of what it wraps.
+func rampartErrors(err error) []*Error {
+	switch x := err.(type) {
+	case nil:
+		return nil
+	case *Error:
+		return []*Error{x}
+	case interface{ Unwrap() []error }:
+		var out []*Error
+		for _, e := range x.Unwrap() {
+			out = append(out, rampartErrors(e)...)
+		}
+		return out
+	case interface{ Unwrap() error }:
+		return rampartErrors(x.Unwrap())
+	}
+	return nil
 }
 
 // FieldError marks e as being about the input field and returns it.

@@ -1,6 +1,7 @@
 package rampart
 
 import (
+	"errors"
 	"net/netip"
 	"strings"
 	"time"
@@ -50,20 +51,25 @@ func (r RateLimit) Period() time.Duration {
 	return time.Minute
 }
 
-// Validate checks the settings and normalizes the allow-list in place
-// (bare IPs become /32 or /128 prefixes, networks are masked).
+// Validate checks the settings, reporting every bad one, and normalizes the
+// allow-list in place (bare IPs become /32 or /128 prefixes, networks are
+// masked).
 func (r *RateLimit) Validate() error {
+	var errs []error
 	if r.Requests < MinRateLimitRequests || r.Requests > MaxRateLimitRequests {
-		return FieldError("rate_limit.requests", Errorf(EINVALID, "rate limit: requests must be between %d and %d, got %d", MinRateLimitRequests, MaxRateLimitRequests, r.Requests))
+		errs = append(errs, FieldError("rate_limit.requests", Errorf(EINVALID, "rate limit: requests must be between %d and %d, got %d", MinRateLimitRequests, MaxRateLimitRequests, r.Requests)))
 	}
 	switch r.Per {
 	case PerSecond, PerMinute:
 	default:
-		return FieldError("rate_limit.per", Errorf(EINVALID, "rate limit: per must be %q or %q, got %q", PerSecond, PerMinute, r.Per))
+		errs = append(errs, FieldError("rate_limit.per", Errorf(EINVALID, "rate limit: per must be %q or %q, got %q", PerSecond, PerMinute, r.Per)))
 	}
 	allow, err := ParseAllowList(r.Allow)
 	if err != nil {
-		return err
+		return errors.Join(append(errs, err)...)
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
 	}
 	r.Allow = make([]string, len(allow))
 	for i, p := range allow {
@@ -78,31 +84,42 @@ func ParseAllowList(entries []string) ([]netip.Prefix, error) {
 		return nil, FieldError("rate_limit.allow", Errorf(EINVALID, "rate limit: the allow-list has %d entries; at most %d are allowed (use wider networks)", len(entries), MaxAllowEntries))
 	}
 	out := make([]netip.Prefix, 0, len(entries))
+	var errs []error
 	seen := make(map[netip.Prefix]bool, len(entries))
 	for _, e := range entries {
-		e = strings.TrimSpace(e)
-		var p netip.Prefix
-		if strings.Contains(e, "/") {
-			var err error
-			if p, err = netip.ParsePrefix(e); err != nil {
-				return nil, FieldError("rate_limit.allow", Errorf(EINVALID, "rate limit: allow-list entry %q is not a network: use CIDR notation like 203.0.113.0/24 or 2001:db8::/48", e))
-			}
-		} else {
-			a, err := netip.ParseAddr(e)
-			if err != nil {
-				return nil, FieldError("rate_limit.allow", Errorf(EINVALID, "rate limit: allow-list entry %q is not an IP address or a network (e.g. 203.0.113.7 or 203.0.113.0/24)", e))
-			}
-			if a.Zone() != "" {
-				return nil, FieldError("rate_limit.allow", Errorf(EINVALID, "rate limit: allow-list entry %q has a zone: remove the %%zone part", e))
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
+		p, err := parseAllowEntry(e)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case seen[p]:
+			errs = append(errs, FieldError("rate_limit.allow", Errorf(EINVALID, "rate limit: allow-list entry %s is listed twice", p)))
+		default:
+			seen[p] = true
+			out = append(out, p)
 		}
-		p = p.Masked()
-		if seen[p] {
-			return nil, FieldError("rate_limit.allow", Errorf(EINVALID, "rate limit: allow-list entry %s is listed twice", p))
-		}
-		seen[p] = true
-		out = append(out, p)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return out, nil
+}
+
+// parseAllowEntry parses one allow-list entry into a masked prefix.
+func parseAllowEntry(e string) (netip.Prefix, error) {
+	e = strings.TrimSpace(e)
+	if strings.Contains(e, "/") {
+		p, err := netip.ParsePrefix(e)
+		if err != nil {
+			return p, FieldError("rate_limit.allow", Errorf(EINVALID, "rate limit: allow-list entry %q is not a network: use CIDR notation like 203.0.113.0/24 or 2001:db8::/48", e))
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(e)
+	if err != nil {
+		return netip.Prefix{}, FieldError("rate_limit.allow", Errorf(EINVALID, "rate limit: allow-list entry %q is not an IP address or a network (e.g. 203.0.113.7 or 203.0.113.0/24)", e))
+	}
+	if a.Zone() != "" {
+		return netip.Prefix{}, FieldError("rate_limit.allow", Errorf(EINVALID, "rate limit: allow-list entry %q has a zone: remove the %%zone part", e))
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }

@@ -84,3 +84,48 @@ func TestErrorFields(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateReportsEveryField: a service with several bad fields gets
+// every field's message at once, each under its own field, and the joined
+// message lists them all.
+func TestValidateReportsEveryField(t *testing.T) {
+	svc := Service{
+		Name:      "blog",
+		Upstreams: []string{"ftp://127.0.0.1", "http://127.0.0.1:8080", "gopher://x"},
+		State:     StateActive,
+		RateLimit: RateLimit{Enabled: true, Requests: 0, Per: PerMinute, Allow: []string{"10.0.0.1", "not-an-ip", "300.1.1.1"}},
+		Cache:     Cache{TTL: 0, StaleIfError: -1},
+	}
+	err := svc.Validate()
+	if ErrorCode(err) != EINVALID {
+		t.Fatalf("code %q for %v", ErrorCode(err), err)
+	}
+	got := FieldMessages(err)
+	want := map[string][]string{
+		"upstreams":            {`"ftp://127.0.0.1" must start with http://`, `"gopher://x" must start`},
+		"rate_limit.requests":  {"requests must be between"},
+		"rate_limit.allow":     {`"not-an-ip"`, `"300.1.1.1"`},
+		"cache.ttl":            {"ttl must be between"},
+		"cache.stale_if_error": {"stale_if_error must be between"},
+	}
+	if len(got) != len(want) {
+		t.Errorf("fields %v, want %d of them", got, len(want))
+	}
+	msg := ErrorMessage(err)
+	for field, parts := range want {
+		for _, p := range parts {
+			if !strings.Contains(got[field], p) {
+				t.Errorf("field %s: %q, want it to contain %q", field, got[field], p)
+			}
+			if !strings.Contains(msg, p) {
+				t.Errorf("message %q lacks %q", msg, p)
+			}
+		}
+	}
+	if FieldMessages(nil) != nil || FieldMessages(Errorf(EINVALID, "x"))[""] != "x" {
+		t.Error("FieldMessages of nil or of an error without a field")
+	}
+	if svc.RateLimit.Allow[0] != "10.0.0.1" {
+		t.Errorf("a failed validation changed the allow-list: %v", svc.RateLimit.Allow)
+	}
+}

@@ -1,11 +1,13 @@
 package rampart
 
 import (
+	"errors"
 	"net"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ServiceState is where a service is in its life.
@@ -45,28 +47,26 @@ func (s *Service) Hostname(platformDomain string) string {
 	return s.Name + "." + platformDomain
 }
 
-// Validate checks every field a caller can set.
+// Validate checks every field a caller can set and reports every field's
+// problem at once (errors.Join; see FieldMessages), so that a form with two
+// mistakes does not take two round trips.
 func (s *Service) Validate() error {
-	if err := ValidateServiceName(s.Name); err != nil {
-		return err
-	}
-	if err := ValidateUpstreams(s.Upstreams); err != nil {
-		return err
-	}
+	var state error
 	switch s.State {
 	case StateActive, StateStopped:
 	default:
-		return Errorf(EINVALID, "state %q is unknown: use %q or %q", s.State, StateActive, StateStopped)
+		state = FieldError("state", Errorf(EINVALID, "state %q is unknown: use %q or %q", s.State, StateActive, StateStopped))
 	}
 	// Settings are checked even when off, so turning them on again
 	// restores a valid configuration.
-	if err := s.RateLimit.Validate(); err != nil {
-		return err
-	}
-	if err := s.Cache.Validate(); err != nil {
-		return err
-	}
-	return s.Env.Validate()
+	return errors.Join(
+		ValidateServiceName(s.Name),
+		ValidateUpstreams(s.Upstreams),
+		state,
+		s.RateLimit.Validate(),
+		s.Cache.Validate(),
+		s.Env.Validate(),
+	)
 }
 
 // MaxServiceNameLength is the longest DNS label.
@@ -92,12 +92,43 @@ func ValidateServiceName(name string) error {
 		switch {
 		case 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '-':
 		case 'A' <= c && c <= 'Z':
-			return FieldError("name", Errorf(EINVALID, "service name %q has upper-case letters: use %q", name, strings.ToLower(name)))
+			if s := suggestServiceName(name); s != "" {
+				return FieldError("name", Errorf(EINVALID, "service name %q has upper-case letters: use %q", name, s))
+			}
+			return FieldError("name", Errorf(EINVALID, "service name %q has upper-case letters: use only a-z, 0-9 and '-'", name))
 		default:
-			return FieldError("name", Errorf(EINVALID, "service name %q has the character %q: use only a-z, 0-9 and '-'", name, string(rune(c))))
+			r, _ := utf8.DecodeRuneInString(name[i:])
+			if s := suggestServiceName(name); s != "" {
+				return FieldError("name", Errorf(EINVALID, "service name %q has the character %q: use only a-z, 0-9 and '-', e.g. %q", name, string(r), s))
+			}
+			return FieldError("name", Errorf(EINVALID, "service name %q has the character %q: use only a-z, 0-9 and '-'", name, string(r)))
 		}
 	}
 	return nil
+}
+
+// suggestServiceName turns a name people typed ("My Blog!") into one that
+// passes ValidateServiceName ("my-blog"), or returns "" when there is none:
+// quoting a name that breaks another rule back as the thing to type would
+// only send the person round again.
+func suggestServiceName(name string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(name) {
+		if 'a' <= r && r <= 'z' || '0' <= r && r <= '9' {
+			b.WriteRune(r)
+		} else if s := b.String(); s != "" && !strings.HasSuffix(s, "-") {
+			b.WriteByte('-')
+		}
+	}
+	s := b.String()
+	if len(s) > MaxServiceNameLength {
+		s = s[:MaxServiceNameLength]
+	}
+	s = strings.Trim(s, "-")
+	if s == name || ValidateServiceName(s) != nil {
+		return ""
+	}
+	return s
 }
 
 // MaxUpstreams bounds how many upstream addresses one service may list.
@@ -111,17 +142,17 @@ func ValidateUpstreams(ups []string) error {
 	if len(ups) > MaxUpstreams {
 		return FieldError("upstreams", Errorf(EINVALID, "%d upstreams given: at most %d are allowed", len(ups), MaxUpstreams))
 	}
+	var errs []error
 	seen := make(map[string]bool, len(ups))
 	for _, u := range ups {
 		if err := ValidateUpstream(u); err != nil {
-			return err
-		}
-		if seen[u] {
-			return FieldError("upstreams", Errorf(EINVALID, "upstream %q is listed twice", u))
+			errs = append(errs, err)
+		} else if seen[u] {
+			errs = append(errs, FieldError("upstreams", Errorf(EINVALID, "upstream %q is listed twice", u)))
 		}
 		seen[u] = true
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // ValidateUpstream checks one upstream URL: http or https, a host, an
@@ -216,6 +247,22 @@ type ServiceView struct {
 	// Hostname is <name>.<platform domain>: the CNAME target for the
 	// service's own domains.
 	Hostname string `json:"hostname"`
+	// URL is where the service answers now, at its hostname on the edge's
+	// HTTP listener (see ServiceURL).
+	URL string `json:"url"`
+}
+
+// ServiceURL is the address a service answers at: its platform hostname
+// over plain HTTP, with the edge's HTTP port unless that is 80 (0 means
+// 80). HTTP because that always works: the edge serves platform hostnames
+// on its HTTP listener without a redirect, and over HTTPS they have a
+// certificate only from the internal CA, which browsers trust only once
+// it is installed.
+func ServiceURL(hostname string, httpPort int) string {
+	if httpPort == 0 || httpPort == 80 {
+		return "http://" + hostname
+	}
+	return "http://" + hostname + ":" + strconv.Itoa(httpPort)
 }
 
 // ServiceList is the answer to GET /services. The list is wrapped in an

@@ -1,6 +1,8 @@
 package rampart
 
 import (
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -22,6 +24,10 @@ func TestValidateServiceName(t *testing.T) {
 		{"my_app", `character "_"`},
 		{"my.app", `character "."`},
 		{"blög", "character"},
+		{"My Blog!", `use "my-blog"`},
+		{"my blog!", `e.g. "my-blog"`},
+		{"my_app", `e.g. "my-app"`},
+		{"!!!", "use only a-z, 0-9 and '-'"},
 	} {
 		err := ValidateServiceName(tc.name)
 		switch {
@@ -99,6 +105,32 @@ func FuzzValidateServiceName(f *testing.F) {
 		// Whatever passes must be a lower-case DNS label.
 		if len(name) == 0 || len(name) > 63 || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" || name[0] == '-' || name[len(name)-1] == '-' {
 			t.Errorf("accepted %q", name)
+		}
+	})
+}
+
+// suggested finds the names an error message offers as the thing to type
+// instead: the quoted text after "use" or "e.g.". The name at fault is quoted
+// with %q too, so it can hold neither `use "` nor `e.g. "`.
+var suggested = regexp.MustCompile(`(?:use|e\.g\.) ("(?:[^"\\]|\\.)*")`)
+
+func FuzzServiceNameSuggestion(f *testing.F) {
+	for _, s := range []string{"My Blog!", "Blog", "my_app", "XN--ab", "ab--cd", "-Blog-", "!!!", "Ünïcode Blog", strings.Repeat("A", 70), "a" + strings.Repeat("_", 62) + "B"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		err := ValidateServiceName(name)
+		if err == nil {
+			return
+		}
+		for _, m := range suggested.FindAllStringSubmatch(ErrorMessage(err), -1) {
+			s, uerr := strconv.Unquote(m[1])
+			if uerr != nil {
+				t.Fatalf("%q: suggestion %s does not unquote: %v", name, m[1], uerr)
+			}
+			if verr := ValidateServiceName(s); verr != nil {
+				t.Errorf("%q: the error %q suggests %q, which is invalid: %v", name, ErrorMessage(err), s, verr)
+			}
 		}
 	})
 }

@@ -10,8 +10,13 @@ type TrafficStats struct {
 	BucketWidth time.Duration  `json:"bucket_width"`
 	Buckets     []TrafficCount `json:"buckets"`
 	// TopLimited are the client keys (an IPv4 address, or an IPv6 /64)
-	// limited most often in the recent past, most first.
+	// limited most often in the recent past, most first. The rate limiter
+	// counts them, not the buckets: over about TopLimitedWindow, as
+	// estimates that may run high near the bottom of the list, so they need
+	// not add up to the buckets'.
 	TopLimited []ClientCount `json:"top_limited"`
+	// TopLimitedWindow is how far back TopLimited looks; 0 when unknown.
+	TopLimitedWindow time.Duration `json:"top_limited_window"`
 }
 
 // TrafficCount counts one interval's requests by what the edge did.

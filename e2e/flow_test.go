@@ -46,8 +46,11 @@ func TestOperatorFlow(t *testing.T) {
 	}
 
 	out = n.must("", "service", "create", "blog", "--upstream", blog.URL)
-	if !strings.Contains(out, "blog."+domain) {
-		t.Errorf("service create said %q", out)
+	// The edge is not on port 80, so the URL to open carries its port.
+	_, edgePort, _ := net.SplitHostPort(n.http)
+	blogURL := "http://blog." + domain + ":" + edgePort
+	if !strings.Contains(out, "blog."+domain) || !strings.Contains(out, blogURL+" ") {
+		t.Errorf("service create said %q, want the URL %s", out, blogURL)
 	}
 	eventually(t, "blog to be routed", func() bool {
 		code, body := n.get(t, "blog."+domain, "/hello")
@@ -60,7 +63,7 @@ func TestOperatorFlow(t *testing.T) {
 		t.Errorf("service list -o json = %v (%v)", list, err)
 	}
 	out = n.must("", "service", "show", "blog")
-	for _, want := range []string{"blog." + domain, blog.URL, "active", "admin@example.com"} {
+	for _, want := range []string{"blog." + domain, blogURL, blog.URL, "active", "admin@example.com"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("service show lacks %q:\n%s", want, out)
 		}

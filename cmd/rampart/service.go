@@ -48,7 +48,7 @@ upstream at once. NAME is a DNS label: a-z, 0-9 and '-', at most 63 characters.`
 			return err
 		}
 		return output(cmd, s, func(w io.Writer) {
-			fmt.Fprintf(w, "Created service %s: http://%s → %s\n", s.Name, s.Hostname, strings.Join(s.Upstreams, ", "))
+			fmt.Fprintf(w, "Created service %s: %s → %s\n", s.Name, serviceURL(s), strings.Join(s.Upstreams, ", "))
 		})
 	}
 	return cmd
@@ -89,6 +89,7 @@ func printService(w io.Writer, s *rampart.ServiceView) {
 		{"Name:", s.Name},
 		{"State:", string(s.State)},
 		{"Status:", statusSummary(s.Status)},
+		{"URL:", serviceURL(s)},
 		{"Hostname:", s.Hostname + "   (CNAME target for custom domains)"},
 		{"Upstreams:", strings.Join(s.Upstreams, ", ")},
 		{"Owner:", s.Owner},
@@ -96,6 +97,15 @@ func printService(w io.Writer, s *rampart.ServiceView) {
 		{"Created:", s.CreatedAt.Local().Format(time.RFC3339)},
 		{"Updated:", s.UpdatedAt.Local().Format(time.RFC3339)},
 	})
+}
+
+// serviceURL is where the service answers: the URL the server gives, or,
+// from a server older than that field, its hostname on port 80.
+func serviceURL(s *rampart.ServiceView) string {
+	if s.URL != "" {
+		return s.URL
+	}
+	return rampart.ServiceURL(s.Hostname, 0)
 }
 
 // statusSummary says what the reconcilers did with the service's

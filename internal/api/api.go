@@ -48,6 +48,9 @@ type Options struct {
 	// trusted reverse proxy replaces it with one that reads the proxy's
 	// header, which is only safe when the proxy is known.
 	ClientIP func(r *http.Request) string
+	// EdgeHTTPPort is the port of the edge's HTTP listener, which the
+	// services' URLs carry unless it is 80. Default 80.
+	EdgeHTTPPort int
 }
 
 // server holds what the handlers share.
@@ -55,6 +58,7 @@ type server struct {
 	app      *app.App
 	log      *slog.Logger
 	domain   string
+	httpPort int
 	clientIP func(*http.Request) string
 }
 
@@ -62,7 +66,7 @@ type server struct {
 // answers JSON everywhere, including for unknown paths (404) and wrong
 // methods (405 with an Allow header).
 func New(a *app.App, opts Options) http.Handler {
-	s := &server{app: a, log: opts.Logger, domain: opts.PlatformDomain, clientIP: opts.ClientIP}
+	s := &server{app: a, log: opts.Logger, domain: opts.PlatformDomain, httpPort: opts.EdgeHTTPPort, clientIP: opts.ClientIP}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

@@ -170,6 +170,35 @@ func TestCreateServiceRefused(t *testing.T) {
 	}
 }
 
+// TestEveryFieldError: a request with several bad fields is answered with
+// every problem at once, in the message and under each field.
+func TestEveryFieldError(t *testing.T) {
+	e := newEnv(t)
+	e.createService(e.alice, "blog")
+	body := wantError(t, e.do("PATCH", "/api/v1/services/blog", e.alice,
+		`{"upstreams":["ftp://127.0.0.1"],"rate_limit":{"enabled":true,"requests":10,"per":"minute","allow":["10.0.0.300"]}}`),
+		400, rampart.EINVALID, `upstream "ftp://127.0.0.1" must start with http:// or https://`)
+	want := map[string]string{
+		"upstreams":        `upstream "ftp://127.0.0.1" must start with http:// or https://`,
+		"rate_limit.allow": `allow-list entry "10.0.0.300" is not an IP address`,
+	}
+	if len(body.Fields) != len(want) {
+		t.Errorf("fields = %v, want %d", body.Fields, len(want))
+	}
+	for field, msg := range want {
+		if !strings.Contains(body.Fields[field], msg) {
+			t.Errorf("fields[%q] = %q, want it to contain %q", field, body.Fields[field], msg)
+		}
+		if !strings.Contains(body.Message, msg) {
+			t.Errorf("message %q lacks %q", body.Message, msg)
+		}
+	}
+	// An error about no field has no fields object.
+	if body := wantError(t, e.do("PATCH", "/api/v1/services/blog", e.alice, `{}`), 400, rampart.EINVALID, "nothing to change"); body.Fields != nil {
+		t.Errorf("fields = %v for an error about no field", body.Fields)
+	}
+}
+
 func TestAuthentication(t *testing.T) {
 	e := newEnv(t)
 	expiring := e.token("alice@example.com", time.Hour)
@@ -429,3 +458,29 @@ func TestInternalErrorsStayInTheLog(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestServiceURL: a service's url carries the edge's HTTP port unless it is
+// 80, in every answer that shows the service.
+func TestServiceURL(t *testing.T) {
+	for _, tc := range []struct {
+		port int
+		want string
+	}{
+		{0, "http://blog." + testDomain},
+		{80, "http://blog." + testDomain},
+		{8080, "http://blog." + testDomain + ":8080"},
+	} {
+		e := newEnvWith(t, Options{EdgeHTTPPort: tc.port})
+		if got := e.createService(e.alice, "blog").URL; got != tc.want {
+			t.Errorf("port %d: created url %q, want %q", tc.port, got, tc.want)
+		}
+		rec := e.do("GET", "/api/v1/services/blog", e.alice, "")
+		if got := decode[rampart.ServiceView](t, rec).URL; got != tc.want {
+			t.Errorf("port %d: shown url %q, want %q", tc.port, got, tc.want)
+		}
+		rec = e.do("GET", "/api/v1/services", e.alice, "")
+		if got := decode[rampart.ServiceList](t, rec).Services[0].URL; got != tc.want {
+			t.Errorf("port %d: listed url %q, want %q", tc.port, got, tc.want)
+		}
+	}
+}

@@ -38,6 +38,12 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		body.Code = rampart.ErrorCode(err)
 		status = rampart.StatusForCode(body.Code)
 		body.Message = rampart.ErrorMessage(err)
+		body.Fields = rampart.FieldMessages(err)
+		// Messages about no field are in Message already.
+		delete(body.Fields, "")
+		if len(body.Fields) == 0 {
+			body.Fields = nil
+		}
 	}
 	if status >= 500 {
 		id := newRequestID()

@@ -9,7 +9,8 @@ import (
 )
 
 func (s *server) service(svc *rampart.Service) rampart.ServiceView {
-	return rampart.ServiceView{Service: *svc, Hostname: svc.Hostname(s.domain)}
+	host := svc.Hostname(s.domain)
+	return rampart.ServiceView{Service: *svc, Hostname: host, URL: rampart.ServiceURL(host, s.httpPort)}
 }
 
 func (s *server) listServices(w http.ResponseWriter, r *http.Request, actor app.Actor) error {

@@ -129,21 +129,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.routes = &agent.Routes{Store: db, Edge: edgeRoutes{s.edge, s.logs}, PlatformDomain: cfg.Platform.Domain, Log: log}
 	s.loop = &agent.Loop{Store: db, Metrics: reg, Log: log}
 	s.reconcilers = []agent.Reconciler{s.routes, s.domains}
-	// The dashboard and API may sit behind the same proxies as the edge:
-	// audit entries and login throttling use the same client IP.
-	adminIP := func(r *http.Request) string { return clientIP.ClientIP(r).String() }
-	apiHandler := api.New(s.app, api.Options{Logger: log, PlatformDomain: cfg.Platform.Domain, ClientIP: adminIP})
-	webHandler, err := web.New(s.app, web.Config{PlatformDomain: cfg.Platform.Domain, NodeIPs: nodeIPs, Logger: log, ClientIP: adminIP, Stats: trafficStats(s.edge.Stats)})
-	if err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", apiHandler)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /ca.pem", s.caPEM)
-	mux.Handle("/", webHandler)
-
+	// The listeners are bound before the handlers are made: the services'
+	// URLs carry the edge's port, which ":0" picks only now.
 	if s.adminLn, err = listen("admin_addr", cfg.AdminAddr); err != nil {
 		return nil, err
 	}
@@ -159,6 +146,23 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		}
 		s.closers = append(s.closers, s.httpsLn.Close)
 	}
+	edgePort := s.httpLn.Addr().(*net.TCPAddr).Port
+	// The dashboard and API may sit behind the same proxies as the edge:
+	// audit entries and login throttling use the same client IP.
+	adminIP := func(r *http.Request) string { return clientIP.ClientIP(r).String() }
+	apiHandler := api.New(s.app, api.Options{Logger: log, PlatformDomain: cfg.Platform.Domain, ClientIP: adminIP, EdgeHTTPPort: edgePort})
+	webHandler, err := web.New(s.app, web.Config{PlatformDomain: cfg.Platform.Domain, NodeIPs: nodeIPs, Logger: log, ClientIP: adminIP, Stats: trafficStats(s.edge.Stats, ecfg.Limiter),
+		EdgeHTTPPort: edgePort, ACMEDirectory: cfg.ACME.Directory, FirstAdminCommand: FirstAdminCommand(cfg.Data)})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/", apiHandler)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /ca.pem", s.caPEM)
+	mux.Handle("/", webHandler)
+
 	if s.certs, err = newCertManager(cfg, log, s.httpLn, s.httpsLn, s.domains.Notify); err != nil {
 		return nil, err
 	}

@@ -112,7 +112,7 @@ func TestBrowser(t *testing.T) {
 	var domains *agent.Domains
 	// The Logs tab reads an edge log that the test publishes requests to.
 	logs := logtail.New(logtail.Options{})
-	e := newEnvWith(t, edge{purge: func(string) int { return 42 }, stats: demoStats, logs: logs,
+	e := newEnvWith(t, edge{purge: func(string) int { return 42 }, stats: demoStats, logs: logs, httpPort: 8080,
 		checkDNS: func(ctx context.Context, d *rampart.Domain) dnscheck.Result { return domains.Check(ctx, d) }})
 	srv := httptest.NewServer(e.h)
 	defer srv.Close()
@@ -315,7 +315,7 @@ func TestBrowser(t *testing.T) {
 		"#tab-overview [data-field=upstream]": "http://127.0.0.1:8080",
 		"[data-field=hostname]":               "blog." + testDomain,
 		"[data-field=owner]":                  adminEmail,
-		".flash-success":                      "Service blog created. Point a domain at it to go live.",
+		".flash-success":                      "Service blog created. It is live at http://blog." + testDomain + ":8080. Custom domains are optional: add one under Manage SSL Domains.",
 	} {
 		if got := text(sel); got != want {
 			t.Errorf("%s shows %q, want %q", sel, got, want)
@@ -358,10 +358,14 @@ func TestBrowser(t *testing.T) {
 	if got := js(`document.querySelector("#rate-limiter-options > summary").innerText`); got != "Hide Options" {
 		t.Errorf("open options' button says %q, want Hide Options", got)
 	}
-	step("bad amount", chromedp.SetValue(chromedp.ID("rl-requests"), "0"))
+	step("bad amount and network", chromedp.SetValue(chromedp.ID("rl-requests"), "0"), chromedp.SetValue(chromedp.ID("rl-allow"), "10.0.0.300"))
 	clickAndLoad("save bad rate limit", `#ratelimit-form button[type=submit]`)
 	if got := text("#rl-requests-err"); !strings.Contains(got, "requests must be between 1 and 1000000") {
 		t.Errorf("inline requests error = %q", got)
+	}
+	// Both mistakes at once, each beside its field.
+	if got := text("#rl-allow-err"); !strings.Contains(got, `allow-list entry "10.0.0.300" is not an IP address`) {
+		t.Errorf("inline allow-list error = %q", got)
 	}
 	js(`document.getElementById("rate-limiter").scrollIntoView(), ""`)
 	screenshot("security-ratelimit-error.png", true)
@@ -683,6 +687,30 @@ func TestBrowser(t *testing.T) {
 	}
 	screenshot("not-found.png")
 
+	// The SSL/TLS row names the issuer each custom domain gets: the
+	// internal CA for an internal name, the ACME CA for the others.
+	shop := e.createService(adminEmail, "shop")
+	admin := app.UserActor(e.users[adminEmail], "192.0.2.1")
+	for _, name := range []string{"shop.test", "shop.example.org"} {
+		if _, err := e.app.Domains.Add(context.Background(), admin, rampart.DomainInput{Service: shop.Name, Name: name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step("shop's security tab", chromedp.Navigate(srv.URL+"/services/shop?tab=security"), chromedp.WaitVisible(chromedp.ID("tab-security")))
+	if got := text("#tab-security .settings li:first-child"); !strings.Contains(got, "From Let's Encrypt for shop.example.org") || !strings.Contains(got, "From rampart's internal CA for shop.test") {
+		t.Errorf("SSL/TLS row says %q", got)
+	}
+	screenshot("security-ssl.png", true)
+
+	// A fresh server's login page says how to make the first account.
+	fresh := httptest.NewServer(newEnvAccounts(t, edge{}, nil).h)
+	defer fresh.Close()
+	step("fresh server's login", chromedp.Navigate(fresh.URL+"/login"), chromedp.WaitVisible(chromedp.ID("first-admin")))
+	if got := text("[data-field=first-admin-command]"); got != testFirstAdmin {
+		t.Errorf("first-admin command shows %q", got)
+	}
+	screenshot("login-first-admin.png")
+
 	mu.Lock()
 	defer mu.Unlock()
 	for _, msg := range jsErrors {
@@ -727,6 +755,7 @@ func demoStats(string) rampart.TrafficStats {
 		{Client: "198.51.100.4", Limited: 12},
 		{Client: "203.0.113.9", Limited: 5},
 	}
+	st.TopLimitedWindow = 5 * time.Minute
 	return st
 }
 

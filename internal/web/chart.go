@@ -340,6 +340,9 @@ type trafficView struct {
 	HitRatio   string
 	LimitedPct string // share of requests limited, "" without requests
 	TopLimited []rampart.ClientCount
+	// TopWindow is how far back TopLimited looks ("5 minutes"), "" when
+	// unknown: not the charts' Window, so the table says so.
+	TopWindow string
 }
 
 // newTrafficView turns the edge's statistics into what the tab draws.
@@ -369,10 +372,15 @@ func newTrafficView(st rampart.TrafficStats) *trafficView {
 	if v.Hits = hitRatioChart(buckets, width); v.Hits != nil {
 		v.Hits.Window = v.Window
 	}
+	v.TopWindow = spanWords(st.TopLimitedWindow)
 	for _, c := range st.TopLimited {
 		if len(v.TopLimited) == maxTopLimited {
 			break
 		}
+		// The limiter's estimates may run high, and its window lies
+		// inside the buckets': no client was limited more often than
+		// all of them together.
+		c.Limited = min(c.Limited, v.Totals.Limited)
 		if c.Limited > 0 {
 			v.TopLimited = append(v.TopLimited, c)
 		}

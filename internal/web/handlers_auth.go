@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -13,6 +14,22 @@ type loginPage struct {
 	Email string
 	Next  string
 	Error string
+	// FirstAdmin is the command that creates the first account, shown
+	// while there is none: without it a fresh server's login page is a
+	// dead end.
+	FirstAdmin string
+}
+
+// firstAdmin returns the command to show on the login page, "" once an
+// account exists.
+func (s *server) firstAdmin(ctx context.Context) string {
+	if s.cfg.FirstAdminCommand == "" {
+		return ""
+	}
+	if n, err := s.app.Accounts.Count(ctx); err != nil || n > 0 {
+		return ""
+	}
+	return s.cfg.FirstAdminCommand
 }
 
 func (s *server) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -26,7 +43,7 @@ func (s *server) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return
 	}
-	d := loginPage{Next: next}
+	d := loginPage{Next: next, FirstAdmin: s.firstAdmin(r.Context())}
 	d.Title, d.Bare = "Log in", true
 	d.CSRF = s.loginCSRF(w, r)
 	s.render(w, r, http.StatusOK, "login", d)
@@ -40,7 +57,7 @@ func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := s.cfg.ClientIP(r)
 	email := strings.TrimSpace(r.PostFormValue("email"))
-	d := loginPage{Email: email, Next: safeNext(r.PostFormValue("next"))}
+	d := loginPage{Email: email, Next: safeNext(r.PostFormValue("next")), FirstAdmin: s.firstAdmin(r.Context())}
 	d.Title, d.Bare = "Log in", true
 	d.CSRF = s.loginCSRF(w, r)
 

@@ -3,6 +3,8 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -81,6 +83,12 @@ func (s *server) saveRateLimit(w http.ResponseWriter, r *http.Request, rc *reqCt
 	}
 	rl := rampart.RateLimit{Enabled: f.Enabled, Per: f.Per, Allow: splitList(f.Allow)}
 	if rl.Requests, err = strconv.Atoi(f.Requests); err != nil {
+		// The other fields are checked with a valid count in its place,
+		// so that their problems show now rather than after a second try.
+		check := rl
+		check.Requests = rampart.MinRateLimitRequests
+		msgs := rampart.FieldMessages(check.Validate())
+		f.PerErr, f.AllowErr = msgs["rate_limit.per"], msgs["rate_limit.allow"]
 		f.RequestsErr = fmt.Sprintf("rate limit: requests must be a whole number between 1 and %d, got %q", rampart.MaxRateLimitRequests, f.Requests)
 		s.renderSecurity(w, r, rc, svc, http.StatusUnprocessableEntity, &f, nil)
 		return
@@ -95,17 +103,8 @@ func (s *server) saveRateLimit(w http.ResponseWriter, r *http.Request, rc *reqCt
 		s.fail(w, r, rc, err)
 		return
 	}
-	msg := rampart.ErrorMessage(err)
-	switch rampart.ErrorField(err) {
-	case "rate_limit.requests":
-		f.RequestsErr = msg
-	case "rate_limit.per":
-		f.PerErr = msg
-	case "rate_limit.allow":
-		f.AllowErr = msg
-	default:
-		f.Err = msg
-	}
+	msgs := rampart.FieldMessages(err)
+	f.RequestsErr, f.PerErr, f.AllowErr, f.Err = msgs["rate_limit.requests"], msgs["rate_limit.per"], msgs["rate_limit.allow"], otherMessages(msgs, "rate_limit.requests", "rate_limit.per", "rate_limit.allow")
 	status, _ := statusOf(code)
 	s.renderSecurity(w, r, rc, svc, status, &f, nil)
 }
@@ -141,15 +140,8 @@ func (s *server) saveCache(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		s.fail(w, r, rc, err)
 		return
 	}
-	msg := rampart.ErrorMessage(err)
-	switch rampart.ErrorField(err) {
-	case "cache.ttl":
-		f.TTLErr = msg
-	case "cache.stale_if_error":
-		f.StaleErr = msg
-	default:
-		f.Err = msg
-	}
+	msgs := rampart.FieldMessages(err)
+	f.TTLErr, f.StaleErr, f.Err = msgs["cache.ttl"], msgs["cache.stale_if_error"], otherMessages(msgs, "cache.ttl", "cache.stale_if_error")
 	status, _ := statusOf(code)
 	s.renderSecurity(w, r, rc, svc, status, nil, &f)
 }
@@ -202,6 +194,20 @@ func (s *server) purgeCache(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	}
 	s.setFlash(w, rc.sess, "success", "Purged "+plural(n, "cached response")+".")
 	http.Redirect(w, r, servicePath(svc.Name, "security"), http.StatusSeeOther)
+}
+
+// otherMessages joins the messages of msgs (see rampart.FieldMessages) that
+// are about none of the form's fields: they go above the form, so that no
+// problem goes unshown.
+func otherMessages(msgs map[string]string, formFields ...string) string {
+	var out []string
+	for field, m := range msgs {
+		if !slices.Contains(formFields, field) {
+			out = append(out, m)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, "; ")
 }
 
 // splitList reads the allow-list textarea: one entry per line, and commas

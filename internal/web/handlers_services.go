@@ -49,7 +49,7 @@ func (s *server) createService(w http.ResponseWriter, r *http.Request, rc *reqCt
 	}
 	svc, err := s.app.Services.Create(r.Context(), rc.actor, in)
 	if err == nil {
-		s.setFlash(w, rc.sess, "success", "Service "+svc.Name+" created. Point a domain at it to go live.")
+		s.setFlash(w, rc.sess, "success", "Service "+svc.Name+" created. It is live at "+rampart.ServiceURL(svc.Hostname(s.cfg.PlatformDomain), s.cfg.EdgeHTTPPort)+". Custom domains are optional: add one under Manage SSL Domains.")
 		http.Redirect(w, r, servicePath(svc.Name, ""), http.StatusSeeOther)
 		return
 	}
@@ -62,17 +62,18 @@ func (s *server) createService(w http.ResponseWriter, r *http.Request, rc *reqCt
 		base: rc.base("New service", "services"), PlatformDomain: s.cfg.PlatformDomain,
 		Name: in.Name, Upstream: in.Upstreams[0], Owner: in.Owner,
 	}
-	msg := rampart.ErrorMessage(err)
-	// A clash on create can only be the name, the one unique field.
-	switch field := rampart.ErrorField(err); {
-	case field == "name" || code == rampart.ECONFLICT:
-		d.NameErr = msg
-	case field == "upstreams":
-		d.UpstreamErr = msg
+	msgs := rampart.FieldMessages(err)
+	d.NameErr, d.UpstreamErr = msgs["name"], msgs["upstreams"]
+	// A clash on create can only be the name, the one unique field; an
+	// error about no field with an owner given is about the owner.
+	switch other := otherMessages(msgs, "name", "upstreams"); {
+	case other == "":
+	case code == rampart.ECONFLICT:
+		d.NameErr = other
 	case in.Owner != "":
-		d.OwnerErr = msg
+		d.OwnerErr = other
 	default:
-		d.Err = msg
+		d.Err = other
 	}
 	status, _ := statusOf(code)
 	s.render(w, r, status, "service_new", d)
@@ -97,6 +98,9 @@ type servicePage struct {
 	Events   []*rampart.AuditEvent
 	Delete   deleteServicePage // the modal's form
 	Domains  []*rampart.Domain // the Overview's custom domains row
+
+	// SSL is the Security tab's SSL/TLS row: who certifies which domain.
+	SSL []string
 
 	// The Security tab: the options forms, the purge modal's form, and
 	// the edge's recent traffic, nil when this process has none to show.
@@ -154,6 +158,11 @@ func (s *server) servicePageFor(r *http.Request, rc *reqCtx, svc *rampart.Servic
 			return d, err
 		}
 	case "security":
+		domains, err := s.app.Domains.List(r.Context(), rc.actor, svc.Name)
+		if err != nil {
+			return d, err
+		}
+		d.SSL = sslIssuers(acmeCAName(s.cfg.ACMEDirectory), domains)
 		d.RateLimit = rateLimitFormOf(svc.RateLimit)
 		d.Cache = cacheFormOf(svc.Cache)
 		d.Purge = purgeCachePage{base: d.base, Service: svc}

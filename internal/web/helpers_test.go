@@ -71,12 +71,24 @@ type edge struct {
 	// logs is the edge's request log (app.Options.Logs): the test
 	// publishes requests into it.
 	logs *logtail.Log
+	// httpPort is the edge's HTTP port (Config.EdgeHTTPPort).
+	httpPort int
 }
+
+// testFirstAdmin is Config.FirstAdminCommand in tests.
+const testFirstAdmin = "rampart user create --data /var/lib/rampart --email you@example.com --admin"
 
 func newEnv(t *testing.T) *env { t.Helper(); return newEnvWith(t, edge{}) }
 
 // newEnvWith is newEnv in a process that runs the edge ed.
 func newEnvWith(t *testing.T, ed edge) *env {
+	t.Helper()
+	return newEnvAccounts(t, ed, map[string]rampart.Role{adminEmail: rampart.RoleAdmin, memberEmail: rampart.RoleMember, otherEmail: rampart.RoleMember})
+}
+
+// newEnvAccounts is newEnvWith with the given accounts: none is a fresh
+// server.
+func newEnvAccounts(t *testing.T, ed edge, accounts map[string]rampart.Role) *env {
 	t.Helper()
 	db := sqlitetest.Open(t)
 	logs := &logBuf{}
@@ -91,14 +103,15 @@ func newEnvWith(t *testing.T, ed edge) *env {
 	}
 	a := app.New(db, opts)
 	e := &env{t: t, db: db, app: a, users: map[string]*rampart.User{}, logs: logs}
-	for email, role := range map[string]rampart.Role{adminEmail: rampart.RoleAdmin, memberEmail: rampart.RoleMember, otherEmail: rampart.RoleMember} {
+	for email, role := range accounts {
 		u, err := a.Accounts.Create(context.Background(), app.OperatorActor(), rampart.UserInput{Email: email, Password: testPassword, Role: role})
 		if err != nil {
 			t.Fatalf("create user %s: %v", email, err)
 		}
 		e.users[email] = u
 	}
-	h, err := New(a, Config{PlatformDomain: testDomain, NodeIPs: testNodeIPs, Logger: log, Stats: ed.stats})
+	h, err := New(a, Config{PlatformDomain: testDomain, NodeIPs: testNodeIPs, Logger: log, Stats: ed.stats,
+		EdgeHTTPPort: ed.httpPort, FirstAdminCommand: testFirstAdmin})
 	if err != nil {
 		t.Fatal(err)
 	}

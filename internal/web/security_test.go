@@ -475,3 +475,23 @@ func TestTopLimitedIsEscaped(t *testing.T) {
 		t.Errorf("%d rows in the top-limited table, want %d", got, len(evil))
 	}
 }
+
+// TestLimitedTotalAndTopAgree: the Limited total counts every refusal of
+// the charts' half hour, the table the limiter's estimates over its own,
+// shorter window. The page says which is which, and no client shows more
+// refusals than the total (the estimates may run high).
+func TestLimitedTotalAndTopAgree(t *testing.T) {
+	st := rampart.TrafficStats{BucketWidth: time.Minute, Buckets: make([]rampart.TrafficCount, 30), TopLimitedWindow: 5 * time.Minute,
+		TopLimited: []rampart.ClientCount{{Client: "203.0.113.9", Limited: 13}, {Client: "203.0.113.10", Limited: 2}}}
+	st.Buckets[29] = rampart.TrafficCount{Requests: 40, Limited: 12}
+	e := newEnvWith(t, edge{stats: func(string) rampart.TrafficStats { return st }})
+	e.createService(memberEmail, "blog")
+	b := e.browser()
+	b.login(memberEmail)
+	res := b.get("/services/blog?tab=security")
+	wantContains(t, res, `data-field="limited-total">12<`,
+		`id="top-limited-heading">Most limited clients, last 5 minutes<`,
+		"Estimated by the rate limiter over about the last 5 minutes, so these counts need not add up to the Limited total above, which counts every refusal of the last 30 minutes.",
+		`data-field="limited-client">203.0.113.9</td><td class="num" data-field="limited-count">12<`,
+		`data-field="limited-client">203.0.113.10</td><td class="num" data-field="limited-count">2<`)
+}

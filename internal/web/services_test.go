@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -301,4 +302,63 @@ func TestAuditPaging(t *testing.T) {
 	page := b.get("/audit")
 	wantContains(t, page, "test.event", "/audit?before=")
 	wantStatus(t, b.get("/audit?before=nope"), http.StatusBadRequest)
+}
+
+// TestFormsShowEveryFieldError: a form with several bad fields shows each
+// field's own message beside it, all at once.
+func TestFormsShowEveryFieldError(t *testing.T) {
+	e := newEnv(t)
+	e.createService(memberEmail, "blog")
+	b := e.browser()
+	tok := b.login(memberEmail)
+
+	res := b.post("/new", url.Values{"csrf_token": {tok}, "name": {"My Blog!"}, "upstream": {"ftp://127.0.0.1"}})
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantFieldError(t, res.Body, "name-err", `service name &#34;My Blog!&#34; has upper-case letters: use &#34;my-blog&#34;`)
+	wantFieldError(t, res.Body, "upstream-err", `upstream &#34;ftp://127.0.0.1&#34; must start with http:// or https://`)
+	// The first field at fault has the focus; a second autofocus is void.
+	if n := strings.Count(res.Body, " autofocus"); n != 1 {
+		t.Errorf("%d autofocus attributes, want 1", n)
+	}
+
+	for _, tc := range []struct {
+		name, requests, per, allow string
+		want                       map[string]string // error element id → part of its message
+	}{
+		{"two bad", "0", "minute", "192.0.2.1\nnot-an-ip", map[string]string{
+			"rl-requests-err": "requests must be between 1 and 1000000, got 0",
+			"rl-allow-err":    `allow-list entry &#34;not-an-ip&#34; is not an IP address`,
+		}},
+		{"not a number and two bad", "lots", "hour", "10.0.0.300", map[string]string{
+			"rl-requests-err": "requests must be a whole number",
+			"rl-per-err":      `per must be &#34;second&#34; or &#34;minute&#34;, got &#34;hour&#34;`,
+			"rl-allow-err":    `allow-list entry &#34;10.0.0.300&#34; is not an IP address`,
+		}},
+	} {
+		res := b.post("/services/blog/ratelimit", url.Values{"csrf_token": {tok}, "enabled": {"on"},
+			"requests": {tc.requests}, "per": {tc.per}, "allow": {tc.allow}})
+		wantStatus(t, res, http.StatusUnprocessableEntity)
+		for id, msg := range tc.want {
+			wantFieldError(t, res.Body, id, msg)
+		}
+	}
+
+	res = b.post("/services/blog/cache", url.Values{"csrf_token": {tok}, "enabled": {"on"}, "ttl": {"0s"}, "stale_if_error": {"-1s"}})
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantFieldError(t, res.Body, "cache-ttl-err", "ttl must be between")
+	wantFieldError(t, res.Body, "cache-stale-err", "stale_if_error must be between")
+}
+
+// wantFieldError checks that the page has the error element id, holding
+// msg.
+func wantFieldError(t *testing.T, body, id, msg string) {
+	t.Helper()
+	m := regexp.MustCompile(`<p class="field-error" id="` + regexp.QuoteMeta(id) + `">([^<]*)</p>`).FindStringSubmatch(body)
+	if m == nil {
+		t.Errorf("no error element %q on the page", id)
+		return
+	}
+	if !strings.Contains(m[1], msg) {
+		t.Errorf("%s says %q, want it to contain %q", id, m[1], msg)
+	}
 }

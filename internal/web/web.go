@@ -51,6 +51,17 @@ type Config struct {
 	// the store; nil (no edge here) makes the tab say there is no traffic
 	// data instead of drawing empty charts that look like "no traffic".
 	Stats func(service string) rampart.TrafficStats
+	// EdgeHTTPPort is the port of the edge's HTTP listener, which a
+	// service's URL carries unless it is 80. Zero means 80.
+	EdgeHTTPPort int
+	// ACMEDirectory is the ACME CA that certifies custom domains other
+	// than internal names, named on the Security tab. Empty means Let's
+	// Encrypt, the server's default.
+	ACMEDirectory string
+	// FirstAdminCommand is what the login page shows while no account
+	// exists: the command that creates the first one. Empty shows
+	// nothing.
+	FirstAdminCommand string
 }
 
 // server holds what every handler needs.
