@@ -148,10 +148,15 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	completed := false
 	defer func() {
 		if !completed {
-			// A panic is on its way up, most often http.ErrAbortHandler
-			// from the proxy when an upstream broke off a response body.
-			// Still log the request; leave rec to the garbage collector.
-			e.finish(rec, r, rt, host, id, start, "response aborted")
+			// A panic is on its way up: http.ErrAbortHandler from the
+			// proxy when the response body could not be copied, because
+			// the upstream broke it off or the client went away. Still
+			// log the request; leave rec to the garbage collector.
+			abort := "response aborted"
+			if rec.clientEnded(r) {
+				abort = ""
+			}
+			e.finish(rec, r, rt, host, id, start, abort)
 		}
 	}()
 
@@ -169,6 +174,11 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	completed = true
+	if rec.clientErr != nil {
+		// A handler that does not give up on a failed write (the cache
+		// serving a hit, an error page) still did not reach the client.
+		rec.clientEnded(r)
+	}
 	e.finish(rec, r, rt, host, id, start, "")
 	rec.release()
 }

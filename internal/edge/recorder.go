@@ -20,6 +20,10 @@ type recorder struct {
 	err      error
 	limited  bool       // answered 429 by the rate limiter
 	clientIP netip.Addr // resolved once per request; zero until needed
+	// clientErr is the first failed write to the client: the client's
+	// side, whatever the proxy makes of it.
+	clientErr error
+	body      *clientBody // the proxied request's body; nil without one
 }
 
 var recorders = sync.Pool{New: func() any { return new(recorder) }}
@@ -89,6 +93,9 @@ func (rec *recorder) Write(p []byte) (int, error) {
 	}
 	n, err := rec.ResponseWriter.Write(p)
 	rec.bytes += int64(n)
+	if err != nil && rec.clientErr == nil {
+		rec.clientErr = err
+	}
 	return n, err
 }
 
@@ -102,7 +109,11 @@ func (rec *recorder) FlushError() error {
 	if rec.status == 0 {
 		rec.status = http.StatusOK
 	}
-	return http.NewResponseController(rec.ResponseWriter).Flush()
+	err := http.NewResponseController(rec.ResponseWriter).Flush()
+	if err != nil && rec.clientErr == nil {
+		rec.clientErr = err
+	}
+	return err
 }
 
 // Hijack hands the connection over for a protocol upgrade. httputil writes
