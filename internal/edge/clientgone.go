@@ -73,11 +73,13 @@ func (rec *recorder) clientEnded(r *http.Request) bool {
 		// On HTTP/2 a body that fails means the stream was reset, by the
 		// client or because of its protocol error: nobody is left to
 		// answer either way.
-		rec.err = fmt.Errorf("the client went away before the answer (its request body ended early: %w)", bodyErr)
+		rec.err = fmt.Errorf("the client went away before the answer (its request body broke off: %w)", bodyErr)
 	case rec.clientErr != nil:
 		rec.err = fmt.Errorf("the client went away before the answer (%w)", rec.clientErr)
+	case gone && r.ProtoMajor == 2:
+		rec.err = errors.New("the client went away before the answer (it reset its HTTP/2 stream or closed the connection)")
 	case gone:
-		rec.err = errors.New("the client went away before the answer (it closed the connection or canceled the request)")
+		rec.err = errors.New("the client went away before the answer (it closed the connection)")
 	default:
 		return false
 	}

@@ -124,7 +124,7 @@ func TestClientCutsRequestBodyShort(t *testing.T) {
 			} else {
 				conn.Close()
 			}
-			detail := "its request body ended early"
+			detail := "its request body broke off"
 			if !half {
 				// The request's context may end before the body read fails.
 				detail = ""
