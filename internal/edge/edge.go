@@ -134,7 +134,9 @@ func New(cfg Config) (*Edge, error) {
 
 // ServeHTTP routes r to its service's chain (where the rate limiter may
 // answer 429), or answers with an error page when there is none (404), the
-// service is stopped (503) or its upstream does not answer (502, 504).
+// service is stopped (503) or its upstream does not answer (502, 504). A
+// request the client ends is logged 499, or 400 for a body that does not
+// parse (see clientEnded).
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ids := requestID(r)
