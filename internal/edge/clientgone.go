@@ -57,7 +57,9 @@ func (rec *recorder) watchBody(r *http.Request) {
 // it went away (closed the connection, reset the stream, its body broke
 // off), 400 when it is still there but its body did not parse.
 func (rec *recorder) clientEnded(r *http.Request) bool {
-	gone := r.Context().Err() != nil
+	// Canceled, not any error: a deadline on the request would be the
+	// edge's own limit, not the client leaving.
+	gone := errors.Is(r.Context().Err(), context.Canceled)
 	var bodyErr error
 	if rec.body != nil {
 		if p := rec.body.err.Load(); p != nil {

@@ -142,7 +142,7 @@ func TestHTTP2ClientResetsStream(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			arrived := make(chan struct{})
-			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			g := goneEdge(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				close(arrived)
 				if r.Method == "POST" {
 					_, _ = io.Copy(io.Discard, r.Body)
@@ -157,23 +157,9 @@ func TestHTTP2ClientResetsStream(t *testing.T) {
 					}
 					w.(http.Flusher).Flush()
 				}
-			}))
-			t.Cleanup(up.Close)
-			entries := make(chan LogEntry, 4)
-			e, err := New(Config{ErrorLog: quiet, Metrics: newRegistry(t), OnRequest: func(e LogEntry) { entries <- e }})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := e.SetRoutes([]Route{{Service: "app", Hosts: []string{"app.example.com"}, Upstreams: []string{up.URL}}}); err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewUnstartedServer(e)
-			srv.EnableHTTP2 = true
-			srv.StartTLS()
-			t.Cleanup(srv.Close)
-
-			tc.client(t, dialH2(t, srv), arrived)
-			wantClientGone(t, e, nextEntry(t, entries), tc.detail)
+			}), true)
+			tc.client(t, dialH2(t, g.srv), arrived)
+			wantClientGone(t, g, tc.detail)
 		})
 	}
 }

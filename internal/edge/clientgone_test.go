@@ -11,16 +11,39 @@ import (
 	"time"
 )
 
-// goneEdge is an edge with one service "app" in front of up, whose log
-// entries arrive on the returned channel.
-func goneEdge(t *testing.T, up http.Handler) (*Edge, *httptest.Server, chan LogEntry) {
+// goneSetup is an edge with one service "app", whose log entries arrive
+// on entries and whose access log is in log.
+type goneSetup struct {
+	e       *Edge
+	srv     *httptest.Server
+	entries chan LogEntry
+	log     *logBuffer
+}
+
+// goneEdge serves the edge in front of up, over HTTPS with HTTP/2 when h2
+// is set.
+func goneEdge(t *testing.T, up http.Handler, h2 bool) *goneSetup {
 	t.Helper()
 	ups := httptest.NewServer(up)
 	t.Cleanup(ups.Close)
-	entries := make(chan LogEntry, 4)
-	e, srv := newEdge(t, Config{Metrics: newRegistry(t), OnRequest: func(e LogEntry) { entries <- e }},
-		Route{Service: "app", Hosts: []string{"app.example.com"}, Upstreams: []string{ups.URL}})
-	return e, srv, entries
+	g := &goneSetup{entries: make(chan LogEntry, 4), log: &logBuffer{}}
+	var err error
+	g.e, err = New(Config{ErrorLog: quiet, Metrics: newRegistry(t), AccessLog: slogJSON(g.log), OnRequest: func(e LogEntry) { g.entries <- e }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.e.SetRoutes([]Route{{Service: "app", Hosts: []string{"app.example.com"}, Upstreams: []string{ups.URL}}}); err != nil {
+		t.Fatal(err)
+	}
+	g.srv = httptest.NewUnstartedServer(g.e)
+	if h2 {
+		g.srv.EnableHTTP2 = true
+		g.srv.StartTLS()
+	} else {
+		g.srv.Start()
+	}
+	t.Cleanup(g.srv.Close)
+	return g
 }
 
 func nextEntry(t *testing.T, entries chan LogEntry) LogEntry {
@@ -36,11 +59,17 @@ func nextEntry(t *testing.T, entries chan LogEntry) LogEntry {
 
 // wantClientGone checks that a request the client ended is logged and
 // counted as the client's doing: 499, and no upstream error.
-func wantClientGone(t *testing.T, e *Edge, ent LogEntry, detail string) {
+func wantClientGone(t *testing.T, g *goneSetup, detail string) LogEntry {
 	t.Helper()
+	e, ent := g.e, nextEntry(t, g.entries)
 	t.Logf("logged %d %q", ent.Status, ent.Error)
 	if ent.Status != statusClientClosed || !strings.HasPrefix(ent.Error, "the client went away before the answer") || !strings.Contains(ent.Error, detail) {
 		t.Errorf("logged %d %q, want %d and the client went away (%s)", ent.Status, ent.Error, statusClientClosed, detail)
+	}
+	// The access log writes the same entry, and at info level: a client
+	// leaving is no warning about the service.
+	if lines := g.log.lines(t); len(lines) != 1 || lines[0]["status"] != float64(statusClientClosed) || lines[0]["error"] != ent.Error || lines[0]["level"] != "INFO" {
+		t.Errorf("access log %v", lines)
 	}
 	if got := counterValue(t, e.metrics.upstreamErrors.WithLabelValues("app")); got != 0 {
 		t.Errorf("upstream errors %v, want 0", got)
@@ -51,6 +80,7 @@ func wantClientGone(t *testing.T, e *Edge, ent LogEntry, detail string) {
 	if got := counterValue(t, e.metrics.requests.WithLabelValues("app", "502")); got != 0 {
 		t.Errorf("502 requests counted %v, want 0", got)
 	}
+	return ent
 }
 
 func dialEdge(t *testing.T, srv *httptest.Server, request string) net.Conn {
@@ -73,7 +103,7 @@ func TestClientHangsUpMidResponse(t *testing.T) {
 	for _, streaming := range []bool{false, true} {
 		name := map[bool]string{false: "upstream pauses", true: "upstream keeps sending"}[streaming]
 		t.Run(name, func(t *testing.T) {
-			e, srv, entries := goneEdge(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			g := goneEdge(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Type", "text/plain")
 				chunk := []byte(strings.Repeat("x", 16<<10))
 				for r.Context().Err() == nil {
@@ -85,8 +115,8 @@ func TestClientHangsUpMidResponse(t *testing.T) {
 						<-r.Context().Done()
 					}
 				}
-			}))
-			conn := dialEdge(t, srv, "GET /big HTTP/1.1\r\nHost: app.example.com\r\n\r\n")
+			}), false)
+			conn := dialEdge(t, g.srv, "GET /big HTTP/1.1\r\nHost: app.example.com\r\n\r\n")
 			res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 			if err != nil {
 				t.Fatal(err)
@@ -95,8 +125,7 @@ func TestClientHangsUpMidResponse(t *testing.T) {
 				t.Fatal(err)
 			}
 			conn.Close()
-			ent := nextEntry(t, entries)
-			wantClientGone(t, e, ent, "")
+			ent := wantClientGone(t, g, "")
 			if ent.Bytes == 0 || ent.Upstream == "" {
 				t.Errorf("entry %+v: want the bytes sent and the upstream", ent)
 			}
@@ -112,11 +141,11 @@ func TestClientCutsRequestBodyShort(t *testing.T) {
 		name := map[bool]string{false: "close", true: "half-close"}[half]
 		t.Run(name, func(t *testing.T) {
 			arrived := make(chan struct{})
-			e, srv, entries := goneEdge(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			g := goneEdge(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				close(arrived)
 				_, _ = io.Copy(io.Discard, r.Body)
-			}))
-			conn := dialEdge(t, srv, "POST /upload HTTP/1.1\r\nHost: app.example.com\r\nContent-Length: 100000\r\n\r\nonly a few bytes")
+			}), false)
+			conn := dialEdge(t, g.srv, "POST /upload HTTP/1.1\r\nHost: app.example.com\r\nContent-Length: 100000\r\n\r\nonly a few bytes")
 			<-arrived
 			if half {
 				// The client stops sending but could still read an answer.
@@ -129,7 +158,7 @@ func TestClientCutsRequestBodyShort(t *testing.T) {
 				// The request's context may end before the body read fails.
 				detail = ""
 			}
-			wantClientGone(t, e, nextEntry(t, entries), detail)
+			wantClientGone(t, g, detail)
 		})
 	}
 }
@@ -137,10 +166,10 @@ func TestClientCutsRequestBodyShort(t *testing.T) {
 // TestClientSendsMalformedBody: a chunked body that does not parse is the
 // client's fault too, and the client is still there to read a 400.
 func TestClientSendsMalformedBody(t *testing.T) {
-	e, srv, entries := goneEdge(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	g := goneEdge(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
-	}))
-	conn := dialEdge(t, srv, "POST /upload HTTP/1.1\r\nHost: app.example.com\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n")
+	}), false)
+	conn := dialEdge(t, g.srv, "POST /upload HTTP/1.1\r\nHost: app.example.com\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n")
 	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -149,11 +178,11 @@ func TestClientSendsMalformedBody(t *testing.T) {
 	if res.StatusCode != http.StatusBadRequest {
 		t.Errorf("status %d, want 400", res.StatusCode)
 	}
-	ent := nextEntry(t, entries)
+	ent := nextEntry(t, g.entries)
 	if ent.Status != http.StatusBadRequest || !strings.Contains(ent.Error, "request body") {
 		t.Errorf("logged %d %q", ent.Status, ent.Error)
 	}
-	if got := counterValue(t, e.metrics.upstreamErrors.WithLabelValues("app")); got != 0 {
+	if got := counterValue(t, g.e.metrics.upstreamErrors.WithLabelValues("app")); got != 0 {
 		t.Errorf("upstream errors %v, want 0", got)
 	}
 }

@@ -107,7 +107,7 @@ func (e *Edge) upstreamError(rt *route, w http.ResponseWriter, r *http.Request, 
 	rec := recorderOf(w)
 	switch {
 	case rec == nil:
-		if r.Context().Err() != nil {
+		if errors.Is(r.Context().Err(), context.Canceled) {
 			return // the client went away: nobody is left to read a page
 		}
 	case rec.clientEnded(r):
