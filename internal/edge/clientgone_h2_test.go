@@ -107,38 +107,23 @@ func (c *h2Client) reset(t *testing.T) {
 // an upstream 502.
 func TestHTTP2ClientResetsStream(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		wait   bool // the upstream sends nothing until the request ends
-		client func(t *testing.T, c *h2Client, arrived chan struct{})
-		detail string
+		name     string
+		wait     bool   // the upstream sends nothing until the request ends
+		method   string // a POST sends body, declaring length
+		length   int
+		body     string
+		awaitRes bool // the client waits for response data before it acts
+		act      func(c *h2Client, t *testing.T)
+		detail   string
 	}{
-		{"before the answer", true, func(t *testing.T, c *h2Client, arrived chan struct{}) {
-			c.request(t, "GET", -1)
-			<-arrived
-			c.reset(t)
-		}, ""},
-		{"during the upload", false, func(t *testing.T, c *h2Client, arrived chan struct{}) {
-			c.request(t, "POST", 100000)
-			c.send(t, "only a few bytes")
-			<-arrived
-			c.reset(t)
-		}, ""},
-		{"in the response body", false, func(t *testing.T, c *h2Client, arrived chan struct{}) {
-			c.request(t, "GET", -1)
-			<-arrived
-			for n := range c.data {
-				if n > 0 {
-					break
-				}
-			}
-			c.reset(t)
-		}, ""},
-		{"protocol error: more body than declared", false, func(t *testing.T, c *h2Client, arrived chan struct{}) {
-			c.request(t, "POST", 10)
-			c.send(t, "0123456789")
-			<-arrived
-			c.send(t, "one too many")
-		}, "its request body broke off"},
+		{name: "before the answer", wait: true, method: "GET", act: (*h2Client).reset},
+		{name: "during the upload", method: "POST", length: 100000, body: "only a few bytes", act: (*h2Client).reset},
+		{name: "in the response body", method: "GET", awaitRes: true, act: (*h2Client).reset},
+		{
+			name: "protocol error: more body than declared", method: "POST", length: 10, body: "0123456789",
+			act:    func(c *h2Client, t *testing.T) { c.send(t, "one too many") },
+			detail: "its request body broke off",
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			arrived := make(chan struct{})
@@ -158,7 +143,22 @@ func TestHTTP2ClientResetsStream(t *testing.T) {
 					w.(http.Flusher).Flush()
 				}
 			}), true)
-			tc.client(t, dialH2(t, g.srv), arrived)
+			c := dialH2(t, g.srv)
+			if tc.method == "GET" {
+				c.request(t, tc.method, -1)
+			} else {
+				c.request(t, tc.method, tc.length)
+				c.send(t, tc.body)
+			}
+			<-arrived
+			if tc.awaitRes {
+				for n := range c.data {
+					if n > 0 {
+						break
+					}
+				}
+			}
+			tc.act(c, t)
 			wantClientGone(t, g, tc.detail)
 		})
 	}
