@@ -148,8 +148,14 @@ func TestClientCutsRequestBodyShort(t *testing.T) {
 			conn := dialEdge(t, g.srv, "POST /upload HTTP/1.1\r\nHost: app.example.com\r\nContent-Length: 100000\r\n\r\nonly a few bytes")
 			<-arrived
 			if half {
-				// The client stops sending but could still read an answer.
+				// The client stops sending but could still read an
+				// answer: it must not get one that looks like success
+				// (an empty 200), only the connection closed.
 				conn.(*net.TCPConn).CloseWrite()
+				conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if got, err := io.ReadAll(conn); len(got) != 0 || err != nil {
+					t.Errorf("client read %q, %v; want the connection closed", got, err)
+				}
 			} else {
 				conn.Close()
 			}

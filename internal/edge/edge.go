@@ -152,8 +152,9 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !completed {
 			// A panic is on its way up: http.ErrAbortHandler from the
 			// proxy when the response body could not be copied, because
-			// the upstream broke it off or the client went away. Still
-			// log the request; leave rec to the garbage collector.
+			// the upstream broke it off or the client went away, or
+			// from upstreamError when the client went away. Still log
+			// the request; leave rec to the garbage collector.
 			abort := "response aborted"
 			if rec.clientEnded(r) {
 				abort = ""

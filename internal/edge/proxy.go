@@ -105,17 +105,24 @@ func modifyResponse(res *http.Response) error {
 // broke off before sending response headers.
 func (e *Edge) upstreamError(rt *route, w http.ResponseWriter, r *http.Request, err error) {
 	rec := recorderOf(w)
+	var ended bool
+	if rec != nil {
+		ended = rec.clientEnded(r)
+	} else {
+		ended = errors.Is(r.Context().Err(), context.Canceled)
+	}
 	switch {
-	case rec == nil:
-		if errors.Is(r.Context().Err(), context.Canceled) {
-			return // the client went away: nobody is left to read a page
-		}
-	case rec.clientEnded(r):
-		if rec.status == http.StatusBadRequest {
-			writePage(w, r, rec.status, normalizeHost(r.Host), r.Header.Get(headerRequestID))
-		}
+	case ended && (rec == nil || rec.status == statusClientClosed):
+		// Nobody is left to read an answer, and a handler that returns
+		// without one makes net/http send an empty 200, which a client
+		// that only stopped sending (or the output cache) would take
+		// for the real thing. Close the connection (reset the stream)
+		// instead; ServeHTTP logs the request as the client's.
+		panic(http.ErrAbortHandler)
+	case ended: // a malformed body: the client is there to read why
+		writePage(w, r, rec.status, normalizeHost(r.Host), r.Header.Get(headerRequestID))
 		return
-	default:
+	case rec != nil:
 		rec.err = err
 	}
 	if rt.metrics != nil {
