@@ -18,7 +18,8 @@ type DNSCheck struct {
 	// resolver that answered sees the name pointing here. Resolvers that did
 	// not answer (timeouts, SERVFAIL) do not hold a name back, so that one
 	// unreachable resolver cannot block issuance for ever; a resolver that
-	// answers with an old record does.
+	// answers with an old record does. A resolver that answered only one
+	// record type is judged on that type (see DNSAnswer.PointsHere).
 	PointsHere bool `json:"points_here"`
 	// Resolvers holds one entry per resolver, in the checker's order.
 	Resolvers []DNSAnswer `json:"resolvers"`

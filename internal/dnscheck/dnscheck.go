@@ -10,6 +10,11 @@
 // the CA's rate limits, so [Result.PointsHere] waits until every resolver
 // that answered agrees.
 //
+// Each resolver's A and AAAA answers are judged on their own: a forwarder
+// that answers A but gives an empty non-recursive answer for AAAA is still
+// a resolver that answered, judged on its A records, with the AAAA failure
+// in its result (see [ResolverResult]'s PointsHere for why that is safe).
+//
 // The package knows nothing about the store: the caller passes the name, the
 // [Target] and the resolvers, and shows the [Result] (Reason is a sentence
 // for the dashboard) or acts on PointsHere.
