@@ -79,7 +79,9 @@ func (rec *recorder) clientEnded(r *http.Request) bool {
 	case rec.clientErr != nil:
 		rec.err = fmt.Errorf("the client went away before the answer (%w)", rec.clientErr)
 	case gone && r.ProtoMajor == 2:
-		rec.err = errors.New("the client went away before the answer (it reset its HTTP/2 stream or closed the connection)")
+		// Reset by the client, or by the server for the client's
+		// protocol error: the stream's end does not say which.
+		rec.err = errors.New("the client went away before the answer (its HTTP/2 stream was reset or its connection closed)")
 	case gone:
 		rec.err = errors.New("the client went away before the answer (it closed the connection)")
 	default:

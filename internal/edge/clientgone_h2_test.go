@@ -114,15 +114,17 @@ func TestHTTP2ClientResetsStream(t *testing.T) {
 		body     string
 		awaitRes bool // the client waits for response data before it acts
 		act      func(c *h2Client, t *testing.T)
-		detail   string
 	}{
 		{name: "before the answer", wait: true, method: "GET", act: (*h2Client).reset},
 		{name: "during the upload", method: "POST", length: 100000, body: "only a few bytes", act: (*h2Client).reset},
 		{name: "in the response body", method: "GET", awaitRes: true, act: (*h2Client).reset},
 		{
-			name: "protocol error: more body than declared", method: "POST", length: 10, body: "0123456789",
-			act:    func(c *h2Client, t *testing.T) { c.send(t, "one too many") },
-			detail: "its request body broke off",
+			// Half the body first, so that the edge is reading the rest
+			// when the excess arrives. Whether the log then names the
+			// body's error or only the stream's end depends on which the
+			// edge notices first; the status does not.
+			name: "protocol error: more body than declared", method: "POST", length: 10, body: "01234",
+			act: func(c *h2Client, t *testing.T) { c.send(t, "one too many") },
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -159,7 +161,7 @@ func TestHTTP2ClientResetsStream(t *testing.T) {
 				}
 			}
 			tc.act(c, t)
-			wantClientGone(t, g, tc.detail)
+			wantClientGone(t, g, "")
 		})
 	}
 }
