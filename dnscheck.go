@@ -18,7 +18,8 @@ type DNSCheck struct {
 	// resolver that answered sees the name pointing here. Resolvers that did
 	// not answer (timeouts, SERVFAIL) do not hold a name back, so that one
 	// unreachable resolver cannot block issuance for ever; a resolver that
-	// answers with an old record does.
+	// answers with an old record does. A resolver that answered only one
+	// record type is judged on that type (see DNSAnswer.PointsHere).
 	PointsHere bool `json:"points_here"`
 	// Resolvers holds one entry per resolver, in the checker's order.
 	Resolvers []DNSAnswer `json:"resolvers"`
@@ -42,11 +43,25 @@ type DNSAnswer struct {
 	// one address here and another elsewhere does not point here: browsers
 	// and the CA's validators would reach the other server part of the time
 	// (validators prefer IPv6, so a stale AAAA record alone breaks HTTP-01).
+	//
+	// Each record type is judged on its own answer. When one type's query
+	// failed (AErr or AAAAErr) and the other's answered, PointsHere is
+	// judged on the type that answered: a resolver that cannot say what the
+	// AAAA records are (a forwarder that does not recurse for them, say)
+	// must not block a name whose A record points here for ever. What that
+	// resolver could not see, a stale AAAA elsewhere, is still caught by
+	// any other resolver that answers AAAA, and by the CA, which validates
+	// from its own resolvers; the failure is in AAAAErr for people to see.
 	PointsHere bool `json:"points_here"`
-	// Err says why the resolver gave no usable answer: "timeout",
-	// "SERVFAIL", "connection refused"… Empty when it answered, even if
-	// the answer is that the name does not exist.
+	// Err says why the resolver gave no usable answer to either type:
+	// "timeout", "SERVFAIL", "connection refused"… Empty when it answered
+	// one of them, even if the answer is that the name does not exist.
 	Err string `json:"error,omitempty"`
+	// AErr and AAAAErr say why the query for that one type gave no usable
+	// answer ("does not resolve recursively…", "timeout") while the other
+	// type's answered; when neither answered, Err alone says why.
+	AErr    string `json:"a_error,omitempty"`
+	AAAAErr string `json:"aaaa_error,omitempty"`
 }
 
 // DomainCheck is the answer to a DNS check: the domain as stored and what
@@ -68,16 +83,20 @@ type ResolverCheck struct {
 	A          []string `json:"a,omitempty"`
 	AAAA       []string `json:"aaaa,omitempty"`
 	PointsHere bool     `json:"points_here"`
-	// Error says why the resolver gave no usable answer (timeout,
-	// SERVFAIL…).
+	// Error says why the resolver gave no usable answer to either type
+	// (timeout, SERVFAIL…).
 	Error string `json:"error,omitempty"`
+	// AError and AAAAError say why that one type's query gave no usable
+	// answer; the other type's answer is judged alone then.
+	AError    string `json:"a_error,omitempty"`
+	AAAAError string `json:"aaaa_error,omitempty"`
 }
 
 // NewDomainCheck puts a DNS check of d in the API's form.
 func NewDomainCheck(d *Domain, res DNSCheck) DomainCheck {
 	out := DomainCheck{Domain: d, PointsHere: res.PointsHere, Reason: res.Reason, Resolvers: []ResolverCheck{}}
 	for _, r := range res.Resolvers {
-		rc := ResolverCheck{Resolver: r.Resolver, CNAME: r.CNAME, PointsHere: r.PointsHere, Error: r.Err}
+		rc := ResolverCheck{Resolver: r.Resolver, CNAME: r.CNAME, PointsHere: r.PointsHere, Error: r.Err, AError: r.AErr, AAAAError: r.AAAAErr}
 		for _, a := range r.A {
 			rc.A = append(rc.A, a.String())
 		}

@@ -1,6 +1,7 @@
 package dnscheck
 
 import (
+	"cmp"
 	"context"
 	"net"
 	"net/netip"
@@ -23,6 +24,11 @@ type resolver struct {
 	silent   bool // never answer (a timeout)
 	oneHop   bool // return at most one CNAME per answer, like a lazy resolver
 	truncate bool // set TC on UDP answers, so the client retries over TCP
+	// forwarder answers like a non-recursive, non-authoritative server (a
+	// home router's): RA=0 and AA=0, so an empty answer says nothing.
+	forwarder bool
+	referral  bool           // with forwarder: NS records with an empty answer
+	rcodes    map[uint16]int // a response code for one query type
 }
 
 func (z *resolver) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
@@ -31,9 +37,9 @@ func (z *resolver) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	m := new(dns.Msg)
 	m.SetReply(req)
-	m.RecursionAvailable = true
-	if z.rcode != 0 {
-		m.Rcode = z.rcode
+	m.RecursionAvailable = !z.forwarder
+	if rc := cmp.Or(z.rcodes[req.Question[0].Qtype], z.rcode); rc != 0 {
+		m.Rcode = rc
 		w.WriteMsg(m)
 		return
 	}
@@ -72,6 +78,9 @@ func (z *resolver) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	if !exists {
 		m.Rcode = dns.RcodeNameError
+	}
+	if z.referral && len(m.Answer) == 0 {
+		m.Ns = append(m.Ns, &dns.NS{Hdr: dns.RR_Header{Name: "example.com.", Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 60}, Ns: "ns1.example.net."})
 	}
 	w.WriteMsg(m)
 }

@@ -69,11 +69,27 @@ func judge(name string, t Target, rs []answer) (bool, string) {
 			break
 		}
 	}
+	reason := whyNot(name, t, behind)
 	if len(here) > 0 {
-		return false, fmt.Sprintf("%d of %d resolvers see the new record; waiting for the rest to catch up (%s still sees %s)",
+		reason = fmt.Sprintf("%d of %d resolvers see the new record; waiting for the rest to catch up (%s still sees %s)",
 			len(here), len(answered), short(behind.Resolver), view(behind))
 	}
-	return false, whyNot(name, t, behind)
+	if p := partial(behind); p != "" {
+		reason += "; " + p
+	}
+	return false, reason
+}
+
+// partial says which type a resolver answered when it failed the other,
+// since its view is then only half of what the reason describes.
+func partial(r answer) string {
+	switch {
+	case r.AErr != "":
+		return fmt.Sprintf("%s answered only AAAA; A: no answer (%s)", short(r.Resolver), r.AErr)
+	case r.AAAAErr != "":
+		return fmt.Sprintf("%s answered only A; AAAA: no answer (%s)", short(r.Resolver), r.AAAAErr)
+	}
+	return ""
 }
 
 // whyNot explains why one resolver's answer does not point here.

@@ -15,7 +15,7 @@ type LogEntry struct {
 	Host      string    // normalized: lower case, no port, at most 253 bytes
 	Method    string
 	Path      string // URL path only: query strings often carry tokens
-	Status    int    // 499: the client went away before the upstream answered
+	Status    int    // 499: the client went away before the whole answer reached it
 	Bytes     int64  // response body bytes sent to the client
 	Duration  time.Duration
 	ClientIP  netip.Addr
@@ -23,7 +23,7 @@ type LogEntry struct {
 	RequestID string
 	Cache     string // the output cache's X-Cache: HIT, MISS, BYPASS or STALE; "" when it had no say
 	Limited   bool   // answered 429 by the service's rate limiter
-	Error     string // why the upstream failed, for the operator; "" if it did not
+	Error     string // why the upstream failed, or what the client did (499, 400), for the operator; "" if nothing went wrong
 }
 
 // maxLogHost bounds the Host of an unknown site in a log entry; a routed

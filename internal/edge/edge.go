@@ -134,7 +134,9 @@ func New(cfg Config) (*Edge, error) {
 
 // ServeHTTP routes r to its service's chain (where the rate limiter may
 // answer 429), or answers with an error page when there is none (404), the
-// service is stopped (503) or its upstream does not answer (502, 504).
+// service is stopped (503) or its upstream does not answer (502, 504). A
+// request the client ends is logged 499, or 400 for a body that does not
+// parse (see clientEnded).
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ids := requestID(r)
@@ -148,10 +150,16 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	completed := false
 	defer func() {
 		if !completed {
-			// A panic is on its way up, most often http.ErrAbortHandler
-			// from the proxy when an upstream broke off a response body.
-			// Still log the request; leave rec to the garbage collector.
-			e.finish(rec, r, rt, host, id, start, "response aborted")
+			// A panic is on its way up: http.ErrAbortHandler from the
+			// proxy when the response body could not be copied, because
+			// the upstream broke it off or the client went away, or
+			// from upstreamError when the client went away. Still log
+			// the request; leave rec to the garbage collector.
+			abort := "response aborted"
+			if rec.clientEnded(r) {
+				abort = ""
+			}
+			e.finish(rec, r, rt, host, id, start, abort)
 		}
 	}()
 
@@ -169,6 +177,11 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	completed = true
+	if rec.clientErr != nil {
+		// A handler that does not give up on a failed write (the cache
+		// serving a hit, an error page) still did not reach the client.
+		rec.clientEnded(r)
+	}
 	e.finish(rec, r, rt, host, id, start, "")
 	rec.release()
 }

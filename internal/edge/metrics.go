@@ -35,7 +35,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"service"}),
 		upstreamErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rampart_edge_upstream_errors_total",
-			Help: "Requests whose upstream could not be reached or did not answer in time, by service.",
+			Help: "Requests whose upstream could not be reached or did not answer in time, by service. Requests the client ended (code 499) are not upstream errors.",
 		}, []string{"service"}),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rampart_edge_ratelimited_total",

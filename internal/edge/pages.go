@@ -19,6 +19,11 @@ type page struct {
 }
 
 var pages = map[int]page{
+	http.StatusBadRequest: {
+		title: "Bad request",
+		what:  "The request to %s could not be read.",
+		next:  "Its body was malformed. Send it again; if this keeps happening, the program sending it needs fixing.",
+	},
 	http.StatusNotFound: {
 		title: "No service here",
 		what:  "No service at %s.",

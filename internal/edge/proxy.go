@@ -39,6 +39,7 @@ func (u *upstreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rec := recorderOf(w); rec != nil {
 		rec.upstream = u.names[i]
+		rec.watchBody(r)
 	}
 	u.proxies[i].ServeHTTP(w, r)
 }
@@ -104,16 +105,25 @@ func modifyResponse(res *http.Response) error {
 // broke off before sending response headers.
 func (e *Edge) upstreamError(rt *route, w http.ResponseWriter, r *http.Request, err error) {
 	rec := recorderOf(w)
+	var ended bool
 	if rec != nil {
-		rec.err = err
+		ended = rec.clientEnded(r)
+	} else {
+		ended = errors.Is(r.Context().Err(), context.Canceled)
 	}
-	if r.Context().Err() != nil && errors.Is(err, context.Canceled) {
-		// The client went away; nobody is left to read a page. 499 is
-		// nginx's code for this, so log readers know it.
-		if rec != nil {
-			rec.status = statusClientClosed
-		}
+	switch {
+	case ended && (rec == nil || rec.status == statusClientClosed):
+		// Nobody is left to read an answer, and a handler that returns
+		// without one makes net/http send an empty 200, which a client
+		// that only stopped sending (or the output cache) would take
+		// for the real thing. Close the connection (reset the stream)
+		// instead; ServeHTTP logs the request as the client's.
+		panic(http.ErrAbortHandler)
+	case ended: // a malformed body: the client is there to read why
+		writePage(w, r, rec.status, normalizeHost(r.Host), r.Header.Get(headerRequestID))
 		return
+	case rec != nil:
+		rec.err = err
 	}
 	if rt.metrics != nil {
 		rt.metrics.upstreamErrors.Inc()
@@ -125,10 +135,6 @@ func (e *Edge) upstreamError(rt *route, w http.ResponseWriter, r *http.Request, 
 	}
 	writePage(w, r, status, normalizeHost(r.Host), r.Header.Get(headerRequestID))
 }
-
-// statusClientClosed is logged when the client closed the connection before
-// the upstream answered.
-const statusClientClosed = 499
 
 // NewTransport returns the transport the edge uses when Config.Transport is
 // nil, tuned for a reverse proxy: large keep-alive pools, because every

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"net/http"
 	"net/netip"
@@ -20,6 +21,10 @@ type recorder struct {
 	err      error
 	limited  bool       // answered 429 by the rate limiter
 	clientIP netip.Addr // resolved once per request; zero until needed
+	// clientErr is the first failed write to the client: the client's
+	// side, whatever the proxy makes of it.
+	clientErr error
+	body      *clientBody // the proxied request's body; nil without one
 }
 
 var recorders = sync.Pool{New: func() any { return new(recorder) }}
@@ -89,6 +94,9 @@ func (rec *recorder) Write(p []byte) (int, error) {
 	}
 	n, err := rec.ResponseWriter.Write(p)
 	rec.bytes += int64(n)
+	if err != nil && rec.clientErr == nil {
+		rec.clientErr = err
+	}
 	return n, err
 }
 
@@ -102,7 +110,12 @@ func (rec *recorder) FlushError() error {
 	if rec.status == 0 {
 		rec.status = http.StatusOK
 	}
-	return http.NewResponseController(rec.ResponseWriter).Flush()
+	err := http.NewResponseController(rec.ResponseWriter).Flush()
+	// A writer that cannot flush (a test's) says nothing about the client.
+	if err != nil && rec.clientErr == nil && !errors.Is(err, http.ErrNotSupported) {
+		rec.clientErr = err
+	}
+	return err
 }
 
 // Hijack hands the connection over for a protocol upgrade. httputil writes
