@@ -26,7 +26,7 @@ type LogEntry struct {
 	RequestID string   `json:"request_id"`
 	Cache     string   `json:"cache,omitempty"`   // the output cache's X-Cache: HIT, MISS, BYPASS or STALE
 	Limited   bool     `json:"limited,omitempty"` // refused with 429 by the rate limiter
-	Error     string   `json:"error,omitempty"`   // why the upstream failed
+	Error     string   `json:"error,omitempty"`   // why the upstream failed, or what the client did (499, 400)
 }
 
 // Reason says in a few words why the edge did not serve the request

@@ -220,6 +220,12 @@ func printDomainCheck(w io.Writer, c *rampart.DomainCheck) {
 		if len(r.AAAA) > 0 {
 			sees = append(sees, "AAAA "+strings.Join(r.AAAA, ","))
 		}
+		if r.AError != "" {
+			sees = append(sees, "A: no answer: "+r.AError)
+		}
+		if r.AAAAError != "" {
+			sees = append(sees, "AAAA: no answer: "+r.AAAAError)
+		}
 		if r.Error != "" {
 			sees = append(sees, "no answer: "+r.Error)
 		}

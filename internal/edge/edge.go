@@ -202,7 +202,7 @@ func (e *Edge) finish(rec *recorder, r *http.Request, rt *route, host, id string
 			sm = rt.metrics
 		}
 		sm.observe(status, d)
-		sm.protection(rec.limited, result)
+		sm.limiterAndCache(rec.limited, result)
 	}
 
 	if e.accessLog == nil && e.onRequest == nil {

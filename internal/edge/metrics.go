@@ -128,8 +128,8 @@ func (m *metrics) forService(service string) *serviceMetrics {
 	}
 }
 
-// protection counts what the rate limiter and the cache did.
-func (sm *serviceMetrics) protection(limited bool, res cacheResult) {
+// limiterAndCache counts what the rate limiter and the cache did.
+func (sm *serviceMetrics) limiterAndCache(limited bool, res cacheResult) {
 	if limited {
 		sm.limited.Inc()
 	}

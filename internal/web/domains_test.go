@@ -53,3 +53,19 @@ func TestDomainsPage(t *testing.T) {
 	}
 	wantStatus(t, b.get("/services/blog/domains/shop.example.com/status"), 286)
 }
+
+// A resolver that answered one record type and not the other shows both:
+// what it saw, and why the other type gave nothing.
+func TestDomainsDNSPerType(t *testing.T) {
+	e := newEnvWith(t, edge{checkDNS: func(_ context.Context, d *rampart.Domain) dnscheck.Result {
+		return dnscheck.Result{PointsHere: true, Resolvers: []dnscheck.ResolverResult{{Resolver: "127.0.0.53:53", PointsHere: true,
+			A: []netip.Addr{netip.MustParseAddr("192.0.2.1")}, AAAAErr: "does not resolve recursively"}}}
+	}})
+	e.createService(memberEmail, "blog")
+	b := e.browser()
+	csrf := b.login(memberEmail)
+	wantRedirect(t, b.post("/services/blog/domains", url.Values{"domain": {"shop.example.com"}, "csrf_token": {csrf}}), "/services/blog/domains")
+	res := b.get("/services/blog/domains/shop.example.com/dns")
+	wantStatus(t, res, http.StatusOK)
+	wantContains(t, res, "A 192.0.2.1", `data-field="aaaa-error"`, "AAAA: no answer: does not resolve recursively")
+}
