@@ -26,6 +26,9 @@ func requireSubcommand(root *cobra.Command) {
 		}
 		c.Args = unknownSubcommand
 		c.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+		// Runnable now, the group would show "rampart service [flags]" as
+		// a usage of its own: it has none but its subcommands'.
+		c.SetUsageTemplate(strings.Replace(c.UsageTemplate(), "{{if .Runnable}}", "{{if and .Runnable (not .HasAvailableSubCommands)}}", 1))
 	}
 	walk(root)
 }

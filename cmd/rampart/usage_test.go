@@ -78,5 +78,9 @@ func TestGroupHelp(t *testing.T) {
 		if code != 0 || !strings.Contains(stdout, "Usage:") || stderr != "" {
 			t.Errorf("%q: exit %d, stdout %q, stderr %q", args, code, stdout, stderr)
 		}
+		// A group has no usage of its own, only its subcommands'.
+		if strings.Contains(stdout, "rampart service [flags]") {
+			t.Errorf("%q shows a usage line the group does not have:\n%s", args, stdout)
+		}
 	}
 }
