@@ -66,6 +66,8 @@ type Server struct {
 	reconcilers []agent.Reconciler
 	ready       atomic.Bool
 	closers     []func() error
+	// shutdownTimeout is ShutdownTimeout; tests shorten it.
+	shutdownTimeout time.Duration
 }
 
 // New opens the data directory and binds the listeners, so that a port in
@@ -77,7 +79,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: log}
+	s := &Server{cfg: cfg, log: log, shutdownTimeout: ShutdownTimeout}
 	ok := false
 	defer func() {
 		if !ok {
@@ -308,30 +310,31 @@ func (s *Server) Run(ctx context.Context) error {
 	var err error
 	select {
 	case <-ctx.Done():
-		s.log.Info("shutting down: finishing in-flight requests", "timeout", ShutdownTimeout)
+		s.log.Info("shutting down: finishing in-flight requests", "timeout", s.shutdownTimeout)
 	case err = <-errc:
 	}
 	s.ready.Store(false)
-	sctx, cancel := context.WithTimeout(context.Background(), ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout)
 	defer cancel()
-	var shutdownErr error
+	// Each listener shuts down on its own goroutine; each writes only its
+	// own slot, so that several failing at once do not race.
+	servers := []*http.Server{s.http, s.https, s.admin}
+	errs := make([]error, len(servers))
 	var swg sync.WaitGroup
-	for _, srv := range []*http.Server{s.http, s.https, s.admin} {
+	for i, srv := range servers {
 		if srv == nil {
 			continue
 		}
 		swg.Add(1)
 		go func() {
 			defer swg.Done()
-			if e := srv.Shutdown(sctx); e != nil {
-				shutdownErr = errors.Join(shutdownErr, e)
-			}
+			errs[i] = srv.Shutdown(sctx)
 		}()
 	}
 	swg.Wait()
 	stopBG()
 	wg.Wait()
-	if err == nil && shutdownErr != nil {
+	if shutdownErr := errors.Join(errs...); err == nil && shutdownErr != nil {
 		err = fmt.Errorf("graceful shutdown: %w", shutdownErr)
 	}
 	s.log.Info("rampart stopped")
