@@ -6,10 +6,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/config"
 )
 
@@ -42,23 +45,49 @@ func TestShutdownWithSeveralListenersFailing(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	// A request head that never ends keeps a connection active on the
-	// admin listener and on the edge's HTTP listener.
-	for _, addr := range []string{srv.AdminAddr(), srv.HTTPAddr()} {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
+	// admin listener; a request to an upstream that never answers keeps
+	// the edge's HTTP listener busy.
+	c, err := net.Dial("tcp", srv.AdminAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: "); err != nil {
+		t.Fatal(err)
+	}
+	hang, arrived := make(chan struct{}), make(chan struct{}, 2)
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { arrived <- struct{}{}; <-hang }))
+	defer slow.Close()
+	defer close(hang) // before slow.Close, which waits for its handlers
+	op := app.OperatorActor()
+	if _, err := srv.App().Accounts.Create(ctx, op, rampart.UserInput{Email: "ops@example.com", Password: "long enough password", Role: rampart.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.App().Services.Create(ctx, op, rampart.ServiceInput{Name: "slow", Upstreams: []string{slow.URL}, Owner: "ops@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if svc, err := srv.App().Services.Get(ctx, op, "slow"); err == nil && svc.Status.State == rampart.StatusOK {
+			break // routed
 		}
-		defer c.Close()
-		if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: demo.localhost\r\nX-Slow: "); err != nil {
-			t.Fatal(err)
+		if time.Now().After(deadline) {
+			t.Fatal("the service was not routed")
 		}
 	}
-	time.Sleep(100 * time.Millisecond) // let both servers see their connection
+	req, _ := http.NewRequest(http.MethodPost, "http://"+srv.HTTPAddr()+"/", strings.NewReader("x")) // a POST: never from the cache
+	req.Host = "slow.localhost"
+	go http.DefaultClient.Do(req)
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the request did not reach the upstream")
+	}
+	time.Sleep(100 * time.Millisecond) // let the admin server see its connection
 	cancel()
 	select {
 	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "graceful shutdown") {
-			t.Errorf("Run = %v, want the graceful shutdown's failure", err)
+		if err == nil || !strings.Contains(err.Error(), "graceful shutdown") || strings.Count(err.Error(), "context deadline exceeded") != 2 {
+			t.Errorf("Run = %v, want the graceful shutdown's failure on both listeners", err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return")
