@@ -29,6 +29,15 @@
 // built rather than per request, and small error pages that tell the visitor
 // what is wrong without revealing internal addresses.
 //
+// What the upstream learns about the client comes from the edge alone: the
+// headers in which a client could claim another address or scheme are
+// dropped and replaced by the edge's own (see setForwarded), since several
+// tenants' services share one edge and each must be able to trust them. A
+// Via entry with a per-process pseudonym marks every proxied request, so
+// that a service whose upstream is the edge itself gets 508 Loop Detected
+// after one pass instead of multiplying its requests until a resource runs
+// out; the check precedes the limiter and the cache.
+//
 // The edge is only an [http.Handler]. Listening, TLS and graceful shutdown
 // belong to the caller's [http.Server]; [NewServer] builds one with timeouts
 // suited to a public listener. In front of that server, package fastlane

@@ -53,6 +53,13 @@ type Config struct {
 	// 64 MiB by default). The zero value works.
 	Cache cache.Options
 
+	// ViaName is how the edge names itself in the Via header of the
+	// requests it proxies, and how it recognizes a request it sent itself
+	// (answered 508 Loop Detected). Up to 32 letters, digits, '-', '.'
+	// and '_'; it must differ between edges that proxy to each other.
+	// Empty: "rampart-" and a random token, new for every process.
+	ViaName string
+
 	// Limiter tunes each service's rate limiter. Its MaxClients bounds the
 	// memory of each service's limiter; 0 means DefaultLimiterClients.
 	Limiter ratelimit.Options
@@ -77,6 +84,7 @@ type Edge struct {
 	transport http.RoundTripper
 	clientIP  func(*http.Request) netip.Addr
 	buffers   httputil.BufferPool
+	via       via
 
 	metrics *metrics        // nil: no metrics
 	unknown *serviceMetrics // requests for hosts that have no route
@@ -105,6 +113,11 @@ func New(cfg Config) (*Edge, error) {
 		limiters:       make(map[string]*ratelimit.Limiter),
 		traffic:        make(map[string]*traffic),
 	}
+	v, err := newVia(cfg.ViaName)
+	if err != nil {
+		return nil, err
+	}
+	e.via = v
 	errLog := cfg.ErrorLog
 	if errLog == nil {
 		errLog = slog.Default()
@@ -134,7 +147,8 @@ func New(cfg Config) (*Edge, error) {
 
 // ServeHTTP routes r to its service's chain (where the rate limiter may
 // answer 429), or answers with an error page when there is none (404), the
-// service is stopped (503) or its upstream does not answer (502, 504). A
+// service is stopped (503), the request has been here before (508: the
+// service's upstream is the edge itself) or its upstream does not answer (502, 504). A
 // request the client ends is logged 499, or 400 for a body that does not
 // parse (see clientEnded).
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -172,6 +186,11 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writePage(rec, r, http.StatusMethodNotAllowed, host, id)
 	case rt.stopped:
 		writePage(rec, r, http.StatusServiceUnavailable, host, id)
+	case e.via.looped(r):
+		// Before the limiter and the cache: a loop must end at the first
+		// pass whatever they would say, and costs them nothing.
+		rec.err = errLoop
+		writePage(rec, r, http.StatusLoopDetected, host, id)
 	default:
 		rt.handler.ServeHTTP(rec, r)
 	}

@@ -44,6 +44,11 @@ var pages = map[int]page{
 		what:  "The service at %s is stopped.",
 		next:  "Please try again later.",
 	},
+	http.StatusLoopDetected: {
+		title: "Loop detected",
+		what:  "The service at %s sends its requests back to itself.",
+		next:  "Its upstream points at this server. The owner of the service needs to change its upstream address.",
+	},
 	http.StatusGatewayTimeout: {
 		title: "Service timed out",
 		what:  "The service at %s did not answer in time.",

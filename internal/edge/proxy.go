@@ -67,30 +67,41 @@ func (e *Edge) newProxy(rt *route, target *url.URL) *httputil.ReverseProxy {
 	}
 }
 
-// setForwarded sets the X-Forwarded-* headers of the upstream request.
-// httputil has already removed the ones the client sent (and Forwarded), so
-// a client cannot make the upstream believe it is someone else.
+// setForwarded replaces whatever the client said about itself with what
+// the edge vouches for (see dropIdentity), and adds the edge to Via.
+// httputil has already removed X-Forwarded-For, -Host, -Proto and
+// Forwarded; the other identity headers it leaves.
 //
-// X-Forwarded-For carries the one client IP that e.clientIP decided on. When
-// trusted proxies are supported, that decision moves into Config.ClientIP
-// and this stays as it is: the upstream gets the address the edge vouches
-// for, not a chain it would have to judge itself.
+// X-Forwarded-For carries the one client IP that e.clientIP decided on
+// (after the trusted proxies, if any): the upstream gets the address the
+// edge vouches for, not a chain it would have to judge itself. X-Real-IP
+// carries the same address, because many applications read that one
+// instead, and one the client wrote must not reach them.
 func (e *Edge) setForwarded(pr *httputil.ProxyRequest) {
+	h := pr.Out.Header
+	dropIdentity(h)
 	proto := "http"
 	if pr.In.TLS != nil {
 		proto = "https"
 	}
-	// One backing array for the three values; the full slice expressions
+	// One backing array for the five values; the full slice expressions
 	// keep an append to one from overwriting the next.
-	v := make([]string, 3)
-	v[0], v[1], v[2] = "", pr.In.Host, proto
-	h := pr.Out.Header
+	v := make([]string, 5)
+	v[1], v[2], v[4] = pr.In.Host, proto, e.via.entry(pr.In)
 	if ip := e.clientIP(pr.In); ip.IsValid() {
 		v[0] = ip.String()
+		v[3] = v[0]
 		h["X-Forwarded-For"] = v[0:1:1]
+		h["X-Real-Ip"] = v[3:4:4]
 	}
 	h["X-Forwarded-Host"] = v[1:2:2]
 	h["X-Forwarded-Proto"] = v[2:3:3]
+	// Another proxy's entries stay, ahead of the edge's (RFC 9110 §7.6.3).
+	if prev := h["Via"]; len(prev) > 0 {
+		h["Via"] = append(prev, v[4])
+	} else {
+		h["Via"] = v[4:5:5]
+	}
 }
 
 // modifyResponse drops the upstream's own X-Request-Id: the edge already set
