@@ -1,8 +1,14 @@
 package e2e
 
+// What one tenant's service, or one client, can do to the others: a refused
+// configuration, a loop back into the edge, a client that walks away.
+
 import (
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -86,4 +92,120 @@ func TestRefusedRouteIsIsolated(t *testing.T) {
 	eventually(t, "broken's status clears", func() bool {
 		return json.Unmarshal([]byte(n.must("", "service", "show", "broken", "-o", "json")), &shown) == nil && shown.Status.State == rampart.StatusOK
 	})
+}
+
+// TestUpstreamLoop: a member points a service at the edge itself. One POST
+// must cost the node two requests (the client's and the edge's own copy,
+// answered 508), not thousands.
+func TestUpstreamLoop(t *testing.T) {
+	n := startNode(t, "--platform-domain", domain)
+	n.adminSetup()
+	n.must("", "service", "create", "loop", "--upstream", "http://"+n.http)
+	host := "loop." + domain
+	eventually(t, "the loop to be routed", func() bool { code, _ := n.get(t, host, "/warm-up"); return code == 508 })
+
+	req, _ := http.NewRequest(http.MethodPost, "http://"+n.http+"/once", strings.NewReader("payload"))
+	req.Host = host
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusLoopDetected {
+		t.Fatalf("POST: status %d, want 508", res.StatusCode)
+	}
+
+	var once []string
+	eventually(t, "both passes in the log", func() bool {
+		once = once[:0]
+		for _, l := range strings.Split(strings.TrimSpace(n.must("", "logs", "--service", "loop", "-n", "1000", "-o", "json")), "\n") {
+			var e struct {
+				Path  string `json:"path"`
+				Error string `json:"error"`
+			}
+			if json.Unmarshal([]byte(l), &e) == nil && e.Path == "/once" {
+				once = append(once, e.Error)
+			}
+		}
+		return len(once) >= 2
+	})
+	if len(once) != 2 {
+		t.Fatalf("the edge logged %d requests for one POST, want 2: %q", len(once), once)
+	}
+	if !strings.Contains(once[0]+once[1], "loop detected") {
+		t.Errorf("no log entry says it was a loop: %q", once)
+	}
+}
+
+// TestClientGoneIsNotAnUpstreamError: through the real server (the fast
+// lane in front of the edge), an upload the client cuts short is the
+// client's doing. It used to read as the app's failure: 502, "readfrom
+// tcp …: unexpected EOF". Now the client gets no answer that looks like
+// success, `rampart logs` says 499 and why, and the upstream-errors
+// metric stays at zero.
+func TestClientGoneIsNotAnUpstreamError(t *testing.T) {
+	n := startNode(t, "--platform-domain", domain)
+	n.adminSetup()
+	arrived := make(chan struct{}, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			arrived <- struct{}{}
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+	}))
+	t.Cleanup(up.Close)
+	n.must("", "service", "create", "shop", "--upstream", up.URL)
+	eventually(t, "shop to be routed", func() bool {
+		code, _ := n.get(t, "shop."+domain, "/warm-up")
+		return code == 200
+	})
+
+	conn, err := net.Dial("tcp", n.http)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = io.WriteString(conn, "POST /upload HTTP/1.1\r\nHost: shop."+domain+"\r\nContent-Length: 100000\r\n\r\nonly a few bytes")
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upload never reached the upstream")
+	}
+	conn.(*net.TCPConn).CloseWrite()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if got, err := io.ReadAll(conn); len(got) != 0 || err != nil {
+		t.Errorf("client read %q, %v; want the connection closed", got, err)
+	}
+
+	var logged struct {
+		Status int    `json:"status"`
+		Error  string `json:"error"`
+	}
+	eventually(t, "the upload in the log", func() bool {
+		for _, l := range strings.Split(n.must("", "logs", "--service", "shop", "-n", "5", "-o", "json"), "\n") {
+			if strings.Contains(l, `"/upload"`) {
+				return json.Unmarshal([]byte(l), &logged) == nil
+			}
+		}
+		return false
+	})
+	if logged.Status != 499 || !strings.HasPrefix(logged.Error, "the client went away before the answer (its request body broke off") {
+		t.Errorf("logged %d %q", logged.Status, logged.Error)
+	}
+
+	resp, err := http.Get("http://" + n.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(m), `rampart_edge_requests_total{code="499",service="shop"} 1`) {
+		t.Error("metrics do not count the upload as 499")
+	}
+	for _, l := range strings.Split(string(m), "\n") {
+		if strings.HasPrefix(l, `rampart_edge_upstream_errors_total{service="shop"}`) && !strings.HasSuffix(l, " 0") ||
+			strings.HasPrefix(l, `rampart_edge_requests_total{code="502",service="shop"}`) {
+			t.Errorf("metrics blame the upstream: %s", l)
+		}
+	}
 }
