@@ -10,9 +10,9 @@ import (
 // internal CA does.
 var InternalDomains = []string{"localhost", "test", "internal", "local", "home.arpa"}
 
-// internalNets are the loopback and private networks, whose addresses no
-// public CA certifies either.
-var internalNets = []netip.Prefix{
+// InternalNetworks are the loopback and private networks, whose addresses
+// no public CA certifies either.
+var InternalNetworks = []netip.Prefix{
 	netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8"),
 	netip.MustParsePrefix("172.16.0.0/12"), netip.MustParsePrefix("192.168.0.0/16"),
 	netip.MustParsePrefix("100.64.0.0/10"), netip.MustParsePrefix("169.254.0.0/16"),
@@ -27,7 +27,7 @@ func IsInternalName(name string) bool {
 	name = strings.ToLower(strings.TrimSuffix(name, "."))
 	if ip, err := netip.ParseAddr(name); err == nil {
 		ip = ip.Unmap()
-		for _, n := range internalNets {
+		for _, n := range InternalNetworks {
 			if n.Contains(ip) {
 				return true
 			}

@@ -43,6 +43,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/certmagic"
+
+	"github.com/rampart-dev/rampart"
 )
 
 // Defaults.
@@ -62,50 +64,26 @@ const (
 )
 
 // PermittedDomains are the DNS suffixes the root may certify: names reserved
-// for local use (RFC 6761, RFC 8375, ICANN's .internal) that no public CA
-// can issue for.
-var PermittedDomains = []string{"localhost", "test", "internal", "local", "home.arpa"}
+// for local use that no public CA can issue for. They, and the networks
+// below, are the root package's definition of an internal name, so that
+// the service layer and this CA never disagree about one.
+var PermittedDomains = rampart.InternalDomains
 
 // permittedNets are the IP ranges the root may certify: loopback and
-// private networks.
+// private networks, in the form x509 name constraints take.
 var permittedNets = func() []*net.IPNet {
-	var nets []*net.IPNet
-	for _, s := range []string{
-		"127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
-		"100.64.0.0/10", "169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10",
-	} {
-		_, n, err := net.ParseCIDR(s)
-		if err != nil {
-			panic(err)
-		}
-		nets = append(nets, n)
+	nets := make([]*net.IPNet, len(rampart.InternalNetworks))
+	for i, p := range rampart.InternalNetworks {
+		nets[i] = &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
 	}
 	return nets
 }()
 
 // Permitted reports whether name (a DNS name or an IP address) is one the
 // internal CA can certify.
-func Permitted(name string) bool {
-	name = strings.ToLower(strings.TrimSuffix(name, "."))
-	if ip := net.ParseIP(name); ip != nil {
-		return permittedIP(ip)
-	}
-	for _, d := range PermittedDomains {
-		if name == d || strings.HasSuffix(name, "."+d) {
-			return true
-		}
-	}
-	return false
-}
+func Permitted(name string) bool { return rampart.IsInternalName(name) }
 
-func permittedIP(ip net.IP) bool {
-	for _, n := range permittedNets {
-		if n.Contains(ip) {
-			return true
-		}
-	}
-	return false
-}
+func permittedIP(ip net.IP) bool { return rampart.IsInternalName(ip.String()) }
 
 // CA signs leaves with a persisted root. Its methods are safe for
 // concurrent use.
