@@ -212,6 +212,17 @@ func (l *Loop) Run(ctx context.Context, r Reconciler) {
 	}
 }
 
+// SyncOnce runs one pass of r now, with the revisions it watches: what
+// `serve` does with the routes before the edge takes its first request.
+func (l *Loop) SyncOnce(ctx context.Context, r Reconciler) error {
+	l.init()
+	revs, err := l.revisions(ctx, r.Kinds())
+	if err != nil {
+		return err
+	}
+	return safeSync(ctx, r, Trigger{Changed: true, Revisions: revs})
+}
+
 // safeSync runs one pass and turns a panic into an error: a bug in one
 // reconciler must not take the edge, which serves from what the
 // reconcilers installed before, down with it.

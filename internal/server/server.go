@@ -271,7 +271,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer s.close()
 	// The first routing table is in place before the edge takes requests,
 	// so a restart never answers 404 for services that exist.
-	if err := s.routes.Sync(ctx, agent.Trigger{Changed: true}); err != nil {
+	if err := s.loop.SyncOnce(ctx, s.routes); err != nil {
 		return fmt.Errorf("building the first routing table: %w", err)
 	}
 	bg, stopBG := context.WithCancel(context.Background())
