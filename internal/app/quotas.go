@@ -102,7 +102,7 @@ func (c *core) checkTokenQuota(ctx context.Context, st store.Store, actor Actor,
 	}
 	if n, limit := len(toks), c.opts.Quotas.TokensPerAccount; n >= limit {
 		// Expired tokens are still rows until someone deletes them.
-		return quotaExceeded("you have "+countOf(n, "API token"), "account", "tokens_per_account", "delete one (expired ones count too)")
+		return quotaExceeded("you have "+countOf(n, "API token"), "account", "tokens_per_account", "have an unused one deleted (expired ones count too)")
 	}
 	return nil
 }
