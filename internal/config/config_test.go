@@ -131,15 +131,7 @@ func TestACMEAndDNSSettings(t *testing.T) {
 		"RAMPART_DNS_RESOLVERS=127.0.0.1:8053, 9.9.9.9", "RAMPART_ACME_ALT_HTTP_PORT=5002"}); err != nil {
 		t.Fatal(err)
 	}
-	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-	flags := RegisterFlags(fs, Default())
-	if err := fs.Parse([]string{"--acme-alt-tls-alpn-port", "5001"}); err != nil {
-		t.Fatal(err)
-	}
-	flags.Apply(&c)
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	applyFlagsAndValidate(t, &c, "--acme-alt-tls-alpn-port", "5001")
 	if c.ACME.Directory != "https://localhost:14000/dir" || c.ACME.Email != "ops@example.com" || c.ACME.AltHTTPPort != 5002 || c.ACME.AltTLSALPNPort != 5001 ||
 		!reflect.DeepEqual(c.DNS.Resolvers, []string{"127.0.0.1:8053", "9.9.9.9"}) {
 		t.Errorf("got %+v %+v", c.ACME, c.DNS)
@@ -162,20 +154,27 @@ func TestQuotaSettings(t *testing.T) {
 	if err := c.LoadEnv([]string{"RAMPART_QUOTAS_DOMAINS_PER_SERVICE=7", "RAMPART_QUOTAS_DOMAINS_PER_ACCOUNT=8"}); err != nil {
 		t.Fatal(err)
 	}
-	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-	flags := RegisterFlags(fs, Default())
-	if err := fs.Parse([]string{"--quotas-tokens-per-account", "9"}); err != nil {
-		t.Fatal(err)
-	}
-	flags.Apply(&c)
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	applyFlagsAndValidate(t, &c, "--quotas-tokens-per-account", "9")
 	want := limits.Quotas{ServicesPerAccount: 5, DomainsPerService: 7, DomainsPerAccount: 8, TokensPerAccount: 9}
 	if got := c.LimitsQuotas(); got != want {
 		t.Errorf("quotas = %+v, want %+v", got, want)
 	}
 	if err := c.LoadEnv([]string{"RAMPART_QUOTAS_SERVICES_PER_ACCOUNT=many"}); err == nil || !strings.Contains(err.Error(), "RAMPART_QUOTAS_SERVICES_PER_ACCOUNT") {
 		t.Errorf("a non-numeric quota: %v", err)
+	}
+}
+
+// applyFlagsAndValidate parses args as serve's flags onto c and fails the
+// test if the result is not a valid configuration.
+func applyFlagsAndValidate(t *testing.T, c *Config, args ...string) {
+	t.Helper()
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	flags := RegisterFlags(fs, Default())
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	flags.Apply(c)
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }
