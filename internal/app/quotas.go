@@ -21,7 +21,7 @@ func quotaExceeded(have string, per, key, undo string) error {
 		"%s, the most this server allows per %s (quotas.%s): %s, or ask an admin to raise the quota", have, per, key, undo)
 }
 
-// countOf says "1 service" or "20 services".
+// countOf agrees the noun with n, since a quota may be set as low as 1.
 func countOf(n int, noun string) string {
 	if n != 1 {
 		noun += "s"

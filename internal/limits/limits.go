@@ -3,7 +3,9 @@
 // enforcement packages (the rate limiter, the output cache) check the same
 // numbers, so that nothing the service layer accepts is refused later by
 // the edge: a refusal there would leave the service out of the routing
-// table. It imports nothing but time, so every layer may use it.
+// table. The default per-account quotas live here too, so that the
+// configuration and the service layer cannot disagree on them. It imports
+// nothing but time, so every layer may use it.
 package limits
 
 import "time"
