@@ -29,6 +29,8 @@ func countOf(n int, noun string) string {
 	return strconv.Itoa(n) + " " + noun
 }
 
+// normalizeQuotas fills unset quotas with the defaults: Options' zero value
+// must work, and a quota of 0 would refuse members everything.
 func normalizeQuotas(q limits.Quotas) limits.Quotas {
 	def := limits.DefaultQuotas()
 	for _, p := range []struct{ got, def *int }{
