@@ -132,6 +132,9 @@ func (a *Accounts) CreateToken(ctx context.Context, actor Actor, in rampart.Toke
 		t.ExpiresAt = &exp
 	}
 	err = a.store.InTx(ctx, func(st store.Store) error {
+		if err := a.checkTokenQuota(ctx, st, actor, u.ID); err != nil {
+			return err
+		}
 		if err := st.CreateToken(ctx, t); err != nil {
 			return err
 		}

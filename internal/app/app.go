@@ -26,6 +26,7 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/auth"
+	"github.com/rampart-dev/rampart/internal/limits"
 	"github.com/rampart-dev/rampart/internal/store"
 )
 
@@ -128,6 +129,9 @@ type Options struct {
 	// LogHeartbeat is how often a quiet log stream says it is alive;
 	// default rampart.LogHeartbeat. Tests shorten it.
 	LogHeartbeat time.Duration
+	// Quotas bound what a member may own; a field of 0 takes its default
+	// (limits.DefaultQuotas). Admins and the operator are exempt.
+	Quotas limits.Quotas
 }
 
 // App is the service layer. Create it with New; it is safe for concurrent
@@ -168,6 +172,7 @@ func New(st store.Store, opts Options) *App {
 	if opts.LogHeartbeat <= 0 {
 		opts.LogHeartbeat = rampart.LogHeartbeat
 	}
+	opts.Quotas = normalizeQuotas(opts.Quotas)
 	c := &core{store: st, log: opts.Logger, now: opts.Now, opts: opts}
 	return &App{
 		Services: &Services{c},

@@ -107,6 +107,9 @@ func (ds *Domains) Add(ctx context.Context, actor Actor, in rampart.DomainInput)
 		if err := d.Validate(ds.opts.PlatformDomain); err != nil {
 			return err
 		}
+		if err := ds.checkDomainQuota(ctx, st, actor, svc); err != nil {
+			return err
+		}
 		if err := st.CreateDomain(ctx, d); err != nil {
 			if rampart.ErrorCode(err) == rampart.ECONFLICT {
 				return domainConflict(ctx, st, actor, svc, name)

@@ -48,6 +48,9 @@ func (s *Services) Create(ctx context.Context, actor Actor, in rampart.ServiceIn
 			return err
 		}
 		svc.OwnerID, svc.Owner = owner.ID, owner.Email
+		if err := s.checkServiceQuota(ctx, st, actor, owner.ID); err != nil {
+			return err
+		}
 		if err := st.CreateService(ctx, svc); err != nil {
 			return err
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/dnscheck"
 	"github.com/rampart-dev/rampart/internal/edge/realip"
+	"github.com/rampart-dev/rampart/internal/limits"
 )
 
 // Config is the whole of rampart serve's configuration.
@@ -65,11 +66,24 @@ type Config struct {
 		// system's resolvers (/etc/resolv.conf).
 		Resolvers []string `yaml:"resolvers"`
 	} `yaml:"dns"`
+	// Quotas bound what one member account may own (admins are exempt);
+	// see limits.Quotas.
+	Quotas struct {
+		ServicesPerAccount int `yaml:"services_per_account"`
+		DomainsPerService  int `yaml:"domains_per_service"`
+		DomainsPerAccount  int `yaml:"domains_per_account"`
+		TokensPerAccount   int `yaml:"tokens_per_account"`
+	} `yaml:"quotas"`
 	Log struct {
 		Level     string `yaml:"level"`
 		Format    string `yaml:"format"`
 		AccessLog bool   `yaml:"access_log"`
 	} `yaml:"log"`
+}
+
+// LimitsQuotas returns the quotas in the form the service layer takes.
+func (c *Config) LimitsQuotas() limits.Quotas {
+	return limits.Quotas(c.Quotas)
 }
 
 // Well-known ACME directories.
@@ -87,6 +101,11 @@ func Default() Config {
 	c.HTTPSAddr = ":443"
 	c.Platform.Domain = "localhost"
 	c.ACME.Directory = LetsEncryptProduction
+	q := limits.DefaultQuotas()
+	c.Quotas.ServicesPerAccount = q.ServicesPerAccount
+	c.Quotas.DomainsPerService = q.DomainsPerService
+	c.Quotas.DomainsPerAccount = q.DomainsPerAccount
+	c.Quotas.TokensPerAccount = q.TokensPerAccount
 	c.Log.Level = "info"
 	c.Log.Format = "text"
 	c.Log.AccessLog = true
@@ -189,6 +208,19 @@ func (c *Config) Validate() error {
 	for _, r := range c.DNS.Resolvers {
 		if _, err := dnscheck.ParseResolver(r); err != nil {
 			return fmt.Errorf("dns.resolvers: %v", err)
+		}
+	}
+	for _, q := range []struct {
+		key string
+		n   int
+	}{
+		{"quotas.services_per_account", c.Quotas.ServicesPerAccount},
+		{"quotas.domains_per_service", c.Quotas.DomainsPerService},
+		{"quotas.domains_per_account", c.Quotas.DomainsPerAccount},
+		{"quotas.tokens_per_account", c.Quotas.TokensPerAccount},
+	} {
+		if q.n < 1 {
+			return fmt.Errorf("%s: %d is less than 1: a quota of 0 would lock members out (there is no \"unlimited\"; give a large number instead)", q.key, q.n)
 		}
 	}
 	switch c.Log.Level {

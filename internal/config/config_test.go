@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/spf13/pflag"
+
+	"github.com/rampart-dev/rampart/internal/limits"
 )
 
 func TestPrecedence(t *testing.T) {
@@ -62,6 +64,9 @@ func TestBadInput(t *testing.T) {
 		{"acme roots", "acme:\n  trusted_roots: /does/not/exist.pem\n", "acme.trusted_roots"},
 		{"half eab", "acme:\n  eab_key_id: kid\n", "acme.eab_key_id"},
 		{"bad resolver", "dns:\n  resolvers: [dns.google]\n", "dns.resolvers"},
+		{"zero quota", "quotas:\n  services_per_account: 0\n", "quotas.services_per_account: 0 is less than 1: a quota of 0 would lock members out"},
+		{"negative quota", "quotas:\n  tokens_per_account: -1\n", "quotas.tokens_per_account"},
+		{"unknown quota", "quotas:\n  services: 5\n", "field services not found"},
 		{"not yaml", "data: [unclosed\n", "config file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -126,20 +131,50 @@ func TestACMEAndDNSSettings(t *testing.T) {
 		"RAMPART_DNS_RESOLVERS=127.0.0.1:8053, 9.9.9.9", "RAMPART_ACME_ALT_HTTP_PORT=5002"}); err != nil {
 		t.Fatal(err)
 	}
-	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
-	flags := RegisterFlags(fs, Default())
-	if err := fs.Parse([]string{"--acme-alt-tls-alpn-port", "5001"}); err != nil {
-		t.Fatal(err)
-	}
-	flags.Apply(&c)
-	if err := c.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	applyFlagsAndValidate(t, &c, "--acme-alt-tls-alpn-port", "5001")
 	if c.ACME.Directory != "https://localhost:14000/dir" || c.ACME.Email != "ops@example.com" || c.ACME.AltHTTPPort != 5002 || c.ACME.AltTLSALPNPort != 5001 ||
 		!reflect.DeepEqual(c.DNS.Resolvers, []string{"127.0.0.1:8053", "9.9.9.9"}) {
 		t.Errorf("got %+v %+v", c.ACME, c.DNS)
 	}
 	if err := c.LoadEnv([]string{"RAMPART_ACME_ALT_HTTP_PORT=x"}); err == nil {
 		t.Error("a non-numeric port was accepted")
+	}
+}
+
+func TestQuotaSettings(t *testing.T) {
+	c := Default()
+	if got, want := c.LimitsQuotas(), limits.DefaultQuotas(); got != want || want.ServicesPerAccount != 20 || want.DomainsPerService != 20 || want.DomainsPerAccount != 100 || want.TokensPerAccount != 20 {
+		t.Errorf("default quotas = %+v, limits.DefaultQuotas = %+v, want 20/20/100/20", got, want)
+	}
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte("quotas:\n  services_per_account: 5\n  domains_per_service: 6\n"), 0o600)
+	if err := c.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LoadEnv([]string{"RAMPART_QUOTAS_DOMAINS_PER_SERVICE=7", "RAMPART_QUOTAS_DOMAINS_PER_ACCOUNT=8"}); err != nil {
+		t.Fatal(err)
+	}
+	applyFlagsAndValidate(t, &c, "--quotas-tokens-per-account", "9")
+	want := limits.Quotas{ServicesPerAccount: 5, DomainsPerService: 7, DomainsPerAccount: 8, TokensPerAccount: 9}
+	if got := c.LimitsQuotas(); got != want {
+		t.Errorf("quotas = %+v, want %+v", got, want)
+	}
+	if err := c.LoadEnv([]string{"RAMPART_QUOTAS_SERVICES_PER_ACCOUNT=many"}); err == nil || !strings.Contains(err.Error(), "RAMPART_QUOTAS_SERVICES_PER_ACCOUNT") {
+		t.Errorf("a non-numeric quota: %v", err)
+	}
+}
+
+// applyFlagsAndValidate parses args as serve's flags onto c and fails the
+// test if the result is not a valid configuration.
+func applyFlagsAndValidate(t *testing.T, c *Config, args ...string) {
+	t.Helper()
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	flags := RegisterFlags(fs, Default())
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	flags.Apply(c)
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

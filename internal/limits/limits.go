@@ -3,7 +3,9 @@
 // enforcement packages (the rate limiter, the output cache) check the same
 // numbers, so that nothing the service layer accepts is refused later by
 // the edge: a refusal there would leave the service out of the routing
-// table. It imports nothing but time, so every layer may use it.
+// table. The default per-account quotas live here too, so that the
+// configuration and the service layer cannot disagree on them. It imports
+// nothing but time, so every layer may use it.
 package limits
 
 import "time"
@@ -34,3 +36,20 @@ const (
 	// have cached.
 	CacheMaxObjectBytes = 64 << 20
 )
+
+// Quotas bound what one member account may own, so that one tenant of a
+// shared host cannot grow the store and the edge's routing table (memory
+// grows with every service and domain) without end. Admins and the
+// operator are exempt. Each is a setting (quotas.*); these are the
+// defaults a small shared host would choose.
+type Quotas struct {
+	ServicesPerAccount int
+	DomainsPerService  int
+	DomainsPerAccount  int
+	TokensPerAccount   int
+}
+
+// DefaultQuotas returns the quotas used when the configuration says nothing.
+func DefaultQuotas() Quotas {
+	return Quotas{ServicesPerAccount: 20, DomainsPerService: 20, DomainsPerAccount: 100, TokensPerAccount: 20}
+}

@@ -123,7 +123,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		NodeIPs:        parseIPs(nodeIPs),
 		Log:            log.With("log", "domains"),
 	}
-	s.app = app.New(db, app.Options{Logger: log, PlatformDomain: cfg.Platform.Domain,
+	s.app = app.New(db, app.Options{Logger: log, PlatformDomain: cfg.Platform.Domain, Quotas: cfg.LimitsQuotas(),
 		Cache: s.edge, DNS: s.domains, Logs: dataplane.Logs(s.logs), CheckKeyPair: dataplane.CheckKeyPair,
 		// The certificate manager is made below, once the listeners it
 		// answers challenges on are bound.
