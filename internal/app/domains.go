@@ -107,6 +107,11 @@ func (ds *Domains) Add(ctx context.Context, actor Actor, in rampart.DomainInput)
 		if err := d.Validate(ds.opts.PlatformDomain); err != nil {
 			return err
 		}
+		// A name that is taken says so before a full quota does: that is
+		// the answer that helps (it may be on this very service already).
+		if _, err := st.DomainByName(ctx, name); err == nil {
+			return domainConflict(ctx, st, actor, svc, name)
+		}
 		if err := ds.checkDomainQuota(ctx, st, actor, svc); err != nil {
 			return err
 		}

@@ -109,6 +109,10 @@ func TestDomainQuota(t *testing.T) {
 	}
 	wantQuotaError(t, add(member, "a", "a3.example.com"),
 		"service a has 2 domains, the most this server allows per service (quotas.domains_per_service): remove one")
+	// A name already on the list says so, not that the quota is full.
+	if err := add(member, "a", "a2.example.com"); rampart.ErrorCode(err) != rampart.ECONFLICT || strings.Contains(rampart.ErrorMessage(err), "quota") {
+		t.Errorf("re-adding a listed name at the limit: %v, want the name's conflict", err)
+	}
 	if err := add(member, "b", "b1.example.com"); err != nil {
 		t.Fatalf("other services' domains count against one service: %v", err)
 	}
