@@ -93,19 +93,11 @@ func (s *server) saveRateLimit(w http.ResponseWriter, r *http.Request, rc *reqCt
 		s.renderSecurity(w, r, rc, svc, http.StatusUnprocessableEntity, &f, nil)
 		return
 	}
-	if _, err = s.app.Services.Update(r.Context(), rc.actor, rampart.ServiceUpdate{Name: svc.Name, RateLimit: &rl}); err == nil {
-		s.setFlash(w, rc.sess, "success", "Rate limit saved: applies at once.")
-		http.Redirect(w, r, servicePath(svc.Name, "security"), http.StatusSeeOther)
+	status, msgs, ok := s.saveSetting(w, r, rc, svc, rampart.ServiceUpdate{Name: svc.Name, RateLimit: &rl}, "Rate limit saved: applies at once.")
+	if ok {
 		return
 	}
-	code := rampart.ErrorCode(err)
-	if code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED || code == rampart.ENOTFOUND {
-		s.fail(w, r, rc, err)
-		return
-	}
-	msgs := rampart.FieldMessages(err)
 	f.RequestsErr, f.PerErr, f.AllowErr, f.Err = msgs["rate_limit.requests"], msgs["rate_limit.per"], msgs["rate_limit.allow"], otherMessages(msgs, "rate_limit.requests", "rate_limit.per", "rate_limit.allow")
-	status, _ := statusOf(code)
 	s.renderSecurity(w, r, rc, svc, status, &f, nil)
 }
 
@@ -130,20 +122,32 @@ func (s *server) saveCache(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	c.TTL, c.StaleIfError = rampart.Duration(ttl), rampart.Duration(stale)
-	if _, err = s.app.Services.Update(r.Context(), rc.actor, rampart.ServiceUpdate{Name: svc.Name, Cache: &c}); err == nil {
-		s.setFlash(w, rc.sess, "success", "Output cache saved: applies at once.")
-		http.Redirect(w, r, servicePath(svc.Name, "security"), http.StatusSeeOther)
+	status, msgs, ok := s.saveSetting(w, r, rc, svc, rampart.ServiceUpdate{Name: svc.Name, Cache: &c}, "Output cache saved: applies at once.")
+	if ok {
 		return
+	}
+	f.TTLErr, f.StaleErr, f.Err = msgs["cache.ttl"], msgs["cache.stale_if_error"], otherMessages(msgs, "cache.ttl", "cache.stale_if_error")
+	s.renderSecurity(w, r, rc, svc, status, nil, &f)
+}
+
+// saveSetting applies one Security-tab setting. On success it redirects
+// with the flash saved and reports ok; an error that is not about the
+// form's fields is answered as an error page (ok too: nothing left to do).
+// Otherwise it returns the status and each field's message, for the form.
+func (s *server) saveSetting(w http.ResponseWriter, r *http.Request, rc *reqCtx, svc *rampart.Service, up rampart.ServiceUpdate, saved string) (status int, msgs map[string]string, ok bool) {
+	_, err := s.app.Services.Update(r.Context(), rc.actor, up)
+	if err == nil {
+		s.setFlash(w, rc.sess, "success", saved)
+		http.Redirect(w, r, servicePath(svc.Name, "security"), http.StatusSeeOther)
+		return 0, nil, true
 	}
 	code := rampart.ErrorCode(err)
 	if code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED || code == rampart.ENOTFOUND {
 		s.fail(w, r, rc, err)
-		return
+		return 0, nil, true
 	}
-	msgs := rampart.FieldMessages(err)
-	f.TTLErr, f.StaleErr, f.Err = msgs["cache.ttl"], msgs["cache.stale_if_error"], otherMessages(msgs, "cache.ttl", "cache.stale_if_error")
-	status, _ := statusOf(code)
-	s.renderSecurity(w, r, rc, svc, status, nil, &f)
+	status, _ = statusOf(code)
+	return status, rampart.FieldMessages(err), false
 }
 
 // renderSecurity shows the Security tab after a failed save, with the
