@@ -39,6 +39,11 @@ type Config struct {
 	} `yaml:"platform"`
 	Node struct {
 		PublicIPs []string `yaml:"public_ips"`
+		// Name is how the edge names itself in the Via header of what it
+		// proxies, and how it knows a request that has already passed it
+		// (a loop, answered 508). Empty: "rampart-" and a random token, new
+		// at every start.
+		Name string `yaml:"name"`
 	} `yaml:"node"`
 	// TrustedProxies are the peers whose X-Forwarded-For (and, for the
 	// "cloudflare" preset, CF-Connecting-IP) name the real client.

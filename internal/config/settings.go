@@ -24,6 +24,7 @@ var settings = []setting{
 	{"debug_addr", "listen address of Go's pprof profiles (/debug/pprof/); keep it on loopback; default: off", func(c *Config) any { return &c.DebugAddr }},
 	{"platform.domain", "services are reached at <service>.<platform.domain>", func(c *Config) any { return &c.Platform.Domain }},
 	{"node.public_ips", "this node's public IPs, shown as A-record targets (comma-separated); default: detected", func(c *Config) any { return &c.Node.PublicIPs }},
+	{"node.name", "this node's name in the Via header of proxied requests (loop detection: it must differ between rampart nodes that proxy to each other); letters, digits, '-', '.', '_', up to 32; default: rampart-<random>", func(c *Config) any { return &c.Node.Name }},
 	{"trusted_proxies", "proxies in front of rampart whose X-Forwarded-For is believed: CIDRs, IPs or the preset cloudflare (comma-separated); default: none", func(c *Config) any { return &c.TrustedProxies }},
 	{"acme.directory", "ACME directory URL for certificates of custom domains (Let's Encrypt staging: " + LetsEncryptStaging + "; any RFC 8555 CA)", func(c *Config) any { return &c.ACME.Directory }},
 	{"acme.email", "contact email for the ACME account: the CA's expiry and policy notices go there", func(c *Config) any { return &c.ACME.Email }},

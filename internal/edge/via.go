@@ -32,13 +32,15 @@ func newVia(name string) (via, error) {
 		var b [4]byte
 		_, _ = rand.Read(b[:]) // never fails (crypto/rand)
 		name = "rampart-" + hex.EncodeToString(b[:])
-	} else if err := checkViaName(name); err != nil {
+	} else if err := CheckViaName(name); err != nil {
 		return via{}, err
 	}
 	return via{name: name, v10: "1.0 " + name, v11: "1.1 " + name, v2: "2 " + name, v3: "3 " + name}, nil
 }
 
-func checkViaName(name string) error {
+// CheckViaName says whether name can be a [Config.ViaName], so that a caller
+// can name its own setting in the error.
+func CheckViaName(name string) error {
 	if len(name) > maxViaName {
 		return fmt.Errorf("via name %.40q is longer than %d characters: keep it short, it goes with every request", name, maxViaName)
 	}

@@ -109,6 +109,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if cfg.Log.AccessLog {
 		ecfg.AccessLog = log.With("log", "access")
 	}
+	if cfg.Node.Name != "" {
+		if err := edge.CheckViaName(cfg.Node.Name); err != nil {
+			return nil, fmt.Errorf("node.name: %w", err)
+		}
+		ecfg.ViaName = cfg.Node.Name
+	}
 	if s.edge, err = edge.New(ecfg); err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/certs/pebbletest"
 	"github.com/rampart-dev/rampart/internal/config"
+	"github.com/rampart-dev/rampart/internal/edge"
 )
 
 // TestDemoHTTPS: with the demo's platform domain localhost, the demo
@@ -163,5 +164,35 @@ func TestShutdownWithSeveralListenersFailing(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return")
+	}
+}
+
+// TestNodeName: node.name is the edge's name in Via, and a name that cannot
+// be one is refused at start, naming the setting.
+func TestNodeName(t *testing.T) {
+	cfg := config.Default()
+	cfg.Data = t.TempDir()
+	cfg.AdminAddr, cfg.HTTPAddr, cfg.HTTPSAddr = "127.0.0.1:0", "127.0.0.1:0", ""
+	cfg.Node.Name = "edge one"
+	if _, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil || !strings.Contains(err.Error(), "node.name:") {
+		t.Fatalf("a name with a space: err = %v, want one naming node.name", err)
+	}
+
+	var via string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { via = r.Header.Get("Via") }))
+	defer up.Close()
+	cfg.Node.Name = "edge-1.example"
+	srv, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.close()
+	if err := srv.edge.SetRoutes([]edge.Route{{Service: "blog", Hosts: []string{"blog.localhost"}, Upstreams: []string{up.URL}}}); err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest(http.MethodGet, "http://blog.localhost/", nil)
+	srv.edge.ServeHTTP(httptest.NewRecorder(), req)
+	if via != "1.1 edge-1.example" {
+		t.Errorf("Via = %q, want %q", via, "1.1 edge-1.example")
 	}
 }
