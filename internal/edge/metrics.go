@@ -97,10 +97,14 @@ func (m *metrics) forget(service string) {
 }
 
 // serviceMetrics are one service's metric children, resolved once when the
-// routing table is built so that a request costs atomic adds, not label
+// service is first installed so that a request costs atomic adds, not label
 // hashing and map lookups.
 type serviceMetrics struct {
-	service        string
+	service string
+	// gone is set when the service's series are deleted; its requests
+	// still in flight then create no series again, which would otherwise
+	// count an old service's requests for a new one of the same name.
+	gone           atomic.Bool
 	requests       *prometheus.CounterVec
 	duration       prometheus.Observer
 	upstreamErrors prometheus.Counter
@@ -158,6 +162,9 @@ var codeSlot = func() (s [600]int8) {
 }()
 
 func (sm *serviceMetrics) observe(status int, d time.Duration) {
+	if sm.gone.Load() {
+		return
+	}
 	sm.counter(status).Inc()
 	if status != statusSwitchingProtocols {
 		sm.duration.Observe(d.Seconds())
