@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/rampart-dev/rampart/internal/edge/cache"
@@ -80,6 +81,7 @@ type svcState struct {
 	name    string
 	traffic *traffic
 	limiter *ratelimit.Limiter // nil: not limited in the current table
+	limit   ratelimit.Config   // what limiter was last set to
 	metrics *serviceMetrics    // nil: no metrics
 }
 
@@ -295,16 +297,26 @@ func (e *Edge) compileRoute(rt *route) {
 		e.cache.Purge(rt.key) // turned off: nothing stale may come back when it is on again
 	}
 	if rl := rt.rateLimit; rl != nil && !rl.Disabled {
-		if st.limiter == nil {
+		switch {
+		case st.limiter == nil:
 			// Validated in checkRoute, so New cannot fail on the config.
 			st.limiter, _ = ratelimit.New(*rl, e.limiterOptions)
-		} else {
+		case !sameLimit(st.limit, *rl):
+			// Only on a change: SetConfig takes every shard's lock, and
+			// the table is rebuilt for every change to any service.
 			_ = st.limiter.SetConfig(*rl) // validated in checkRoute
 		}
+		st.limit = *rl
+		st.limit.Allow = slices.Clone(rl.Allow)
 		rt.limiter = st.limiter
 		h = st.limiter.Wrap(h, e.wrapLimiter)
 	}
 	rt.handler = h
+}
+
+// sameLimit reports whether a and b limit alike.
+func sameLimit(a, b ratelimit.Config) bool {
+	return a.Requests == b.Requests && a.Period == b.Period && a.Disabled == b.Disabled && slices.Equal(a.Allow, b.Allow)
 }
 
 // checkHost rejects host names that could never match a request's Host.
