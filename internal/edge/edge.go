@@ -247,7 +247,7 @@ func (e *Edge) finish(rec *recorder, r *http.Request, rt *route, host, id string
 		Error:     abort,
 	}
 	if rt != nil {
-		ent.Service = rt.service
+		ent.Service, ent.ServiceID = rt.service, rt.key
 	}
 	if rec.err != nil {
 		ent.Error = rec.err.Error()

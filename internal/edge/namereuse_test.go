@@ -71,7 +71,15 @@ func TestNameReuse(t *testing.T) {
 	upA := fixedUpstream(t, "A", &slowA, current)
 	upB := fixedUpstream(t, "B", nil, nil)
 	reg := newRegistry(t)
-	e, srv := newEdge(t, Config{Metrics: reg})
+	var (
+		logMu  sync.Mutex
+		logged []LogEntry
+	)
+	e, srv := newEdge(t, Config{Metrics: reg, OnRequest: func(ent LogEntry) {
+		logMu.Lock()
+		logged = append(logged, ent)
+		logMu.Unlock()
+	}})
 	const host = "x.apps.test"
 	route := func(id, upstream string) Route {
 		return Route{
@@ -155,6 +163,17 @@ func TestNameReuse(t *testing.T) {
 		if got := testutil.ToFloat64(e.metrics.requests.WithLabelValues("x", "200")); got != 7 {
 			t.Fatalf("round %d: requests_total{service=x,code=200} = %v, want the new service's 7", round, got)
 		}
+		// The log tells the two apart by ID, whatever table a request
+		// ran on.
+		logMu.Lock()
+		for _, ent := range logged {
+			want := map[string]string{idA: upA.URL, idB: upB.URL}[ent.ServiceID]
+			if ent.Service != "x" || want == "" || ent.Upstream != "" && ent.Upstream != want {
+				t.Fatalf("round %d: log entry of service %q (ID %q) names upstream %q", round, ent.Service, ent.ServiceID, ent.Upstream)
+			}
+		}
+		logged = logged[:0]
+		logMu.Unlock()
 	}
 	e.mu.Lock()
 	kept := len(e.services)
