@@ -86,7 +86,11 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 	return c, nil
 }
 
-// forget deletes the series of a service that no longer exists.
+// forget deletes the series of a service that no longer exists. Series
+// are labelled with the name, which people read; a new service of the same
+// name starts new ones from zero, which Prometheus sees as a counter reset
+// (rate and increase handle it) rather than one service's counts going on
+// into another's.
 func (m *metrics) forget(service string) {
 	l := prometheus.Labels{"service": service}
 	m.requests.DeletePartialMatch(l)
