@@ -27,6 +27,12 @@ type LogEntry struct {
 	Cache     string   `json:"cache,omitempty"`   // the output cache's X-Cache: HIT, MISS, BYPASS or STALE
 	Limited   bool     `json:"limited,omitempty"` // refused with 429 by the rate limiter
 	Error     string   `json:"error,omitempty"`   // why the upstream failed, or what the client did (499, 400)
+
+	// ServiceID is the ID of the service that answered; 0 when unknown.
+	// A service's name can pass to a new service while requests of the
+	// old one still run, so an entry is shown as a service's only when
+	// the IDs agree. The service layer reads it; the API does not show it.
+	ServiceID int64 `json:"-"`
 }
 
 // Reason says in a few words why the edge did not serve the request

@@ -134,6 +134,7 @@ func RoutesFor(svcs []*rampart.Service, domains []*rampart.Domain, platformDomai
 	routes := make([]edge.Route, 0, len(svcs))
 	for _, s := range svcs {
 		routes = append(routes, edge.Route{
+			ID:        RouteID(s.ID),
 			Service:   s.Name,
 			Hosts:     append([]string{s.Hostname(platformDomain)}, byService[s.ID]...),
 			Upstreams: s.Upstreams,

@@ -71,7 +71,7 @@ func newEnvWith(t *testing.T, opts Options) *env {
 		log = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	logs := logtail.New(logtail.Options{})
-	a := app.New(db, app.Options{Logger: log, Now: c.Now, Cache: app.PurgeFunc(func(string) int { return 0 }), PlatformDomain: testDomain,
+	a := app.New(db, app.Options{Logger: log, Now: c.Now, Cache: app.PurgeFunc(func(int64) int { return 0 }), PlatformDomain: testDomain,
 		Certificates: app.ResetFunc(func(_ context.Context, name string) (string, error) { return "/var/lib/rampart/certs.old-test", nil }),
 		CheckKeyPair: dataplane.CheckKeyPair,
 		Logs:         dataplane.Logs(logs), LogHeartbeat: 100 * time.Millisecond,

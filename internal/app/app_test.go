@@ -388,8 +388,8 @@ func TestRateLimitAndCacheSettings(t *testing.T) {
 	if _, err := f.app.Services.PurgeCache(ctx, member, "shop"); rampart.ErrorCode(err) != rampart.EINVALID {
 		t.Errorf("purge without an edge: %v", err)
 	}
-	var purged []string
-	f.app.core.opts.Cache = PurgeFunc(func(s string) int { purged = append(purged, s); return 7 })
+	var purged []int64
+	f.app.core.opts.Cache = PurgeFunc(func(id int64) int { purged = append(purged, id); return 7 })
 	if n, err := f.app.Services.PurgeCache(ctx, member, "shop"); err != nil || n != 7 {
 		t.Errorf("purge: %d %v", n, err)
 	}
@@ -399,8 +399,8 @@ func TestRateLimitAndCacheSettings(t *testing.T) {
 	if _, err := f.app.Services.PurgeCache(ctx, member, "blog"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
 		t.Errorf("member purging another's cache: %v", err)
 	}
-	if len(purged) != 1 || purged[0] != "shop" {
-		t.Errorf("purged %v", purged)
+	if shop, err := f.app.Services.Get(ctx, member, "shop"); err != nil || len(purged) != 1 || purged[0] != shop.ID {
+		t.Errorf("purged %v, want shop's ID (%v)", purged, err)
 	}
 }
 

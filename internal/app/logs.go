@@ -23,8 +23,10 @@ import (
 // names are reused: after a service is deleted, another person may create
 // one of the same name, and its requests must not reach the first owner's
 // open stream, nor its old entries the new owner. So an entry counts for a
-// service only if the request started after the service was created, and a
-// following stream releases an entry only once it has seen that the
+// service only if the request started after the service was created and
+// was answered by that service (the edge tags each entry with the
+// service's ID: until it has applied a change, a new request can still
+// reach the old service of the name), and a following stream releases an entry only once it has seen that the
 // services in the store did not change since the request started (one
 // cheap version read, at most every logRecheckEvery).
 type Logs struct {
@@ -132,6 +134,11 @@ type logScope struct {
 	// requests that started before belong to an earlier service of the
 	// same name.
 	since map[string]time.Time
+	// ids maps each visible service to its ID. The times alone do not
+	// tell a request that started after a new service of an old name was
+	// created but still reached the old one (the edge applies changes a
+	// moment later): the entry's ServiceID does.
+	ids map[string]int64
 }
 
 func (sc logScope) tail() rampart.LogScope {
@@ -151,7 +158,7 @@ func (sc logScope) allows(e *rampart.LogEntry) bool {
 		return true
 	}
 	since, ok := sc.since[e.Service]
-	return ok && !e.Time.Before(since)
+	return ok && !e.Time.Before(since) && (e.ServiceID == 0 || e.ServiceID == sc.ids[e.Service])
 }
 
 // filter keeps the entries sc allows, in place.
@@ -216,7 +223,7 @@ func (s *LogStream) load(ctx context.Context) error {
 		} else if err != nil {
 			return err
 		}
-		s.scope = logScope{since: map[string]time.Time{svc.Name: svc.CreatedAt}}
+		s.scope = logScope{since: map[string]time.Time{svc.Name: svc.CreatedAt}, ids: map[string]int64{svc.Name: svc.ID}}
 	case actor.isAdmin():
 		s.scope = logScope{all: true}
 	default:
@@ -224,9 +231,10 @@ func (s *LogStream) load(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		s.scope = logScope{since: make(map[string]time.Time, len(svcs))}
+		s.scope = logScope{since: make(map[string]time.Time, len(svcs)), ids: make(map[string]int64, len(svcs))}
 		for _, svc := range svcs {
 			s.scope.since[svc.Name] = svc.CreatedAt
+			s.scope.ids[svc.Name] = svc.ID
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -211,6 +212,39 @@ func TestLogsServiceNameReused(t *testing.T) {
 	got := readAll(t, must(f.app.Logs.Open(ctx, admin, rampart.LogQuery{Service: "shop", Tail: 10})))
 	if !slices.Equal(got, []string{"shop/admins"}) {
 		t.Errorf("the new shop's log: %v", got)
+	}
+}
+
+// TestLogsOldServiceAfterReuse: a request that starts after a new service
+// of an old name was created but still reaches the old one, because the
+// edge has not applied the change yet, is not the new owner's to see: it
+// names the old service's upstream.
+func TestLogsOldServiceAfterReuse(t *testing.T) {
+	f, logs := logFixture(t)
+	ctx := context.Background()
+	member, admin := UserActor(f.member, ""), UserActor(f.admin, "")
+	old, err := f.app.Services.Get(ctx, member, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.app.Services.Delete(ctx, member, "shop"); err != nil {
+		t.Fatal(err)
+	}
+	// The new shop is the admin's; an entry of each arrives after it.
+	created, err := f.app.Services.Create(ctx, admin, rampart.ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:9002"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []struct {
+		id   int64
+		path string
+	}{{old.ID, "/old"}, {created.ID, "/new"}} {
+		logs.Publish(edge.LogEntry{Time: time.Now(), Service: "shop", ServiceID: strconv.FormatInt(e.id, 10), Host: "shop.localhost",
+			Method: "GET", Path: e.path, Status: 200, Upstream: "http://127.0.0.1:9000"})
+	}
+	got := readAll(t, must(f.app.Logs.Open(ctx, admin, rampart.LogQuery{Service: "shop", Tail: 10})))
+	if !slices.Equal(got, []string{"shop/new"}) {
+		t.Errorf("the new shop's log: %v, want only its own request", got)
 	}
 }
 

@@ -15,16 +15,19 @@ import (
 type Services struct{ *core }
 
 // CachePurger empties the output cache of one service and says how many
-// responses it dropped: the edge, in the process that runs one.
+// responses it dropped: the edge, in the process that runs one. The
+// service is named by its ID, not its name: a name can belong to another
+// service by the time the purge runs, and the edge keeps each service's
+// responses under its ID.
 type CachePurger interface {
-	PurgeCache(service string) int
+	PurgeCache(serviceID int64) int
 }
 
 // PurgeFunc is a CachePurger made of a function.
-type PurgeFunc func(service string) int
+type PurgeFunc func(serviceID int64) int
 
 // PurgeCache calls f.
-func (f PurgeFunc) PurgeCache(service string) int { return f(service) }
+func (f PurgeFunc) PurgeCache(serviceID int64) int { return f(serviceID) }
 
 // Create creates a service owned by the caller (or by in.Owner, for admins).
 func (s *Services) Create(ctx context.Context, actor Actor, in rampart.ServiceInput) (*rampart.Service, error) {
@@ -245,7 +248,7 @@ func (s *Services) PurgeCache(ctx context.Context, actor Actor, name string) (in
 		if err != nil {
 			return err
 		}
-		n = s.opts.Cache.PurgeCache(svc.Name)
+		n = s.opts.Cache.PurgeCache(svc.ID)
 		return s.audit(ctx, st, actor, "service.cache_purge", svc, fmt.Sprintf("entries=%d", n))
 	})
 	return n, err

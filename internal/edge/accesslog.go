@@ -10,9 +10,13 @@ import (
 // LogEntry describes one request that went through the edge. It is what
 // the access log writes and what Config.OnRequest receives.
 type LogEntry struct {
-	Time      time.Time // when the request arrived
-	Service   string    // "" when no route matched the host
-	Host      string    // normalized: lower case, no port, at most 253 bytes
+	Time    time.Time // when the request arrived
+	Service string    // "" when no route matched the host
+	// ServiceID is the Route.ID of the service that answered: a reader
+	// that shows a service's entries to its owner checks it, because the
+	// name may have passed to another service while the request ran.
+	ServiceID string
+	Host      string // normalized: lower case, no port, at most 253 bytes
 	Method    string
 	Path      string // URL path only: query strings often carry tokens
 	Status    int    // 499: the client went away before the whole answer reached it

@@ -24,6 +24,16 @@
 // stored responses) lives in the Edge per service, so the chain can be
 // rebuilt with every table.
 //
+// Per-service state (limiter counters, the cache namespace, traffic counts,
+// metric series) belongs to the service's [Route.ID], not its name: on a
+// shared node a name is deleted and taken again by another tenant, maybe
+// within one table change, and the new service must start with nothing of
+// the old one's, not even a response that a request still running on the
+// old table stores after the swap (the cache refuses it). The state is
+// bounded per service (see TestThousandServicesMemory for the figures): a
+// limiter of at most DefaultLimiterClients clients, a share of the shared
+// cache (cache.Options.MaxServiceBytes), 30 minutes of traffic counts.
+//
 // Everything around the route is shared and cheap: a request ID, one
 // access-log line, Prometheus counters resolved per route when the table is
 // built rather than per request, and small error pages that tell the visitor

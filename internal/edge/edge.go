@@ -93,9 +93,8 @@ type Edge struct {
 	limiterOptions ratelimit.Options
 	wrapLimiter    ratelimit.HandlerOptions // how compileRoute puts each limiter in its chain
 
-	mu       sync.Mutex // serializes SetRoutes; guards the maps below
-	limiters map[string]*ratelimit.Limiter
-	traffic  map[string]*traffic
+	mu       sync.Mutex           // serializes SetRoutes; guards services
+	services map[string]*svcState // by route key (see Route.ID)
 }
 
 // New returns an edge with an empty routing table: every request gets the
@@ -110,8 +109,7 @@ func New(cfg Config) (*Edge, error) {
 
 		cache:          cache.New(cfg.Cache),
 		limiterOptions: cfg.Limiter,
-		limiters:       make(map[string]*ratelimit.Limiter),
-		traffic:        make(map[string]*traffic),
+		services:       make(map[string]*svcState),
 	}
 	v, err := newVia(cfg.ViaName)
 	if err != nil {
@@ -249,7 +247,7 @@ func (e *Edge) finish(rec *recorder, r *http.Request, rt *route, host, id string
 		Error:     abort,
 	}
 	if rt != nil {
-		ent.Service = rt.service
+		ent.Service, ent.ServiceID = rt.service, rt.key
 	}
 	if rec.err != nil {
 		ent.Error = rec.err.Error()

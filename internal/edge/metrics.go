@@ -86,7 +86,11 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 	return c, nil
 }
 
-// forget deletes the series of a service that no longer exists.
+// forget deletes the series of a service that no longer exists. Series
+// are labelled with the name, which people read; a new service of the same
+// name starts new ones from zero, which Prometheus sees as a counter reset
+// (rate and increase handle it) rather than one service's counts going on
+// into another's.
 func (m *metrics) forget(service string) {
 	l := prometheus.Labels{"service": service}
 	m.requests.DeletePartialMatch(l)
@@ -97,10 +101,14 @@ func (m *metrics) forget(service string) {
 }
 
 // serviceMetrics are one service's metric children, resolved once when the
-// routing table is built so that a request costs atomic adds, not label
+// service is first installed so that a request costs atomic adds, not label
 // hashing and map lookups.
 type serviceMetrics struct {
-	service        string
+	service string
+	// gone is set when the service's series are deleted; its requests
+	// still in flight then create no series again, which would otherwise
+	// count an old service's requests for a new one of the same name.
+	gone           atomic.Bool
 	requests       *prometheus.CounterVec
 	duration       prometheus.Observer
 	upstreamErrors prometheus.Counter
@@ -158,6 +166,9 @@ var codeSlot = func() (s [600]int8) {
 }()
 
 func (sm *serviceMetrics) observe(status int, d time.Duration) {
+	if sm.gone.Load() {
+		return
+	}
 	sm.counter(status).Inc()
 	if status != statusSwitchingProtocols {
 		sm.duration.Observe(d.Seconds())

@@ -71,6 +71,15 @@ func TestRateLimit(t *testing.T) {
 		t.Errorf("after new tables: %d, want 429", res.StatusCode)
 	}
 	wantLimited(t, e, "shop", 2) // the counts outlived the refused route
+
+	// A new limit applies at once, to the counts so far.
+	route.RateLimit = &ratelimit.Config{Requests: 40, Period: time.Minute}
+	if err := e.SetRoutes([]Route{route}); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := get(t, srv, "shop.example.com", "/"); res.StatusCode != http.StatusOK {
+		t.Errorf("after raising the limit: %d, want 200", res.StatusCode)
+	}
 }
 
 // TestRateLimitAllowAndStopped: allow-listed clients are never limited and

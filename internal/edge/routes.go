@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/rampart-dev/rampart/internal/edge/cache"
@@ -13,6 +14,16 @@ import (
 
 // Route sends the requests for some host names to one service's upstreams.
 type Route struct {
+	// ID identifies the service for as long as it exists, and never
+	// another one after it: the store's service ID, say, in decimal. All
+	// the edge keeps of a service between tables (cached responses,
+	// limiter counters, traffic counts, metric series) belongs to its ID,
+	// so that a service deleted and created again under the same name,
+	// by another owner, starts with nothing of the old one's. It must be
+	// unique within one SetRoutes call. Empty: the Service name stands in
+	// for it, which is right only for a caller whose names are never
+	// reused (a fixed configuration, a test).
+	ID string
 	// Service names the service; it labels metrics and log lines and must
 	// be unique within one SetRoutes call.
 	Service string
@@ -33,16 +44,25 @@ type Route struct {
 	Cache *cache.Config
 }
 
+// key is what the edge files the route's service state under.
+func (rc *Route) key() string {
+	if rc.ID != "" {
+		return rc.ID
+	}
+	return rc.Service
+}
+
 // table is an immutable routing table. A new one is built for every
 // SetRoutes call and swapped in whole, so readers never lock.
 type table struct {
 	hosts    map[string]*route // normalized host name → route
-	services map[string]*route // service name → route
+	services map[string]*route // route key → route
 }
 
 // route is a compiled Route.
 type route struct {
-	service   string
+	key       string // Route.key: the service's ID
+	service   string // its name
 	stopped   bool
 	targets   []*url.URL
 	rateLimit *ratelimit.Config
@@ -54,48 +74,87 @@ type route struct {
 	traffic   *traffic           // recent counts, for the dashboard
 }
 
+// svcState is what the edge keeps of one service from one table to the
+// next, filed under the service's ID. Its cached responses are in the
+// cache, under the same ID.
+type svcState struct {
+	name    string
+	traffic *traffic
+	limiter *ratelimit.Limiter // nil: not limited in the current table
+	limit   ratelimit.Config   // what limiter was last set to
+	metrics *serviceMetrics    // nil: no metrics
+}
+
 // SetRoutes replaces the routing table with one that holds every valid
 // route of routes, so that one service's mistake never takes the others
 // down. It returns nil when all were installed; otherwise the errors.Join
 // of one [*RouteError] per route left out (see [RouteErrors]). A route is
 // left out when it is invalid, when an earlier route has the same service
-// name, or when an earlier route, valid or not, claims one of its hosts:
-// a mistake in one service's settings must not hand its hosts to another.
-// Requests already in flight finish on the table they started with.
+// ID or name, or when an earlier route, valid or not, claims one of its
+// hosts: a mistake in one service's settings must not hand its hosts to
+// another. Requests already in flight finish on the table they started
+// with.
 func (e *Edge) SetRoutes(routes []Route) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-
-	next, refused := e.compile(routes)
-	e.table.Store(next)
 
 	// Forget what belonged to services that are gone: metric series,
 	// limiter state, cached responses, traffic counts. Services that stay
 	// keep theirs across tables (see compileRoute), and so do services
 	// whose route was refused: they still exist, and once their route is
-	// fixed they carry on where they were.
-	listed := make(map[string]bool, len(routes))
+	// fixed they carry on where they were. Gone is by ID: a service whose
+	// name comes back with a new ID is a new service and starts empty.
+	listed := make(map[string]string, len(routes)) // key → name
 	for i := range routes {
-		listed[routes[i].Service] = true
-	}
-	// e.traffic has an entry for every service that was ever installed
-	// and not forgotten since.
-	for name := range e.traffic {
-		if listed[name] {
-			continue
+		if _, dup := listed[routes[i].key()]; !dup {
+			listed[routes[i].key()] = routes[i].Service
 		}
-		if e.metrics != nil {
-			e.metrics.forget(name)
-		}
-		e.cache.Forget(name)
-		delete(e.traffic, name)
 	}
-	for name := range e.limiters {
-		if rt, ok := next.services[name]; ok && rt.limiter == nil || !ok && !listed[name] {
-			delete(e.limiters, name)
+	var gone []string
+	for key, st := range e.services {
+		name, ok := listed[key]
+		switch {
+		case !ok:
+			gone = append(gone, key)
+		case name != st.name && st.metrics != nil:
+			// Renamed: its series carry the name, so they start over.
+			e.forgetMetrics(st)
+		}
+	}
+	// Metric series go before the new table is compiled: series are found
+	// by name, and a new service of the same name must get new ones, not
+	// the old service's counts. Requests still running on the old table
+	// count into series that are no longer exported.
+	for _, key := range gone {
+		e.forgetMetrics(e.services[key])
+	}
+
+	next, refused := e.compile(routes)
+	e.table.Store(next)
+
+	// The rest goes once no new request can reach it. A request of a gone
+	// service that is still running may yet try to store its response:
+	// the cache refuses it (see cache.Forget).
+	for _, key := range gone {
+		e.cache.Forget(key)
+		delete(e.services, key)
+	}
+	for key, st := range e.services {
+		if rt, ok := next.services[key]; ok && rt.limiter == nil {
+			st.limiter = nil
 		}
 	}
 	return errors.Join(refused...)
+}
+
+// forgetMetrics deletes the metric series of st's service.
+func (e *Edge) forgetMetrics(st *svcState) {
+	if st.metrics == nil {
+		return
+	}
+	st.metrics.gone.Store(true)
+	e.metrics.forget(st.name)
+	st.metrics = nil
 }
 
 // compile builds a table of the valid routes and returns a *RouteError
@@ -110,6 +169,7 @@ func (e *Edge) compile(routes []Route) (*table, []error) {
 		refused = append(refused, &RouteError{Service: service, Err: err})
 	}
 	named := make(map[string]bool, len(routes))
+	keyed := make(map[string]bool, len(routes))
 	owner := make(map[string]string) // normalized host → service of the first route that named it
 	for i := range routes {
 		rc := &routes[i]
@@ -123,6 +183,11 @@ func (e *Edge) compile(routes []Route) (*table, []error) {
 			continue
 		}
 		named[rc.Service] = true
+		if keyed[rc.key()] {
+			refuse(rc.Service, fmt.Errorf("its ID %q is another route's too: give each service an ID of its own", rc.ID))
+			continue
+		}
+		keyed[rc.key()] = true
 		if claimErr := claimHosts(owner, rc); claimErr != nil {
 			refuse(rc.Service, claimErr)
 			continue
@@ -131,7 +196,7 @@ func (e *Edge) compile(routes []Route) (*table, []error) {
 			refuse(rc.Service, err)
 			continue
 		}
-		t.services[rc.Service] = rt
+		t.services[rt.key] = rt
 		for _, h := range rc.Hosts {
 			t.hosts[normalizeHost(h)] = rt
 		}
@@ -186,7 +251,7 @@ func checkRoute(rc *Route) (*route, error) {
 			errs = append(errs, err)
 		}
 	}
-	rt := &route{service: rc.Service, stopped: rc.Stopped, rateLimit: rc.RateLimit, cacheCfg: rc.Cache}
+	rt := &route{key: rc.key(), service: rc.Service, stopped: rc.Stopped, rateLimit: rc.RateLimit, cacheCfg: rc.Cache}
 	for _, raw := range rc.Upstreams {
 		u, err := parseUpstream(raw)
 		if err != nil {
@@ -204,17 +269,20 @@ func checkRoute(rc *Route) (*route, error) {
 // compileRoute resolves a valid route's metrics and builds its handler
 // chain.
 func (e *Edge) compileRoute(rt *route) {
-	if e.metrics != nil {
-		rt.metrics = e.metrics.forService(rt.service)
-	}
-	// State lives in the Edge, keyed by service, so that a new table (one
-	// is built for every change to any service) keeps each service's
+	// State lives in the Edge, keyed by service ID, so that a new table
+	// (one is built for every change to any service) keeps each service's
 	// limiter counters, cached responses and traffic counts.
-	rt.traffic = e.traffic[rt.service]
-	if rt.traffic == nil {
-		rt.traffic = new(traffic)
-		e.traffic[rt.service] = rt.traffic
+	st := e.services[rt.key]
+	if st == nil {
+		st = &svcState{name: rt.service, traffic: new(traffic)}
+		e.services[rt.key] = st
 	}
+	st.name = rt.service
+	if e.metrics != nil && st.metrics == nil {
+		st.metrics = e.metrics.forService(rt.service)
+	}
+	rt.metrics = st.metrics
+	rt.traffic = st.traffic
 	if rt.stopped {
 		return
 	}
@@ -223,24 +291,32 @@ func (e *Edge) compileRoute(rt *route) {
 	// cache; then the upstream proxies.
 	var h http.Handler = e.newUpstreams(rt)
 	if c := rt.cacheCfg; c != nil && !c.Disabled {
-		h = e.cache.Handler(rt.service, *c, h)
+		h = e.cache.Handler(rt.key, *c, h)
 		rt.cached = h
 	} else {
-		e.cache.Purge(rt.service) // turned off: nothing stale may come back when it is on again
+		e.cache.Purge(rt.key) // turned off: nothing stale may come back when it is on again
 	}
 	if rl := rt.rateLimit; rl != nil && !rl.Disabled {
-		lim := e.limiters[rt.service]
-		if lim == nil {
+		switch {
+		case st.limiter == nil:
 			// Validated in checkRoute, so New cannot fail on the config.
-			lim, _ = ratelimit.New(*rl, e.limiterOptions)
-			e.limiters[rt.service] = lim
-		} else {
-			_ = lim.SetConfig(*rl) // validated in checkRoute
+			st.limiter, _ = ratelimit.New(*rl, e.limiterOptions)
+		case !sameLimit(st.limit, *rl):
+			// Only on a change: SetConfig takes every shard's lock, and
+			// the table is rebuilt for every change to any service.
+			_ = st.limiter.SetConfig(*rl) // validated in checkRoute
 		}
-		rt.limiter = lim
-		h = lim.Wrap(h, e.wrapLimiter)
+		st.limit = *rl
+		st.limit.Allow = slices.Clone(rl.Allow)
+		rt.limiter = st.limiter
+		h = st.limiter.Wrap(h, e.wrapLimiter)
 	}
 	rt.handler = h
+}
+
+// sameLimit reports whether a and b limit alike.
+func sameLimit(a, b ratelimit.Config) bool {
+	return a.Requests == b.Requests && a.Period == b.Period && a.Disabled == b.Disabled && slices.Equal(a.Allow, b.Allow)
 }
 
 // checkHost rejects host names that could never match a request's Host.

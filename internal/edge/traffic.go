@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"time"
+
+	"github.com/rampart-dev/rampart/internal/edge/ratelimit"
 )
 
 // Traffic counts for the dashboard: per service, a ring of one-minute
@@ -141,12 +143,17 @@ func (tr *traffic) snapshot(now time.Time) []TrafficCount {
 	return out
 }
 
-// Stats returns what the edge saw of service in the last half hour, and
-// the clients its rate limiter refused most. A service without traffic
+// Stats returns what the edge saw of a service in the last half hour, and
+// the clients its rate limiter refused most. id is the service's
+// [Route.ID] (its name if its routes have none). A service without traffic
 // gives zero counts.
-func (e *Edge) Stats(service string) TrafficStats {
+func (e *Edge) Stats(id string) TrafficStats {
+	var tr *traffic
+	var lim *ratelimit.Limiter
 	e.mu.Lock()
-	tr, lim := e.traffic[service], e.limiters[service]
+	if st := e.services[id]; st != nil {
+		tr, lim = st.traffic, st.limiter
+	}
 	e.mu.Unlock()
 	st := TrafficStats{BucketWidth: trafficBucketWidth, Buckets: tr.snapshot(time.Now())}
 	if lim != nil {
@@ -161,5 +168,6 @@ func (e *Edge) Stats(service string) TrafficStats {
 	return st
 }
 
-// PurgeCache drops every cached response of service and says how many.
-func (e *Edge) PurgeCache(service string) int { return e.cache.Purge(service) }
+// PurgeCache drops every cached response of a service and says how many.
+// id is the service's [Route.ID] (its name if its routes have none).
+func (e *Edge) PurgeCache(id string) int { return e.cache.Purge(id) }

@@ -130,7 +130,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Log:            log.With("log", "domains"),
 	}
 	s.app = app.New(db, app.Options{Logger: log, PlatformDomain: cfg.Platform.Domain, Quotas: cfg.LimitsQuotas(),
-		Cache: s.edge, DNS: s.domains, Logs: dataplane.Logs(s.logs), CheckKeyPair: dataplane.CheckKeyPair,
+		Cache: edgeCache{s.edge}, DNS: s.domains, Logs: dataplane.Logs(s.logs), CheckKeyPair: dataplane.CheckKeyPair,
 		// The certificate manager is made below, once the listeners it
 		// answers challenges on are bound.
 		Certificates: app.ResetFunc(func(ctx context.Context, name string) (string, error) { return s.certs.Reset(ctx, name) })})

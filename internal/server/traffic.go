@@ -4,9 +4,19 @@ import (
 	"time"
 
 	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/agent"
 	"github.com/rampart-dev/rampart/internal/edge"
 	"github.com/rampart-dev/rampart/internal/edge/ratelimit"
 )
+
+// edgeCache is the edge as the service layer's CachePurger: the service
+// layer names a service by its store ID, the edge by the route ID the
+// routes reconciler gave it (agent.RouteID).
+type edgeCache struct{ edge *edge.Edge }
+
+func (c edgeCache) PurgeCache(serviceID int64) int {
+	return c.edge.PurgeCache(agent.RouteID(serviceID))
+}
 
 // trafficStats adapts the edge's Stats to what the dashboard wants. The edge
 // has its own types because enforcement packages must not import the domain
@@ -14,13 +24,14 @@ import (
 // limiter is the edge's rate-limiter options, whose StatsWindow says how
 // far back the most-limited clients are counted: the dashboard labels the
 // table with it, since it is not the buckets' half hour.
-func trafficStats(stats func(service string) edge.TrafficStats, limiter ratelimit.Options) func(service string) rampart.TrafficStats {
+// The edge is asked by route ID, like edgeCache.
+func trafficStats(stats func(id string) edge.TrafficStats, limiter ratelimit.Options) func(serviceID int64) rampart.TrafficStats {
 	window := limiter.StatsWindow
 	if window == 0 {
 		window = ratelimit.DefaultStatsWindow
 	}
-	return func(service string) rampart.TrafficStats {
-		return toTrafficStats(stats(service), window)
+	return func(serviceID int64) rampart.TrafficStats {
+		return toTrafficStats(stats(agent.RouteID(serviceID)), window)
 	}
 }
 

@@ -112,7 +112,7 @@ func TestBrowser(t *testing.T) {
 	var domains *agent.Domains
 	// The Logs tab reads an edge log that the test publishes requests to.
 	logs := logtail.New(logtail.Options{})
-	e := newEnvWith(t, edge{purge: func(string) int { return 42 }, stats: demoStats, logs: logs, httpPort: 8080,
+	e := newEnvWith(t, edge{purge: func(int64) int { return 42 }, stats: demoStats, logs: logs, httpPort: 8080,
 		checkDNS: func(ctx context.Context, d *rampart.Domain) dnscheck.Result { return domains.Check(ctx, d) }})
 	srv := httptest.NewServer(e.h)
 	defer srv.Close()
@@ -721,7 +721,7 @@ func TestBrowser(t *testing.T) {
 // demoStats is a plausible half hour of traffic for the screenshots: a
 // steady load with a scraper's burst that the rate limiter cut off, a cache
 // that answers most GETs, and two quiet minutes with nothing cacheable.
-func demoStats(string) rampart.TrafficStats {
+func demoStats(int64) rampart.TrafficStats {
 	end := time.Now().UTC().Truncate(time.Minute)
 	st := rampart.TrafficStats{BucketWidth: time.Minute}
 	for i := range 30 {

@@ -167,7 +167,7 @@ func (s *server) servicePageFor(r *http.Request, rc *reqCtx, svc *rampart.Servic
 		d.Cache = cacheFormOf(svc.Cache)
 		d.Purge = purgeCachePage{base: d.base, Service: svc}
 		if s.cfg.Stats != nil {
-			d.Traffic = newTrafficView(s.cfg.Stats(svc.Name))
+			d.Traffic = newTrafficView(s.cfg.Stats(svc.ID))
 		}
 	case "logs":
 		var err error

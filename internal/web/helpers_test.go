@@ -64,8 +64,8 @@ func (l *logBuf) String() string {
 // edge is what the process running an edge hands the app and the
 // dashboard; the zero value is a process without one.
 type edge struct {
-	purge func(service string) int
-	stats func(service string) rampart.TrafficStats
+	purge func(serviceID int64) int
+	stats func(serviceID int64) rampart.TrafficStats
 	// checkDNS runs a custom domain's DNS check (app.Options.DNS).
 	checkDNS func(ctx context.Context, d *rampart.Domain) rampart.DNSCheck
 	// logs is the edge's request log (app.Options.Logs): the test

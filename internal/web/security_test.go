@@ -159,7 +159,7 @@ func TestCacheForm(t *testing.T) {
 // changes and nothing is purged.
 func TestSecurityPostsNeedCSRF(t *testing.T) {
 	var purges int
-	e := newEnvWith(t, edge{purge: func(string) int { purges++; return 1 }})
+	e := newEnvWith(t, edge{purge: func(int64) int { purges++; return 1 }})
 	e.createService(memberEmail, "blog")
 	b := e.browser()
 	realTok := b.login(memberEmail)
@@ -206,7 +206,7 @@ func TestSecurityPostsNeedCSRF(t *testing.T) {
 // service that does not exist, and changes nothing.
 func TestSecurityOfOthersServices(t *testing.T) {
 	var purges int
-	e := newEnvWith(t, edge{purge: func(string) int { purges++; return 1 }})
+	e := newEnvWith(t, edge{purge: func(int64) int { purges++; return 1 }})
 	e.createService(memberEmail, "bobs")
 	before := e.stored("bobs")
 	b := e.browser()
@@ -253,16 +253,16 @@ func TestSecurityOfOthersServices(t *testing.T) {
 func TestPurgeCache(t *testing.T) {
 	var (
 		mu     sync.Mutex
-		purged []string
+		purged []int64
 		n      = 3
 	)
-	e := newEnvWith(t, edge{purge: func(service string) int {
+	e := newEnvWith(t, edge{purge: func(id int64) int {
 		mu.Lock()
 		defer mu.Unlock()
-		purged = append(purged, service)
+		purged = append(purged, id)
 		return n
 	}})
-	e.createService(memberEmail, "blog")
+	blog := e.createService(memberEmail, "blog")
 	b := e.browser()
 	tok := b.login(memberEmail)
 
@@ -278,8 +278,8 @@ func TestPurgeCache(t *testing.T) {
 
 	wantRedirect(t, b.post("/services/blog/cache/purge", url.Values{"csrf_token": {tok}}), "/services/blog?tab=security")
 	wantContains(t, b.get("/services/blog?tab=security"), "Purged 3 cached responses.")
-	if !reflect.DeepEqual(purged, []string{"blog"}) {
-		t.Errorf("purged %v, want [blog]", purged)
+	if !reflect.DeepEqual(purged, []int64{blog.ID}) {
+		t.Errorf("purged %v, want [%d] (blog's ID)", purged, blog.ID)
 	}
 	if ev := e.lastAudit("blog"); ev.Action != "service.cache_purge" || ev.Detail != "entries=3" || ev.IP != "192.0.2.10" {
 		t.Errorf("audit: %+v", ev)
@@ -322,21 +322,22 @@ func fakeStats(n int) rampart.TrafficStats {
 }
 
 func TestSecurityTabTraffic(t *testing.T) {
+	var blogID int64 // the service each case creates
 	for _, tc := range []struct {
 		name  string
-		stats func(string) rampart.TrafficStats
+		stats func(int64) rampart.TrafficStats
 		want  []string
 		not   []string
 	}{
 		{"no edge", nil, []string{"No traffic data in this process."}, []string{"<svg class=\"chart\"", `id="top-limited"`}},
-		{"no traffic yet", func(string) rampart.TrafficStats { return rampart.TrafficStats{} },
+		{"no traffic yet", func(int64) rampart.TrafficStats { return rampart.TrafficStats{} },
 			[]string{"No traffic yet."}, []string{"<svg class=\"chart\"", "NaN"}},
-		{"all zero", func(string) rampart.TrafficStats {
+		{"all zero", func(int64) rampart.TrafficStats {
 			return rampart.TrafficStats{BucketWidth: time.Minute, Buckets: make([]rampart.TrafficCount, 30)}
 		}, []string{`data-bars="0"`, `data-points="0"`, "No client was limited recently.", `data-field="hit-ratio">—<`}, []string{"NaN", "Inf"}},
-		{"traffic", func(name string) rampart.TrafficStats {
-			if name != "blog" {
-				t.Errorf("Stats asked for %q", name)
+		{"traffic", func(id int64) rampart.TrafficStats {
+			if id != blogID {
+				t.Errorf("Stats asked for service %d, want blog's ID %d", id, blogID)
 			}
 			return fakeStats(30)
 		}, []string{"Limited requests per minute", "30 minutes ago", `id="top-limited"`, "198.51.100.0", ">100<",
@@ -346,7 +347,7 @@ func TestSecurityTabTraffic(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnvWith(t, edge{stats: tc.stats})
-			e.createService(memberEmail, "blog")
+			blogID = e.createService(memberEmail, "blog").ID
 			b := e.browser()
 			b.login(memberEmail)
 			res := b.get("/services/blog?tab=security")
@@ -367,7 +368,7 @@ func TestSecurityTabTraffic(t *testing.T) {
 
 func TestSecurityTabCharts(t *testing.T) {
 	st := fakeStats(30)
-	e := newEnvWith(t, edge{stats: func(string) rampart.TrafficStats { return st }})
+	e := newEnvWith(t, edge{stats: func(int64) rampart.TrafficStats { return st }})
 	e.createService(memberEmail, "blog")
 	b := e.browser()
 	b.login(memberEmail)
@@ -453,7 +454,7 @@ func wantIn(t *testing.T, s string, subs ...string) {
 // markup.
 func TestTopLimitedIsEscaped(t *testing.T) {
 	evil := []string{`<script>alert(1)</script>`, `"><img src=x onerror=alert(2)>`, `2001:db8::/64' onmouseover='alert(3)`}
-	e := newEnvWith(t, edge{stats: func(string) rampart.TrafficStats {
+	e := newEnvWith(t, edge{stats: func(int64) rampart.TrafficStats {
 		st := fakeStats(5)
 		st.TopLimited = nil
 		for _, c := range evil {
@@ -484,7 +485,7 @@ func TestLimitedTotalAndTopAgree(t *testing.T) {
 	st := rampart.TrafficStats{BucketWidth: time.Minute, Buckets: make([]rampart.TrafficCount, 30), TopLimitedWindow: 5 * time.Minute,
 		TopLimited: []rampart.ClientCount{{Client: "203.0.113.9", Limited: 13}, {Client: "203.0.113.10", Limited: 2}}}
 	st.Buckets[29] = rampart.TrafficCount{Requests: 40, Limited: 12}
-	e := newEnvWith(t, edge{stats: func(string) rampart.TrafficStats { return st }})
+	e := newEnvWith(t, edge{stats: func(int64) rampart.TrafficStats { return st }})
 	e.createService(memberEmail, "blog")
 	b := e.browser()
 	b.login(memberEmail)

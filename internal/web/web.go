@@ -50,7 +50,9 @@ type Config struct {
 	// running the edge has, so it is a function rather than something in
 	// the store; nil (no edge here) makes the tab say there is no traffic
 	// data instead of drawing empty charts that look like "no traffic".
-	Stats func(service string) rampart.TrafficStats
+	// The service is named by its ID: the edge keeps a service's counts
+	// under it, so that a new service of an old name starts from zero.
+	Stats func(serviceID int64) rampart.TrafficStats
 	// EdgeHTTPPort is the port of the edge's HTTP listener, which a
 	// service's URL carries unless it is 80. Zero means 80.
 	EdgeHTTPPort int

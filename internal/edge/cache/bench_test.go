@@ -100,7 +100,7 @@ func BenchmarkHitVary(b *testing.B) {
 
 // BenchmarkMiss: every request a new URL: lead a fill, store, evict.
 func BenchmarkMiss(b *testing.B) {
-	h := New(Options{MaxBytes: 8 << 20}).Handler("bench", Config{TTL: MaxTTL}, benchOrigin)
+	h := New(Options{MaxBytes: 8 << 20, MaxServiceBytes: 8 << 20}).Handler("bench", Config{TTL: MaxTTL}, benchOrigin)
 	var n atomic.Int64
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
@@ -120,7 +120,7 @@ func BenchmarkMissCollapse(b *testing.B) {
 		upstream.Add(1)
 		benchOrigin(w, r)
 	})
-	h := New(Options{MaxBytes: 8 << 20}).Handler("bench", Config{TTL: MaxTTL}, origin)
+	h := New(Options{MaxBytes: 8 << 20, MaxServiceBytes: 8 << 20}).Handler("bench", Config{TTL: MaxTTL}, origin)
 	var n atomic.Int64
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

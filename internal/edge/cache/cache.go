@@ -15,6 +15,13 @@ type Options struct {
 	// headers and bookkeeping. 0: [DefaultMaxBytes].
 	MaxBytes int64
 
+	// MaxServiceBytes bounds what one service's responses may take of
+	// MaxBytes, so that one busy service (or one that sprays distinct
+	// URLs on purpose) cannot push every other service's responses out:
+	// past its share, a service's new responses evict its own oldest.
+	// 0: a quarter of MaxBytes; more than MaxBytes: MaxBytes.
+	MaxServiceBytes int64
+
 	// LockTimeout bounds how long a request waits for another request's
 	// upstream fetch of the same key; then it serves a stale copy if it
 	// has one, or goes upstream itself. 0: [DefaultLockTimeout].
@@ -31,6 +38,7 @@ type Options struct {
 type Cache struct {
 	now         func() time.Time
 	maxBytes    int64
+	shareBytes  int64 // MaxServiceBytes
 	lockTimeout time.Duration
 	seed        maphash.Seed
 
@@ -45,16 +53,22 @@ type Cache struct {
 	ring  []*entry
 	hand  int // eviction
 	swept int // sweeping
+	share int // evicting within a service over its share
 
 	svcMu    sync.Mutex
 	services map[string]*service
 }
 
 // service is one service's state in the cache: its generation, bumped by
-// Purge, and its counters.
+// Purge, its memory, and its counters.
 type service struct {
 	name string
 	gen  atomic.Uint64
+	// forgotten is set by Forget: the service is gone, and a request that
+	// was still running on one of its handlers stores nothing, so that a
+	// late response neither lingers in memory nor outlives its service.
+	forgotten atomic.Bool
+	bytes     atomic.Int64 // charged by its live entries
 
 	hits, misses, bypasses, stale atomic.Uint64
 }
@@ -74,6 +88,11 @@ func New(opts Options) *Cache {
 	if c.maxBytes <= 0 {
 		c.maxBytes = DefaultMaxBytes
 	}
+	c.shareBytes = opts.MaxServiceBytes
+	if c.shareBytes <= 0 {
+		c.shareBytes = c.maxBytes / 4
+	}
+	c.shareBytes = min(c.shareBytes, c.maxBytes)
 	if c.lockTimeout <= 0 {
 		c.lockTimeout = DefaultLockTimeout
 	}
@@ -93,7 +112,7 @@ func (c *Cache) Handler(service string, cfg Config, next http.Handler) http.Hand
 	return &handler{
 		c:      c,
 		s:      c.service(service),
-		set:    cfg.resolve(c.maxBytes),
+		set:    cfg.resolve(c.maxBytes, c.shareBytes),
 		next:   next,
 		prefix: string(prefix),
 	}
@@ -122,6 +141,10 @@ func (c *Cache) Purge(service string) int {
 	if s == nil {
 		return 0
 	}
+	return c.purge(s)
+}
+
+func (c *Cache) purge(s *service) int {
 	// Generations come from one counter, so no entry of any service can
 	// match the new one.
 	s.gen.Store(c.gens.Add(1))
@@ -142,12 +165,22 @@ func (c *Cache) Purge(service string) int {
 }
 
 // Forget purges the service and drops its counters; call it when the
-// service is deleted. Handlers built for it before keep working, uncounted.
+// service is deleted. Handlers built for it before keep working, uncounted,
+// and store nothing: a response that was on its way when the service went
+// is not kept. A later Handler for the same name starts a new namespace
+// that shares nothing with the forgotten one.
 func (c *Cache) Forget(service string) {
-	c.Purge(service)
 	c.svcMu.Lock()
+	s := c.services[service]
 	delete(c.services, service)
 	c.svcMu.Unlock()
+	if s == nil {
+		return
+	}
+	// Before the purge bumps the generation: a fill that reads the new
+	// generation then also sees the flag (see insert).
+	s.forgotten.Store(true)
+	c.purge(s)
 }
 
 // Stats counts what the cache did with one service's requests. Every
@@ -157,6 +190,18 @@ type Stats struct {
 	Misses   uint64 `json:"misses"`   // cacheable-looking, went upstream
 	Bypasses uint64 `json:"bypasses"` // not cacheable by request (method, Authorization, Cookie…)
 	Stale    uint64 `json:"stale"`    // answered from an expired copy: the upstream failed
+}
+
+// ServiceBytes returns the memory that one service's stored responses take
+// (0 for an unknown one).
+func (c *Cache) ServiceBytes(service string) int64 {
+	c.svcMu.Lock()
+	s := c.services[service]
+	c.svcMu.Unlock()
+	if s == nil {
+		return 0
+	}
+	return s.bytes.Load()
 }
 
 // Stats returns the counters of one service (zero for an unknown one).
@@ -190,9 +235,11 @@ type Usage struct {
 	Entries  int64 `json:"entries"` // stored responses and markers
 	Bytes    int64 `json:"bytes"`
 	MaxBytes int64 `json:"max_bytes"`
+	// MaxServiceBytes is the most one service's responses may take.
+	MaxServiceBytes int64 `json:"max_service_bytes"`
 }
 
 // Usage returns the cache's current memory use.
 func (c *Cache) Usage() Usage {
-	return Usage{Entries: c.count.Load(), Bytes: c.bytes.Load(), MaxBytes: c.maxBytes}
+	return Usage{Entries: c.count.Load(), Bytes: c.bytes.Load(), MaxBytes: c.maxBytes, MaxServiceBytes: c.shareBytes}
 }

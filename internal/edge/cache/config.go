@@ -46,7 +46,8 @@ type Config struct {
 	// MaxObjectBytes is the largest response body that is stored; larger
 	// responses are passed through whole but not cached. 0:
 	// [DefaultMaxObjectBytes]. Valid: 1 byte to 64 MiB. The cache also
-	// never stores a body larger than a quarter of its total memory.
+	// never stores a body larger than a quarter of its total memory, nor
+	// one larger than a service's share of it (Options.MaxServiceBytes).
 	MaxObjectBytes int64 `json:"max_object_bytes,omitempty"`
 }
 
@@ -81,7 +82,7 @@ type settings struct {
 
 // resolve turns c into settings. It never fails: out-of-range values (a
 // caller that skipped Validate) are clamped.
-func (c Config) resolve(maxBytes int64) settings {
+func (c Config) resolve(maxBytes, shareBytes int64) settings {
 	s := settings{ttl: c.TTL, stale: c.StaleIfError, maxObject: c.MaxObjectBytes}
 	switch {
 	case s.ttl <= 0:
@@ -104,6 +105,6 @@ func (c Config) resolve(maxBytes int64) settings {
 		s.maxObject = MaxMaxObjectBytes
 	}
 	// One object must not be able to flush most of the cache.
-	s.maxObject = min(s.maxObject, maxBytes/4)
+	s.maxObject = min(s.maxObject, maxBytes/4, shareBytes)
 	return s
 }

@@ -100,7 +100,15 @@
 // their TTL (serving stale only) or purged go first. Each insert also
 // sweeps a few slots for entries past their stale window, so memory comes
 // back without a background goroutine. No object may exceed a quarter of
-// MaxBytes.
+// MaxBytes, nor a service's share.
+//
+// One service's responses take at most MaxServiceBytes (a quarter of
+// MaxBytes by default): past it, its new responses push out its own oldest
+// ones, so a service that stores faster than it is hit, by accident or by
+// spraying distinct URLs, cannot take the cache from the others. A
+// service's namespace is its ID (the edge passes the service's ID, not its
+// name), and Forget, when a service is deleted, refuses the responses its
+// requests still in flight try to store.
 //
 // # Purge
 //

@@ -15,7 +15,7 @@ type handler struct {
 	s      *service
 	set    settings
 	next   http.Handler
-	prefix string // start of every key: the length-prefixed service name
+	prefix string // start of every key: the length-prefixed service (its ID, from the edge)
 }
 
 // keyBufSize is the stack buffer for keys; longer keys spill to the heap.

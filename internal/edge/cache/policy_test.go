@@ -55,7 +55,7 @@ func TestConfigResolve(t *testing.T) {
 		{Config{}, 1 << 20, settings{DefaultTTL, DefaultStaleIfError, 1 << 18}}, // a quarter of the cache
 	}
 	for _, tt := range tests {
-		if got := tt.cfg.resolve(tt.maxBytes); got != tt.want {
+		if got := tt.cfg.resolve(tt.maxBytes, tt.maxBytes/4); got != tt.want {
 			t.Errorf("%+v.resolve(%d) = %+v, want %+v", tt.cfg, tt.maxBytes, got, tt.want)
 		}
 	}

@@ -175,11 +175,12 @@ func (c *Cache) finish(f *fill, o outcome, e *entry) {
 }
 
 // insert stores e under its key, replacing what was there, unless e's
-// service was purged since its fill began. It reports whether e was stored.
+// service was purged since its fill began or is forgotten. It reports
+// whether e was stored.
 func (c *Cache) insert(e *entry, now time.Time) bool {
 	sh := c.shardOf(e.hash)
 	sh.mu.Lock()
-	if e.gen != e.svc.gen.Load() {
+	if e.gen != e.svc.gen.Load() || e.svc.forgotten.Load() {
 		sh.mu.Unlock()
 		return false
 	}
@@ -189,6 +190,7 @@ func (c *Cache) insert(e *entry, now time.Time) bool {
 	old := sh.entries[e.key]
 	sh.entries[e.key] = e
 	c.bytes.Add(e.size)
+	e.svc.bytes.Add(e.size)
 	c.count.Add(1)
 	sh.mu.Unlock()
 	if old != nil {
@@ -204,6 +206,7 @@ func (c *Cache) kill(e *entry) bool {
 		return false
 	}
 	c.bytes.Add(-e.size)
+	e.svc.bytes.Add(-e.size)
 	c.count.Add(-1)
 	c.front[e.hash%frontSize].CompareAndSwap(e, nil)
 	return true
@@ -232,6 +235,8 @@ func (c *Cache) track(e *entry, now time.Time) {
 	defer c.mu.Unlock()
 	c.ring = append(c.ring, e)
 	c.sweep(now)
+	for e.svc.bytes.Load() > c.shareBytes && c.evictShare(e.svc, e) {
+	}
 	for c.bytes.Load() > c.maxBytes && c.evictOne(now) {
 	}
 	if n := int(c.count.Load()); len(c.ring) > 2*n+64 {
@@ -292,6 +297,31 @@ func (c *Cache) evictOne(now time.Time) bool {
 	return false
 }
 
+// evictShare removes one entry of s other than keep, the oldest that a
+// hand of its own finds, for a service over its share of the cache. It
+// reports false when s has no other entry. Oldest first rather than CLOCK:
+// a service over its share is one that stores faster than its entries are
+// hit, and it pays with its own entries, not the other services'.
+func (c *Cache) evictShare(s *service, keep *entry) bool {
+	n := len(c.ring)
+	for range n {
+		if c.share >= n {
+			c.share = 0
+		}
+		i := c.share
+		c.share++
+		e := c.ring[i]
+		if e == nil || e.svc != s || e == keep {
+			continue
+		}
+		c.ring[i] = nil
+		if c.remove(e) {
+			return true
+		}
+	}
+	return false
+}
+
 // compact squeezes the holes out of the ring.
 func (c *Cache) compact() {
 	live := make([]*entry, 0, int(c.count.Load())+16)
@@ -300,7 +330,7 @@ func (c *Cache) compact() {
 			live = append(live, e)
 		}
 	}
-	c.ring, c.hand, c.swept = live, 0, 0
+	c.ring, c.hand, c.swept, c.share = live, 0, 0, 0
 }
 
 // newEntry builds a response entry: the header is copied into its stored

@@ -15,6 +15,7 @@ import (
 func checkAccounting(t *testing.T, c *Cache) {
 	t.Helper()
 	var bytes, count int64
+	bySvc := map[*service]int64{}
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.RLock()
@@ -23,6 +24,7 @@ func checkAccounting(t *testing.T, c *Cache) {
 				t.Errorf("map holds a dead or misfiled entry %q", k)
 			}
 			bytes += e.size
+			bySvc[e.svc] += e.size
 			count++
 		}
 		if len(sh.fills) != 0 {
@@ -32,6 +34,11 @@ func checkAccounting(t *testing.T, c *Cache) {
 	}
 	if u := c.Usage(); u.Bytes != bytes || u.Entries != count {
 		t.Errorf("usage %+v, maps hold %d entries, %d bytes", u, count, bytes)
+	}
+	for s, b := range bySvc {
+		if got := s.bytes.Load(); got != b {
+			t.Errorf("service %q is charged %d bytes, its entries take %d", s.name, got, b)
+		}
 	}
 	for i := range c.front {
 		if e := c.front[i].Load(); e != nil && e.dead.Load() {
@@ -46,7 +53,7 @@ func TestEviction(t *testing.T) {
 	page := strings.Repeat("p", 4000)
 	o := &origin{respond: func(n int64, w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(page)) }}
 	clk := newClock()
-	c := New(Options{MaxBytes: 100_000, Now: clk.Now})
+	c := New(Options{MaxBytes: 100_000, MaxServiceBytes: 100_000, Now: clk.Now})
 	h := c.Handler("svc", Config{TTL: time.Hour}, o)
 	for i := range 200 {
 		get(h, "GET", "/hot") // hit on every round
@@ -76,7 +83,7 @@ func TestExpiredFirst(t *testing.T) {
 	page := strings.Repeat("p", 4000)
 	o := &origin{respond: func(n int64, w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(page)) }}
 	clk := newClock()
-	c := New(Options{MaxBytes: 60_000, Now: clk.Now})
+	c := New(Options{MaxBytes: 60_000, MaxServiceBytes: 60_000, Now: clk.Now})
 	short := c.Handler("short", Config{TTL: time.Second}, o)
 	long := c.Handler("long", Config{TTL: time.Hour}, o)
 	for i := range 5 {

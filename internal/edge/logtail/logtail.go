@@ -137,6 +137,7 @@ type slot struct {
 	status   int
 	clientIP netip.Addr
 	upstream string // from the routing table: long-lived, not request memory
+	id       string // the service's ID, from the routing table too
 	cache    string // one of the edge's constants
 	limited  bool
 	// text holds host, method, path, request ID and error, in that order;
@@ -148,6 +149,7 @@ type slot struct {
 func (s *slot) fill(e *edge.LogEntry) {
 	s.at, s.dur, s.bytes, s.status = e.Time, e.Duration, e.Bytes, e.Status
 	s.clientIP, s.upstream, s.cache, s.limited = e.ClientIP, e.Upstream, e.Cache, e.Limited
+	s.id = e.ServiceID
 	t := s.text[:0]
 	for i, f := range [...]struct {
 		s   string
@@ -186,6 +188,7 @@ func (s *slot) entry(service string) edge.LogEntry {
 	return edge.LogEntry{
 		Time:      s.at.UTC(),
 		Service:   service,
+		ServiceID: s.id,
 		Host:      field(0),
 		Method:    field(1),
 		Path:      field(2),

@@ -68,10 +68,11 @@ func TestEntryRoundTrip(t *testing.T) {
 	in.Error = "dial tcp 127.0.0.1:3000: connect: connection refused"
 	in.Limited = true
 	in.Duration = 3212345 * time.Nanosecond
+	in.ServiceID = "17"
 	l.Publish(in)
 	got := subscribe(t, l, one("blog")).Backlog(1)
 	want := edge.LogEntry{
-		Time: in.Time, Service: "blog", Host: "blog.example.net", Method: "GET", Path: "/7", Status: 200, Bytes: 2100,
+		Time: in.Time, Service: "blog", ServiceID: "17", Host: "blog.example.net", Method: "GET", Path: "/7", Status: 200, Bytes: 2100,
 		Duration: 3212 * time.Microsecond, ClientIP: netip.MustParseAddr("203.0.113.9"), Upstream: "http://127.0.0.1:3000",
 		RequestID: "req-7", Cache: "MISS", Limited: true, Error: in.Error,
 	}

@@ -8,6 +8,7 @@ package dataplane
 
 import (
 	"errors"
+	"strconv"
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/certs"
@@ -79,6 +80,9 @@ func logEntries(es []edge.LogEntry) []rampart.LogEntry {
 		if e.ClientIP.IsValid() {
 			out[i].ClientIP = e.ClientIP.String()
 		}
+		// The routes reconciler names services by their decimal store
+		// ID (agent.RouteID); an edge fed otherwise leaves this 0.
+		out[i].ServiceID, _ = strconv.ParseInt(e.ServiceID, 10, 64)
 	}
 	return out
 }
