@@ -22,6 +22,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/connguard"
 	"github.com/rampart-dev/rampart/internal/dnscheck"
 	"github.com/rampart-dev/rampart/internal/edge/realip"
 	"github.com/rampart-dev/rampart/internal/limits"
@@ -119,16 +120,10 @@ func Default() Config {
 	c.Quotas.DomainsPerService = q.DomainsPerService
 	c.Quotas.DomainsPerAccount = q.DomainsPerAccount
 	c.Quotas.TokensPerAccount = q.TokensPerAccount
-	// 256 connections let a large office behind one NAT in, and keep one
-	// address from holding more than a sliver of the descriptors. Every
-	// real link moves 4 KiB in 30 s (137 B/s; nginx allows 60 s between
-	// any two reads), and a stall of 30 s is long for a client that is
-	// still there; a slow-body or slow-read attacker must keep spending
-	// bandwidth, and is capped per address anyway.
-	c.Limits.ConnectionsPerClient = 256
-	c.Limits.HeaderTimeout = 10 * time.Second
-	c.Limits.TransferWindow = 30 * time.Second
-	c.Limits.TransferMinBytes = 4096
+	c.Limits.ConnectionsPerClient = connguard.DefaultPerClient
+	c.Limits.HeaderTimeout = connguard.DefaultHeaderTimeout
+	c.Limits.TransferWindow = connguard.DefaultWindow
+	c.Limits.TransferMinBytes = connguard.DefaultMinBytes
 	c.Log.Level = "info"
 	c.Log.Format = "text"
 	c.Log.AccessLog = true

@@ -44,6 +44,20 @@ import (
 	"time"
 )
 
+// Defaults of the limits.* settings, here so that the configuration and
+// the servers that fall back on them cannot disagree. 256 connections let a
+// large office behind one NAT in and keep one address to a sliver of the
+// descriptors. Every real link moves 4 KiB in 30 s (137 B/s; nginx allows
+// 60 s between any two reads of a body), and 30 s is a long stall for a
+// client that is still there; a slow-body or slow-read attacker must keep
+// spending bandwidth, and is capped per address anyway.
+const (
+	DefaultPerClient     = 256
+	DefaultHeaderTimeout = 10 * time.Second
+	DefaultWindow        = 30 * time.Second
+	DefaultMinBytes      = 4096
+)
+
 // NewcomerConns is how many connections a client may hold and still be let
 // in once the total cap is reached: a browser needs one or two to load a
 // page, an attacker gains little from a couple more.
