@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -340,6 +341,52 @@ func TestSlowClients(t *testing.T) {
 		}
 	})
 
+	// The HTTPS side goes through the same guard and the same body rate,
+	// on HTTP/1.1 (the fast lane's TLS listener) and on HTTP/2 (a
+	// stream's own read deadline).
+	t.Run("https", func(t *testing.T) {
+		tlsConf := &tls.Config{ServerName: host, InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}}
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.4.1")}, Timeout: 5 * time.Second}
+		c, err := tls.DialWithDialer(d, "tcp", n.https, tlsConf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		start := time.Now()
+		fmt.Fprintf(c, "POST /upload HTTP/1.1\r\nHost: %s\r\nContent-Length: 100000\r\n\r\n", host)
+		c.SetReadDeadline(start.Add(slowWindow + 6*time.Second))
+		_, err = io.Copy(io.Discard, c)
+		if errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) > slowWindow+2*time.Second {
+			t.Errorf("a slow body over HTTPS/1.1 lasted %v (%v), configured to be cut after %v", time.Since(start).Round(time.Millisecond), err, slowWindow)
+		}
+
+		h2 := &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.4.2")}}).DialContext,
+			TLSClientConfig: &tls.Config{ServerName: host, InsecureSkipVerify: true}, ForceAttemptHTTP2: true}
+		defer h2.CloseIdleConnections()
+		body, never := io.Pipe()
+		defer never.Close()
+		req, _ := http.NewRequest("POST", "https://"+n.https+"/upload", body)
+		req.Host, req.ContentLength = host, 100000
+		ctx, cancel := context.WithTimeout(context.Background(), slowWindow+6*time.Second)
+		defer cancel()
+		start = time.Now()
+		resp, err := (&http.Client{Transport: h2}).Do(req.WithContext(ctx))
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.ProtoMajor != 2 {
+				t.Errorf("the request went over %s, want HTTP/2", resp.Proto)
+			}
+			if resp.StatusCode == 200 {
+				t.Errorf("a body that never came was answered 200")
+			}
+		}
+		t.Logf("HTTP/2 slow body ended after %v: response %v, error %v", time.Since(start).Round(time.Millisecond), statusOf(resp), err)
+		if ctx.Err() != nil || time.Since(start) > slowWindow+2*time.Second {
+			t.Errorf("a slow body over HTTP/2 lasted %v (%v), configured to be cut after %v", time.Since(start).Round(time.Millisecond), err, slowWindow)
+		}
+	})
+
 	// slowhttptest connects from 127.0.0.1; the edge's requests name the
 	// service's host through its proxy option (the request line carries
 	// the absolute URL, as to a forward proxy, which net/http accepts).
@@ -398,6 +445,13 @@ func TestSlowClients(t *testing.T) {
 			}
 		})
 	}
+}
+
+func statusOf(resp *http.Response) string {
+	if resp == nil {
+		return "none"
+	}
+	return resp.Proto + " " + resp.Status
 }
 
 // runSlowhttptest runs slowhttptest with a bound on its time and returns
