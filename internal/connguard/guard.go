@@ -77,6 +77,10 @@ type Limits struct {
 	// Window, else the connection is closed.
 	Window   time.Duration
 	MinBytes int
+	// Exempt, if set, names peers the per-client cap does not apply to:
+	// the trusted proxies in front of the server, whose connections carry
+	// many clients. They still count towards the total.
+	Exempt func(netip.Addr) bool
 }
 
 // Hard is the ceiling that is never passed: Total and a quarter.
@@ -172,8 +176,21 @@ func (g *Guard) Close() error {
 }
 
 // clientKey is what the per-client cap counts by: the IPv4 address, or the
-// /64 of an IPv6 address.
-func clientKey(a net.Addr) (netip.Addr, bool) {
+// /64 of an IPv6 address. keyed is false for a peer that is not an IP
+// address, or one the limits exempt.
+func (l *Limits) clientKey(a net.Addr) (key netip.Addr, keyed bool) {
+	ip, ok := peerIP(a)
+	if !ok || l.Exempt != nil && l.Exempt(ip) {
+		return netip.Addr{}, false
+	}
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		ip = p.Addr()
+	}
+	return ip, true
+}
+
+func peerIP(a net.Addr) (netip.Addr, bool) {
 	var ip netip.Addr
 	switch a := a.(type) {
 	case *net.TCPAddr:
@@ -185,15 +202,8 @@ func clientKey(a net.Addr) (netip.Addr, bool) {
 		}
 		ip = ap.Addr()
 	}
-	ip = ip.Unmap()
-	if !ip.IsValid() {
-		return netip.Addr{}, false
-	}
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
-		ip = p.Addr()
-	}
-	return ip, true
+	ip = ip.Unmap().WithZone("")
+	return ip, ip.IsValid()
 }
 
 func (g *Guard) shardOf(k netip.Addr) *shard {
@@ -324,7 +334,7 @@ func (ln *listener) Accept() (net.Conn, error) {
 			continue
 		}
 		delay = 0
-		key, keyed := clientKey(c.RemoteAddr())
+		key, keyed := ln.g.limits.clientKey(c.RemoteAddr())
 		if ok, reason := ln.g.admit(key, keyed); !ok {
 			ln.g.refuse(reason, c.RemoteAddr())
 			abort(c)

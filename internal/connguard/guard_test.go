@@ -62,7 +62,15 @@ func (s *server) dial(src string) net.Conn {
 // connection through: a refused one is reset without a byte.
 func (s *server) admitted(src string) (net.Conn, bool) {
 	s.t.Helper()
-	c := s.dial(src)
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", s.ln.Addr().String())
+	if errors.Is(err, syscall.ECONNRESET) {
+		return nil, false // the guard's reset came before connect returned
+	}
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer c.Close()
 	select {
 	case sc := <-s.accepted:
 		s.t.Cleanup(func() { sc.Close() })
@@ -76,7 +84,6 @@ func (s *server) admitted(src string) (net.Conn, bool) {
 	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
 		s.t.Fatalf("connection from %s neither accepted nor closed (%v)", src, err)
 	}
-	c.Close()
 	return nil, false
 }
 
@@ -146,7 +153,7 @@ func TestIPv6CountsBySlash64(t *testing.T) {
 	g := New("test", Limits{PerClient: 2}, nil)
 	defer g.Close()
 	key := func(s string) netip.Addr {
-		k, ok := clientKey(&net.TCPAddr{IP: net.ParseIP(s), Port: 1234})
+		k, ok := g.limits.clientKey(&net.TCPAddr{IP: net.ParseIP(s), Port: 1234})
 		if !ok {
 			t.Fatalf("no key for %s", s)
 		}
@@ -177,6 +184,24 @@ func TestIPv6CountsBySlash64(t *testing.T) {
 				t.Errorf("entry %s holds %d", k, n)
 			}
 		}
+	}
+}
+
+// A trusted proxy carries many clients: the per-client cap does not apply
+// to it, the total does.
+func TestExemptPeers(t *testing.T) {
+	proxy := netip.MustParseAddr("127.0.0.9")
+	s := newServer(t, Limits{PerClient: 2, Total: 4, Exempt: func(a netip.Addr) bool { return a == proxy }})
+	for i := range 4 {
+		if _, ok := s.admitted("127.0.0.9"); !ok {
+			t.Fatalf("the proxy's connection %d was refused under a per-client cap of 2", i+1)
+		}
+	}
+	if _, ok := s.admitted("127.0.0.9"); ok {
+		t.Fatal("the proxy got past the total")
+	}
+	if _, ok := s.admitted("127.0.0.2"); !ok {
+		t.Fatal("a newcomer was refused")
 	}
 }
 

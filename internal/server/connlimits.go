@@ -2,6 +2,7 @@ package server
 
 import (
 	"log/slog"
+	"net/netip"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -15,7 +16,10 @@ import (
 // that the process's file descriptor limit can carry: the edge's are
 // reached before the descriptors run out, and the admin side has its own,
 // so that a flood on the edge leaves the dashboard and the API reachable.
-func newGuards(cfg config.Config, reg prometheus.Registerer, log *slog.Logger) (edgeGuard, adminGuard *connguard.Guard, err error) {
+//
+// Trusted proxies carry many clients on their connections: the per-client
+// cap does not apply to them (the rate limiter still sees each client).
+func newGuards(cfg config.Config, trusted func(netip.Addr) bool, reg prometheus.Registerer, log *slog.Logger) (edgeGuard, adminGuard *connguard.Guard, err error) {
 	nofile, err := connguard.NoFile()
 	if err != nil {
 		return nil, nil, err
@@ -26,7 +30,7 @@ func newGuards(cfg config.Config, reg prometheus.Registerer, log *slog.Logger) (
 		return nil, nil, err
 	}
 	for _, p := range []*connguard.Limits{&plan.Edge, &plan.Admin} {
-		p.Window, p.MinBytes = l.TransferWindow, l.TransferMinBytes
+		p.Window, p.MinBytes, p.Exempt = l.TransferWindow, l.TransferMinBytes, trusted
 	}
 	edgeGuard = connguard.New("edge", plan.Edge, log)
 	adminGuard = connguard.New("admin", plan.Admin, log)

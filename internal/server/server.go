@@ -133,7 +133,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.loop = &agent.Loop{Store: db, Metrics: reg, Log: log}
 	s.reconcilers = []agent.Reconciler{s.routes, s.domains}
 	// Every listener is guarded against slow and greedy clients.
-	edgeGuard, adminGuard, err := newGuards(cfg, reg, log)
+	edgeGuard, adminGuard, err := newGuards(cfg, clientIP.Trusted, reg, log)
 	if err != nil {
 		return nil, err
 	}
