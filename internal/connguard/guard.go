@@ -195,6 +195,8 @@ func peerIP(a net.Addr) (netip.Addr, bool) {
 	switch a := a.(type) {
 	case *net.TCPAddr:
 		ip, _ = netip.AddrFromSlice(a.IP)
+	case nil:
+		return netip.Addr{}, false
 	default:
 		ap, err := netip.ParseAddrPort(a.String())
 		if err != nil {
