@@ -4,8 +4,9 @@
 # on a warm one. Run as root (CI runs it as root).
 set -euo pipefail
 
-# Debian packages the tests drive: Chromium for the dashboard tests.
-APT_PACKAGES=(chromium ca-certificates curl)
+# Debian packages the tests drive: Chromium for the dashboard tests,
+# slowhttptest for the slow-client tests (e2e/slowclient_test.go).
+APT_PACKAGES=(chromium ca-certificates curl slowhttptest)
 # Go tools, pinned.
 STATICCHECK_VERSION=v0.8.2   # staticcheck 2026.2.2
 PEBBLE_VERSION=v2.10.1       # Let's Encrypt's ACME test CA, for the certificate tests

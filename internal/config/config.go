@@ -17,10 +17,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/connguard"
 	"github.com/rampart-dev/rampart/internal/dnscheck"
 	"github.com/rampart-dev/rampart/internal/edge/realip"
 	"github.com/rampart-dev/rampart/internal/limits"
@@ -79,6 +81,18 @@ type Config struct {
 		DomainsPerAccount  int `yaml:"domains_per_account"`
 		TokensPerAccount   int `yaml:"tokens_per_account"`
 	} `yaml:"quotas"`
+	// Limits bound what one client may hold of the listeners (the edge's,
+	// the dashboard and API's, the debug one): its connections, and how
+	// slowly it may send a request or take a response. See connguard.
+	Limits struct {
+		ConnectionsPerClient int `yaml:"connections_per_client"`
+		// ConnectionsTotal is the edge's total; 0 derives it from the
+		// process's file descriptor limit.
+		ConnectionsTotal int           `yaml:"connections_total"`
+		HeaderTimeout    time.Duration `yaml:"header_timeout"`
+		TransferWindow   time.Duration `yaml:"transfer_window"`
+		TransferMinBytes int           `yaml:"transfer_min_bytes"`
+	} `yaml:"limits"`
 	Log struct {
 		Level     string `yaml:"level"`
 		Format    string `yaml:"format"`
@@ -111,6 +125,10 @@ func Default() Config {
 	c.Quotas.DomainsPerService = q.DomainsPerService
 	c.Quotas.DomainsPerAccount = q.DomainsPerAccount
 	c.Quotas.TokensPerAccount = q.TokensPerAccount
+	c.Limits.ConnectionsPerClient = connguard.DefaultPerClient
+	c.Limits.HeaderTimeout = connguard.DefaultHeaderTimeout
+	c.Limits.TransferWindow = connguard.DefaultWindow
+	c.Limits.TransferMinBytes = connguard.DefaultMinBytes
 	c.Log.Level = "info"
 	c.Log.Format = "text"
 	c.Log.AccessLog = true
@@ -228,6 +246,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s: %d is less than 1: a quota of 0 would lock members out (there is no \"unlimited\"; give a large number instead)", q.key, q.n)
 		}
 	}
+	if err := c.validateLimits(); err != nil {
+		return err
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -237,6 +258,28 @@ func (c *Config) Validate() error {
 	case "text", "json":
 	default:
 		return fmt.Errorf("log.format: %q is unknown: use text or json", c.Log.Format)
+	}
+	return nil
+}
+
+func (c *Config) validateLimits() error {
+	l := &c.Limits
+	if l.ConnectionsPerClient < 1 {
+		return fmt.Errorf("limits.connections_per_client: %d is less than 1: every client needs a connection (there is no \"unlimited\"; give a large number instead)", l.ConnectionsPerClient)
+	}
+	if l.ConnectionsTotal < 0 {
+		return fmt.Errorf("limits.connections_total: %d is negative: give a number of connections, or 0 to derive it from the file descriptor limit", l.ConnectionsTotal)
+	}
+	for _, d := range []struct {
+		key string
+		d   time.Duration
+	}{{"limits.header_timeout", l.HeaderTimeout}, {"limits.transfer_window", l.TransferWindow}} {
+		if d.d < time.Second || d.d > time.Hour {
+			return fmt.Errorf("%s: %s is not between 1s and 1h (write it like 30s or 2m)", d.key, d.d)
+		}
+	}
+	if l.TransferMinBytes < 1 || l.TransferMinBytes > 1<<20 {
+		return fmt.Errorf("limits.transfer_min_bytes: %d is not between 1 and 1048576 (1 MiB)", l.TransferMinBytes)
 	}
 	return nil
 }

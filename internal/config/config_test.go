@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -67,6 +68,12 @@ func TestBadInput(t *testing.T) {
 		{"zero quota", "quotas:\n  services_per_account: 0\n", "quotas.services_per_account: 0 is less than 1: a quota of 0 would lock members out"},
 		{"negative quota", "quotas:\n  tokens_per_account: -1\n", "quotas.tokens_per_account"},
 		{"unknown quota", "quotas:\n  services: 5\n", "field services not found"},
+		{"zero per-client cap", "limits:\n  connections_per_client: 0\n", "limits.connections_per_client"},
+		{"negative total", "limits:\n  connections_total: -5\n", "limits.connections_total"},
+		{"duration without unit", "limits:\n  transfer_window: 30\n", "cannot unmarshal !!int `30` into time.Duration"},
+		{"tiny header timeout", "limits:\n  header_timeout: 10ms\n", "limits.header_timeout: 10ms is not between 1s and 1h"},
+		{"not a duration", "limits:\n  header_timeout: soon\n", "config file"},
+		{"zero min bytes", "limits:\n  transfer_min_bytes: 0\n", "limits.transfer_min_bytes"},
 		{"not yaml", "data: [unclosed\n", "config file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,5 +183,32 @@ func applyFlagsAndValidate(t *testing.T, c *Config, args ...string) {
 	flags.Apply(c)
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestLimitSettings(t *testing.T) {
+	c := Default()
+	l := c.Limits
+	if l.ConnectionsPerClient != 256 || l.ConnectionsTotal != 0 || l.HeaderTimeout != 10*time.Second || l.TransferWindow != 30*time.Second || l.TransferMinBytes != 4096 {
+		t.Errorf("default limits = %+v", l)
+	}
+	file := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(file, []byte("limits:\n  connections_per_client: 12\n  transfer_window: 2m\n"), 0o600)
+	if err := c.LoadFile(file); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LoadEnv([]string{"RAMPART_LIMITS_HEADER_TIMEOUT=3s", "RAMPART_LIMITS_CONNECTIONS_TOTAL=900"}); err != nil {
+		t.Fatal(err)
+	}
+	applyFlagsAndValidate(t, &c, "--limits-transfer-min-bytes", "100", "--limits-header-timeout", "4s")
+	l = c.Limits
+	if l.ConnectionsPerClient != 12 || l.TransferWindow != 2*time.Minute || l.HeaderTimeout != 4*time.Second || l.ConnectionsTotal != 900 || l.TransferMinBytes != 100 {
+		t.Errorf("limits = %+v", l)
+	}
+	if err := c.LoadEnv([]string{"RAMPART_LIMITS_TRANSFER_WINDOW=a while"}); err == nil || !strings.Contains(err.Error(), "RAMPART_LIMITS_TRANSFER_WINDOW") || !strings.Contains(err.Error(), "30s") {
+		t.Errorf("a bad duration: %v", err)
+	}
+	if !strings.Contains(Reference(), "| `limits.transfer_window` | `--limits-transfer-window` | `RAMPART_LIMITS_TRANSFER_WINDOW` | `30s` |") {
+		t.Error("the reference does not show the duration default as 30s")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 )
@@ -13,7 +14,7 @@ import (
 type setting struct {
 	key  string // YAML path, e.g. "platform.domain"
 	help string
-	ptr  func(*Config) any // *string, *bool or *[]string inside the Config
+	ptr  func(*Config) any // *string, *bool, *int, *time.Duration or *[]string inside the Config
 }
 
 var settings = []setting{
@@ -38,6 +39,11 @@ var settings = []setting{
 	{"quotas.domains_per_service", "most custom domains on one service of a member; at least 1", func(c *Config) any { return &c.Quotas.DomainsPerService }},
 	{"quotas.domains_per_account", "most custom domains across one member's services; at least 1", func(c *Config) any { return &c.Quotas.DomainsPerAccount }},
 	{"quotas.tokens_per_account", "most API tokens one member may hold (expired ones count until deleted); at least 1", func(c *Config) any { return &c.Quotas.TokensPerAccount }},
+	{"limits.connections_per_client", "most connections one client address (IPv6: one /64) may hold open, on the edge and, capped lower, on the admin listener; more are closed at once", func(c *Config) any { return &c.Limits.ConnectionsPerClient }},
+	{"limits.connections_total", "most connections the edge holds open; past it only clients with fewer than 2 get in, up to a quarter more; 0: derived from the file descriptor limit (RLIMIT_NOFILE), leaving room for the admin listener and upstream connections", func(c *Config) any { return &c.Limits.ConnectionsTotal }},
+	{"limits.header_timeout", "time a client has to send a request's headers (slowloris)", func(c *Config) any { return &c.Limits.HeaderTimeout }},
+	{"limits.transfer_window", "a request body being received, or a response the client has stopped taking, must move at least limits.transfer_min_bytes in this time, else the connection is closed", func(c *Config) any { return &c.Limits.TransferWindow }},
+	{"limits.transfer_min_bytes", "bytes a request body or a response must move per limits.transfer_window; slower clients are cut, however long a transfer that moves takes", func(c *Config) any { return &c.Limits.TransferMinBytes }},
 	{"log.level", "debug, info, warn or error", func(c *Config) any { return &c.Log.Level }},
 	{"log.format", "text or json", func(c *Config) any { return &c.Log.Format }},
 	{"log.access_log", "write one log line per edge request", func(c *Config) any { return &c.Log.AccessLog }},
@@ -79,6 +85,12 @@ func (s *setting) set(c *Config, v string) error {
 			return fmt.Errorf("%q is not a whole number", v)
 		}
 		*p = n
+	case *time.Duration:
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not a duration such as 30s or 2m", v)
+		}
+		*p = d
 	case *[]string:
 		*p = nil
 		for _, f := range strings.Split(v, ",") {
@@ -112,6 +124,8 @@ func RegisterFlags(fs *pflag.FlagSet, def Config) *FlagSet {
 			fs.BoolVar(p, s.flagName(), *p, help)
 		case *int:
 			fs.IntVar(p, s.flagName(), *p, help)
+		case *time.Duration:
+			fs.DurationVar(p, s.flagName(), *p, help)
 		case *[]string:
 			fs.StringSliceVar(p, s.flagName(), *p, help)
 		}
@@ -133,6 +147,8 @@ func (f *FlagSet) Apply(c *Config) {
 			*p = *s.ptr(&f.shown).(*bool)
 		case *int:
 			*p = *s.ptr(&f.shown).(*int)
+		case *time.Duration:
+			*p = *s.ptr(&f.shown).(*time.Duration)
 		case *[]string:
 			*p = append([]string(nil), *s.ptr(&f.shown).(*[]string)...)
 		}
@@ -154,6 +170,8 @@ func Reference() string {
 			dv = strconv.FormatBool(*p)
 		case *int:
 			dv = strconv.Itoa(*p)
+		case *time.Duration:
+			dv = p.String()
 		case *[]string:
 			dv = strings.Join(*p, ",")
 		}

@@ -23,7 +23,7 @@ func TestNewServer(t *testing.T) {
 	if err := e.SetRoutes([]Route{{Service: "app", Hosts: []string{"app.example.com"}, Upstreams: []string{up.URL}}}); err != nil {
 		t.Fatal(err)
 	}
-	srv := NewServer("127.0.0.1:0", e, nil)
+	srv := NewServer("127.0.0.1:0", e, nil, SlowClients{})
 	if srv.ReadHeaderTimeout == 0 || srv.IdleTimeout == 0 || srv.MaxHeaderBytes == 0 {
 		t.Fatalf("server without limits: %+v", srv)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/certs"
 	"github.com/rampart-dev/rampart/internal/config"
+	"github.com/rampart-dev/rampart/internal/connguard"
 	"github.com/rampart-dev/rampart/internal/dnscheck"
 	"github.com/rampart-dev/rampart/internal/edge"
 	"github.com/rampart-dev/rampart/internal/edge/fastlane"
@@ -137,19 +138,25 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.routes = &agent.Routes{Store: db, Edge: edgeRoutes{s.edge, s.logs}, PlatformDomain: cfg.Platform.Domain, Log: log}
 	s.loop = &agent.Loop{Store: db, Metrics: reg, Log: log}
 	s.reconcilers = []agent.Reconciler{s.routes, s.domains}
+	// Every listener is guarded against slow and greedy clients.
+	edgeGuard, adminGuard, err := newGuards(cfg, clientIP.Trusted, reg, log)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, edgeGuard.Close, adminGuard.Close)
 	// The listeners are bound before the handlers are made: the services'
 	// URLs carry the edge's port, which ":0" picks only now.
-	if s.adminLn, err = listen("admin_addr", cfg.AdminAddr); err != nil {
+	if s.adminLn, err = listen("admin_addr", cfg.AdminAddr, adminGuard); err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, s.adminLn.Close)
-	if s.httpLn, err = listen("http_addr", cfg.HTTPAddr); err != nil {
+	if s.httpLn, err = listen("http_addr", cfg.HTTPAddr, edgeGuard); err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, s.httpLn.Close)
 
 	if cfg.HTTPSAddr != "" {
-		if s.httpsLn, err = listen("https_addr", cfg.HTTPSAddr); err != nil {
+		if s.httpsLn, err = listen("https_addr", cfg.HTTPSAddr, edgeGuard); err != nil {
 			return nil, err
 		}
 		s.closers = append(s.closers, s.httpsLn.Close)
@@ -178,20 +185,22 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.domains.Certs = s.certs
 
 	// No WriteTimeout: it would cut off the log streams (the API's and the
-	// dashboard's), which set a deadline per write instead.
-	s.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	// dashboard's), which set a deadline per write instead; the guard's
+	// listener makes every write move.
+	s.admin = &http.Server{Handler: connguard.BodyRate(mux, cfg.Limits.TransferWindow, cfg.Limits.TransferMinBytes),
+		ReadHeaderTimeout: cfg.Limits.HeaderTimeout, IdleTimeout: edge.IdleTimeout,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	// Shutdown waits for requests to finish, and a log stream never does
 	// by itself: end the streams first (each says why to its reader).
 	s.admin.RegisterOnShutdown(s.logs.Close)
 	// Port 80 answers ACME HTTP-01 challenges and redirects custom domains
 	// that have a certificate to HTTPS; everything else goes to the edge.
-	s.http = edge.NewServer(cfg.HTTPAddr, platformOnHTTP(cfg.Platform.Domain, s.edge, s.certs.HTTPHandler(s.edge)), log)
+	s.http = edge.NewServer(cfg.HTTPAddr, platformOnHTTP(cfg.Platform.Domain, s.edge, s.certs.HTTPHandler(s.edge)), log, slowClients(cfg))
 	// Cache hits are answered on the fast lane, without net/http's
 	// per-request machinery; the handler chain is the same.
 	s.httpLane = fastlane.Install(s.http, s.edge.Fresh)
 	if s.httpsLn != nil {
-		s.https = edge.NewServer(cfg.HTTPSAddr, s.edge, log)
+		s.https = edge.NewServer(cfg.HTTPSAddr, s.edge, log, slowClients(cfg))
 		s.https.TLSConfig = s.certs.TLSConfig() // offers h2, http/1.1 and acme-tls/1
 		s.httpsLane = fastlane.Install(s.https, s.edge.Fresh)
 	}
@@ -206,7 +215,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		}, func() float64 { return float64(lane.Answered()) }))
 	}
 	if cfg.DebugAddr != "" {
-		if s.debugLn, err = listen("debug_addr", cfg.DebugAddr); err != nil {
+		if s.debugLn, err = listen("debug_addr", cfg.DebugAddr, adminGuard); err != nil {
 			return nil, err
 		}
 		s.closers = append(s.closers, s.debugLn.Close)
@@ -216,18 +225,20 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		dmux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		dmux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		dmux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		s.debug = &http.Server{Handler: dmux, ReadHeaderTimeout: 10 * time.Second}
+		s.debug = &http.Server{Handler: connguard.BodyRate(dmux, cfg.Limits.TransferWindow, cfg.Limits.TransferMinBytes),
+			ReadHeaderTimeout: cfg.Limits.HeaderTimeout, IdleTimeout: edge.IdleTimeout}
 	}
 	ok = true
 	return s, nil
 }
 
-func listen(key, addr string) (net.Listener, error) {
+// listen binds addr; the connections it accepts go through g.
+func listen(key, addr string, g *connguard.Guard) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot listen on %s: %w (is another program using the port? ports below 1024 need root or CAP_NET_BIND_SERVICE)", key, addr, err)
 	}
-	return ln, nil
+	return g.Listener(ln), nil
 }
 
 // App returns the service layer, for the demo set-up and tests.
