@@ -31,6 +31,11 @@ type Route struct {
 	// Cache serves GET and HEAD responses from the edge's output cache;
 	// nil: not cached.
 	Cache *cache.Config
+	// AllowPrivate lifts the egress policy of an [UpstreamTransport] for
+	// this route's upstreams (an admin's per-service override): they may
+	// be on loopback, link-local and other forbidden networks, but still
+	// never on rampart's own listeners.
+	AllowPrivate bool
 }
 
 // table is an immutable routing table. A new one is built for every
@@ -52,6 +57,8 @@ type route struct {
 	limiter   *ratelimit.Limiter // nil: no rate limit
 	metrics   *serviceMetrics    // nil: no metrics
 	traffic   *traffic           // recent counts, for the dashboard
+
+	allowPrivate bool // Route.AllowPrivate: proxies use the overridden pool
 }
 
 // SetRoutes replaces the routing table with one that holds every valid
@@ -187,6 +194,7 @@ func checkRoute(rc *Route) (*route, error) {
 		}
 	}
 	rt := &route{service: rc.Service, stopped: rc.Stopped, rateLimit: rc.RateLimit, cacheCfg: rc.Cache}
+	rt.allowPrivate = rc.AllowPrivate
 	for _, raw := range rc.Upstreams {
 		u, err := parseUpstream(raw)
 		if err != nil {
