@@ -37,6 +37,7 @@ var settings = []setting{
 	{"quotas.domains_per_service", "most custom domains on one service of a member; at least 1", func(c *Config) any { return &c.Quotas.DomainsPerService }},
 	{"quotas.domains_per_account", "most custom domains across one member's services; at least 1", func(c *Config) any { return &c.Quotas.DomainsPerAccount }},
 	{"quotas.tokens_per_account", "most API tokens one member may hold (expired ones count until deleted); at least 1", func(c *Config) any { return &c.Quotas.TokensPerAccount }},
+	{"upstreams.allowed_networks", "networks members may point services at (CIDRs or IPs, comma-separated); default: every address except loopback, link-local, cloud metadata and rampart's own listeners, which stay refused unless a listed network lies inside them; admins can allow more per service (allow_private_upstreams)", func(c *Config) any { return &c.Upstreams.AllowedNetworks }},
 	{"log.level", "debug, info, warn or error", func(c *Config) any { return &c.Log.Level }},
 	{"log.format", "text or json", func(c *Config) any { return &c.Log.Format }},
 	{"log.access_log", "write one log line per edge request", func(c *Config) any { return &c.Log.AccessLog }},
