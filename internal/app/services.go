@@ -50,18 +50,21 @@ func (s *Services) Create(ctx context.Context, actor Actor, in rampart.ServiceIn
 	if err := svc.Validate(); err != nil {
 		return nil, err
 	}
-	// Outside the transaction: the lookup of a host name can take seconds.
-	note, err := applyUpstreamPolicy(actor, svc, s.upstreamProblems(ctx, svc.Upstreams), explicit)
-	if err != nil {
-		return nil, err
-	}
-	err = s.store.InTx(ctx, func(st store.Store) error {
+	// Looked up outside the transaction: a host name can take seconds.
+	problems := s.upstreamProblems(ctx, svc.Upstreams)
+	err := s.store.InTx(ctx, func(st store.Store) error {
 		owner, err := s.resolveOwner(ctx, st, actor, in.Owner)
 		if err != nil {
 			return err
 		}
 		svc.OwnerID, svc.Owner = owner.ID, owner.Email
 		if err := s.checkServiceQuota(ctx, st, actor, owner.ID); err != nil {
+			return err
+		}
+		// After the owner and quota checks: a member who may not create
+		// the service at all hears that first.
+		note, err := applyUpstreamPolicy(actor, svc, problems, explicit)
+		if err != nil {
 			return err
 		}
 		if err := st.CreateService(ctx, svc); err != nil {
