@@ -34,6 +34,12 @@ type Service struct {
 	// Env is the environment the service's process gets (the Env tab of
 	// the dashboard's Update config). Never nil on reads.
 	Env Env `json:"env"`
+	// AllowPrivateUpstreams lets the service's upstreams be where the
+	// operator's upstreams.allowed_networks do not reach: loopback,
+	// link-local, cloud metadata addresses and the like, e.g. an
+	// application on the same host. Only an admin can turn it on.
+	// rampart's own listeners stay out of reach even so.
+	AllowPrivateUpstreams bool `json:"allow_private_upstreams"`
 	// Status is what the reconcilers did with the service (read-only:
 	// the store fills it in on reads, reconcilers write it).
 	Status    Status    `json:"status"`
@@ -224,6 +230,11 @@ type ServiceInput struct {
 	Owner string `json:"owner,omitempty"`
 	// Env is the service's environment; empty: none.
 	Env Env `json:"env,omitempty"`
+	// AllowPrivateUpstreams is Service.AllowPrivateUpstreams; only admins
+	// may set it to true. Nil: off, except that an admin who points the
+	// service at an address only it allows gets it turned on (and
+	// audited); false says "refuse such an upstream instead".
+	AllowPrivateUpstreams *bool `json:"allow_private_upstreams,omitempty"`
 }
 
 // ServiceUpdate changes the service Name; nil fields stay as they are.
@@ -238,6 +249,9 @@ type ServiceUpdate struct {
 	RateLimit *RateLimit    `json:"rate_limit,omitempty"`
 	Cache     *Cache        `json:"cache,omitempty"`
 	Env       EnvPatch      `json:"env,omitempty"`
+	// AllowPrivateUpstreams sets Service.AllowPrivateUpstreams; only
+	// admins may set it to true. See ServiceInput.
+	AllowPrivateUpstreams *bool `json:"allow_private_upstreams,omitempty"`
 }
 
 // ServiceView is a service as the API shows it: the stored fields plus the

@@ -34,7 +34,12 @@ upstream at once. NAME is a DNS label: a-z, 0-9 and '-', at most 63 characters.`
 	}
 	cmd.Flags().StringArrayVar(&in.Upstreams, "upstream", nil, "upstream base URL, e.g. http://127.0.0.1:3000 (repeat for several; required)")
 	cmd.Flags().StringVar(&in.Owner, "owner", "", "owner's email (admins only; default: you)")
+	var allowPrivate bool
+	cmd.Flags().BoolVar(&allowPrivate, "allow-private-upstreams", false, allowPrivateHelp+"; default: on when an admin's upstream needs it")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if cmd.Flags().Changed("allow-private-upstreams") {
+			in.AllowPrivateUpstreams = &allowPrivate
+		}
 		if len(in.Upstreams) == 0 {
 			return usageError{fmt.Errorf("--upstream is required, e.g. --upstream http://127.0.0.1:3000")}
 		}
@@ -49,6 +54,9 @@ upstream at once. NAME is a DNS label: a-z, 0-9 and '-', at most 63 characters.`
 		}
 		return output(cmd, s, func(w io.Writer) {
 			fmt.Fprintf(w, "Created service %s: %s → %s\n", s.Name, serviceURL(s), strings.Join(s.Upstreams, ", "))
+			if s.AllowPrivateUpstreams && in.AllowPrivateUpstreams == nil {
+				fmt.Fprintln(w, "Its upstreams are on a network members may not use: private upstreams are allowed for it (--allow-private-upstreams=false refuses them instead).")
+			}
 		})
 	}
 	return cmd
@@ -93,6 +101,7 @@ func printService(w io.Writer, s *rampart.ServiceView) {
 		{"Hostname:", s.Hostname + "   (CNAME target for custom domains)"},
 		{"Upstreams:", strings.Join(s.Upstreams, ", ")},
 		{"Owner:", s.Owner},
+		{"Private upstreams:", privateSummary(s)},
 		{"Environment:", envSummary(s)},
 		{"Created:", s.CreatedAt.Local().Format(time.RFC3339)},
 		{"Updated:", s.UpdatedAt.Local().Format(time.RFC3339)},
@@ -122,6 +131,18 @@ func statusSummary(st rampart.Status) string {
 		return "applied"
 	}
 	return "pending (the edge has not reported on this configuration yet)"
+}
+
+// allowPrivateHelp describes --allow-private-upstreams.
+const allowPrivateHelp = "let the upstreams be where members may not point services: loopback, link-local, cloud metadata addresses, networks outside upstreams.allowed_networks (admins only; rampart's own listeners stay refused)"
+
+// privateSummary says whether the service may use upstreams outside the
+// operator's networks.
+func privateSummary(s *rampart.ServiceView) string {
+	if s.AllowPrivateUpstreams {
+		return "allowed by an admin (loopback, link-local and other networks members may not use)"
+	}
+	return "not allowed (only the networks the operator allows)"
 }
 
 // envSummary names a service's environment variables, not their values
@@ -158,15 +179,20 @@ func newServiceUpdateCmd(cf *clientFlags) *cobra.Command {
 		state string
 	)
 	cmd := &cobra.Command{
-		Use:     "update NAME [--upstream URL…] [--state active|stopped]",
+		Use:     "update NAME [--upstream URL…] [--state active|stopped] [--allow-private-upstreams]",
 		Short:   "Change a service's upstreams or state",
-		Example: "  rampart service update blog --upstream http://127.0.0.1:3001\n  rampart service update blog --state stopped",
+		Example: "  rampart service update blog --upstream http://127.0.0.1:3001\n  rampart service update blog --state stopped\n  rampart service update blog --allow-private-upstreams=false",
 		Args:    exactArgs("NAME"),
 	}
 	cmd.Flags().StringArrayVar(&ups, "upstream", nil, "new upstream base URL (repeat for several; replaces the list)")
 	cmd.Flags().StringVar(&state, "state", "", "active (routed) or stopped (the edge answers 503)")
+	var allowPrivate bool
+	cmd.Flags().BoolVar(&allowPrivate, "allow-private-upstreams", false, allowPrivateHelp+"; =false turns it off")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		var up rampart.ServiceUpdate
+		if cmd.Flags().Changed("allow-private-upstreams") {
+			up.AllowPrivateUpstreams = &allowPrivate
+		}
 		if cmd.Flags().Changed("upstream") {
 			up.Upstreams = ups
 		}
@@ -174,8 +200,8 @@ func newServiceUpdateCmd(cf *clientFlags) *cobra.Command {
 			st := rampart.ServiceState(state)
 			up.State = &st
 		}
-		if up.Upstreams == nil && up.State == nil {
-			return usageError{fmt.Errorf("nothing to change: give --upstream or --state")}
+		if up.Upstreams == nil && up.State == nil && up.AllowPrivateUpstreams == nil {
+			return usageError{fmt.Errorf("nothing to change: give --upstream, --state or --allow-private-upstreams")}
 		}
 		cl, err := cf.client()
 		if err != nil {

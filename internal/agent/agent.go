@@ -141,6 +141,9 @@ func RoutesFor(svcs []*rampart.Service, domains []*rampart.Domain, platformDomai
 			Stopped:   s.State != rampart.StateActive,
 			RateLimit: rateLimitConfig(s.RateLimit),
 			Cache:     cacheConfig(s.Cache),
+			// The edge's dialer enforces the egress policy again at every
+			// connection; an admin's override opens the same for it.
+			AllowPrivate: s.AllowPrivateUpstreams,
 		})
 	}
 	return routes

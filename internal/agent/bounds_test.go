@@ -86,3 +86,15 @@ func TestBoundsReachTheEdge(t *testing.T) {
 		})
 	}
 }
+
+// TestRoutesForAllowPrivate: the admin's override reaches the edge's
+// route, where it picks the dialer that allows private addresses.
+func TestRoutesForAllowPrivate(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		svc := &rampart.Service{ID: 1, Name: "blog", Upstreams: []string{"http://127.0.0.1:9"}, State: rampart.StateActive, AllowPrivateUpstreams: allow}
+		routes := RoutesFor([]*rampart.Service{svc}, nil, "apps.test")
+		if len(routes) != 1 || routes[0].AllowPrivate != allow {
+			t.Errorf("AllowPrivateUpstreams %v: routes %+v", allow, routes)
+		}
+	}
+}

@@ -287,7 +287,7 @@ func TestRequestBodies(t *testing.T) {
 		{"wrong name type", "POST", "/services", json, `{"name":true}`, 400, rampart.EINVALID, `field "name" must be a string, not a bool`},
 		{"array", "POST", "/services", json, `[{"name":"x"}]`, 400, rampart.EINVALID, "must be a JSON object"},
 		{"null", "POST", "/services", json, `null`, 400, rampart.EINVALID, "must be a JSON object"},
-		{"empty", "POST", "/services", json, ``, 400, rampart.EINVALID, `request body is empty: send a JSON object, e.g. {"name": …, "upstreams": …, "owner": …, "env": …}`},
+		{"empty", "POST", "/services", json, ``, 400, rampart.EINVALID, `request body is empty: send a JSON object, e.g. {"name": …, "upstreams": …, "owner": …, "env": …, "allow_private_upstreams": …}`},
 		{"blank", "POST", "/services", json, "  \n", 400, rampart.EINVALID, "request body is empty"},
 		{"syntax", "POST", "/services", json, `{"name":"x",}`, 400, rampart.EINVALID, "not valid JSON at byte"},
 		{"truncated", "POST", "/services", json, `{"name":"x"`, 400, rampart.EINVALID, "ends before the JSON object is complete"},

@@ -16,6 +16,7 @@ import (
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
+	"github.com/rampart-dev/rampart/internal/egress"
 	"github.com/rampart-dev/rampart/internal/server/dataplane"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 )
@@ -71,7 +72,14 @@ func newEnvWith(t *testing.T, opts Options) *env {
 		log = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	logs := logtail.New(logtail.Options{})
+	// The operator allows loopback upstreams (as a single-owner host
+	// would): the tests point services at loopback addresses nothing dials.
+	nets, err := egress.ParseNetworks([]string{"0.0.0.0/0", "::/0", "127.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	a := app.New(db, app.Options{Logger: log, Now: c.Now, Cache: app.PurgeFunc(func(int64) int { return 0 }), PlatformDomain: testDomain,
+		Upstreams:    egress.New(nets),
 		Certificates: app.ResetFunc(func(_ context.Context, name string) (string, error) { return "/var/lib/rampart/certs.old-test", nil }),
 		CheckKeyPair: dataplane.CheckKeyPair,
 		Logs:         dataplane.Logs(logs), LogHeartbeat: 100 * time.Millisecond,

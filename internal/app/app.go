@@ -26,6 +26,7 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/auth"
+	"github.com/rampart-dev/rampart/internal/egress"
 	"github.com/rampart-dev/rampart/internal/limits"
 	"github.com/rampart-dev/rampart/internal/store"
 )
@@ -132,6 +133,13 @@ type Options struct {
 	// Quotas bound what a member may own; a field of 0 takes its default
 	// (limits.DefaultQuotas). Admins and the operator are exempt.
 	Quotas limits.Quotas
+	// Upstreams decides where services may be pointed (see package
+	// egress); nil: egress.New(nil), the defaults, without rampart's own
+	// listeners (serve passes the policy that knows them).
+	Upstreams *egress.Policy
+	// Resolver looks up upstream host names when a service is saved; nil:
+	// the system's.
+	Resolver Resolver
 }
 
 // App is the service layer. Create it with New; it is safe for concurrent
@@ -173,6 +181,12 @@ func New(st store.Store, opts Options) *App {
 		opts.LogHeartbeat = rampart.LogHeartbeat
 	}
 	opts.Quotas = normalizeQuotas(opts.Quotas)
+	if opts.Upstreams == nil {
+		opts.Upstreams = egress.New(nil)
+	}
+	if opts.Resolver == nil {
+		opts.Resolver = defaultResolver
+	}
 	c := &core{store: st, log: opts.Logger, now: opts.Now, opts: opts}
 	return &App{
 		Services: &Services{c},

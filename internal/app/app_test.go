@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/egress"
 	"github.com/rampart-dev/rampart/internal/server/dataplane"
 	"github.com/rampart-dev/rampart/internal/store"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
@@ -35,7 +36,20 @@ type fixture struct {
 	admin, member *rampart.User
 }
 
+// newFixture returns an app whose operator allows loopback upstreams (as
+// a single-owner host would): most tests point services at loopback
+// addresses that nothing dials. upstreams_test.go tests the defaults.
 func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	nets, err := egress.ParseNetworks([]string{"0.0.0.0/0", "::/0", "127.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newFixtureWith(t, Options{Upstreams: egress.New(nets)})
+}
+
+// newFixtureWith is newFixture with opts (Now and CheckKeyPair are set).
+func newFixtureWith(t *testing.T, opts Options) *fixture {
 	t.Helper()
 	db, err := sqlite.Open(filepath.Join(t.TempDir(), "rampart.db"))
 	if err != nil {
@@ -43,7 +57,8 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { db.Close() })
 	c := &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-	a := New(db, Options{Now: c.now, CheckKeyPair: dataplane.CheckKeyPair})
+	opts.Now, opts.CheckKeyPair = c.now, dataplane.CheckKeyPair
+	a := New(db, opts)
 	ctx := context.Background()
 	admin, err := a.Accounts.Create(ctx, OperatorActor(), rampart.UserInput{Email: "Admin@Example.com", Password: "correct horse battery", Role: rampart.RoleAdmin})
 	if err != nil {

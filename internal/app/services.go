@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,9 +43,18 @@ func (s *Services) Create(ctx context.Context, actor Actor, in rampart.ServiceIn
 		Cache:     rampart.DefaultCache(),
 		Env:       in.Env.Clone(),
 	}
+	explicit := in.AllowPrivateUpstreams != nil
+	if explicit {
+		svc.AllowPrivateUpstreams = *in.AllowPrivateUpstreams
+		if svc.AllowPrivateUpstreams && !actor.isAdmin() {
+			return nil, errPrivateUpstreamsAdminOnly()
+		}
+	}
 	if err := svc.Validate(); err != nil {
 		return nil, err
 	}
+	// Looked up outside the transaction: a host name can take seconds.
+	problems := s.upstreamProblems(ctx, svc.Upstreams)
 	err := s.store.InTx(ctx, func(st store.Store) error {
 		owner, err := s.resolveOwner(ctx, st, actor, in.Owner)
 		if err != nil {
@@ -54,12 +64,24 @@ func (s *Services) Create(ctx context.Context, actor Actor, in rampart.ServiceIn
 		if err := s.checkServiceQuota(ctx, st, actor, owner.ID); err != nil {
 			return err
 		}
+		// After the owner and quota checks: a member who may not create
+		// the service at all hears that first.
+		note, err := applyUpstreamPolicy(actor, svc, problems, explicit)
+		if err != nil {
+			return err
+		}
 		if err := st.CreateService(ctx, svc); err != nil {
 			return err
 		}
 		detail := "upstreams=" + strings.Join(svc.Upstreams, ",")
 		if len(svc.Env) > 0 {
 			detail += " env=" + strings.Join(svc.Env.Names(), ",")
+		}
+		switch {
+		case note != "":
+			detail += " " + note
+		case svc.AllowPrivateUpstreams:
+			detail += " allow_private_upstreams=true"
 		}
 		return s.audit(ctx, st, actor, "service.create", svc, detail)
 	})
@@ -123,6 +145,26 @@ func (s *Services) Update(ctx context.Context, actor Actor, up rampart.ServiceUp
 	if err := actor.check(); err != nil {
 		return nil, err
 	}
+	explicit := up.AllowPrivateUpstreams != nil
+	if explicit && *up.AllowPrivateUpstreams && !actor.isAdmin() {
+		return nil, errPrivateUpstreamsAdminOnly()
+	}
+	// The upstreams are checked (their names looked up) before the
+	// transaction, which must not wait for DNS; the transaction makes
+	// sure they are still the ones checked.
+	var checked []string
+	var problems []upstreamProblem
+	if up.Upstreams != nil || explicit {
+		cur, err := s.visibleService(ctx, s.store, actor, up.Name)
+		if err != nil {
+			return nil, err
+		}
+		checked = cur.Upstreams
+		if up.Upstreams != nil {
+			checked = trimAll(up.Upstreams)
+		}
+		problems = s.upstreamProblems(ctx, checked)
+	}
 	var svc *rampart.Service
 	err := s.store.InTx(ctx, func(st store.Store) error {
 		var err error
@@ -130,6 +172,16 @@ func (s *Services) Update(ctx context.Context, actor Actor, up rampart.ServiceUp
 			return err
 		}
 		var changes []string
+		wasPrivate := svc.AllowPrivateUpstreams
+		upstreamsChanged := up.Upstreams != nil && !slices.Equal(trimAll(up.Upstreams), svc.Upstreams)
+		switch {
+		case explicit:
+			svc.AllowPrivateUpstreams = *up.AllowPrivateUpstreams
+		case upstreamsChanged && !actor.isAdmin():
+			// An admin allowed the upstreams they saw; new ones from a
+			// member are held to the operator's networks.
+			svc.AllowPrivateUpstreams = false
+		}
 		if up.Upstreams != nil {
 			svc.Upstreams = trimAll(up.Upstreams)
 			changes = append(changes, "upstreams="+strings.Join(svc.Upstreams, ","))
@@ -151,12 +203,28 @@ func (s *Services) Update(ctx context.Context, actor Actor, up rampart.ServiceUp
 			svc.Env, set, removed = up.Env.Apply(svc.Env)
 			if d := describeEnvChange(set, removed); d != "" {
 				changes = append(changes, d)
-			} else if len(changes) == 0 {
+			} else if len(changes) == 0 && !explicit {
+				return nil // the patch sets what is there already
+			}
+		}
+		if upstreamsChanged || explicit {
+			if !slices.Equal(svc.Upstreams, checked) {
+				return rampart.Errorf(rampart.ECONFLICT, "service %q changed while its upstreams were being checked: try again", svc.Name)
+			}
+			note, err := applyUpstreamPolicy(actor, svc, problems, explicit)
+			if err != nil {
+				return err
+			}
+			if note != "" {
+				changes = append(changes, note)
+			} else if svc.AllowPrivateUpstreams != wasPrivate {
+				changes = append(changes, fmt.Sprintf("allow_private_upstreams=%t", svc.AllowPrivateUpstreams))
+			} else if explicit && len(changes) == 0 {
 				return nil // the patch sets what is there already
 			}
 		}
 		if len(changes) == 0 {
-			return rampart.Errorf(rampart.EINVALID, "nothing to change: give upstreams, state, rate_limit, cache or env")
+			return rampart.Errorf(rampart.EINVALID, "nothing to change: give upstreams, state, rate_limit, cache, env or allow_private_upstreams")
 		}
 		if err := svc.Validate(); err != nil {
 			return err

@@ -19,6 +19,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/api"
 	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
+	"github.com/rampart-dev/rampart/internal/egress"
 	"github.com/rampart-dev/rampart/internal/server/dataplane"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 )
@@ -40,7 +41,13 @@ func newServer(t *testing.T) *server {
 	t.Cleanup(func() { db.Close() })
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	logs := logtail.New(logtail.Options{})
-	a := app.New(db, app.Options{Logger: log, Logs: dataplane.Logs(logs), LogHeartbeat: 50 * time.Millisecond})
+	// The operator allows loopback upstreams (as a single-owner host
+	// would): the tests point members' services at loopback addresses.
+	nets, err := egress.ParseNetworks([]string{"0.0.0.0/0", "::/0", "127.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := app.New(db, app.Options{Logger: log, Logs: dataplane.Logs(logs), LogHeartbeat: 50 * time.Millisecond, Upstreams: egress.New(nets)})
 	mux := http.NewServeMux()
 	mux.Handle(rampart.APIPrefix, api.New(a, api.Options{Logger: log, PlatformDomain: "example.net"}))
 	hs := httptest.NewServer(mux)
@@ -148,8 +155,9 @@ func TestServices(t *testing.T) {
 	if err != nil || up.State != rampart.StateStopped || !slices.Equal(up.Upstreams, svc.Upstreams) {
 		t.Errorf("UpdateService = %+v, %v", up, err)
 	}
-	if _, err := s.client(t, s.admin).CreateService(ctx, rampart.ServiceInput{Name: "other", Upstreams: []string{"http://127.0.0.1:1"}}); err != nil {
-		t.Fatal(err)
+	yes := true
+	if other, err := s.client(t, s.admin).CreateService(ctx, rampart.ServiceInput{Name: "other", Upstreams: []string{"http://127.0.0.1:1"}, AllowPrivateUpstreams: &yes}); err != nil || !other.AllowPrivateUpstreams {
+		t.Fatalf("admin's CreateService with the upstream override = %+v, %v", other, err)
 	}
 	list, err := c.ListServices(ctx)
 	if err != nil || len(list) != 1 || list[0].Name != "blog" || list[0].Hostname != "blog.example.net" {

@@ -25,6 +25,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/connguard"
 	"github.com/rampart-dev/rampart/internal/dnscheck"
 	"github.com/rampart-dev/rampart/internal/edge/realip"
+	"github.com/rampart-dev/rampart/internal/egress"
 	"github.com/rampart-dev/rampart/internal/limits"
 )
 
@@ -93,6 +94,15 @@ type Config struct {
 		TransferWindow   time.Duration `yaml:"transfer_window"`
 		TransferMinBytes int           `yaml:"transfer_min_bytes"`
 	} `yaml:"limits"`
+	// Upstreams restricts where members may point services (see package
+	// egress).
+	Upstreams struct {
+		// AllowedNetworks, when set, are the only networks upstreams may
+		// be in; empty: every address. Either way loopback, link-local,
+		// metadata and similar addresses stay out unless a listed network
+		// lies inside them, and rampart's own listeners always do.
+		AllowedNetworks []string `yaml:"allowed_networks"`
+	} `yaml:"upstreams"`
 	Log struct {
 		Level     string `yaml:"level"`
 		Format    string `yaml:"format"`
@@ -103,6 +113,11 @@ type Config struct {
 // LimitsQuotas returns the quotas in the form the service layer takes.
 func (c *Config) LimitsQuotas() limits.Quotas {
 	return limits.Quotas(c.Quotas)
+}
+
+// UpstreamNetworks parses upstreams.allowed_networks for egress.New.
+func (c *Config) UpstreamNetworks() ([]netip.Prefix, error) {
+	return egress.ParseNetworks(c.Upstreams.AllowedNetworks)
 }
 
 // Well-known ACME directories.
@@ -248,6 +263,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateLimits(); err != nil {
 		return err
+	}
+	if _, err := c.UpstreamNetworks(); err != nil {
+		return fmt.Errorf("upstreams.allowed_networks: %v", err)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

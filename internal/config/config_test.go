@@ -46,6 +46,25 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+func TestUpstreamNetworks(t *testing.T) {
+	c := Default()
+	if err := c.LoadEnv([]string{"RAMPART_UPSTREAMS_ALLOWED_NETWORKS=10.0.0.0/8, 127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	nets, err := c.UpstreamNetworks()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err != nil || len(nets) != 2 || nets[0].String() != "10.0.0.0/8" || nets[1].String() != "127.0.0.1/32" {
+		t.Errorf("UpstreamNetworks = %v, %v", nets, err)
+	}
+	// The default: none listed (every address but the forbidden ones).
+	d := Default()
+	if nets, err := d.UpstreamNetworks(); err != nil || len(nets) != 0 {
+		t.Errorf("default UpstreamNetworks = %v, %v", nets, err)
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		name, yaml, wantErr string
@@ -65,6 +84,7 @@ func TestBadInput(t *testing.T) {
 		{"acme roots", "acme:\n  trusted_roots: /does/not/exist.pem\n", "acme.trusted_roots"},
 		{"half eab", "acme:\n  eab_key_id: kid\n", "acme.eab_key_id"},
 		{"bad resolver", "dns:\n  resolvers: [dns.google]\n", "dns.resolvers"},
+		{"bad upstream network", "upstreams:\n  allowed_networks: [10.0.0.0/8, intranet]\n", `upstreams.allowed_networks: "intranet" is not a network`},
 		{"zero quota", "quotas:\n  services_per_account: 0\n", "quotas.services_per_account: 0 is less than 1: a quota of 0 would lock members out"},
 		{"negative quota", "quotas:\n  tokens_per_account: -1\n", "quotas.tokens_per_account"},
 		{"unknown quota", "quotas:\n  services: 5\n", "field services not found"},

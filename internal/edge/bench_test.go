@@ -17,6 +17,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rampart-dev/rampart/internal/egress"
 )
 
 // benchUpstream serves a ~2 KB page with a Content-Length, like the bench
@@ -73,12 +75,26 @@ func BenchmarkProxy(b *testing.B) {
 		}
 		return e
 	}
+	// The transport rampart serve uses: the egress policy checks each new
+	// connection (the route has the override, its upstream is loopback).
+	guarded := NewUpstreamTransport(egress.New(nil), nil)
+	b.Cleanup(guarded.CloseIdleConnections)
+	guardedEdge, err := New(Config{Transport: guarded})
+	if err != nil {
+		b.Fatal(err)
+	}
+	privileged := route
+	privileged.AllowPrivate = true
+	if err := guardedEdge.SetRoutes([]Route{privileged}); err != nil {
+		b.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		h    http.Handler
 	}{
 		{"httputil", bare},
 		{"edge", newBenchEdge(Config{})},
+		{"edge+egress", guardedEdge},
 		{"edge+metrics+log", newBenchEdge(Config{
 			Metrics:   prometheus.NewRegistry(),
 			AccessLog: slog.New(slog.NewJSONHandler(io.Discard, nil)),

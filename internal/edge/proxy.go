@@ -9,7 +9,10 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+
+	"github.com/rampart-dev/rampart/internal/egress"
 )
 
 // upstreams is the end of a route's chain: it picks an upstream round-robin
@@ -54,7 +57,7 @@ func (e *Edge) newProxy(rt *route, target *url.URL) *httputil.ReverseProxy {
 			pr.Out.Host = pr.In.Host // the upstream sees the name it is known by
 			e.setForwarded(pr)
 		},
-		Transport:      e.transport,
+		Transport:      e.upstreamTransport(rt),
 		BufferPool:     e.buffers,
 		ErrorLog:       e.errorLog,
 		ModifyResponse: modifyResponse,
@@ -152,11 +155,18 @@ func (e *Edge) upstreamError(rt *route, w http.ResponseWriter, r *http.Request, 
 // client connection may need an upstream connection of its own; bounded
 // dial and response-header waits, so a dead upstream turns into a 502/504
 // instead of hanging clients; no environment proxy and no transparent
-// compression, because the edge forwards bodies untouched.
+// compression, because the edge forwards bodies untouched. It dials any
+// address: rampart serve uses [NewUpstreamTransport], which does not.
 func NewTransport() *http.Transport {
+	return newTransport(nil, nil)
+}
+
+func newTransport(control func(network, address string, c syscall.RawConn) error, resolver *net.Resolver) *http.Transport {
 	dialer := &net.Dialer{
 		Timeout:   5 * time.Second,
 		KeepAlive: 30 * time.Second,
+		Control:   control,
+		Resolver:  resolver,
 	}
 	return &http.Transport{
 		Proxy:       nil, // never route upstream traffic through $HTTP_PROXY
@@ -173,6 +183,53 @@ func NewTransport() *http.Transport {
 		DisableCompression:    true,
 		ForceAttemptHTTP2:     false, // HTTP/1.1 to upstreams: WebSocket upgrades need it
 	}
+}
+
+// UpstreamTransport is [NewTransport]'s transport with an egress policy
+// applied where it cannot be dodged: to the address each connection is
+// opened to, after name resolution (net.Dialer.Control). A host name that
+// resolved to an allowed address when its service was saved and resolves
+// to a forbidden one now (DNS rebinding) is refused here; the request gets
+// a 502 and the access log the reason ("upstream address 127.0.0.1 is not
+// allowed: …").
+//
+// It keeps two connection pools: one for routes held to the policy and one
+// for routes whose override is on ([Route.AllowPrivate]). http.Transport
+// pools connections by host and port, not by route, so with one pool a
+// connection that an overridden route opened to a name that now points
+// at loopback could be reused by a route that may not go there.
+//
+// The checks cost nothing per request: only a new connection is checked.
+type UpstreamTransport struct {
+	restricted, privileged *http.Transport
+}
+
+// NewUpstreamTransport returns a transport that dials only where p allows.
+// It looks host names up with r; nil: the system's resolver.
+func NewUpstreamTransport(p *egress.Policy, r *net.Resolver) *UpstreamTransport {
+	return &UpstreamTransport{restricted: newTransport(p.Control(false), r), privileged: newTransport(p.Control(true), r)}
+}
+
+// RoundTrip sends r through the pool held to the policy; routes with the
+// override get the other one from the edge (see upstreamTransport).
+func (t *UpstreamTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return t.restricted.RoundTrip(r)
+}
+
+// CloseIdleConnections closes both pools' idle connections.
+func (t *UpstreamTransport) CloseIdleConnections() {
+	t.restricted.CloseIdleConnections()
+	t.privileged.CloseIdleConnections()
+}
+
+// upstreamTransport is the transport for rt's proxies: the overridden
+// pool of an UpstreamTransport for a route with AllowPrivate, the
+// configured transport otherwise.
+func (e *Edge) upstreamTransport(rt *route) http.RoundTripper {
+	if t, ok := e.transport.(*UpstreamTransport); ok && rt.allowPrivate {
+		return t.privileged
+	}
+	return e.transport
 }
 
 // copyBufferSize is httputil's own default body copy buffer.

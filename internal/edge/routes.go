@@ -42,6 +42,11 @@ type Route struct {
 	// Cache serves GET and HEAD responses from the edge's output cache;
 	// nil: not cached.
 	Cache *cache.Config
+	// AllowPrivate lifts the egress policy of an [UpstreamTransport] for
+	// this route's upstreams (an admin's per-service override): they may
+	// be on loopback, link-local and other forbidden networks, but still
+	// never on rampart's own listeners.
+	AllowPrivate bool
 }
 
 // key is what the edge files the route's service state under.
@@ -72,6 +77,8 @@ type route struct {
 	limiter   *ratelimit.Limiter // nil: no rate limit
 	metrics   *serviceMetrics    // nil: no metrics
 	traffic   *traffic           // recent counts, for the dashboard
+
+	allowPrivate bool // Route.AllowPrivate: proxies use the overridden pool
 }
 
 // svcState is what the edge keeps of one service from one table to the
@@ -252,6 +259,7 @@ func checkRoute(rc *Route) (*route, error) {
 		}
 	}
 	rt := &route{key: rc.key(), service: rc.Service, stopped: rc.Stopped, rateLimit: rc.RateLimit, cacheCfg: rc.Cache}
+	rt.allowPrivate = rc.AllowPrivate
 	for _, raw := range rc.Upstreams {
 		u, err := parseUpstream(raw)
 		if err != nil {

@@ -34,6 +34,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/edge/fastlane"
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
 	"github.com/rampart-dev/rampart/internal/edge/realip"
+	"github.com/rampart-dev/rampart/internal/egress"
 	"github.com/rampart-dev/rampart/internal/server/dataplane"
 	"github.com/rampart-dev/rampart/internal/store"
 	_ "github.com/rampart-dev/rampart/internal/store/sqlite" // the default store
@@ -106,7 +107,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.logs = logtail.New(logtail.Options{})
-	ecfg := edge.Config{Metrics: reg, ErrorLog: log, ClientIP: clientIP.ClientIP, OnRequest: s.logs.Publish}
+	// Where services may be pointed: checked by the service layer when a
+	// service is saved and by the edge's dialer at every connection.
+	// rampart's own listeners are added once they are bound.
+	upstreamNets, _ := cfg.UpstreamNetworks() // validated above
+	upstreams := egress.New(upstreamNets)
+	ecfg := edge.Config{Metrics: reg, ErrorLog: log, ClientIP: clientIP.ClientIP, OnRequest: s.logs.Publish,
+		Transport: edge.NewUpstreamTransport(upstreams, nil)}
 	if cfg.Log.AccessLog {
 		ecfg.AccessLog = log.With("log", "access")
 	}
@@ -130,7 +137,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		NodeIPs:        parseIPs(nodeIPs),
 		Log:            log.With("log", "domains"),
 	}
-	s.app = app.New(db, app.Options{Logger: log, PlatformDomain: cfg.Platform.Domain, Quotas: cfg.LimitsQuotas(),
+	upstreams.AddLocal(s.domains.NodeIPs...)
+	s.app = app.New(db, app.Options{Logger: log, PlatformDomain: cfg.Platform.Domain, Quotas: cfg.LimitsQuotas(), Upstreams: upstreams,
 		Cache: edgeCache{s.edge}, DNS: s.domains, Logs: dataplane.Logs(s.logs), CheckKeyPair: dataplane.CheckKeyPair,
 		// The certificate manager is made below, once the listeners it
 		// answers challenges on are bound.
@@ -227,6 +235,17 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		dmux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 		s.debug = &http.Server{Handler: connguard.BodyRate(dmux, cfg.Limits.TransferWindow, cfg.Limits.TransferMinBytes),
 			ReadHeaderTimeout: cfg.Limits.HeaderTimeout, IdleTimeout: edge.IdleTimeout}
+	}
+	// The dashboard, the API, /metrics and the profiles are never reachable
+	// through the edge, whoever configured the service. The edge's own
+	// listeners are left to loop detection (Via, 508).
+	for _, l := range []struct {
+		key string
+		ln  net.Listener
+	}{{"admin_addr", s.adminLn}, {"debug_addr", s.debugLn}} {
+		if l.ln != nil {
+			upstreams.Protect(l.key, l.ln.Addr().(*net.TCPAddr).AddrPort())
+		}
 	}
 	ok = true
 	return s, nil

@@ -187,7 +187,7 @@ func TestNodeName(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.close()
-	if err := srv.edge.SetRoutes([]edge.Route{{Service: "blog", Hosts: []string{"blog.localhost"}, Upstreams: []string{up.URL}}}); err != nil {
+	if err := srv.edge.SetRoutes([]edge.Route{{Service: "blog", Hosts: []string{"blog.localhost"}, Upstreams: []string{up.URL}, AllowPrivate: true}}); err != nil {
 		t.Fatal(err)
 	}
 	req := httptest.NewRequest(http.MethodGet, "http://blog.localhost/", nil)

@@ -16,6 +16,7 @@ import (
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
+	"github.com/rampart-dev/rampart/internal/egress"
 	"github.com/rampart-dev/rampart/internal/server/dataplane"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 	"github.com/rampart-dev/rampart/internal/store/sqlite/sqlitetest"
@@ -93,8 +94,14 @@ func newEnvAccounts(t *testing.T, ed edge, accounts map[string]rampart.Role) *en
 	db := sqlitetest.Open(t)
 	logs := &logBuf{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
+	// The operator allows loopback upstreams (as a single-owner host
+	// would): the tests point members' services at loopback addresses.
+	nets, err := egress.ParseNetworks([]string{"0.0.0.0/0", "::/0", "127.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := app.Options{Logger: log, PlatformDomain: testDomain, CheckKeyPair: dataplane.CheckKeyPair,
-		Logs: dataplane.Logs(ed.logs), LogHeartbeat: 200 * time.Millisecond}
+		Logs: dataplane.Logs(ed.logs), LogHeartbeat: 200 * time.Millisecond, Upstreams: egress.New(nets)}
 	if ed.purge != nil {
 		opts.Cache = app.PurgeFunc(ed.purge)
 	}

@@ -109,6 +109,23 @@ func TestServiceOverview(t *testing.T) {
 	wantContains(t, b.get("/services/blog?tab=nonsense"), `data-tab="overview" aria-current="page"`)
 }
 
+// TestServiceOverviewPrivateUpstreams: the overview says when an admin let
+// the service use networks members may not.
+func TestServiceOverviewPrivateUpstreams(t *testing.T) {
+	e := newEnv(t)
+	e.createService(memberEmail, "blog")
+	b := e.browser()
+	b.login(memberEmail)
+	if res := b.get("/services/blog"); strings.Contains(res.Body, `data-field="private-upstreams"`) {
+		t.Error("the overview mentions private upstreams of a service without the override")
+	}
+	yes := true
+	if _, err := e.app.Services.Update(context.Background(), app.OperatorActor(), rampart.ServiceUpdate{Name: "blog", AllowPrivateUpstreams: &yes}); err != nil {
+		t.Fatal(err)
+	}
+	wantContains(t, b.get("/services/blog"), `data-field="private-upstreams">Private networks allowed by an admin<`)
+}
+
 func TestDeleteService(t *testing.T) {
 	e := newEnv(t)
 	e.createService(memberEmail, "blog")

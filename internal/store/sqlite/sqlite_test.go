@@ -497,3 +497,53 @@ func TestProtectionDefaults(t *testing.T) {
 		t.Errorf("cache default = %+v, want %+v", svc.Cache, rampart.DefaultCache())
 	}
 }
+
+// TestMigrationAllowPrivateUpstreams: upgrading to the upstream policy
+// keeps admins' services working (their override is on) and holds
+// members' services to the operator's networks.
+func TestMigrationAllowPrivateUpstreams(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rampart.db")
+	db, err := sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := &rampart.User{Email: "ada@example.com", Role: rampart.RoleAdmin, PasswordHash: "x"}
+	member := &rampart.User{Email: "mia@example.com", Role: rampart.RoleMember, PasswordHash: "x"}
+	for _, u := range []*rampart.User{admin, member} {
+		if err := db.CreateUser(t.Context(), u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	// Back to the schema before migration 7, with a service of each.
+	r := raw(t, path)
+	for _, q := range []string{
+		`ALTER TABLE services DROP COLUMN allow_private_upstreams`,
+		`DELETE FROM goose_db_version WHERE version_id >= 7`,
+	} {
+		if _, err := r.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	for name, owner := range map[string]int64{"admins": admin.ID, "members": member.ID} {
+		if _, err := r.Exec(`INSERT INTO services (name, owner_id, upstreams, state, created_at, updated_at) VALUES (?, ?, '["http://127.0.0.1:1"]', 'active', 1, 1)`, name, owner); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Close()
+
+	db, err = sqlite.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for name, want := range map[string]bool{"admins": true, "members": false} {
+		svc, err := db.ServiceByName(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if svc.AllowPrivateUpstreams != want {
+			t.Errorf("%s: allow_private_upstreams = %v, want %v", name, svc.AllowPrivateUpstreams, want)
+		}
+	}
+}

@@ -36,6 +36,9 @@ func checkService(t *testing.T, got, want *rampart.Service) {
 	if !maps.Equal(got.Env, want.Env) {
 		t.Errorf("env = %q, want %q", got.Env, want.Env)
 	}
+	if got.AllowPrivateUpstreams != want.AllowPrivateUpstreams {
+		t.Errorf("allow_private_upstreams = %v, want %v", got.AllowPrivateUpstreams, want.AllowPrivateUpstreams)
+	}
 }
 
 func testServiceRoundTrip(t *testing.T, s store.Store) {
@@ -49,6 +52,8 @@ func testServiceRoundTrip(t *testing.T, s store.Store) {
 		RateLimit: rampart.RateLimit{Enabled: true, Requests: 20, Per: rampart.PerSecond, Allow: []string{"203.0.113.0/24", "2001:db8::/48"}},
 		Cache:     rampart.Cache{Enabled: false, TTL: rampart.Duration(90 * time.Second), StaleIfError: 0},
 		Env:       rampart.Env{"APP_DOMAIN": "shop.example.com", "MULTI": "a\nb", "EMPTY": "", "UNICODE": "bücher"},
+		// An admin let it use the loopback upstream above.
+		AllowPrivateUpstreams: true,
 	}
 	if err := s.CreateService(ctx, svc); err != nil {
 		t.Fatalf("CreateService: %v", err)
@@ -177,6 +182,7 @@ func testServiceUpdate(t *testing.T, s store.Store) {
 	svc.RateLimit = rampart.RateLimit{Enabled: false, Requests: 5, Per: rampart.PerMinute, Allow: []string{"198.51.100.7/32"}}
 	svc.Cache = rampart.Cache{Enabled: true, TTL: rampart.Duration(10 * time.Second), StaleIfError: rampart.Duration(time.Hour)}
 	svc.Env = rampart.Env{"A": "1"}
+	svc.AllowPrivateUpstreams = !svc.AllowPrivateUpstreams
 	if err := s.UpdateService(ctx, svc); err != nil {
 		t.Fatalf("UpdateService: %v", err)
 	}
