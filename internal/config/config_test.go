@@ -232,3 +232,15 @@ func TestLimitSettings(t *testing.T) {
 		t.Error("the reference does not show the duration default as 30s")
 	}
 }
+
+// TestREADMEHasTheReference: the README's configuration table is Reference()
+// as it is now, so a setting cannot be added without being documented.
+func TestREADMEHasTheReference(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), Reference()) {
+		t.Error("README.md's configuration table is not config.Reference(): paste the output of Reference() into the README's Configuration section")
+	}
+}
