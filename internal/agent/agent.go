@@ -16,6 +16,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/edge"
 	"github.com/rampart-dev/rampart/internal/edge/cache"
 	"github.com/rampart-dev/rampart/internal/edge/ratelimit"
+	"github.com/rampart-dev/rampart/internal/egress"
 	"github.com/rampart-dev/rampart/internal/store"
 )
 
@@ -33,7 +34,11 @@ type Routes struct {
 	Store          store.Store
 	Edge           RouteTable
 	PlatformDomain string
-	Log            *slog.Logger
+	// Upstreams, if set, is the egress policy: a service whose upstream is
+	// an IP address it refuses is left out, its status saying why (see
+	// holdForbidden).
+	Upstreams *egress.Policy
+	Log       *slog.Logger
 	// Now is the clock of the conditions' times; default time.Now.
 	Now func() time.Time
 }
@@ -56,11 +61,18 @@ func (r *Routes) Sync(ctx context.Context, t Trigger) error {
 	if err != nil {
 		return err
 	}
-	err = r.Edge.SetRoutes(RoutesFor(svcs, domains, r.PlatformDomain))
+	routes, held := holdForbidden(r.Upstreams, RoutesFor(svcs, domains, r.PlatformDomain))
+	err = r.Edge.SetRoutes(routes)
 	refused := edge.RouteErrors(err)
 	if err != nil && len(refused) == 0 {
 		// Not one service's fault: the table as a whole was not taken.
 		return fmt.Errorf("installing the routing table: %w", err)
+	}
+	for k, v := range edge.RouteErrors(errors.Join(held...)) {
+		if refused == nil {
+			refused = make(map[string]error)
+		}
+		refused[k] = v
 	}
 	return r.report(ctx, svcs, refused, t.Revisions[store.KindServices])
 }

@@ -143,7 +143,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		// The certificate manager is made below, once the listeners it
 		// answers challenges on are bound.
 		Certificates: app.ResetFunc(func(ctx context.Context, name string) (string, error) { return s.certs.Reset(ctx, name) })})
-	s.routes = &agent.Routes{Store: db, Edge: edgeRoutes{s.edge, s.logs}, PlatformDomain: cfg.Platform.Domain, Log: log}
+	s.routes = &agent.Routes{Store: db, Edge: edgeRoutes{s.edge, s.logs}, PlatformDomain: cfg.Platform.Domain, Upstreams: upstreams, Log: log}
 	s.loop = &agent.Loop{Store: db, Metrics: reg, Log: log}
 	s.reconcilers = []agent.Reconciler{s.routes, s.domains}
 	// Every listener is guarded against slow and greedy clients.
