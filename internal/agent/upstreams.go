@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -60,12 +61,14 @@ func forbiddenUpstream(p *egress.Policy, rt edge.Route) error {
 				continue
 			}
 		}
-		if err := p.Check(netip.AddrPortFrom(a.WithZone(""), uint16(port)), rt.AllowPrivate); err != nil {
+		err = p.Check(netip.AddrPortFrom(a.WithZone(""), uint16(port)), rt.AllowPrivate)
+		var r *egress.Refusal
+		if errors.As(err, &r) {
 			hint := "an admin can allow it for this service (rampart service update " + rt.Service + " --allow-private-upstreams)"
-			if r, ok := err.(*egress.Refusal); ok && r.Own {
-				hint = "point the service at its own app instead"
+			if r.Own {
+				hint = "point the service at its app instead"
 			}
-			return fmt.Errorf("upstream %s: %w; %s", net.JoinHostPort(a.String(), strconv.Itoa(port)), err, hint)
+			return fmt.Errorf("upstream %s is not allowed: it is %s; %s", net.JoinHostPort(a.String(), strconv.Itoa(port)), r.Reason, hint)
 		}
 	}
 	return nil

@@ -74,6 +74,8 @@ func TestRoutesHoldForbiddenUpstreams(t *testing.T) {
 			t.Errorf("%s: routed=%v, condition %+v; want it served", name, routed, c)
 		case want != "" && (c.OK || routed || !strings.Contains(c.Message, want)):
 			t.Errorf("%s: routed=%v, condition %+v; want it left out, saying %q", name, routed, c, want)
+		case want != "":
+			t.Logf("%s: %s", name, c.Message)
 		}
 	}
 }
