@@ -109,8 +109,9 @@ func (c *Checker) Check(ctx context.Context, name string, t Target) Result {
 	return res
 }
 
-// checkOne asks one resolver for A and AAAA at the same time; each answer
-// carries the CNAME chain, so no separate CNAME query is needed. Each type
+// checkOne asks one resolver for A and AAAA at the same time, and for the
+// challenge TXT record when t needs it; each address answer carries the
+// CNAME chain, so no separate CNAME query is needed. Each type
 // stands on its own: a resolver that answers one and fails the other is
 // judged on the one it answered (see ResolverResult.PointsHere).
 func checkOne(ctx context.Context, server, name string, t Target) answer {
@@ -123,10 +124,18 @@ func checkOne(ctx context.Context, server, name string, t Target) answer {
 	addr := ap.String()
 	rr.Resolver = addr
 	var v4, v6 lookup
+	var txt txtLookup
 	var wg sync.WaitGroup
 	wg.Go(func() { v4 = resolve(ctx, addr, name, dns.TypeA) })
 	wg.Go(func() { v6 = resolve(ctx, addr, name, dns.TypeAAAA) })
+	if t.Token != "" {
+		wg.Go(func() { txt = resolveTXT(ctx, addr, rampart.ChallengeName(name)) })
+	}
 	wg.Wait()
+	rr.TXT = txt.values
+	if txt.err != nil {
+		rr.TXTErr = describeErr(txt.err)
+	}
 	switch {
 	case v4.err != nil && v6.err != nil:
 		rr.Err = bothFailed(describeErr(v4.err), describeErr(v6.err))
