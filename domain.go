@@ -86,8 +86,8 @@ type Domain struct {
 	// store fills it in on reads; its value is the service's token, shown
 	// only to those who may see the service.
 	Challenge DomainChallenge `json:"challenge"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
 	// CertPEM and KeyPEM are the uploaded certificate chain and private key
 	// of a [TLSCustom] domain, empty otherwise. They never leave the server
 	// through the API (the key is a secret, and the chain is what the edge
