@@ -142,9 +142,20 @@ func (r *Domains) Shared(ctx context.Context) bool {
 }
 
 // Check runs the DNS check of d now: whether DNS proves d belongs to its
-// service, and if not, which record to add.
+// service, and if not, which record to add. It records nothing itself, but
+// when the answer proves an unproven name (a person asks after adding the
+// record) the reconciler checks it again at once instead of at its next
+// recheck, and records the proof then.
 func (r *Domains) Check(ctx context.Context, d *rampart.Domain) dnscheck.Result {
-	return r.Checker.Check(ctx, d.Name, r.Target(d, r.Shared(ctx)))
+	res := r.Checker.Check(ctx, d.Name, r.Target(d, r.Shared(ctx)))
+	if res.PointsHere && !d.Verified() {
+		r.init()
+		r.mu.Lock()
+		delete(r.checked, d.Name)
+		r.mu.Unlock()
+		r.Notify()
+	}
+	return res
 }
 
 func (r *Domains) log() *slog.Logger {
