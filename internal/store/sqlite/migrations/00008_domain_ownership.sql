@@ -18,7 +18,7 @@ CREATE TABLE domain_challenges (
 -- Services that already have domains get their token now, from SQLite's
 -- randomness (a ChaCha20 generator seeded by the operating system).
 INSERT INTO domain_challenges (service_id, token)
-SELECT DISTINCT service_id, lower(hex(randomblob(16))) FROM domains;
+SELECT service_id, lower(hex(randomblob(16))) FROM (SELECT DISTINCT service_id FROM domains);
 
 -- verified_at (Unix nanoseconds) is when the domains reconciler saw DNS
 -- prove the name, NULL until then. It is observed state, but it decides
