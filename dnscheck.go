@@ -81,10 +81,11 @@ type DNSAnswer struct {
 // each configured resolver sees now.
 type DomainCheck struct {
 	Domain *Domain `json:"domain"`
-	// PointsHere: every resolver that answered sees the name pointing at
-	// this service.
+	// PointsHere: every resolver that answered sees records that prove the
+	// name is this service's (see DNSAnswer.PointsHere).
 	PointsHere bool `json:"points_here"`
-	// Reason says what to change in DNS when PointsHere is false.
+	// Reason says what to change in DNS when PointsHere is false, naming
+	// the record to add.
 	Reason    string          `json:"reason,omitempty"`
 	Resolvers []ResolverCheck `json:"resolvers"`
 }

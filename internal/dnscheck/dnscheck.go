@@ -15,6 +15,15 @@
 // a resolver that answered, judged on its A records, with the AAAA failure
 // in its result (see [ResolverResult]'s PointsHere for why that is safe).
 //
+// Pointing here is also what proves that a name belongs to a service (see
+// agent.Domains): a CNAME chain that reaches the service's platform hostname
+// proves it alone, while A/AAAA records to the node prove it alone only
+// when [Target.Token] is empty. With a token (a node shared by several
+// accounts) each resolver is also asked for the TXT record
+// _rampart-challenge.<name>, and the addresses count only when one of its
+// values is the token: an address says nothing about which tenant a name
+// belongs to, the token does, since only the name's owner can publish it.
+//
 // The package knows nothing about the store: the caller passes the name, the
 // [Target] and the resolvers, and shows the [Result] (Reason is a sentence
 // for the dashboard) or acts on PointsHere.
