@@ -190,7 +190,7 @@ func (s *server) updateDomainTLS(w http.ResponseWriter, r *http.Request, rc *req
 	case rampart.TLSOff:
 		msg += " rampart no longer requests certificates for it; it is served over HTTP."
 	default:
-		msg += " A certificate is requested as soon as DNS points here."
+		msg += " A certificate is requested as soon as DNS shows the name is this service's."
 	}
 	s.setFlash(w, rc.sess, "success", msg)
 	http.Redirect(w, r, domainsPath(d.Service.Name), http.StatusSeeOther)
