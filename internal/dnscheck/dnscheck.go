@@ -141,10 +141,6 @@ func checkOne(ctx context.Context, server, name string, t Target) answer {
 		wg.Go(func() { txt = resolveTXT(ctx, addr, rampart.ChallengeName(name)) })
 	}
 	wg.Wait()
-	rr.TXT = txt.values
-	if txt.err != nil {
-		rr.TXTErr = describeErr(txt.err)
-	}
 	switch {
 	case v4.err != nil && v6.err != nil:
 		rr.Err = bothFailed(describeErr(v4.err), describeErr(v6.err))
@@ -153,6 +149,12 @@ func checkOne(ctx context.Context, server, name string, t Target) answer {
 		rr.AErr = describeErr(v4.err)
 	case v6.err != nil:
 		rr.AAAAErr = describeErr(v6.err)
+	}
+	// Only now: a resolver that answered neither address type has Err,
+	// which says all there is to say about its TXT answer too.
+	rr.TXT = txt.values
+	if txt.err != nil {
+		rr.TXTErr = describeErr(txt.err)
 	}
 	rr.nxdomain = true
 	for _, l := range []lookup{v4, v6} {
