@@ -386,3 +386,50 @@ func TestDomainsProof(t *testing.T) {
 		t.Errorf("a name added again kept its old proof: %+v", got.DomainStatus)
 	}
 }
+
+// TestDomainsCheckWakesTheReconciler: a check by hand that finds an
+// unproven name proven wakes the reconciler and makes the name due, so
+// that it is routed now rather than at the next recheck; one that does not
+// prove it changes nothing.
+func TestDomainsCheckWakesTheReconciler(t *testing.T) {
+	db, u := openStore(t)
+	ctx := t.Context()
+	svc := &rampart.Service{Name: "shop", OwnerID: u.ID, Upstreams: []string{"http://127.0.0.1:1"}, State: rampart.StateActive}
+	if err := db.CreateService(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	d := &rampart.Domain{ServiceID: svc.ID, Name: "shop.example", TLSMode: rampart.TLSOff, DomainStatus: rampart.DomainStatus{State: rampart.DomainWaitingForDNS}}
+	if err := db.CreateDomain(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	chk := &fakeChecker{points: map[string]bool{}, asked: map[string]int{}}
+	r := &Domains{Store: db, Certs: &fakeCerts{status: map[string]certs.Status{}}, Checker: chk, PlatformDomain: "apps.example"}
+	if err := r.Sync(ctx, Trigger{Changed: true}); err != nil {
+		t.Fatal(err)
+	}
+	woken := func() bool {
+		select {
+		case <-r.Wake():
+			return true
+		default:
+			return false
+		}
+	}
+	woken() // drain
+	if r.Check(ctx, d); woken() {
+		t.Error("a check that proves nothing woke the reconciler")
+	}
+	chk.mu.Lock()
+	chk.points["shop.example"] = true
+	chk.mu.Unlock()
+	if res := r.Check(ctx, d); !res.PointsHere || !woken() {
+		t.Fatalf("a check that proves the name: PointsHere %v; the reconciler must be woken", res.PointsHere)
+	}
+	// The woken pass checks the name although its recheck is not due.
+	if err := r.Sync(ctx, Trigger{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.DomainByName(ctx, "shop.example"); !got.Verified() || got.State != rampart.DomainActive {
+		t.Errorf("after the woken pass: %+v, want proven and active", got.DomainStatus)
+	}
+}
