@@ -9,6 +9,11 @@ type DNSTarget struct {
 	CNAME string
 	// IPs are the node's public addresses, the A and AAAA targets.
 	IPs []netip.Addr
+	// Token, when set, is the value the TXT record at
+	// [ChallengeName](name) must hold for A/AAAA records to prove the name
+	// belongs to the service; a CNAME to CNAME proves it alone. Empty: the
+	// addresses alone prove it (a node with a single account).
+	Token string
 }
 
 // DNSCheck is what the resolvers see for one name (internal/dnscheck asks
@@ -38,8 +43,12 @@ type DNSAnswer struct {
 	// A and AAAA are the addresses at the end of the chain.
 	A    []netip.Addr `json:"a,omitempty"`
 	AAAA []netip.Addr `json:"aaaa,omitempty"`
+	// TXT are the values of the TXT records at [ChallengeName](name), each
+	// with its strings joined; asked only when DNSTarget.Token is set.
+	TXT []string `json:"txt,omitempty"`
 	// PointsHere: the chain reaches DNSTarget.CNAME, or there is at least
-	// one address and every address is one of DNSTarget.IPs. A name with
+	// one address, every address is one of DNSTarget.IPs, and, when
+	// DNSTarget.Token is set, one of TXT is that token. A name with
 	// one address here and another elsewhere does not point here: browsers
 	// and the CA's validators would reach the other server part of the time
 	// (validators prefer IPv6, so a stale AAAA record alone breaks HTTP-01).
@@ -62,16 +71,21 @@ type DNSAnswer struct {
 	// type's answered; when neither answered, Err alone says why.
 	AErr    string `json:"a_error,omitempty"`
 	AAAAErr string `json:"aaaa_error,omitempty"`
+	// TXTErr says why the TXT query gave no usable answer. Unlike a missing
+	// AAAA answer it holds the name back when the addresses need the TXT
+	// record: the record is the proof, not a detail.
+	TXTErr string `json:"txt_error,omitempty"`
 }
 
 // DomainCheck is the answer to a DNS check: the domain as stored and what
 // each configured resolver sees now.
 type DomainCheck struct {
 	Domain *Domain `json:"domain"`
-	// PointsHere: every resolver that answered sees the name pointing at
-	// this service.
+	// PointsHere: every resolver that answered sees records that prove the
+	// name is this service's (see DNSAnswer.PointsHere).
 	PointsHere bool `json:"points_here"`
-	// Reason says what to change in DNS when PointsHere is false.
+	// Reason says what to change in DNS when PointsHere is false, naming
+	// the record to add.
 	Reason    string          `json:"reason,omitempty"`
 	Resolvers []ResolverCheck `json:"resolvers"`
 }
@@ -82,6 +96,7 @@ type ResolverCheck struct {
 	CNAME      []string `json:"cname,omitempty"`
 	A          []string `json:"a,omitempty"`
 	AAAA       []string `json:"aaaa,omitempty"`
+	TXT        []string `json:"txt,omitempty"`
 	PointsHere bool     `json:"points_here"`
 	// Error says why the resolver gave no usable answer to either type
 	// (timeout, SERVFAIL…).
@@ -90,13 +105,14 @@ type ResolverCheck struct {
 	// answer; the other type's answer is judged alone then.
 	AError    string `json:"a_error,omitempty"`
 	AAAAError string `json:"aaaa_error,omitempty"`
+	TXTError  string `json:"txt_error,omitempty"`
 }
 
 // NewDomainCheck puts a DNS check of d in the API's form.
 func NewDomainCheck(d *Domain, res DNSCheck) DomainCheck {
 	out := DomainCheck{Domain: d, PointsHere: res.PointsHere, Reason: res.Reason, Resolvers: []ResolverCheck{}}
 	for _, r := range res.Resolvers {
-		rc := ResolverCheck{Resolver: r.Resolver, CNAME: r.CNAME, PointsHere: r.PointsHere, Error: r.Err, AError: r.AErr, AAAAError: r.AAAAErr}
+		rc := ResolverCheck{Resolver: r.Resolver, CNAME: r.CNAME, TXT: r.TXT, PointsHere: r.PointsHere, Error: r.Err, AError: r.AErr, AAAAError: r.AAAAErr, TXTError: r.TXTErr}
 		for _, a := range r.A {
 			rc.A = append(rc.A, a.String())
 		}

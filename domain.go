@@ -46,10 +46,13 @@ func ValidateTLSMode(m TLSMode) error {
 type DomainState string
 
 const (
-	// DomainWaitingForDNS: the name does not point at this service yet;
-	// Reason says what the resolvers see.
+	// DomainWaitingForDNS: DNS does not prove yet that the name belongs to
+	// this service (see [Domain.Verified]); Reason says what the resolvers
+	// see and which record to add. Until then the name is neither routed
+	// nor certified.
 	DomainWaitingForDNS DomainState = "waiting_for_dns"
-	// DomainIssuing: DNS points here and a certificate has been requested.
+	// DomainIssuing: the name is proven and a certificate has been
+	// requested.
 	DomainIssuing DomainState = "issuing"
 	// DomainActive: the name is served over HTTPS (or over HTTP with
 	// [TLSOff]).
@@ -78,8 +81,13 @@ type Domain struct {
 	// reconciler (its fields appear at the top level in JSON); everything
 	// else is desired state or bookkeeping.
 	DomainStatus
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	// Challenge is the TXT record that proves, together with A/AAAA
+	// records to the node, that the name belongs to this service. The
+	// store fills it in on reads; its value is the service's token, shown
+	// only to those who may see the service.
+	Challenge DomainChallenge `json:"challenge"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
 	// CertPEM and KeyPEM are the uploaded certificate chain and private key
 	// of a [TLSCustom] domain, empty otherwise. They never leave the server
 	// through the API (the key is a secret, and the chain is what the edge
@@ -95,6 +103,43 @@ type DomainStatus struct {
 	// Reason is why the domain is waiting or failed, as a sentence a person
 	// can act on ("DNS points at 203.0.113.9, expected 198.51.100.7").
 	Reason string `json:"reason,omitempty"`
+	// VerifiedAt is when the domains reconciler first saw DNS prove that
+	// the name belongs to this service (a CNAME to its platform hostname,
+	// or A/AAAA records to the node with the service's TXT record); nil
+	// until then. Only a proven name is routed and certified.
+	//
+	// Proven stays proven while the domain stays on the service: a later
+	// check that fails (a DNS outage, a resolver that lags) does not
+	// un-route a live site. Removing the domain ends the proof; whoever
+	// adds the name next proves it anew, with their own token.
+	VerifiedAt *time.Time `json:"verified_at,omitempty"`
+}
+
+// Verified reports whether DNS has proven that the name belongs to its
+// service, which is what routing and certificates wait for.
+func (s DomainStatus) Verified() bool { return s.VerifiedAt != nil }
+
+// ChallengePrefix is the label in front of a custom domain under which its
+// ownership TXT record lives ("_rampart-challenge.shop.example.com"). The
+// leading underscore keeps it apart from host names (RFC 8552).
+const ChallengePrefix = "_rampart-challenge."
+
+// ChallengeName is where the ownership TXT record of domain lives.
+func ChallengeName(domain string) string { return ChallengePrefix + domain }
+
+// DomainChallenge is the TXT record that proves a name belongs to a
+// service when the name points at the node with A/AAAA records (a bare
+// domain, which cannot have a CNAME). On a node with a single account an
+// A/AAAA record alone proves it, since there is nobody to take the name
+// from; with two or more accounts an address record says nothing about
+// which tenant the name belongs to, so the TXT record is needed too.
+type DomainChallenge struct {
+	// Name is the record's name: [ChallengeName] of the domain.
+	Name string `json:"name"`
+	// Value is the service's token: 32 hex digits, random, the same for
+	// every domain of the service while it exists, and different for a
+	// service deleted and created again under the same name.
+	Value string `json:"value"`
 }
 
 // Validate checks every field a caller can set. Name must already be

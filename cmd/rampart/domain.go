@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -17,13 +18,21 @@ func newDomainCmd(cf *clientFlags) *cobra.Command {
 		Short: "Manage a service's custom domains and their certificates",
 		Long: `A service answers on its own hostname (<service>.<platform domain>) and on the
 custom domains on its list. Point a custom domain at the service with a CNAME
-to that hostname (recommended) or A/AAAA records to the node's public
-addresses; with TLS mode managed (the default) rampart requests a certificate
-as soon as DNS points here, and renews it.
+to that hostname (recommended), or, for a bare domain (example.com), with
+A/AAAA records to the node's public addresses. On a node with more than one
+account an address says nothing about whose name it is, so A/AAAA records
+must come with a TXT record _rampart-challenge.<domain> holding the
+service's token (see rampart domain show); with a single account they are
+enough alone.
 
-States: waiting_for_dns → issuing → active, or error with the reason.`,
+A domain is routed, and with TLS mode managed (the default) certified, only
+once DNS proves it belongs to the service; it then stays proven while it is
+on the service, so a later DNS outage does not take a live site down.
+
+States: waiting_for_dns (the reason names the record to add) → issuing →
+active, or error with the reason.`,
 	}
-	cmd.AddCommand(newDomainAddCmd(cf), newDomainListCmd(cf), newDomainUpdateCmd(cf), newDomainRemoveCmd(cf), newDomainCheckCmd(cf))
+	cmd.AddCommand(newDomainAddCmd(cf), newDomainListCmd(cf), newDomainShowCmd(cf), newDomainUpdateCmd(cf), newDomainRemoveCmd(cf), newDomainCheckCmd(cf))
 	return cmd
 }
 
@@ -54,7 +63,7 @@ func newDomainAddCmd(cf *clientFlags) *cobra.Command {
 			return output(cmd, d, func(w io.Writer) {
 				fmt.Fprintf(w, "Added %s to %s (TLS %s, %s).\n", displayName(d), d.Service, d.TLSMode, d.State)
 				if d.State == rampart.DomainWaitingForDNS {
-					fmt.Fprintf(w, "Point it at the service (a CNAME to the service's hostname, see `rampart service show %s`), then watch: rampart domain list %s\n", d.Service, d.Service)
+					fmt.Fprintf(w, "It is served once DNS proves it is this service's: add the records that `rampart domain show %s %s` lists, then watch: rampart domain list %s\n", d.Service, d.Name, d.Service)
 				}
 			})
 		},
@@ -167,6 +176,59 @@ func newDomainListCmd(cf *clientFlags) *cobra.Command {
 	}
 }
 
+func newDomainShowCmd(cf *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show SERVICE DOMAIN",
+		Short: "Show a domain's state and the DNS records that prove it is the service's",
+		Example: `  rampart domain show shop shop.example.com
+  rampart domain show shop shop.example.com -o json`,
+		Args: exactArgs("SERVICE", "DOMAIN"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := cf.client()
+			if err != nil {
+				return err
+			}
+			d, err := cl.GetDomain(cmd.Context(), args[0], args[1])
+			if err != nil {
+				return err
+			}
+			// The CNAME target is the service's hostname; without it the
+			// TXT record is still the whole answer, so a failure here is
+			// not one.
+			target := ""
+			if svc, err := cl.GetService(cmd.Context(), d.Service); err == nil {
+				target = svc.Hostname
+			}
+			return output(cmd, d, func(w io.Writer) { printDomain(w, d, target) })
+		},
+	}
+}
+
+// printDomain shows one domain and the records that prove it, as `domain
+// show` prints them.
+func printDomain(w io.Writer, d *rampart.Domain, cnameTarget string) {
+	fmt.Fprintf(w, "%s of %s: TLS %s, %s.\n", displayName(d), d.Service, d.TLSMode, d.State)
+	if d.Reason != "" {
+		fmt.Fprintf(w, "Reason: %s\n", d.Reason)
+	}
+	if d.VerifiedAt != nil {
+		fmt.Fprintf(w, "Proven to be %s's since %s: DNS changes no longer hold it back.\n", d.Service, d.VerifiedAt.UTC().Format("2006-01-02 15:04 UTC"))
+		return
+	}
+	fmt.Fprintf(w, "\nNot served until DNS proves the name is %s's. Add one of:\n", d.Service)
+	rows := [][]string{}
+	if cnameTarget != "" {
+		rows = append(rows, []string{"1.", d.Name, "CNAME", cnameTarget})
+	} else {
+		rows = append(rows, []string{"1.", d.Name, "CNAME", "the service's hostname (rampart service show " + d.Service + ")"})
+	}
+	rows = append(rows,
+		[]string{"2.", d.Name, "A/AAAA", "the node's public addresses (for a bare domain, which cannot have a CNAME)"},
+		[]string{"", d.Challenge.Name, "TXT", strconv.Quote(d.Challenge.Value)})
+	table(w, []string{"", "NAME", "TYPE", "VALUE"}, rows)
+	fmt.Fprintln(w, "\nThe TXT record is needed with A/AAAA records when the node has more than one account.")
+}
+
 func newDomainRemoveCmd(cf *clientFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:     "remove SERVICE DOMAIN",
@@ -226,6 +288,12 @@ func printDomainCheck(w io.Writer, c *rampart.DomainCheck) {
 		if r.AAAAError != "" {
 			sees = append(sees, "AAAA: no answer: "+r.AAAAError)
 		}
+		for _, v := range r.TXT {
+			sees = append(sees, "TXT "+strconv.Quote(v))
+		}
+		if r.TXTError != "" {
+			sees = append(sees, "TXT: no answer: "+r.TXTError)
+		}
 		if r.Error != "" {
 			sees = append(sees, "no answer: "+r.Error)
 		}
@@ -238,14 +306,14 @@ func printDomainCheck(w io.Writer, c *rampart.DomainCheck) {
 		}
 		rows = append(rows, []string{r.Resolver, strings.Join(sees, "; "), here})
 	}
-	table(w, []string{"RESOLVER", "SEES", "POINTS HERE"}, rows)
+	table(w, []string{"RESOLVER", "SEES", "PROVES IT"}, rows)
 	if c.PointsHere {
-		fmt.Fprintf(w, "\n%s points here.", c.Domain.Name)
+		fmt.Fprintf(w, "\nDNS proves %s is %s's.", c.Domain.Name, c.Domain.Service)
 		if c.Domain.State != rampart.DomainActive {
 			fmt.Fprintf(w, " State: %s.", c.Domain.State)
 		}
 		fmt.Fprintln(w)
 	} else {
-		fmt.Fprintf(w, "\n%s does not point here yet: %s\n", c.Domain.Name, c.Reason)
+		fmt.Fprintf(w, "\nDNS does not prove yet that %s is %s's: %s\n", c.Domain.Name, c.Domain.Service, c.Reason)
 	}
 }

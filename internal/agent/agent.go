@@ -134,14 +134,19 @@ func (r *Routes) log() *slog.Logger {
 }
 
 // RoutesFor maps services to edge routes. A service's route has its
-// platform hostname and every custom domain on its list, whatever the
-// domain's TLS mode and state: the edge serves a name over HTTP as soon as
-// it is listed, and over HTTPS once the certificate manager has a
-// certificate for it.
+// platform hostname and every custom domain on its list that DNS has
+// proven to be the service's (rampart.DomainStatus.Verified), whatever the
+// domain's TLS mode: the edge serves a proven name over HTTP at once, and
+// over HTTPS once the certificate manager has a certificate for it. An
+// unproven name is in no route, so the edge answers it with its "not
+// configured" page: on a shared node, a name a member merely claims must
+// not reach that member's upstream.
 func RoutesFor(svcs []*rampart.Service, domains []*rampart.Domain, platformDomain string) []edge.Route {
 	byService := map[int64][]string{}
 	for _, d := range domains {
-		byService[d.ServiceID] = append(byService[d.ServiceID], d.Name)
+		if d.Verified() {
+			byService[d.ServiceID] = append(byService[d.ServiceID], d.Name)
+		}
 	}
 	routes := make([]edge.Route, 0, len(svcs))
 	for _, s := range svcs {

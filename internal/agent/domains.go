@@ -30,15 +30,29 @@ type DNSChecker interface {
 // in the store, and the stored state of each domain equal to what DNS and
 // the certificate manager say. It is the only writer of domain states.
 //
-// Per TLS mode:
-//   - managed: the name's DNS is checked (through Checker); while it does
-//     not point at the service the domain is waiting_for_dns with the
-//     checker's Reason, and the CA is never asked for it. Once it points
-//     here the name goes to the certificate manager (issuing), and stays
-//     there: a later DNS change does not take a working certificate away.
-//     A name only the internal CA can certify (certs.IsInternalName) goes
-//     to the manager at once, as ModeInternal.
-//   - custom: goes to the manager at once with its certificate and key.
+// A domain is routed and certified only once DNS has proven that it belongs
+// to its service (rampart.DomainStatus.VerifiedAt, which the routes
+// reconciler reads): a CNAME (chain) to the service's platform hostname, or
+// A/AAAA records to the node's IPs. With two or more accounts on the node
+// the addresses prove nothing about which tenant the name belongs to, so
+// they must come with the TXT record _rampart-challenge.<domain> holding
+// the service's token; with a single account there is nobody to take a name
+// from, and the addresses alone prove it. A name only the internal CA can
+// certify (certs.IsInternalName, e.g. under .test) has no public DNS: on a
+// single-account node it is proven at once, otherwise through the
+// configured resolvers like any other name.
+//
+// Until proven, a domain is waiting_for_dns, whatever its TLS mode, with
+// the checker's reason (which names the record to add), and its DNS is
+// checked again every Recheck. Once proven it stays proven while it is on
+// the service: a later DNS failure does not un-route a live site, and the
+// proof ends only with the domain (whoever adds the name next proves it
+// anew, with their own token).
+//
+// Per TLS mode, once proven:
+//   - managed: the name goes to the certificate manager; a name only the
+//     internal CA can certify goes as ModeInternal.
+//   - custom: goes to the manager with its certificate and key.
 //   - off: never goes to the manager; the domain is active (HTTP only).
 //
 // The certificate manager's status then sets the state: active, issuing,
@@ -51,8 +65,8 @@ type Domains struct {
 	// to <service>.<platform domain>, or A/AAAA records to NodeIPs.
 	PlatformDomain string
 	NodeIPs        []netip.Addr
-	// Recheck is how often the DNS of a domain that does not point here
-	// yet is checked again. Default 30s.
+	// Recheck is how often the DNS of a domain that is not proven yet is
+	// checked again. Default 30s.
 	Recheck time.Duration
 	Log     *slog.Logger
 
@@ -60,8 +74,7 @@ type Domains struct {
 	once sync.Once
 
 	mu      sync.Mutex
-	pointed map[string]bool      // managed names handed to the manager because DNS pointed here
-	checked map[string]time.Time // when a waiting name's DNS was last checked
+	checked map[string]time.Time // when an unproven name's DNS was last checked
 	// domainsRev is the domains revision of the last pass, -1 before it:
 	// only a change of the domains themselves re-checks every waiting
 	// name at once. A service change (any tenant's) must not set off a
@@ -72,7 +85,6 @@ type Domains struct {
 func (r *Domains) init() {
 	r.once.Do(func() {
 		r.kick = make(chan struct{}, 1)
-		r.pointed = map[string]bool{}
 		r.checked = map[string]time.Time{}
 		r.domainsRev = -1
 	})
@@ -111,14 +123,39 @@ func (r *Domains) recheck() time.Duration {
 	return r.Recheck
 }
 
-// Target is what the named service's custom domains must point at.
-func (r *Domains) Target(service string) dnscheck.Target {
-	return dnscheck.Target{CNAME: (&rampart.Service{Name: service}).Hostname(r.PlatformDomain), IPs: r.NodeIPs}
+// Target is what d must point at to be proven: with shared set (two or
+// more accounts) A/AAAA records count only with d's challenge token.
+func (r *Domains) Target(d *rampart.Domain, shared bool) dnscheck.Target {
+	t := dnscheck.Target{CNAME: (&rampart.Service{Name: d.Service}).Hostname(r.PlatformDomain), IPs: r.NodeIPs}
+	if shared {
+		t.Token = d.Challenge.Value
+	}
+	return t
 }
 
-// Check runs the DNS check of d now.
+// Shared reports whether more than one account exists, so that an address
+// record alone cannot prove whose a name is. When the store cannot say, the
+// node counts as shared: the stricter proof is the safe one.
+func (r *Domains) Shared(ctx context.Context) bool {
+	n, err := r.Store.CountUsers(ctx)
+	return err != nil || n >= 2
+}
+
+// Check runs the DNS check of d now: whether DNS proves d belongs to its
+// service, and if not, which record to add. It records nothing itself, but
+// when the answer proves an unproven name (a person asks after adding the
+// record) the reconciler checks it again at once instead of at its next
+// recheck, and records the proof then.
 func (r *Domains) Check(ctx context.Context, d *rampart.Domain) dnscheck.Result {
-	return r.Checker.Check(ctx, d.Name, r.Target(d.Service))
+	res := r.Checker.Check(ctx, d.Name, r.Target(d, r.Shared(ctx)))
+	if res.PointsHere && !d.Verified() {
+		r.init()
+		r.mu.Lock()
+		delete(r.checked, d.Name)
+		r.mu.Unlock()
+		r.Notify()
+	}
+	return res
 }
 
 func (r *Domains) log() *slog.Logger {
@@ -128,10 +165,10 @@ func (r *Domains) log() *slog.Logger {
 	return r.Log
 }
 
-// Sync runs one pass in four steps: check the DNS of the names that are
-// due (all of them when the domains changed), plan the certificate manager's list, apply it, and report each
-// domain's state to the store. A name the manager refuses is in error with
-// the manager's reason; the others go on.
+// Sync runs one pass in four steps: prove the names that are due (all
+// unproven ones when the domains changed), plan the certificate manager's
+// list, apply it, and report each domain's state to the store. A name the
+// manager refuses is in error with the manager's reason; the others go on.
 func (r *Domains) Sync(ctx context.Context, t Trigger) error {
 	r.init()
 	list, err := r.Store.ListDomains(ctx, store.DomainFilter{})
@@ -143,11 +180,11 @@ func (r *Domains) Sync(ctx context.Context, t Trigger) error {
 		force = rev != r.domainsRev
 		r.domainsRev = rev
 	}
-	results := r.check(ctx, list, force)
+	results := r.prove(ctx, list, force)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	want, pointed, err := r.plan(ctx, list, results)
+	want, err := r.plan(ctx, list)
 	if err != nil {
 		return err
 	}
@@ -155,32 +192,36 @@ func (r *Domains) Sync(ctx context.Context, t Trigger) error {
 	for name, err := range refused {
 		r.log().Error("the certificate manager refused a name; it is left out, every other name is served", "domain", name, "err", err)
 	}
-	return r.report(ctx, list, results, pointed, refused)
+	return r.report(ctx, list, results, refused)
 }
 
-// check runs, in parallel, the DNS checks of managed public names that have
-// not pointed here yet and are due, or all of them with force (each check
-// is bounded by the checker's timeout), and forgets names that were
-// removed, so that adding one again starts over.
-func (r *Domains) check(ctx context.Context, list []*rampart.Domain, force bool) map[string]dnscheck.Result {
+// prove runs, in parallel, the DNS checks of the unproven names that are
+// due, or of all of them with force (each check is bounded by the
+// checker's timeout), records the names found proven (setting VerifiedAt
+// in list too), and forgets names that were removed, so that adding one
+// again starts over.
+func (r *Domains) prove(ctx context.Context, list []*rampart.Domain, force bool) map[string]dnscheck.Result {
 	now := time.Now()
+	shared := r.Shared(ctx)
 	results := map[string]dnscheck.Result{}
 	var (
 		wg  sync.WaitGroup
 		rmu sync.Mutex
 		sem = make(chan struct{}, 8)
 	)
+	var proven []*rampart.Domain
 	r.mu.Lock()
 	live := map[string]bool{}
 	for _, d := range list {
 		live[d.Name] = true
-		if d.TLSMode != rampart.TLSManaged || certs.IsInternalName(d.Name) || r.pointed[d.Name] {
+		if d.Verified() {
 			continue
 		}
-		// A name the manager already worked on before a restart pointed
-		// here then: hand it over again without waiting for DNS.
-		if d.State == rampart.DomainActive || d.State == rampart.DomainError || d.State == rampart.DomainIssuing {
-			r.pointed[d.Name] = true
+		if certs.IsInternalName(d.Name) && !shared {
+			// No public DNS to ask, and no other account to take it from.
+			rmu.Lock()
+			proven = append(proven, d)
+			rmu.Unlock()
 			continue
 		}
 		if !force && now.Sub(r.checked[d.Name]) < r.recheck() {
@@ -190,16 +231,14 @@ func (r *Domains) check(ctx context.Context, list []*rampart.Domain, force bool)
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			res := r.Check(ctx, d)
+			res := r.Checker.Check(ctx, d.Name, r.Target(d, shared))
 			rmu.Lock()
 			results[d.Name] = res
+			if res.PointsHere {
+				proven = append(proven, d)
+			}
 			rmu.Unlock()
 		})
-	}
-	for n := range r.pointed {
-		if !live[n] {
-			delete(r.pointed, n)
-		}
 	}
 	for n := range r.checked {
 		if !live[n] {
@@ -209,34 +248,35 @@ func (r *Domains) check(ctx context.Context, list []*rampart.Domain, force bool)
 	r.mu.Unlock()
 	wg.Wait()
 
-	r.mu.Lock()
-	for n, res := range results {
-		if res.PointsHere {
-			r.pointed[n] = true
+	for _, d := range proven {
+		at := time.Now().UTC()
+		if err := r.Store.VerifyDomain(ctx, d.ID, at); err != nil {
+			if rampart.ErrorCode(err) != rampart.ENOTFOUND {
+				r.log().Error("recording a domain's proof failed; it is checked again on the next pass", "domain", d.Name, "err", err)
+				r.mu.Lock()
+				delete(r.checked, d.Name)
+				r.mu.Unlock()
+			}
+			continue
 		}
+		d.VerifiedAt = &at
+		r.log().Info("domain proven: DNS shows it belongs to its service", "domain", d.Name, "service", d.Service)
 	}
-	r.mu.Unlock()
 	return results
 }
 
-// plan is the certificate manager's list, and the managed names whose DNS
-// pointed here (a copy, for report).
-func (r *Domains) plan(ctx context.Context, list []*rampart.Domain, results map[string]dnscheck.Result) ([]certs.Domain, map[string]bool, error) {
+// plan is the certificate manager's list: the proven names of TLS modes
+// managed and custom, and in the demo the platform hostnames.
+func (r *Domains) plan(ctx context.Context, list []*rampart.Domain) ([]certs.Domain, error) {
 	want := []certs.Domain{}
-	r.mu.Lock()
-	pointed := make(map[string]bool, len(r.pointed))
-	for k, v := range r.pointed {
-		pointed[k] = v
-	}
-	r.mu.Unlock()
 	for _, d := range list {
 		switch {
-		case d.TLSMode == rampart.TLSOff:
+		case !d.Verified(), d.TLSMode == rampart.TLSOff:
 		case d.TLSMode == rampart.TLSCustom:
 			want = append(want, certs.Domain{Name: d.Name, Mode: certs.ModeCustom, CertPEM: d.CertPEM, KeyPEM: d.KeyPEM})
 		case certs.IsInternalName(d.Name):
 			want = append(want, certs.Domain{Name: d.Name, Mode: certs.ModeInternal})
-		case pointed[d.Name]:
+		default:
 			want = append(want, certs.Domain{Name: d.Name, Mode: certs.ModeManaged})
 		}
 	}
@@ -246,26 +286,22 @@ func (r *Domains) plan(ctx context.Context, list []*rampart.Domain, results map[
 	if r.PlatformDomain != "" && certs.IsInternalName("x."+r.PlatformDomain) {
 		svcs, err := r.Store.ListServices(ctx, store.ServiceFilter{})
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		for _, s := range svcs {
 			want = append(want, certs.Domain{Name: s.Hostname(r.PlatformDomain), Mode: certs.ModeInternal})
 		}
 	}
-	return want, pointed, nil
+	return want, nil
 }
 
 // report writes each domain's state where it changed.
-func (r *Domains) report(ctx context.Context, list []*rampart.Domain, results map[string]dnscheck.Result, pointed map[string]bool, refused map[string]error) error {
+func (r *Domains) report(ctx context.Context, list []*rampart.Domain, results map[string]dnscheck.Result, refused map[string]error) error {
 	var errs []error
 	for _, d := range list {
 		state, reason, known := d.State, d.Reason, true
 		switch {
-		case d.TLSMode == rampart.TLSOff:
-			state, reason = rampart.DomainActive, ""
-		case refused[d.Name] != nil:
-			state, reason = rampart.DomainError, refused[d.Name].Error()
-		case d.TLSMode == rampart.TLSManaged && !certs.IsInternalName(d.Name) && !pointed[d.Name]:
+		case !d.Verified():
 			res, ok := results[d.Name]
 			if !ok {
 				known = false // not checked in this pass: keep what is stored
@@ -273,8 +309,12 @@ func (r *Domains) report(ctx context.Context, list []*rampart.Domain, results ma
 			}
 			state, reason = rampart.DomainWaitingForDNS, res.Reason
 			if reason == "" {
-				reason = "DNS does not point here yet"
+				reason = "DNS does not prove yet that the name belongs to this service"
 			}
+		case d.TLSMode == rampart.TLSOff:
+			state, reason = rampart.DomainActive, ""
+		case refused[d.Name] != nil:
+			state, reason = rampart.DomainError, refused[d.Name].Error()
 		default:
 			state, reason = certState(r.Certs.Status(d.Name), d)
 		}
@@ -325,5 +365,5 @@ func certState(st certs.Status, d *rampart.Domain) (rampart.DomainState, string)
 	case certs.IsInternalName(d.Name):
 		return rampart.DomainIssuing, "issuing a certificate from the internal CA"
 	}
-	return rampart.DomainIssuing, "DNS points here: requesting a certificate"
+	return rampart.DomainIssuing, "DNS proves the name is this service's: requesting a certificate"
 }

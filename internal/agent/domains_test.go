@@ -22,12 +22,16 @@ type fakeChecker struct {
 	mu     sync.Mutex
 	points map[string]bool
 	asked  map[string]int
+	tokens map[string]string // the Target.Token of each name's last check
 }
 
 func (f *fakeChecker) Check(_ context.Context, name string, t dnscheck.Target) dnscheck.Result {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.asked[name]++
+	if f.tokens != nil {
+		f.tokens[name] = t.Token
+	}
 	if f.points[name] {
 		return dnscheck.Result{PointsHere: true}
 	}
@@ -119,8 +123,10 @@ func TestDomainsReconciler(t *testing.T) {
 	if s, _ := state("here.example"); s != rampart.DomainIssuing {
 		t.Errorf("here.example = %s, want issuing", s)
 	}
-	if s, _ := state("plain.example"); s != rampart.DomainActive {
-		t.Errorf("plain.example = %s, want active", s)
+	// TLS off asks no CA, but the name is still not routed before DNS
+	// proves it.
+	if s, _ := state("plain.example"); s != rampart.DomainWaitingForDNS {
+		t.Errorf("plain.example = %s, want waiting_for_dns until DNS proves it", s)
 	}
 
 	// The manager reports: active and error.
@@ -140,6 +146,7 @@ func TestDomainsReconciler(t *testing.T) {
 	// No re-check before Recheck is due; DNS now points here.
 	chk.mu.Lock()
 	chk.points["elsewhere.example"] = true
+	chk.points["plain.example"] = true
 	asked := chk.asked["elsewhere.example"]
 	chk.mu.Unlock()
 	if err := r.Sync(ctx, Trigger{}); err != nil {
@@ -153,6 +160,9 @@ func TestDomainsReconciler(t *testing.T) {
 	}
 	if s, _ := state("elsewhere.example"); s != rampart.DomainIssuing {
 		t.Errorf("elsewhere.example = %s, want issuing once DNS points here", s)
+	}
+	if s, _ := state("plain.example"); s != rampart.DomainActive {
+		t.Errorf("plain.example = %s, want active once DNS proves it", s)
 	}
 	// A stored certificate found corrupt and replaced: active, with a
 	// reason that says so (and no server path).
@@ -268,5 +278,158 @@ func TestDomainsRecheckOnlyOnDomainChanges(t *testing.T) {
 		if got := asked(); got != tc.want {
 			t.Errorf("pass %d: DNS asked %d times, want %d", i, got, tc.want)
 		}
+	}
+}
+
+// TestDomainsProof: a proven name is recorded (VerifiedAt), routed and
+// certified; an unproven one is neither. The TXT token is asked for only
+// when a second account exists. A proven name stays proven when DNS later
+// fails, and a name removed and added again starts unproven.
+func TestDomainsProof(t *testing.T) {
+	db, u := openStore(t)
+	ctx := t.Context()
+	svc := &rampart.Service{Name: "shop", OwnerID: u.ID, Upstreams: []string{"http://127.0.0.1:1"}, State: rampart.StateActive}
+	if err := db.CreateService(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	add := func(name string) *rampart.Domain {
+		t.Helper()
+		d := &rampart.Domain{ServiceID: svc.ID, Name: name, TLSMode: rampart.TLSManaged, DomainStatus: rampart.DomainStatus{State: rampart.DomainWaitingForDNS}}
+		if err := db.CreateDomain(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	shop := add("shop.example")
+	chk := &fakeChecker{points: map[string]bool{"shop.example": true}, asked: map[string]int{}, tokens: map[string]string{}}
+	cm := &fakeCerts{status: map[string]certs.Status{}}
+	r := &Domains{Store: db, Certs: cm, Checker: chk, PlatformDomain: "apps.example"}
+	routed := func() []string {
+		t.Helper()
+		svcs, _ := db.ListServices(ctx, store.ServiceFilter{})
+		ds, _ := db.ListDomains(ctx, store.DomainFilter{})
+		var hosts []string
+		for _, rt := range RoutesFor(svcs, ds, "apps.example") {
+			hosts = append(hosts, rt.Hosts...)
+		}
+		slices.Sort(hosts)
+		return hosts
+	}
+
+	// One account: the token is not asked for.
+	if err := r.Sync(ctx, Trigger{Changed: true}); err != nil {
+		t.Fatal(err)
+	}
+	if tok := chk.tokens["shop.example"]; tok != "" {
+		t.Errorf("with one account the check asked for the token %q, want none", tok)
+	}
+	got, _ := db.DomainByName(ctx, "shop.example")
+	if !got.Verified() {
+		t.Fatalf("shop.example not proven although DNS points here: %+v", got.DomainStatus)
+	}
+	if want := []string{"shop.apps.example", "shop.example"}; !slices.Equal(routed(), want) {
+		t.Errorf("routed %v, want %v", routed(), want)
+	}
+
+	// A second account: now the check carries the service's token.
+	other := &rampart.User{Email: "mallory@example.com", Role: rampart.RoleMember, PasswordHash: "x"}
+	if err := db.CreateUser(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	add("www.shop.example")
+	if err := r.Sync(ctx, Trigger{Changed: true}); err != nil {
+		t.Fatal(err)
+	}
+	if tok := chk.tokens["www.shop.example"]; tok == "" || tok != shop.Challenge.Value {
+		t.Errorf("with two accounts the check asked for token %q, want the service's %q", tok, shop.Challenge.Value)
+	}
+	www, _ := db.DomainByName(ctx, "www.shop.example")
+	if www.Verified() || www.State != rampart.DomainWaitingForDNS {
+		t.Errorf("www.shop.example = %+v, want unproven and waiting", www.DomainStatus)
+	}
+	if want := []string{"shop.apps.example", "shop.example"}; !slices.Equal(routed(), want) {
+		t.Errorf("routed %v, want %v (the unproven name left out)", routed(), want)
+	}
+	if slices.Contains(cm.names(), "www.shop.example:managed") {
+		t.Error("the certificate manager got a name that is not proven")
+	}
+
+	// DNS stops pointing here: the proven name stays proven and routed,
+	// and is not even checked again.
+	chk.mu.Lock()
+	chk.points["shop.example"] = false
+	before := chk.asked["shop.example"]
+	chk.mu.Unlock()
+	if err := r.Sync(ctx, Trigger{Changed: true}); err != nil {
+		t.Fatal(err)
+	}
+	if chk.asked["shop.example"] != before {
+		t.Error("a proven name was checked again")
+	}
+	if !slices.Contains(routed(), "shop.example") {
+		t.Error("a proven name stopped routing when DNS changed")
+	}
+
+	// Removed: not routed at once; added again: unproven until DNS proves
+	// it anew (it does not now).
+	if err := db.DeleteDomain(ctx, shop.ID); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(routed(), "shop.example") {
+		t.Error("a removed name is still routed")
+	}
+	add("shop.example")
+	if err := r.Sync(ctx, Trigger{Changed: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.DomainByName(ctx, "shop.example"); got.Verified() || slices.Contains(routed(), "shop.example") {
+		t.Errorf("a name added again kept its old proof: %+v", got.DomainStatus)
+	}
+}
+
+// TestDomainsCheckWakesTheReconciler: a check by hand that finds an
+// unproven name proven wakes the reconciler and makes the name due, so
+// that it is routed now rather than at the next recheck; one that does not
+// prove it changes nothing.
+func TestDomainsCheckWakesTheReconciler(t *testing.T) {
+	db, u := openStore(t)
+	ctx := t.Context()
+	svc := &rampart.Service{Name: "shop", OwnerID: u.ID, Upstreams: []string{"http://127.0.0.1:1"}, State: rampart.StateActive}
+	if err := db.CreateService(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	d := &rampart.Domain{ServiceID: svc.ID, Name: "shop.example", TLSMode: rampart.TLSOff, DomainStatus: rampart.DomainStatus{State: rampart.DomainWaitingForDNS}}
+	if err := db.CreateDomain(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	chk := &fakeChecker{points: map[string]bool{}, asked: map[string]int{}}
+	r := &Domains{Store: db, Certs: &fakeCerts{status: map[string]certs.Status{}}, Checker: chk, PlatformDomain: "apps.example"}
+	if err := r.Sync(ctx, Trigger{Changed: true}); err != nil {
+		t.Fatal(err)
+	}
+	woken := func() bool {
+		select {
+		case <-r.Wake():
+			return true
+		default:
+			return false
+		}
+	}
+	woken() // drain
+	if r.Check(ctx, d); woken() {
+		t.Error("a check that proves nothing woke the reconciler")
+	}
+	chk.mu.Lock()
+	chk.points["shop.example"] = true
+	chk.mu.Unlock()
+	if res := r.Check(ctx, d); !res.PointsHere || !woken() {
+		t.Fatalf("a check that proves the name: PointsHere %v; the reconciler must be woken", res.PointsHere)
+	}
+	// The woken pass checks the name although its recheck is not due.
+	if err := r.Sync(ctx, Trigger{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.DomainByName(ctx, "shop.example"); !got.Verified() || got.State != rampart.DomainActive {
+		t.Errorf("after the woken pass: %+v, want proven and active", got.DomainStatus)
 	}
 }

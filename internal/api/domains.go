@@ -17,6 +17,18 @@ func (s *server) listDomains(w http.ResponseWriter, r *http.Request, actor app.A
 	return nil
 }
 
+// getDomain answers one domain, with its state and the TXT record that
+// proves it (the service's token: only those who may see the service get
+// here).
+func (s *server) getDomain(w http.ResponseWriter, r *http.Request, actor app.Actor) error {
+	d, err := s.app.Domains.Get(r.Context(), actor, domainRef(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
 func (s *server) addDomain(w http.ResponseWriter, r *http.Request, actor app.Actor) error {
 	// As with PATCH: a missing service is the more useful error.
 	if _, err := s.app.Services.Get(r.Context(), actor, r.PathValue("name")); err != nil {

@@ -344,6 +344,9 @@ var schemaTypes = map[string]reflect.Type{
 	"ResolverCheck": reflect.TypeFor[rampart.ResolverCheck](),
 	"LogEvent":      reflect.TypeFor[rampart.LogEvent](),
 	"LogEntry":      reflect.TypeFor[rampart.LogEntry](),
+
+	// The TXT record that proves a domain (issue 8).
+	"DomainChallenge": reflect.TypeFor[rampart.DomainChallenge](),
 }
 
 // stringSchemas are the schemas for Go string types (names, URLs, enums).

@@ -31,6 +31,7 @@ var routeTable = []route{
 	{http.MethodPost, "/api/v1/services/{name}/cache/purge", false, (*server).purgeCache},
 	{http.MethodGet, "/api/v1/services/{name}/domains", false, (*server).listDomains},
 	{http.MethodPost, "/api/v1/services/{name}/domains", false, (*server).addDomain},
+	{http.MethodGet, "/api/v1/services/{name}/domains/{domain}", false, (*server).getDomain},
 	{http.MethodPatch, "/api/v1/services/{name}/domains/{domain}", false, (*server).updateDomain},
 	{http.MethodDelete, "/api/v1/services/{name}/domains/{domain}", false, (*server).removeDomain},
 	{http.MethodPost, "/api/v1/services/{name}/domains/{domain}/check", false, (*server).checkDomain},

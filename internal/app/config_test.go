@@ -5,6 +5,7 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rampart-dev/rampart"
 )
@@ -95,7 +96,13 @@ func TestUpdateDomain(t *testing.T) {
 	if _, err := f.app.Services.Create(ctx, member, rampart.ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:2"}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.app.Domains.Add(ctx, member, rampart.DomainInput{Service: "shop", Name: "origin.example"}); err != nil {
+	added, err := f.app.Domains.Add(ctx, member, rampart.DomainInput{Service: "shop", Name: "origin.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// DNS proved it (the domains reconciler's part): a mode change keeps
+	// the proof and starts the new mode's way.
+	if err := f.st.VerifyDomain(ctx, added.ID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 

@@ -27,19 +27,25 @@ func (f DNSCheckFunc) Check(ctx context.Context, d *rampart.Domain) rampart.DNSC
 	return f(ctx, d)
 }
 
-// The state a new domain starts in depends on its TLS mode:
+// initialState is where a domain starts when added, or when its TLS mode
+// changes. Every new domain waits for DNS, whatever its mode: the domains
+// reconciler routes and certifies a name only once DNS proves it belongs
+// to the service (see agent.Domains), and writes the reason, with the
+// record to add, on its first pass. A proven domain whose mode changes
+// keeps its proof and starts the new mode's way:
 //
-//   - managed: waiting_for_dns, until the domains reconciler sees DNS point
-//     here and asks the CA (issuing, then active). A name only the internal
-//     CA can certify (under .localhost, .test, …; see rampart.IsInternalName)
-//     starts issuing: no public DNS is needed for it.
+//   - managed: issuing, until the certificate manager reports the
+//     certificate (active) or the CA's refusal (error). A name only the
+//     internal CA can certify (under .localhost, .test, …; see
+//     rampart.IsInternalName) is issued by that CA.
 //   - custom: issuing, until the certificate manager reports the uploaded
-//     certificate served (active) or broken (error). Its DNS is still
-//     checked and shown, but it does not hold the certificate back.
+//     certificate served (active) or broken (error).
 //   - off: active at once: the name is routed over HTTP and no certificate
 //     is ever requested.
-func initialState(name string, mode rampart.TLSMode) (rampart.DomainState, string) {
+func initialState(name string, mode rampart.TLSMode, verified bool) (rampart.DomainState, string) {
 	switch {
+	case !verified:
+		return rampart.DomainWaitingForDNS, "checking DNS: the name is routed once DNS proves it belongs to this service"
 	case mode == rampart.TLSOff:
 		return rampart.DomainActive, ""
 	case mode == rampart.TLSCustom:
@@ -47,7 +53,7 @@ func initialState(name string, mode rampart.TLSMode) (rampart.DomainState, strin
 	case rampart.IsInternalName(name):
 		return rampart.DomainIssuing, "issuing a certificate from the internal CA"
 	}
-	return rampart.DomainWaitingForDNS, "checking DNS"
+	return rampart.DomainIssuing, "requesting a certificate"
 }
 
 // checkUpload checks the certificate and key that come with a TLS mode:
@@ -94,7 +100,7 @@ func (ds *Domains) Add(ctx context.Context, actor Actor, in rampart.DomainInput)
 		return nil, err
 	}
 	d := &rampart.Domain{Name: name, TLSMode: mode, Display: rampart.DisplayDomain(name)}
-	d.State, d.Reason = initialState(name, mode)
+	d.State, d.Reason = initialState(name, mode, false)
 	if mode == rampart.TLSCustom {
 		d.CertPEM, d.KeyPEM = certPEM, keyPEM
 	}
@@ -225,7 +231,7 @@ func (ds *Domains) Update(ctx context.Context, actor Actor, up rampart.DomainUpd
 		if mode == rampart.TLSCustom {
 			d.CertPEM, d.KeyPEM = certPEM, keyPEM
 		}
-		d.State, d.Reason = initialState(d.Name, mode)
+		d.State, d.Reason = initialState(d.Name, mode, d.Verified())
 		if err := st.UpdateDomainTLS(ctx, d); err != nil {
 			return err
 		}
@@ -264,8 +270,9 @@ func (ds *Domains) Remove(ctx context.Context, actor Actor, ref rampart.DomainRe
 }
 
 // Check runs the DNS check of one domain now, through Options.DNS, and
-// returns what each resolver sees. It changes nothing: the domains
-// reconciler writes states.
+// returns what each resolver sees and whether DNS proves the name is the
+// service's. It changes nothing: the domains reconciler writes states and
+// records the proof.
 func (ds *Domains) Check(ctx context.Context, actor Actor, ref rampart.DomainRef) (*rampart.Domain, rampart.DNSCheck, error) {
 	d, err := ds.Get(ctx, actor, ref)
 	if err != nil {

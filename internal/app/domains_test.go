@@ -41,17 +41,22 @@ func TestDomains(t *testing.T) {
 		t.Error("AddDomain wrote no audit event")
 	}
 
+	// Every new domain waits for DNS to prove it is the service's, whatever
+	// its TLS mode: none is routed on the claim alone.
 	off, err := f.app.Domains.Add(ctx, member, rampart.DomainInput{Service: "shop", Name: "plain.example", TLSMode: rampart.TLSOff})
-	if err != nil || off.State != rampart.DomainActive {
-		t.Errorf("AddDomain(off) = %+v, %v; want state active", off, err)
+	if err != nil || off.State != rampart.DomainWaitingForDNS || off.Verified() {
+		t.Errorf("AddDomain(off) = %+v, %v; want state waiting_for_dns, unproven", off, err)
 	}
 	local, err := f.app.Domains.Add(ctx, member, rampart.DomainInput{Service: "shop", Name: "shop.test"})
-	if err != nil || local.State != rampart.DomainIssuing {
-		t.Errorf("AddDomain(shop.test) = %+v, %v; want state issuing", local, err)
+	if err != nil || local.State != rampart.DomainWaitingForDNS || local.Verified() {
+		t.Errorf("AddDomain(shop.test) = %+v, %v; want state waiting_for_dns, unproven", local, err)
+	}
+	if local.Challenge.Name != "_rampart-challenge.shop.test" || len(local.Challenge.Value) != 32 || local.Challenge.Value != off.Challenge.Value {
+		t.Errorf("AddDomain challenge = %+v, want the service's token at _rampart-challenge.shop.test", local.Challenge)
 	}
 	cert, key := selfSigned(t, "origin.example")
 	custom, err := f.app.Domains.Add(ctx, member, rampart.DomainInput{Service: "shop", Name: "origin.example", TLSMode: rampart.TLSCustom, CertPEM: string(cert), KeyPEM: string(key)})
-	if err != nil || custom.State != rampart.DomainIssuing {
+	if err != nil || custom.State != rampart.DomainWaitingForDNS {
 		t.Fatalf("AddDomain(custom) = %+v, %v", custom, err)
 	}
 	if stored, _ := f.st.DomainByName(ctx, "origin.example"); stored == nil || string(stored.KeyPEM) != string(key) {
@@ -123,5 +128,56 @@ func TestDomains(t *testing.T) {
 	}
 	if list, _ := f.st.ListDomains(ctx, store.DomainFilter{}); len(list) != 4 {
 		t.Errorf("after remove: %d domains, want 4", len(list))
+	}
+}
+
+// TestDomainTakeover: a name on one tenant's service is refused to another
+// tenant while it is there (without naming the other service), and the
+// token of one service is not shown to another tenant. Once removed, the
+// next claimant gets it unproven, with its own token: a TXT record the
+// first owner left behind proves nothing for it.
+func TestDomainTakeover(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	admin, member := UserActor(f.admin, "192.0.2.1"), UserActor(f.member, "192.0.2.2")
+	mallory, err := f.app.Accounts.Create(ctx, admin, rampart.UserInput{Email: "mallory@example.com", Password: "another password", Role: rampart.RoleMember})
+	if err != nil {
+		t.Fatal(err)
+	}
+	intruder := UserActor(mallory, "203.0.113.66")
+	for _, x := range []struct {
+		actor Actor
+		name  string
+	}{{member, "shop"}, {intruder, "grab"}} {
+		if _, err := f.app.Services.Create(ctx, x.actor, rampart.ServiceInput{Name: x.name, Upstreams: []string{"http://192.0.2.80"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := f.app.Domains.Add(ctx, member, rampart.DomainInput{Service: "shop", Name: "shop.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.VerifyDomain(ctx, d.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.app.Domains.Add(ctx, intruder, rampart.DomainInput{Service: "grab", Name: "SHOP.example.com."})
+	if rampart.ErrorCode(err) != rampart.ECONFLICT || strings.Contains(rampart.ErrorMessage(err), "shop.example.com is already used by service shop") {
+		t.Fatalf("a second tenant adding a proven name: %v; want a conflict that does not name the service", err)
+	}
+	if _, err := f.app.Domains.Get(ctx, intruder, rampart.DomainRef{Service: "shop", Name: "shop.example.com"}); rampart.ErrorCode(err) != rampart.ENOTFOUND {
+		t.Errorf("another tenant read the domain (and its token): %v", err)
+	}
+	if err := f.app.Domains.Remove(ctx, member, rampart.DomainRef{Service: "shop", Name: "shop.example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.app.Domains.Add(ctx, intruder, rampart.DomainInput{Service: "grab", Name: "shop.example.com"})
+	if err != nil {
+		t.Fatalf("adding a freed name: %v", err)
+	}
+	if got.Verified() || got.State != rampart.DomainWaitingForDNS {
+		t.Errorf("the new claimant's domain = %+v, want unproven and waiting", got.DomainStatus)
+	}
+	if got.Challenge.Value == d.Challenge.Value || len(got.Challenge.Value) != 32 {
+		t.Errorf("the new claimant's token %q, want its own (the first owner's was %q)", got.Challenge.Value, d.Challenge.Value)
 	}
 }

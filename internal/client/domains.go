@@ -21,6 +21,20 @@ func (c *Client) ListDomains(ctx context.Context, service string) ([]*rampart.Do
 	return out.Domains, nil
 }
 
+// GetDomain returns one domain of the named service, with the TXT record
+// that proves it.
+func (c *Client) GetDomain(ctx context.Context, service, domain string) (*rampart.Domain, error) {
+	p, err := domainPath(service, domain)
+	if err != nil {
+		return nil, err
+	}
+	var d rampart.Domain
+	if err := c.do(ctx, http.MethodGet, p, nil, &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
 // AddDomain adds a domain to the named service's allow list.
 func (c *Client) AddDomain(ctx context.Context, service string, in rampart.DomainInput) (*rampart.Domain, error) {
 	p, err := servicePath(service)

@@ -24,6 +24,12 @@ func TestDomains(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].Name != "shop.example.com" {
 		t.Fatalf("ListDomains = %+v, %v", list, err)
 	}
+	got, err := c.GetDomain(ctx, "shop", "SHOP.example.com")
+	if err != nil || got.Name != "shop.example.com" || got.Challenge != d.Challenge || len(got.Challenge.Value) != 32 {
+		t.Fatalf("GetDomain = %+v, %v; want the domain with its challenge %+v", got, err, d.Challenge)
+	}
+	_, err = c.GetDomain(ctx, "shop", "nope.example.com")
+	wantAPIError(t, err, rampart.ENOTFOUND, "not on the list of shop")
 	// This server has no DNS checker.
 	_, err = c.CheckDomain(ctx, "shop", "shop.example.com")
 	wantAPIError(t, err, rampart.EINVALID, "no DNS checker")

@@ -15,6 +15,15 @@
 // a resolver that answered, judged on its A records, with the AAAA failure
 // in its result (see [ResolverResult]'s PointsHere for why that is safe).
 //
+// Pointing here is also what proves that a name belongs to a service (see
+// agent.Domains): a CNAME chain that reaches the service's platform hostname
+// proves it alone, while A/AAAA records to the node prove it alone only
+// when [Target.Token] is empty. With a token (a node shared by several
+// accounts) each resolver is also asked for the TXT record
+// _rampart-challenge.<name>, and the addresses count only when one of its
+// values is the token: an address says nothing about which tenant a name
+// belongs to, the token does, since only the name's owner can publish it.
+//
 // The package knows nothing about the store: the caller passes the name, the
 // [Target] and the resolvers, and shows the [Result] (Reason is a sentence
 // for the dashboard) or acts on PointsHere.
@@ -109,8 +118,9 @@ func (c *Checker) Check(ctx context.Context, name string, t Target) Result {
 	return res
 }
 
-// checkOne asks one resolver for A and AAAA at the same time; each answer
-// carries the CNAME chain, so no separate CNAME query is needed. Each type
+// checkOne asks one resolver for A and AAAA at the same time, and for the
+// challenge TXT record when t needs it; each address answer carries the
+// CNAME chain, so no separate CNAME query is needed. Each type
 // stands on its own: a resolver that answers one and fails the other is
 // judged on the one it answered (see ResolverResult.PointsHere).
 func checkOne(ctx context.Context, server, name string, t Target) answer {
@@ -123,9 +133,13 @@ func checkOne(ctx context.Context, server, name string, t Target) answer {
 	addr := ap.String()
 	rr.Resolver = addr
 	var v4, v6 lookup
+	var txt txtLookup
 	var wg sync.WaitGroup
 	wg.Go(func() { v4 = resolve(ctx, addr, name, dns.TypeA) })
 	wg.Go(func() { v6 = resolve(ctx, addr, name, dns.TypeAAAA) })
+	if t.Token != "" {
+		wg.Go(func() { txt = resolveTXT(ctx, addr, rampart.ChallengeName(name)) })
+	}
 	wg.Wait()
 	switch {
 	case v4.err != nil && v6.err != nil:
@@ -135,6 +149,12 @@ func checkOne(ctx context.Context, server, name string, t Target) answer {
 		rr.AErr = describeErr(v4.err)
 	case v6.err != nil:
 		rr.AAAAErr = describeErr(v6.err)
+	}
+	// Only now: a resolver that answered neither address type has Err,
+	// which says all there is to say about its TXT answer too.
+	rr.TXT = txt.values
+	if txt.err != nil {
+		rr.TXTErr = describeErr(txt.err)
 	}
 	rr.nxdomain = true
 	for _, l := range []lookup{v4, v6} {

@@ -99,6 +99,83 @@ func resolve(ctx context.Context, server, name string, qtype uint16) lookup {
 	}
 }
 
+// txtLookup is what a resolver holds at a challenge name.
+type txtLookup struct {
+	values []string
+	err    error
+}
+
+// resolveTXT asks server for the TXT records at name. The name may be a
+// CNAME (an owner who delegates the record elsewhere, as is done for
+// _acme-challenge): every TXT record in the answer counts, since the answer
+// is to this question and a recursive resolver puts only the chain and its
+// end there. A name that does not exist has no records; that is an answer,
+// not an error.
+func resolveTXT(ctx context.Context, server, name string) txtLookup {
+	resp, err := exchange(ctx, server, dns.Fqdn(name), dns.TypeTXT)
+	if err != nil {
+		return txtLookup{err: err}
+	}
+	switch resp.Rcode {
+	case dns.RcodeSuccess, dns.RcodeNameError:
+	default:
+		return txtLookup{err: rcodeError(resp.Rcode)}
+	}
+	var l txtLookup
+	for _, rr := range resp.Answer {
+		if t, ok := rr.(*dns.TXT); ok {
+			if v := TXTValue(t.Txt); !slices.Contains(l.values, v) {
+				l.values = append(l.values, v)
+			}
+		}
+	}
+	return l
+}
+
+// TXTValue is the value of a TXT record from its character-strings as the
+// DNS library gives them: in presentation form, where a quote is `\"`, a
+// backslash `\\` and a byte outside printable ASCII `\DDD` (decimal).
+// The strings are unescaped and joined: one TXT value longer than 255
+// bytes is split into several strings, which mean their concatenation
+// (RFC 7208 §3.3 reads them so, as do the site-verification records of
+// others). Spaces around the value, and one pair of double quotes that a DNS
+// panel kept as part of what a person pasted (`"abc"` typed into a field
+// that quotes by itself), are dropped: neither can be part of a token.
+func TXTValue(segments []string) string {
+	var b strings.Builder
+	for _, s := range segments {
+		unescapeTXT(&b, s)
+	}
+	v := strings.TrimSpace(b.String())
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = strings.TrimSpace(v[1 : len(v)-1])
+	}
+	return v
+}
+
+// unescapeTXT writes s without its presentation-form escapes to b. A
+// backslash at the end, or before a number above 255, stands for itself.
+func unescapeTXT(b *strings.Builder, s string) {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' || i+1 == len(s) {
+			b.WriteByte(c)
+			continue
+		}
+		if i+3 < len(s) && isDigit(s[i+1]) && isDigit(s[i+2]) && isDigit(s[i+3]) {
+			if n := int(s[i+1]-'0')*100 + int(s[i+2]-'0')*10 + int(s[i+3]-'0'); n <= 255 {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i+1])
+		i++
+	}
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
 // exchange sends one query, over TCP again when the UDP answer was
 // truncated. The answer must be for the question asked: a resolver that
 // answers something else (or a spoofed packet) is an error, not a record.

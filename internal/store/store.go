@@ -124,6 +124,10 @@ type Domains interface {
 	ListDomains(ctx context.Context, f DomainFilter) ([]*rampart.Domain, error)
 	// UpdateDomainStatus writes State and Reason and bumps UpdatedAt.
 	UpdateDomainStatus(ctx context.Context, id int64, state rampart.DomainState, reason string) error
+	// VerifyDomain sets VerifiedAt, once: DNS proved the name belongs to
+	// its service. Unlike the rest of the status it moves the domains
+	// revision, since a proven name is routed.
+	VerifyDomain(ctx context.Context, id int64, at time.Time) error
 	// UpdateDomainTLS writes TLSMode, CertPEM, KeyPEM, State and Reason of
 	// d (by ID) and sets d.UpdatedAt; it changes the domains revision,
 	// because the certificate manager's list changes with it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -28,23 +29,11 @@ import (
 	"github.com/rampart-dev/rampart/internal/agent"
 	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/certs"
+	"github.com/rampart-dev/rampart/internal/certs/pebbletest"
 	"github.com/rampart-dev/rampart/internal/dnscheck"
 	edgepkg "github.com/rampart-dev/rampart/internal/edge"
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
 )
-
-// fakeDNS is the browser test's DNS: every name points elsewhere.
-type fakeDNS struct{}
-
-func (fakeDNS) Check(_ context.Context, name string, t dnscheck.Target) dnscheck.Result {
-	return dnscheck.Result{
-		Resolvers: []dnscheck.ResolverResult{
-			{Resolver: "1.1.1.1:53", A: []netip.Addr{netip.MustParseAddr("203.0.113.9")}},
-			{Resolver: "8.8.8.8:53", A: []netip.Addr{netip.MustParseAddr("203.0.113.9")}},
-		},
-		Reason: "DNS points at 203.0.113.9, expected a CNAME to " + t.CNAME + ": change the record at your DNS provider",
-	}
-}
 
 // chromiumPath finds Debian's Chromium. The real binary comes first: the
 // /usr/bin/chromium launcher script adds flags of its own.
@@ -106,10 +95,18 @@ func TestBrowser(t *testing.T) {
 		}
 		t.Skip("chromium is not installed; install it to run the browser test")
 	}
-	// Custom domains get their states from the real domains reconciler and
-	// certificate manager (internal CA only: shop.test is certified at
-	// once), with a DNS checker that the test controls.
+	// Custom domains get their states from the real domains reconciler,
+	// DNS checker and certificate manager (internal CA only), asking a DNS
+	// server the test controls. The node has several accounts, so names
+	// are proven by a CNAME, or by an A record with the service's TXT
+	// record: shop.test has the CNAME, www.elsewhere.example points
+	// elsewhere, and shop.example, a bare domain, points here.
 	var domains *agent.Domains
+	dnsSrv := pebbletest.StartDNS(t)
+	dnsSrv.Set("blog."+testDomain, testNodeIPs...)
+	dnsSrv.SetCNAME("shop.test", "blog."+testDomain)
+	dnsSrv.Set("www.elsewhere.example", "203.0.113.9")
+	dnsSrv.Set("shop.example", testNodeIPs...)
 	// The Logs tab reads an edge log that the test publishes requests to.
 	logs := logtail.New(logtail.Options{})
 	e := newEnvWith(t, edge{purge: func(int64) int { return 42 }, stats: demoStats, logs: logs, httpPort: 8080,
@@ -121,8 +118,12 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cm.Close()
-	domains = &agent.Domains{Store: e.db, Certs: cm, Checker: fakeDNS{}, PlatformDomain: testDomain,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	var nodeIPs []netip.Addr
+	for _, ip := range testNodeIPs {
+		nodeIPs = append(nodeIPs, netip.MustParseAddr(ip))
+	}
+	domains = &agent.Domains{Store: e.db, Certs: cm, Checker: &dnscheck.Checker{Resolvers: []string{dnsSrv.Addr}, Timeout: 2 * time.Second},
+		PlatformDomain: testDomain, NodeIPs: nodeIPs, Recheck: time.Second, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	domainsCtx, stopDomains := context.WithCancel(context.Background())
 	defer stopDomains()
 	go (&agent.Loop{Store: e.db, Poll: 200 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Run(domainsCtx, domains)
@@ -530,7 +531,7 @@ func TestBrowser(t *testing.T) {
 	step("type shop.test + Enter", chromedp.SendKeys(chromedp.ID("domain-input"), "Shop.TEST\r"),
 		chromedp.WaitVisible(chromedp.CSS(`li[data-domain="shop.test"] [data-field=domain-state]`)))
 	first := js(`document.querySelector('li[data-domain="shop.test"] [data-field=domain-state]').dataset.state`)
-	if first != "issuing" && first != "active" {
+	if first != "waiting_for_dns" && first != "issuing" && first != "active" {
 		t.Errorf("shop.test first shows state %q", first)
 	}
 	if got := js(`document.activeElement && document.activeElement.id || ""`); got != "domain-input" {
@@ -561,6 +562,38 @@ func TestBrowser(t *testing.T) {
 	step("dark mode", colorScheme("dark"), chromedp.Sleep(300*time.Millisecond))
 	screenshot("domains-dark.png")
 	step("light mode", colorScheme("light"))
+	// A bare domain with an A record to the node: on this node with
+	// several accounts its row asks for the TXT record with the service's
+	// token, and the reason names it too. Once the record is there and
+	// the owner looks at the DNS details, it is proven and the
+	// instructions go away without a reload.
+	step("add a bare domain", chromedp.SendKeys(chromedp.ID("domain-input"), "shop.example\r"),
+		chromedp.WaitVisible(chromedp.CSS(`li[data-domain="shop.example"] [data-field=proof-txt]`)))
+	bare, err := e.db.DomainByName(context.Background(), "shop.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := text(`li[data-domain="shop.example"] [data-field=proof-txt]`); got != bare.Challenge.Value {
+		t.Errorf("the TXT value shown is %q, want the service's token %q", got, bare.Challenge.Value)
+	}
+	if got := text(`li[data-domain="shop.example"] [data-field=proof-txt-name]`); got != "_rampart-challenge.shop.example" {
+		t.Errorf("the TXT name shown is %q", got)
+	}
+	if got := text(`li[data-domain="shop.example"] [data-field=proof-cname]`); got != "blog."+testDomain {
+		t.Errorf("the CNAME target shown is %q", got)
+	}
+	wantReason := `add a TXT record _rampart-challenge.shop.example with the value "` + bare.Challenge.Value + `"`
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`((document.querySelector('li[data-domain="shop.example"] [data-field=reason]')||{}).textContent||"").includes(%q)`, wantReason), chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		t.Errorf("the reason of shop.example never named the TXT record: %v (shows %q)", err, text(`li[data-domain="shop.example"] [data-field=reason]`))
+	}
+	js(`document.querySelector('li[data-domain="shop.example"]').scrollIntoView({block: "center"}), ""`)
+	screenshot("domains-txt.png", true)
+	dnsSrv.SetTXT("_rampart-challenge.shop.example", bare.Challenge.Value)
+	js(`document.querySelector('li[data-domain="shop.example"] details.domain-dns > summary').click(), ""`)
+	step("proven: the instructions go", chromedp.WaitNotPresent(chromedp.CSS(`li[data-domain="shop.example"] [data-field=proof]`)))
+	if got := js(`String(window.rampartNoReload)`); got != "still here" {
+		t.Error("the page reloaded")
+	}
 	// Uploading a certificate: the fields show only once "Upload my
 	// certificate" is chosen; each row has its own "Change TLS" form.
 	uploadShown := func(sel string) string {

@@ -151,6 +151,11 @@ func TestDomainTLSForms(t *testing.T) {
 	if d := domain("shop.example"); d.TLSMode != rampart.TLSManaged {
 		t.Errorf("refused change stored mode %s", d.TLSMode)
 	}
+	// Proven by DNS (the domains reconciler's part), a domain switched to
+	// TLS off is active at once.
+	if err := e.db.VerifyDomain(context.Background(), domain("shop.example").ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
 	res = b.post("/services/blog/domains/shop.example/tls", url.Values{"tls_mode": {"off"}, "csrf_token": {csrf}})
 	wantRedirect(t, res, "/services/blog/domains")
 	if d := domain("shop.example"); d.TLSMode != rampart.TLSOff || d.State != rampart.DomainActive {

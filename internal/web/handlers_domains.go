@@ -27,7 +27,7 @@ type domainsPage struct {
 	Service  *rampart.Service
 	Hostname string
 	NodeIPs  []string
-	Domains  []*rampart.Domain
+	Domains  []domainRow
 	// Input, Mode, CertPEM, KeyPEM and Err are the add form's text as
 	// typed and the app's message.
 	Input, Mode, CertPEM, KeyPEM, Err string
@@ -42,6 +42,32 @@ type tlsForm struct {
 	Domain, Mode, CertPEM, KeyPEM, Err string
 }
 
+// domainRow is a domain as its row shows it: with what an unproven one
+// needs to be proven, since the row says which records to add.
+type domainRow struct {
+	*rampart.Domain
+	// CNAME is the service's hostname, the CNAME target that proves the
+	// name alone; NodeIPs are the A/AAAA targets.
+	CNAME   string
+	NodeIPs []string
+	// Shared: the node has more than one account, so A/AAAA records prove
+	// the name only with the TXT record of Domain.Challenge.
+	Shared bool
+}
+
+// domainRows makes the rows of list. The account count decides whether
+// the TXT record is asked for, as it does in the domains reconciler; when
+// it cannot be read, the TXT record is shown (it does no harm).
+func (s *server) domainRows(r *http.Request, list []*rampart.Domain) []domainRow {
+	n, err := s.app.Accounts.Count(r.Context())
+	shared := err != nil || n >= 2
+	rows := make([]domainRow, len(list))
+	for i, d := range list {
+		rows[i] = domainRow{Domain: d, CNAME: (&rampart.Service{Name: d.Service}).Hostname(s.cfg.PlatformDomain), NodeIPs: s.cfg.NodeIPs, Shared: shared}
+	}
+	return rows
+}
+
 func (s *server) domainsPageFor(r *http.Request, rc *reqCtx) (domainsPage, error) {
 	svc, err := s.app.Services.Get(r.Context(), rc.actor, r.PathValue("name"))
 	if err != nil {
@@ -53,7 +79,7 @@ func (s *server) domainsPageFor(r *http.Request, rc *reqCtx) (domainsPage, error
 	}
 	return domainsPage{
 		base: rc.base("SSL domains · "+svc.Name, "services"), Service: svc,
-		Hostname: svc.Hostname(s.cfg.PlatformDomain), NodeIPs: s.cfg.NodeIPs, Domains: list,
+		Hostname: svc.Hostname(s.cfg.PlatformDomain), NodeIPs: s.cfg.NodeIPs, Domains: s.domainRows(r, list),
 	}, nil
 }
 
@@ -78,7 +104,7 @@ func (s *server) domainStatus(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		s.fail(w, r, rc, err)
 		return
 	}
-	s.renderFragment(w, r, http.StatusOK, "service_domains", "domain-status", d)
+	s.renderFragment(w, r, http.StatusOK, "service_domains", "domain-status", s.domainRows(r, []*rampart.Domain{d})[0])
 }
 
 func (s *server) addDomain(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
@@ -116,10 +142,12 @@ func (s *server) addDomain(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	}
 	if htmx {
 		d.Input, d.Mode, d.CertPEM, d.KeyPEM = "", "", "", ""
-		if d.Domains, err = s.app.Domains.List(r.Context(), rc.actor, d.Service.Name); err != nil {
+		list, err := s.app.Domains.List(r.Context(), rc.actor, d.Service.Name)
+		if err != nil {
 			s.fail(w, r, rc, err)
 			return
 		}
+		d.Domains = s.domainRows(r, list)
 		s.renderFragment(w, r, http.StatusOK, "service_domains", "domains-panel", d)
 		return
 	}
@@ -162,7 +190,7 @@ func (s *server) updateDomainTLS(w http.ResponseWriter, r *http.Request, rc *req
 	case rampart.TLSOff:
 		msg += " rampart no longer requests certificates for it; it is served over HTTP."
 	default:
-		msg += " A certificate is requested as soon as DNS points here."
+		msg += " A certificate is requested as soon as DNS shows the name is this service's."
 	}
 	s.setFlash(w, rc.sess, "success", msg)
 	http.Redirect(w, r, domainsPath(d.Service.Name), http.StatusSeeOther)

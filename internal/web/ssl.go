@@ -41,11 +41,11 @@ func sslIssuers(acmeCA string, domains []*rampart.Domain) []string {
 		}
 	}
 	if len(public)+len(internal)+len(uploaded) == 0 {
-		return []string{"Custom domains get certificates from " + acmeCA + ", issued as soon as DNS points here and renewed well before they expire. Internal names (under .localhost, .test, .internal, …) get one from rampart's internal CA at once."}
+		return []string{"Custom domains get certificates from " + acmeCA + ", issued as soon as DNS shows the name is this service's and renewed well before they expire. Internal names (under .localhost, .test, .internal, …) get one from rampart's internal CA."}
 	}
 	var out []string
 	if len(public) > 0 {
-		out = append(out, "From "+acmeCA+" for "+someNames(public)+": issued as soon as DNS points here, renewed well before they expire.")
+		out = append(out, "From "+acmeCA+" for "+someNames(public)+": issued as soon as DNS shows the name is this service's, renewed well before they expire.")
 	}
 	if len(internal) > 0 {
 		out = append(out, "From rampart's internal CA for "+someNames(internal)+": internal names, which no public CA certifies; browsers trust them once the CA (/ca.pem) is installed.")

@@ -10,21 +10,25 @@ import (
 )
 
 // DNS is a tiny authoritative DNS server for tests: names set with Set
-// resolve to their addresses, every other name is NXDOMAIN. It answers over
-// TCP (which Pebble uses) and UDP on the same port.
+// resolve to their addresses, names set with SetCNAME to their target's
+// (the chain in one answer, as a recursive resolver gives it), names set
+// with SetTXT have those TXT records, and every other name is NXDOMAIN. It
+// answers over TCP (which Pebble uses) and UDP on the same port.
 type DNS struct {
 	// Addr is host:port, for pebble -dnsserver or a net.Resolver.
 	Addr string
 
 	mu      sync.RWMutex
 	records map[string][]net.IP
+	cnames  map[string]string
+	txts    map[string][]string
 	queries map[string]int
 }
 
 // StartDNS starts a DNS server on 127.0.0.1 that runs until the test ends.
 func StartDNS(t testing.TB) *DNS {
 	t.Helper()
-	d := &DNS{records: map[string][]net.IP{}, queries: map[string]int{}}
+	d := &DNS{records: map[string][]net.IP{}, cnames: map[string]string{}, txts: map[string][]string{}, queries: map[string]int{}}
 	var tcp net.Listener
 	var udp net.PacketConn
 	for range 20 {
@@ -73,6 +77,30 @@ func (d *DNS) Set(name string, ips ...string) {
 	d.records[name] = list
 }
 
+// SetCNAME makes name a CNAME to target; an empty target removes it.
+func (d *DNS) SetCNAME(name, target string) {
+	name = dns.Fqdn(strings.ToLower(name))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if target == "" {
+		delete(d.cnames, name)
+		return
+	}
+	d.cnames[name] = dns.Fqdn(strings.ToLower(target))
+}
+
+// SetTXT gives name one TXT record per value; no values removes them.
+func (d *DNS) SetTXT(name string, values ...string) {
+	name = dns.Fqdn(strings.ToLower(name))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(values) == 0 {
+		delete(d.txts, name)
+		return
+	}
+	d.txts[name] = values
+}
+
 // Queries reports how many questions were asked about name.
 func (d *DNS) Queries(name string) int {
 	d.mu.RLock()
@@ -88,19 +116,34 @@ func (d *DNS) serve(w dns.ResponseWriter, req *dns.Msg) {
 	for _, q := range req.Question {
 		name := strings.ToLower(q.Name)
 		d.queries[name]++
-		ips, ok := d.records[name]
-		if !ok {
+		for hops := 0; hops < 8; hops++ {
+			target, ok := d.cnames[name]
+			if !ok || q.Qtype == dns.TypeCNAME {
+				break
+			}
+			resp.Answer = append(resp.Answer, &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET}, Target: target})
+			name = target
+		}
+		ips, hasIPs := d.records[name]
+		txts, hasTXT := d.txts[name]
+		if !hasIPs && !hasTXT {
 			resp.Rcode = dns.RcodeNameError
 			continue
 		}
+		hdr := dns.RR_Header{Name: name, Class: dns.ClassINET, Ttl: 0}
 		for _, ip := range ips {
-			hdr := dns.RR_Header{Name: q.Name, Class: dns.ClassINET, Ttl: 0}
 			if v4 := ip.To4(); v4 != nil && q.Qtype == dns.TypeA {
 				hdr.Rrtype = dns.TypeA
 				resp.Answer = append(resp.Answer, &dns.A{Hdr: hdr, A: v4})
 			} else if v4 == nil && q.Qtype == dns.TypeAAAA {
 				hdr.Rrtype = dns.TypeAAAA
 				resp.Answer = append(resp.Answer, &dns.AAAA{Hdr: hdr, AAAA: ip})
+			}
+		}
+		if q.Qtype == dns.TypeTXT {
+			hdr.Rrtype = dns.TypeTXT
+			for _, v := range txts {
+				resp.Answer = append(resp.Answer, &dns.TXT{Hdr: hdr, Txt: []string{v}})
 			}
 		}
 	}

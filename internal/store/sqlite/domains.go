@@ -2,29 +2,52 @@ package sqlite
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/store"
 )
 
-// domainSelect reads domains with their service's name.
-const domainSelect = `SELECT d.id, d.service_id, s.name, d.name, d.tls_mode, d.state, d.reason, d.cert_pem, d.key_pem, d.created_at, d.updated_at
-FROM domains d JOIN services s ON s.id = d.service_id`
+// domainSelect reads domains with their service's name and challenge token.
+const domainSelect = `SELECT d.id, d.service_id, s.name, d.name, d.tls_mode, d.state, d.reason, d.verified_at, COALESCE(c.token, ''), d.cert_pem, d.key_pem, d.created_at, d.updated_at
+FROM domains d JOIN services s ON s.id = d.service_id LEFT JOIN domain_challenges c ON c.service_id = d.service_id`
 
-// CreateDomain inserts d and sets d.ID, Service, CreatedAt and UpdatedAt.
+// newChallengeToken makes a service's challenge token: 128 random bits, as
+// 32 hex digits (short enough for any DNS panel, and nothing to escape).
+func newChallengeToken() string {
+	b := make([]byte, 16)
+	rand.Read(b) // never fails (crypto/rand crashes the program instead)
+	return hex.EncodeToString(b)
+}
+
+// CreateDomain inserts d and sets d.ID, Service, Challenge, CreatedAt and
+// UpdatedAt. The service gets its challenge token with its first domain;
+// later domains share it. A new domain is never proven: VerifiedAt is left
+// to VerifyDomain.
 func (q queries) CreateDomain(ctx context.Context, d *rampart.Domain) error {
 	t := now()
 	var id int64
 	var service string
+	// An unknown service inserts nothing here and fails below on the
+	// domain's foreign key, with the error that says so.
+	if _, err := q.w.ExecContext(ctx,
+		`INSERT INTO domain_challenges (service_id, token) SELECT id, ? FROM services WHERE id = ? ON CONFLICT (service_id) DO NOTHING`,
+		newChallengeToken(), d.ServiceID); err != nil {
+		return fmt.Errorf("create the challenge token of service %d: %w", d.ServiceID, err)
+	}
+	var token string
 	err := q.w.QueryRowContext(ctx,
 		`INSERT INTO domains (service_id, name, tls_mode, state, reason, cert_pem, key_pem, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		RETURNING id, (SELECT name FROM services WHERE services.id = domains.service_id)`,
+		RETURNING id, (SELECT name FROM services WHERE services.id = domains.service_id),
+			(SELECT token FROM domain_challenges c WHERE c.service_id = domains.service_id)`,
 		d.ServiceID, d.Name, string(d.TLSMode), string(d.State), d.Reason, nonNil(d.CertPEM), nonNil(d.KeyPEM),
-		t.UnixNano(), t.UnixNano()).Scan(&id, &service)
+		t.UnixNano(), t.UnixNano()).Scan(&id, &service, &token)
 	switch {
 	case isUnique(err):
 		return rampart.Errorf(rampart.ECONFLICT, "%s is already used by another service: remove it there first", d.Name)
@@ -34,6 +57,8 @@ func (q queries) CreateDomain(ctx context.Context, d *rampart.Domain) error {
 		return fmt.Errorf("create domain %q: %w", d.Name, err)
 	}
 	d.ID, d.Service, d.CreatedAt, d.UpdatedAt = id, service, t, t
+	d.VerifiedAt = nil
+	d.Challenge = challenge(d.Name, token)
 	q.changed(store.KindDomains)
 	return nil
 }
@@ -83,6 +108,22 @@ func (q queries) UpdateDomainStatus(ctx context.Context, id int64, state rampart
 	return oneRow(res, err, "update", "domain", id)
 }
 
+// VerifyDomain records that DNS proved the domain belongs to its service,
+// at the time given, unless it was proven before (the first proof stands).
+// It moves the domains revision: a proven name joins its service's route.
+func (q queries) VerifyDomain(ctx context.Context, id int64, at time.Time) error {
+	n, err := nanos("verified_at", at)
+	if err != nil {
+		return err
+	}
+	res, err := q.w.ExecContext(ctx, `UPDATE domains SET verified_at = COALESCE(verified_at, ?) WHERE id = ?`, n, id)
+	if err := oneRow(res, err, "verify", "domain", id); err != nil {
+		return err
+	}
+	q.changed(store.KindDomains)
+	return nil
+}
+
 // UpdateDomainTLS writes the TLS mode, certificate, key, state and reason
 // of d and sets d.UpdatedAt.
 func (q queries) UpdateDomainTLS(ctx context.Context, d *rampart.Domain) error {
@@ -112,11 +153,15 @@ func scanDomain(s scanner) (*rampart.Domain, error) {
 	var (
 		d                rampart.Domain
 		mode, state      string
+		verified         *int64
+		token            string
 		created, updated int64
 	)
-	if err := s.Scan(&d.ID, &d.ServiceID, &d.Service, &d.Name, &mode, &state, &d.Reason, &d.CertPEM, &d.KeyPEM, &created, &updated); err != nil {
+	if err := s.Scan(&d.ID, &d.ServiceID, &d.Service, &d.Name, &mode, &state, &d.Reason, &verified, &token, &d.CertPEM, &d.KeyPEM, &created, &updated); err != nil {
 		return nil, err
 	}
+	d.VerifiedAt = fromNullNanos(verified)
+	d.Challenge = challenge(d.Name, token)
 	d.TLSMode, d.State = rampart.TLSMode(mode), rampart.DomainState(state)
 	d.Display = rampart.DisplayDomain(d.Name)
 	if len(d.CertPEM) == 0 {
@@ -127,6 +172,12 @@ func scanDomain(s scanner) (*rampart.Domain, error) {
 	}
 	d.CreatedAt, d.UpdatedAt = fromNanos(created), fromNanos(updated)
 	return &d, nil
+}
+
+// challenge is the TXT record that proves name for the service whose token
+// this is.
+func challenge(name, token string) rampart.DomainChallenge {
+	return rampart.DomainChallenge{Name: rampart.ChallengeName(name), Value: token}
 }
 
 func nonNil(b []byte) []byte {

@@ -77,6 +77,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Domains/Conflict", testDomainConflict},
 		{"Domains/ListUpdateDelete", testDomainListUpdateDelete},
 		{"Domains/Version", testDomainVersion},
+		{"Domains/Challenge", testDomainChallenge},
+		{"Domains/Verify", testDomainVerify},
 
 		{"Audit/Add", testAuditAdd},
 		{"Audit/Filters", testAuditFilters},
