@@ -277,11 +277,13 @@ func TestDomainOwnershipWithPebble(t *testing.T) {
 		io.WriteString(w, "the shop's page")
 	}))
 	t.Cleanup(upstream.Close)
+	// The services point at a loopback upstream, which only an admin may
+	// allow: the operator creates them for their owners.
 	for _, x := range []struct {
-		actor app.Actor
+		owner *rampart.User
 		name  string
-	}{{mia, "shop"}, {mallory, "grab"}} {
-		if _, err := a.Services.Create(ctx, x.actor, rampart.ServiceInput{Name: x.name, Upstreams: []string{upstream.URL}}); err != nil {
+	}{{users[1], "shop"}, {users[2], "grab"}} {
+		if _, err := a.Services.Create(ctx, op, rampart.ServiceInput{Name: x.name, Upstreams: []string{upstream.URL}, Owner: x.owner.Email}); err != nil {
 			t.Fatal(err)
 		}
 	}

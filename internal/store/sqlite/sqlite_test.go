@@ -515,9 +515,13 @@ func TestMigrationAllowPrivateUpstreams(t *testing.T) {
 		}
 	}
 	db.Close()
-	// Back to the schema before migration 7, with a service of each.
+	// Back to the schema before migration 7 (undoing 8 on the way), with
+	// a service of each.
 	r := raw(t, path)
 	for _, q := range []string{
+		`DROP TRIGGER revisions_domains_verified`,
+		`ALTER TABLE domains DROP COLUMN verified_at`,
+		`DROP TABLE domain_challenges`,
 		`ALTER TABLE services DROP COLUMN allow_private_upstreams`,
 		`DELETE FROM goose_db_version WHERE version_id >= 7`,
 	} {
