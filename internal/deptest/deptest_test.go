@@ -55,6 +55,11 @@ var rules = []rule{
 			return dep == module || under(dep, module+"/internal/store") || under(dep, module+"/internal/app")
 		},
 	},
+	{
+		Packages: "./internal/egress",
+		Why:      "the service layer checks upstreams at save time and the edge at dial time with the same policy, so it must stay as light as the lighter of the two: the standard library only",
+		Allow:    isStd,
+	},
 }
 
 // heavy are the data plane's big dependencies.
