@@ -74,26 +74,37 @@ func TestUpstreamTargets(t *testing.T) {
 
 	// Nor does a service whose stored upstream points there (written
 	// behind the service layer's back, as a hand edit or an old version
-	// would): the edge refuses the connection itself.
-	db, err := store.Open(t.Context(), store.DefaultDSN(n.data))
-	if err != nil {
-		t.Fatal(err)
+	// would). By address, the routes reconciler leaves the service out and
+	// its status says why; by name, the edge refuses the connection itself
+	// at dial time.
+	setUpstream := func(up string) {
+		t.Helper()
+		db, err := store.Open(t.Context(), store.DefaultDSN(n.data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		svc, err := db.ServiceByName(t.Context(), "local")
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc.Upstreams = []string{up}
+		// Without the output cache (it would serve the app's page stale)
+		// and the rate limiter (the test polls).
+		svc.Cache.Enabled, svc.RateLimit.Enabled = false, false
+		if !svc.AllowPrivateUpstreams {
+			t.Fatal("the stored service lost its override")
+		}
+		if err := db.UpdateService(t.Context(), svc); err != nil {
+			t.Fatal(err)
+		}
 	}
-	svc, err := db.ServiceByName(t.Context(), "local")
-	if err != nil {
-		t.Fatal(err)
+	setUpstream("http://127.0.0.1:" + adminPort)
+	eventually(t, "the service to be left out", func() bool { code, _ := n.get(t, "local."+domain, "/"); return code == 404 })
+	if out := n.must("", "service", "show", "local"); !strings.Contains(out, "refused") || !strings.Contains(out, "rampart's own listener (admin_addr)") {
+		t.Errorf("service show of a service pointed at the admin listener:\n%s", out)
 	}
-	svc.Upstreams = []string{"http://127.0.0.1:" + adminPort}
-	// Without the output cache (it would serve the app's page stale) and
-	// the rate limiter (the test polls).
-	svc.Cache.Enabled, svc.RateLimit.Enabled = false, false
-	if !svc.AllowPrivateUpstreams {
-		t.Fatal("the stored service lost its override")
-	}
-	if err := db.UpdateService(t.Context(), svc); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	setUpstream("http://localhost:" + adminPort)
 	eventually(t, "the edge to refuse the admin listener", func() bool { code, _ := n.get(t, "local."+domain, "/"); return code == 502 })
 	for _, path := range []string{"/", "/metrics", "/api/v1/openapi.json", "/login"} {
 		code, body := n.get(t, "local."+domain, path)
