@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
@@ -49,6 +50,12 @@ func needRoot(t testing.TB) {
 		}
 		t.Skip("needs root (to chown files to another user)")
 	}
+}
+
+// owner returns a file's uid and gid.
+func owner(fi os.FileInfo) (uid, gid int) {
+	st := fi.Sys().(*syscall.Stat_t)
+	return int(st.Uid), int(st.Gid)
 }
 
 // authLine is the authorized_keys line of a public key, without newline.
