@@ -179,7 +179,7 @@ func Parse(text string) ([]Key, error) {
 			return nil, &LineError{Line: n, Reason: fmt.Sprintf("more than %d keys in one paste: add them in several pastes", MaxKeysPerPaste)}
 		}
 		if err != nil {
-			errs = append(errs, &LineError{Line: n, Reason: err.Error(), Err: errors.Unwrap(err)})
+			errs = append(errs, &LineError{Line: n, Reason: err.Error()})
 			continue
 		}
 		if first, ok := seen[k.Fingerprint]; ok {
