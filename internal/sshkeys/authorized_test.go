@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // Writer tests run against a scratch home directory under t.TempDir(),
@@ -20,7 +22,7 @@ func scratchAccount(t *testing.T) Account {
 	return Account{Name: "scratch", UID: scratchID, GID: scratchID, Home: t.TempDir()}
 }
 
-func newKey(t *testing.T, title string) Key {
+func newKey(t testing.TB, title string) Key {
 	t.Helper()
 	pub, _ := newEd25519(t)
 	k, err := ParseOne(authLine(t, pub, title+"@test"))
@@ -359,4 +361,110 @@ func TestLookupAccount(t *testing.T) {
 	if _, err := LookupAccount("rampart-no-such-user"); err == nil || !strings.Contains(err.Error(), "no user") {
 		t.Errorf("unknown user: %v", err)
 	}
+}
+
+// TestWriteStaysInTheDirectoryItOpened: the user swaps .ssh for a symlink
+// to a directory of root's after Write opened it. Write's steps, taken in
+// its order on the directory descriptor it holds, still read and write
+// the directory it opened; nothing lands behind the symlink.
+func TestWriteStaysInTheDirectoryItOpened(t *testing.T) {
+	acct := scratchAccount(t)
+	writeFile(t, acct, "# mine\n")
+	k := newKey(t, "k")
+	home, err := openHome(acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(home)
+	dir, err := openSSHDir(acct, home, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dir)
+
+	sshPath := filepath.Join(acct.Home, ".ssh")
+	moved := filepath.Join(acct.Home, "ssh-real")
+	if err := os.Rename(sshPath, moved); err != nil {
+		t.Fatal(err)
+	}
+	rootsDir := t.TempDir()
+	if err := os.Symlink(rootsDir, sshPath); err != nil {
+		t.Fatal(err)
+	}
+
+	cur, err := readAuthorized(acct, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := splice(cur.data, []string{k.Line})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := replace(acct, dir, out); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(rootsDir); len(entries) != 0 {
+		t.Errorf("%d files were written behind the symlink", len(entries))
+	}
+	if got, want := readFile(t, filepath.Join(moved, "authorized_keys")), block(k)+"# mine\n"; got != want {
+		t.Errorf("the directory Write opened holds %q, want %q", got, want)
+	}
+	// And the next Write refuses the symlink outright.
+	if _, err := Write(acct, []Key{k}); err == nil || !strings.Contains(err.Error(), "symlink") {
+		t.Errorf("Write after the swap = %v, want a refusal naming the symlink", err)
+	}
+}
+
+// FuzzSplice: authorized_keys is written by the user, so its content is
+// outside input. Whatever it holds, splicing either refuses a broken block
+// or keeps every line outside the blocks byte for byte (taking the block
+// out again gives what taking the blocks out of the input gives), leaves
+// one block, and is idempotent.
+func FuzzSplice(f *testing.F) {
+	k := newKey(f, "k")
+	for _, s := range []string{
+		"", "x", "a\r\nb", block(k), "a\n" + block(k) + "b", block(k) + block(k), beginLine, endMarker + "\n",
+		"  " + beginMarker + "\r\n" + k.Line + "\r\n" + endMarker, "#BEGIN rampart managed keys\n",
+	} {
+		f.Add(s, true)
+		f.Add(s, false)
+	}
+	f.Fuzz(func(t *testing.T, data string, withKey bool) {
+		var lines []string
+		if withKey {
+			lines = []string{k.Line}
+		}
+		out, blocks, err := splice([]byte(data), lines)
+		if err != nil {
+			if !errors.Is(err, ErrMalformedBlock) {
+				t.Fatalf("error %v is not ErrMalformedBlock", err)
+			}
+			return
+		}
+		if blocks == 0 && string(out) != block(keysFor(k, withKey)...)+data {
+			t.Fatalf("no block in %q, but the output is %q", data, out)
+		}
+		again, n, err := splice(out, lines)
+		if err != nil || string(again) != string(out) {
+			t.Fatalf("not idempotent: %q then %q (%v)", out, again, err)
+		}
+		if n != len(lines) {
+			t.Fatalf("the output has %d blocks, want %d", n, len(lines))
+		}
+		outside, _, err := splice([]byte(data), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stripped, _, err := splice(out, nil)
+		if err != nil || string(stripped) != string(outside) {
+			t.Fatalf("lines outside the block changed: %q became %q", outside, stripped)
+		}
+	})
+}
+
+func keysFor(k Key, with bool) []Key {
+	if with {
+		return []Key{k}
+	}
+	return nil
 }

@@ -155,6 +155,9 @@ const acceptedList = "ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa (2048 bi
 // and an error listing each refused line (a *LineError each, joined), so a
 // paste is never half applied.
 func Parse(text string) ([]Key, error) {
+	// A byte-order mark, as some Windows editors save a .pub file with,
+	// would otherwise make the first key's type unrecognisable.
+	text = strings.TrimPrefix(text, "\ufeff")
 	if len(text) > MaxPasteBytes {
 		return nil, &LineError{Reason: fmt.Sprintf("the paste is %d bytes, more than the %d a paste of public keys can be: paste the .pub files only, a few at a time", len(text), MaxPasteBytes)}
 	}

@@ -34,6 +34,7 @@ func TestParseAccepts(t *testing.T) {
 		{"rsa 2048", authLine(t, &newRSA(t, 2048).PublicKey, "r"), "ssh-rsa", 2048, "r"},
 		{"sk ed25519", skEd25519Line(t), "sk-ssh-ed25519@openssh.com", 256, "yubi@desk"},
 		{"sk ecdsa", skECDSALine(t), "sk-ecdsa-sha2-nistp256@openssh.com", 256, "yubi@desk"},
+		{"byte-order mark", "\ufeff" + ed + "\r\n", "ssh-ed25519", 256, "alice@laptop"},
 		{"unicode comment", authLine(t, edPub, "zoë@portable"), "ssh-ed25519", 256, "zoë@portable"},
 	}
 	for _, tt := range tests {
@@ -49,7 +50,7 @@ func TestParseAccepts(t *testing.T) {
 			if k.Type != tt.typ || k.Bits != tt.bits || k.Comment != tt.comment || k.Title != "" {
 				t.Errorf("got type %q bits %d comment %q title %q; want %q %d %q \"\"", k.Type, k.Bits, k.Comment, k.Title, tt.typ, tt.bits, tt.comment)
 			}
-			f := strings.Fields(strings.TrimSpace(strings.Split(strings.TrimSpace(strings.TrimPrefix(tt.paste, "# my key\n")), "\n")[0]))
+			f := strings.Fields(strings.TrimSpace(strings.Split(strings.TrimSpace(strings.TrimPrefix(strings.TrimPrefix(tt.paste, "\ufeff"), "# my key\n")), "\n")[0]))
 			want := f[0] + " " + f[1]
 			if tt.comment != "" {
 				want += " " + tt.comment
