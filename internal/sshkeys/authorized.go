@@ -193,6 +193,9 @@ func Check(acct Account, keys []Key) (Status, error) {
 // caller could have filled by hand: a newline or an options prefix in
 // Line would otherwise reach authorized_keys. Duplicates are written once.
 func keyLines(keys []Key) ([]string, error) {
+	if len(keys) > MaxKeys {
+		return nil, fmt.Errorf("ssh keys: %d keys for one account, more than the %d rampart manages: remove some", len(keys), MaxKeys)
+	}
 	var lines []string
 	seen := map[string]bool{}
 	for _, k := range keys {

@@ -42,6 +42,9 @@ const (
 	// MinRSABits is the smallest RSA key accepted; OpenSSH itself refuses
 	// RSA keys under 1024 bits and NIST deprecated 1024-bit keys long ago.
 	MinRSABits = 2048
+	// MaxKeys bounds the keys rampart manages for one account: sshd tries
+	// every line of authorized_keys on each login attempt.
+	MaxKeys = 1000
 	// MaxTitleBytes bounds a key's title.
 	MaxTitleBytes = 100
 )
