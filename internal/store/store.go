@@ -36,6 +36,7 @@ type Store interface {
 	Domains
 	Audit
 	Changes
+	SSHKeys
 
 	Close() error
 }
@@ -143,4 +144,26 @@ type Audit interface {
 	// AddAudit inserts e and sets e.ID (and e.At if zero).
 	AddAudit(ctx context.Context, e *rampart.AuditEvent) error
 	ListAudit(ctx context.Context, f AuditFilter) ([]*rampart.AuditEvent, error)
+}
+
+// SSHKeys persists the public keys of each node's managed authorized_keys
+// block, and the authorized_keys reconciler's report on it. Creating or
+// deleting a key changes the ssh_keys revision; the report does not.
+type SSHKeys interface {
+	// CreateSSHKey inserts k (every field but ID and CreatedAt) and sets
+	// k.ID and CreatedAt. ECONFLICT when the node already has a key with
+	// k's fingerprint.
+	CreateSSHKey(ctx context.Context, k *rampart.SSHKey) error
+	// ListSSHKeys returns the node's keys, oldest first.
+	ListSSHKeys(ctx context.Context, node string) ([]*rampart.SSHKey, error)
+	SSHKeyByID(ctx context.Context, id int64) (*rampart.SSHKey, error)
+	SSHKeyByFingerprint(ctx context.Context, node, fingerprint string) (*rampart.SSHKey, error)
+	DeleteSSHKey(ctx context.Context, id int64) error
+	// SSHKeysStatus returns the reconciler's last report for the node
+	// (AppliedRevision, Path, Error, the times, Drift); the zero value
+	// when there is none yet.
+	SSHKeysStatus(ctx context.Context, node string) (rampart.SSHKeysStatus, error)
+	// SetSSHKeysStatus replaces the node's report with st's observed
+	// fields.
+	SetSSHKeysStatus(ctx context.Context, node string, st rampart.SSHKeysStatus) error
 }

@@ -519,6 +519,10 @@ func TestMigrationAllowPrivateUpstreams(t *testing.T) {
 	// a service of each.
 	r := raw(t, path)
 	for _, q := range []string{
+		// Migration 10, SSH keys (its triggers go with the table).
+		`DROP TABLE ssh_keys_status`,
+		`DROP TABLE ssh_keys`,
+		`DELETE FROM revisions WHERE kind = 'ssh_keys'`,
 		`DROP TRIGGER revisions_domains_verified`,
 		`ALTER TABLE domains DROP COLUMN verified_at`,
 		`DROP TABLE domain_challenges`,
