@@ -5,7 +5,7 @@
 // something changed (store.Changes). Nothing else writes desired state.
 //
 // An App is a set of nouns (App.Services, App.Domains, App.Accounts,
-// App.Audit, App.Logs, App.SSL), each with the verbs people use on it, over
+// App.Audit, App.Logs, App.SSL, App.SSHKeys), each with the verbs people use on it, over
 // one shared core: the store, the permission checks, the audit log written
 // in the same transaction as the change, the clock and the logger. Methods that change something take the context, the
 // Actor and an input struct of the root package (rampart.ServiceInput,
@@ -140,6 +140,9 @@ type Options struct {
 	// Resolver looks up upstream host names when a service is saved; nil:
 	// the system's.
 	Resolver Resolver
+
+	// SSHKeys is how serve manages authorized_keys, which SSHKeys reports.
+	SSHKeys SSHKeyOptions
 }
 
 // App is the service layer. Create it with New; it is safe for concurrent
@@ -151,6 +154,7 @@ type App struct {
 	Audit    *Audit
 	Logs     *Logs
 	SSL      *SSL
+	SSHKeys  *SSHKeys
 
 	core *core
 }
@@ -195,10 +199,11 @@ func New(st store.Store, opts Options) *App {
 			byAccount: &auth.Throttle{Limit: LoginFailuresPerAccount, Window: LoginFailureWindow},
 			byIP:      &auth.Throttle{Limit: LoginFailuresPerIP, Window: LoginFailureWindow},
 		},
-		Audit: &Audit{c},
-		Logs:  &Logs{core: c},
-		SSL:   &SSL{c},
-		core:  c,
+		Audit:   &Audit{c},
+		Logs:    &Logs{core: c},
+		SSL:     &SSL{c},
+		SSHKeys: &SSHKeys{c},
+		core:    c,
 	}
 }
 

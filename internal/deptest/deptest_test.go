@@ -60,6 +60,13 @@ var rules = []rule{
 		Why:      "the service layer checks upstreams at save time and the edge at dial time with the same policy, so it must stay as light as the lighter of the two: the standard library only",
 		Allow:    isStd,
 	},
+	{
+		Packages: "./internal/sshkeys",
+		Why:      "the service layer parses pasted keys with it before anything is stored, so it must stay light, and as an enforcement package it knows nothing of the store or the domain types: the standard library and golang.org/x only",
+		Allow: func(dep string) bool {
+			return isStd(dep) || under(dep, "golang.org/x")
+		},
+	},
 }
 
 // heavy are the data plane's big dependencies.
@@ -117,6 +124,10 @@ func TestRules(t *testing.T) {
 		{edge, module, false},
 		{edge, module + "/internal/store/sqlite", false},
 		{edge, module + "/internal/app", false},
+		{rules[5], "golang.org/x/crypto/ssh", true},
+		{rules[5], "golang.org/x/sys/unix", true},
+		{rules[5], module, false},
+		{rules[5], module + "/internal/store", false},
 	} {
 		ok := (tc.r.Deny == nil || !tc.r.Deny(tc.dep)) && (tc.r.Allow == nil || tc.r.Allow(tc.dep))
 		if ok != tc.allowed {
