@@ -204,6 +204,10 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 			method, path, _ := strings.Cut(key, " ")
 			path = strings.ReplaceAll(path, "{name}", "web")
 			path = strings.ReplaceAll(path, "{domain}", "web.example.org")
+			// … and, for the operations on one SSH key, a key.
+			if strings.Contains(path, "{key}") {
+				path = strings.ReplaceAll(path, "{key}", sshKeyRef(t, e))
+			}
 			body := ""
 			if rb, ok := op["requestBody"].(doc); ok {
 				media := rb["content"].(doc)["application/json"].(doc)
@@ -347,6 +351,12 @@ var schemaTypes = map[string]reflect.Type{
 
 	// The TXT record that proves a domain (issue 8).
 	"DomainChallenge": reflect.TypeFor[rampart.DomainChallenge](),
+
+	// SSH keys (issue 9).
+	"SSHKey":        reflect.TypeFor[rampart.SSHKey](),
+	"SSHKeyInput":   reflect.TypeFor[rampart.SSHKeyInput](),
+	"SSHKeyList":    reflect.TypeFor[rampart.SSHKeyList](),
+	"SSHKeysStatus": reflect.TypeFor[rampart.SSHKeysStatus](),
 }
 
 // stringSchemas are the schemas for Go string types (names, URLs, enums).
@@ -354,7 +364,9 @@ var stringSchemas = []string{"ServiceName", "Upstream", "ServiceState", "Duratio
 
 // requestSchemas are decoded with unknown fields refused, which the
 // document must say with additionalProperties: false.
-var requestSchemas = []string{"ServiceInput", "ServiceUpdate", "RateLimit", "Cache", "DomainInput", "DomainUpdate", "SSLResetInput"}
+var requestSchemas = []string{"ServiceInput", "ServiceUpdate", "RateLimit", "Cache", "DomainInput", "DomainUpdate", "SSLResetInput",
+	"SSHKeyInput",
+}
 
 func TestOpenAPISchemasMatchGoTypes(t *testing.T) {
 	d := loadDoc(t)

@@ -38,6 +38,9 @@ var routeTable = []route{
 	{http.MethodPost, "/api/v1/ssl/reset", false, (*server).resetSSL},
 	{http.MethodGet, "/api/v1/audit", false, (*server).listAudit},
 	{http.MethodGet, "/api/v1/logs", false, (*server).logs},
+	{http.MethodGet, "/api/v1/ssh-keys", false, (*server).listSSHKeys},
+	{http.MethodPost, "/api/v1/ssh-keys", false, (*server).addSSHKey},
+	{http.MethodDelete, "/api/v1/ssh-keys/{key}", false, (*server).removeSSHKey},
 }
 
 // me answers who the token belongs to; `rampart login` calls it to check a
