@@ -468,3 +468,17 @@ func keysFor(k Key, with bool) []Key {
 	}
 	return nil
 }
+
+func TestWriteRefusesTooManyKeys(t *testing.T) {
+	acct := scratchAccount(t)
+	keys := make([]Key, MaxKeys+1)
+	for i := range keys {
+		keys[i] = newKey(t, "k")
+	}
+	if _, err := Write(acct, keys); err == nil || !strings.Contains(err.Error(), "more than the 1000") {
+		t.Errorf("Write(%d keys) = %v, want a refusal", len(keys), err)
+	}
+	if changed, err := Write(acct, keys[:MaxKeys]); err != nil || !changed {
+		t.Errorf("Write(%d keys) = %v, %v", MaxKeys, changed, err)
+	}
+}

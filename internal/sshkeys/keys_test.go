@@ -33,7 +33,7 @@ func need(t testing.TB, prog string) string {
 	p, err := exec.LookPath(prog)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required (scripts/test-deps.sh installs openssh-server and openssh-client): %v", prog, err)
+			t.Fatalf("%s is required (scripts/test-deps.sh installs what the tests need): %v", prog, err)
 		}
 		t.Skipf("%s not installed (scripts/test-deps.sh installs it): %v", prog, err)
 	}
