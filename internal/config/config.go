@@ -103,6 +103,16 @@ type Config struct {
 		// lies inside them, and rampart's own listeners always do.
 		AllowedNetworks []string `yaml:"allowed_networks"`
 	} `yaml:"upstreams"`
+	// SSH configures the SSH Keys feature: whether rampart writes the
+	// node's keys into a user's authorized_keys, and whose.
+	SSH struct {
+		// ManageAuthorizedKeys is the operator's explicit choice to let
+		// rampart change a real account's authorized_keys; off by default
+		// and always in --demo, so a demo or a test never does.
+		ManageAuthorizedKeys bool `yaml:"manage_authorized_keys"`
+		// User is the account whose ~/.ssh/authorized_keys holds the keys.
+		User string `yaml:"user"`
+	} `yaml:"ssh"`
 	Log struct {
 		Level     string `yaml:"level"`
 		Format    string `yaml:"format"`
@@ -144,6 +154,7 @@ func Default() Config {
 	c.Limits.HeaderTimeout = connguard.DefaultHeaderTimeout
 	c.Limits.TransferWindow = connguard.DefaultWindow
 	c.Limits.TransferMinBytes = connguard.DefaultMinBytes
+	c.SSH.User = "root"
 	c.Log.Level = "info"
 	c.Log.Format = "text"
 	c.Log.AccessLog = true
@@ -210,6 +221,9 @@ func (c *Config) Validate() error {
 	}
 	if err := validateDomain(c.Platform.Domain); err != nil {
 		return fmt.Errorf("platform.domain: %v", err)
+	}
+	if err := validateUserName(c.SSH.User); err != nil {
+		return fmt.Errorf("ssh.user: %v", err)
 	}
 	for _, ip := range c.Node.PublicIPs {
 		if _, err := netip.ParseAddr(ip); err != nil {
@@ -330,6 +344,25 @@ func validateDomain(d string) error {
 	for _, label := range strings.Split(d, ".") {
 		if err := rampart.ValidateServiceName(label); err != nil {
 			return fmt.Errorf("%q is not a valid lower-case domain name", d)
+		}
+	}
+	return nil
+}
+
+// validateUserName checks ssh.user as a login name: present, and made of
+// the characters useradd allows, so that a typo is caught at start rather
+// than in the reconciler's status.
+func validateUserName(name string) error {
+	if name == "" {
+		return fmt.Errorf("a user is required: the account whose authorized_keys holds the SSH keys, e.g. root")
+	}
+	if len(name) > 32 {
+		return fmt.Errorf("%q is longer than 32 characters, which no login name is", name)
+	}
+	for i, r := range name {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-' && i > 0 || r == '$' && i == len(name)-1
+		if !ok {
+			return fmt.Errorf("%q is not a login name: use letters, digits, '_', '.' and '-'", name)
 		}
 	}
 	return nil

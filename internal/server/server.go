@@ -142,10 +142,15 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Cache: edgeCache{s.edge}, DNS: s.domains, Logs: dataplane.Logs(s.logs), CheckKeyPair: dataplane.CheckKeyPair,
 		// The certificate manager is made below, once the listeners it
 		// answers challenges on are bound.
-		Certificates: app.ResetFunc(func(ctx context.Context, name string) (string, error) { return s.certs.Reset(ctx, name) })})
+		Certificates: app.ResetFunc(func(ctx context.Context, name string) (string, error) { return s.certs.Reset(ctx, name) }),
+		SSHKeys:      app.SSHKeyOptions{Manage: cfg.SSH.ManageAuthorizedKeys, User: cfg.SSH.User}})
 	s.routes = &agent.Routes{Store: db, Edge: edgeRoutes{s.edge, s.logs}, PlatformDomain: cfg.Platform.Domain, Upstreams: upstreams, Log: log}
 	s.loop = &agent.Loop{Store: db, Metrics: reg, Log: log}
 	s.reconcilers = []agent.Reconciler{s.routes, s.domains}
+	// SSH keys: the reconciler does nothing unless the operator turned
+	// ssh.manage_authorized_keys on.
+	s.reconcilers = append(s.reconcilers, &agent.AuthorizedKeys{Store: db, Manage: cfg.SSH.ManageAuthorizedKeys, User: cfg.SSH.User,
+		Log: log.With("log", "authorized_keys")})
 	// Every listener is guarded against slow and greedy clients.
 	edgeGuard, adminGuard, err := newGuards(cfg, clientIP.Trusted, reg, log)
 	if err != nil {
@@ -338,6 +343,11 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.ready.Store(true)
 	s.log.Info("rampart is serving", "admin", "http://"+s.AdminAddr(), "edge_http", s.HTTPAddr(), "edge_https", s.HTTPSAddr(), "platform_domain", s.cfg.Platform.Domain, "data", s.cfg.Data)
+	if s.cfg.SSH.ManageAuthorizedKeys {
+		s.log.Info("SSH keys are managed: rampart writes them into the managed block of authorized_keys", "user", s.cfg.SSH.User)
+	} else {
+		s.log.Info("SSH keys are not enforced: they are stored and shown, no authorized_keys is written; set ssh.manage_authorized_keys: true to enforce them", "user", s.cfg.SSH.User)
+	}
 	if n, err := s.store.CountUsers(ctx); err == nil && n == 0 {
 		// Nobody can log in yet, and nothing else says how to begin.
 		s.log.Warn("no account exists yet: create the first admin with `" + FirstAdminCommand(s.cfg.Data) + "`")
