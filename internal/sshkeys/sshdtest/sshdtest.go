@@ -16,11 +16,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -354,4 +356,23 @@ func GrepTree(t testing.TB, dir string, secrets []string) {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		t.Fatal(err)
 	}
+}
+
+// DSALine returns a random DSA (1024-bit) public key line, a key type
+// OpenSSH no longer accepts and rampart refuses; ssh-keygen of current
+// OpenSSH cannot make one any more.
+func DSALine(t testing.TB) string {
+	t.Helper()
+	n := func(bits int) *big.Int {
+		v, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), uint(bits)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.SetBit(v, bits-1, 1)
+	}
+	blob := ssh.Marshal(struct {
+		Name       string
+		P, Q, G, Y *big.Int
+	}{"ssh-dss", n(1024), n(160), n(1023), n(1023)})
+	return "ssh-dss " + base64.StdEncoding.EncodeToString(blob) + " old@dsa"
 }

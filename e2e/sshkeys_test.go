@@ -1,0 +1,168 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/sshkeys/sshdtest"
+)
+
+// TestSSHKeys is the SSH Keys feature end to end (issue 9, Done when 4):
+// Debian's sshd on a loopback port with its own configuration and host
+// key, a throwaway user, and `rampart serve` managing that user's
+// authorized_keys. A key added with `rampart sshkey add` logs in with
+// ssh -i; removed with `rampart sshkey remove --yes`, it is refused; the
+// owner's hand-written line outside the managed block works throughout; a
+// private key or a DSA key pasted in is refused and ends up nowhere: not
+// in the data directory, the user's home, sshd's files or rampart's log.
+func TestSSHKeys(t *testing.T) {
+	user, home := sshdtest.ScratchUser(t)
+	sshd := sshdtest.StartSSHD(t, user)
+	clientDir := t.TempDir()
+	handKey, handPub, _ := sshdtest.ClientKey(t, clientDir, "hand")
+	managedKey, managedPub, _ := sshdtest.ClientKey(t, clientDir, "managed")
+	login := func(key string) error { return sshdtest.Login(t, clientDir, key, user, sshd.Port) }
+	// waitLogin waits for the reconciler: it writes within milliseconds of
+	// the change, but the test should not depend on a number.
+	waitLogin := func(what, key string, want bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			err := login(key)
+			if want && err == nil || !want && sshdtest.Refused(err) {
+				return
+			}
+			if time.Now().After(deadline) {
+				b, _ := os.ReadFile(filepath.Join(home, ".ssh", "authorized_keys"))
+				t.Fatalf("%s: login error %v (want login %v)\nauthorized_keys:\n%s\nsshd:\n%s", what, err, want, b, sshd.Log)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	handWorks := func(when string) {
+		t.Helper()
+		if err := login(handKey); err != nil {
+			t.Fatalf("the hand-written key does not log in %s: %v\nsshd:\n%s", when, err, sshd.Log)
+		}
+	}
+
+	// The owner's own key, written by hand before rampart runs.
+	sshDir := filepath.Join(home, ".ssh")
+	authorized := filepath.Join(sshDir, "authorized_keys")
+	hand := "# my own key, not rampart's\n" + handPub + "\n"
+	if err := os.Mkdir(sshDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(authorized, []byte(hand), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	uid, gid := owner(t, home)
+	for _, p := range []string{sshDir, authorized} {
+		if err := os.Chown(p, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	handWorks("before rampart starts")
+
+	n := startNode(t, "--ssh-manage-authorized-keys", "--ssh-user", user)
+	if out := n.out.String(); !strings.Contains(out, "SSH keys are managed") || !strings.Contains(out, user) {
+		t.Errorf("serve does not say at start that keys are managed, and for whom:\n%s", out)
+	}
+	token := n.adminSetup()
+	if err := login(managedKey); !sshdtest.Refused(err) {
+		t.Fatalf("the managed key before it was added: %v", err)
+	}
+
+	pubFile := filepath.Join(t.TempDir(), "managed.pub")
+	if err := os.WriteFile(pubFile, []byte(managedPub+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := n.must("", "sshkey", "add", "--title", "e2e laptop", "--key-file", pubFile)
+	if !strings.Contains(out, "Added SSH key") {
+		t.Errorf("add printed %q", out)
+	}
+	waitLogin("the added key", managedKey, true)
+	handWorks("once rampart's block was added")
+	if b, _ := os.ReadFile(authorized); !strings.Contains(string(b), hand) {
+		t.Errorf("the hand-written lines were not kept byte for byte:\n%s", b)
+	}
+
+	var list rampart.SSHKeyList
+	if err := json.Unmarshal([]byte(n.must("", "sshkey", "list", "-o", "json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Keys) != 1 || !list.Status.Enforced || list.Status.User != user || list.Status.Path != authorized {
+		t.Fatalf("list: %+v", list)
+	}
+	text := n.must("", "sshkey", "list")
+	for _, want := range []string{list.Keys[0].Fingerprint, "e2e laptop", "admin@example.com", "Enforced"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("sshkey list lacks %q:\n%s", want, text)
+		}
+	}
+
+	// Without --yes and without a terminal, remove refuses to ask.
+	if r := n.rampart("y\n", "sshkey", "remove", list.Keys[0].Fingerprint); r.code != 2 || !strings.Contains(r.stderr, "--yes") {
+		t.Errorf("remove without --yes: exit %d, %q", r.code, r.stderr)
+	}
+	n.must("", "sshkey", "remove", list.Keys[0].Fingerprint, "--yes")
+	waitLogin("the removed key", managedKey, false)
+	handWorks("once rampart's key was removed")
+	if b, _ := os.ReadFile(authorized); string(b) != hand {
+		t.Errorf("after removing rampart's only key authorized_keys is %q, want the hand-written %q", b, hand)
+	}
+
+	// Pasted by mistake: a private key, through the CLI (which refuses it
+	// before sending) and straight to the API (which refuses it too), and
+	// a DSA key.
+	_, _, privPEM := sshdtest.ClientKey(t, t.TempDir(), "pasted")
+	if r := n.rampart(privPEM, "sshkey", "add", "--title", "oops", "-"); r.code != 1 || !strings.Contains(r.stderr, "private key") {
+		t.Errorf("CLI add of a private key: exit %d, %q", r.code, r.stderr)
+	}
+	body, _ := json.Marshal(rampart.SSHKeyInput{Title: "oops", PublicKey: managedPub + "\n" + privPEM})
+	if code, resp := n.api(t, "POST", "/ssh-keys", token, string(body)); code != 400 || !strings.Contains(resp, "private key") {
+		t.Errorf("API add of a private key: %d %s", code, resp)
+	}
+	dsa := sshdtest.DSALine(t)
+	if r := n.rampart(dsa, "sshkey", "add", "--title", "old", "-"); r.code != 1 || !strings.Contains(r.stderr, "DSA") {
+		t.Errorf("add of a DSA key: exit %d, %q", r.code, r.stderr)
+	}
+	waitLogin("the public key pasted along with a private key", managedKey, false)
+
+	secrets := append(sshdtest.SecretLines(privPEM), strings.Fields(dsa)[1])
+	if len(secrets) < 3 {
+		t.Fatalf("only %d lines to look for", len(secrets))
+	}
+	for _, dir := range []string{n.data, home, sshd.Dir} {
+		sshdtest.GrepTree(t, dir, secrets)
+	}
+	for _, s := range secrets {
+		if strings.Contains(n.out.String(), s) {
+			t.Error("rampart's log holds a line of a refused paste")
+		}
+		if strings.Contains(sshd.Log.String(), s) {
+			t.Error("sshd's log holds a line of a refused paste")
+		}
+	}
+	list = rampart.SSHKeyList{}
+	if err := json.Unmarshal([]byte(n.must("", "sshkey", "list", "-o", "json")), &list); err != nil || len(list.Keys) != 0 {
+		t.Errorf("keys after the refused pastes: %+v, %v", list.Keys, err)
+	}
+}
+
+// owner returns the uid and gid of path.
+func owner(t *testing.T, path string) (uid, gid int) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	return int(st.Uid), int(st.Gid)
+}
