@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -17,7 +18,8 @@ import (
 // Debian's sshd on a loopback port with its own configuration and host
 // key, a throwaway user, and `rampart serve` managing that user's
 // authorized_keys. A key added with `rampart sshkey add` logs in with
-// ssh -i; removed with `rampart sshkey remove --yes`, it is refused; the
+// ssh -i; a hand edit inside the managed block is repaired by the drift
+// check; removed with `rampart sshkey remove --yes`, the key is refused; the
 // owner's hand-written line outside the managed block works throughout; a
 // private key or a DSA key pasted in is refused and ends up nowhere: not
 // in the data directory, the user's home, sshd's files or rampart's log.
@@ -71,9 +73,10 @@ func TestSSHKeys(t *testing.T) {
 	handWorks("before rampart starts")
 
 	n := startNode(t, "--ssh-manage-authorized-keys", "--ssh-user", user)
-	if out := n.out.String(); !strings.Contains(out, "SSH keys are managed") || !strings.Contains(out, user) {
-		t.Errorf("serve does not say at start that keys are managed, and for whom:\n%s", out)
-	}
+	// The line comes right after /healthz answers.
+	eventually(t, "serve saying at start that keys are managed, and for whom", func() bool {
+		return strings.Contains(n.out.String(), "SSH keys are managed") && strings.Contains(n.out.String(), "user="+user)
+	})
 	token := n.adminSetup()
 	if err := login(managedKey); !sshdtest.Refused(err) {
 		t.Fatalf("the managed key before it was added: %v", err)
@@ -93,11 +96,42 @@ func TestSSHKeys(t *testing.T) {
 		t.Errorf("the hand-written lines were not kept byte for byte:\n%s", b)
 	}
 
+	// Someone adds their key inside rampart's block by hand: the drift
+	// check (every 30 s) puts the block back, and says so in the log and
+	// the audit log.
+	written, err := os.ReadFile(authorized)
+	if err != nil {
+		t.Fatal(err)
+	}
+	intruderKey, intruderPub, _ := sshdtest.ClientKey(t, clientDir, "intruder")
+	if err := os.WriteFile(authorized, []byte(strings.Replace(string(written), managedPub, managedPub+"\n"+intruderPub, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(45 * time.Second)
+	for {
+		if b, _ := os.ReadFile(authorized); string(b) == string(written) {
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(authorized)
+			t.Fatalf("the hand edit of the managed block was not repaired within 45 s:\n%s", b)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if err := login(intruderKey); !sshdtest.Refused(err) {
+		t.Errorf("the key added inside the block by hand still logs in after the repair: %v", err)
+	}
+	eventually(t, "the drift in the log", func() bool { return strings.Contains(n.out.String(), "repairing its managed block") })
+	if out := n.must("", "audit"); !strings.Contains(out, "ssh_key.drift_repaired") {
+		t.Errorf("the audit log does not record the repair:\n%s", out)
+	}
+	handWorks("after the repair")
+
 	var list rampart.SSHKeyList
 	if err := json.Unmarshal([]byte(n.must("", "sshkey", "list", "-o", "json")), &list); err != nil {
 		t.Fatal(err)
 	}
-	if len(list.Keys) != 1 || !list.Status.Enforced || list.Status.User != user || list.Status.Path != authorized {
+	if len(list.Keys) != 1 || !list.Status.Enforced || list.Status.User != user || list.Status.Path != authorized || list.Status.DriftAt == nil {
 		t.Fatalf("list: %+v", list)
 	}
 	text := n.must("", "sshkey", "list")
@@ -165,4 +199,23 @@ func owner(t *testing.T, path string) (uid, gid int) {
 	}
 	st := fi.Sys().(*syscall.Stat_t)
 	return int(st.Uid), int(st.Gid)
+}
+
+// TestDemoNeverManagesKeys: --demo leaves every authorized_keys alone even
+// when the environment asks for management, and says so at start.
+func TestDemoNeverManagesKeys(t *testing.T) {
+	cmd := exec.Command(bin, "serve", "--demo", "--admin-addr", freePort(t), "--http-addr", freePort(t), "--https-addr", freePort(t))
+	cmd.Env = append(os.Environ(), "RAMPART_SSH_MANAGE_AUTHORIZED_KEYS=true", "RAMPART_SSH_USER=nobody")
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	eventually(t, "serve saying that SSH keys are not enforced", func() bool {
+		return strings.Contains(out.String(), "SSH keys are not enforced")
+	})
+	if strings.Contains(out.String(), "SSH keys are managed") {
+		t.Errorf("the demo manages SSH keys:\n%s", out)
+	}
 }
