@@ -105,8 +105,8 @@ REST API: log in once with 'rampart login', then e.g. 'rampart service list'.`,
 		newDomainCmd(cf),
 		newSSLCmd(cf),
 		newEnvCmd(cf),
-		newLogsCmd(cf),
 		newSSHKeyCmd(cf),
+		newLogsCmd(cf),
 	)
 	requireSubcommand(root)
 	return root

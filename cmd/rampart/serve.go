@@ -65,11 +65,6 @@ https://demo.localhost:8443/ with a certificate from rampart's internal CA
 			return err
 		}
 		flags.Apply(&cfg)
-		if demo {
-			// A demo never changes a real account's authorized_keys,
-			// whatever a config file or the environment says.
-			cfg.SSH.ManageAuthorizedKeys = false
-		}
 		if demo && cfg.Data == "" {
 			dir, err := os.MkdirTemp("", "rampart-demo-")
 			if err != nil {
@@ -77,6 +72,11 @@ https://demo.localhost:8443/ with a certificate from rampart's internal CA
 			}
 			defer os.RemoveAll(dir)
 			cfg.Data = dir
+		}
+		if demo {
+			// A demo never changes a real account's authorized_keys,
+			// whatever a config file or the environment says.
+			cfg.SSH.ManageAuthorizedKeys = false
 		}
 		if err := cfg.Validate(); err != nil {
 			return usageError{err}

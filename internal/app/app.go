@@ -133,6 +133,8 @@ type Options struct {
 	// Quotas bound what a member may own; a field of 0 takes its default
 	// (limits.DefaultQuotas). Admins and the operator are exempt.
 	Quotas limits.Quotas
+	// SSHKeys is how serve manages authorized_keys, which SSHKeys reports.
+	SSHKeys SSHKeyOptions
 	// Upstreams decides where services may be pointed (see package
 	// egress); nil: egress.New(nil), the defaults, without rampart's own
 	// listeners (serve passes the policy that knows them).
@@ -140,9 +142,6 @@ type Options struct {
 	// Resolver looks up upstream host names when a service is saved; nil:
 	// the system's.
 	Resolver Resolver
-
-	// SSHKeys is how serve manages authorized_keys, which SSHKeys reports.
-	SSHKeys SSHKeyOptions
 }
 
 // App is the service layer. Create it with New; it is safe for concurrent
@@ -152,9 +151,9 @@ type App struct {
 	Domains  *Domains
 	Accounts *Accounts
 	Audit    *Audit
+	SSHKeys  *SSHKeys
 	Logs     *Logs
 	SSL      *SSL
-	SSHKeys  *SSHKeys
 
 	core *core
 }

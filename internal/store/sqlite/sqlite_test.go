@@ -519,14 +519,14 @@ func TestMigrationAllowPrivateUpstreams(t *testing.T) {
 	// a service of each.
 	r := raw(t, path)
 	for _, q := range []string{
-		// Migration 10, SSH keys (its triggers go with the table).
-		`DROP TABLE ssh_keys_status`,
-		`DROP TABLE ssh_keys`,
-		`DELETE FROM revisions WHERE kind = 'ssh_keys'`,
 		`DROP TRIGGER revisions_domains_verified`,
 		`ALTER TABLE domains DROP COLUMN verified_at`,
 		`DROP TABLE domain_challenges`,
 		`ALTER TABLE services DROP COLUMN allow_private_upstreams`,
+		// Migration 10, SSH keys (its triggers go with the table).
+		`DROP TABLE ssh_keys_status`,
+		`DROP TABLE ssh_keys`,
+		`DELETE FROM revisions WHERE kind = 'ssh_keys'`,
 		`DELETE FROM goose_db_version WHERE version_id >= 7`,
 	} {
 		if _, err := r.Exec(q); err != nil {

@@ -73,15 +73,15 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Services/Conditions", testServiceConditions},
 		{"Changes/Subscribe", testSubscribe},
 
+		{"SSHKeys/RoundTrip", testSSHKeysRoundTrip},
+		{"SSHKeys/Status", testSSHKeysStatus},
+
 		{"Domains/RoundTrip", testDomainRoundTrip},
 		{"Domains/Conflict", testDomainConflict},
 		{"Domains/ListUpdateDelete", testDomainListUpdateDelete},
 		{"Domains/Version", testDomainVersion},
 		{"Domains/Challenge", testDomainChallenge},
 		{"Domains/Verify", testDomainVerify},
-
-		{"SSHKeys/RoundTrip", testSSHKeysRoundTrip},
-		{"SSHKeys/Status", testSSHKeysStatus},
 
 		{"Audit/Add", testAuditAdd},
 		{"Audit/Filters", testAuditFilters},
