@@ -349,14 +349,14 @@ var schemaTypes = map[string]reflect.Type{
 	"LogEvent":      reflect.TypeFor[rampart.LogEvent](),
 	"LogEntry":      reflect.TypeFor[rampart.LogEntry](),
 
-	// The TXT record that proves a domain (issue 8).
-	"DomainChallenge": reflect.TypeFor[rampart.DomainChallenge](),
-
 	// SSH keys (issue 9).
 	"SSHKey":        reflect.TypeFor[rampart.SSHKey](),
 	"SSHKeyInput":   reflect.TypeFor[rampart.SSHKeyInput](),
 	"SSHKeyList":    reflect.TypeFor[rampart.SSHKeyList](),
 	"SSHKeysStatus": reflect.TypeFor[rampart.SSHKeysStatus](),
+
+	// The TXT record that proves a domain (issue 8).
+	"DomainChallenge": reflect.TypeFor[rampart.DomainChallenge](),
 }
 
 // stringSchemas are the schemas for Go string types (names, URLs, enums).

@@ -74,6 +74,16 @@ type Config struct {
 		// system's resolvers (/etc/resolv.conf).
 		Resolvers []string `yaml:"resolvers"`
 	} `yaml:"dns"`
+	// SSH configures the SSH Keys feature: whether rampart writes the
+	// node's keys into a user's authorized_keys, and whose.
+	SSH struct {
+		// ManageAuthorizedKeys is the operator's explicit choice to let
+		// rampart change a real account's authorized_keys; off by default
+		// and always in --demo, so a demo or a test never does.
+		ManageAuthorizedKeys bool `yaml:"manage_authorized_keys"`
+		// User is the account whose ~/.ssh/authorized_keys holds the keys.
+		User string `yaml:"user"`
+	} `yaml:"ssh"`
 	// Quotas bound what one member account may own (admins are exempt);
 	// see limits.Quotas.
 	Quotas struct {
@@ -103,16 +113,6 @@ type Config struct {
 		// lies inside them, and rampart's own listeners always do.
 		AllowedNetworks []string `yaml:"allowed_networks"`
 	} `yaml:"upstreams"`
-	// SSH configures the SSH Keys feature: whether rampart writes the
-	// node's keys into a user's authorized_keys, and whose.
-	SSH struct {
-		// ManageAuthorizedKeys is the operator's explicit choice to let
-		// rampart change a real account's authorized_keys; off by default
-		// and always in --demo, so a demo or a test never does.
-		ManageAuthorizedKeys bool `yaml:"manage_authorized_keys"`
-		// User is the account whose ~/.ssh/authorized_keys holds the keys.
-		User string `yaml:"user"`
-	} `yaml:"ssh"`
 	Log struct {
 		Level     string `yaml:"level"`
 		Format    string `yaml:"format"`

@@ -147,16 +147,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.routes = &agent.Routes{Store: db, Edge: edgeRoutes{s.edge, s.logs}, PlatformDomain: cfg.Platform.Domain, Upstreams: upstreams, Log: log}
 	s.loop = &agent.Loop{Store: db, Metrics: reg, Log: log}
 	s.reconcilers = []agent.Reconciler{s.routes, s.domains}
-	// SSH keys: the reconciler does nothing unless the operator turned
-	// ssh.manage_authorized_keys on.
-	s.reconcilers = append(s.reconcilers, &agent.AuthorizedKeys{Store: db, Manage: cfg.SSH.ManageAuthorizedKeys, User: cfg.SSH.User,
-		Log: log.With("log", "authorized_keys")})
 	// Every listener is guarded against slow and greedy clients.
 	edgeGuard, adminGuard, err := newGuards(cfg, clientIP.Trusted, reg, log)
 	if err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, edgeGuard.Close, adminGuard.Close)
+	// SSH keys: the reconciler does nothing unless the operator turned
+	// ssh.manage_authorized_keys on.
+	s.reconcilers = append(s.reconcilers, &agent.AuthorizedKeys{Store: db, Manage: cfg.SSH.ManageAuthorizedKeys, User: cfg.SSH.User,
+		Log: log.With("log", "authorized_keys")})
 	// The listeners are bound before the handlers are made: the services'
 	// URLs carry the edge's port, which ":0" picks only now.
 	if s.adminLn, err = listen("admin_addr", cfg.AdminAddr, adminGuard); err != nil {
