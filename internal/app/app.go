@@ -194,15 +194,15 @@ func New(st store.Store, opts Options) *App {
 	return &App{
 		Services: &Services{c},
 		Domains:  &Domains{c},
+		SSHKeys:  &SSHKeys{c},
 		Accounts: &Accounts{core: c,
 			byAccount: &auth.Throttle{Limit: LoginFailuresPerAccount, Window: LoginFailureWindow},
 			byIP:      &auth.Throttle{Limit: LoginFailuresPerIP, Window: LoginFailureWindow},
 		},
-		Audit:   &Audit{c},
-		Logs:    &Logs{core: c},
-		SSL:     &SSL{c},
-		SSHKeys: &SSHKeys{c},
-		core:    c,
+		Audit: &Audit{c},
+		Logs:  &Logs{core: c},
+		SSL:   &SSL{c},
+		core:  c,
 	}
 }
 
