@@ -227,3 +227,40 @@ func TestSSHKeysPrivateKeyIsKeptNowhere(t *testing.T) {
 		}
 	}
 }
+
+// The managed state says plainly where things stand: being written, in
+// place, or failing with the reconciler's reason.
+func TestSSHKeysStatusMessages(t *testing.T) {
+	f := newFixtureWith(t, Options{SSHKeys: SSHKeyOptions{Manage: true, User: "deploy"}})
+	ctx := context.Background()
+	pub, _ := newPubKey(t, "ada@laptop")
+	if _, err := f.app.SSHKeys.Add(ctx, OperatorActor(), rampart.SSHKeyInput{Title: "laptop", PublicKey: pub}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.app.SSHKeys.Status(ctx, OperatorActor())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Enforced || st.User != "deploy" || st.Revision == 0 || st.AppliedRevision != 0 || !strings.Contains(st.Message, "being written to deploy's authorized_keys") {
+		t.Errorf("before the reconciler: %+v", st)
+	}
+	at := f.clock.now()
+	path := "/home/deploy/.ssh/authorized_keys"
+	if err := f.st.SetSSHKeysStatus(ctx, rampart.LocalNode, rampart.SSHKeysStatus{AppliedRevision: st.Revision, Path: path, WrittenAt: &at, CheckedAt: &at}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = f.app.SSHKeys.Status(ctx, OperatorActor())
+	if st.Message != "Enforced: "+path+" holds these 1 key(s) in rampart's block; lines outside it are left alone." {
+		t.Errorf("written: %q", st.Message)
+	}
+	if err := f.st.SetSSHKeysStatus(ctx, rampart.LocalNode, rampart.SSHKeysStatus{Error: `ssh keys: no user "deploy" on this machine`}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = f.app.SSHKeys.Status(ctx, OperatorActor())
+	if !strings.Contains(st.Message, "not up to date") || !strings.Contains(st.Message, `no user "deploy"`) {
+		t.Errorf("failing: %q", st.Message)
+	}
+	if _, err := f.app.SSHKeys.Status(ctx, UserActor(f.member, "")); rampart.ErrorCode(err) != rampart.EFORBIDDEN {
+		t.Errorf("member Status: %v", err)
+	}
+}
