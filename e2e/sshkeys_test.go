@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -141,6 +142,23 @@ func TestSSHKeys(t *testing.T) {
 		}
 	}
 
+	// On a terminal, remove asks: "n" keeps the key, "y" removes it.
+	_, secondPub, _ := sshdtest.ClientKey(t, clientDir, "second")
+	if err := os.WriteFile(pubFile, []byte(secondPub+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var second rampart.SSHKey
+	if err := json.Unmarshal([]byte(n.must("", "sshkey", "add", "--title", "second", "--key-file", pubFile, "-o", "json")), &second); err != nil {
+		t.Fatal(err)
+	}
+	ref := strconv.FormatInt(second.ID, 10)
+	if r := n.rampartTTY(t, "n\n", "sshkey", "remove", ref); r.code != 1 || !strings.Contains(r.stdout, `"second"`) || !strings.Contains(r.stdout, "not removed") {
+		t.Errorf("answering n: exit %d, %q", r.code, r.stdout)
+	}
+	if r := n.rampartTTY(t, "y\n", "sshkey", "remove", ref); r.code != 0 || !strings.Contains(r.stdout, "Removed SSH key "+ref) {
+		t.Errorf("answering y: exit %d, %q", r.code, r.stdout)
+	}
+
 	// Without --yes and without a terminal, remove refuses to ask.
 	if r := n.rampart("y\n", "sshkey", "remove", list.Keys[0].Fingerprint); r.code != 2 || !strings.Contains(r.stderr, "--yes") {
 		t.Errorf("remove without --yes: exit %d, %q", r.code, r.stderr)
@@ -218,4 +236,27 @@ func TestDemoNeverManagesKeys(t *testing.T) {
 	if strings.Contains(out.String(), "SSH keys are managed") {
 		t.Errorf("the demo manages SSH keys:\n%s", out)
 	}
+}
+
+// rampartTTY runs the CLI on a terminal (util-linux script(1) gives it a
+// pseudo-terminal) with stdin typed into it; stdout has everything the
+// terminal showed.
+func (n *node) rampartTTY(t *testing.T, stdin string, args ...string) result {
+	t.Helper()
+	script := sshdtest.Need(t, "script")
+	quoted := []string{bin}
+	for _, a := range args {
+		quoted = append(quoted, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
+	}
+	cmd := exec.Command(script, "-q", "-e", "-c", strings.Join(quoted, " "), "/dev/null")
+	cmd.Env = n.env()
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	r := result{stdout: string(out)}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running rampart %v on a terminal: %v", args, err)
+	}
+	return r
 }
