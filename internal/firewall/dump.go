@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -8,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 var errNoTable = errors.New("no such table")
@@ -42,18 +45,12 @@ func (f *Firewall) dump(c *nftables.Conn) (string, error) {
 	slices.SortFunc(chains, func(a, b *nftables.Chain) int { return strings.Compare(a.Name, b.Name) })
 	for _, ch := range chains {
 		fmt.Fprintf(&b, "chain %s type=%q hook=%s priority=%s policy=%s\n", ch.Name, ch.Type, deref(ch.Hooknum), deref(ch.Priority), deref(ch.Policy))
-		rs, err := c.GetRules(t, ch)
-		if err != nil {
-			return "", fmt.Errorf("firewall: listing the rules of chain %s: %w", ch.Name, err)
-		}
-		for _, r := range rs {
-			fmt.Fprintf(&b, "\trule handle=%d", r.Handle)
-			for _, e := range r.Exprs {
-				fmt.Fprintf(&b, " %T%+v", e, e)
-			}
-			b.WriteByte('\n')
-		}
 	}
+	rs, err := f.rawRules()
+	if err != nil {
+		return "", err
+	}
+	b.WriteString(rs)
 
 	sets, err := c.GetSets(t)
 	if err != nil {
@@ -94,4 +91,69 @@ func deref[T any](p *T) string {
 		return "-"
 	}
 	return fmt.Sprint(*p)
+}
+
+// rawRules lists the table's rules as the kernel encodes them: chain,
+// handle and the expressions' bytes. google/nftables v0.3.0 cannot decode
+// the `ct original proto-dst` expression it encodes (the kernel sends the
+// direction back as one byte, the library expects four), and the bytes are
+// the more exact fingerprint anyway. The dump request names rampart's
+// table, so the kernel returns nothing else.
+func (f *Firewall) rawRules() (string, error) {
+	nl, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: f.netns})
+	if err != nil {
+		return "", fmt.Errorf("firewall: opening netlink: %w%s", err, hint(err))
+	}
+	defer nl.Close()
+	if err := bigBuffers(nl); err != nil {
+		return "", fmt.Errorf("firewall: sizing the netlink buffers: %w", err)
+	}
+	attrs, err := netlink.MarshalAttributes([]netlink.Attribute{{Type: unix.NFTA_RULE_TABLE, Data: []byte(TableName + "\x00")}})
+	if err != nil {
+		return "", err
+	}
+	msgs, err := nl.Execute(netlink.Message{
+		Header: netlink.Header{
+			Type:  netlink.HeaderType(unix.NFNL_SUBSYS_NFTABLES<<8 | unix.NFT_MSG_GETRULE),
+			Flags: netlink.Request | netlink.Dump,
+		},
+		// nfgenmsg: family, version, resource id.
+		Data: append([]byte{unix.NFPROTO_INET, unix.NFNETLINK_V0, 0, 0}, attrs...),
+	})
+	if err != nil {
+		return "", fmt.Errorf("firewall: listing rules: %w%s", err, hint(err))
+	}
+	lines := make([]string, 0, len(msgs))
+	for _, m := range msgs {
+		if len(m.Data) < 4 {
+			continue
+		}
+		ad, err := netlink.NewAttributeDecoder(m.Data[4:])
+		if err != nil {
+			return "", fmt.Errorf("firewall: decoding a rule: %w", err)
+		}
+		var chain, exprs, udata string
+		var handle uint64
+		for ad.Next() {
+			switch ad.Type() {
+			case unix.NFTA_RULE_CHAIN:
+				chain = ad.String()
+			case unix.NFTA_RULE_HANDLE:
+				handle = binary.BigEndian.Uint64(ad.Bytes())
+			case unix.NFTA_RULE_EXPRESSIONS:
+				exprs = hex.EncodeToString(ad.Bytes())
+			case unix.NFTA_RULE_USERDATA:
+				udata = hex.EncodeToString(ad.Bytes())
+			}
+		}
+		if err := ad.Err(); err != nil {
+			return "", fmt.Errorf("firewall: decoding a rule: %w", err)
+		}
+		lines = append(lines, fmt.Sprintf("rule chain=%s handle=%d exprs=%s userdata=%s\n", chain, handle, exprs, udata))
+	}
+	// Chains in name order, rules in the kernel's order within a chain.
+	slices.SortStableFunc(lines, func(a, b string) int {
+		return strings.Compare(strings.Fields(a)[1], strings.Fields(b)[1])
+	})
+	return strings.Join(lines, ""), nil
 }

@@ -177,11 +177,11 @@ func firstDifference(want, got string) string {
 	for i := 0; i < len(w) || i < len(g); i++ {
 		switch {
 		case i >= len(g):
-			return fmt.Sprintf("missing %q", w[i])
+			return fmt.Sprintf("missing %q", clip(w[i]))
 		case i >= len(w):
-			return fmt.Sprintf("unexpected %q", g[i])
+			return fmt.Sprintf("unexpected %q", clip(g[i]))
 		case w[i] != g[i]:
-			return fmt.Sprintf("expected %q, found %q", w[i], g[i])
+			return fmt.Sprintf("expected %q, found %q", clip(w[i]), clip(g[i]))
 		}
 	}
 	return "no difference"
@@ -193,4 +193,12 @@ func (f *Firewall) conn() (*nftables.Conn, error) {
 		return nil, fmt.Errorf("firewall: opening netlink: %w%s", err, hint(err))
 	}
 	return c, nil
+}
+
+// clip shortens a dump line (rules are long hex strings) for a message.
+func clip(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "…"
+	}
+	return s
 }

@@ -160,7 +160,7 @@ func Render(rs Ruleset) (string, error) {
 	w(0, "# admits it; forwarded connections to published (DNAT'd) ports obey the same")
 	w(0, "# rules. Other tables are left alone.")
 	for i, r := range rs.Rules {
-		w(0, "#   %d. %s", i+1, r)
+		w(0, "#   %d. %s", i+1, summary(r))
 	}
 	w(0, "table inet %s {", TableName)
 	for _, proto := range []rules.Proto{rules.TCP, rules.UDP} {
@@ -211,7 +211,7 @@ func Render(rs Ruleset) (string, error) {
 	w(1, "}")
 	for _, x := range p.restricted {
 		w(1, "chain %s {", x.chain)
-		w(2, "# %s", x.rule)
+		w(2, "# %s", summary(x.rule))
 		if x.any4 {
 			w(2, "meta nfproto ipv4 accept")
 		}
@@ -239,17 +239,20 @@ func Render(rs Ruleset) (string, error) {
 	w(2, "tcp dport vmap @tcp_ports")
 	w(2, "udp dport vmap @udp_ports")
 	w(1, "}")
+	// Chains are listed in the order Apply creates them, which is the
+	// order nft lists them in.
+	w(1, "chain published {")
+	w(2, "# Connections DNAT'd to a published port, by the port the client asked for.")
+	w(2, "meta l4proto tcp ct original proto-dst vmap @tcp_ports")
+	w(2, "meta l4proto udp ct original proto-dst vmap @udp_ports")
+	w(2, "drop")
+	w(1, "}")
 	w(1, "chain forward {")
 	w(2, "type filter hook forward priority filter; policy accept;")
 	w(2, "# Only connections DNAT'd to this host's published ports are filtered;")
 	w(2, "# routing of everything else is left as it was.")
 	w(2, "ct state established,related accept")
 	w(2, "ct status dnat jump published")
-	w(1, "}")
-	w(1, "chain published {")
-	w(2, "meta l4proto tcp ct original proto-dst vmap @tcp_ports")
-	w(2, "meta l4proto udp ct original proto-dst vmap @udp_ports")
-	w(2, "drop")
 	w(1, "}")
 	w(0, "}")
 	return b.String(), nil
@@ -267,4 +270,17 @@ func formatRange(r addrRange) string {
 		}
 	}
 	return r.from.String() + "-" + r.to.String()
+}
+
+// summary describes a rule in one line of reasonable length: a rule with
+// thousands of sources shows how many, and the sets below list them.
+func summary(r rules.Rule) string {
+	if len(r.Sources) <= 4 {
+		return r.String()
+	}
+	s := fmt.Sprintf("%s from %d sources", r.Name(), len(r.Sources))
+	if r.Comment != "" {
+		s += " (" + r.Comment + ")"
+	}
+	return s
 }
