@@ -35,15 +35,19 @@ func manySources(n int, extra ...string) []netip.Prefix {
 
 // BenchmarkApply measures a whole apply (one batch, then reading the
 // table back for drift detection) of the default rules plus one rule
-// restricted to 100, 1,000 and 10,000 sources.
+// restricted to 100, 1,000 and 10,000 sources, and five such rules of
+// 10,000: the most sources a node takes.
 func BenchmarkApply(b *testing.B) {
 	need(b)
-	for _, n := range []int{100, 1000, 10000} {
+	for _, n := range []int{100, 1000, 10000, rules.MaxTotalSources} {
 		b.Run(fmt.Sprintf("sources=%d", n), func(b *testing.B) {
 			ns := newNS(b, "b")
 			fw := New(Options{NetNS: ns.fd})
-			rs := Ruleset{Rules: append(rules.Defaults(),
-				rules.Rule{Proto: rules.TCP, PortFrom: 8443, PortTo: 8443, Sources: manySources(n)})}
+			rs := Ruleset{Rules: rules.Defaults()}
+			for i := 0; i < n; i += rules.MaxSources {
+				rs.Rules = append(rs.Rules, rules.Rule{Proto: rules.TCP, PortFrom: 8443 + uint16(i/rules.MaxSources), PortTo: 8443 + uint16(i/rules.MaxSources),
+					Sources: manySources(min(rules.MaxSources, n-i))})
+			}
 			ctx := context.Background()
 			for b.Loop() {
 				if err := fw.Apply(ctx, rs); err != nil {

@@ -265,6 +265,9 @@ func TestInvalidRulesApplyNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	ssh := rule(t, "tcp", "22", "")
+	if err := l.fw.Apply(ctx, Ruleset{Rules: []rules.Rule{rule(t, "tcp", "443", "")}}); !errors.Is(err, rules.ErrInvalid) || !strings.Contains(err.Error(), "no rule opens 22/tcp") {
+		t.Errorf("Apply without 22/tcp = %v; want a refusal naming 22/tcp", err)
+	}
 	for _, tc := range []struct {
 		name string
 		r    rules.Rule
