@@ -351,30 +351,41 @@ func TestRenderIsWhatApplyLoads(t *testing.T) {
 		rule(t, "tcp", "22", "203.0.113.0/24, 2001:db8::/32, 198.51.100.7"),
 		rule(t, "tcp", "80", ""),
 		rule(t, "tcp", "443", ""),
-		rule(t, "tcp", "60000-65535", "255.255.255.255, ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff, any4"),
+		// Ranges that reach the last address or port have no end element.
+		rule(t, "tcp", "60000-65535", "255.255.255.255, ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff, 192.0.2.0/24"),
+		rule(t, "tcp", "8080", "any4"),
 		rule(t, "udp", "4242", "any6"),
 		rule(t, "udp", "1-100", strings.Join(many, ",")+", 10.0.0.0/25, 10.0.0.128/25"),
 	}}
-	text, err := Render(rs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	viaNft, viaNetlink := newNS(t, "r"), newNS(t, "a")
-	viaNft.nft(t, text, "-f", "-")
-	if err := New(Options{NetNS: viaNetlink.fd}).Apply(context.Background(), rs); err != nil {
-		t.Fatal(err)
-	}
-	want := viaNft.nft(t, "", "list", "table", "inet", TableName)
-	got := viaNetlink.nft(t, "", "list", "table", "inet", TableName)
-	if got != want {
-		t.Errorf("the applied table differs from the rendered one:\nrendered, loaded by nft:\n%s\napplied over netlink:\n%s", want, got)
-	}
-	for _, s := range []string{"ct original proto-dst vmap @tcp_ports", "policy drop", "10.0.0.0/24", "jump tcp_22_22"} {
-		if !strings.Contains(got, s) {
-			t.Errorf("the listing lacks %q:\n%s", s, got)
+	// The defaults have no UDP rule and no restricted rule: empty maps,
+	// no rule chains.
+	for _, rs := range []Ruleset{{Rules: rules.Defaults()}, rs} {
+		text, err := Render(rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		viaNft, viaNetlink := newNS(t, "r"), newNS(t, "a")
+		viaNft.nft(t, text, "-f", "-")
+		if err := New(Options{NetNS: viaNetlink.fd}).Apply(context.Background(), rs); err != nil {
+			t.Fatal(err)
+		}
+		want := viaNft.nft(t, "", "list", "table", "inet", TableName)
+		got := viaNetlink.nft(t, "", "list", "table", "inet", TableName)
+		if got != want {
+			t.Errorf("the applied table differs from the rendered one:\nrendered, loaded by nft:\n%s\napplied over netlink:\n%s", want, got)
+		}
+		if !strings.Contains(got, "ct original proto-dst vmap @tcp_ports") || !strings.Contains(got, "policy drop") {
+			t.Errorf("the listing lacks the input policy or the published-port filter:\n%s", got)
+		}
+		if len(rs.Rules) > 3 {
+			for _, s := range []string{"10.0.0.0/24", "jump tcp_22_22", "255.255.255.255", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "meta nfproto ipv4 accept", "meta nfproto ipv6 accept", "60000-65535 : jump"} {
+				if !strings.Contains(got, s) {
+					t.Errorf("the listing lacks %q:\n%s", s, got)
+				}
+			}
+			t.Logf("Render:\n%s", text)
 		}
 	}
-	t.Logf("Render:\n%s", text)
 }
 
 // TestRenderNeedsNoPrivileges is the plan mode: rendering touches no
