@@ -129,7 +129,7 @@ func BenchmarkThroughput(b *testing.B) {
 				_, _ = io.Copy(io.Discard, c)
 			}()
 			l.benchApply(b, rs.sources)
-			c, err := l.client.dialTCP(b, client4, hostPort(server4, 443), blocked)
+			c, err := l.client.dialTCP(b, client4, hostPort(server4, 443), expectOpen)
 			if err != nil {
 				b.Fatal(err)
 			}

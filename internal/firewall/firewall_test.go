@@ -86,9 +86,9 @@ func TestTraffic(t *testing.T) {
 	} {
 		var got bool
 		if tc.proto == "tcp" {
-			got = l.client.tcpWorks(t, tc.src, hostPort(tc.dst, tc.port))
+			got = l.client.tcpWorks(t, tc.src, hostPort(tc.dst, tc.port), wait(tc.want))
 		} else {
-			got = l.client.udpWorks(t, tc.src, hostPort(tc.dst, tc.port))
+			got = l.client.udpWorks(t, tc.src, hostPort(tc.dst, tc.port), wait(tc.want))
 		}
 		if got != tc.want {
 			t.Errorf("%s from %s to %s: works=%v, want %v", tc.proto, tc.src, hostPort(tc.dst, tc.port), got, tc.want)
@@ -97,7 +97,7 @@ func TestTraffic(t *testing.T) {
 	// The server's own outgoing connections come back through
 	// established,related, whatever the rules.
 	l.client.serveTCP(t, 7777)
-	if !l.server.tcpWorks(t, server4, hostPort(client4, 7777)) {
+	if !l.server.tcpWorks(t, server4, hostPort(client4, 7777), expectOpen) {
 		t.Error("the server cannot reach the client: replies to its own connections are dropped")
 	}
 }
@@ -108,21 +108,21 @@ func TestEstablishedSurvivesReapply(t *testing.T) {
 	l := newLab(t)
 	l.server.serveTCP(t, 7000)
 	l.apply(t, rule(t, "tcp", "22", ""), rule(t, "tcp", "7000", ""))
-	c, err := l.client.dialTCP(t, client4, hostPort(server4, 7000), blocked)
+	c, err := l.client.dialTCP(t, client4, hostPort(server4, 7000), expectOpen)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if !echoes(c) {
+	if !echoes(c, expectOpen) {
 		t.Fatal("no echo before the re-apply")
 	}
 	l.apply(t, rule(t, "tcp", "22", ""))
 	for i := range 3 {
-		if !echoes(c) {
+		if !echoes(c, expectOpen) {
 			t.Fatalf("the established connection broke after the re-apply (exchange %d)", i+1)
 		}
 	}
-	if l.client.tcpWorks(t, client4, hostPort(server4, 7000)) {
+	if l.client.tcpWorks(t, client4, hostPort(server4, 7000), expectClosed) {
 		t.Error("a new connection to the closed port got through")
 	}
 }
@@ -163,35 +163,35 @@ table ip filter {
 		return l.server.nft(t, "", "-a", "list", "table", "ip", "nat") + l.server.nft(t, "", "-a", "list", "table", "ip", "filter")
 	}
 	published := hostPort(server4, 8080)
-	if !l.client.tcpWorks(t, client4, published) {
+	if !l.client.tcpWorks(t, client4, published, expectOpen) {
 		t.Fatal("the DNAT'd port does not work before rampart applies anything: the test network is wrong")
 	}
 	before := foreign()
 
 	l.apply(t, rule(t, "tcp", "22", ""))
-	if l.client.tcpWorks(t, client4, published) {
+	if l.client.tcpWorks(t, client4, published, expectClosed) {
 		t.Error("the published port 8080 is reachable although no rule opens it")
 	}
 	// Routed traffic that no DNAT touched is the host's business, not the
 	// firewall's: the forward chain's policy is accept.
-	if !l.client.tcpWorks(t, client4, "10.98.0.2:80") {
+	if !l.client.tcpWorks(t, client4, "10.98.0.2:80", expectOpen) {
 		t.Error("plain forwarding to the container's own address broke")
 	}
 	l.apply(t, rule(t, "tcp", "22", ""), rule(t, "tcp", "8080", ""))
-	if !l.client.tcpWorks(t, client4, published) {
+	if !l.client.tcpWorks(t, client4, published, expectOpen) {
 		t.Error("the published port 8080 is closed although a rule opens it")
 	}
 	l.apply(t, rule(t, "tcp", "22", ""), rule(t, "tcp", "8080", client4b))
-	if l.client.tcpWorks(t, client4, published) {
+	if l.client.tcpWorks(t, client4, published, expectClosed) {
 		t.Errorf("the published port 8080 admits %s, outside the rule's sources", client4)
 	}
-	if !l.client.tcpWorks(t, client4b, published) {
+	if !l.client.tcpWorks(t, client4b, published, expectOpen) {
 		t.Errorf("the published port 8080 refuses %s, one of the rule's sources", client4b)
 	}
 	// The container's port itself is not what is filtered: opening 80
 	// does not open the published 8080.
 	l.apply(t, rule(t, "tcp", "22", ""), rule(t, "tcp", "80", ""))
-	if l.client.tcpWorks(t, client4, published) {
+	if l.client.tcpWorks(t, client4, published, expectClosed) {
 		t.Error("opening port 80 opened the published port 8080 that maps to it")
 	}
 	if after := foreign(); after != before {
@@ -255,7 +255,7 @@ func TestRefusedBatchChangesNothing(t *testing.T) {
 	if err := l.fw.Check(ctx); err != nil {
 		t.Errorf("Check after a refused batch: %v", err)
 	}
-	if l.client.tcpWorks(t, client4, hostPort(server4, 443)) || !l.client.tcpWorks(t, client4b, hostPort(server4, 443)) {
+	if l.client.tcpWorks(t, client4, hostPort(server4, 443), expectClosed) || !l.client.tcpWorks(t, client4b, hostPort(server4, 443), expectOpen) {
 		t.Error("traffic does not follow the old ruleset after a refused batch")
 	}
 }

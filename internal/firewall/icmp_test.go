@@ -20,7 +20,7 @@ import (
 func TestICMP(t *testing.T) {
 	l := newLab(t)
 	timestamp := &icmp.RawBody{Data: make([]byte, 16)}
-	if !l.client.icmpAnswered(t, "ip4:icmp", client4, server4, ipv4.ICMPTypeTimestamp, timestamp) {
+	if !l.client.icmpAnswered(t, "ip4:icmp", client4, server4, ipv4.ICMPTypeTimestamp, timestamp, expectOpen) {
 		t.Fatal("the server does not answer ICMP timestamps even without a firewall: the test below would prove nothing")
 	}
 	l.apply(t, rule(t, "tcp", "22", ""))
@@ -37,15 +37,15 @@ func TestICMP(t *testing.T) {
 		// Type 13, timestamp: originate, receive and transmit times.
 		{"timestamp over IPv4", "ip4:icmp", client4, server4, ipv4.ICMPTypeTimestamp, timestamp, false},
 	} {
-		if got := l.client.icmpAnswered(t, tc.network, tc.src, tc.dst, tc.typ, tc.body); got != tc.want {
+		if got := l.client.icmpAnswered(t, tc.network, tc.src, tc.dst, tc.typ, tc.body, wait(tc.want)); got != tc.want {
 			t.Errorf("%s from %s to %s: answered=%v, want %v", tc.name, tc.src, tc.dst, got, tc.want)
 		}
 	}
 }
 
 // icmpAnswered sends one ICMP message from src to dst and reports whether
-// an ICMP message from dst came back.
-func (ns *netns) icmpAnswered(tb testing.TB, network, src, dst string, typ icmp.Type, body icmp.MessageBody) bool {
+// a reply from dst came back within wait.
+func (ns *netns) icmpAnswered(tb testing.TB, network, src, dst string, typ icmp.Type, body icmp.MessageBody, wait time.Duration) bool {
 	tb.Helper()
 	var c *icmp.PacketConn
 	var err error
@@ -61,7 +61,7 @@ func (ns *netns) icmpAnswered(tb testing.TB, network, src, dst string, typ icmp.
 	if _, err := c.WriteTo(msg, &net.IPAddr{IP: net.ParseIP(dst)}); err != nil {
 		tb.Fatal(err)
 	}
-	_ = c.SetReadDeadline(time.Now().Add(blocked))
+	_ = c.SetReadDeadline(time.Now().Add(wait))
 	buf := make([]byte, 1500)
 	for {
 		n, from, err := c.ReadFrom(buf)
