@@ -12,14 +12,14 @@ import (
 // Rule opens a port or a range of ports of one protocol to a list of
 // sources.
 type Rule struct {
-	Proto    Proto
-	PortFrom uint16 // first port, 1-65535
-	PortTo   uint16 // last port, inclusive; equal to PortFrom for one port
+	Proto    Proto  `json:"proto"`
+	PortFrom uint16 `json:"port_from"` // first port, 1-65535
+	PortTo   uint16 `json:"port_to"`   // last port, inclusive; equal to PortFrom for one port
 	// Sources lists who may connect. Empty means anyone, over IPv4 and
 	// IPv6; AnyIPv4 or AnyIPv6 alone opens the port over that family
 	// only. Keep it in the form NormalizeSources gives.
-	Sources []netip.Prefix
-	Comment string
+	Sources []netip.Prefix `json:"sources"`
+	Comment string         `json:"comment,omitempty"`
 }
 
 // ParseRule parses a rule from its typed parts, the way the dashboard's
@@ -71,7 +71,7 @@ func (r Rule) Validate() error {
 		return invalid("%s: sources are not in normal form (%s); parse them with ParseSources or pass them through NormalizeSources", r.Name(), why)
 	}
 	if n := utf8.RuneCountInString(r.Comment); n > MaxComment {
-		return invalid("comment of %s is %d characters long: keep it under %d", r.Name(), n, MaxComment+1)
+		return invalid("comment of %s is %d characters long: keep it to %d at most", r.Name(), n, MaxComment)
 	}
 	if !utf8.ValidString(r.Comment) || strings.IndexFunc(r.Comment, unicode.IsControl) >= 0 {
 		return invalid("comment of %s has control characters or invalid UTF-8: use one line of text", r.Name())
