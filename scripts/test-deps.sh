@@ -5,8 +5,9 @@
 set -euo pipefail
 
 # Debian packages the tests drive: Chromium for the dashboard tests,
-# slowhttptest for the slow-client tests (e2e/slowclient_test.go).
-APT_PACKAGES=(chromium ca-certificates curl slowhttptest)
+# slowhttptest for the slow-client tests (e2e/slowclient_test.go), ip and
+# nft for the firewall's network-namespace tests (internal/firewall).
+APT_PACKAGES=(chromium ca-certificates curl slowhttptest nftables iproute2)
 # Go tools, pinned.
 STATICCHECK_VERSION=v0.8.2   # staticcheck 2026.2.2
 PEBBLE_VERSION=v2.10.1       # Let's Encrypt's ACME test CA, for the certificate tests
