@@ -60,6 +60,18 @@ var rules = []rule{
 		Why:      "the service layer checks upstreams at save time and the edge at dial time with the same policy, so it must stay as light as the lighter of the two: the standard library only",
 		Allow:    isStd,
 	},
+	{
+		Packages: "./internal/firewall/rules",
+		Why:      "the rule model and parser are shared by the service layer, the API client's callers and enforcement, so the bounds are defined once; the standard library only keeps it importable from all of them",
+		Allow:    isStd,
+	},
+	{
+		Packages: "./internal/app",
+		Why:      "the service layer validates firewall rules with internal/firewall/rules and gets the nft text through an Options func; the nftables/netlink enforcement stays in serve's reconciler",
+		Deny: func(dep string) bool {
+			return dep == module+"/internal/firewall" || under(dep, "github.com/google/nftables") || under(dep, "github.com/mdlayher/netlink")
+		},
+	},
 }
 
 // heavy are the data plane's big dependencies.
