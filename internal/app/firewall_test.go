@@ -111,12 +111,24 @@ func TestFirewallMembersRefused(t *testing.T) {
 	member := UserActor(f.member, "198.51.100.7")
 	before := f.fwSnapshot(t)
 	for name, call := range map[string]func() error{
-		"get":     func() error { _, err := f.app.Firewall.Get(ctx, member); return err },
-		"plan":    func() error { _, err := f.app.Firewall.Plan(ctx, member); return err },
-		"add":     func() error { _, err := f.app.Firewall.Add(ctx, member, rampart.FirewallRuleInput{Proto: "tcp", Ports: "8000"}); return err },
-		"update":  func() error { _, err := f.app.Firewall.Update(ctx, member, before.rules[0].ID, rampart.FirewallRulePatch{}); return err },
-		"remove":  func() error { _, err := f.app.Firewall.Remove(ctx, member, before.rules[1].ID, rampart.FirewallChange{}); return err },
-		"tool":    func() error { _, err := f.app.Firewall.SetToolPort(ctx, member, 4242, rampart.FirewallToolPortInput{Open: true}); return err },
+		"get":  func() error { _, err := f.app.Firewall.Get(ctx, member); return err },
+		"plan": func() error { _, err := f.app.Firewall.Plan(ctx, member); return err },
+		"add": func() error {
+			_, err := f.app.Firewall.Add(ctx, member, rampart.FirewallRuleInput{Proto: "tcp", Ports: "8000"})
+			return err
+		},
+		"update": func() error {
+			_, err := f.app.Firewall.Update(ctx, member, before.rules[0].ID, rampart.FirewallRulePatch{})
+			return err
+		},
+		"remove": func() error {
+			_, err := f.app.Firewall.Remove(ctx, member, before.rules[1].ID, rampart.FirewallChange{})
+			return err
+		},
+		"tool": func() error {
+			_, err := f.app.Firewall.SetToolPort(ctx, member, 4242, rampart.FirewallToolPortInput{Open: true})
+			return err
+		},
 		"apply":   func() error { _, err := f.app.Firewall.Apply(ctx, member, rampart.FirewallApplyInput{}); return err },
 		"confirm": func() error { return f.app.Firewall.Confirm(ctx, member) },
 	} {
