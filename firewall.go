@@ -105,7 +105,7 @@ type FirewallPending struct {
 	// Previous is the ruleset to restore. Unenforced means that before
 	// the window the firewall was not enforced at all (the first
 	// enforcing apply): rolling back then takes rampart's table away.
-	Previous   []*FirewallRule `json:"previous"`
+	Previous   []*FirewallRule `json:"previous,omitempty"`
 	Unenforced bool            `json:"unenforced,omitempty"`
 }
 
@@ -116,12 +116,12 @@ type FirewallStatus struct {
 	Enforced bool `json:"enforced"`
 	// EverEnforced: a ruleset was applied on this node once; until then the
 	// first enforcing apply goes through a confirm window.
-	EverEnforced    bool      `json:"ever_enforced,omitempty"`
-	AppliedRevision int64     `json:"applied_revision,omitempty"`
-	AppliedAt       time.Time `json:"applied_at,omitzero"`
-	Error           string    `json:"error,omitempty"`
-	Message         string    `json:"message,omitempty"`
-	UpdatedAt       time.Time `json:"updated_at,omitzero"`
+	EverEnforced    bool       `json:"ever_enforced,omitempty"`
+	AppliedRevision int64      `json:"applied_revision,omitempty"`
+	AppliedAt       *time.Time `json:"applied_at,omitempty"`
+	Error           string     `json:"error,omitempty"`
+	Message         string     `json:"message,omitempty"`
+	UpdatedAt       *time.Time `json:"updated_at,omitempty"`
 }
 
 // FirewallNode is the per-node state beside the rules: an open confirm
@@ -162,6 +162,11 @@ type FirewallState struct {
 	// Notes say how the last change's input was normalised (host bits
 	// cleared, duplicates dropped); set on answers to changes only.
 	Notes []string `json:"notes,omitempty"`
+}
+
+// FirewallRuleList is GET /firewall/rules.
+type FirewallRuleList struct {
+	Rules []*FirewallRule `json:"rules"`
 }
 
 // FirewallRuleResult answers a change of one rule: the rule, the notes on

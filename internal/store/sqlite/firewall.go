@@ -228,8 +228,9 @@ func (q queries) SetFirewallSuspended(ctx context.Context, node string, suspende
 
 // SetFirewallStatus records the reconciler's report.
 func (q queries) SetFirewallStatus(ctx context.Context, node string, st rampart.FirewallStatus) error {
-	if st.UpdatedAt.IsZero() {
-		st.UpdatedAt = now()
+	if st.UpdatedAt == nil {
+		t := now()
+		st.UpdatedAt = &t
 	}
 	b, err := json.Marshal(st)
 	if err != nil {
