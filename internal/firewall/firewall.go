@@ -13,6 +13,13 @@
 // (see plan), so a packet's cost does not grow with the number of rules or
 // sources.
 //
+// A published port is judged by the port the client asked for (conntrack's
+// original destination port), not the container's port behind it, and by
+// the client's address. Every DNAT'd connection goes through the rules,
+// so containers that reach each other through the host's published ports
+// need a rule admitting their network too. Routed traffic that no DNAT
+// touched passes as before.
+//
 // Apply replaces the whole table in one netlink batch, which the kernel
 // commits atomically: a batch that fails changes nothing, and established
 // connections survive a re-apply because conntrack is outside the table.

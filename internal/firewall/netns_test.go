@@ -195,10 +195,14 @@ func (ns *netns) serveUDP(tb testing.TB, port int) {
 	}()
 }
 
-// blocked is how long a connection attempt waits before it counts as
-// dropped: a veth round trip takes microseconds, so an answer that has not
-// come in this time is not coming.
-const blocked = 400 * time.Millisecond
+// How long a check waits for an answer. A veth round trip takes
+// microseconds, so when the answer is expected not to come, a short wait
+// is enough (expectClosed); when it is expected, the wait is long, so that
+// a machine busy with other work does not fail the test (expectOpen).
+const (
+	expectClosed = 400 * time.Millisecond
+	expectOpen   = 10 * time.Second
+)
 
 // dialTCP connects from the namespace, from the local address src, to dst
 // ("host:port").
@@ -216,19 +220,19 @@ func (ns *netns) dialTCP(tb testing.TB, src, dst string, timeout time.Duration) 
 }
 
 // tcpWorks reports whether a TCP connection from src to dst is set up and
-// carries data both ways.
-func (ns *netns) tcpWorks(tb testing.TB, src, dst string) bool {
+// carries data both ways within wait.
+func (ns *netns) tcpWorks(tb testing.TB, src, dst string, wait time.Duration) bool {
 	tb.Helper()
-	c, err := ns.dialTCP(tb, src, dst, blocked)
+	c, err := ns.dialTCP(tb, src, dst, wait)
 	if err != nil {
 		return false
 	}
 	defer c.Close()
-	return echoes(c)
+	return echoes(c, wait)
 }
 
-func echoes(c net.Conn) bool {
-	_ = c.SetDeadline(time.Now().Add(blocked))
+func echoes(c net.Conn, wait time.Duration) bool {
+	_ = c.SetDeadline(time.Now().Add(wait))
 	msg := []byte("ping\n")
 	if _, err := c.Write(msg); err != nil {
 		return false
@@ -238,8 +242,9 @@ func echoes(c net.Conn) bool {
 	return err == nil && bytes.Equal(got, msg)
 }
 
-// udpWorks reports whether a datagram from src to dst is echoed back.
-func (ns *netns) udpWorks(tb testing.TB, src, dst string) bool {
+// udpWorks reports whether a datagram from src to dst is echoed back
+// within wait.
+func (ns *netns) udpWorks(tb testing.TB, src, dst string, wait time.Duration) bool {
 	tb.Helper()
 	var c net.Conn
 	var err error
@@ -251,7 +256,15 @@ func (ns *netns) udpWorks(tb testing.TB, src, dst string) bool {
 		tb.Fatal(err)
 	}
 	defer c.Close()
-	return echoes(c)
+	return echoes(c, wait)
+}
+
+// wait is how long to wait for an answer that is wanted or not.
+func wait(want bool) time.Duration {
+	if want {
+		return expectOpen
+	}
+	return expectClosed
 }
 
 // lab is the network most tests use: a server, where the ruleset is

@@ -16,8 +16,14 @@ type Ruleset struct {
 	Rules []rules.Rule
 }
 
-// Validate checks the ruleset as Apply and Render would.
-func (rs Ruleset) Validate() error { return rules.Validate(rs.Rules) }
+// Validate checks the ruleset as Apply and Render would: valid rules that
+// do not collide, within bounds, and 22/tcp open to someone.
+func (rs Ruleset) Validate() error {
+	if err := rules.Validate(rs.Rules); err != nil {
+		return err
+	}
+	return rules.RequireMandatory(rs.Rules)
+}
 
 // plan is a ruleset compiled to the shape of rampart's table. Because no
 // two rules share a port of the same protocol (rules.Validate refuses

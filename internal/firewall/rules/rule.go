@@ -12,14 +12,14 @@ import (
 // Rule opens a port or a range of ports of one protocol to a list of
 // sources.
 type Rule struct {
-	Proto    Proto
-	PortFrom uint16 // first port, 1-65535
-	PortTo   uint16 // last port, inclusive; equal to PortFrom for one port
+	Proto    Proto  `json:"proto"`
+	PortFrom uint16 `json:"port_from"` // first port, 1-65535
+	PortTo   uint16 `json:"port_to"`   // last port, inclusive; equal to PortFrom for one port
 	// Sources lists who may connect. Empty means anyone, over IPv4 and
 	// IPv6; AnyIPv4 or AnyIPv6 alone opens the port over that family
 	// only. Keep it in the form NormalizeSources gives.
-	Sources []netip.Prefix
-	Comment string
+	Sources []netip.Prefix `json:"sources"`
+	Comment string         `json:"comment,omitempty"`
 }
 
 // ParseRule parses a rule from its typed parts, the way the dashboard's
@@ -62,9 +62,6 @@ func (r Rule) Validate() error {
 		if !p.IsValid() {
 			return invalid("%s: source %d is not a valid network", r.Name(), i+1)
 		}
-		if p.Addr().Zone() != "" {
-			return invalid("%s: source %s has a zone: zones are not networks", r.Name(), p)
-		}
 	}
 	if n, notes := NormalizeSources(r.Sources); !slices.Equal(n, r.Sources) {
 		why := "they are not sorted"
@@ -74,7 +71,7 @@ func (r Rule) Validate() error {
 		return invalid("%s: sources are not in normal form (%s); parse them with ParseSources or pass them through NormalizeSources", r.Name(), why)
 	}
 	if n := utf8.RuneCountInString(r.Comment); n > MaxComment {
-		return invalid("comment of %s is %d characters long: keep it under %d", r.Name(), n, MaxComment+1)
+		return invalid("comment of %s is %d characters long: keep it to %d at most", r.Name(), n, MaxComment)
 	}
 	if !utf8.ValidString(r.Comment) || strings.IndexFunc(r.Comment, unicode.IsControl) >= 0 {
 		return invalid("comment of %s has control characters or invalid UTF-8: use one line of text", r.Name())
@@ -135,10 +132,15 @@ func Validate(rs []Rule) error {
 	if len(rs) > MaxRules {
 		return invalid("%d rules: a node takes at most %d; merge ports into ranges or sources into networks", len(rs), MaxRules)
 	}
+	total := 0
 	for i, r := range rs {
 		if err := r.Validate(); err != nil {
 			return fmt.Errorf("rule %d: %w", i+1, err)
 		}
+		total += len(r.Sources)
+	}
+	if total > MaxTotalSources {
+		return invalid("the rules list %d sources in all: a node takes at most %d; use wider networks (CIDRs)", total, MaxTotalSources)
 	}
 	// Sorting by start makes overlap detection one pass; the indices are
 	// kept for the message.
@@ -174,6 +176,23 @@ func Validate(rs []Rule) error {
 			if cur.r.PortTo > far.r.PortTo {
 				far = cur
 			}
+		}
+	}
+	return nil
+}
+
+// RequireMandatory checks that every mandatory known port (22/tcp) is
+// opened by some rule, to some sources at least: a ruleset without it
+// would lock the operator out of the machine. The service layer refuses
+// such a change, and enforcement refuses to apply it, in case anything
+// gets past.
+func RequireMandatory(rs []Rule) error {
+	for _, k := range KnownPorts {
+		if !k.Mandatory {
+			continue
+		}
+		if !slices.ContainsFunc(rs, func(r Rule) bool { return r.Proto == k.Proto && r.PortFrom <= k.Port && k.Port <= r.PortTo }) {
+			return invalid("no rule opens %d/%s (%s): it is mandatory, because without it nobody can reach the machine over SSH; restrict its sources instead of removing it", k.Port, k.Proto, k.Name)
 		}
 	}
 	return nil

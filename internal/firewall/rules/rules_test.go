@@ -2,6 +2,7 @@ package rules
 
 import (
 	"errors"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strings"
@@ -240,5 +241,28 @@ func TestKnownPorts(t *testing.T) {
 	}
 	if k, _ := LookupKnown(TCP, 22); !k.Mandatory {
 		t.Error("22/tcp is not mandatory")
+	}
+}
+
+// TestValidateOverlapsLikeBruteForce compares Validate's one-pass overlap
+// detection with checking every pair, on random rulesets.
+func TestValidateOverlapsLikeBruteForce(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 5000 {
+		n := 1 + rnd.IntN(8)
+		rs := make([]Rule, n)
+		for i := range rs {
+			from := uint16(1 + rnd.IntN(60))
+			rs[i] = Rule{Proto: []Proto{TCP, UDP}[rnd.IntN(2)], PortFrom: from, PortTo: from + uint16(rnd.IntN(10))}
+		}
+		want := false
+		for i := range rs {
+			for j := i + 1; j < len(rs); j++ {
+				want = want || rs[i].Overlaps(rs[j])
+			}
+		}
+		if err := Validate(rs); (err != nil) != want {
+			t.Fatalf("Validate(%v) = %v; overlapping pairs exist: %v", rs, err, want)
+		}
 	}
 }
