@@ -297,6 +297,9 @@ func TestFirewallCommitConfirm(t *testing.T) {
 		t.Fatal("the client cannot reach the edge's port 80, which the default rules open")
 	}
 	http80 := s.ruleID(80)
+	if plan := s.must("firewall", "show", "--nft"); !strings.Contains(plan, "table inet rampart") || !strings.Contains(plan, "policy drop") {
+		t.Errorf("show --nft:\n%s", plan)
+	}
 
 	t.Run("guards leave the live ruleset unchanged", func(t *testing.T) {
 		s.must("service", "create", "shop", "--upstream", "http://203.0.113.10:80")

@@ -147,6 +147,9 @@ func (r *Firewall) Sync(ctx context.Context, t Trigger) error {
 		return r.report(ctx, node.Status, rampart.FirewallStatus{EverEnforced: node.Status.EverEnforced,
 			Message: "firewall.enforce is off: the rules are a plan, nothing is applied to this host; set firewall.enforce: true and restart rampart to enforce them"})
 	}
+	if r.Enforcer == nil {
+		return errors.New("firewall: enforcement is on but this reconciler has no enforcer (a bug in the wiring)")
+	}
 	if node.Suspended {
 		if err := r.Enforcer.Remove(ctx); err != nil {
 			return r.fail(ctx, node.Status, fmt.Errorf("removing the firewall table: %w", err))

@@ -142,6 +142,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	upstreams.AddLocal(s.domains.NodeIPs...)
 	s.app = app.New(db, app.Options{Logger: log, PlatformDomain: cfg.Platform.Domain, Quotas: cfg.LimitsQuotas(), Upstreams: upstreams,
 		Cache: edgeCache{s.edge}, DNS: s.domains, Logs: dataplane.Logs(s.logs), CheckKeyPair: dataplane.CheckKeyPair,
+		Firewall: firewallOptions(cfg),
 		// The certificate manager is made below, once the listeners it
 		// answers challenges on are bound.
 		Certificates: app.ResetFunc(func(ctx context.Context, name string) (string, error) { return s.certs.Reset(ctx, name) })})
