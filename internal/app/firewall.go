@@ -24,7 +24,8 @@ type FirewallOptions struct {
 	// HTTPPort and HTTPSPort are the edge's ports (from http_addr and
 	// https_addr), which the default ruleset opens; HTTPPort is also the
 	// port the managed-TLS guard keeps open, since HTTP-01 challenges
-	// arrive there. Defaults 80 and 443; HTTPSPort -1: no HTTPS listener.
+	// arrive there. 0: the defaults, 80 and 443; -1: no such listener (or
+	// one on a port picked at bind time), which no rule opens.
 	HTTPPort, HTTPSPort int
 	// AdminPort is the dashboard's and API's port when the admin listener
 	// is reachable from other machines; 0 when it listens on loopback only

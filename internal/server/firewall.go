@@ -22,10 +22,19 @@ import (
 // the dashboard listens beyond loopback (the lock-out guard protects it).
 func firewallOptions(cfg config.Config) app.FirewallOptions {
 	o := app.FirewallOptions{Enforce: cfg.Firewall.Enforce, Render: dataplane.RenderFirewall}
-	o.HTTPPort, _ = addrPort(cfg.HTTPAddr)
-	o.HTTPSPort = -1
+	// A port the system picks at bind time (":0", tests) is no port a
+	// rule could name: -1 tells the service layer there is none.
+	none := func(p int) int {
+		if p <= 0 {
+			return -1
+		}
+		return p
+	}
+	p, _ := addrPort(cfg.HTTPAddr)
+	o.HTTPPort, o.HTTPSPort = none(p), -1
 	if cfg.HTTPSAddr != "" {
-		o.HTTPSPort, _ = addrPort(cfg.HTTPSAddr)
+		p, _ = addrPort(cfg.HTTPSAddr)
+		o.HTTPSPort = none(p)
 	}
 	if port, loopback := addrPort(cfg.AdminAddr); !loopback {
 		o.AdminPort = port
