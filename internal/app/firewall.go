@@ -132,18 +132,16 @@ func (f *Firewall) Get(ctx context.Context, actor Actor) (*rampart.FirewallState
 	if err := f.requireFirewall(actor); err != nil {
 		return nil, err
 	}
-	var (
-		cur  []*rampart.FirewallRule
-		node *rampart.FirewallNode
-	)
-	err := f.store.InTx(ctx, func(st store.Store) error {
-		var err error
-		if cur, err = f.seed(ctx, st); err != nil {
-			return err
-		}
-		node, err = st.FirewallNode(ctx, rampart.LocalNode)
-		return err
-	})
+	// A read takes no write lock (the dashboard polls it for the confirm
+	// countdown); only a node never seeded is seeded first.
+	cur, err := f.store.ListFirewallRules(ctx, rampart.LocalNode)
+	if err == nil && len(cur) == 0 {
+		cur, err = f.rules(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	node, err := f.store.FirewallNode(ctx, rampart.LocalNode)
 	if err != nil {
 		return nil, err
 	}

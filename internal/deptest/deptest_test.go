@@ -98,6 +98,7 @@ func TestDependencies(t *testing.T) {
 // TestRules checks that the rules catch what they are for.
 func TestRules(t *testing.T) {
 	client, app, root, edge := rules[0], rules[1], rules[2], rules[3]
+	fwRules, appFirewall := rules[5], rules[6]
 	for _, tc := range []struct {
 		r       rule
 		dep     string
@@ -129,6 +130,13 @@ func TestRules(t *testing.T) {
 		{edge, module, false},
 		{edge, module + "/internal/store/sqlite", false},
 		{edge, module + "/internal/app", false},
+		{fwRules, "net/netip", true},
+		{fwRules, module, false},
+		{fwRules, "golang.org/x/sys/unix", false},
+		{appFirewall, module + "/internal/firewall/rules", true},
+		{appFirewall, module + "/internal/firewall", false},
+		{appFirewall, "github.com/google/nftables/expr", false},
+		{appFirewall, "github.com/mdlayher/netlink", false},
 	} {
 		ok := (tc.r.Deny == nil || !tc.r.Deny(tc.dep)) && (tc.r.Allow == nil || tc.r.Allow(tc.dep))
 		if ok != tc.allowed {
