@@ -724,9 +724,6 @@ func toRules(frs []*rampart.FirewallRule) ([]rules.Rule, error) {
 	return out, nil
 }
 
-// ToRules converts stored rules to the rule model, for the reconciler.
-func ToRules(frs []*rampart.FirewallRule) ([]rules.Rule, error) { return toRules(frs) }
-
 func describe(rs []rules.Rule) string {
 	var parts []string
 	for _, r := range rs {
