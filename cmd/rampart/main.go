@@ -71,9 +71,10 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		Short: "A self-hosted security layer for web services",
 		Long: `rampart puts, in front of every service it hosts, what a good managed platform
 turns on by default: automatic TLS for custom domains, a per-IP rate limiter
-and an output cache, managed from a dashboard, a REST API and this CLI. A host
-firewall, SSH keys, termination protection, an SMTP relay and multi-factor
-login are not there yet: the README says what is coming.
+and an output cache, managed from a dashboard, a REST API and this CLI, and
+the host's firewall (nftables, with commit-confirm). SSH keys, termination
+protection, an SMTP relay and multi-factor login are not there yet: the
+README says what is coming.
 
 Start a complete demo on unprivileged ports:
   rampart serve --demo
@@ -105,6 +106,7 @@ REST API: log in once with 'rampart login', then e.g. 'rampart service list'.`,
 		newSSLCmd(cf),
 		newEnvCmd(cf),
 		newLogsCmd(cf),
+		newFirewallCmd(cf),
 	)
 	requireSubcommand(root)
 	return root

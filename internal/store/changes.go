@@ -19,11 +19,14 @@ const (
 	// KindDomains: the custom domains of services, with their TLS modes
 	// and uploaded certificates (not their observed states).
 	KindDomains Kind = "domains"
+	// KindFirewall: the nodes' firewall rules, confirm windows and
+	// suspensions (not their observed status).
+	KindFirewall Kind = "firewall"
 )
 
 // Kinds lists every kind, for tests and for stores that set up one counter
 // per kind.
-var Kinds = []Kind{KindServices, KindDomains}
+var Kinds = []Kind{KindServices, KindDomains, KindFirewall}
 
 // Changes tells reconcilers that desired state changed.
 //
