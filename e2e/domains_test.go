@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/certs/pebbletest"
+	"github.com/rampart-dev/rampart/internal/dnstest"
 )
 
 // api calls the node's REST API with a bearer token and returns the status
@@ -53,7 +53,7 @@ func (n *node) showDomain(t *testing.T, service, name string) rampart.Domain {
 //     the first service's token) proves nothing for them; only their own
 //     token does.
 func TestDomainOwnership(t *testing.T) {
-	dns := pebbletest.StartDNS(t)
+	dns := dnstest.Start(t)
 	n := startNode(t, "--platform-domain", domain, "--node-public-ips", "127.0.0.1", "--dns-resolvers", dns.Addr)
 	n.adminSetup()
 	n.must("member password one\n", "user", "create", "--data", n.data, "--email", "mallory@example.com", "--password-stdin")

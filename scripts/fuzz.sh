@@ -2,10 +2,12 @@
 # fuzz.sh runs every Fuzz* target in the module for a short time each
 # (default 4s): go test accepts only one -fuzz target per package run.
 #
-# Go 1.26's fuzz coordinator can fail a run with a bare "context deadline
-# exceeded" at the end of -fuzztime, having found nothing (golang/go#75804,
-# fixed in Go 1.27). A failure that wrote no failing input to testdata/fuzz
-# is therefore run again, up to twice; a failure that wrote one fails at once.
+# Go 1.26's fuzz coordinator can fail a run at the end of -fuzztime having
+# found nothing: a bare "context deadline exceeded" (golang/go#75804, fixed
+# in Go 1.27), or, on a loaded machine, a bare "exit status 1". A real
+# finding always writes its failing input to testdata/fuzz, so a failure
+# that wrote none is run again, up to twice; one that wrote one fails at
+# once.
 set -euo pipefail
 fuzztime=${1:-4s}
 log=$(mktemp)
@@ -24,12 +26,12 @@ while IFS= read -r line; do
       break
     fi
     after=$(count "$corpus")
-    if [[ $after -gt $before ]] || ! grep -q 'context deadline exceeded' "$log" || [[ $try == 3 ]]; then
+    if [[ $after -gt $before ]] || [[ $try == 3 ]]; then
       cat "$log"
       echo "fuzz: $name failed; a failing input, if any, is in $corpus" >&2
       exit 1
     fi
-    echo "fuzz: $name hit Go's fuzz-deadline race (golang/go#75804) with no failing input; running it again"
+    echo "fuzz: $name failed with no failing input ($(tail -1 "$log")), as Go's fuzz coordinator can at the deadline (golang/go#75804); running it again"
   done
   n=$((n + 1))
 done < <(git ls-files '*_test.go' | xargs grep -H '^func Fuzz' || true)

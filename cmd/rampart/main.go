@@ -71,10 +71,11 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		Short: "A self-hosted security layer for web services",
 		Long: `rampart puts, in front of every service it hosts, what a good managed platform
 turns on by default: automatic TLS for custom domains, a per-IP rate limiter
-and an output cache, managed from a dashboard, a REST API and this CLI, and
-the SSH keys of the server's authorized_keys (rampart sshkey). A host
-firewall, termination protection, an SMTP relay and multi-factor login are
-not there yet: the README says what is coming.
+and an output cache, managed from a dashboard, a REST API and this CLI; and
+on the server itself, the host firewall (nftables, with commit-confirm) and
+the SSH keys in authorized_keys (rampart sshkey). Termination protection, an
+SMTP relay and multi-factor login are not there yet: the README says what is
+coming.
 
 Start a complete demo on unprivileged ports:
   rampart serve --demo
@@ -107,6 +108,7 @@ REST API: log in once with 'rampart login', then e.g. 'rampart service list'.`,
 		newEnvCmd(cf),
 		newSSHKeyCmd(cf),
 		newLogsCmd(cf),
+		newFirewallCmd(cf),
 	)
 	requireSubcommand(root)
 	return root

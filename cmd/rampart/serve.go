@@ -65,6 +65,10 @@ https://demo.localhost:8443/ with a certificate from rampart's internal CA
 			return err
 		}
 		flags.Apply(&cfg)
+		if demo {
+			// A demo on a laptop must never change the host's ruleset.
+			cfg.Firewall.Enforce = false
+		}
 		if demo && cfg.Data == "" {
 			dir, err := os.MkdirTemp("", "rampart-demo-")
 			if err != nil {

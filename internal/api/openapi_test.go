@@ -162,6 +162,8 @@ func TestOpenAPIParameters(t *testing.T) {
 				wantQuery = slices.Sorted(slices.Values(auditParams))
 			case "GET /api/v1/logs":
 				wantQuery = slices.Sorted(slices.Values(logParams))
+			case "DELETE /api/v1/firewall/rules/{id}":
+				wantQuery = []string{"confirm_within", "force"}
 			}
 			if !slices.Equal(gotQuery, wantQuery) {
 				t.Errorf("%s: query parameters %v, the handler takes %v", key, gotQuery, wantQuery)
@@ -202,6 +204,21 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 				e.logs.Publish(edge.LogEntry{Time: time.Now(), Service: "web", Host: "web." + testDomain, Method: "GET", Path: "/", Status: 200, Cache: "MISS"})
 			}
 			method, path, _ := strings.Cut(key, " ")
+			// … and, for the firewall, a rule to change and a window to
+			// confirm.
+			if strings.Contains(key, "{id}") {
+				res, err := e.app.Firewall.Add(context.Background(), app.OperatorActor(), rampart.FirewallRuleInput{Proto: "tcp", Ports: "9" + strconv.Itoa(len(key))})
+				if err != nil {
+					t.Fatal(err)
+				}
+				path = strings.ReplaceAll(path, "{id}", strconv.FormatInt(res.Rule.ID, 10))
+			}
+			path = strings.ReplaceAll(path, "{port}", "4242")
+			if key == "POST /api/v1/firewall/confirm" {
+				if _, err := e.app.Firewall.Apply(context.Background(), app.OperatorActor(), rampart.FirewallApplyInput{FirewallChange: rampart.FirewallChange{ConfirmWithin: rampart.Duration(time.Minute)}}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			path = strings.ReplaceAll(path, "{name}", "web")
 			path = strings.ReplaceAll(path, "{domain}", "web.example.org")
 			// … and, for the operations on one SSH key, a key.
@@ -357,6 +374,19 @@ var schemaTypes = map[string]reflect.Type{
 
 	// The TXT record that proves a domain (issue 8).
 	"DomainChallenge": reflect.TypeFor[rampart.DomainChallenge](),
+
+	// The host firewall (issue 9).
+	"FirewallState":         reflect.TypeFor[rampart.FirewallState](),
+	"FirewallRule":          reflect.TypeFor[rampart.FirewallRule](),
+	"FirewallRuleList":      reflect.TypeFor[rampart.FirewallRuleList](),
+	"FirewallRuleInput":     reflect.TypeFor[rampart.FirewallRuleInput](),
+	"FirewallRulePatch":     reflect.TypeFor[rampart.FirewallRulePatch](),
+	"FirewallToolPortInput": reflect.TypeFor[rampart.FirewallToolPortInput](),
+	"FirewallApplyInput":    reflect.TypeFor[rampart.FirewallApplyInput](),
+	"FirewallPending":       reflect.TypeFor[rampart.FirewallPending](),
+	"FirewallStatus":        reflect.TypeFor[rampart.FirewallStatus](),
+	"FirewallToolPort":      reflect.TypeFor[rampart.FirewallToolPort](),
+	"FirewallRuleResult":    reflect.TypeFor[rampart.FirewallRuleResult](),
 }
 
 // stringSchemas are the schemas for Go string types (names, URLs, enums).
@@ -365,6 +395,7 @@ var stringSchemas = []string{"ServiceName", "Upstream", "ServiceState", "Duratio
 // requestSchemas are decoded with unknown fields refused, which the
 // document must say with additionalProperties: false.
 var requestSchemas = []string{"ServiceInput", "ServiceUpdate", "RateLimit", "Cache", "DomainInput", "DomainUpdate", "SSLResetInput",
+	"FirewallRuleInput", "FirewallRulePatch", "FirewallToolPortInput", "FirewallApplyInput",
 	"SSHKeyInput",
 }
 

@@ -142,6 +142,8 @@ type Options struct {
 	// Resolver looks up upstream host names when a service is saved; nil:
 	// the system's.
 	Resolver Resolver
+	// Firewall describes the node's firewall setup (see FirewallOptions).
+	Firewall FirewallOptions
 }
 
 // App is the service layer. Create it with New; it is safe for concurrent
@@ -154,6 +156,7 @@ type App struct {
 	SSHKeys  *SSHKeys
 	Logs     *Logs
 	SSL      *SSL
+	Firewall *Firewall
 
 	core *core
 }
@@ -199,10 +202,11 @@ func New(st store.Store, opts Options) *App {
 			byAccount: &auth.Throttle{Limit: LoginFailuresPerAccount, Window: LoginFailureWindow},
 			byIP:      &auth.Throttle{Limit: LoginFailuresPerIP, Window: LoginFailureWindow},
 		},
-		Audit: &Audit{c},
-		Logs:  &Logs{core: c},
-		SSL:   &SSL{c},
-		core:  c,
+		Audit:    &Audit{c},
+		Logs:     &Logs{core: c},
+		SSL:      &SSL{c},
+		Firewall: &Firewall{c},
+		core:     c,
 	}
 }
 

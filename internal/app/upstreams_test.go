@@ -1,15 +1,13 @@
 package app
 
 import (
-	"context"
 	"net"
 	"net/netip"
 	"strings"
 	"testing"
 
-	"github.com/miekg/dns"
-
 	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/dnstest"
 	"github.com/rampart-dev/rampart/internal/egress"
 )
 
@@ -17,41 +15,11 @@ import (
 // server on loopback, and returns a resolver that asks only it.
 func testDNS(t *testing.T, zone map[string][]string) *net.Resolver {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	d := dnstest.Start(t)
+	for name, addrs := range zone {
+		d.Set(name, addrs...)
 	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		addrs, ok := zone[strings.TrimSuffix(q.Question[0].Name, ".")]
-		if !ok {
-			m.Rcode = dns.RcodeNameError
-		}
-		for _, s := range addrs {
-			a := netip.MustParseAddr(s)
-			hdr := dns.RR_Header{Name: q.Question[0].Name, Class: dns.ClassINET, Ttl: 60}
-			switch {
-			case a.Is4() && q.Question[0].Qtype == dns.TypeA:
-				hdr.Rrtype = dns.TypeA
-				m.Answer = append(m.Answer, &dns.A{Hdr: hdr, A: a.AsSlice()})
-			case a.Is6() && q.Question[0].Qtype == dns.TypeAAAA:
-				hdr.Rrtype = dns.TypeAAAA
-				m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr, AAAA: a.AsSlice()})
-			}
-		}
-		_ = w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	server := pc.LocalAddr().String()
-	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "udp", server)
-	}}
+	return d.Resolver()
 }
 
 // newPolicyFixture is an app with the default upstream policy, rampart's

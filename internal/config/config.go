@@ -113,6 +113,14 @@ type Config struct {
 		// lies inside them, and rampart's own listeners always do.
 		AllowedNetworks []string `yaml:"allowed_networks"`
 	} `yaml:"upstreams"`
+	// Firewall configures the host firewall (internal/firewall).
+	Firewall struct {
+		// Enforce applies the firewall rules to the host's nftables; off
+		// (the default, and always in --demo) they are a plan: stored,
+		// checked and shown, never applied, so a demo or a test run never
+		// changes the host's ruleset.
+		Enforce bool `yaml:"enforce"`
+	} `yaml:"firewall"`
 	Log struct {
 		Level     string `yaml:"level"`
 		Format    string `yaml:"format"`

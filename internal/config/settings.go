@@ -47,6 +47,7 @@ var settings = []setting{
 	{"limits.transfer_window", "a request body being received, or a response the client has stopped taking, must move at least limits.transfer_min_bytes in this time, else the connection is closed", func(c *Config) any { return &c.Limits.TransferWindow }},
 	{"limits.transfer_min_bytes", "bytes a request body or a response must move per limits.transfer_window; slower clients are cut, however long a transfer that moves takes", func(c *Config) any { return &c.Limits.TransferMinBytes }},
 	{"upstreams.allowed_networks", "networks members may point services at (CIDRs or IPs, comma-separated); default: every address except loopback, link-local, cloud metadata and rampart's own listeners, which stay refused unless a listed network lies inside them; admins can allow more per service (allow_private_upstreams)", func(c *Config) any { return &c.Upstreams.AllowedNetworks }},
+	{"firewall.enforce", "apply the firewall rules to this host's nftables (rampart's own table; other tables are left alone); off: the rules are only a plan, nothing on the host changes", func(c *Config) any { return &c.Firewall.Enforce }},
 	{"log.level", "debug, info, warn or error", func(c *Config) any { return &c.Log.Level }},
 	{"log.format", "text or json", func(c *Config) any { return &c.Log.Format }},
 	{"log.access_log", "write one log line per edge request", func(c *Config) any { return &c.Log.AccessLog }},

@@ -60,6 +60,18 @@ var rules = []rule{
 		Why:      "the service layer checks upstreams at save time and the edge at dial time with the same policy, so it must stay as light as the lighter of the two: the standard library only",
 		Allow:    isStd,
 	},
+	{
+		Packages: "./internal/firewall/rules",
+		Why:      "the rule model and parser are shared by the service layer, the API client's callers and enforcement, so the bounds are defined once; the standard library only keeps it importable from all of them",
+		Allow:    isStd,
+	},
+	{
+		Packages: "./internal/app",
+		Why:      "the service layer validates firewall rules with internal/firewall/rules and gets the nft text through an Options func; the nftables/netlink enforcement stays in serve's reconciler",
+		Deny: func(dep string) bool {
+			return dep == module+"/internal/firewall" || under(dep, "github.com/google/nftables") || under(dep, "github.com/mdlayher/netlink")
+		},
+	},
 }
 
 // heavy are the data plane's big dependencies.
@@ -86,6 +98,7 @@ func TestDependencies(t *testing.T) {
 // TestRules checks that the rules catch what they are for.
 func TestRules(t *testing.T) {
 	client, app, root, edge := rules[0], rules[1], rules[2], rules[3]
+	fwRules, appFirewall := rules[5], rules[6]
 	for _, tc := range []struct {
 		r       rule
 		dep     string
@@ -117,6 +130,13 @@ func TestRules(t *testing.T) {
 		{edge, module, false},
 		{edge, module + "/internal/store/sqlite", false},
 		{edge, module + "/internal/app", false},
+		{fwRules, "net/netip", true},
+		{fwRules, module, false},
+		{fwRules, "golang.org/x/sys/unix", false},
+		{appFirewall, module + "/internal/firewall/rules", true},
+		{appFirewall, module + "/internal/firewall", false},
+		{appFirewall, "github.com/google/nftables/expr", false},
+		{appFirewall, "github.com/mdlayher/netlink", false},
 	} {
 		ok := (tc.r.Deny == nil || !tc.r.Deny(tc.dep)) && (tc.r.Allow == nil || tc.r.Allow(tc.dep))
 		if ok != tc.allowed {

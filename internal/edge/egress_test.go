@@ -9,45 +9,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 
-	"github.com/miekg/dns"
-
+	"github.com/rampart-dev/rampart/internal/dnstest"
 	"github.com/rampart-dev/rampart/internal/egress"
 )
-
-// rebindingDNS serves A records for every name from a real DNS server on
-// loopback; the answer is whatever *addr holds at the time of the query,
-// with a TTL of 0, like a DNS rebinding attacker's server.
-func rebindingDNS(t *testing.T, addr *atomic.Pointer[netip.Addr]) *net.Resolver {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		if len(q.Question) == 1 && q.Question[0].Qtype == dns.TypeA {
-			m.Answer = append(m.Answer, &dns.A{
-				Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 0},
-				A:   addr.Load().AsSlice(),
-			})
-		}
-		_ = w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	server := pc.LocalAddr().String()
-	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "udp", server)
-	}}
-}
 
 // TestUpstreamTransportRebinding: a host name that resolved to an allowed
 // address when the service was saved, and to loopback when the edge dials
@@ -56,10 +22,12 @@ func rebindingDNS(t *testing.T, addr *atomic.Pointer[netip.Addr]) *net.Resolver 
 // that route opened is never lent to a route without it. An own listener
 // is refused even with the override.
 func TestUpstreamTransportRebinding(t *testing.T) {
-	var answer atomic.Pointer[netip.Addr]
+	// A real DNS server whose answer the test changes, as a DNS rebinding
+	// attacker's would (TTL 0).
+	dns := dnstest.Start(t)
 	public := netip.MustParseAddr("192.0.2.10")
-	answer.Store(&public)
-	resolver := rebindingDNS(t, &answer)
+	dns.Set("app.rebind.test", public.String())
+	resolver := dns.Resolver()
 
 	policy := egress.New(nil)
 	// What the service layer does when the service is saved.
@@ -72,8 +40,7 @@ func TestUpstreamTransportRebinding(t *testing.T) {
 	}
 
 	// Later the name points at loopback, where something private listens.
-	loopback := netip.MustParseAddr("127.0.0.1")
-	answer.Store(&loopback)
+	dns.Set("app.rebind.test", "127.0.0.1")
 	private := echoUpstream(t, "private")
 	port := private.Listener.Addr().(*net.TCPAddr).Port
 	target := "http://app.rebind.test:" + strconv.Itoa(port)

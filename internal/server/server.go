@@ -62,6 +62,8 @@ type Server struct {
 	certs   *certs.Manager
 	routes  *agent.Routes
 	domains *agent.Domains
+	// firewall keeps the node's nftables table equal to its rules.
+	firewall *agent.Firewall
 	// reconcilers are run by loop, each on its own; a new one is one
 	// more entry in the list New makes.
 	loop        *agent.Loop
@@ -140,13 +142,15 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	upstreams.AddLocal(s.domains.NodeIPs...)
 	s.app = app.New(db, app.Options{Logger: log, PlatformDomain: cfg.Platform.Domain, Quotas: cfg.LimitsQuotas(), Upstreams: upstreams,
 		Cache: edgeCache{s.edge}, DNS: s.domains, Logs: dataplane.Logs(s.logs), CheckKeyPair: dataplane.CheckKeyPair,
+		Firewall: firewallOptions(cfg),
 		// The certificate manager is made below, once the listeners it
 		// answers challenges on are bound.
 		Certificates: app.ResetFunc(func(ctx context.Context, name string) (string, error) { return s.certs.Reset(ctx, name) }),
 		SSHKeys:      app.SSHKeyOptions{Manage: cfg.SSH.ManageAuthorizedKeys, User: cfg.SSH.User}})
 	s.routes = &agent.Routes{Store: db, Edge: edgeRoutes{s.edge, s.logs}, PlatformDomain: cfg.Platform.Domain, Upstreams: upstreams, Log: log}
 	s.loop = &agent.Loop{Store: db, Metrics: reg, Log: log}
-	s.reconcilers = []agent.Reconciler{s.routes, s.domains}
+	s.firewall = newFirewallReconciler(cfg, db, s.app, log)
+	s.reconcilers = []agent.Reconciler{s.routes, s.domains, s.firewall}
 	// Every listener is guarded against slow and greedy clients.
 	edgeGuard, adminGuard, err := newGuards(cfg, clientIP.Trusted, reg, log)
 	if err != nil {
@@ -314,6 +318,9 @@ func (s *Server) Run(ctx context.Context) error {
 	// so a restart never answers 404 for services that exist.
 	if err := s.loop.SyncOnce(ctx, s.routes); err != nil {
 		return fmt.Errorf("building the first routing table: %w", err)
+	}
+	if err := s.startFirewall(ctx); err != nil {
+		return err
 	}
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

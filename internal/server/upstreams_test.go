@@ -1,20 +1,17 @@
 package server
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync/atomic"
 	"testing"
-
-	"github.com/miekg/dns"
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/agent"
 	"github.com/rampart-dev/rampart/internal/app"
+	"github.com/rampart-dev/rampart/internal/dnstest"
 	"github.com/rampart-dev/rampart/internal/edge"
 	"github.com/rampart-dev/rampart/internal/egress"
 	"github.com/rampart-dev/rampart/internal/store"
@@ -29,10 +26,10 @@ import (
 // edge's dial is refused with a 502, and nothing reaches the loopback
 // program.
 func TestUpstreamDNSRebinding(t *testing.T) {
-	var answer atomic.Pointer[netip.Addr]
+	dns := dnstest.Start(t)
 	public := netip.MustParseAddr("192.0.2.10")
-	answer.Store(&public)
-	resolver := rebindingResolver(t, &answer)
+	dns.Set("rebind.test", public.String())
+	resolver := dns.Resolver()
 
 	private := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		t.Errorf("the loopback program got %s %s through the edge", r.Method, r.URL)
@@ -53,8 +50,7 @@ func TestUpstreamDNSRebinding(t *testing.T) {
 		t.Fatalf("saving a service whose name resolves to %s: %v", public, err)
 	}
 	// The attacker's DNS answer changes.
-	loopback := netip.MustParseAddr("127.0.0.1")
-	answer.Store(&loopback)
+	dns.Set("rebind.test", "127.0.0.1")
 	// A new save now sees it.
 	if _, err := a.Services.Update(ctx, app.UserActor(member, "192.0.2.1"), rampart.ServiceUpdate{Name: "app", Upstreams: []string{"http://rebind.test:" + port + "/"}}); rampart.ErrorField(err) != "upstreams" || !strings.Contains(rampart.ErrorMessage(err), "rebind.test resolves to 127.0.0.1") {
 		t.Errorf("saving again after the change: %v", err)
@@ -87,35 +83,4 @@ func TestUpstreamDNSRebinding(t *testing.T) {
 	if le := <-entries; !strings.Contains(le.Error, "upstream address 127.0.0.1 is not allowed: it is a loopback address") {
 		t.Errorf("log entry error %q, want the refusal", le.Error)
 	}
-}
-
-// rebindingResolver is a resolver that asks only a DNS server on loopback
-// which answers every A query with *addr at the time, with a TTL of 0.
-func rebindingResolver(t *testing.T, addr *atomic.Pointer[netip.Addr]) *net.Resolver {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		if q.Question[0].Qtype == dns.TypeA {
-			m.Answer = append(m.Answer, &dns.A{
-				Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 0},
-				A:   addr.Load().AsSlice(),
-			})
-		}
-		_ = w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	server := pc.LocalAddr().String()
-	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "udp", server)
-	}}
 }

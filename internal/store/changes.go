@@ -19,15 +19,16 @@ const (
 	// KindDomains: the custom domains of services, with their TLS modes
 	// and uploaded certificates (not their observed states).
 	KindDomains Kind = "domains"
+	// KindFirewall: the nodes' firewall rules, confirm windows and
+	// suspensions (not their observed status).
+	KindFirewall Kind = "firewall"
 	// KindSSHKeys: the SSH keys of each node's authorized_keys.
 	KindSSHKeys Kind = "ssh_keys"
 )
 
 // Kinds lists every kind, for tests and for stores that set up one counter
 // per kind.
-var Kinds = []Kind{KindServices, KindDomains,
-	KindSSHKeys,
-}
+var Kinds = []Kind{KindServices, KindDomains, KindFirewall, KindSSHKeys}
 
 // Changes tells reconcilers that desired state changed.
 //

@@ -34,6 +34,7 @@ type Store interface {
 	Sessions
 	Services
 	Domains
+	Firewall
 	Audit
 	Changes
 	SSHKeys
@@ -134,6 +135,39 @@ type Domains interface {
 	// because the certificate manager's list changes with it.
 	UpdateDomainTLS(ctx context.Context, d *rampart.Domain) error
 	DeleteDomain(ctx context.Context, id int64) error
+}
+
+// Firewall persists each node's firewall rules (desired state, the firewall
+// revision), its open confirm window and whether enforcement is suspended
+// (desired state too: a change wakes the firewall reconciler), and its
+// status (observed state: no revision change).
+type Firewall interface {
+	// ListFirewallRules returns the node's rules ordered by protocol and
+	// first port.
+	ListFirewallRules(ctx context.Context, node string) ([]*rampart.FirewallRule, error)
+	FirewallRuleByID(ctx context.Context, id int64) (*rampart.FirewallRule, error)
+	// CreateFirewallRule inserts r and sets r.ID, CreatedAt and UpdatedAt.
+	CreateFirewallRule(ctx context.Context, r *rampart.FirewallRule) error
+	// UpdateFirewallRule writes Proto, ports, Sources and Comment of r (by
+	// ID) and bumps UpdatedAt.
+	UpdateFirewallRule(ctx context.Context, r *rampart.FirewallRule) error
+	DeleteFirewallRule(ctx context.Context, id int64) error
+	// ReplaceFirewallRules makes the node's rules exactly rs, keeping their
+	// IDs and times: a rollback to a snapshot.
+	ReplaceFirewallRules(ctx context.Context, node string, rs []*rampart.FirewallRule) error
+	// FirewallNode returns the node's pending window, suspension and
+	// status; a node never written has the zero value, not ENOTFOUND.
+	FirewallNode(ctx context.Context, node string) (*rampart.FirewallNode, error)
+	// SetFirewallPending opens (p != nil) or closes (nil) the node's
+	// confirm window.
+	SetFirewallPending(ctx context.Context, node string, p *rampart.FirewallPending) error
+	// SetFirewallSuspended records whether enforcement is suspended, and
+	// moves the firewall revision even when it did not change, so that
+	// the reconciler re-applies (POST /firewall/apply).
+	SetFirewallSuspended(ctx context.Context, node string, suspended bool) error
+	// SetFirewallStatus records the reconciler's report; it does not move
+	// the revision.
+	SetFirewallStatus(ctx context.Context, node string, st rampart.FirewallStatus) error
 }
 
 // AuditFilter narrows ListAudit; the service layer and the API share it.

@@ -29,8 +29,8 @@ import (
 	"github.com/rampart-dev/rampart/internal/agent"
 	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/certs"
-	"github.com/rampart-dev/rampart/internal/certs/pebbletest"
 	"github.com/rampart-dev/rampart/internal/dnscheck"
+	"github.com/rampart-dev/rampart/internal/dnstest"
 	edgepkg "github.com/rampart-dev/rampart/internal/edge"
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
 )
@@ -102,7 +102,7 @@ func TestBrowser(t *testing.T) {
 	// record: shop.test has the CNAME, www.elsewhere.example points
 	// elsewhere, and shop.example, a bare domain, points here.
 	var domains *agent.Domains
-	dnsSrv := pebbletest.StartDNS(t)
+	dnsSrv := dnstest.Start(t)
 	dnsSrv.Set("blog."+testDomain, testNodeIPs...)
 	dnsSrv.SetCNAME("shop.test", "blog."+testDomain)
 	dnsSrv.Set("www.elsewhere.example", "203.0.113.9")

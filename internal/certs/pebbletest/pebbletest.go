@@ -2,7 +2,7 @@
 // integration tests: a real CA doing real HTTP-01 and TLS-ALPN-01
 // validation, on loopback.
 //
-//   - Names resolve only through a DNS server the test controls ([DNS],
+//   - Names resolve only through a DNS server the test controls ([dnstest.DNS],
 //     Pebble's -dnsserver), so nothing touches /etc/hosts.
 //   - The ACME API is reached through a small TCP proxy that counts
 //     connections ([Pebble.Connections]), so a test can assert that
@@ -50,6 +50,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rampart-dev/rampart/internal/dnstest"
 )
 
 // Version is the Pebble release these helpers are written for.
@@ -115,7 +117,7 @@ type Pebble struct {
 	// APIRootPEM is the root to trust for the ACME API's HTTPS.
 	APIRootPEM []byte
 	// DNS answers the validation authority's lookups.
-	DNS *DNS
+	DNS *dnstest.DNS
 
 	t         testing.TB
 	bin, conf string
@@ -141,7 +143,7 @@ func Start(t testing.TB, opts Options) *Pebble {
 	apiRoot, certFile, keyFile := apiCertificate(t, dir)
 	p := &Pebble{
 		APIRootPEM: apiRoot,
-		DNS:        StartDNS(t),
+		DNS:        dnstest.Start(t),
 		t:          t,
 		bin:        bin,
 		conf:       filepath.Join(dir, "pebble.json"),

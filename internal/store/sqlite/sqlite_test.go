@@ -515,10 +515,15 @@ func TestMigrationAllowPrivateUpstreams(t *testing.T) {
 		}
 	}
 	db.Close()
-	// Back to the schema before migration 7 (undoing 8 on the way), with
+	// Back to the schema before migration 7 (undoing 10, 9 and 8 on the way), with
 	// a service of each.
 	r := raw(t, path)
 	for _, q := range []string{
+		// Migration 9 (the firewall) adds tables only.
+		`DROP TABLE firewall_rules`,
+		`DROP TABLE firewall_nodes`,
+		`DROP TABLE firewall_status`,
+		`DELETE FROM revisions WHERE kind = 'firewall'`,
 		`DROP TRIGGER revisions_domains_verified`,
 		`ALTER TABLE domains DROP COLUMN verified_at`,
 		`DROP TABLE domain_challenges`,

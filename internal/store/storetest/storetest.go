@@ -83,6 +83,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Domains/Challenge", testDomainChallenge},
 		{"Domains/Verify", testDomainVerify},
 
+		{"Firewall/Rules", testFirewallRules},
+		{"Firewall/Node", testFirewallNode},
+
 		{"Audit/Add", testAuditAdd},
 		{"Audit/Filters", testAuditFilters},
 		{"Audit/Paging", testAuditPaging},

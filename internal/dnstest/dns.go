@@ -1,6 +1,12 @@
-package pebbletest
+// Package dnstest runs a small authoritative DNS server for tests, with
+// records the test sets and changes while it runs: Pebble's validation
+// authority, the custom-domain checks and the upstream checks (a name
+// whose answer changes between a save and a dial, as in DNS rebinding) all
+// ask it.
+package dnstest
 
 import (
+	"context"
 	"net"
 	"strings"
 	"sync"
@@ -25,8 +31,8 @@ type DNS struct {
 	queries map[string]int
 }
 
-// StartDNS starts a DNS server on 127.0.0.1 that runs until the test ends.
-func StartDNS(t testing.TB) *DNS {
+// Start starts a DNS server on 127.0.0.1 that runs until the test ends.
+func Start(t testing.TB) *DNS {
 	t.Helper()
 	d := &DNS{records: map[string][]net.IP{}, cnames: map[string]string{}, txts: map[string][]string{}, queries: map[string]int{}}
 	var tcp net.Listener
@@ -56,6 +62,14 @@ func StartDNS(t testing.TB) *DNS {
 		_ = us.Shutdown()
 	})
 	return d
+}
+
+// Resolver returns a resolver that asks this server only.
+func (d *DNS) Resolver() *net.Resolver {
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var dialer net.Dialer
+		return dialer.DialContext(ctx, network, d.Addr)
+	}}
 }
 
 // Set makes name resolve to ips (A and AAAA records as fits each). No ips:
