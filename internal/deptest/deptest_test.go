@@ -238,3 +238,66 @@ func TestSSHKeysRule(t *testing.T) {
 		}
 	}
 }
+
+// authPrimitive is what the MFA building blocks (TOTP, sealed secrets) may
+// depend on. They are tested alone and used by the service layer, so they
+// know nothing of HTTP, the store or the domain types: the standard library
+// without net/http, golang.org/x, and the TOTP library with its QR encoder.
+func authPrimitive(dep string) bool {
+	return isStd(dep) && !under(dep, "net/http") ||
+		under(dep, "golang.org/x") ||
+		under(dep, "github.com/pquerna/otp") ||
+		under(dep, "github.com/boombuler/barcode") ||
+		under(dep, module+"/internal/auth/totp") ||
+		under(dep, module+"/internal/auth/sealed")
+}
+
+// The MFA primitives' rules join the list at init, like the SSH keys rule,
+// one per package: internal/auth itself (sessions, later) may need net/http.
+func init() {
+	for _, p := range []string{"./internal/auth/totp", "./internal/auth/sealed"} {
+		rules = append(rules, rule{
+			Packages: p,
+			Why:      "the MFA primitives are tested alone and know nothing of HTTP, the store or the domain types: the standard library without net/http, golang.org/x, and github.com/pquerna/otp with its QR encoder only",
+			Allow:    authPrimitive,
+		})
+	}
+}
+
+// TestAuthPrimitivesRules checks that the rules for internal/auth/totp and
+// internal/auth/sealed catch what they are for.
+func TestAuthPrimitivesRules(t *testing.T) {
+	for _, name := range []string{"./internal/auth/totp", "./internal/auth/sealed"} {
+		var r *rule
+		for i := range rules {
+			if rules[i].Packages == name {
+				r = &rules[i]
+			}
+		}
+		if r == nil {
+			t.Fatalf("no rule for %s", name)
+		}
+		for dep, allowed := range map[string]bool{
+			"crypto/subtle":                        true,
+			"image/png":                            true,
+			"golang.org/x/crypto/chacha20poly1305": true,
+			"github.com/pquerna/otp/hotp":          true,
+			"github.com/boombuler/barcode/qr":      true,
+			module + "/internal/auth/sealed":       true,
+			"net/http":                             false,
+			"net/http/httptest":                    false,
+			module:                                 false,
+			module + "/internal/store":             false,
+			module + "/internal/app":               false,
+			module + "/internal/auth":              false,
+			"github.com/makiuchi-d/gozxing":        false, // tests only
+			"github.com/pquerna/otpx":              false,
+			"github.com/prometheus/client_golang":  false,
+		} {
+			ok := (r.Deny == nil || !r.Deny(dep)) && (r.Allow == nil || r.Allow(dep))
+			if ok != allowed {
+				t.Errorf("%s: %s allowed = %v, want %v", name, dep, ok, allowed)
+			}
+		}
+	}
+}
