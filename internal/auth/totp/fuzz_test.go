@@ -35,7 +35,7 @@ func FuzzParseCode(f *testing.F) {
 			t.Fatalf("Validate(%q) = %v, want ErrMalformed as parseCode said", in, verr)
 		case verr == nil && (step < stepAt(now)-Skew || step > stepAt(now)+Skew):
 			t.Fatalf("Validate(%q) = step %d, outside the window", in, step)
-		case verr != nil && !errors.Is(verr, ErrMalformed) && !errors.Is(verr, ErrInvalid):
+		case verr != nil && !errors.Is(verr, ErrMalformed) && !errors.Is(verr, ErrWrongCode):
 			t.Fatalf("Validate(%q): unexpected error %v", in, verr)
 		}
 	})

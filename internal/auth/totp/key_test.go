@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/base32"
 	"image"
+	"image/color"
 	"image/png"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/boombuler/barcode/qr"
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
 )
@@ -114,5 +116,48 @@ func TestFormatSecret(t *testing.T) {
 		if got := FormatSecret(in); got != want {
 			t.Errorf("FormatSecret(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestQRQuietZone checks the white border readers need: at least four
+// modules of it on every side, at whole pixels per module.
+func TestQRQuietZone(t *testing.T) {
+	url := "otpauth://totp/rampart:alice@example.com?algorithm=SHA1&digits=6&issuer=rampart&period=30&secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"
+	code, err := qr.Encode(url, qr.M, qr.Auto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := code.Bounds().Dx()
+	img, err := qrImage(url, QRSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scale := QRSize / (n + 2*quietZone)
+	if scale < 3 {
+		t.Fatalf("%d pixels per module: too few for a phone camera", scale)
+	}
+	border := (QRSize - n*scale) / 2
+	if border < quietZone*scale {
+		t.Fatalf("border %d px, want at least %d", border, quietZone*scale)
+	}
+	dark := 0
+	for y := 0; y < QRSize; y++ {
+		for x := 0; x < QRSize; x++ {
+			isDark := color.GrayModel.Convert(img.At(x, y)).(color.Gray).Y < 0x80
+			inside := x >= border && y >= border && x < border+n*scale && y < border+n*scale
+			if isDark && !inside {
+				t.Fatalf("dark pixel at (%d,%d) in the quiet zone", x, y)
+			}
+			if isDark {
+				dark++
+			}
+		}
+	}
+	if dark == 0 {
+		t.Fatal("no dark pixels: no QR code drawn")
+	}
+	// The top-left finder pattern starts at the corner of the code.
+	if c := color.GrayModel.Convert(img.At(border, border)).(color.Gray).Y; c >= 0x80 {
+		t.Error("the finder pattern's corner module is not dark")
 	}
 }

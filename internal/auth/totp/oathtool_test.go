@@ -88,8 +88,8 @@ func TestWeAcceptOathtoolCodes(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	good, _ := Code(k.Secret, now)
 	bad := fmt.Sprintf("%06d", (atoi(good)+1)%1000000)
-	if _, err := Validate(k.Secret, bad, now, 0); !errors.Is(err, ErrInvalid) {
-		t.Errorf("Validate(%s) = %v, want ErrInvalid", bad, err)
+	if _, err := Validate(k.Secret, bad, now, 0); !errors.Is(err, ErrWrongCode) {
+		t.Errorf("Validate(%s) = %v, want ErrWrongCode", bad, err)
 	}
 	if out, err := runOathtool(t, bin, "--totp", "-b", "-N", "@1800000000", "-w", "0", k.Secret, bad); err == nil {
 		t.Errorf("oathtool accepted a wrong code %s: %s", bad, out)

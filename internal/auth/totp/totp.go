@@ -43,9 +43,9 @@ var (
 	// ErrMalformed means the input is not a code at all (not 6 digits once
 	// spaces are removed): tell the user to type the 6 digits the app shows.
 	ErrMalformed = errors.New("totp: a code is 6 digits")
-	// ErrInvalid means a well-formed code that does not match: a wrong
+	// ErrWrongCode means a well-formed code that does not match: a wrong
 	// code, a code for another account, or a phone clock far off.
-	ErrInvalid = errors.New("totp: wrong code (check that the phone's clock is set automatically)")
+	ErrWrongCode = errors.New("totp: wrong code (check that the phone's clock is set automatically)")
 	// ErrReplay means the code matched, but for a step at or before the
 	// last one accepted for this user: it was already used (perhaps by
 	// someone watching), so wait for the app to show the next code.
@@ -63,7 +63,13 @@ var (
 //
 // Spaces in code are ignored ("123 456"). The comparison is constant-time and
 // every candidate step is computed, so the time taken says nothing about
-// which step matched. Errors: ErrMalformed, ErrInvalid, ErrReplay, ErrSecret.
+// which step matched. Errors: ErrMalformed, ErrWrongCode, ErrReplay, ErrSecret.
+//
+// Validate does not count attempts: a million codes are guessed quickly, so
+// the caller throttles per account and per address (internal/auth's
+// throttle) before calling it. If the server's clock is set back, codes are
+// refused as replays until it passes lastStep again; that is the price of
+// never accepting a code twice.
 func Validate(secret, code string, now time.Time, lastStep int64) (step int64, err error) {
 	return validate(secret, code, now, lastStep, Digits)
 }
@@ -115,7 +121,7 @@ func validate(secret, input string, now time.Time, lastStep int64, digits int) (
 	case replayed:
 		return 0, ErrReplay
 	default:
-		return 0, ErrInvalid
+		return 0, ErrWrongCode
 	}
 }
 

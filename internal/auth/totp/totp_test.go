@@ -60,11 +60,11 @@ func TestSkew(t *testing.T) {
 		offset time.Duration
 		want   error
 	}{
-		{-2 * Period * time.Second, ErrInvalid},
+		{-2 * Period * time.Second, ErrWrongCode},
 		{-Period * time.Second, nil},
 		{0, nil},
 		{Period * time.Second, nil},
-		{2 * Period * time.Second, ErrInvalid},
+		{2 * Period * time.Second, ErrWrongCode},
 	} {
 		c, err := Code(rfcSecret, now.Add(tc.offset))
 		if err != nil {
@@ -120,8 +120,8 @@ func TestMalformed(t *testing.T) {
 			t.Errorf("Validate(%q) = %v, want ErrMalformed", in, err)
 		}
 	}
-	if _, err := Validate(rfcSecret, "000000", now, 0); !errors.Is(err, ErrInvalid) {
-		t.Errorf("wrong code: err = %v, want ErrInvalid", err)
+	if _, err := Validate(rfcSecret, "000000", now, 0); !errors.Is(err, ErrWrongCode) {
+		t.Errorf("wrong code: err = %v, want ErrWrongCode", err)
 	}
 }
 
@@ -145,7 +145,7 @@ func TestStepBefore1970(t *testing.T) {
 	if got := stepAt(time.Unix(-1, 0)); got != -1 {
 		t.Errorf("stepAt(-1) = %d, want -1", got)
 	}
-	if _, err := Validate(rfcSecret, "123456", time.Unix(-100, 0), 0); !errors.Is(err, ErrInvalid) {
-		t.Errorf("before 1970: %v, want ErrInvalid", err)
+	if _, err := Validate(rfcSecret, "123456", time.Unix(-100, 0), 0); !errors.Is(err, ErrWrongCode) {
+		t.Errorf("before 1970: %v, want ErrWrongCode", err)
 	}
 }
