@@ -1,7 +1,8 @@
 // Package sealed encrypts small secrets that rampart must be able to read
-// back (TOTP secrets today), so that a copy of the database — a backup, a
-// replica, a stolen disk image of the data directory without the key — does
-// not give them away. Passwords and API tokens are hashed instead and never
+// back (TOTP secrets today), so that a copy of the database without the key
+// — a backup or SQL dump, a replica, a PostgreSQL server run by someone
+// else — does not give them away. (Whoever has both the database and the
+// key file, e.g. root on the host, reads them; that is not what this is for.) Passwords and API tokens are hashed instead and never
 // come here: only what must be recovered in plaintext is sealed.
 //
 // The key lives outside the database: a 0600 file in the data directory

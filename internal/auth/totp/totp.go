@@ -30,8 +30,8 @@ const (
 	Period = 30
 	// Skew is how many steps before or after the server's clock a code may
 	// be from: one step absorbs a phone clock a little off and a user who
-	// types the code as it changes, without widening the guessing window
-	// much (three codes of a million).
+	// types the code as it changes, and makes a blind guess right 3 times
+	// in a million instead of once.
 	Skew = 1
 )
 
