@@ -92,7 +92,7 @@ func checkKeyFile(path string, fi fs.FileInfo) error {
 }
 
 func symlinkError(path string) error {
-	return fmt.Errorf("sealed: the key file %s is a symbolic link; rampart reads its key only from a regular file, so that whoever can change the link cannot choose the key: replace the link with the file it points to (cp --remove-destination \"$(readlink -f %s)\" %s; chmod 600 %s)", path, path, path, path)
+	return fmt.Errorf("sealed: the key file %s is a symbolic link; rampart reads its key only from a regular file, so that whoever can change the link cannot choose the key: replace the link with the file it points to (cp --remove-destination \"$(readlink -f %s)\" %s; chmod 600 %s), or, where secrets are mounted as links (Kubernetes), give the key in %s instead", path, path, path, path, EnvKey)
 }
 
 func sizeError(path string) error {
