@@ -34,6 +34,7 @@ var statuses = []struct {
 	{CodeUnsupportedMediaType, http.StatusUnsupportedMediaType},
 	{ETOOMANY, http.StatusTooManyRequests},
 	{EINTERNAL, http.StatusInternalServerError},
+	{EUNAVAILABLE, http.StatusServiceUnavailable},
 }
 
 // StatusForCode returns the HTTP status for an error code; unknown codes

@@ -5,7 +5,7 @@ import "testing"
 func TestStatusMapping(t *testing.T) {
 	for code, status := range map[string]int{
 		EINVALID: 400, EUNAUTHORIZED: 401, EFORBIDDEN: 403, ENOTFOUND: 404,
-		ECONFLICT: 409, ETOOMANY: 429, EINTERNAL: 500, "what": 500,
+		ECONFLICT: 409, ETOOMANY: 429, EINTERNAL: 500, EUNAVAILABLE: 503, "what": 500,
 		CodeMethodNotAllowed: 405, CodeRequestTooLarge: 413, CodeUnsupportedMediaType: 415,
 	} {
 		if got := StatusForCode(code); got != status {

@@ -15,7 +15,8 @@ const (
 	EUNAUTHORIZED = "unauthorized" // no valid credentials
 	EFORBIDDEN    = "forbidden"    // valid credentials, not allowed
 	ETOOMANY      = "too_many_requests"
-	EINTERNAL     = "internal" // a bug or an outage; details go to the log, not the caller
+	EUNAVAILABLE  = "unavailable" // a dependency (the mail server, the secret key) is missing or down; the message says which
+	EINTERNAL     = "internal"    // a bug or an outage; details go to the log, not the caller
 )
 
 // Error is an error meant for the person at the other end: Message says what

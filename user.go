@@ -24,6 +24,18 @@ type User struct {
 	PasswordHash string    `json:"-"` // argon2id, PHC string format
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
+
+	// MFA is the second factor every login asks for (MFAEmail for a new
+	// account).
+	MFA MFAMethod `json:"mfa"`
+	// TOTPSecret is the authenticator app's seed, sealed with the key kept
+	// outside the database (package sealed); nil without an app.
+	TOTPSecret []byte `json:"-"`
+	// TOTPPending is a seed shown during enrolment and not yet validated.
+	TOTPPending []byte `json:"-"`
+	// TOTPLastStep is the time step of the last accepted app code: a code
+	// of that step or an earlier one is refused, so none works twice.
+	TOTPLastStep int64 `json:"-"`
 }
 
 // IsAdmin reports whether u may act on everything.
@@ -83,4 +95,7 @@ type LoginInput struct {
 	Email    string
 	Password string
 	IP       string // the client's address, for throttling and the audit log
+	// Device is the browser's device cookie (Accounts.DeviceToken), if
+	// any: proof that it completed a login before.
+	Device string
 }

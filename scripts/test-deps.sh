@@ -8,8 +8,10 @@ set -euo pipefail
 # slowhttptest for the slow-client tests (e2e/slowclient_test.go),
 # OpenSSH's server and client for the authorized_keys tests
 # (internal/sshkeys/sshd_test.go runs a real sshd and logs in with ssh), ip
-# and nft for the firewall's network-namespace tests (internal/firewall).
-APT_PACKAGES=(chromium ca-certificates curl slowhttptest openssh-server openssh-client nftables iproute2)
+# and nft for the firewall's network-namespace tests (internal/firewall),
+# oathtool to cross-check the TOTP codes (internal/auth/totp) and swaks to
+# speak real SMTP to the test mail receiver (internal/mailer/smtptest).
+APT_PACKAGES=(chromium ca-certificates curl slowhttptest openssh-server openssh-client nftables iproute2 oathtool swaks)
 # Go tools, pinned.
 STATICCHECK_VERSION=v0.8.2   # staticcheck 2026.2.2
 PEBBLE_VERSION=v2.10.1       # Let's Encrypt's ACME test CA, for the certificate tests

@@ -45,7 +45,7 @@ func (s *server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			body.Fields = nil
 		}
 	}
-	if status >= 500 {
+	if status >= 500 && body.Code != rampart.EUNAVAILABLE {
 		id := newRequestID()
 		s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "request_id", id, "err", err)
 		body = rampart.ErrorBody{

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -15,8 +16,10 @@ import (
 // password logins, API tokens and dashboard sessions.
 type Accounts struct {
 	*core
-	// Failed logins are throttled per account and per client IP.
-	byAccount, byIP *auth.Throttle
+	// Failed logins are throttled per account and per client IP, and so
+	// are wrong second factors, on budgets of their own.
+	byAccount, byIP, byDevice *auth.Throttle
+	codeByAccount, codeByIP   *auth.Throttle
 }
 
 // Create adds an account. Only admins and the operator may.
@@ -57,29 +60,47 @@ var errBadLogin = rampart.Errorf(rampart.EUNAUTHORIZED, "email or password is in
 
 // Login checks a password login. An unknown email costs the same time
 // as a wrong password, and both give the same answer. Failures are
-// throttled per account and per IP (see LoginFailuresPerAccount); a
-// throttled attempt is refused before the password is even checked.
+// throttled per account and per client (IPv6 by /64), with a wait that
+// doubles after a few failures and a lockout at the limit (see
+// LoginFailuresPerAccount); a throttled attempt is refused before the
+// password is even checked.
+//
+// A stranger guessing passwords must not lock the owner out: a browser
+// that completed a login to this account before (in.Device, a token from
+// DeviceToken) counts its failures on a budget of its own, untouched by
+// the account's. When an account's budget runs out its owner is emailed.
 func (a *Accounts) Login(ctx context.Context, in rampart.LoginInput) (*rampart.User, error) {
 	email, password, ip := rampart.NormalizeEmail(in.Email), in.Password, in.IP
+	ipKey := auth.ClientKey(ip)
 	now := a.now()
-	wait := max(a.byAccount.Blocked(email, now), a.byIP.Blocked(ip, now))
+	u, err := a.store.UserByEmail(ctx, email)
+	if err != nil && rampart.ErrorCode(err) != rampart.ENOTFOUND {
+		return nil, err
+	}
+	if err != nil {
+		u = nil
+	}
+	budget, key := a.byAccount, email
+	if u != nil && a.deviceUser(in.Device, now) == u.ID {
+		budget, key = a.byDevice, in.Device
+	}
+	wait := max(budget.Blocked(key, now), a.byIP.Blocked(ipKey, now))
 	if wait > 0 {
 		a.log.Warn("login throttled", "email", email, "ip", ip, "retry_in", wait.Round(time.Second))
 		return nil, rampart.Errorf(rampart.ETOOMANY, "too many failed logins: try again in %s", roundUp(wait))
 	}
 	fail := func(reason string) (*rampart.User, error) {
-		a.byAccount.Fail(email, now)
-		a.byIP.Fail(ip, now)
+		budget.Fail(key, now)
+		a.byIP.Fail(ipKey, now)
 		a.log.Info("login failed", "email", email, "ip", ip, "reason", reason)
+		if u != nil {
+			a.loginFailed(ctx, u, ip, reason, budget == a.byAccount && budget.Fails(key, now) == budget.Limit)
+		}
 		return nil, errBadLogin
 	}
-	u, err := a.store.UserByEmail(ctx, email)
-	if rampart.ErrorCode(err) == rampart.ENOTFOUND {
+	if u == nil {
 		auth.BurnVerify(password)
 		return fail("no such user")
-	}
-	if err != nil {
-		return nil, err
 	}
 	ok, err := auth.VerifyPassword(u.PasswordHash, password)
 	if err != nil {
@@ -88,8 +109,67 @@ func (a *Accounts) Login(ctx context.Context, in rampart.LoginInput) (*rampart.U
 	if !ok {
 		return fail("wrong password")
 	}
-	a.byAccount.Reset(email)
+	budget.Reset(key)
 	return u, nil
+}
+
+// loginFailed audits a failed login to an existing account (unknown
+// emails are only logged: anyone could fill the audit log with them) and,
+// when the failure used up the account's budget, emails the owner.
+func (a *Accounts) loginFailed(ctx context.Context, u *rampart.User, ip, reason string, lockedOut bool) {
+	err := a.store.InTx(ctx, func(st store.Store) error {
+		return a.audit(ctx, st, Actor{IP: ip}, "login.failure", nil, fmt.Sprintf("email=%s reason=%s", u.Email, reason))
+	})
+	if err != nil {
+		a.log.Warn("auditing a failed login", "err", err)
+	}
+	if lockedOut {
+		a.notify(ctx, u, "Failed logins to your rampart account",
+			fmt.Sprintf("Someone tried %d wrong passwords for your rampart account in the last %s, the last from %s. "+
+				"New logins to it are paused for up to %s; a browser you logged in with before still gets in.\n\n"+
+				"If this was not you, nothing is lost: they would still need your second factor. Consider a longer password.",
+				LoginFailuresPerAccount, LoginFailureWindow, ip, LoginFailureWindow))
+	}
+}
+
+// deviceLifetime is how long a browser counts as one that logged in before.
+const deviceLifetime = 180 * 24 * time.Hour
+
+// DeviceToken is the value of the device cookie a browser gets when it
+// completes a login as u: proof, sealed with the secret key, that it did,
+// which gives it its own failed-login budget (see Login). "" when this
+// process has no secret key.
+func (a *Accounts) DeviceToken(u *rampart.User) string {
+	if a.opts.Secrets == nil {
+		return ""
+	}
+	plain := fmt.Sprintf("%d:%d", u.ID, a.now().Unix())
+	return base64.RawURLEncoding.EncodeToString(a.opts.Secrets.Seal([]byte(plain), deviceAD))
+}
+
+var deviceAD = []byte("device-cookie")
+
+// deviceUser returns the user a device token was issued to, or 0.
+func (a *Accounts) deviceUser(tok string, now time.Time) int64 {
+	if tok == "" || len(tok) > 200 || a.opts.Secrets == nil {
+		return 0
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return 0
+	}
+	plain, err := a.opts.Secrets.Open(raw, deviceAD)
+	if err != nil {
+		return 0
+	}
+	var id, issued int64
+	if _, err := fmt.Sscanf(string(plain), "%d:%d", &id, &issued); err != nil {
+		return 0
+	}
+	if now.Sub(time.Unix(issued, 0)) > deviceLifetime {
+		return 0
+	}
+	return id
 }
 
 // roundUp renders a wait for people: "4m0s" rather than "3m41.2s".

@@ -28,6 +28,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/auth"
 	"github.com/rampart-dev/rampart/internal/egress"
 	"github.com/rampart-dev/rampart/internal/limits"
+	"github.com/rampart-dev/rampart/internal/mailer"
 	"github.com/rampart-dev/rampart/internal/store"
 )
 
@@ -96,6 +97,17 @@ const (
 	LoginFailureWindow      = 15 * time.Minute
 )
 
+// After LoginFreeFailures failures a key waits LoginDelay before its next
+// try, twice as long after each further failure, until the lockout.
+const (
+	LoginFreeFailures = 3
+	LoginDelay        = time.Second
+)
+
+func loginThrottle(limit int) *auth.Throttle {
+	return &auth.Throttle{Limit: limit, Window: LoginFailureWindow, Free: LoginFreeFailures, Delay: LoginDelay}
+}
+
 // Options tune an App. The zero value works: an App without the data
 // plane's parts refuses what needs them with a message that says so.
 type Options struct {
@@ -144,6 +156,17 @@ type Options struct {
 	Resolver Resolver
 	// Firewall describes the node's firewall setup (see FirewallOptions).
 	Firewall FirewallOptions
+
+	// Mailer sends the platform's own mail: login codes and notices about
+	// account changes. nil: such mail is refused, and so are email codes.
+	Mailer mailer.Mailer
+	// Secrets seals authenticator-app seeds with a key kept outside the
+	// store; nil: apps cannot be set up.
+	Secrets Sealer
+	// Issuer is the name authenticator apps show above the account
+	// (default "rampart"); serve adds the admin host so that two servers
+	// are told apart. No colons.
+	Issuer string
 }
 
 // App is the service layer. Create it with New; it is safe for concurrent
@@ -193,14 +216,20 @@ func New(st store.Store, opts Options) *App {
 	if opts.Resolver == nil {
 		opts.Resolver = defaultResolver
 	}
+	if opts.Issuer == "" {
+		opts.Issuer = "rampart"
+	}
 	c := &core{store: st, log: opts.Logger, now: opts.Now, opts: opts}
 	return &App{
 		Services: &Services{c},
 		Domains:  &Domains{c},
 		SSHKeys:  &SSHKeys{c},
 		Accounts: &Accounts{core: c,
-			byAccount: &auth.Throttle{Limit: LoginFailuresPerAccount, Window: LoginFailureWindow},
-			byIP:      &auth.Throttle{Limit: LoginFailuresPerIP, Window: LoginFailureWindow},
+			byAccount:     loginThrottle(LoginFailuresPerAccount),
+			byDevice:      loginThrottle(LoginFailuresPerAccount),
+			byIP:          loginThrottle(LoginFailuresPerIP),
+			codeByAccount: loginThrottle(CodeFailuresPerAccount),
+			codeByIP:      loginThrottle(CodeFailuresPerIP),
 		},
 		Audit:    &Audit{c},
 		Logs:     &Logs{core: c},

@@ -34,6 +34,7 @@ type fixture struct {
 	st            store.Store // the App's store, opened by the test
 	clock         *clock
 	admin, member *rampart.User
+	dbPath        string // the SQLite file
 }
 
 // newFixture returns an app whose operator allows loopback upstreams (as
@@ -51,7 +52,8 @@ func newFixture(t *testing.T) *fixture {
 // newFixtureWith is newFixture with opts (Now and CheckKeyPair are set).
 func newFixtureWith(t *testing.T, opts Options) *fixture {
 	t.Helper()
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "rampart.db"))
+	dbPath := filepath.Join(t.TempDir(), "rampart.db")
+	db, err := sqlite.Open(dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +70,7 @@ func newFixtureWith(t *testing.T, opts Options) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{app: a, st: db, clock: c, admin: admin, member: member}
+	return &fixture{app: a, st: db, clock: c, admin: admin, member: member, dbPath: dbPath}
 }
 
 func (f *fixture) auditCount(t *testing.T) int {
@@ -323,15 +325,32 @@ func names(ss []*rampart.Service) []string {
 func TestLoginThrottle(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
+	start := f.clock.now()
 	for i := 0; i < LoginFailuresPerAccount; i++ {
 		if _, err := f.app.Accounts.Login(ctx, rampart.LoginInput{Email: "admin@example.com", Password: "wrong password!", IP: "198.51.100.1"}); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
 			t.Fatalf("failure %d: %v", i, err)
 		}
+		// After the first few, each failure makes the next try wait,
+		// twice as long each time.
+		wait := f.app.Accounts.byAccount.Blocked("admin@example.com", f.clock.now())
+		if want := time.Duration(0); i+1 > LoginFreeFailures && i+1 < LoginFailuresPerAccount {
+			want = LoginDelay << (i - LoginFreeFailures)
+			if wait != want {
+				t.Fatalf("after failure %d: wait %v, want %v", i+1, wait, want)
+			}
+			if _, err := f.app.Accounts.Login(ctx, rampart.LoginInput{Email: "admin@example.com", Password: "correct horse battery", IP: "198.51.100.1"}); rampart.ErrorCode(err) != rampart.ETOOMANY {
+				t.Fatalf("right password during the wait: %v", err)
+			}
+		}
+		if i+1 < LoginFailuresPerAccount {
+			f.clock.add(wait)
+		}
 	}
-	// Even the right password is refused now, from any IP, with a wait.
+	// At the limit even the right password is refused, from any IP, until
+	// the window that began with the first failure ends.
 	_, err := f.app.Accounts.Login(ctx, rampart.LoginInput{Email: "admin@example.com", Password: "correct horse battery", IP: "198.51.100.2"})
-	if rampart.ErrorCode(err) != rampart.ETOOMANY || !strings.Contains(err.Error(), "try again in 16m0s") {
-		t.Errorf("throttled login: %v", err)
+	if want := "try again in " + roundUp(start.Add(LoginFailureWindow).Sub(f.clock.now())).String(); rampart.ErrorCode(err) != rampart.ETOOMANY || !strings.Contains(err.Error(), want) {
+		t.Errorf("throttled login: %v (want %q)", err, want)
 	}
 	// Another account is not affected...
 	if _, err := f.app.Accounts.Login(ctx, rampart.LoginInput{Email: "mia@example.com", Password: "member password", IP: "198.51.100.2"}); err != nil {
@@ -344,6 +363,8 @@ func TestLoginThrottle(t *testing.T) {
 	}
 	// Per IP: one client spraying many (unknown) accounts is stopped too,
 	// with the same answer whether or not the accounts exist.
+	// (Without waiting, the sprayer is stopped by the growing delay after
+	// LoginFreeFailures tries.)
 	for i := 0; i < LoginFailuresPerIP; i++ {
 		f.app.Accounts.Login(ctx, rampart.LoginInput{Email: fmt.Sprintf("user%d@example.com", i), Password: "guess guess", IP: "203.0.113.9"})
 	}

@@ -48,3 +48,40 @@ func TestThrottleBounded(t *testing.T) {
 		t.Error("newest key forgotten")
 	}
 }
+
+func TestThrottleGrowingDelay(t *testing.T) {
+	th := &Throttle{Limit: 10, Window: 15 * time.Minute, Free: 3, Delay: time.Second}
+	now := time.Unix(1_700_000_000, 0)
+	want := []time.Duration{0, 0, 0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second}
+	for i, w := range want {
+		th.Fail("k", now)
+		if got := th.Blocked("k", now); got != w {
+			t.Fatalf("after failure %d: wait %v, want %v", i+1, got, w)
+		}
+		now = now.Add(w) // the client waits as told
+	}
+	if got := th.Blocked("k", now); got != 0 {
+		t.Fatalf("after waiting: %v", got)
+	}
+	th.Fail("k", now) // the 10th: locked out until the window ends
+	if got := th.Blocked("k", now); got <= time.Minute {
+		t.Fatalf("after the limit: wait %v, want the rest of the window", got)
+	}
+	if n := th.Fails("k", now); n != 10 {
+		t.Fatalf("Fails = %d", n)
+	}
+}
+
+func TestClientKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":                  "192.0.2.7",
+		"::ffff:192.0.2.7":           "192.0.2.7",
+		"2001:db8:1:2:3:4:5:6":       "2001:db8:1:2::/64",
+		"2001:db8:1:2:ffff:ffff:0:1": "2001:db8:1:2::/64",
+		"not-an-ip":                  "not-an-ip",
+	} {
+		if got := ClientKey(in); got != want {
+			t.Errorf("ClientKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -121,6 +121,38 @@ type Config struct {
 		// changes the host's ruleset.
 		Enforce bool `yaml:"enforce"`
 	} `yaml:"firewall"`
+	// Admin serves the dashboard and the API on the edge's HTTPS listener.
+	Admin struct {
+		// Domain is the host name of the dashboard and API over HTTPS,
+		// with a certificate from the certificate manager (ACME, or the
+		// internal CA for .localhost and .test names). Empty: only the
+		// plain admin listener (admin_addr), which should stay on
+		// loopback.
+		Domain string `yaml:"domain"`
+	} `yaml:"admin"`
+	// Mail is how the platform's own mail (login codes, account notices)
+	// leaves: mail.from and mail.smtp.* (see package mailer).
+	Mail struct {
+		From string `yaml:"from"`
+		SMTP struct {
+			Host         string        `yaml:"host"`
+			Port         int           `yaml:"port"`
+			TLS          string        `yaml:"tls"`
+			Username     string        `yaml:"username"`
+			Password     string        `yaml:"password"`
+			PasswordFile string        `yaml:"password_file"`
+			Timeout      time.Duration `yaml:"timeout"`
+		} `yaml:"smtp"`
+	} `yaml:"mail"`
+	// Secrets is where the key that seals secrets at rest (authenticator
+	// app seeds, device cookies) is kept: outside the database, so that a
+	// copy of the database alone reveals none of them.
+	Secrets struct {
+		// KeyFile holds the 32-byte key (mode 0600), created at first
+		// start; RAMPART_SECRET_KEY (base64) overrides it. Empty:
+		// <data>/secret.key.
+		KeyFile string `yaml:"key_file"`
+	} `yaml:"secrets"`
 	Log struct {
 		Level     string `yaml:"level"`
 		Format    string `yaml:"format"`

@@ -140,7 +140,16 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Log:            log.With("log", "domains"),
 	}
 	upstreams.AddLocal(s.domains.NodeIPs...)
-	s.app = app.New(db, app.Options{Logger: log, PlatformDomain: cfg.Platform.Domain, Quotas: cfg.LimitsQuotas(), Upstreams: upstreams,
+	secrets, err := SecretKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mail, err := NewMailer(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	s.app = app.New(db, app.Options{Logger: log, Mailer: mail, Secrets: secrets, Issuer: cfg.Admin.Domain,
+		PlatformDomain: cfg.Platform.Domain, Quotas: cfg.LimitsQuotas(), Upstreams: upstreams,
 		Cache: edgeCache{s.edge}, DNS: s.domains, Logs: dataplane.Logs(s.logs), CheckKeyPair: dataplane.CheckKeyPair,
 		Firewall: firewallOptions(cfg),
 		// The certificate manager is made below, once the listeners it
@@ -355,6 +364,11 @@ func (s *Server) Run(ctx context.Context) error {
 	} else {
 		s.log.Info("SSH keys are not enforced: they are stored and shown, no authorized_keys is written; set ssh.manage_authorized_keys: true to enforce them", "user", s.cfg.SSH.User)
 	}
+	if s.cfg.Mail.SMTP.Host == "" {
+		s.log.Warn("no mail server: login codes and account notices are written to this log, not emailed; set mail.smtp.host and mail.from before others log in")
+	} else {
+		s.log.Info("platform mail goes through SMTP", "server", s.cfg.Mail.SMTP.Host, "from", s.cfg.Mail.From)
+	}
 	if n, err := s.store.CountUsers(ctx); err == nil && n == 0 {
 		// Nobody can log in yet, and nothing else says how to begin.
 		s.log.Warn("no account exists yet: create the first admin with `" + FirstAdminCommand(s.cfg.Data) + "`")
@@ -425,6 +439,11 @@ func (s *Server) pruneSessions(ctx context.Context) {
 				s.log.Warn("pruning expired sessions", "err", err)
 			} else if n > 0 {
 				s.log.Debug("pruned expired sessions", "count", n)
+			}
+			if n, err := s.app.Accounts.PruneChallenges(ctx); err != nil {
+				s.log.Warn("pruning expired login challenges", "err", err)
+			} else if n > 0 {
+				s.log.Debug("pruned expired login challenges", "count", n)
 			}
 		}
 	}

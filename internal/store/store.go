@@ -32,6 +32,7 @@ type Store interface {
 	Users
 	Tokens
 	Sessions
+	MFA
 	Services
 	Domains
 	Firewall
@@ -53,6 +54,11 @@ type Users interface {
 	ListUsers(ctx context.Context) ([]*rampart.User, error)
 	// UpdateUser writes Email, Role and PasswordHash and bumps UpdatedAt.
 	UpdateUser(ctx context.Context, u *rampart.User) error
+	// SetUserMFA writes MFA, TOTPSecret, TOTPPending and TOTPLastStep.
+	SetUserMFA(ctx context.Context, u *rampart.User) error
+	// AdvanceTOTPStep sets the last accepted app-code step to step if it
+	// is later than the stored one, atomically; it reports whether it was.
+	AdvanceTOTPStep(ctx context.Context, id, step int64) (bool, error)
 	// CountUsers is used at start-up to know whether a first admin is needed.
 	CountUsers(ctx context.Context) (int, error)
 }
@@ -79,6 +85,26 @@ type Sessions interface {
 	// DeleteExpiredSessions removes sessions whose absolute expiry is before
 	// now or that were last seen before idleBefore; it returns how many.
 	DeleteExpiredSessions(ctx context.Context, now, idleBefore time.Time) (int64, error)
+	// DeleteUserSessions signs out all of a user's sessions but except.
+	DeleteUserSessions(ctx context.Context, userID, except int64) (int64, error)
+}
+
+// MFA persists logins waiting for their second factor and recovery codes
+// (hashes and MACs only).
+type MFA interface {
+	CreateLoginChallenge(ctx context.Context, c *rampart.LoginChallenge) error
+	LoginChallengeByHash(ctx context.Context, hash []byte) (*rampart.LoginChallenge, error)
+	// CountLoginAttempt adds one attempt and returns the new count.
+	CountLoginAttempt(ctx context.Context, id int64) (int, error)
+	RecordCodeSent(ctx context.Context, id int64, mac []byte, at time.Time) error
+	// DeleteLoginChallenge spends a challenge; ENOTFOUND if already spent.
+	DeleteLoginChallenge(ctx context.Context, id int64) error
+	DeleteUserLoginChallenges(ctx context.Context, userID int64) error
+	DeleteExpiredLoginChallenges(ctx context.Context, now time.Time) (int64, error)
+	ReplaceRecoveryCodes(ctx context.Context, userID int64, hashes [][]byte) error
+	// UseRecoveryCode spends an unused code; ENOTFOUND otherwise.
+	UseRecoveryCode(ctx context.Context, userID int64, hash []byte, at time.Time) error
+	CountRecoveryCodes(ctx context.Context, userID int64) (unused, total int, err error)
 }
 
 // ServiceFilter narrows ListServices. The zero value lists all.

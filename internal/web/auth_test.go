@@ -30,6 +30,11 @@ func TestLoginLogout(t *testing.T) {
 	}
 
 	res := b.post("/login", url.Values{"email": {"  Alice@Example.com "}, "password": {testPassword}, "csrf_token": {tok}})
+	wantRedirect(t, res, "/login/verify?next=%2F")
+	if _, ok := b.cookies[sessionCookie]; ok {
+		t.Fatal("a password alone set a session cookie")
+	}
+	res = b.enterCode(adminEmail, res)
 	wantRedirect(t, res, "/")
 	c := b.cookies[sessionCookie]
 	if c == nil {
@@ -99,7 +104,7 @@ func TestUnauthenticatedRedirectKeepsDestination(t *testing.T) {
 		"email": {memberEmail}, "password": {testPassword},
 		"csrf_token": {csrfOf(t, page.Body)}, "next": {"/services/blog?tab=security"},
 	})
-	wantRedirect(t, res, "/services/blog?tab=security")
+	wantRedirect(t, b.enterCode(memberEmail, res), "/services/blog?tab=security")
 
 	// A POST without a session changes nothing and asks to log in.
 	anon := e.browser()
@@ -149,7 +154,7 @@ func TestOpenRedirectGuard(t *testing.T) {
 		"email": {adminEmail}, "password": {testPassword},
 		"csrf_token": {csrfOf(t, page.Body)}, "next": {"https://evil.example/"},
 	})
-	wantRedirect(t, res, "/")
+	wantRedirect(t, b.enterCode(adminEmail, res), "/")
 }
 
 func TestLoginCSRF(t *testing.T) {
@@ -181,7 +186,7 @@ func TestLoginCSRF(t *testing.T) {
 
 	// Same-origin with matching tokens works.
 	res = b.do("POST", "/login", form(tok), http.Header{"Sec-Fetch-Site": {"same-origin"}})
-	wantRedirect(t, res, "/")
+	wantRedirect(t, res, "/login/verify?next=%2F")
 }
 
 func TestSessionCSRF(t *testing.T) {
@@ -246,4 +251,74 @@ func TestExpiredSessionCookieIsIgnored(t *testing.T) {
 	b.cookies[sessionCookie] = &http.Cookie{Name: sessionCookie, Value: strings.Repeat("A", 43)}
 	wantRedirect(t, b.get("/audit"), "/login?next=%2Faudit")
 	wantStatus(t, b.get("/login"), http.StatusOK)
+}
+
+// TestLoginCode walks the second step as an attacker with the password
+// would: no code, wrong codes, a forged form, a resend storm, a stale page.
+func TestLoginCode(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+
+	// The code page without a login in progress goes back to the start.
+	wantRedirect(t, b.get("/login/verify"), "/login")
+
+	page := b.get("/login")
+	res := b.post("/login", url.Values{"email": {adminEmail}, "password": {testPassword}, "csrf_token": {csrfOf(t, page.Body)}})
+	wantRedirect(t, res, "/login/verify?next=%2F")
+	c := b.cookies[loginChallengeCookie]
+	if c == nil || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/login" {
+		t.Fatalf("challenge cookie = %+v: want HttpOnly, SameSite=Strict, Path=/login", c)
+	}
+	mails := e.mail.all(adminEmail)
+	if len(mails) != 1 || !strings.Contains(mails[0].Text, e.mail.code(t, adminEmail)) {
+		t.Fatalf("mails after the password: %+v", mails)
+	}
+	verify := b.get("/login/verify")
+	wantStatus(t, verify, http.StatusOK)
+	wantContains(t, verify, "Check your email", "a••••@example.com", `autocomplete="one-time-code"`)
+	if strings.Contains(verify.Body, e.mail.code(t, adminEmail)) {
+		t.Fatal("the code page contains the code")
+	}
+	tok := csrfOf(t, verify.Body)
+
+	// Without the CSRF token nothing is checked (no attempt is used up).
+	wantStatus(t, b.post("/login/verify", url.Values{"code": {"000000"}}), http.StatusForbidden)
+
+	// A wrong code: the page again, with a message, and no session.
+	res = b.post("/login/verify", url.Values{"code": {"000000"}, "csrf_token": {tok}})
+	wantStatus(t, res, http.StatusUnauthorized)
+	wantContains(t, res, `id="verify-error"`)
+	if _, ok := b.cookies[sessionCookie]; ok {
+		t.Fatal("a wrong code set a session cookie")
+	}
+
+	// Resending at once is throttled; the mail count does not move.
+	res = b.post("/login/verify", url.Values{"resend": {"1"}, "csrf_token": {tok}})
+	wantStatus(t, res, http.StatusTooManyRequests)
+	if n := len(e.mail.all(adminEmail)); n != 1 {
+		t.Fatalf("%d mails after a throttled resend, want 1", n)
+	}
+
+	// Another browser cannot use this login's code: the challenge is in
+	// this browser's cookie, not in the code.
+	other := e.browser()
+	otherPage := other.get("/login")
+	wantRedirect(t, other.post("/login/verify", url.Values{"code": {e.mail.code(t, adminEmail)}, "csrf_token": {csrfOf(t, otherPage.Body)}}), "/login")
+	if _, ok := other.cookies[sessionCookie]; ok {
+		t.Fatal("a code without its login's cookie set a session")
+	}
+
+	// The right code logs in, once.
+	code := e.mail.code(t, adminEmail)
+	res = b.post("/login/verify", url.Values{"code": {code}, "csrf_token": {tok}})
+	wantRedirect(t, res, "/")
+	if b.cookies[sessionCookie] == nil {
+		t.Fatal("no session after the right code")
+	}
+	if _, ok := b.cookies[loginChallengeCookie]; ok {
+		t.Error("the challenge cookie outlived the login")
+	}
+	if d := b.cookies[deviceCookie]; d == nil || !d.HttpOnly || d.Path != "/login" {
+		t.Errorf("device cookie = %+v: want one, HttpOnly, Path=/login", d)
+	}
 }

@@ -290,6 +290,19 @@ func TestBrowser(t *testing.T) {
 	screenshot("login.png")
 	step("fill login", chromedp.SendKeys(chromedp.ID("email"), adminEmail), chromedp.SendKeys(chromedp.ID("password"), testPassword))
 	clickAndLoad("submit login", `#login-form button[type=submit]`)
+	// The password alone opens nothing: the second step asks for the code
+	// that was just emailed.
+	if got := text("#verify-lead"); !strings.Contains(got, "a••••@example.com") {
+		t.Fatalf("code page says %q, want the masked address", got)
+	}
+	step("type a wrong code", chromedp.SendKeys(chromedp.ID("code"), "000000"))
+	clickAndLoad("submit wrong code", `#verify-submit`)
+	if got := text("#verify-error"); !strings.Contains(got, "code") {
+		t.Fatalf("a wrong code shows %q", got)
+	}
+	screenshot("login-code.png")
+	step("type the code", chromedp.SendKeys(chromedp.ID("code"), e.mail.code(t, adminEmail)))
+	clickAndLoad("submit code", `#verify-submit`)
 	if got := text(".account-email"); got != adminEmail {
 		t.Fatalf("top bar shows %q after login, want %s", got, adminEmail)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,8 +16,10 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
+	"github.com/rampart-dev/rampart/internal/auth/sealed"
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
 	"github.com/rampart-dev/rampart/internal/egress"
+	"github.com/rampart-dev/rampart/internal/mailer"
 	"github.com/rampart-dev/rampart/internal/server/dataplane"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 	"github.com/rampart-dev/rampart/internal/store/sqlite/sqlitetest"
@@ -41,6 +44,52 @@ type env struct {
 	h     http.Handler
 	users map[string]*rampart.User
 	logs  *logBuf
+	mail  *outbox
+}
+
+// outbox is the platform's mailer in tests: it keeps what it is given.
+type outbox struct {
+	mu   sync.Mutex
+	msgs []mailer.Message
+}
+
+func (o *outbox) Send(_ context.Context, m mailer.Message) error {
+	if err := m.Check(); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.msgs = append(o.msgs, m)
+	return nil
+}
+
+// all returns the messages sent to to, oldest first.
+func (o *outbox) all(to string) []mailer.Message {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []mailer.Message
+	for _, m := range o.msgs {
+		if m.To == to {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+var codeRE = regexp.MustCompile(`\b\d{6}\b`)
+
+// code returns the login code of the last mail to to.
+func (o *outbox) code(t *testing.T, to string) string {
+	t.Helper()
+	msgs := o.all(to)
+	if len(msgs) == 0 {
+		t.Fatalf("no mail to %s", to)
+	}
+	c := codeRE.FindString(msgs[len(msgs)-1].Text)
+	if c == "" {
+		t.Fatalf("the last mail to %s has no code:\n%s", to, msgs[len(msgs)-1].Text)
+	}
+	return c
 }
 
 // logBuf collects the server's log for assertions; slog may write from
@@ -100,8 +149,14 @@ func newEnvAccounts(t *testing.T, ed edge, accounts map[string]rampart.Role) *en
 	if err != nil {
 		t.Fatal(err)
 	}
+	box, err := sealed.LoadOrCreateKey(filepath.Join(t.TempDir(), "secret.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mail := &outbox{}
 	opts := app.Options{Logger: log, PlatformDomain: testDomain, CheckKeyPair: dataplane.CheckKeyPair,
-		Logs: dataplane.Logs(ed.logs), LogHeartbeat: 200 * time.Millisecond, Upstreams: egress.New(nets)}
+		Logs: dataplane.Logs(ed.logs), LogHeartbeat: 200 * time.Millisecond, Upstreams: egress.New(nets),
+		Mailer: mail, Secrets: box}
 	if ed.purge != nil {
 		opts.Cache = app.PurgeFunc(ed.purge)
 	}
@@ -109,7 +164,7 @@ func newEnvAccounts(t *testing.T, ed edge, accounts map[string]rampart.Role) *en
 		opts.DNS = app.DNSCheckFunc(ed.checkDNS)
 	}
 	a := app.New(db, opts)
-	e := &env{t: t, db: db, app: a, users: map[string]*rampart.User{}, logs: logs}
+	e := &env{t: t, db: db, app: a, users: map[string]*rampart.User{}, logs: logs, mail: mail}
 	for email, role := range accounts {
 		u, err := a.Accounts.Create(context.Background(), app.OperatorActor(), rampart.UserInput{Email: email, Password: testPassword, Role: role})
 		if err != nil {
@@ -218,20 +273,41 @@ func csrfOf(t *testing.T, page string) string {
 	return m[1]
 }
 
-// login logs in through the form and returns the session's CSRF token.
+// login logs in through the forms (password, then the emailed code) and
+// returns the session's CSRF token.
 func (b *browser) login(email string) string {
 	t := b.e.t
 	t.Helper()
 	page := b.get("/login")
 	res := b.post("/login", url.Values{"email": {email}, "password": {testPassword}, "csrf_token": {csrfOf(t, page.Body)}})
+	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/login/verify") {
+		t.Fatalf("login as %s: status %d Location %q, want 303 to /login/verify:\n%s", email, res.StatusCode, res.Header.Get("Location"), res.Body)
+	}
+	res = b.enterCode(email, res)
 	if res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("login as %s: status %d, want 303:\n%s", email, res.StatusCode, res.Body)
+		t.Fatalf("login code for %s: status %d, want 303:\n%s", email, res.StatusCode, res.Body)
 	}
 	home := b.get("/")
 	if home.StatusCode != http.StatusOK {
 		t.Fatalf("GET / after login: status %d", home.StatusCode)
 	}
 	return csrfOf(t, home.Body)
+}
+
+// enterCode takes the answer to a right password (a redirect to the code
+// page), and enters the code mailed to email: the answer is where the
+// login leads.
+func (b *browser) enterCode(email string, res *response) *response {
+	t := b.e.t
+	t.Helper()
+	page := b.get(res.Header.Get("Location"))
+	wantStatus(t, page, http.StatusOK)
+	m := regexp.MustCompile(`name="next" value="([^"]*)"`).FindStringSubmatch(page.Body)
+	if m == nil {
+		t.Fatalf("code page has no next field:\n%s", page.Body)
+	}
+	next := strings.ReplaceAll(m[1], "&amp;", "&")
+	return b.post("/login/verify", url.Values{"code": {b.e.mail.code(t, email)}, "next": {next}, "csrf_token": {csrfOf(t, page.Body)}})
 }
 
 func wantStatus(t *testing.T, res *response, want int) {

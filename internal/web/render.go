@@ -20,6 +20,7 @@ var templateFS embed.FS
 // layout.html and partials.html. Each page file defines "title" and "content".
 var pageFiles = map[string][]string{
 	"login":           {"login.html"},
+	"login-verify":    {"login_verify.html"},
 	"services":        {"services.html"},
 	"service_new":     {"service_new.html"},
 	"service":         {"service.html", "tab_overview.html", "tab_security.html", "tab_logs.html", "tab_backups.html"},

@@ -109,6 +109,8 @@ func (s *server) routes() http.Handler {
 
 	mux.HandleFunc("GET /login", s.loginPage)
 	mux.HandleFunc("POST /login", s.loginSubmit)
+	mux.HandleFunc("GET /login/verify", s.verifyPage)
+	mux.HandleFunc("POST /login/verify", s.verifySubmit)
 	mux.Handle("POST /logout", s.post(s.logout))
 
 	mux.Handle("GET /{$}", s.get(s.listServices))

@@ -2,6 +2,7 @@ package totp
 
 import (
 	"bytes"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"image"
@@ -40,7 +41,10 @@ type Key struct {
 // Generate makes a new random key for account (the user's email, as the app
 // will list it) at issuer (the product or host name the app shows above it).
 // Neither may contain a colon: the key URI uses one to separate them.
-func Generate(issuer, account string) (*Key, error) {
+func Generate(issuer, account string) (*Key, error) { return generate(issuer, account, nil) }
+
+// generate makes the Key of secret, or of a new random secret when nil.
+func generate(issuer, account string, secret []byte) (*Key, error) {
 	if issuer == "" || account == "" {
 		return nil, errors.New("totp: an issuer and an account name are needed to label the key in the app")
 	}
@@ -54,6 +58,7 @@ func Generate(issuer, account string) (*Key, error) {
 		SecretSize:  secretSize,
 		Digits:      otp.Digits(Digits),
 		Algorithm:   otp.AlgorithmSHA1,
+		Secret:      secret,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("totp: generating a key: %w", err)
@@ -114,4 +119,14 @@ func FormatSecret(secret string) string {
 		b.WriteString(secret[i:min(i+4, len(secret))])
 	}
 	return b.String()
+}
+
+// FromSecret rebuilds the Key of a secret that Generate made earlier, for
+// an enrolment page shown again before its first code was validated.
+func FromSecret(issuer, account, secret string) (*Key, error) {
+	if err := checkSecret(secret); err != nil {
+		return nil, err
+	}
+	raw, _ := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ToUpper(strings.TrimRight(strings.TrimSpace(secret), "=")))
+	return generate(issuer, account, raw)
 }

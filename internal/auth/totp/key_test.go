@@ -161,3 +161,20 @@ func TestQRQuietZone(t *testing.T) {
 		t.Error("the finder pattern's corner module is not dark")
 	}
 }
+
+func TestFromSecret(t *testing.T) {
+	k, err := Generate("rampart", "ada@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := FromSecret("rampart", "ada@example.com", k.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Secret != k.Secret || again.URL != k.URL || !bytes.Equal(again.PNG, k.PNG) {
+		t.Fatalf("FromSecret = %q %q, want %q %q", again.Secret, again.URL, k.Secret, k.URL)
+	}
+	if _, err := FromSecret("rampart", "ada@example.com", "SHORT"); err != ErrSecret {
+		t.Fatalf("short secret: %v", err)
+	}
+}

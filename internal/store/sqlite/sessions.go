@@ -110,3 +110,13 @@ func (q queries) DeleteExpiredSessions(ctx context.Context, at, idleBefore time.
 	}
 	return deleted, nil
 }
+
+// DeleteUserSessions signs all of a user's sessions out but except (0:
+// none kept), and returns how many it removed.
+func (q queries) DeleteUserSessions(ctx context.Context, userID, except int64) (int64, error) {
+	n, err := affected(q.w.ExecContext(ctx, `DELETE FROM sessions WHERE user_id = ? AND id != ?`, userID, except))
+	if err != nil {
+		return 0, fmt.Errorf("sign out sessions of user %d: %w", userID, err)
+	}
+	return n, nil
+}

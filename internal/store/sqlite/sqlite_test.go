@@ -532,6 +532,13 @@ func TestMigrationAllowPrivateUpstreams(t *testing.T) {
 		`DROP TABLE ssh_keys_status`,
 		`DROP TABLE ssh_keys`,
 		`DELETE FROM revisions WHERE kind = 'ssh_keys'`,
+		// Migration 11, multi-factor login.
+		`DROP TABLE recovery_codes`,
+		`DROP TABLE login_challenges`,
+		`ALTER TABLE users DROP COLUMN totp_last_step`,
+		`ALTER TABLE users DROP COLUMN totp_pending`,
+		`ALTER TABLE users DROP COLUMN totp_secret`,
+		`ALTER TABLE users DROP COLUMN mfa`,
 		`DELETE FROM goose_db_version WHERE version_id >= 7`,
 	} {
 		if _, err := r.Exec(q); err != nil {

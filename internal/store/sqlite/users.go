@@ -9,14 +9,17 @@ import (
 	"github.com/rampart-dev/rampart"
 )
 
-const userColumns = `id, email, role, password_hash, created_at, updated_at`
+const userColumns = `id, email, role, password_hash, created_at, updated_at, mfa, totp_secret, totp_pending, totp_last_step`
 
 // CreateUser inserts u and sets u.ID, CreatedAt and UpdatedAt.
 func (q queries) CreateUser(ctx context.Context, u *rampart.User) error {
 	t := now()
+	if u.MFA == "" {
+		u.MFA = rampart.MFAEmail
+	}
 	res, err := q.w.ExecContext(ctx,
-		`INSERT INTO users (email, role, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
-		u.Email, string(u.Role), u.PasswordHash, t.UnixNano(), t.UnixNano())
+		`INSERT INTO users (email, role, password_hash, created_at, updated_at, mfa) VALUES (?, ?, ?, ?, ?, ?)`,
+		u.Email, string(u.Role), u.PasswordHash, t.UnixNano(), t.UnixNano(), string(u.MFA))
 	if isUnique(err) {
 		return rampart.Errorf(rampart.ECONFLICT, "a user with email %q already exists", u.Email)
 	}
@@ -93,6 +96,35 @@ func (q queries) UpdateUser(ctx context.Context, u *rampart.User) error {
 	return nil
 }
 
+// SetUserMFA writes u's second factor: MFA, TOTPSecret, TOTPPending and
+// TOTPLastStep, and sets u.UpdatedAt.
+func (q queries) SetUserMFA(ctx context.Context, u *rampart.User) error {
+	if !u.MFA.Valid() {
+		return rampart.Errorf(rampart.EINVALID, "second factor %q is unknown", u.MFA)
+	}
+	t := now()
+	res, err := q.w.ExecContext(ctx,
+		`UPDATE users SET mfa = ?, totp_secret = ?, totp_pending = ?, totp_last_step = ?, updated_at = ? WHERE id = ?`,
+		string(u.MFA), u.TOTPSecret, u.TOTPPending, u.TOTPLastStep, t.UnixNano(), u.ID)
+	if err := oneRow(res, err, "update second factor of", "user", u.ID); err != nil {
+		return err
+	}
+	u.UpdatedAt = t
+	return nil
+}
+
+// AdvanceTOTPStep records that the app code of step was accepted for user
+// id, unless a code of that step or a later one was accepted before: the
+// compare and the write are one statement, so two requests racing with the
+// same code cannot both win. It reports whether this one did.
+func (q queries) AdvanceTOTPStep(ctx context.Context, id, step int64) (bool, error) {
+	n, err := affected(q.w.ExecContext(ctx, `UPDATE users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?`, step, id, step))
+	if err != nil {
+		return false, fmt.Errorf("record app code step of user %d: %w", id, err)
+	}
+	return n == 1, nil
+}
+
 // CountUsers returns how many users there are.
 func (q queries) CountUsers(ctx context.Context) (int, error) {
 	var n int
@@ -110,13 +142,13 @@ type scanner interface {
 func scanUser(s scanner) (*rampart.User, error) {
 	var (
 		u                rampart.User
-		role             string
+		role, mfa        string
 		created, updated int64
 	)
-	if err := s.Scan(&u.ID, &u.Email, &role, &u.PasswordHash, &created, &updated); err != nil {
+	if err := s.Scan(&u.ID, &u.Email, &role, &u.PasswordHash, &created, &updated, &mfa, &u.TOTPSecret, &u.TOTPPending, &u.TOTPLastStep); err != nil {
 		return nil, err
 	}
-	u.Role = rampart.Role(role)
+	u.Role, u.MFA = rampart.Role(role), rampart.MFAMethod(mfa)
 	u.CreatedAt, u.UpdatedAt = fromNanos(created), fromNanos(updated)
 	return &u, nil
 }

@@ -61,6 +61,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Sessions/Delete", testSessionDelete},
 		{"Sessions/Refused", testSessionRefused},
 		{"Sessions/DeleteExpired", testSessionDeleteExpired},
+		{"Sessions/DeleteUser", testDeleteUserSessions},
+
+		{"MFA/User", testUserMFA},
+		{"MFA/Challenges", testLoginChallenges},
+		{"MFA/RecoveryCodes", testRecoveryCodes},
 
 		{"Services/RoundTrip", testServiceRoundTrip},
 		{"Services/Conflict", testServiceConflict},
