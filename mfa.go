@@ -66,3 +66,39 @@ type LoginStep struct {
 	SentTo    string    `json:"sent_to,omitempty"`
 	ExpiresAt time.Time `json:"expires_at"`
 }
+
+// LoginRequest is the first step of a login through the API (what
+// `rampart login --email` sends).
+type LoginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// LoginCodeRequest finishes a login through the API with its second
+// factor, and names the API token it creates.
+type LoginCodeRequest struct {
+	Challenge string `json:"challenge"`
+	// Code is the emailed code, the authenticator app's code or a
+	// recovery code.
+	Code string `json:"code"`
+	// TokenName labels the token the login creates ("cli" when empty).
+	TokenName string `json:"token_name,omitempty"`
+}
+
+// LoginTokenTTL is how long a token made by a login through the API lives:
+// a laptop's CLI logs in again after that, a script uses a token of its own.
+const LoginTokenTTL = 30 * 24 * time.Hour
+
+// LoginResponse answers a step of an API login: the next step, or the new
+// token once every factor passed (shown only this once).
+type LoginResponse struct {
+	Step  *LoginStep `json:"step,omitempty"`
+	Token string     `json:"token,omitempty"`
+	// TokenInfo describes Token.
+	TokenInfo *APIToken `json:"token_info,omitempty"`
+}
+
+// LoginResendRequest asks for a new emailed code for a login.
+type LoginResendRequest struct {
+	Challenge string `json:"challenge"`
+}

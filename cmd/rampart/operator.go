@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,9 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
+	"github.com/rampart-dev/rampart/internal/config"
+	"github.com/rampart-dev/rampart/internal/mailer"
+	"github.com/rampart-dev/rampart/internal/server"
 	"github.com/rampart-dev/rampart/internal/store"
 	_ "github.com/rampart-dev/rampart/internal/store/sqlite" // the default store
 )
@@ -70,8 +74,85 @@ func checkDataDir(dir string) error {
 
 func newUserCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "user", Short: "Manage accounts (operator command: works on --data directly)"}
-	cmd.AddCommand(newUserCreateCmd())
+	cmd.AddCommand(newUserCreateCmd(), newUserResetMFACmd())
 	return cmd
+}
+
+func newUserResetMFACmd() *cobra.Command {
+	var configFile string
+	cmd := &cobra.Command{
+		Use:   "reset-mfa EMAIL",
+		Short: "Reset an account's second factor to email codes (for a user who lost theirs)",
+		Long: `Reset the second factor of an account that lost it (a lost phone, no
+recovery codes left): its next login asks for a code emailed to the account's
+address again. The authenticator app and the recovery codes stop working,
+every session of the account ends, and the reset is in the audit log.
+
+The user is emailed about it when the mail server is configured: pass the
+server's --config (or RAMPART_CONFIG), or tell them yourself.
+
+Check first that the request comes from the account's owner: whoever
+controls the mailbox can then log in with the password alone.`,
+		Example: `  rampart user reset-mfa --data /var/lib/rampart ada@example.com
+  rampart user reset-mfa --config /etc/rampart/rampart.yaml ada@example.com`,
+		Args: exactArgs("EMAIL"),
+	}
+	data := dataFlag(cmd)
+	cmd.Flags().StringVar(&configFile, "config", os.Getenv("RAMPART_CONFIG"), "serve's YAML configuration, for its mail server (RAMPART_CONFIG)")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		mail, dir, err := operatorMailer(cmd, configFile, *data)
+		if err != nil {
+			return err
+		}
+		if err := checkDataDir(dir); err != nil {
+			return err
+		}
+		db, err := store.Open(cmd.Context(), store.DefaultDSN(dir))
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		a := app.New(db, app.Options{Mailer: mail, Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))})
+		u, err := a.Accounts.ResetMFA(cmd.Context(), app.OperatorActor(), args[0])
+		if rampart.ErrorCode(err) == rampart.ENOTFOUND {
+			return rampart.Errorf(rampart.ENOTFOUND, "no user with email %q in %s: `rampart user create` makes one; or pass --data with the directory your server uses", args[0], dir)
+		}
+		if err != nil {
+			return err
+		}
+		return output(cmd, u, func(w io.Writer) {
+			fmt.Fprintf(w, "Reset the second factor of %s: their next login asks for a code emailed to %s.\n", u.Email, u.Email)
+			fmt.Fprintln(w, "Their sessions ended and their recovery codes no longer work.")
+			if mail == nil {
+				fmt.Fprintln(w, "They were not emailed about it (no mail server: pass --config with serve's configuration): tell them yourself.")
+			}
+		})
+	}
+	return cmd
+}
+
+// operatorMailer returns the mailer of serve's configuration file, nil
+// when there is none or it configures no mail server, and the data
+// directory: --data when given, else the file's.
+func operatorMailer(cmd *cobra.Command, configFile, data string) (mailer.Mailer, string, error) {
+	if configFile == "" {
+		return nil, data, nil
+	}
+	cfg := config.Default()
+	if err := cfg.LoadFile(configFile); err != nil {
+		return nil, "", err
+	}
+	if err := cfg.LoadEnv(os.Environ()); err != nil {
+		return nil, "", err
+	}
+	if cmd.Flags().Changed("data") || cfg.Data == "" {
+		cfg.Data = data
+	}
+	if cfg.Mail.SMTP.Host == "" {
+		return nil, cfg.Data, nil
+	}
+	m, err := server.NewMailer(cfg, nil)
+	return m, cfg.Data, err
 }
 
 func newUserCreateCmd() *cobra.Command {

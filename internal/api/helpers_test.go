@@ -17,6 +17,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
 	"github.com/rampart-dev/rampart/internal/egress"
+	"github.com/rampart-dev/rampart/internal/mailer/mailertest"
 	"github.com/rampart-dev/rampart/internal/server/dataplane"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 )
@@ -33,6 +34,7 @@ type env struct {
 	h     http.Handler
 	clock *clock
 	logs  *logtail.Log // the edge log the app reads
+	mail  *mailertest.Outbox
 
 	admin, alice, bob string // tokens
 }
@@ -72,13 +74,14 @@ func newEnvWith(t *testing.T, opts Options) *env {
 		log = slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	logs := logtail.New(logtail.Options{})
+	mail := &mailertest.Outbox{}
 	// The operator allows loopback upstreams (as a single-owner host
 	// would): the tests point services at loopback addresses nothing dials.
 	nets, err := egress.ParseNetworks([]string{"0.0.0.0/0", "::/0", "127.0.0.0/8"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := app.New(db, app.Options{Logger: log, Now: c.Now, Cache: app.PurgeFunc(func(int64) int { return 0 }), PlatformDomain: testDomain,
+	a := app.New(db, app.Options{Logger: log, Now: c.Now, Mailer: mail, Cache: app.PurgeFunc(func(int64) int { return 0 }), PlatformDomain: testDomain,
 		Upstreams:    egress.New(nets),
 		Certificates: app.ResetFunc(func(_ context.Context, name string) (string, error) { return "/var/lib/rampart/certs.old-test", nil }),
 		CheckKeyPair: dataplane.CheckKeyPair,
@@ -93,7 +96,7 @@ func newEnvWith(t *testing.T, opts Options) *env {
 	if opts.PlatformDomain == "" {
 		opts.PlatformDomain = testDomain
 	}
-	e := &env{t: t, app: a, db: db, h: New(a, opts), clock: c, logs: logs}
+	e := &env{t: t, app: a, db: db, h: New(a, opts), clock: c, logs: logs, mail: mail}
 	e.admin = e.user("admin@example.com", rampart.RoleAdmin)
 	e.alice = e.user("alice@example.com", rampart.RoleMember)
 	e.bob = e.user("bob@example.com", rampart.RoleMember)
@@ -225,4 +228,18 @@ func wantError(t *testing.T, rec *httptest.ResponseRecorder, status int, code, m
 		t.Errorf("message = %q, want it to contain %q", body.Message, msg)
 	}
 	return body
+}
+
+// startLogin posts the password of email to /login and returns the step.
+func (e *env) startLogin(email string) *rampart.LoginStep {
+	e.t.Helper()
+	rec := e.do("POST", "/api/v1/login", "", `{"email":"`+email+`","password":"correct horse battery"}`)
+	if rec.Code != http.StatusOK {
+		e.t.Fatalf("POST /login: %d %s", rec.Code, rec.Body)
+	}
+	res := decode[rampart.LoginResponse](e.t, rec)
+	if res.Step == nil || res.Step.Challenge == "" || res.Token != "" {
+		e.t.Fatalf("POST /login answered %+v, want a step and no token", res)
+	}
+	return res.Step
 }

@@ -220,6 +220,7 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 				}
 			}
 			path = strings.ReplaceAll(path, "{name}", "web")
+			path = strings.ReplaceAll(path, "{email}", "alice@example.com")
 			path = strings.ReplaceAll(path, "{domain}", "web.example.org")
 			// … and, for the operations on one SSH key, a key.
 			if strings.Contains(path, "{key}") {
@@ -233,6 +234,16 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 					t.Fatalf("requestBody has no example")
 				}
 				b, _ := json.Marshal(ex)
+				body = string(b)
+			}
+			// … and, for the steps after the password, a login under way.
+			if key == "POST /api/v1/login/code" || key == "POST /api/v1/login/resend" {
+				step := e.startLogin("admin@example.com")
+				e.clock.Advance(rampart.EmailCodeResend)
+				b, _ := json.Marshal(rampart.LoginCodeRequest{Challenge: step.Challenge, Code: e.mail.Code(t, "admin@example.com")})
+				if key == "POST /api/v1/login/resend" {
+					b, _ = json.Marshal(rampart.LoginResendRequest{Challenge: step.Challenge})
+				}
 				body = string(b)
 			}
 			rec := e.do(method, path, e.admin, body)
@@ -367,10 +378,16 @@ var schemaTypes = map[string]reflect.Type{
 	"LogEntry":      reflect.TypeFor[rampart.LogEntry](),
 
 	// SSH keys (issue 9).
-	"SSHKey":        reflect.TypeFor[rampart.SSHKey](),
-	"SSHKeyInput":   reflect.TypeFor[rampart.SSHKeyInput](),
-	"SSHKeyList":    reflect.TypeFor[rampart.SSHKeyList](),
-	"SSHKeysStatus": reflect.TypeFor[rampart.SSHKeysStatus](),
+	"SSHKey":             reflect.TypeFor[rampart.SSHKey](),
+	"SSHKeyInput":        reflect.TypeFor[rampart.SSHKeyInput](),
+	"SSHKeyList":         reflect.TypeFor[rampart.SSHKeyList](),
+	"LoginRequest":       reflect.TypeFor[rampart.LoginRequest](),
+	"LoginCodeRequest":   reflect.TypeFor[rampart.LoginCodeRequest](),
+	"LoginResendRequest": reflect.TypeFor[rampart.LoginResendRequest](),
+	"LoginStep":          reflect.TypeFor[rampart.LoginStep](),
+	"LoginResponse":      reflect.TypeFor[rampart.LoginResponse](),
+	"APIToken":           reflect.TypeFor[rampart.APIToken](),
+	"SSHKeysStatus":      reflect.TypeFor[rampart.SSHKeysStatus](),
 
 	// The TXT record that proves a domain (issue 8).
 	"DomainChallenge": reflect.TypeFor[rampart.DomainChallenge](),
@@ -394,7 +411,7 @@ var stringSchemas = []string{"ServiceName", "Upstream", "ServiceState", "Duratio
 
 // requestSchemas are decoded with unknown fields refused, which the
 // document must say with additionalProperties: false.
-var requestSchemas = []string{"ServiceInput", "ServiceUpdate", "RateLimit", "Cache", "DomainInput", "DomainUpdate", "SSLResetInput",
+var requestSchemas = []string{"LoginRequest", "LoginCodeRequest", "LoginResendRequest", "ServiceInput", "ServiceUpdate", "RateLimit", "Cache", "DomainInput", "DomainUpdate", "SSLResetInput",
 	"FirewallRuleInput", "FirewallRulePatch", "FirewallToolPortInput", "FirewallApplyInput",
 	"SSHKeyInput",
 }

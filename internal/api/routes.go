@@ -23,6 +23,10 @@ type route struct {
 var routeTable = []route{
 	{http.MethodGet, "/api/v1/openapi.json", true, (*server).openAPI},
 	{http.MethodGet, "/api/v1/me", false, (*server).me},
+	{http.MethodPost, "/api/v1/login", true, (*server).login},
+	{http.MethodPost, "/api/v1/login/code", true, (*server).loginCode},
+	{http.MethodPost, "/api/v1/login/resend", true, (*server).loginResend},
+	{http.MethodPost, "/api/v1/users/{email}/reset-mfa", false, (*server).resetMFA},
 	{http.MethodGet, "/api/v1/services", false, (*server).listServices},
 	{http.MethodPost, "/api/v1/services", false, (*server).createService},
 	{http.MethodGet, "/api/v1/services/{name}", false, (*server).getService},

@@ -2,13 +2,10 @@ package app
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,53 +13,13 @@ import (
 	"github.com/rampart-dev/rampart/internal/auth"
 	"github.com/rampart-dev/rampart/internal/auth/sealed"
 	"github.com/rampart-dev/rampart/internal/auth/totp"
-	"github.com/rampart-dev/rampart/internal/mailer"
+	"github.com/rampart-dev/rampart/internal/mailer/mailertest"
 )
 
-// outbox is a Mailer that keeps what it is given.
-type outbox struct {
-	mu   sync.Mutex
-	msgs []mailer.Message
-}
-
-func (o *outbox) Send(_ context.Context, m mailer.Message) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.msgs = append(o.msgs, m)
-	return nil
-}
-
-// last returns the last message to to.
-func (o *outbox) last(t *testing.T, to string) mailer.Message {
-	t.Helper()
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for i := len(o.msgs) - 1; i >= 0; i-- {
-		if o.msgs[i].To == to {
-			return o.msgs[i]
-		}
-	}
-	t.Fatalf("no mail to %s", to)
-	return mailer.Message{}
-}
-
-func (o *outbox) count() int { o.mu.Lock(); defer o.mu.Unlock(); return len(o.msgs) }
-
-var codeRE = regexp.MustCompile(`\b\d{6}\b`)
-
-// code returns the login code of the last mail to to.
-func (o *outbox) code(t *testing.T, to string) string {
-	t.Helper()
-	c := codeRE.FindString(o.last(t, to).Text)
-	if c == "" {
-		t.Fatalf("no code in %q", o.last(t, to).Text)
-	}
-	return c
-}
 
 type mfaFixture struct {
 	*fixture
-	mail *outbox
+	mail *mailertest.Outbox
 	dir  string
 }
 
@@ -73,7 +30,7 @@ func newMFAFixture(t *testing.T) *mfaFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mail := &outbox{}
+	mail := &mailertest.Outbox{}
 	return &mfaFixture{fixture: newFixtureWith(t, Options{Mailer: mail, Secrets: box}), mail: mail, dir: dir}
 }
 
@@ -94,9 +51,9 @@ func TestEmailCodeLogin(t *testing.T) {
 	if step.Method != rampart.MFAEmail || step.SentTo != "m••@example.com" || !step.ExpiresAt.Equal(f.clock.now().Add(10*time.Minute)) {
 		t.Fatalf("step = %+v", step)
 	}
-	code := f.mail.code(t, "mia@example.com")
-	if !strings.Contains(f.mail.last(t, "mia@example.com").Subject, code) {
-		t.Errorf("subject %q does not carry the code", f.mail.last(t, "mia@example.com").Subject)
+	code := f.mail.Code(t, "mia@example.com")
+	if !strings.Contains(f.mail.Last(t, "mia@example.com").Subject, code) {
+		t.Errorf("subject %q does not carry the code", f.mail.Last(t, "mia@example.com").Subject)
 	}
 	wrong := "123456"
 	if code == wrong {
@@ -115,7 +72,7 @@ func TestEmailCodeLogin(t *testing.T) {
 	}
 	// Another login's code does not open this one.
 	a, b := f.start(t), f.start(t)
-	codeB := f.mail.code(t, "mia@example.com")
+	codeB := f.mail.Code(t, "mia@example.com")
 	if _, err := f.app.Accounts.FinishLogin(ctx, a.Challenge, codeB, "192.0.2.9"); err == nil {
 		t.Fatal("login A accepted login B's code")
 	}
@@ -127,7 +84,7 @@ func TestEmailCodeLogin(t *testing.T) {
 func TestEmailCodeExpires(t *testing.T) {
 	f := newMFAFixture(t)
 	step := f.start(t)
-	code := f.mail.code(t, "mia@example.com")
+	code := f.mail.Code(t, "mia@example.com")
 	f.clock.add(rampart.EmailCodeTTL)
 	_, err := f.app.Accounts.FinishLogin(t.Context(), step.Challenge, code, "192.0.2.9")
 	if rampart.ErrorCode(err) != rampart.EUNAUTHORIZED || !strings.Contains(err.Error(), "expired") {
@@ -138,7 +95,7 @@ func TestEmailCodeExpires(t *testing.T) {
 func TestEmailCodeAttempts(t *testing.T) {
 	f := newMFAFixture(t)
 	step := f.start(t)
-	code := f.mail.code(t, "mia@example.com")
+	code := f.mail.Code(t, "mia@example.com")
 	wrong := "123456"
 	if code == wrong {
 		wrong = "654321"
@@ -164,19 +121,19 @@ func TestEmailCodeResend(t *testing.T) {
 	f := newMFAFixture(t)
 	ctx := t.Context()
 	step := f.start(t)
-	first := f.mail.code(t, "mia@example.com")
+	first := f.mail.Code(t, "mia@example.com")
 	if _, err := f.app.Accounts.ResendCode(ctx, step.Challenge, "192.0.2.9"); rampart.ErrorCode(err) != rampart.ETOOMANY {
 		t.Fatalf("immediate resend: %v", err)
 	}
-	sent := f.mail.count()
+	sent := f.mail.Count()
 	f.clock.add(rampart.EmailCodeResend)
 	if _, err := f.app.Accounts.ResendCode(ctx, step.Challenge, "192.0.2.9"); err != nil {
 		t.Fatal(err)
 	}
-	if f.mail.count() != sent+1 {
+	if f.mail.Count() != sent+1 {
 		t.Fatal("resend sent no mail")
 	}
-	second := f.mail.code(t, "mia@example.com")
+	second := f.mail.Code(t, "mia@example.com")
 	if first != second {
 		if _, err := f.app.Accounts.FinishLogin(ctx, step.Challenge, first, "192.0.2.9"); err == nil {
 			t.Fatal("the replaced code still works")
@@ -232,8 +189,8 @@ func (f *mfaFixture) enrol(t *testing.T) (string, []string) {
 	if len(codes) != rampart.RecoveryCodeCount {
 		t.Fatalf("%d recovery codes", len(codes))
 	}
-	if !strings.Contains(f.mail.last(t, "mia@example.com").Subject, "Authenticator app turned on") {
-		t.Errorf("no notice mail: %q", f.mail.last(t, "mia@example.com").Subject)
+	if !strings.Contains(f.mail.Last(t, "mia@example.com").Subject, "Authenticator app turned on") {
+		t.Errorf("no notice mail: %q", f.mail.Last(t, "mia@example.com").Subject)
 	}
 	return k.Secret, codes
 }
@@ -243,10 +200,10 @@ func TestTOTPEnrolAndLogin(t *testing.T) {
 	ctx := t.Context()
 	secret, _ := f.enrol(t)
 
-	sent := f.mail.count()
+	sent := f.mail.Count()
 	step := f.start(t)
-	if step.Method != rampart.MFATOTP || f.mail.count() != sent {
-		t.Fatalf("login after enrolment: %+v, %d new mails", step, f.mail.count()-sent)
+	if step.Method != rampart.MFATOTP || f.mail.Count() != sent {
+		t.Fatalf("login after enrolment: %+v, %d new mails", step, f.mail.Count()-sent)
 	}
 	// The code that confirmed the enrolment was spent with it.
 	code, _ := totp.Code(secret, f.clock.now())
@@ -308,7 +265,7 @@ func TestDisableMFA(t *testing.T) {
 	if err != nil || c.Method != rampart.MFAEmail {
 		t.Fatalf("StartConfirm = %+v, %v", c, err)
 	}
-	code := f.mail.code(t, "mia@example.com")
+	code := f.mail.Code(t, "mia@example.com")
 	if err := f.app.Accounts.DisableMFA(ctx, mia, "disabl", c.Challenge, code); rampart.ErrorCode(err) != rampart.EINVALID {
 		t.Fatalf("without typing disable: %v", err)
 	}
@@ -317,7 +274,7 @@ func TestDisableMFA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.app.Accounts.DisableMFA(ctx, mia, "disable", other.Challenge, f.mail.code(t, "admin@example.com")); err == nil {
+	if err := f.app.Accounts.DisableMFA(ctx, mia, "disable", other.Challenge, f.mail.Code(t, "admin@example.com")); err == nil {
 		t.Fatal("the admin's login code turned mia's MFA off")
 	}
 	if err := f.app.Accounts.DisableMFA(ctx, mia, "disable", c.Challenge, code); err != nil {
@@ -361,14 +318,14 @@ func TestResetMFA(t *testing.T) {
 	if _, err := f.app.Accounts.ResetMFA(ctx, OperatorActor(), "mia@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(f.mail.last(t, "mia@example.com").Subject, "reset") {
-		t.Errorf("user not told: %q", f.mail.last(t, "mia@example.com").Subject)
+	if !strings.Contains(f.mail.Last(t, "mia@example.com").Subject, "reset") {
+		t.Errorf("user not told: %q", f.mail.Last(t, "mia@example.com").Subject)
 	}
 	step := f.start(t)
 	if step.Method != rampart.MFAEmail {
 		t.Fatalf("after reset: %+v", step)
 	}
-	if _, err := f.app.Accounts.FinishLogin(ctx, step.Challenge, f.mail.code(t, "mia@example.com"), "192.0.2.9"); err != nil {
+	if _, err := f.app.Accounts.FinishLogin(ctx, step.Challenge, f.mail.Code(t, "mia@example.com"), "192.0.2.9"); err != nil {
 		t.Fatal(err)
 	}
 	evs, err := f.app.Audit.List(ctx, OperatorActor(), rampart.AuditFilter{Limit: 100})
@@ -399,8 +356,8 @@ func TestKnownDeviceKeepsItsOwnBudget(t *testing.T) {
 	if _, err := f.app.Accounts.Login(ctx, rampart.LoginInput{Email: "mia@example.com", Password: "member password", IP: "192.0.2.9"}); rampart.ErrorCode(err) != rampart.ETOOMANY {
 		t.Fatalf("a new browser during the attack: %v", err)
 	}
-	if !strings.Contains(f.mail.last(t, "mia@example.com").Subject, "Failed logins") {
-		t.Errorf("owner not told of the attack: %q", f.mail.last(t, "mia@example.com").Subject)
+	if !strings.Contains(f.mail.Last(t, "mia@example.com").Subject, "Failed logins") {
+		t.Errorf("owner not told of the attack: %q", f.mail.Last(t, "mia@example.com").Subject)
 	}
 	// The owner's browser still gets in.
 	if _, err := f.app.Accounts.Login(ctx, rampart.LoginInput{Email: "mia@example.com", Password: "member password", IP: "192.0.2.9", Device: device}); err != nil {
@@ -429,7 +386,7 @@ func TestDatabaseRevealsNoSecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code := f.mail.code(t, "admin@example.com")
+	code := f.mail.Code(t, "admin@example.com")
 	// The stored form of the emailed code is a MAC keyed by the challenge
 	// secret: neither the code nor a plain hash of it.
 	c, err := f.st.LoginChallengeByHash(ctx, auth.HashSecret(step.Challenge))

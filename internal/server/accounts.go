@@ -40,6 +40,9 @@ func SecretKey(cfg config.Config) (*sealed.Box, error) {
 // fine for the demo and a first look, not for a server others log in to,
 // which is why serve says so at start.
 func NewMailer(cfg config.Config, log *slog.Logger) (mailer.Mailer, error) {
+	if log == nil {
+		log = slog.Default()
+	}
 	if cfg.Mail.SMTP.Host == "" {
 		return mailer.Log{Logger: log.With("log", "mail")}, nil
 	}
