@@ -16,7 +16,6 @@ import (
 	"github.com/rampart-dev/rampart/internal/mailer/mailertest"
 )
 
-
 type mfaFixture struct {
 	*fixture
 	mail *mailertest.Outbox
