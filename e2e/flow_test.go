@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,10 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rampart-dev/rampart"
 )
 
 // upstream is an app of the user's: it says who it is and which host it saw.
@@ -217,10 +221,52 @@ func TestDemo(t *testing.T) {
 	if xcache[0] != "MISS" || xcache[1] != "HIT" || first[0] != first[1] || !strings.Contains(first[0], "output cache") {
 		t.Errorf("/cached twice: X-Cache %q, same body %v", xcache, first[0] == first[1])
 	}
-	for _, want := range []string{"Password", "admin@demo.localhost", "http://" + admin + "/", "/cached"} {
+	for _, want := range []string{"Password", "admin@demo.localhost", "http://" + admin + "/", "/cached", "Login code"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("demo banner lacks %q:\n%s", want, out.String())
 		}
+	}
+	// Logging in as the banner says: the password, then the code the demo
+	// prints in its terminal.
+	m := regexp.MustCompile(`Password\s+(\S+)`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no password in the banner:\n%s", out.String())
+	}
+	var res rampart.LoginResponse
+	postJSON(t, "http://"+admin+"/api/v1/login", rampart.LoginRequest{Email: "admin@demo.localhost", Password: m[1]}, 200, &res)
+	if res.Step == nil || res.Step.Method != rampart.MFAEmail {
+		t.Fatalf("login step: %+v", res)
+	}
+	var code string
+	eventually(t, "the login code in the demo's terminal", func() bool {
+		c := regexp.MustCompile(`login code: (\d{6})`).FindStringSubmatch(out.String())
+		if c != nil {
+			code = c[1]
+		}
+		return c != nil
+	})
+	postJSON(t, "http://"+admin+"/api/v1/login/code", rampart.LoginCodeRequest{Challenge: res.Step.Challenge, Code: code}, 201, &res)
+	if res.Token == "" {
+		t.Fatalf("no token after the code: %+v", res)
+	}
+}
+
+// postJSON posts in as JSON and decodes the answer, which must have status
+// want, into out.
+func postJSON(t *testing.T, url string, in any, want int, out any) {
+	t.Helper()
+	b, _ := json.Marshal(in)
+	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("POST %s: %d %s, want %d", url, resp.StatusCode, body, want)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		t.Fatalf("POST %s: %v in %s", url, err, body)
 	}
 }
 

@@ -50,6 +50,7 @@ https://demo.localhost:8443/ with a certificate from rampart's internal CA
 			cfg.HTTPAddr = "127.0.0.1:8080"
 			cfg.HTTPSAddr = "127.0.0.1:8443"
 			cfg.Platform.Domain = "localhost"
+			cfg.Admin.Domain = "rampart.localhost"
 			cfg.Node.PublicIPs = []string{"127.0.0.1"}
 			cfg.Data = ""
 		}
@@ -115,10 +116,14 @@ func newLogger(w io.Writer, cfg config.Config) *slog.Logger {
 
 func printDemo(w io.Writer, srv *server.Server, cfg config.Config, d *server.Demo) {
 	_, httpPort := splitPort(srv.HTTPAddr())
+	dashboardTLS := ""
+	if _, httpsPort := splitPort(srv.HTTPSAddr()); cfg.Admin.Domain != "" && httpsPort != "" {
+		dashboardTLS = fmt.Sprintf("\n                https://%s:%s/   (HTTPS, once the browser trusts the CA root below)", cfg.Admin.Domain, httpsPort)
+	}
 	fmt.Fprintf(w, `
   rampart demo is running.
 
-    Dashboard   http://%s/
+    Dashboard   http://%s/`+dashboardTLS+`
     Demo app    http://demo.%s:%s/   (through rampart's edge)
     API         http://%s/api/v1/    (OpenAPI: /api/v1/openapi.json)
     Data        %s
@@ -127,9 +132,11 @@ func printDemo(w io.Writer, srv *server.Server, cfg config.Config, d *server.Dem
 		fmt.Fprintf(w, `
     Log in as   %s
     Password    %s      (shown only this once)
+    Login code  printed in this terminal after the password (the demo sends no mail)
 `, d.Email, d.Password)
 	} else {
 		fmt.Fprintf(w, "\n    Log in as   %s (the account already existed in this data directory)\n", d.Email)
+		fmt.Fprintln(w, "    Login code  printed in this terminal after the password (no mail server is configured)")
 	}
 	if httpsAddr := srv.HTTPSAddr(); httpsAddr != "" {
 		_, httpsPort := splitPort(httpsAddr)

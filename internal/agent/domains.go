@@ -65,6 +65,10 @@ type Domains struct {
 	// to <service>.<platform domain>, or A/AAAA records to NodeIPs.
 	PlatformDomain string
 	NodeIPs        []netip.Addr
+	// Own are the names the node serves itself (admin.domain): each gets a
+	// certificate like a custom domain, with no DNS proof asked (the
+	// operator configured it).
+	Own []certs.Domain
 	// Recheck is how often the DNS of a domain that is not proven yet is
 	// checked again. Default 30s.
 	Recheck time.Duration
@@ -268,7 +272,7 @@ func (r *Domains) prove(ctx context.Context, list []*rampart.Domain, force bool)
 // plan is the certificate manager's list: the proven names of TLS modes
 // managed and custom, and in the demo the platform hostnames.
 func (r *Domains) plan(ctx context.Context, list []*rampart.Domain) ([]certs.Domain, error) {
-	want := []certs.Domain{}
+	want := append([]certs.Domain{}, r.Own...)
 	for _, d := range list {
 		switch {
 		case !d.Verified(), d.TLSMode == rampart.TLSOff:

@@ -121,6 +121,10 @@ type Options struct {
 	// hostnames; custom domains at or under it are refused. Empty: no
 	// platform domain, nothing refused for it.
 	PlatformDomain string
+	// AdminDomain is the dashboard's own host name (admin.domain): no
+	// service may claim it, as a custom domain or, when it sits under the
+	// platform domain, as its service name.
+	AdminDomain string
 
 	// Cache is the edge's output cache, which Services.PurgeCache empties;
 	// nil when this process runs no edge.

@@ -90,6 +90,9 @@ func (ds *Domains) Add(ctx context.Context, actor Actor, in rampart.DomainInput)
 	if err != nil {
 		return nil, err
 	}
+	if ds.opts.AdminDomain != "" && name == ds.opts.AdminDomain {
+		return nil, rampart.FieldError("name", rampart.Errorf(rampart.EINVALID, "%s is the dashboard's own address (admin.domain): a service cannot use it", name))
+	}
 	if mode == "" {
 		mode = rampart.TLSManaged
 	}

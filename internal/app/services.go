@@ -53,6 +53,9 @@ func (s *Services) Create(ctx context.Context, actor Actor, in rampart.ServiceIn
 	if err := svc.Validate(); err != nil {
 		return nil, err
 	}
+	if s.opts.PlatformDomain != "" && s.opts.AdminDomain != "" && svc.Hostname(s.opts.PlatformDomain) == s.opts.AdminDomain {
+		return nil, rampart.FieldError("name", rampart.Errorf(rampart.EINVALID, "service name %q is taken by the dashboard, whose address is %s: choose another name", svc.Name, s.opts.AdminDomain))
+	}
 	// Looked up outside the transaction: a host name can take seconds.
 	problems := s.upstreamProblems(ctx, svc.Upstreams)
 	err := s.store.InTx(ctx, func(st store.Store) error {

@@ -262,6 +262,28 @@ func (c *Config) Validate() error {
 	if err := validateDomain(c.Platform.Domain); err != nil {
 		return fmt.Errorf("platform.domain: %v", err)
 	}
+	if c.Admin.Domain != "" {
+		if err := validateDomain(c.Admin.Domain); err != nil {
+			return fmt.Errorf("admin.domain: %v", err)
+		}
+		if c.HTTPSAddr == "" {
+			return fmt.Errorf("admin.domain: the dashboard is served on the edge's HTTPS listener, and https_addr is empty: set https_addr (e.g. :443) or leave admin.domain out")
+		}
+		if c.Admin.Domain == c.Platform.Domain {
+			return fmt.Errorf("admin.domain: %s is the platform domain itself: use a name of its own, e.g. rampart.%s", c.Admin.Domain, c.Platform.Domain)
+		}
+	}
+	switch c.Mail.SMTP.TLS {
+	case "", "starttls", "tls", "none":
+	default:
+		return fmt.Errorf("mail.smtp.tls: %q is not one of starttls, tls or none", c.Mail.SMTP.TLS)
+	}
+	if c.Mail.SMTP.Host != "" && c.Mail.From == "" {
+		return fmt.Errorf("mail.from: the address login codes come from is required with mail.smtp.host, e.g. rampart@example.com")
+	}
+	if p := c.Mail.SMTP.Port; p < 0 || p > 65535 {
+		return fmt.Errorf("mail.smtp.port: %d is not a port (1-65535, or 0 for the TLS mode's default)", p)
+	}
 	if err := validateUserName(c.SSH.User); err != nil {
 		return fmt.Errorf("ssh.user: %v", err)
 	}

@@ -95,6 +95,12 @@ func TestBadInput(t *testing.T) {
 		{"not a duration", "limits:\n  header_timeout: soon\n", "config file"},
 		{"zero min bytes", "limits:\n  transfer_min_bytes: 0\n", "limits.transfer_min_bytes"},
 		{"not yaml", "data: [unclosed\n", "config file"},
+		{"admin domain without https", "https_addr: ''\nadmin:\n  domain: rampart.example.com\n", "admin.domain: the dashboard is served on the edge's HTTPS listener"},
+		{"bad admin domain", "admin:\n  domain: Rampart.Example.com\n", "admin.domain"},
+		{"admin domain is the platform's", "platform:\n  domain: apps.example.com\nadmin:\n  domain: apps.example.com\n", "admin.domain: apps.example.com is the platform domain itself"},
+		{"bad smtp tls", "mail:\n  from: a@example.com\n  smtp:\n    host: mail.example.com\n    tls: ssl\n", "mail.smtp.tls"},
+		{"smtp without from", "mail:\n  smtp:\n    host: mail.example.com\n", "mail.from"},
+		{"smtp port", "mail:\n  from: a@example.com\n  smtp:\n    host: mail.example.com\n    port: 70000\n", "mail.smtp.port"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "c.yaml")

@@ -105,3 +105,23 @@ func platformOnHTTP(platformDomain string, edge, withCerts http.Handler) http.Ha
 		withCerts.ServeHTTP(w, r)
 	})
 }
+
+// adminOnHTTPS sends the requests for admin.domain to the dashboard and
+// API, and everything else to the edge. Without an admin domain it is the
+// edge itself.
+func adminOnHTTPS(adminDomain string, admin, edge http.Handler) http.Handler {
+	if adminDomain == "" || admin == nil {
+		return edge
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if strings.EqualFold(strings.TrimSuffix(host, "."), adminDomain) {
+			admin.ServeHTTP(w, r)
+			return
+		}
+		edge.ServeHTTP(w, r)
+	})
+}

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -148,7 +149,14 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.app = app.New(db, app.Options{Logger: log, Mailer: mail, Secrets: secrets, Issuer: cfg.Admin.Domain,
+	if cfg.Admin.Domain != "" {
+		mode := certs.ModeManaged
+		if certs.IsInternalName(cfg.Admin.Domain) {
+			mode = certs.ModeInternal
+		}
+		s.domains.Own = []certs.Domain{{Name: cfg.Admin.Domain, Mode: mode}}
+	}
+	s.app = app.New(db, app.Options{Logger: log, Mailer: mail, Secrets: secrets, Issuer: cfg.Admin.Domain, AdminDomain: cfg.Admin.Domain,
 		PlatformDomain: cfg.Platform.Domain, Quotas: cfg.LimitsQuotas(), Upstreams: upstreams,
 		Cache: edgeCache{s.edge}, DNS: s.domains, Logs: dataplane.Logs(s.logs), CheckKeyPair: dataplane.CheckKeyPair,
 		Firewall: firewallOptions(cfg),
@@ -203,6 +211,22 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /ca.pem", s.caPEM)
 	mux.Handle("/", webHandler)
+	// The dashboard and API over HTTPS at admin.domain, on the edge's
+	// HTTPS listener: Secure (__Host-) cookies and HSTS. /metrics stays on
+	// the plain admin listener, which is meant for loopback.
+	var adminTLS http.Handler
+	if cfg.Admin.Domain != "" {
+		secureWeb, err := web.New(s.app, web.Config{PlatformDomain: cfg.Platform.Domain, NodeIPs: nodeIPs, Logger: log, ClientIP: adminIP, Stats: trafficStats(s.edge.Stats, ecfg.Limiter),
+			EdgeHTTPPort: edgePort, ACMEDirectory: cfg.ACME.Directory, FirstAdminCommand: FirstAdminCommand(cfg.Data), SecureCookies: true})
+		if err != nil {
+			return nil, err
+		}
+		tls := http.NewServeMux()
+		tls.Handle("/api/v1/", apiHandler)
+		tls.HandleFunc("GET /ca.pem", s.caPEM)
+		tls.Handle("/", secureWeb)
+		adminTLS = tls
+	}
 
 	if s.certs, err = newCertManager(cfg, log, s.httpLn, s.httpsLn, s.domains.Notify); err != nil {
 		return nil, err
@@ -226,7 +250,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	// per-request machinery; the handler chain is the same.
 	s.httpLane = fastlane.Install(s.http, s.edge.Fresh)
 	if s.httpsLn != nil {
-		s.https = edge.NewServer(cfg.HTTPSAddr, s.edge, log, slowClients(cfg))
+		s.https = edge.NewServer(cfg.HTTPSAddr, adminOnHTTPS(cfg.Admin.Domain, adminTLS, s.edge), log, slowClients(cfg))
 		s.https.TLSConfig = s.certs.TLSConfig() // offers h2, http/1.1 and acme-tls/1
 		s.httpsLane = fastlane.Install(s.https, s.edge.Fresh)
 	}
@@ -364,6 +388,13 @@ func (s *Server) Run(ctx context.Context) error {
 	} else {
 		s.log.Info("SSH keys are not enforced: they are stored and shown, no authorized_keys is written; set ssh.manage_authorized_keys: true to enforce them", "user", s.cfg.SSH.User)
 	}
+	if ap, err := netip.ParseAddrPort(s.AdminAddr()); err == nil && !ap.Addr().IsLoopback() {
+		s.log.Warn("the plain-HTTP admin listener is reachable from other machines: passwords, codes and session cookies cross the network unencrypted; set admin_addr to 127.0.0.1:7070 and admin.domain to serve the dashboard over HTTPS", "admin_addr", s.AdminAddr())
+	} else if s.cfg.Admin.Domain != "" {
+		s.log.Info("the dashboard and API are served over HTTPS at admin.domain; the plain admin listener is on loopback only", "url", "https://"+s.cfg.Admin.Domain+httpsPortSuffix(s.HTTPSAddr()), "admin_addr", s.AdminAddr())
+	} else {
+		s.log.Info("the dashboard is on the plain admin listener, loopback only; set admin.domain to serve it over HTTPS to other machines", "admin_addr", s.AdminAddr())
+	}
 	if s.cfg.Mail.SMTP.Host == "" {
 		s.log.Warn("no mail server: login codes and account notices are written to this log, not emailed; set mail.smtp.host and mail.from before others log in")
 	} else {
@@ -476,4 +507,13 @@ func DetectIPs() []string {
 		}
 	}
 	return ips
+}
+
+// httpsPortSuffix is ":port" for a URL on the HTTPS listener, "" on 443.
+func httpsPortSuffix(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "443" {
+		return ""
+	}
+	return ":" + port
 }

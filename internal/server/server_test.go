@@ -69,6 +69,48 @@ func TestDemoHTTPS(t *testing.T) {
 	if !strings.Contains(body, "Hello from the demo app") {
 		t.Errorf("demo page over HTTPS: %q", body)
 	}
+	// The dashboard at admin.domain, on the same listener and root: HSTS,
+	// Secure cookies; /metrics is not published there.
+	if !pebbletest.WaitFor(ctx, 15*time.Second, func() bool {
+		resp, err := client.Get("https://rampart.localhost/login")
+		if err != nil {
+			body = err.Error()
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		if resp.StatusCode != 200 {
+			return false
+		}
+		if resp.Header.Get("Strict-Transport-Security") == "" {
+			t.Errorf("no HSTS on the dashboard over HTTPS")
+		}
+		for _, c := range resp.Cookies() {
+			if !c.Secure {
+				t.Errorf("cookie %s is not Secure over HTTPS", c.Name)
+			}
+		}
+		return true
+	}) {
+		t.Fatalf("https://rampart.localhost/login: %s", body)
+	}
+	if !strings.Contains(body, `name="password"`) {
+		t.Errorf("dashboard login over HTTPS: %q", body)
+	}
+	resp, err = client.Get("https://rampart.localhost/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(b), "go_goroutines") {
+		t.Error("/metrics is published on the HTTPS dashboard")
+	}
+	// A member cannot take the dashboard's name as a service.
+	if _, err := srv.App().Services.Create(ctx, app.OperatorActor(), rampart.ServiceInput{Name: "rampart", Upstreams: []string{d.UpstreamURL}}); rampart.ErrorCode(err) != rampart.EINVALID {
+		t.Errorf("service named rampart beside admin.domain rampart.localhost: %v", err)
+	}
 	req, _ := http.NewRequest("GET", "http://"+srv.HTTPAddr()+"/", nil)
 	req.Host = "demo.localhost"
 	resp, err = (&http.Transport{}).RoundTrip(req)
@@ -89,6 +131,7 @@ func newLocalServer(t *testing.T) *Server {
 	cfg.Data = t.TempDir()
 	cfg.AdminAddr, cfg.HTTPAddr, cfg.HTTPSAddr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Node.PublicIPs = []string{"127.0.0.1"}
+	cfg.Admin.Domain = "rampart.localhost"
 	srv, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
