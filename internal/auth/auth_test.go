@@ -77,3 +77,18 @@ func TestSecrets(t *testing.T) {
 		t.Error("HashSecret differs from the hash NewSecret returned")
 	}
 }
+
+// BenchmarkVerifyPassword is the cost of one login's password check (the
+// README quotes it): time per op, and the memory argon2id takes.
+func BenchmarkVerifyPassword(b *testing.B) {
+	h, err := HashPassword("correct horse battery")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if ok, _ := VerifyPassword(h, "correct horse battery"); !ok {
+			b.Fatal("no match")
+		}
+	}
+}

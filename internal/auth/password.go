@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -27,6 +28,18 @@ const (
 
 var b64 = base64.RawStdEncoding
 
+// slots bounds how many hashes run at once. Each takes argonMemory; without
+// a bound, a burst of logins (most of them wrong, from anyone) would take
+// 19 MiB each at the same time. Past the bound a login waits its turn.
+var slots = make(chan struct{}, max(2, runtime.NumCPU()))
+
+// idKey is argon2.IDKey inside a slot.
+func idKey(pw, salt []byte, t, m uint32, p uint8, n uint32) []byte {
+	slots <- struct{}{}
+	defer func() { <-slots }()
+	return argon2.IDKey(pw, salt, t, m, p, n)
+}
+
 // HashPassword returns an argon2id hash of pw in the PHC string format
 // ($argon2id$v=19$m=…,t=…,p=…$salt$hash) that the reference tool also reads.
 func HashPassword(pw string) (string, error) {
@@ -34,7 +47,7 @@ func HashPassword(pw string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("reading random salt: %w", err)
 	}
-	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := idKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, argonMemory, argonTime, argonThreads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
@@ -65,7 +78,7 @@ func VerifyPassword(hash, pw string) (bool, error) {
 	if err != nil || len(want) == 0 || len(want) > 128 {
 		return false, ErrMalformedHash
 	}
-	got := argon2.IDKey([]byte(pw), salt, t, m, p, uint32(len(want)))
+	got := idKey([]byte(pw), salt, t, m, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }
 
