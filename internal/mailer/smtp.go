@@ -113,13 +113,13 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(s.Host); err == nil {
 		return fmt.Errorf("mailer: mail.smtp.host %q contains a port: put the port in mail.smtp.port", s.Host)
 	}
-	if s.Port < 1 || s.Port > 65535 {
-		return fmt.Errorf("mailer: mail.smtp.port %d is out of range: use 1 to 65535, or leave it out for the default of the TLS mode", s.Port)
-	}
 	switch s.TLS {
 	case TLSStartTLS, TLSImplicit, TLSNone:
 	default:
 		return fmt.Errorf("mailer: mail.smtp.tls %q is unknown: use %q (port 587), %q (port 465) or %q (a relay on this machine)", s.TLS, TLSStartTLS, TLSImplicit, TLSNone)
+	}
+	if s.Port < 1 || s.Port > 65535 {
+		return fmt.Errorf("mailer: mail.smtp.port %d is out of range: use 1 to 65535, or leave it out for the default of the TLS mode", s.Port)
 	}
 	if s.Password != "" && s.PasswordFile != "" {
 		return errors.New("mailer: mail.smtp.password and mail.smtp.password_file are both set: keep one (the file is better)")
@@ -240,8 +240,11 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 		c = smtp.NewClient(conn)
 	}
 	defer c.Close()
-	c.CommandTimeout = s.cfg.SMTP.Timeout
-	c.SubmissionTimeout = s.cfg.SMTP.Timeout
+	// The context bounds the whole conversation; go-smtp's per-command
+	// timeouts (minutes by default) are only a backstop, set past the
+	// context's deadline so that an expiry always reports as one.
+	c.CommandTimeout = s.cfg.SMTP.Timeout + time.Second
+	c.SubmissionTimeout = c.CommandTimeout
 
 	// Greeting explicitly (again, after STARTTLS) names the step when a
 	// server fails there, rather than blaming AUTH or MAIL FROM.

@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"math/big"
 	"mime"
 	"mime/quotedprintable"
@@ -72,6 +73,7 @@ type Server struct {
 	opts    Options
 	srv     *smtp.Server
 	ln      net.Listener
+	cert    *x509.Certificate
 	roots   *x509.CertPool
 	served  chan struct{}
 	closing sync.Once
@@ -104,6 +106,9 @@ func Start(o Options) (*Server, error) {
 	s.srv.MaxRecipients = MaxRecipients
 	s.srv.ReadTimeout = 30 * time.Second
 	s.srv.WriteTimeout = 30 * time.Second
+	// The client in each test sees what went wrong; the server's own log
+	// would mostly report connections dropped by Close.
+	s.srv.ErrorLog = log.New(io.Discard, "", 0)
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -115,12 +120,14 @@ func Start(o Options) (*Server, error) {
 		// itself allows AUTH in clear text only to loopback.
 		s.srv.AllowInsecureAuth = true
 	case mailer.TLSStartTLS, mailer.TLSImplicit:
-		cfg, roots, err := selfSigned()
+		cfg, cert, err := selfSigned()
 		if err != nil {
 			ln.Close()
 			return nil, err
 		}
-		s.roots = roots
+		s.cert = cert
+		s.roots = x509.NewCertPool()
+		s.roots.AddCert(cert)
 		if o.TLS == mailer.TLSStartTLS {
 			s.srv.TLSConfig = cfg
 		} else {
@@ -150,6 +157,10 @@ func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 // RootCAs holds the receiver's self-signed certificate (valid for 127.0.0.1
 // and localhost), or is nil in TLSNone mode.
 func (s *Server) RootCAs() *x509.CertPool { return s.roots }
+
+// Certificate is the receiver's self-signed certificate, for clients that
+// take a CA file (write it out with encoding/pem), or nil in TLSNone mode.
+func (s *Server) Certificate() *x509.Certificate { return s.cert }
 
 // Config returns a mailer configuration that sends to this receiver from
 // the given address, with its TLS mode, certificate and credentials.
@@ -214,6 +225,9 @@ func (s *Server) Close() error {
 	var err error
 	s.closing.Do(func() {
 		err = s.srv.Close()
+		// go-smtp only closes the listeners Serve has registered: one
+		// closed before Serve started would be left accepting.
+		s.ln.Close()
 		<-s.served
 	})
 	return err
@@ -373,7 +387,7 @@ func (s *stripNewlines) Read(p []byte) (int, error) {
 // selfSigned makes a fresh ECDSA certificate for 127.0.0.1 and localhost,
 // so that TLS tests verify a certificate as the mailer does in production,
 // instead of turning verification off.
-func selfSigned() (*tls.Config, *x509.CertPool, error) {
+func selfSigned() (*tls.Config, *x509.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("smtptest: %w", err)
@@ -403,11 +417,9 @@ func selfSigned() (*tls.Config, *x509.CertPool, error) {
 	if err != nil {
 		return nil, nil, errors.New("smtptest: " + err.Error())
 	}
-	roots := x509.NewCertPool()
-	roots.AddCert(cert)
 	cfg := &tls.Config{
 		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key, Leaf: cert}},
 		MinVersion:   tls.VersionTLS12,
 	}
-	return cfg, roots, nil
+	return cfg, cert, nil
 }
