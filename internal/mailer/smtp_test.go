@@ -100,6 +100,30 @@ func TestWrongCertificateRefused(t *testing.T) {
 	}
 }
 
+func TestServerName(t *testing.T) {
+	srv := smtptest.New(t, smtptest.Options{TLS: mailer.TLSStartTLS})
+	msg := mailer.Message{To: "a@example.org", Subject: "s", Text: "t"}
+	c := srv.Config(from)
+	c.SMTP.ServerName = "localhost"
+	if err := newSMTP(t, c).Send(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	c.SMTP.ServerName = "smtp.example.com"
+	if err := newSMTP(t, c).Send(context.Background(), msg); err == nil || !strings.Contains(err.Error(), "smtp.example.com") {
+		t.Fatalf("err = %v, want a certificate not valid for smtp.example.com", err)
+	}
+}
+
+func TestAuthNotOffered(t *testing.T) {
+	srv := smtptest.New(t, smtptest.Options{TLS: mailer.TLSImplicit})
+	c := srv.Config(from)
+	c.SMTP.Username, c.SMTP.Password = "relay", "secret"
+	err := newSMTP(t, c).Send(context.Background(), mailer.Message{To: "a@example.org", Subject: "s", Text: "t"})
+	if err == nil || !strings.Contains(err.Error(), ": AUTH: the server does not offer AUTH PLAIN") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 func TestWrongPassword(t *testing.T) {
 	srv := smtptest.New(t, smtptest.Options{TLS: mailer.TLSStartTLS, Username: "relay", Password: "right"})
 	c := srv.Config(from)
