@@ -27,6 +27,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/edge/realip"
 	"github.com/rampart-dev/rampart/internal/egress"
 	"github.com/rampart-dev/rampart/internal/limits"
+	"github.com/rampart-dev/rampart/internal/mailer"
 )
 
 // Config is the whole of rampart serve's configuration.
@@ -273,16 +274,12 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("admin.domain: %s is the platform domain itself: use a name of its own, e.g. rampart.%s", c.Admin.Domain, c.Platform.Domain)
 		}
 	}
-	switch c.Mail.SMTP.TLS {
-	case "", "starttls", "tls", "none":
-	default:
-		return fmt.Errorf("mail.smtp.tls: %q is not one of starttls, tls or none", c.Mail.SMTP.TLS)
-	}
-	if c.Mail.SMTP.Host != "" && c.Mail.From == "" {
-		return fmt.Errorf("mail.from: the address login codes come from is required with mail.smtp.host, e.g. rampart@example.com")
-	}
-	if p := c.Mail.SMTP.Port; p < 0 || p > 65535 {
-		return fmt.Errorf("mail.smtp.port: %d is not a port (1-65535, or 0 for the TLS mode's default)", p)
+	if c.Mail.SMTP.Host != "" {
+		if err := c.MailerConfig().Validate(); err != nil {
+			return err
+		}
+	} else if c.Mail.SMTP.Username != "" || c.Mail.SMTP.Password != "" || c.Mail.SMTP.PasswordFile != "" {
+		return fmt.Errorf("mail.smtp.host: the SMTP login is set but no server: set mail.smtp.host, or leave mail.smtp out (mail then goes to the log)")
 	}
 	if err := validateUserName(c.SSH.User); err != nil {
 		return fmt.Errorf("ssh.user: %v", err)
@@ -428,4 +425,13 @@ func validateUserName(name string) error {
 		}
 	}
 	return nil
+}
+
+// MailerConfig is the mail.* settings as the mailer takes them.
+func (c Config) MailerConfig() mailer.Config {
+	sm := c.Mail.SMTP
+	return mailer.Config{From: c.Mail.From, SMTP: mailer.SMTPConfig{
+		Host: sm.Host, Port: sm.Port, TLS: mailer.TLSMode(sm.TLS), Username: sm.Username,
+		Password: sm.Password, PasswordFile: sm.PasswordFile, Timeout: sm.Timeout,
+	}}
 }

@@ -46,5 +46,5 @@ func NewMailer(cfg config.Config, log *slog.Logger) (mailer.Mailer, error) {
 	if cfg.Mail.SMTP.Host == "" {
 		return mailer.Log{Logger: log.With("log", "mail")}, nil
 	}
-	return newSMTPMailer(cfg)
+	return mailer.NewSMTP(cfg.MailerConfig())
 }
