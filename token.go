@@ -32,6 +32,10 @@ type Session struct {
 	ExpiresAt time.Time // absolute expiry
 }
 
+// DefaultTokenTTL is the lifetime of a token created through the API or
+// the dashboard without one: a forgotten token stops working by itself.
+const DefaultTokenTTL = 90 * 24 * time.Hour
+
 // TokenInput asks for a new API token for the account Email.
 type TokenInput struct {
 	Email string
