@@ -42,3 +42,23 @@ type TokenInput struct {
 	Name  string        // what the token is for, up to 100 characters
 	TTL   time.Duration // 0: the token never expires
 }
+
+// TokenRequest asks POST /api/v1/tokens for a new token: for the caller,
+// or for Email (admins). TTL 0 or absent: DefaultTokenTTL.
+type TokenRequest struct {
+	Email string    `json:"email,omitempty"`
+	Name  string    `json:"name"`
+	TTL   *Duration `json:"ttl,omitempty"`
+}
+
+// TokenCreated answers POST /api/v1/tokens: the token, shown this once,
+// and what is kept of it.
+type TokenCreated struct {
+	Token     string    `json:"token"`
+	TokenInfo *APIToken `json:"token_info"`
+}
+
+// TokenList is what GET /api/v1/tokens answers.
+type TokenList struct {
+	Tokens []*APIToken `json:"tokens"`
+}

@@ -169,3 +169,25 @@ type LoginInput struct {
 	// any: proof that it completed a login before.
 	Device string
 }
+
+// UserList is what GET /api/v1/users answers.
+type UserList struct {
+	Users []*User `json:"users"`
+}
+
+// UserPatch changes an account through PATCH /api/v1/users/{email}: its
+// role, whether it is disabled, or both. Absent fields stay as they are.
+type UserPatch struct {
+	Role     *Role `json:"role,omitempty"`
+	Disabled *bool `json:"disabled,omitempty"`
+}
+
+// PasswordChange is a user's change of their own password. Challenge and
+// Code confirm it with the current second factor (POST /api/v1/me/confirm
+// opens the challenge); both are empty when the account has none.
+type PasswordChange struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+	Challenge       string `json:"challenge,omitempty"`
+	Code            string `json:"code,omitempty"`
+}
