@@ -81,8 +81,18 @@ func TestSecureCookies(t *testing.T) {
 	e.h = h
 	b := e.browser()
 	b.login(adminEmail)
-	if c := b.cookies[sessionCookie]; !c.Secure {
-		t.Errorf("session cookie not Secure with SecureCookies: %+v", c)
+	// Over HTTPS every cookie is Secure and prefixed, so that the browser
+	// itself refuses one set by a plain-HTTP page or a subdomain.
+	if c := b.cookies["__Host-"+sessionCookie]; c == nil || !c.Secure || c.Path != "/" || c.Domain != "" {
+		t.Errorf("session cookie with SecureCookies: %+v, want __Host-%s, Secure, Path=/", c, sessionCookie)
+	}
+	if c := b.cookies["__Secure-"+deviceCookie]; c == nil || !c.Secure {
+		t.Errorf("device cookie with SecureCookies: %+v", c)
+	}
+	for name, c := range b.cookies {
+		if !c.Secure || (!strings.HasPrefix(name, "__Host-") && !strings.HasPrefix(name, "__Secure-")) {
+			t.Errorf("cookie %s: Secure %v, want Secure and a __Host-/__Secure- name", name, c.Secure)
+		}
 	}
 	res := b.get("/")
 	if got := res.Header.Get("Strict-Transport-Security"); got == "" {
