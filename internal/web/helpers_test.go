@@ -74,6 +74,9 @@ type edge struct {
 	logs *logtail.Log
 	// httpPort is the edge's HTTP port (Config.EdgeHTTPPort).
 	httpPort int
+	// firewall is app.Options.Firewall: Enforce on makes changes to SSH
+	// open confirm windows (no reconciler runs: the host is untouched).
+	firewall app.FirewallOptions
 }
 
 // testFirstAdmin is Config.FirstAdminCommand in tests.
@@ -101,7 +104,7 @@ func newEnvAccounts(t *testing.T, ed edge, accounts map[string]rampart.Role) *en
 		t.Fatal(err)
 	}
 	opts := app.Options{Logger: log, PlatformDomain: testDomain, CheckKeyPair: dataplane.CheckKeyPair,
-		Logs: dataplane.Logs(ed.logs), LogHeartbeat: 200 * time.Millisecond, Upstreams: egress.New(nets)}
+		Logs: dataplane.Logs(ed.logs), LogHeartbeat: 200 * time.Millisecond, Upstreams: egress.New(nets), Firewall: ed.firewall}
 	if ed.purge != nil {
 		opts.Cache = app.PurgeFunc(ed.purge)
 	}
