@@ -74,7 +74,7 @@ func TestFirewallRow(t *testing.T) {
 	// Add: back to the tab, the rule stored, normalised, and said so.
 	add := url.Values{"csrf_token": {tok}, "proto": {"tcp"}, "ports": {"8000-8100"},
 		"sources": {"203.0.113.7/24\r\n2001:db8::/32"}, "comment": {"office"}}
-	wantRedirect(t, b.post("/services/blog/firewall/rules", add), "/services/blog?tab=security#firewall")
+	wantRedirect(t, b.post("/services/blog/firewall/rules", add), "/services/blog?tab=security&open=firewall#firewall")
 	r := e.rule("8000-8100", "tcp")
 	if r == nil || strings.Join(r.Sources, ",") != "203.0.113.0/24,2001:db8::/32" || r.Comment != "office" || r.CreatedBy != adminEmail {
 		t.Fatalf("stored after add: %s", ruleSummary(e.rules()))
@@ -88,7 +88,7 @@ func TestFirewallRow(t *testing.T) {
 	edit := b.get("/services/blog?tab=security&edit_rule=" + id)
 	wantContains(t, edit, `id="fw-edit-`+id+`-form"`, `id="firewall-options" open`, ">203.0.113.0/24\n2001:db8::/32</textarea>", `value="8000-8100"`)
 	wantRedirect(t, b.post("/services/blog/firewall/rules/"+id, url.Values{"csrf_token": {tok}, "proto": {"udp"}, "ports": {"9000"},
-		"sources": {"198.51.100.0/24, 198.51.100.9, 192.0.2.0/24, 10.0.0.0/8 172.16.0.0/12"}, "comment": {"game"}}), "/services/blog?tab=security#firewall")
+		"sources": {"198.51.100.0/24, 198.51.100.9, 192.0.2.0/24, 10.0.0.0/8 172.16.0.0/12"}, "comment": {"game"}}), "/services/blog?tab=security&open=firewall#firewall")
 	if r = e.rule("9000", "udp"); r == nil || len(r.Sources) != 4 || r.Comment != "game" {
 		t.Fatalf("stored after edit: %s", ruleSummary(e.rules()))
 	}
@@ -97,7 +97,7 @@ func TestFirewallRow(t *testing.T) {
 
 	// Remove: the page without JavaScript, then the POST the modal sends.
 	wantContains(t, b.get("/services/blog/firewall/rules/"+id+"/remove"), "Remove the rule for <span class=\"mono\">9000/udp</span>?")
-	wantRedirect(t, b.post("/services/blog/firewall/rules/"+id+"/remove", url.Values{"csrf_token": {tok}}), "/services/blog?tab=security#firewall")
+	wantRedirect(t, b.post("/services/blog/firewall/rules/"+id+"/remove", url.Values{"csrf_token": {tok}}), "/services/blog?tab=security&open=firewall#firewall")
 	if e.rule("9000", "udp") != nil {
 		t.Fatal("rule still stored after remove")
 	}
@@ -180,7 +180,7 @@ func TestFirewallGuards(t *testing.T) {
 	wantContains(t, res, "22/tcp (SSH) cannot be removed")
 	// With force the SSH restriction goes through.
 	wantRedirect(t, b.post("/services/blog/firewall/rules/"+ssh22, url.Values{"csrf_token": {tok}, "proto": {"tcp"}, "ports": {"22"},
-		"sources": {"198.51.100.0/24"}, "force": {"on"}}), "/services/blog?tab=security#firewall")
+		"sources": {"198.51.100.0/24"}, "force": {"on"}}), "/services/blog?tab=security&open=firewall#firewall")
 	if r := e.rule("22", "tcp"); strings.Join(r.Sources, ",") != "198.51.100.0/24" {
 		t.Errorf("22/tcp after a forced change: %v", r.Sources)
 	}
@@ -193,7 +193,7 @@ func TestFirewallToolPorts(t *testing.T) {
 	tok := b.login(adminEmail)
 	wantContains(t, b.get("/services/blog?tab=security"), `aria-label="Tool port 18344 (terminal) (18344/tcp)"`)
 
-	wantRedirect(t, b.post("/services/blog/firewall/tool-ports/18344", url.Values{"csrf_token": {tok}, "open": {"on"}}), "/services/blog?tab=security#firewall")
+	wantRedirect(t, b.post("/services/blog/firewall/tool-ports/18344", url.Values{"csrf_token": {tok}, "open": {"on"}}), "/services/blog?tab=security&open=firewall#firewall")
 	if r := e.rule("18344", "tcp"); r == nil || len(r.Sources) != 0 {
 		t.Fatalf("18344 not opened to anyone: %s", ruleSummary(e.rules()))
 	}
@@ -202,7 +202,7 @@ func TestFirewallToolPorts(t *testing.T) {
 	if !strings.Contains(sec.Body, `role="switch" aria-checked="true" aria-label="Tool port 18344 (terminal) (18344/tcp)"`) {
 		t.Error("the toggle of an open tool port is not on")
 	}
-	wantRedirect(t, b.post("/services/blog/firewall/tool-ports/18344", url.Values{"csrf_token": {tok}, "open": {"off"}}), "/services/blog?tab=security#firewall")
+	wantRedirect(t, b.post("/services/blog/firewall/tool-ports/18344", url.Values{"csrf_token": {tok}, "open": {"off"}}), "/services/blog?tab=security&open=firewall#firewall")
 	if e.rule("18344", "tcp") != nil {
 		t.Fatal("18344 still open after closing it")
 	}
@@ -224,7 +224,7 @@ func TestFirewallConfirmWindow(t *testing.T) {
 	ssh22 := strconv.FormatInt(e.rule("22", "tcp").ID, 10)
 
 	wantRedirect(t, b.post("/services/blog/firewall/rules/"+ssh22, url.Values{"csrf_token": {tok}, "proto": {"tcp"}, "ports": {"22"},
-		"sources": {"192.0.2.0/24"}, "comment": {"SSH from the office"}}), "/services/blog?tab=security#firewall")
+		"sources": {"192.0.2.0/24"}, "comment": {"SSH from the office"}}), "/services/blog?tab=security&open=firewall#firewall")
 	sec = b.get("/services/blog?tab=security")
 	wantContains(t, sec, "Confirm the change within the time shown", `id="fw-pending"`, `data-countdown="`, `id="fw-confirm"`,
 		`hx-get="/services/blog/firewall/pending"`, "touches SSH or the admin port")
@@ -235,7 +235,7 @@ func TestFirewallConfirmWindow(t *testing.T) {
 		t.Error("the polled banner is a whole page")
 	}
 
-	wantRedirect(t, b.post("/services/blog/firewall/confirm", url.Values{"csrf_token": {tok}}), "/services/blog?tab=security#firewall")
+	wantRedirect(t, b.post("/services/blog/firewall/confirm", url.Values{"csrf_token": {tok}}), "/services/blog?tab=security&open=firewall#firewall")
 	sec = b.get("/services/blog?tab=security")
 	wantContains(t, sec, "Firewall change confirmed")
 	if strings.Contains(sec.Body, `id="fw-pending"`) {
@@ -388,7 +388,7 @@ func TestSSHKeysRow(t *testing.T) {
 
 	pub, priv := testSSHKey(t)
 	wantRedirect(t, b.post("/services/blog/ssh-keys", url.Values{"csrf_token": {tok}, "title": {"ada's laptop"}, "public_key": {pub + "\n"}}),
-		"/services/blog?tab=security#ssh-keys")
+		"/services/blog?tab=security&open=ssh-keys#ssh-keys")
 	keys, err := e.db.ListSSHKeys(context.Background(), rampart.LocalNode)
 	if err != nil || len(keys) != 1 {
 		t.Fatalf("stored keys: %v, %v", keys, err)
@@ -431,7 +431,7 @@ func TestSSHKeysRow(t *testing.T) {
 
 	id := strconv.FormatInt(k.ID, 10)
 	wantContains(t, b.get("/services/blog/ssh-keys/"+id+"/remove"), "Remove the SSH key ada&#39;s laptop?", fp)
-	wantRedirect(t, b.post("/services/blog/ssh-keys/"+id+"/remove", url.Values{"csrf_token": {tok}}), "/services/blog?tab=security#ssh-keys")
+	wantRedirect(t, b.post("/services/blog/ssh-keys/"+id+"/remove", url.Values{"csrf_token": {tok}}), "/services/blog?tab=security&open=ssh-keys#ssh-keys")
 	if keys, _ := e.db.ListSSHKeys(context.Background(), rampart.LocalNode); len(keys) != 0 {
 		t.Fatalf("key still stored after remove")
 	}

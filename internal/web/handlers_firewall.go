@@ -97,7 +97,7 @@ type firewallBanner struct {
 
 // firewallFor gathers the Firewall row of an admin's Security tab; nil for
 // members, whose row says an admin manages it.
-func (s *server) firewallFor(ctx context.Context, rc *reqCtx, svc *rampart.Service, editID int64) (*firewallView, error) {
+func (s *server) firewallFor(ctx context.Context, rc *reqCtx, svc *rampart.Service, editID int64, open bool) (*firewallView, error) {
 	if !rc.user.IsAdmin() {
 		return nil, nil
 	}
@@ -105,7 +105,7 @@ func (s *server) firewallFor(ctx context.Context, rc *reqCtx, svc *rampart.Servi
 	if err != nil {
 		return nil, err
 	}
-	v := &firewallView{State: st, ToolPorts: st.ToolPorts, Add: ruleForm{Proto: "tcp"}}
+	v := &firewallView{State: st, ToolPorts: st.ToolPorts, Add: ruleForm{Proto: "tcp"}, Open: open}
 	tool := map[int64]bool{}
 	for _, tp := range st.ToolPorts {
 		if tp.Open {
@@ -396,7 +396,7 @@ func (s *server) confirmFirewall(w http.ResponseWriter, r *http.Request, rc *req
 	} else {
 		s.setFlash(w, rc.sess, "success", "Firewall change confirmed: the rules stay as they are.")
 	}
-	http.Redirect(w, r, servicePath(svc.Name, "security")+"#firewall", http.StatusSeeOther)
+	http.Redirect(w, r, firewallPath(svc.Name), http.StatusSeeOther)
 }
 
 // applyFirewall enforces again after a first enforcing apply that was not
@@ -411,7 +411,7 @@ func (s *server) applyFirewall(w http.ResponseWriter, r *http.Request, rc *reqCt
 		return
 	}
 	s.setFlash(w, rc.sess, "success", "Applying the rules again: confirm below within the time shown, or enforcement is suspended again.")
-	http.Redirect(w, r, servicePath(svc.Name, "security")+"#firewall", http.StatusSeeOther)
+	http.Redirect(w, r, firewallPath(svc.Name), http.StatusSeeOther)
 }
 
 // firewallPending is the confirm window banner alone, which htmx polls
@@ -447,7 +447,7 @@ func (s *server) firewallChanged(w http.ResponseWriter, r *http.Request, rc *req
 		msg += " Plan only: nothing on this server changes until firewall.enforce is on."
 	}
 	s.setFlash(w, rc.sess, "success", msg)
-	http.Redirect(w, r, servicePath(svc.Name, "security")+"#firewall", http.StatusSeeOther)
+	http.Redirect(w, r, firewallPath(svc.Name), http.StatusSeeOther)
 }
 
 // firewallRefused answers a refused change: errors that are not about the
@@ -478,6 +478,12 @@ func (f ruleForm) withError(err error) ruleForm {
 	f.Err = rampart.ErrorMessage(err)
 	f.ShowForce = f.Force || strings.Contains(f.Err, "force")
 	return f
+}
+
+// firewallPath is the Security tab with the Firewall row unfolded, where a
+// change lands: the person sees the rules it changed.
+func firewallPath(service string) string {
+	return servicePath(service, "security") + "&open=firewall#firewall"
 }
 
 // ruleName is "8000-8100/tcp".

@@ -175,10 +175,11 @@ func (s *server) servicePageFor(r *http.Request, rc *reqCtx, svc *rampart.Servic
 			d.Traffic = newTrafficView(s.cfg.Stats(svc.ID))
 		}
 		editRule, _ := strconv.ParseInt(r.URL.Query().Get("edit_rule"), 10, 64)
-		if d.Firewall, err = s.firewallFor(r.Context(), rc, svc, editRule); err != nil {
+		open := r.URL.Query().Get("open")
+		if d.Firewall, err = s.firewallFor(r.Context(), rc, svc, editRule, open == "firewall"); err != nil {
 			return d, err
 		}
-		if d.SSHKeys, err = s.sshKeysFor(r.Context(), rc); err != nil {
+		if d.SSHKeys, err = s.sshKeysFor(r.Context(), rc, open == "ssh-keys"); err != nil {
 			return d, err
 		}
 	case "logs":

@@ -34,7 +34,7 @@ type sshKeyForm struct {
 }
 
 // sshKeysFor gathers the row; nil for members.
-func (s *server) sshKeysFor(ctx context.Context, rc *reqCtx) (*sshKeysView, error) {
+func (s *server) sshKeysFor(ctx context.Context, rc *reqCtx, open bool) (*sshKeysView, error) {
 	if !rc.user.IsAdmin() {
 		return nil, nil
 	}
@@ -42,7 +42,7 @@ func (s *server) sshKeysFor(ctx context.Context, rc *reqCtx) (*sshKeysView, erro
 	if err != nil {
 		return nil, err
 	}
-	return &sshKeysView{List: list}, nil
+	return &sshKeysView{List: list, Open: open}, nil
 }
 
 // sshKeysService is firewallService for the SSH keys row.
@@ -72,7 +72,7 @@ func (s *server) addSSHKey(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 			msg += " Plan only: nothing on this server changes until ssh.manage_authorized_keys is on."
 		}
 		s.setFlash(w, rc.sess, "success", msg)
-		http.Redirect(w, r, servicePath(svc.Name, "security")+"#ssh-keys", http.StatusSeeOther)
+		http.Redirect(w, r, servicePath(svc.Name, "security")+"&open=ssh-keys#ssh-keys", http.StatusSeeOther)
 		return
 	}
 	code := rampart.ErrorCode(err)
@@ -152,5 +152,5 @@ func (s *server) removeSSHKey(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		msg += " It is taken out of " + list.Status.User + "'s authorized_keys now."
 	}
 	s.setFlash(w, rc.sess, "success", msg)
-	http.Redirect(w, r, servicePath(svc.Name, "security")+"#ssh-keys", http.StatusSeeOther)
+	http.Redirect(w, r, servicePath(svc.Name, "security")+"&open=ssh-keys#ssh-keys", http.StatusSeeOther)
 }
