@@ -265,8 +265,12 @@ func TestBrowserFirewall(t *testing.T) {
 	if got := text("#fw-pending"); !strings.Contains(got, "touches SSH or the admin port") {
 		t.Errorf("the banner does not say why: %q", got)
 	}
+	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasSuffix(loc, "#fw-banner") {
+		t.Errorf("a change that waits for a confirmation lands on %s, not on the banner", loc)
+	}
 	screenshot("firewall-confirm.png", true)
 	step("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("fw-pending")))
+	scrollTo("#fw-banner")
 	screenshot("firewall-confirm-phone.png", true)
 	step("desktop viewport", clearViewport, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("fw-confirm")))
 	clickAndLoad("confirm", "#fw-confirm")
@@ -322,8 +326,12 @@ func TestBrowserFirewall(t *testing.T) {
 	scrollTo("#ssh-keys")
 	screenshot("ssh-keys-phone.png", true)
 	step("firewall on a phone", chromedp.Click(chromedp.CSS(`#ssh-keys-options > summary`)), chromedp.Click(chromedp.CSS(`#firewall-options > summary`)), chromedp.WaitVisible(chromedp.ID("fw-rules")))
-	scrollTo("#firewall")
-	screenshot("firewall-phone.png")
+	scrollTo("#fw-rules")
+	screenshot("firewall-phone.png", true)
+	scrollTo("#tool-ports")
+	screenshot("firewall-phone-tools.png", true)
+	scrollTo("#fw-add-form")
+	screenshot("firewall-phone-add.png", true)
 	step("desktop viewport", clearViewport, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("ssh-key-list")))
 	step("open the key's remove modal", chromedp.Click(chromedp.CSS(`#ssh-key-list [data-open-dialog]`)), chromedp.WaitVisible(chromedp.ID("remove-key-dialog")))
 	if got := text("#remove-key-title"); got != "Remove the SSH key ada's laptop?" {
@@ -353,6 +361,7 @@ func TestBrowserFirewall(t *testing.T) {
 	if got := text("#fw-rolled-back"); !strings.Contains(got, "was not confirmed in time") {
 		t.Errorf("the rollback banner says %q", got)
 	}
+	scrollTo("#fw-banner")
 	screenshot("firewall-rolled-back.png", true)
 	step("dark mode", colorScheme("dark"), chromedp.Click(chromedp.CSS(`#firewall-options > summary`)), chromedp.Sleep(300*time.Millisecond))
 	screenshot("firewall-dark.png")

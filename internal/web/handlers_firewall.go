@@ -55,11 +55,14 @@ type firewallView struct {
 // firewallRuleView is one row of the rules table.
 type firewallRuleView struct {
 	*rampart.FirewallRule
-	Sources      string // "anywhere (IPv4, IPv6)", or a summary
-	SourcesTitle string // the full list, for the tooltip, when summarised
-	Origin       string // "default", "tool port", "added by …"
-	Anyone       bool   // Sources are words, not addresses
-	Mandatory    bool   // 22/tcp: restricted, never removed
+	// Sources is "anywhere (IPv4, IPv6)" and the like when Anyone, else
+	// "N networks" when there are more than SourceList shows.
+	Sources      string
+	SourceList   []string // the first few sources
+	SourcesTitle string   // the full list, for the tooltip, when summarised
+	Origin       string   // "default", "tool port", "added by …"
+	Anyone       bool     // Sources are words, not addresses
+	Mandatory    bool     // 22/tcp: restricted, never removed
 	// Edit is the rule's edit form while it is being edited, nil otherwise.
 	Edit *ruleForm
 }
@@ -164,7 +167,7 @@ func (s *server) firewallBannerFor(ctx context.Context, rc *reqCtx, svc *rampart
 
 func ruleView(r *rampart.FirewallRule) firewallRuleView {
 	v := firewallRuleView{FirewallRule: r, Mandatory: r.Proto == "tcp" && r.PortFrom <= 22 && 22 <= r.PortTo}
-	v.Sources, v.SourcesTitle = sourcesWords(r.Sources)
+	v.Sources, v.SourceList, v.SourcesTitle = sourcesWords(r.Sources)
 	v.Anyone = len(r.Sources) == 0 || len(r.Sources) == 1 && (r.Sources[0] == "0.0.0.0/0" || r.Sources[0] == "::/0")
 	return v
 }
@@ -180,24 +183,25 @@ func (v *firewallView) stamp(service, csrf string) {
 	}
 }
 
-// sourcesWords summarises a rule's sources for the table, and gives the
-// whole list for the tooltip when the summary leaves some out.
-func sourcesWords(src []string) (words, title string) {
+// sourcesWords summarises a rule's sources for the table: words for
+// "anyone", or the first few networks with a count of all, and the whole
+// list (up to 50) for the tooltip when the summary leaves some out.
+func sourcesWords(src []string) (words string, first []string, title string) {
 	switch {
 	case len(src) == 0:
-		return "anywhere (IPv4, IPv6)", ""
+		return "anywhere (IPv4, IPv6)", nil, ""
 	case len(src) == 1 && src[0] == "0.0.0.0/0":
-		return "any IPv4 address", ""
+		return "any IPv4 address", nil, ""
 	case len(src) == 1 && src[0] == "::/0":
-		return "any IPv6 address", ""
+		return "any IPv6 address", nil, ""
 	case len(src) <= 3:
-		return strings.Join(src, ", "), ""
+		return "", src, ""
 	}
 	title = strings.Join(src[:min(len(src), 50)], ", ")
 	if len(src) > 50 {
 		title += fmt.Sprintf(", and %d more", len(src)-50)
 	}
-	return fmt.Sprintf("%d networks: %s, …", len(src), strings.Join(src[:3], ", ")), title
+	return fmt.Sprintf("%d networks", len(src)), src[:3], title
 }
 
 // ruleFormOf reads a posted add or edit form.
@@ -410,8 +414,8 @@ func (s *server) applyFirewall(w http.ResponseWriter, r *http.Request, rc *reqCt
 		s.firewallRefused(w, r, rc, svc, err, func(v *firewallView) { v.Err = rampart.ErrorMessage(err) })
 		return
 	}
-	s.setFlash(w, rc.sess, "success", "Applying the rules again: confirm below within the time shown, or enforcement is suspended again.")
-	http.Redirect(w, r, firewallPath(svc.Name), http.StatusSeeOther)
+	s.setFlash(w, rc.sess, "success", "Applying the rules again: confirm within the time shown, or enforcement is suspended again.")
+	http.Redirect(w, r, strings.TrimSuffix(firewallPath(svc.Name), "#firewall")+"#fw-banner", http.StatusSeeOther)
 }
 
 // firewallPending is the confirm window banner alone, which htmx polls
@@ -441,13 +445,16 @@ func (s *server) firewallChanged(w http.ResponseWriter, r *http.Request, rc *req
 	if len(notes) > 0 {
 		msg += " (" + strings.Join(notes, "; ") + ")"
 	}
+	target := firewallPath(svc.Name)
 	if p != nil {
 		msg += " Confirm the change within the time shown, or the previous rules come back by themselves."
+		// The banner with the countdown is at the top of the tab.
+		target = strings.TrimSuffix(target, "#firewall") + "#fw-banner"
 	} else if st, err := s.app.Firewall.Get(r.Context(), rc.actor); err == nil && !st.Enforce {
 		msg += " Plan only: nothing on this server changes until firewall.enforce is on."
 	}
 	s.setFlash(w, rc.sess, "success", msg)
-	http.Redirect(w, r, firewallPath(svc.Name), http.StatusSeeOther)
+	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
 // firewallRefused answers a refused change: errors that are not about the
@@ -494,6 +501,12 @@ func ruleWords(r *rampart.FirewallRule) string {
 	if r == nil {
 		return ""
 	}
-	src, _ := sourcesWords(r.Sources)
-	return ruleName(r) + " open to " + src
+	words, first, _ := sourcesWords(r.Sources)
+	switch {
+	case len(first) == 0:
+		return ruleName(r) + " open to " + words
+	case words == "":
+		return ruleName(r) + " open to " + strings.Join(first, ", ")
+	}
+	return ruleName(r) + " open to " + words + " (" + strings.Join(first, ", ") + ", …)"
 }
