@@ -438,3 +438,26 @@ func TestSSHKeysRow(t *testing.T) {
 	wantContains(t, b.get("/services/blog?tab=security"), "SSH key ada&#39;s laptop removed", `id="ssh-keys-empty"`)
 	wantStatus(t, b.post("/services/blog/ssh-keys/"+id+"/remove", url.Values{"csrf_token": {tok}}), http.StatusNotFound)
 }
+
+// TestFirewallSuspended: after a first enforcing apply that nobody
+// confirmed, the row says nothing is filtered and offers to enforce again,
+// through a confirm window.
+func TestFirewallSuspended(t *testing.T) {
+	e := newEnvWith(t, edge{firewall: app.FirewallOptions{Enforce: true}})
+	e.createService(adminEmail, "blog")
+	b := e.browser()
+	tok := b.login(adminEmail)
+	b.get("/services/blog?tab=security") // seeds the rules
+	if err := e.db.SetFirewallSuspended(context.Background(), rampart.LocalNode, true); err != nil {
+		t.Fatal(err)
+	}
+	sec := b.get("/services/blog?tab=security")
+	wantContains(t, sec, `data-field="firewall-mode">Enforcement suspended<`, "nothing is filtered now", `id="fw-apply"`,
+		"the firewall is a plan only, not enforced")
+	wantRedirect(t, b.post("/services/blog/firewall/apply", url.Values{"csrf_token": {tok}}), "/services/blog?tab=security&open=firewall#fw-banner")
+	sec = b.get("/services/blog?tab=security")
+	wantContains(t, sec, `id="fw-pending"`, "rampart stops enforcing the firewall again", `id="fw-confirm"`)
+	if strings.Contains(sec.Body, `id="fw-apply"`) {
+		t.Error("the row still offers to enforce again")
+	}
+}

@@ -6,7 +6,8 @@
 //
 // The pages work without JavaScript. htmx (vendored, see static/README.md)
 // only makes tab switches feel instant, and static/app.js adds copy buttons
-// and the confirmation modals (delete, cache purge), and keeps the Logs
+// and the confirmation modals (delete, cache purge, firewall rules, SSH
+// keys), counts down the firewall's confirm window, and keeps the Logs
 // tab live with server-sent events (handlers_logs.go). The Security tab's
 // options unfold with <details> and its charts are SVG drawn on the server
 // (chart.go). The Content-Security-Policy allows no inline script, no inline

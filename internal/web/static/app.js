@@ -1,5 +1,5 @@
-// rampart dashboard behaviour: copy buttons, confirmation modals and the
-// live tail of the Logs tab.
+// rampart dashboard behaviour: copy buttons, confirmation modals, the
+// firewall's confirm countdown and the live tail of the Logs tab.
 //
 // Loaded with defer from the page's own origin (the CSP allows no inline
 // script). Listeners sit on the document, so they keep working for content
