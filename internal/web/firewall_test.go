@@ -461,3 +461,24 @@ func TestFirewallSuspended(t *testing.T) {
 		t.Error("the row still offers to enforce again")
 	}
 }
+
+// TestFirewallRemoveAdminPort: removing the rule of the dashboard's port
+// would shut the requester out; the confirmation says so and offers force.
+func TestFirewallRemoveAdminPort(t *testing.T) {
+	e := newEnvWith(t, edge{firewall: app.FirewallOptions{AdminPort: 7443}})
+	e.createService(adminEmail, "blog")
+	b := e.browser()
+	tok := b.login(adminEmail)
+	wantContains(t, b.get("/services/blog?tab=security"), `data-rule="7443/tcp"`, ">Dashboard and API<")
+	id := strconv.FormatInt(e.rule("7443", "tcp").ID, 10)
+	res := b.post("/services/blog/firewall/rules/"+id+"/remove", url.Values{"csrf_token": {tok}})
+	wantStatus(t, res, http.StatusConflict)
+	wantContains(t, res, `id="remove-rule-err"`, "shuts your address 192.0.2.10 out of the dashboard and API (7443/tcp)", `id="remove-rule-force"`)
+	if e.rule("7443", "tcp") == nil {
+		t.Fatal("the dashboard's rule was removed despite the guard")
+	}
+	wantRedirect(t, b.post("/services/blog/firewall/rules/"+id+"/remove", url.Values{"csrf_token": {tok}, "force": {"on"}}), "/services/blog?tab=security&open=firewall#firewall")
+	if e.rule("7443", "tcp") != nil {
+		t.Fatal("the dashboard's rule is still there after a forced removal")
+	}
+}

@@ -120,7 +120,7 @@ func (s *server) firewallFor(ctx context.Context, rc *reqCtx, svc *rampart.Servi
 		switch {
 		case r.CreatedBy == "system":
 			rv.Origin = "default"
-		case tool[r.ID]:
+		case tool[r.ID] && r.PortFrom == r.PortTo:
 			rv.Origin = "tool port"
 		case r.CreatedBy != "":
 			rv.Origin = "added by " + r.CreatedBy
@@ -294,6 +294,9 @@ type removeRulePage struct {
 	Service *rampart.Service
 	Rule    firewallRuleView
 	Err     string
+	// ShowForce offers the force box: the removal would shut the
+	// requester's own address out of the dashboard's port.
+	ShowForce bool
 }
 
 func (s *server) removeFirewallRulePage(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
@@ -331,7 +334,9 @@ func (s *server) removeFirewallRule(w http.ResponseWriter, r *http.Request, rc *
 			return
 		}
 		status, _ := statusOf(code)
-		s.render(w, r, status, "firewall_rule_remove", removeRulePage{base: rc.base("Remove firewall rule", "services"), Service: svc, Rule: rule, Err: rampart.ErrorMessage(err)})
+		msg := rampart.ErrorMessage(err)
+		s.render(w, r, status, "firewall_rule_remove", removeRulePage{base: rc.base("Remove firewall rule", "services"), Service: svc, Rule: rule, Err: msg,
+			ShowForce: ch.Force || strings.Contains(msg, "force")})
 		return
 	}
 	s.firewallChanged(w, r, rc, svc, fmt.Sprintf("Rule %d removed: %s is closed to the sources it opened it to.", rule.ID, ruleName(rule.FirewallRule)), nil, p)
