@@ -123,6 +123,9 @@ type edge struct {
 	logs *logtail.Log
 	// httpPort is the edge's HTTP port (Config.EdgeHTTPPort).
 	httpPort int
+	// firewall is app.Options.Firewall: Enforce on makes changes to SSH
+	// open confirm windows (no reconciler runs: the host is untouched).
+	firewall app.FirewallOptions
 }
 
 // testFirstAdmin is Config.FirstAdminCommand in tests.
@@ -156,7 +159,7 @@ func newEnvAccounts(t *testing.T, ed edge, accounts map[string]rampart.Role) *en
 	mail := &outbox{}
 	opts := app.Options{Logger: log, PlatformDomain: testDomain, CheckKeyPair: dataplane.CheckKeyPair,
 		Logs: dataplane.Logs(ed.logs), LogHeartbeat: 200 * time.Millisecond, Upstreams: egress.New(nets),
-		Mailer: mail, Secrets: box}
+		Mailer: mail, Secrets: box, Firewall: ed.firewall}
 	if ed.purge != nil {
 		opts.Cache = app.PurgeFunc(ed.purge)
 	}
