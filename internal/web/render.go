@@ -31,6 +31,10 @@ var pageFiles = map[string][]string{
 	"service_config":  {"service_config.html"},
 	"domain_remove":   {"domain_remove.html"},
 	"error":           {"error.html"},
+	"account":         {"account.html", "account_parts.html"},
+	"account_mfa":     {"account_mfa.html", "account_parts.html"},
+	"account_codes":   {"account_codes.html"},
+	"account_confirm": {"account_confirm.html", "account_parts.html"},
 }
 
 // pages are the parsed templates, one set per page so that each page's
