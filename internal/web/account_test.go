@@ -209,7 +209,7 @@ func TestAccountEnrolTOTP(t *testing.T) {
 			t.Fatalf("%s shows the app's secret after enrolment", p)
 		}
 	}
-	wantContains(t, b.get("/account/security"), "Authenticator app", "Recovery codes: 10 of 10 left")
+	wantContains(t, b.get("/account/security"), "Authenticator app", `<strong data-field="recovery-count">10 of 10 left</strong>`)
 	wantContains(t, b.get("/account/security/mfa"), "Your authenticator app is on")
 	// Bob's session knows nothing of it.
 	wantStatus(t, bob.get("/account/security"), http.StatusOK)
@@ -218,7 +218,7 @@ func TestAccountEnrolTOTP(t *testing.T) {
 	// code works in its place, once.
 	b.logout()
 	wantRedirect(t, b.loginWith(adminEmail, func() string { return strings.ToUpper(recovery[3]) }), "/")
-	wantContains(t, b.get("/account/security"), "Recovery codes: 9 of 10 left")
+	wantContains(t, b.get("/account/security"), `<strong data-field="recovery-count">9 of 10 left</strong>`)
 	b.logout()
 	res = b.loginWith(adminEmail, func() string { return recovery[3] })
 	wantStatus(t, res, http.StatusUnauthorized)
@@ -342,6 +342,16 @@ func TestAccountDisableWithEmailCode(t *testing.T) {
 	wantContains(t, b.get("/account/security"), "Two-factor authentication is off", "Off: logins need only your password")
 	wantContains(t, b.get("/account/security/mfa"), `id="mfa-tab-disabled"`, "Two-factor authentication is off")
 
+	// Turning email codes back on from Off needs no code.
+	tok = csrfOf(t, b.get("/account/security/mfa?tab=email").Body)
+	wantRedirect(t, b.post("/account/security/mfa/email", url.Values{"csrf_token": {tok}}), "/account/security")
+	if m := e.mfa(adminEmail).Method; m != rampart.MFAEmail {
+		t.Fatalf("method after Enable from Off: %s", m)
+	}
+	tok = csrfOf(t, b.get("/account/security/mfa?tab=disabled").Body)
+	wantStatus(t, b.post("/account/security/mfa/code", url.Values{"csrf_token": {tok}}), http.StatusOK)
+	wantRedirect(t, b.post("/account/security/mfa/disable", url.Values{"confirm": {"disable"}, "code": {e.mail.code(t, adminEmail)}, "csrf_token": {tok}}), "/account/security")
+
 	// The password alone now logs in.
 	b.logout()
 	page = b.get("/login")
@@ -385,7 +395,7 @@ func TestAccountRegenerateRecoveryCodes(t *testing.T) {
 
 	page := b.get("/account/security")
 	wantContains(t, page, `data-open-dialog="recovery-dialog"`, "Regenerate recovery codes")
-	wantContains(t, b.get("/account/security/recovery-codes"), "Make new recovery codes?", "Your 10 unused codes stop working")
+	wantContains(t, b.get("/account/security/recovery-codes"), "Make new recovery codes?", "Your 10 unused codes stop working at once.")
 	tok := csrfOf(t, page.Body)
 	wantStatus(t, b.post("/account/security/recovery-codes", url.Values{}), http.StatusForbidden)
 	old := b.cookies[sessionCookie].Value

@@ -343,6 +343,35 @@ func TestBrowserAccount(t *testing.T) {
 	}
 	c.screenshot("account-security-off.png")
 
+	// Email Based turns on with one click from Off; turning it off again
+	// asks for an emailed code, sent from inside the modal.
+	c.step("open email tab", chromedp.Navigate(srv.URL+"/account/security/mfa?tab=email"), chromedp.WaitVisible(chromedp.ID("email-enable")))
+	c.clickAndLoad("enable email", `#email-enable`)
+	if got := c.text("#mfa-row [data-field=mfa-method]"); got != "Email codes to a••••@example.com" {
+		t.Errorf("Security tab shows %q after Enable", got)
+	}
+	c.step("open disabled tab again", chromedp.Navigate(srv.URL+"/account/security/mfa?tab=disabled"), chromedp.WaitVisible(chromedp.ID("disable-open")))
+	c.step("open disable modal again", chromedp.Click(chromedp.ID("disable-open")), chromedp.WaitVisible(chromedp.ID("disable-dialog")))
+	c.js(`window.rampartNoReload = "still here", ""`)
+	mails = len(e.mail.all(adminEmail))
+	c.step("email me a code", chromedp.Click(chromedp.ID("send-code")), chromedp.WaitVisible(chromedp.CSS(`#code-status [data-field=code-status]`)))
+	if got := c.text("#code-status"); !strings.Contains(got, "A code is on its way to a••••@example.com") {
+		t.Errorf("after Email me a code the modal says %q", got)
+	}
+	if got := c.js(`String(window.rampartNoReload) + " " + document.getElementById("disable-dialog").open`); got != "still here true" {
+		t.Errorf("sending the code left the modal (%s)", got)
+	}
+	if n := len(e.mail.all(adminEmail)); n != mails+1 {
+		t.Fatalf("%d mails after Email me a code, want %d", n, mails+1)
+	}
+	c.step("type disable and the emailed code", chromedp.SendKeys(chromedp.ID("disable-confirm"), "disable"),
+		chromedp.SendKeys(chromedp.ID("disable-code"), e.mail.code(t, adminEmail)))
+	c.screenshot("account-disable-email-modal.png", true)
+	c.clickAndLoad("confirm disable with the emailed code", `#disable-submit`)
+	if got := c.text("#mfa-row [data-field=mfa-method]"); got != "Off: logins need only your password" {
+		t.Errorf("Security tab shows %q after the second Disable", got)
+	}
+
 	// Phone width: the Security tab and the enrolment.
 	c.step("phone account", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload())
 	c.screenshot("account-security-phone.png")

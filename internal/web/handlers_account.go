@@ -415,7 +415,7 @@ func (s *server) regenerateCodes(w http.ResponseWriter, r *http.Request, rc *req
 	if !s.rotateSession(w, r, rc) {
 		return
 	}
-	s.showCodes(w, r, rc, "New recovery codes", "Your previous recovery codes no longer work. Each of these logs you in once when you cannot use your second factor.", codes)
+	s.showCodes(w, r, rc, "New recovery codes", "Each of these logs you in once when you cannot use your second factor. Any earlier recovery codes no longer work.", codes)
 }
 
 // showCodes renders recovery codes in the answer to the request that made
