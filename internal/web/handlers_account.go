@@ -312,7 +312,7 @@ func (s *server) sendConfirmCode(w http.ResponseWriter, r *http.Request, rc *req
 	}
 	if r.Header.Get("HX-Request") == "true" {
 		// htmx swaps only 2xx answers: the error travels as the text.
-		s.renderPart(w, r, "account_mfa", "code-status", f)
+		s.renderPart(w, r, "account_mfa", "code-send", f)
 		return
 	}
 	s.render(w, r, status, "account_confirm", confirmPage{base: rc.base("Turn off two-factor authentication", "account"), Disable: &f})
