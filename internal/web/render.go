@@ -34,6 +34,10 @@ var pageFiles = map[string][]string{
 	// The node's firewall and SSH keys rows: confirmations without JavaScript.
 	"firewall_rule_remove": {"firewall_rule_remove.html", "security_firewall.html"},
 	"ssh_key_remove":       {"ssh_key_remove.html", "security_sshkeys.html"},
+	"account":              {"account.html", "account_parts.html"},
+	"account_mfa":          {"account_mfa.html", "account_parts.html"},
+	"account_codes":        {"account_codes.html"},
+	"account_confirm":      {"account_confirm.html", "account_parts.html"},
 }
 
 // pages are the parsed templates, one set per page so that each page's

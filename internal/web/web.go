@@ -151,6 +151,17 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /services/{name}/ssh-keys/{id}/remove", s.get(s.removeSSHKeyPage))
 	mux.Handle("POST /services/{name}/ssh-keys/{id}/remove", s.post(s.removeSSHKey))
 	mux.Handle("GET /audit", s.get(s.auditPage))
+	mux.Handle("GET /account", s.get(s.accountRedirect))
+	mux.Handle("GET /account/security", s.get(s.accountSecurity))
+	mux.Handle("POST /account/security/sessions", s.post(s.signOutOthers))
+	mux.Handle("GET /account/security/recovery-codes", s.get(s.recoveryConfirm))
+	mux.Handle("POST /account/security/recovery-codes", s.post(s.regenerateCodes))
+	mux.Handle("GET /account/security/mfa", s.get(s.mfaConfigure))
+	mux.Handle("POST /account/security/mfa/app", s.post(s.enableApp))
+	mux.Handle("POST /account/security/mfa/email", s.post(s.useEmail))
+	mux.Handle("POST /account/security/mfa/code", s.post(s.sendConfirmCode))
+	mux.Handle("GET /account/security/mfa/disable", s.get(s.disablePage))
+	mux.Handle("POST /account/security/mfa/disable", s.post(s.disableMFA))
 
 	mux.HandleFunc("/", s.notFound)
 
