@@ -224,10 +224,10 @@ func TestAccountEnrolTOTP(t *testing.T) {
 	wantStatus(t, res, http.StatusUnauthorized)
 	wantContains(t, res, "that code is not right")
 	// An emailed code is no longer a way in.
-	mailsBefore := len(e.mail.all(adminEmail))
+	mailsBefore := len(e.mail.All(adminEmail))
 	verify := b.get("/login/verify")
 	wantContains(t, verify, "Enter your app's code")
-	if n := len(e.mail.all(adminEmail)); n != mailsBefore {
+	if n := len(e.mail.All(adminEmail)); n != mailsBefore {
 		t.Fatal("a login with the app on emailed a code")
 	}
 	wantRedirect(t, b.post("/login/verify", url.Values{"code": {codes.next()}, "next": {"/"}, "csrf_token": {csrfOf(t, verify.Body)}}), "/")
@@ -293,19 +293,19 @@ func TestAccountDisableWithEmailCode(t *testing.T) {
 	wantStatus(t, res, http.StatusUnprocessableEntity)
 	wantContains(t, res, "no emailed code is waiting")
 
-	mails := len(e.mail.all(adminEmail))
+	mails := len(e.mail.All(adminEmail))
 	wantStatus(t, b.post("/account/security/mfa/code", url.Values{"confirm": {"disable"}}), http.StatusForbidden)
 	res = b.post("/account/security/mfa/code", url.Values{"confirm": {"disable"}, "csrf_token": {tok}})
 	wantStatus(t, res, http.StatusOK)
 	wantContains(t, res, "A code is on its way to a••••@example.com", `value="disable"`)
-	if n := len(e.mail.all(adminEmail)); n != mails+1 {
+	if n := len(e.mail.All(adminEmail)); n != mails+1 {
 		t.Fatalf("%d mails after asking for a code, want %d", n, mails+1)
 	}
 	c := b.cookies[confirmCookie]
 	if c == nil || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != mfaPath {
 		t.Fatalf("confirm cookie = %+v", c)
 	}
-	code := e.mail.code(t, adminEmail)
+	code := e.mail.Code(t, adminEmail)
 	// From the modal (htmx), the answer is the line that says so; asking
 	// again at once is throttled, and says that instead.
 	res = b.do("POST", "/account/security/mfa/code", url.Values{"csrf_token": {tok}}, http.Header{"HX-Request": {"true"}})
@@ -350,7 +350,7 @@ func TestAccountDisableWithEmailCode(t *testing.T) {
 	}
 	tok = csrfOf(t, b.get("/account/security/mfa?tab=disabled").Body)
 	wantStatus(t, b.post("/account/security/mfa/code", url.Values{"csrf_token": {tok}}), http.StatusOK)
-	wantRedirect(t, b.post("/account/security/mfa/disable", url.Values{"confirm": {"disable"}, "code": {e.mail.code(t, adminEmail)}, "csrf_token": {tok}}), "/account/security")
+	wantRedirect(t, b.post("/account/security/mfa/disable", url.Values{"confirm": {"disable"}, "code": {e.mail.Code(t, adminEmail)}, "csrf_token": {tok}}), "/account/security")
 
 	// The password alone now logs in.
 	b.logout()

@@ -223,7 +223,7 @@ func TestBrowserAccount(t *testing.T) {
 	c.step("open login", chromedp.Navigate(srv.URL+"/login"), chromedp.WaitVisible(chromedp.ID("email")))
 	c.step("fill login", chromedp.SendKeys(chromedp.ID("email"), adminEmail), chromedp.SendKeys(chromedp.ID("password"), testPassword))
 	c.clickAndLoad("submit login", `#login-form button[type=submit]`)
-	c.step("type the emailed code", chromedp.SendKeys(chromedp.ID("code"), e.mail.code(t, adminEmail)))
+	c.step("type the emailed code", chromedp.SendKeys(chromedp.ID("code"), e.mail.Code(t, adminEmail)))
 	c.clickAndLoad("submit code", `#verify-submit`)
 
 	// The account sits behind the email in the top bar.
@@ -307,12 +307,12 @@ func TestBrowserAccount(t *testing.T) {
 	// Log out; log in with the password and the app's code.
 	c.clickAndLoad("log out", `form[action="/logout"] button`)
 	c.step("fill login again", chromedp.WaitVisible(chromedp.ID("email")), chromedp.SendKeys(chromedp.ID("email"), adminEmail), chromedp.SendKeys(chromedp.ID("password"), testPassword))
-	mails := len(e.mail.all(adminEmail))
+	mails := len(e.mail.All(adminEmail))
 	c.clickAndLoad("submit login again", `#login-form button[type=submit]`)
 	if got := c.text("#verify-lead"); !strings.Contains(got, "authenticator app") {
 		t.Errorf("the code page says %q, want it to ask for the app's code", got)
 	}
-	if n := len(e.mail.all(adminEmail)); n != mails {
+	if n := len(e.mail.All(adminEmail)); n != mails {
 		t.Error("a login with the app on emailed a code")
 	}
 	c.screenshot("account-login-totp.png")
@@ -353,7 +353,7 @@ func TestBrowserAccount(t *testing.T) {
 	c.step("open disabled tab again", chromedp.Navigate(srv.URL+"/account/security/mfa?tab=disabled"), chromedp.WaitVisible(chromedp.ID("disable-open")))
 	c.step("open disable modal again", chromedp.Click(chromedp.ID("disable-open")), chromedp.WaitVisible(chromedp.ID("disable-dialog")))
 	c.js(`window.rampartNoReload = "still here", ""`)
-	mails = len(e.mail.all(adminEmail))
+	mails = len(e.mail.All(adminEmail))
 	c.step("email me a code", chromedp.Click(chromedp.ID("send-code")), chromedp.WaitVisible(chromedp.CSS(`#code-status [data-field=code-status]`)))
 	if got := c.text("#code-status"); !strings.Contains(got, "A code is on its way to a••••@example.com") {
 		t.Errorf("after Email me a code the modal says %q", got)
@@ -361,11 +361,11 @@ func TestBrowserAccount(t *testing.T) {
 	if got := c.js(`String(window.rampartNoReload) + " " + document.getElementById("disable-dialog").open`); got != "still here true" {
 		t.Errorf("sending the code left the modal (%s)", got)
 	}
-	if n := len(e.mail.all(adminEmail)); n != mails+1 {
+	if n := len(e.mail.All(adminEmail)); n != mails+1 {
 		t.Fatalf("%d mails after Email me a code, want %d", n, mails+1)
 	}
 	c.step("type disable and the emailed code", chromedp.SendKeys(chromedp.ID("disable-confirm"), "disable"),
-		chromedp.SendKeys(chromedp.ID("disable-code"), e.mail.code(t, adminEmail)))
+		chromedp.SendKeys(chromedp.ID("disable-code"), e.mail.Code(t, adminEmail)))
 	c.screenshot("account-disable-email-modal.png", true)
 	c.clickAndLoad("confirm disable with the emailed code", `#disable-submit`)
 	if got := c.text("#mfa-row [data-field=mfa-method]"); got != "Off: logins need only your password" {

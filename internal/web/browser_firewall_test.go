@@ -197,7 +197,7 @@ func TestBrowserFirewall(t *testing.T) {
 	step("open login", chromedp.Navigate(srv.URL+"/login"), chromedp.WaitVisible(chromedp.ID("email")))
 	step("fill login", chromedp.SendKeys(chromedp.ID("email"), adminEmail), chromedp.SendKeys(chromedp.ID("password"), testPassword))
 	clickAndLoad("submit login", `#login-form button[type=submit]`)
-	step("type the emailed code", chromedp.WaitVisible(chromedp.ID("code")), chromedp.SendKeys(chromedp.ID("code"), e.mail.code(t, adminEmail)))
+	step("type the emailed code", chromedp.WaitVisible(chromedp.ID("code")), chromedp.SendKeys(chromedp.ID("code"), e.mail.Code(t, adminEmail)))
 	clickAndLoad("submit code", `#verify-submit`)
 	step("security tab", chromedp.Navigate(srv.URL+"/services/blog?tab=security"), chromedp.WaitVisible(chromedp.ID("firewall")))
 	if got := text("#security-notice"); strings.Contains(got, "still being built") || !strings.Contains(got, "the firewall is enforced") {
