@@ -47,7 +47,6 @@ type env struct {
 	mail  *mailertest.Outbox
 }
 
-
 // logBuf collects the server's log for assertions; slog may write from
 // several goroutines.
 type logBuf struct {
