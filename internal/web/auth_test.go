@@ -81,8 +81,18 @@ func TestSecureCookies(t *testing.T) {
 	e.h = h
 	b := e.browser()
 	b.login(adminEmail)
-	if c := b.cookies[sessionCookie]; !c.Secure {
-		t.Errorf("session cookie not Secure with SecureCookies: %+v", c)
+	// Over HTTPS every cookie is Secure and prefixed, so that the browser
+	// itself refuses one set by a plain-HTTP page or a subdomain.
+	if c := b.cookies["__Host-"+sessionCookie]; c == nil || !c.Secure || c.Path != "/" || c.Domain != "" {
+		t.Errorf("session cookie with SecureCookies: %+v, want __Host-%s, Secure, Path=/", c, sessionCookie)
+	}
+	if c := b.cookies["__Secure-"+deviceCookie]; c == nil || !c.Secure {
+		t.Errorf("device cookie with SecureCookies: %+v", c)
+	}
+	for name, c := range b.cookies {
+		if !c.Secure || (!strings.HasPrefix(name, "__Host-") && !strings.HasPrefix(name, "__Secure-")) {
+			t.Errorf("cookie %s: Secure %v, want Secure and a __Host-/__Secure- name", name, c.Secure)
+		}
 	}
 	res := b.get("/")
 	if got := res.Header.Get("Strict-Transport-Security"); got == "" {
@@ -269,14 +279,14 @@ func TestLoginCode(t *testing.T) {
 	if c == nil || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/login" {
 		t.Fatalf("challenge cookie = %+v: want HttpOnly, SameSite=Strict, Path=/login", c)
 	}
-	mails := e.mail.all(adminEmail)
-	if len(mails) != 1 || !strings.Contains(mails[0].Text, e.mail.code(t, adminEmail)) {
+	mails := e.mail.All(adminEmail)
+	if len(mails) != 1 || !strings.Contains(mails[0].Text, e.mail.Code(t, adminEmail)) {
 		t.Fatalf("mails after the password: %+v", mails)
 	}
 	verify := b.get("/login/verify")
 	wantStatus(t, verify, http.StatusOK)
 	wantContains(t, verify, "Check your email", "a••••@example.com", `autocomplete="one-time-code"`)
-	if strings.Contains(verify.Body, e.mail.code(t, adminEmail)) {
+	if strings.Contains(verify.Body, e.mail.Code(t, adminEmail)) {
 		t.Fatal("the code page contains the code")
 	}
 	tok := csrfOf(t, verify.Body)
@@ -295,7 +305,7 @@ func TestLoginCode(t *testing.T) {
 	// Resending at once is throttled; the mail count does not move.
 	res = b.post("/login/verify", url.Values{"resend": {"1"}, "csrf_token": {tok}})
 	wantStatus(t, res, http.StatusTooManyRequests)
-	if n := len(e.mail.all(adminEmail)); n != 1 {
+	if n := len(e.mail.All(adminEmail)); n != 1 {
 		t.Fatalf("%d mails after a throttled resend, want 1", n)
 	}
 
@@ -303,13 +313,13 @@ func TestLoginCode(t *testing.T) {
 	// this browser's cookie, not in the code.
 	other := e.browser()
 	otherPage := other.get("/login")
-	wantRedirect(t, other.post("/login/verify", url.Values{"code": {e.mail.code(t, adminEmail)}, "csrf_token": {csrfOf(t, otherPage.Body)}}), "/login")
+	wantRedirect(t, other.post("/login/verify", url.Values{"code": {e.mail.Code(t, adminEmail)}, "csrf_token": {csrfOf(t, otherPage.Body)}}), "/login")
 	if _, ok := other.cookies[sessionCookie]; ok {
 		t.Fatal("a code without its login's cookie set a session")
 	}
 
 	// The right code logs in, once.
-	code := e.mail.code(t, adminEmail)
+	code := e.mail.Code(t, adminEmail)
 	res = b.post("/login/verify", url.Values{"code": {code}, "csrf_token": {tok}})
 	wantRedirect(t, res, "/")
 	if b.cookies[sessionCookie] == nil {

@@ -301,7 +301,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("a wrong code shows %q", got)
 	}
 	screenshot("login-code.png")
-	step("type the code", chromedp.SendKeys(chromedp.ID("code"), e.mail.code(t, adminEmail)))
+	step("type the code", chromedp.SendKeys(chromedp.ID("code"), e.mail.Code(t, adminEmail)))
 	clickAndLoad("submit code", `#verify-submit`)
 	if got := text(".account-email"); got != adminEmail {
 		t.Fatalf("top bar shows %q after login, want %s", got, adminEmail)

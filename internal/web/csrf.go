@@ -58,14 +58,14 @@ func (s *server) csrfFailed(w http.ResponseWriter, r *http.Request) {
 // loginCSRF returns the login form's double-submit token, reusing the
 // browser's cookie when it has one so that two open login tabs both work.
 func (s *server) loginCSRF(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(loginCSRFCookie); err == nil && len(c.Value) == 43 {
+	if c, err := r.Cookie(s.cookie(loginCSRFCookie)); err == nil && len(c.Value) == 43 {
 		return c.Value
 	}
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	tok := base64.RawURLEncoding.EncodeToString(b)
 	http.SetCookie(w, &http.Cookie{
-		Name:     loginCSRFCookie,
+		Name:     s.cookie(loginCSRFCookie),
 		Value:    tok,
 		Path:     "/login",
 		MaxAge:   12 * 60 * 60,
@@ -77,8 +77,8 @@ func (s *server) loginCSRF(w http.ResponseWriter, r *http.Request) string {
 }
 
 // validLoginCSRF checks the double-submit token of a login POST.
-func validLoginCSRF(r *http.Request) bool {
-	c, err := r.Cookie(loginCSRFCookie)
+func (s *server) validLoginCSRF(r *http.Request) bool {
+	c, err := r.Cookie(s.cookie(loginCSRFCookie))
 	if err != nil || c.Value == "" {
 		return false
 	}

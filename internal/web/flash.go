@@ -25,7 +25,7 @@ const flashCookie = "rampart_flash"
 func (s *server) setFlash(w http.ResponseWriter, sess *rampart.Session, kind, msg string) {
 	payload := base64.RawURLEncoding.EncodeToString([]byte(kind + "\n" + msg))
 	http.SetCookie(w, &http.Cookie{
-		Name:     flashCookie,
+		Name:     s.cookie(flashCookie),
 		Value:    payload + "." + flashMAC(sess, payload),
 		Path:     "/",
 		MaxAge:   60,
@@ -37,7 +37,7 @@ func (s *server) setFlash(w http.ResponseWriter, sess *rampart.Session, kind, ms
 
 // takeFlash returns the pending flash, if any, and clears it.
 func (s *server) takeFlash(w http.ResponseWriter, r *http.Request, sess *rampart.Session) *flash {
-	c, err := r.Cookie(flashCookie)
+	c, err := r.Cookie(s.cookie(flashCookie))
 	if err != nil {
 		return nil
 	}

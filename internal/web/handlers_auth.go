@@ -53,7 +53,7 @@ func (s *server) loginPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if !validLoginCSRF(r) {
+	if !s.validLoginCSRF(r) {
 		s.csrfRejected(w, r, nil)
 		return
 	}
@@ -64,7 +64,7 @@ func (s *server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	d.CSRF = s.loginCSRF(w, r)
 
 	in := rampart.LoginInput{Email: email, Password: r.PostFormValue("password"), IP: ip}
-	if c, err := r.Cookie(deviceCookie); err == nil {
+	if c, err := r.Cookie(s.cookie(deviceCookie)); err == nil {
 		in.Device = c.Value
 	}
 	step, u, err := s.app.Accounts.StartLogin(r.Context(), in)
@@ -106,7 +106,7 @@ func (s *server) completeLogin(w http.ResponseWriter, r *http.Request, u *rampar
 	s.setSessionCookie(w, plain, sess.ExpiresAt)
 	if tok := s.app.Accounts.DeviceToken(u); tok != "" {
 		http.SetCookie(w, &http.Cookie{
-			Name: deviceCookie, Value: tok, Path: "/login", MaxAge: int(deviceCookieAge / time.Second),
+			Name: s.cookie(deviceCookie), Value: tok, Path: "/login", MaxAge: int(deviceCookieAge / time.Second),
 			HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode,
 		})
 	}
@@ -128,7 +128,7 @@ const (
 
 func (s *server) setLoginCookie(w http.ResponseWriter, value string, expires time.Time) {
 	http.SetCookie(w, &http.Cookie{
-		Name: loginChallengeCookie, Value: value, Path: "/login", Expires: expires,
+		Name: s.cookie(loginChallengeCookie), Value: value, Path: "/login", Expires: expires,
 		HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode,
 	})
 }
@@ -145,7 +145,7 @@ type verifyPage struct {
 // loginStep returns the login in progress of this browser, or sends it
 // back to the first step with why.
 func (s *server) loginStep(w http.ResponseWriter, r *http.Request) (string, *rampart.LoginStep, bool) {
-	c, err := r.Cookie(loginChallengeCookie)
+	c, err := r.Cookie(s.cookie(loginChallengeCookie))
 	if err != nil || c.Value == "" {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return "", nil, false
@@ -179,7 +179,7 @@ func (s *server) verifyPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) verifySubmit(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if !validLoginCSRF(r) {
+	if !s.validLoginCSRF(r) {
 		s.csrfRejected(w, r, nil)
 		return
 	}

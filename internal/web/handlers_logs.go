@@ -149,7 +149,7 @@ func (s *server) logStream(w http.ResponseWriter, r *http.Request) {
 	if after == "" {
 		after = r.URL.Query().Get("after")
 	}
-	cookie, _ := r.Cookie(sessionCookie)
+	cookie, _ := r.Cookie(s.cookie(sessionCookie))
 	st, openErr := s.app.Logs.Open(r.Context(), rc.actor, rampart.LogQuery{
 		Service: svc.Name, Tail: logsPageTail, Follow: true, After: after,
 		StillValid: func(ctx context.Context) error {

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/rampart-dev/rampart"
@@ -108,6 +109,10 @@ type servicePage struct {
 	Cache     cacheForm
 	Purge     purgeCachePage
 	Traffic   *trafficView
+	// The node's Firewall and SSH keys rows: nil for members, whom the
+	// rows tell that an admin manages them.
+	Firewall *firewallView
+	SSHKeys  *sshKeysView
 
 	// The Logs tab's rows; nil when no edge runs in this process.
 	Logs *logsView
@@ -168,6 +173,14 @@ func (s *server) servicePageFor(r *http.Request, rc *reqCtx, svc *rampart.Servic
 		d.Purge = purgeCachePage{base: d.base, Service: svc}
 		if s.cfg.Stats != nil {
 			d.Traffic = newTrafficView(s.cfg.Stats(svc.ID))
+		}
+		editRule, _ := strconv.ParseInt(r.URL.Query().Get("edit_rule"), 10, 64)
+		open := r.URL.Query().Get("open")
+		if d.Firewall, err = s.firewallFor(r.Context(), rc, svc, editRule, open == "firewall"); err != nil {
+			return d, err
+		}
+		if d.SSHKeys, err = s.sshKeysFor(r.Context(), rc, open == "ssh-keys"); err != nil {
+			return d, err
 		}
 	case "logs":
 		var err error

@@ -19,7 +19,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/auth/sealed"
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
 	"github.com/rampart-dev/rampart/internal/egress"
-	"github.com/rampart-dev/rampart/internal/mailer"
+	"github.com/rampart-dev/rampart/internal/mailer/mailertest"
 	"github.com/rampart-dev/rampart/internal/server/dataplane"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 	"github.com/rampart-dev/rampart/internal/store/sqlite/sqlitetest"
@@ -44,52 +44,7 @@ type env struct {
 	h     http.Handler
 	users map[string]*rampart.User
 	logs  *logBuf
-	mail  *outbox
-}
-
-// outbox is the platform's mailer in tests: it keeps what it is given.
-type outbox struct {
-	mu   sync.Mutex
-	msgs []mailer.Message
-}
-
-func (o *outbox) Send(_ context.Context, m mailer.Message) error {
-	if err := m.Check(); err != nil {
-		return err
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.msgs = append(o.msgs, m)
-	return nil
-}
-
-// all returns the messages sent to to, oldest first.
-func (o *outbox) all(to string) []mailer.Message {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var out []mailer.Message
-	for _, m := range o.msgs {
-		if m.To == to {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-var codeRE = regexp.MustCompile(`\b\d{6}\b`)
-
-// code returns the login code of the last mail to to.
-func (o *outbox) code(t *testing.T, to string) string {
-	t.Helper()
-	msgs := o.all(to)
-	if len(msgs) == 0 {
-		t.Fatalf("no mail to %s", to)
-	}
-	c := codeRE.FindString(msgs[len(msgs)-1].Text)
-	if c == "" {
-		t.Fatalf("the last mail to %s has no code:\n%s", to, msgs[len(msgs)-1].Text)
-	}
-	return c
+	mail  *mailertest.Outbox
 }
 
 // logBuf collects the server's log for assertions; slog may write from
@@ -123,6 +78,9 @@ type edge struct {
 	logs *logtail.Log
 	// httpPort is the edge's HTTP port (Config.EdgeHTTPPort).
 	httpPort int
+	// firewall is app.Options.Firewall: Enforce on makes changes to SSH
+	// open confirm windows (no reconciler runs: the host is untouched).
+	firewall app.FirewallOptions
 }
 
 // testFirstAdmin is Config.FirstAdminCommand in tests.
@@ -153,10 +111,10 @@ func newEnvAccounts(t *testing.T, ed edge, accounts map[string]rampart.Role) *en
 	if err != nil {
 		t.Fatal(err)
 	}
-	mail := &outbox{}
+	mail := &mailertest.Outbox{}
 	opts := app.Options{Logger: log, PlatformDomain: testDomain, CheckKeyPair: dataplane.CheckKeyPair,
 		Logs: dataplane.Logs(ed.logs), LogHeartbeat: 200 * time.Millisecond, Upstreams: egress.New(nets),
-		Mailer: mail, Secrets: box}
+		Mailer: mail, Secrets: box, Firewall: ed.firewall}
 	if ed.purge != nil {
 		opts.Cache = app.PurgeFunc(ed.purge)
 	}
@@ -307,7 +265,7 @@ func (b *browser) enterCode(email string, res *response) *response {
 		t.Fatalf("code page has no next field:\n%s", page.Body)
 	}
 	next := strings.ReplaceAll(m[1], "&amp;", "&")
-	return b.post("/login/verify", url.Values{"code": {b.e.mail.code(t, email)}, "next": {next}, "csrf_token": {csrfOf(t, page.Body)}})
+	return b.post("/login/verify", url.Values{"code": {b.e.mail.Code(t, email)}, "next": {next}, "csrf_token": {csrfOf(t, page.Body)}})
 }
 
 func wantStatus(t *testing.T, res *response, want int) {

@@ -23,7 +23,7 @@ var pageFiles = map[string][]string{
 	"login-verify":    {"login_verify.html"},
 	"services":        {"services.html"},
 	"service_new":     {"service_new.html"},
-	"service":         {"service.html", "tab_overview.html", "tab_security.html", "tab_logs.html", "tab_backups.html"},
+	"service":         {"service.html", "tab_overview.html", "tab_security.html", "security_firewall.html", "security_sshkeys.html", "tab_logs.html", "tab_backups.html"},
 	"service_delete":  {"service_delete.html"},
 	"cache_purge":     {"cache_purge.html"},
 	"audit":           {"audit.html"},
@@ -31,6 +31,13 @@ var pageFiles = map[string][]string{
 	"service_config":  {"service_config.html"},
 	"domain_remove":   {"domain_remove.html"},
 	"error":           {"error.html"},
+	// The node's firewall and SSH keys rows: confirmations without JavaScript.
+	"firewall_rule_remove": {"firewall_rule_remove.html", "security_firewall.html"},
+	"ssh_key_remove":       {"ssh_key_remove.html", "security_sshkeys.html"},
+	"account":              {"account.html", "account_parts.html"},
+	"account_mfa":          {"account_mfa.html", "account_parts.html"},
+	"account_codes":        {"account_codes.html"},
+	"account_confirm":      {"account_confirm.html", "account_parts.html"},
 }
 
 // pages are the parsed templates, one set per page so that each page's

@@ -105,7 +105,10 @@ func TestServiceOverview(t *testing.T) {
 		wantContains(t, res, want, `data-tab="`+tab+`" aria-current="page"`)
 	}
 	sec := b.get("/services/blog?tab=security")
-	wantContains(t, sec, "SSL/TLS", "Firewall", "Show Settings", "Output Cache", "Manage SSH Keys", "Show Options", "Coming soon")
+	wantContains(t, sec, "SSL/TLS", "Firewall", "An admin of this server manages the firewall", "Output Cache", "Manage SSH Keys", "Show Options")
+	if strings.Contains(sec.Body, "Coming soon") {
+		t.Error("the Security tab still has a Coming soon row")
+	}
 	wantContains(t, b.get("/services/blog?tab=nonsense"), `data-tab="overview" aria-current="page"`)
 }
 

@@ -39,7 +39,7 @@ type handler func(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 // error is non-nil only when the store failed, not for a missing or expired
 // session.
 func (s *server) session(r *http.Request) (*reqCtx, error) {
-	c, err := r.Cookie(sessionCookie)
+	c, err := r.Cookie(s.cookie(sessionCookie))
 	if err != nil || c.Value == "" {
 		return nil, nil
 	}
@@ -136,7 +136,7 @@ func (s *server) toLogin(w http.ResponseWriter, r *http.Request) {
 // the session's absolute lifetime; idle expiry is enforced by the server.
 func (s *server) setSessionCookie(w http.ResponseWriter, value string, expires time.Time) {
 	http.SetCookie(w, &http.Cookie{
-		Name:     sessionCookie,
+		Name:     s.cookie(sessionCookie),
 		Value:    value,
 		Path:     "/",
 		Expires:  expires,
@@ -148,9 +148,25 @@ func (s *server) setSessionCookie(w http.ResponseWriter, value string, expires t
 
 func (s *server) clearCookie(w http.ResponseWriter, name, path string) {
 	http.SetCookie(w, &http.Cookie{
-		Name: name, Value: "", Path: path, MaxAge: -1,
+		Name: s.cookie(name), Value: "", Path: path, MaxAge: -1,
 		HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteLaxMode,
 	})
+}
+
+// cookie returns the name a cookie has on this server. Over HTTPS the
+// names carry the prefixes browsers enforce: __Host- for the cookies of the
+// whole site (Secure, Path=/, no Domain: no subdomain, and no plain-HTTP
+// page, can set or shadow the session), __Secure- for those scoped to
+// /login.
+func (s *server) cookie(name string) string {
+	switch {
+	case !s.cfg.SecureCookies:
+		return name
+	case name == sessionCookie || name == flashCookie:
+		return "__Host-" + name
+	default:
+		return "__Secure-" + name
+	}
 }
 
 // safeNext returns next if it is a path on this site, "/" otherwise, so

@@ -6,7 +6,8 @@
 //
 // The pages work without JavaScript. htmx (vendored, see static/README.md)
 // only makes tab switches feel instant, and static/app.js adds copy buttons
-// and the confirmation modals (delete, cache purge), and keeps the Logs
+// and the confirmation modals (delete, cache purge, firewall rules, SSH
+// keys), counts down the firewall's confirm window, and keeps the Logs
 // tab live with server-sent events (handlers_logs.go). The Security tab's
 // options unfold with <details> and its charts are SVG drawn on the server
 // (chart.go). The Content-Security-Policy allows no inline script, no inline
@@ -136,7 +137,31 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /services/{name}/config/env", s.post(s.saveEnv))
 	mux.Handle("POST /services/{name}/config/upstreams", s.post(s.saveUpstreams))
 	mux.HandleFunc("GET /services/{name}/logs/stream", s.logStream)
+	// The node's firewall and SSH keys, shown on each service's Security
+	// tab to admins (handlers_firewall.go, handlers_sshkeys.go).
+	mux.Handle("POST /services/{name}/firewall/rules", s.post(s.addFirewallRule))
+	mux.Handle("POST /services/{name}/firewall/rules/{id}", s.post(s.updateFirewallRule))
+	mux.Handle("GET /services/{name}/firewall/rules/{id}/remove", s.get(s.removeFirewallRulePage))
+	mux.Handle("POST /services/{name}/firewall/rules/{id}/remove", s.post(s.removeFirewallRule))
+	mux.Handle("POST /services/{name}/firewall/tool-ports/{port}", s.post(s.setFirewallToolPort))
+	mux.Handle("POST /services/{name}/firewall/confirm", s.post(s.confirmFirewall))
+	mux.Handle("POST /services/{name}/firewall/apply", s.post(s.applyFirewall))
+	mux.Handle("GET /services/{name}/firewall/pending", s.get(s.firewallPending))
+	mux.Handle("POST /services/{name}/ssh-keys", s.post(s.addSSHKey))
+	mux.Handle("GET /services/{name}/ssh-keys/{id}/remove", s.get(s.removeSSHKeyPage))
+	mux.Handle("POST /services/{name}/ssh-keys/{id}/remove", s.post(s.removeSSHKey))
 	mux.Handle("GET /audit", s.get(s.auditPage))
+	mux.Handle("GET /account", s.get(s.accountRedirect))
+	mux.Handle("GET /account/security", s.get(s.accountSecurity))
+	mux.Handle("POST /account/security/sessions", s.post(s.signOutOthers))
+	mux.Handle("GET /account/security/recovery-codes", s.get(s.recoveryConfirm))
+	mux.Handle("POST /account/security/recovery-codes", s.post(s.regenerateCodes))
+	mux.Handle("GET /account/security/mfa", s.get(s.mfaConfigure))
+	mux.Handle("POST /account/security/mfa/app", s.post(s.enableApp))
+	mux.Handle("POST /account/security/mfa/email", s.post(s.useEmail))
+	mux.Handle("POST /account/security/mfa/code", s.post(s.sendConfirmCode))
+	mux.Handle("GET /account/security/mfa/disable", s.get(s.disablePage))
+	mux.Handle("POST /account/security/mfa/disable", s.post(s.disableMFA))
 
 	mux.HandleFunc("/", s.notFound)
 

@@ -1,5 +1,5 @@
-// rampart dashboard behaviour: copy buttons, confirmation modals and the
-// live tail of the Logs tab.
+// rampart dashboard behaviour: copy buttons, confirmation modals, the
+// firewall's confirm countdown and the live tail of the Logs tab.
 //
 // Loaded with defer from the page's own origin (the CSP allows no inline
 // script). Listeners sit on the document, so they keep working for content
@@ -313,4 +313,29 @@
   } else {
     startTail(document);
   }
+
+  // ---- Security tab: the firewall's confirm window ------------------------
+  //
+  // The banner says how many seconds were left when the server rendered it
+  // (data-countdown), so that a wrong clock on this computer cannot make it
+  // lie; this counts down from there, and at zero asks htmx to fetch the
+  // banner again, which then says whether the rules were rolled back. htmx
+  // also refetches it every few seconds (hx-trigger in the template).
+
+  function tickCountdowns() {
+    document.querySelectorAll("[data-countdown]").forEach(function (el) {
+      if (!el.dataset.countdownFrom) { el.dataset.countdownFrom = String(Date.now()); }
+      var total = parseInt(el.dataset.countdown, 10) || 0;
+      var left = Math.max(0, total - Math.floor((Date.now() - Number(el.dataset.countdownFrom)) / 1000));
+      var text = Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
+      if (el.textContent !== text) { el.textContent = text; }
+      if (left === 0 && !el.dataset.countdownDone) {
+        el.dataset.countdownDone = "1";
+        var banner = el.closest("[hx-get]");
+        if (banner && window.htmx) { window.htmx.trigger(banner, "fw-deadline"); }
+      }
+    });
+  }
+  setInterval(tickCountdowns, 250);
+  tickCountdowns();
 })();
