@@ -58,16 +58,28 @@ func (s *server) csrfFailed(w http.ResponseWriter, r *http.Request) {
 // loginCSRF returns the login form's double-submit token, reusing the
 // browser's cookie when it has one so that two open login tabs both work.
 func (s *server) loginCSRF(w http.ResponseWriter, r *http.Request) string {
+	return s.scopedCSRF(w, r, "/login")
+}
+
+// scopedCSRF is loginCSRF for the pages under path that need no session
+// (the login's, an emailed link's): the cookie is sent only there.
+func (s *server) scopedCSRF(w http.ResponseWriter, r *http.Request, path string) string {
 	if c, err := r.Cookie(s.cookie(loginCSRFCookie)); err == nil && len(c.Value) == 43 {
 		return c.Value
 	}
+	return s.newScopedCSRF(w, path)
+}
+
+// newScopedCSRF sets a new token for path, whatever the request carried
+// (a page under one path that shows a form posting to another).
+func (s *server) newScopedCSRF(w http.ResponseWriter, path string) string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	tok := base64.RawURLEncoding.EncodeToString(b)
 	http.SetCookie(w, &http.Cookie{
 		Name:     s.cookie(loginCSRFCookie),
 		Value:    tok,
-		Path:     "/login",
+		Path:     path,
 		MaxAge:   12 * 60 * 60,
 		HttpOnly: true,
 		Secure:   s.cfg.SecureCookies,

@@ -20,6 +20,8 @@ type loginPage struct {
 	// while there is none: without it a fresh server's login page is a
 	// dead end.
 	FirstAdmin string
+	// Info is good news shown above the form (a password just chosen).
+	Info string
 }
 
 // firstAdmin returns the command to show on the login page, "" once an

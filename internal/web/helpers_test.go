@@ -114,7 +114,7 @@ func newEnvAccounts(t *testing.T, ed edge, accounts map[string]rampart.Role) *en
 	mail := &mailertest.Outbox{}
 	opts := app.Options{Logger: log, PlatformDomain: testDomain, CheckKeyPair: dataplane.CheckKeyPair,
 		Logs: dataplane.Logs(ed.logs), LogHeartbeat: 200 * time.Millisecond, Upstreams: egress.New(nets),
-		Mailer: mail, Secrets: box, Firewall: ed.firewall}
+		Mailer: mail, Secrets: box, Firewall: ed.firewall, PublicURL: "https://rampart.example.net"}
 	if ed.purge != nil {
 		opts.Cache = app.PurgeFunc(ed.purge)
 	}

@@ -38,6 +38,10 @@ var pageFiles = map[string][]string{
 	"account_mfa":          {"account_mfa.html", "account_parts.html"},
 	"account_codes":        {"account_codes.html"},
 	"account_confirm":      {"account_confirm.html", "account_parts.html"},
+	// People management and the pages behind emailed links.
+	"people":        {"people.html"},
+	"person_delete": {"person_delete.html"},
+	"link":          {"link.html"},
 }
 
 // pages are the parsed templates, one set per page so that each page's
@@ -63,6 +67,7 @@ func parsePages(as *assets) (*pages, error) {
 		"rateLimitWords": rateLimitWords,
 		"cacheWords":     cacheWords,
 		"domainsPath":    domainsPath,
+		"personPath":     personPath,
 		"domainState":    domainStateWords,
 		"internalName":   rampart.IsInternalName,
 		"upload":         func(id, cert, key string) uploadFields { return uploadFields{id, cert, key} },

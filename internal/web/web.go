@@ -113,6 +113,11 @@ func (s *server) routes() http.Handler {
 	mux.HandleFunc("GET /login/verify", s.verifyPage)
 	mux.HandleFunc("POST /login/verify", s.verifySubmit)
 	mux.Handle("POST /logout", s.post(s.logout))
+	// The emailed links of invitations and password resets.
+	mux.HandleFunc("GET /invite/{secret}", s.linkPage)
+	mux.HandleFunc("POST /invite/{secret}", s.linkSubmit)
+	mux.HandleFunc("GET /reset/{secret}", s.linkPage)
+	mux.HandleFunc("POST /reset/{secret}", s.linkSubmit)
 
 	mux.Handle("GET /{$}", s.get(s.listServices))
 	// The form lives at /new, not /services/new, because "new" is a valid
@@ -151,6 +156,11 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /services/{name}/ssh-keys/{id}/remove", s.get(s.removeSSHKeyPage))
 	mux.Handle("POST /services/{name}/ssh-keys/{id}/remove", s.post(s.removeSSHKey))
 	mux.Handle("GET /audit", s.get(s.auditPage))
+	mux.Handle("GET /people", s.get(s.peoplePage))
+	mux.Handle("POST /people/invite", s.post(s.invitePerson))
+	mux.Handle("GET /people/{email}/delete", s.get(s.deletePersonPage))
+	mux.Handle("POST /people/{email}/delete", s.post(s.deletePerson))
+	mux.Handle("POST /people/{email}/{action}", s.post(s.personDo))
 	mux.Handle("GET /account", s.get(s.accountRedirect))
 	mux.Handle("GET /account/security", s.get(s.accountSecurity))
 	mux.Handle("POST /account/security/sessions", s.post(s.signOutOthers))

@@ -1,0 +1,67 @@
+package web
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestBrowserInvite: an admin invites someone from the People page; the
+// invited person opens the emailed link in their own browser, chooses a
+// password, and logs in with it and the emailed code.
+func TestBrowserInvite(t *testing.T) {
+	e := newEnv(t)
+	srv := httptest.NewServer(e.h)
+	defer srv.Close()
+
+	admin := newChrome(t)
+	admin.step("open login", chromedp.Navigate(srv.URL+"/login"), chromedp.WaitVisible(chromedp.ID("email")))
+	admin.step("fill login", chromedp.SendKeys(chromedp.ID("email"), adminEmail), chromedp.SendKeys(chromedp.ID("password"), testPassword))
+	admin.clickAndLoad("submit login", `#login-form button[type=submit]`)
+	admin.step("type the emailed code", chromedp.WaitVisible(chromedp.ID("code")), chromedp.SendKeys(chromedp.ID("code"), e.mail.Code(t, adminEmail)))
+	admin.clickAndLoad("submit code", `#verify-submit`)
+	admin.clickAndLoad("open People", `nav.mainnav a[href="/people"]`)
+	admin.screenshot("people.png")
+	admin.step("fill invitation", chromedp.SendKeys(chromedp.ID("invite-email"), "dan@example.com"))
+	admin.clickAndLoad("send invitation", `#invite-submit`)
+	if got := admin.text(".flash"); !strings.Contains(got, "Invitation sent to dan@example.com") {
+		t.Fatalf("after inviting, the page says %q", got)
+	}
+	if got := admin.text(`tr[data-person="dan@example.com"] [data-field=status]`); !strings.Contains(got, "Invited") {
+		t.Errorf("dan's status: %q", got)
+	}
+	admin.screenshot("people-invited.png")
+	admin.checkNoJSErrors()
+
+	// Dan, in a browser of his own.
+	link := linkRE.FindStringSubmatch(e.mail.Last(t, "dan@example.com").Text)
+	if link == nil {
+		t.Fatalf("no link in the invitation:\n%s", e.mail.Last(t, "dan@example.com").Text)
+	}
+	dan := newChrome(t)
+	dan.step("open the emailed link", chromedp.Navigate(srv.URL+link[1]), chromedp.WaitVisible(chromedp.ID("password")))
+	if got := dan.text("#link-lead"); !strings.Contains(got, "dan@example.com") {
+		t.Errorf("the link page says %q", got)
+	}
+	dan.screenshot("invite-link.png")
+	dan.step("choose a password", chromedp.SendKeys(chromedp.ID("password"), "dan's own password"), chromedp.SendKeys(chromedp.ID("password2"), "dan's own password"))
+	dan.clickAndLoad("save password", `#link-submit`)
+	if got := dan.text("#login-info"); !strings.Contains(got, "Your password is saved") {
+		t.Fatalf("after saving the password: %q", got)
+	}
+	dan.step("log in", chromedp.SendKeys(chromedp.ID("password"), "dan's own password"))
+	dan.clickAndLoad("submit login", `#login-form button[type=submit]`)
+	if loc := dan.location(); !strings.Contains(loc, "/login/verify") {
+		dan.screenshot("FAILED-invite-login.png")
+		t.Fatalf("after the password, the browser is at %s: %s", loc, dan.text(".alert"))
+	}
+	dan.step("type the emailed code", chromedp.WaitVisible(chromedp.ID("code")), chromedp.SendKeys(chromedp.ID("code"), e.mail.Code(t, "dan@example.com")))
+	dan.clickAndLoad("submit code", `#verify-submit`)
+	if got := dan.text(".account-email"); got != "dan@example.com" {
+		t.Fatalf("top bar after dan's first login: %q", got)
+	}
+	dan.screenshot("invite-first-login.png")
+	dan.checkNoJSErrors()
+}
