@@ -63,5 +63,17 @@ func TestBrowserInvite(t *testing.T) {
 		t.Fatalf("top bar after dan's first login: %q", got)
 	}
 	dan.screenshot("invite-first-login.png")
+
+	// His own API token, from the account page.
+	dan.clickAndLoad("open account", `a.account-link`)
+	dan.clickAndLoad("open tokens", `#manage-tokens`)
+	dan.step("name a token", chromedp.SendKeys(chromedp.ID("token-name"), "laptop CLI"))
+	dan.clickAndLoad("make token", `#token-submit`)
+	if got := dan.text("#token-created"); !strings.Contains(got, "rpt_") {
+		t.Errorf("the new token is not shown: %q", got)
+	}
+	dan.screenshot("account-tokens.png")
+	dan.step("open password page", chromedp.Navigate(srv.URL+"/account/password"), chromedp.WaitVisible(chromedp.ID("password-code")))
+	dan.screenshot("account-password.png")
 	dan.checkNoJSErrors()
 }

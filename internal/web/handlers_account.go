@@ -273,7 +273,7 @@ func (s *server) confirmPending(r *http.Request, method rampart.MFAMethod) bool 
 	if method != rampart.MFAEmail {
 		return false
 	}
-	c, err := r.Cookie(confirmCookie)
+	c, err := r.Cookie(s.cookie(confirmCookie))
 	if err != nil || c.Value == "" {
 		return false
 	}
@@ -291,7 +291,7 @@ func (s *server) sendConfirmCode(w http.ResponseWriter, r *http.Request, rc *req
 	var err error
 	if rc.user.MFA != rampart.MFAEmail {
 		err = rampart.Errorf(rampart.EINVALID, "your second factor is not email: type the code your authenticator app shows")
-	} else if c, cerr := r.Cookie(confirmCookie); cerr == nil && s.confirmPending(r, rc.user.MFA) {
+	} else if c, cerr := r.Cookie(s.cookie(confirmCookie)); cerr == nil && s.confirmPending(r, rc.user.MFA) {
 		_, err = s.app.Accounts.ResendCode(r.Context(), c.Value, rc.actor.IP)
 	} else {
 		var step *rampart.LoginStep
@@ -355,7 +355,7 @@ func (s *server) disableMFA(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	var challenge string
 	switch rc.user.MFA {
 	case rampart.MFAEmail:
-		c, err := r.Cookie(confirmCookie)
+		c, err := r.Cookie(s.cookie(confirmCookie))
 		if err != nil || !s.confirmPending(r, rc.user.MFA) {
 			fail(rampart.Errorf(rampart.EINVALID, "no emailed code is waiting: click “Email me a code”, then type the code from that email"))
 			return
@@ -466,7 +466,7 @@ func (s *server) rotateSession(w http.ResponseWriter, r *http.Request, rc *reqCt
 
 func (s *server) setConfirmCookie(w http.ResponseWriter, value string, expires time.Time) {
 	http.SetCookie(w, &http.Cookie{
-		Name: confirmCookie, Value: value, Path: mfaPath, Expires: expires,
+		Name: s.cookie(confirmCookie), Value: value, Path: mfaPath, Expires: expires,
 		HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode,
 	})
 }

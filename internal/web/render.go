@@ -39,9 +39,11 @@ var pageFiles = map[string][]string{
 	"account_codes":        {"account_codes.html"},
 	"account_confirm":      {"account_confirm.html", "account_parts.html"},
 	// People management and the pages behind emailed links.
-	"people":        {"people.html"},
-	"person_delete": {"person_delete.html"},
-	"link":          {"link.html"},
+	"people":           {"people.html"},
+	"person_delete":    {"person_delete.html"},
+	"link":             {"link.html"},
+	"account_password": {"account_password.html"},
+	"account_tokens":   {"account_tokens.html"},
 }
 
 // pages are the parsed templates, one set per page so that each page's
