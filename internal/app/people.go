@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -39,10 +40,10 @@ func (a *Accounts) Invite(ctx context.Context, actor Actor, in rampart.InviteInp
 	}
 	email := rampart.NormalizeEmail(in.Email)
 	if err := rampart.ValidateEmail(email); err != nil {
-		return nil, rampart.FieldError("email", err.(*rampart.Error))
+		return nil, onField("email", err)
 	}
 	if err := rampart.ValidateRole(in.Role); err != nil {
-		return nil, rampart.FieldError("role", err.(*rampart.Error))
+		return nil, onField("role", err)
 	}
 	if err := a.canSendLinks(); err != nil {
 		return nil, err
@@ -89,6 +90,16 @@ func (a *Accounts) Invite(ctx context.Context, actor Actor, in rampart.InviteInp
 		return nil, rampart.Errorf(rampart.EUNAVAILABLE, "%s was added but the invitation could not be emailed: check rampart's mail settings, then invite them again (a new link is sent)", u.Email)
 	}
 	return u, nil
+}
+
+// onField marks a validation error as being about the input field name,
+// so that a form shows it beside that field.
+func onField(name string, err error) error {
+	var e *rampart.Error
+	if errors.As(err, &e) {
+		return rampart.FieldError(name, e)
+	}
+	return err
 }
 
 // article is "an" before "admin", "a" before "member".
@@ -184,7 +195,7 @@ func (a *Accounts) AcceptLink(ctx context.Context, secret, password, ip string) 
 		return nil, err
 	}
 	if err := rampart.ValidatePassword(password); err != nil {
-		return nil, rampart.FieldError("password", err.(*rampart.Error))
+		return nil, onField("password", err)
 	}
 	hash, err := auth.HashPassword(password)
 	if err != nil {
@@ -240,7 +251,7 @@ var errDisabled = rampart.Errorf(rampart.EFORBIDDEN, "this account is disabled: 
 // changes their own role, and the last active admin stays one.
 func (a *Accounts) SetRole(ctx context.Context, actor Actor, email string, role rampart.Role) (*rampart.User, error) {
 	if err := rampart.ValidateRole(role); err != nil {
-		return nil, rampart.FieldError("role", err.(*rampart.Error))
+		return nil, onField("role", err)
 	}
 	return a.change(ctx, actor, email, "change the role of", func(st store.Store, u *rampart.User) (bool, error) {
 		if u.Role == role {
@@ -462,7 +473,7 @@ func (a *Accounts) ChangePassword(ctx context.Context, actor Actor, current, nex
 	}
 	// Check everything that costs nothing before spending the code.
 	if err := rampart.ValidatePassword(next); err != nil {
-		return rampart.FieldError("new_password", err.(*rampart.Error))
+		return onField("new_password", err)
 	}
 	if next == current {
 		return rampart.FieldError("new_password", rampart.Errorf(rampart.EINVALID, "the new password is the same as the current one: choose another"))
