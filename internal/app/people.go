@@ -258,7 +258,7 @@ func (a *Accounts) SetRole(ctx context.Context, actor Actor, email string, role 
 			return false, nil
 		}
 		if role != rampart.RoleAdmin {
-			if err := a.keepAnAdmin(ctx, st, actor, u, "demote"); err != nil {
+			if err := a.keepAnAdmin(ctx, st, u, "demote"); err != nil {
 				return false, err
 			}
 		}
@@ -281,7 +281,7 @@ func (a *Accounts) Disable(ctx context.Context, actor Actor, email string) (*ram
 		if u.DisabledAt != nil {
 			return false, nil
 		}
-		if err := a.keepAnAdmin(ctx, st, actor, u, "disable"); err != nil {
+		if err := a.keepAnAdmin(ctx, st, u, "disable"); err != nil {
 			return false, err
 		}
 		now := a.now().UTC()
@@ -328,7 +328,7 @@ func (a *Accounts) Enable(ctx context.Context, actor Actor, email string) (*ramp
 // the last active admin stays.
 func (a *Accounts) Delete(ctx context.Context, actor Actor, email string) error {
 	_, err := a.change(ctx, actor, email, "delete", func(st store.Store, u *rampart.User) (bool, error) {
-		if err := a.keepAnAdmin(ctx, st, actor, u, "delete"); err != nil {
+		if err := a.keepAnAdmin(ctx, st, u, "delete"); err != nil {
 			return false, err
 		}
 		svcs, err := st.ListServices(ctx, store.ServiceFilter{OwnerID: u.ID})
@@ -400,7 +400,7 @@ func (a *Accounts) userByEmail(ctx context.Context, st store.Store, email string
 // keepAnAdmin refuses to take u out of the active admins (demote, disable,
 // delete) when u is the last one: the server would have nobody left to
 // manage it.
-func (a *Accounts) keepAnAdmin(ctx context.Context, st store.Store, actor Actor, u *rampart.User, doing string) error {
+func (a *Accounts) keepAnAdmin(ctx context.Context, st store.Store, u *rampart.User, doing string) error {
 	if u.Role != rampart.RoleAdmin || u.Status != rampart.UserActive {
 		return nil
 	}
