@@ -32,9 +32,33 @@ type Session struct {
 	ExpiresAt time.Time // absolute expiry
 }
 
+// DefaultTokenTTL is the lifetime of a token created through the API or
+// the dashboard without one: a forgotten token stops working by itself.
+const DefaultTokenTTL = 90 * 24 * time.Hour
+
 // TokenInput asks for a new API token for the account Email.
 type TokenInput struct {
 	Email string
 	Name  string        // what the token is for, up to 100 characters
 	TTL   time.Duration // 0: the token never expires
+}
+
+// TokenRequest asks POST /api/v1/tokens for a new token: for the caller,
+// or for Email (admins). TTL 0 or absent: DefaultTokenTTL.
+type TokenRequest struct {
+	Email string    `json:"email,omitempty"`
+	Name  string    `json:"name"`
+	TTL   *Duration `json:"ttl,omitempty"`
+}
+
+// TokenCreated answers POST /api/v1/tokens: the token, shown this once,
+// and what is kept of it.
+type TokenCreated struct {
+	Token     string    `json:"token"`
+	TokenInfo *APIToken `json:"token_info"`
+}
+
+// TokenList is what GET /api/v1/tokens answers.
+type TokenList struct {
+	Tokens []*APIToken `json:"tokens"`
 }

@@ -36,6 +36,40 @@ type User struct {
 	// TOTPLastStep is the time step of the last accepted app code: a code
 	// of that step or an earlier one is refused, so none works twice.
 	TOTPLastStep int64 `json:"-"`
+
+	// DisabledAt is when an admin disabled the account: from then on it
+	// cannot log in and its tokens and sessions are refused. nil: enabled.
+	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+	// Status sums up the account for the People page and the CLI. The
+	// store sets it on every read (see ComputeStatus) and the service layer
+	// after each change, so that clients, which never see the password
+	// hash, can read it from JSON.
+	Status UserStatus `json:"status"`
+}
+
+// UserStatus is whether an account can be used.
+type UserStatus string
+
+const (
+	// UserActive can log in.
+	UserActive UserStatus = "active"
+	// UserInvited was invited and has not yet set a password through the
+	// emailed link.
+	UserInvited UserStatus = "invited"
+	// UserDisabled was disabled by an admin.
+	UserDisabled UserStatus = "disabled"
+)
+
+// ComputeStatus derives the account's status from DisabledAt and whether it
+// has a password.
+func (u *User) ComputeStatus() UserStatus {
+	switch {
+	case u.DisabledAt != nil:
+		return UserDisabled
+	case u.PasswordHash == "":
+		return UserInvited
+	}
+	return UserActive
 }
 
 // IsAdmin reports whether u may act on everything.
@@ -90,6 +124,42 @@ type UserInput struct {
 	Role     Role
 }
 
+// InviteInput asks for a new account whose owner chooses their own
+// password, through a link emailed to Email.
+type InviteInput struct {
+	Email string `json:"email"`
+	Role  Role   `json:"role"`
+}
+
+// LinkKind is what a one-time account link is for.
+type LinkKind string
+
+const (
+	// LinkInvite lets an invited person set their first password.
+	LinkInvite LinkKind = "invite"
+	// LinkReset lets a user whose password an admin reset choose a new one.
+	LinkReset LinkKind = "reset"
+)
+
+// How long an emailed account link works: an invitation waits for someone
+// to read their mail, a reset is wanted now.
+const (
+	InviteLinkTTL = 7 * 24 * time.Hour
+	ResetLinkTTL  = time.Hour
+)
+
+// AccountLink is a one-time link emailed to a user (an invitation or a
+// password reset). Only the SHA-256 of its 256-bit secret is stored.
+type AccountLink struct {
+	ID        int64
+	Kind      LinkKind
+	UserID    int64
+	Hash      []byte
+	CreatedBy string // the actor's name, as in the audit log
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
 // LoginInput is a password login from IP.
 type LoginInput struct {
 	Email    string
@@ -98,4 +168,26 @@ type LoginInput struct {
 	// Device is the browser's device cookie (Accounts.DeviceToken), if
 	// any: proof that it completed a login before.
 	Device string
+}
+
+// UserList is what GET /api/v1/users answers.
+type UserList struct {
+	Users []*User `json:"users"`
+}
+
+// UserPatch changes an account through PATCH /api/v1/users/{email}: its
+// role, whether it is disabled, or both. Absent fields stay as they are.
+type UserPatch struct {
+	Role     *Role `json:"role,omitempty"`
+	Disabled *bool `json:"disabled,omitempty"`
+}
+
+// PasswordChange is a user's change of their own password. Challenge and
+// Code confirm it with the current second factor (POST /api/v1/me/confirm
+// opens the challenge); both are empty when the account has none.
+type PasswordChange struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+	Challenge       string `json:"challenge,omitempty"`
+	Code            string `json:"code,omitempty"`
 }

@@ -81,7 +81,7 @@ func newEnvWith(t *testing.T, opts Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := app.New(db, app.Options{Logger: log, Now: c.Now, Mailer: mail, Cache: app.PurgeFunc(func(int64) int { return 0 }), PlatformDomain: testDomain,
+	a := app.New(db, app.Options{Logger: log, Now: c.Now, Mailer: mail, PublicURL: "https://rampart.test", Cache: app.PurgeFunc(func(int64) int { return 0 }), PlatformDomain: testDomain,
 		Upstreams:    egress.New(nets),
 		Certificates: app.ResetFunc(func(_ context.Context, name string) (string, error) { return "/var/lib/rampart/certs.old-test", nil }),
 		CheckKeyPair: dataplane.CheckKeyPair,

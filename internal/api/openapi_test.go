@@ -164,6 +164,8 @@ func TestOpenAPIParameters(t *testing.T) {
 				wantQuery = slices.Sorted(slices.Values(logParams))
 			case "DELETE /api/v1/firewall/rules/{id}":
 				wantQuery = []string{"confirm_within", "force"}
+			case "GET /api/v1/tokens":
+				wantQuery = []string{"email"}
 			}
 			if !slices.Equal(gotQuery, wantQuery) {
 				t.Errorf("%s: query parameters %v, the handler takes %v", key, gotQuery, wantQuery)
@@ -206,7 +208,7 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 			method, path, _ := strings.Cut(key, " ")
 			// … and, for the firewall, a rule to change and a window to
 			// confirm.
-			if strings.Contains(key, "{id}") {
+			if strings.Contains(key, "/firewall/rules/{id}") {
 				res, err := e.app.Firewall.Add(context.Background(), app.OperatorActor(), rampart.FirewallRuleInput{Proto: "tcp", Ports: "9" + strconv.Itoa(len(key))})
 				if err != nil {
 					t.Fatal(err)
@@ -214,6 +216,20 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 				path = strings.ReplaceAll(path, "{id}", strconv.FormatInt(res.Rule.ID, 10))
 			}
 			path = strings.ReplaceAll(path, "{port}", "4242")
+			// … and, for the operations on one user, alice (whom DELETE
+			// removed), and on one token, a token.
+			if strings.Contains(key, "{email}") {
+				if _, err := e.db.UserByEmail(context.Background(), "alice@example.com"); rampart.ErrorCode(err) == rampart.ENOTFOUND {
+					e.user("alice@example.com", rampart.RoleMember)
+				}
+			}
+			if strings.Contains(key, "/tokens/{id}") {
+				_, tok, err := e.app.Accounts.CreateToken(context.Background(), app.OperatorActor(), rampart.TokenInput{Email: "admin@example.com", Name: "fixture"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				path = strings.ReplaceAll(path, "{id}", strconv.FormatInt(tok.ID, 10))
+			}
 			if key == "POST /api/v1/firewall/confirm" {
 				if _, err := e.app.Firewall.Apply(context.Background(), app.OperatorActor(), rampart.FirewallApplyInput{FirewallChange: rampart.FirewallChange{ConfirmWithin: rampart.Duration(time.Minute)}}); err != nil {
 					t.Fatal(err)
@@ -244,6 +260,24 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 				if key == "POST /api/v1/login/resend" {
 					b, _ = json.Marshal(rampart.LoginResendRequest{Challenge: step.Challenge})
 				}
+				body = string(b)
+			}
+			// … and, for a new password, the second factor's confirmation.
+			if key == "POST /api/v1/me/password" {
+				admin, err := e.db.UserByEmail(context.Background(), "admin@example.com")
+				if err != nil {
+					t.Fatal(err)
+				}
+				step, err := e.app.Accounts.StartConfirm(context.Background(), app.UserActor(admin, ""))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var in rampart.PasswordChange
+				if err := json.Unmarshal([]byte(body), &in); err != nil {
+					t.Fatal(err)
+				}
+				in.Challenge, in.Code = step.Challenge, e.mail.Code(t, "admin@example.com")
+				b, _ := json.Marshal(in)
 				body = string(b)
 			}
 			rec := e.do(method, path, e.admin, body)
@@ -386,6 +420,13 @@ var schemaTypes = map[string]reflect.Type{
 	"LoginResendRequest": reflect.TypeFor[rampart.LoginResendRequest](),
 	"LoginStep":          reflect.TypeFor[rampart.LoginStep](),
 	"LoginResponse":      reflect.TypeFor[rampart.LoginResponse](),
+	"UserList":           reflect.TypeFor[rampart.UserList](),
+	"InviteInput":        reflect.TypeFor[rampart.InviteInput](),
+	"UserPatch":          reflect.TypeFor[rampart.UserPatch](),
+	"PasswordChange":     reflect.TypeFor[rampart.PasswordChange](),
+	"TokenRequest":       reflect.TypeFor[rampart.TokenRequest](),
+	"TokenCreated":       reflect.TypeFor[rampart.TokenCreated](),
+	"TokenList":          reflect.TypeFor[rampart.TokenList](),
 	"APIToken":           reflect.TypeFor[rampart.APIToken](),
 	"SSHKeysStatus":      reflect.TypeFor[rampart.SSHKeysStatus](),
 
@@ -413,7 +454,7 @@ var stringSchemas = []string{"ServiceName", "Upstream", "ServiceState", "Duratio
 // document must say with additionalProperties: false.
 var requestSchemas = []string{"LoginRequest", "LoginCodeRequest", "LoginResendRequest", "ServiceInput", "ServiceUpdate", "RateLimit", "Cache", "DomainInput", "DomainUpdate", "SSLResetInput",
 	"FirewallRuleInput", "FirewallRulePatch", "FirewallToolPortInput", "FirewallApplyInput",
-	"SSHKeyInput",
+	"SSHKeyInput", "InviteInput", "UserPatch", "PasswordChange", "TokenRequest",
 }
 
 func TestOpenAPISchemasMatchGoTypes(t *testing.T) {

@@ -102,6 +102,11 @@ func (a *Accounts) Login(ctx context.Context, in rampart.LoginInput) (*rampart.U
 		auth.BurnVerify(password)
 		return fail("no such user")
 	}
+	if u.PasswordHash == "" {
+		// Invited, and the link not used yet: no password is right.
+		auth.BurnVerify(password)
+		return fail("no password yet (invited)")
+	}
 	ok, err := auth.VerifyPassword(u.PasswordHash, password)
 	if err != nil {
 		return nil, fmt.Errorf("user %d: %w", u.ID, err)
@@ -110,6 +115,12 @@ func (a *Accounts) Login(ctx context.Context, in rampart.LoginInput) (*rampart.U
 		return fail("wrong password")
 	}
 	budget.Reset(key)
+	if u.DisabledAt != nil {
+		// Said only after the right password: a stranger does not learn
+		// which accounts exist, or which are disabled.
+		a.loginFailed(ctx, u, ip, "account disabled", false)
+		return nil, errDisabled
+	}
 	return u, nil
 }
 
@@ -256,8 +267,13 @@ func (a *Accounts) Authenticate(ctx context.Context, plaintext string) (*rampart
 	u, err := a.store.UserByID(ctx, t.UserID)
 	if rampart.ErrorCode(err) == rampart.ENOTFOUND {
 		return nil, rampart.Errorf(rampart.EUNAUTHORIZED, "API token belongs to an account that no longer exists")
+	} else if err != nil {
+		return nil, err
 	}
-	return u, err
+	if u.DisabledAt != nil {
+		return nil, rampart.Errorf(rampart.EUNAUTHORIZED, "API token belongs to a disabled account: ask an admin")
+	}
+	return u, nil
 }
 
 // StartSession logs u in to the dashboard and returns the cookie value.
@@ -308,8 +324,14 @@ func (a *Accounts) Session(ctx context.Context, cookie string) (*rampart.Session
 	u, err := a.store.UserByID(ctx, s.UserID)
 	if rampart.ErrorCode(err) == rampart.ENOTFOUND {
 		return nil, nil, errNoSession
+	} else if err != nil {
+		return nil, nil, err
 	}
-	return s, u, err
+	if u.DisabledAt != nil {
+		// Disable ends the sessions too; this covers one that raced it.
+		return nil, nil, errNoSession
+	}
+	return s, u, nil
 }
 
 // EndSession logs a session out.

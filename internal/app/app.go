@@ -167,6 +167,10 @@ type Options struct {
 	// Secrets seals authenticator-app seeds with a key kept outside the
 	// store; nil: apps cannot be set up.
 	Secrets Sealer
+	// PublicURL is the dashboard's base URL ("https://rampart.example.com"),
+	// under which emailed invitation and password-reset links point
+	// (/invite/SECRET and /reset/SECRET). Empty: no such links can be sent.
+	PublicURL string
 	// Issuer is the name authenticator apps show above the account
 	// (default "rampart"); serve adds the admin host so that two servers
 	// are told apart. No colons.

@@ -256,6 +256,10 @@ func (a *Accounts) liveChallenge(ctx context.Context, secret string) (*rampart.L
 	if err != nil {
 		return nil, nil, err
 	}
+	if u.DisabledAt != nil {
+		_ = a.store.DeleteLoginChallenge(ctx, c.ID)
+		return nil, nil, errDisabled
+	}
 	if u.MFA != c.Method {
 		// The factor changed (reset by an admin, or enrolled elsewhere)
 		// since this login began: what it waits for is stale.

@@ -156,7 +156,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		}
 		s.domains.Own = []certs.Domain{{Name: cfg.Admin.Domain, Mode: mode}}
 	}
-	s.app = app.New(db, app.Options{Logger: log, Mailer: mail, Secrets: secrets, Issuer: cfg.Admin.Domain, AdminDomain: cfg.Admin.Domain,
+	s.app = app.New(db, app.Options{Logger: log, Mailer: mail, Secrets: secrets, Issuer: cfg.Admin.Domain, AdminDomain: cfg.Admin.Domain, PublicURL: publicURL(cfg),
 		PlatformDomain: cfg.Platform.Domain, Quotas: cfg.LimitsQuotas(), Upstreams: upstreams,
 		Cache: edgeCache{s.edge}, DNS: s.domains, Logs: dataplane.Logs(s.logs), CheckKeyPair: dataplane.CheckKeyPair,
 		Firewall: firewallOptions(cfg),
@@ -476,8 +476,26 @@ func (s *Server) pruneSessions(ctx context.Context) {
 			} else if n > 0 {
 				s.log.Debug("pruned expired login challenges", "count", n)
 			}
+			if n, err := s.app.Accounts.PruneLinks(ctx); err != nil {
+				s.log.Warn("pruning expired account links", "err", err)
+			} else if n > 0 {
+				s.log.Debug("pruned expired account links", "count", n)
+			}
 		}
 	}
+}
+
+// publicURL is the dashboard's address on admin.domain, which emailed
+// invitation and reset links point to; "" without admin.domain (the plain
+// admin listener is for loopback, no address to mail anyone).
+func publicURL(cfg config.Config) string {
+	if cfg.Admin.Domain == "" {
+		return ""
+	}
+	if port, _ := addrPort(cfg.HTTPSAddr); port != 0 && port != 443 {
+		return fmt.Sprintf("https://%s:%d", cfg.Admin.Domain, port)
+	}
+	return "https://" + cfg.Admin.Domain
 }
 
 func (s *Server) close() {

@@ -30,6 +30,7 @@ type Store interface {
 	InTx(ctx context.Context, fn func(Store) error) error
 
 	Users
+	AccountLinks
 	Tokens
 	Sessions
 	MFA
@@ -52,8 +53,13 @@ type Users interface {
 	// UserByEmail looks up a normalized (lower-case) email.
 	UserByEmail(ctx context.Context, email string) (*rampart.User, error)
 	ListUsers(ctx context.Context) ([]*rampart.User, error)
-	// UpdateUser writes Email, Role and PasswordHash and bumps UpdatedAt.
+	// UpdateUser writes Email, Role, PasswordHash and DisabledAt and bumps
+	// UpdatedAt.
 	UpdateUser(ctx context.Context, u *rampart.User) error
+	// DeleteUser deletes a user with their tokens, sessions, logins in
+	// progress, recovery codes and links. ECONFLICT while they own a
+	// service: services are never orphaned.
+	DeleteUser(ctx context.Context, id int64) error
 	// SetUserMFA writes MFA, TOTPSecret, TOTPPending and TOTPLastStep.
 	SetUserMFA(ctx context.Context, u *rampart.User) error
 	// AdvanceTOTPStep sets the last accepted app-code step to step if it
@@ -63,12 +69,30 @@ type Users interface {
 	CountUsers(ctx context.Context) (int, error)
 }
 
+// AccountLinks persists one-time invitation and password-reset links
+// (hashes only).
+type AccountLinks interface {
+	// CreateAccountLink inserts l and sets l.ID (and CreatedAt if zero); ENOTFOUND
+	// when the user does not exist.
+	CreateAccountLink(ctx context.Context, l *rampart.AccountLink) error
+	// AccountLinkByHash finds a link by the SHA-256 of its secret.
+	AccountLinkByHash(ctx context.Context, hash []byte) (*rampart.AccountLink, error)
+	// DeleteAccountLink spends a link; ENOTFOUND if already spent.
+	DeleteAccountLink(ctx context.Context, id int64) error
+	// DeleteUserAccountLinks voids every link of a user.
+	DeleteUserAccountLinks(ctx context.Context, userID int64) error
+	// DeleteExpiredAccountLinks removes links that expired before now and
+	// returns how many.
+	DeleteExpiredAccountLinks(ctx context.Context, now time.Time) (int64, error)
+}
+
 // Tokens persists API tokens (hashes only).
 type Tokens interface {
 	// CreateToken inserts t and sets t.ID and CreatedAt.
 	CreateToken(ctx context.Context, t *rampart.APIToken) error
 	// TokenByHash finds a token by the SHA-256 of its secret (ENOTFOUND if none).
 	TokenByHash(ctx context.Context, hash []byte) (*rampart.APIToken, error)
+	TokenByID(ctx context.Context, id int64) (*rampart.APIToken, error)
 	ListTokens(ctx context.Context, userID int64) ([]*rampart.APIToken, error)
 	// TouchToken records a use; it may be called on every API request.
 	TouchToken(ctx context.Context, id int64, at time.Time) error

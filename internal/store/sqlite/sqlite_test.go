@@ -515,7 +515,7 @@ func TestMigrationAllowPrivateUpstreams(t *testing.T) {
 		}
 	}
 	db.Close()
-	// Back to the schema before migration 7 (undoing 10, 9 and 8 on the way), with
+	// Back to the schema before migration 7 (undoing 12 to 8 on the way), with
 	// a service of each.
 	r := raw(t, path)
 	for _, q := range []string{
@@ -539,6 +539,9 @@ func TestMigrationAllowPrivateUpstreams(t *testing.T) {
 		`ALTER TABLE users DROP COLUMN totp_pending`,
 		`ALTER TABLE users DROP COLUMN totp_secret`,
 		`ALTER TABLE users DROP COLUMN mfa`,
+		// Migration 12, people management.
+		`DROP TABLE account_links`,
+		`ALTER TABLE users DROP COLUMN disabled_at`,
 		`DELETE FROM goose_db_version WHERE version_id >= 7`,
 	} {
 		if _, err := r.Exec(q); err != nil {

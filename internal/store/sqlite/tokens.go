@@ -56,6 +56,18 @@ func (q queries) TokenByHash(ctx context.Context, hash []byte) (*rampart.APIToke
 	return t, nil
 }
 
+// TokenByID returns the token with the given ID.
+func (q queries) TokenByID(ctx context.Context, id int64) (*rampart.APIToken, error) {
+	t, err := scanToken(q.r.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, rampart.Errorf(rampart.ENOTFOUND, "API token %d not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read API token %d: %w", id, err)
+	}
+	return t, nil
+}
+
 // ListTokens returns the user's tokens, oldest first.
 func (q queries) ListTokens(ctx context.Context, userID int64) ([]*rampart.APIToken, error) {
 	rows, err := q.r.QueryContext(ctx, `SELECT `+tokenColumns+` FROM api_tokens WHERE user_id = ? ORDER BY id`, userID)

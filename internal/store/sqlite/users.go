@@ -9,7 +9,7 @@ import (
 	"github.com/rampart-dev/rampart"
 )
 
-const userColumns = `id, email, role, password_hash, created_at, updated_at, mfa, totp_secret, totp_pending, totp_last_step`
+const userColumns = `id, email, role, password_hash, created_at, updated_at, mfa, totp_secret, totp_pending, totp_last_step, disabled_at`
 
 // CreateUser inserts u and sets u.ID, CreatedAt and UpdatedAt.
 func (q queries) CreateUser(ctx context.Context, u *rampart.User) error {
@@ -31,6 +31,7 @@ func (q queries) CreateUser(ctx context.Context, u *rampart.User) error {
 		return fmt.Errorf("create user %q: %w", u.Email, err)
 	}
 	u.ID, u.CreatedAt, u.UpdatedAt = id, t, t
+	u.Status = u.ComputeStatus()
 	return nil
 }
 
@@ -80,12 +81,17 @@ func (q queries) ListUsers(ctx context.Context) ([]*rampart.User, error) {
 	return users, nil
 }
 
-// UpdateUser writes Email, Role and PasswordHash and sets u.UpdatedAt.
+// UpdateUser writes Email, Role, PasswordHash and DisabledAt and sets
+// u.UpdatedAt.
 func (q queries) UpdateUser(ctx context.Context, u *rampart.User) error {
+	disabled, err := nanosPtr("disabled time", u.DisabledAt)
+	if err != nil {
+		return err
+	}
 	t := now()
 	res, err := q.w.ExecContext(ctx,
-		`UPDATE users SET email = ?, role = ?, password_hash = ?, updated_at = ? WHERE id = ?`,
-		u.Email, string(u.Role), u.PasswordHash, t.UnixNano(), u.ID)
+		`UPDATE users SET email = ?, role = ?, password_hash = ?, disabled_at = ?, updated_at = ? WHERE id = ?`,
+		u.Email, string(u.Role), u.PasswordHash, disabled, t.UnixNano(), u.ID)
 	if isUnique(err) {
 		return rampart.Errorf(rampart.ECONFLICT, "a user with email %q already exists", u.Email)
 	}
@@ -93,7 +99,18 @@ func (q queries) UpdateUser(ctx context.Context, u *rampart.User) error {
 		return err
 	}
 	u.UpdatedAt = t
+	u.Status = u.ComputeStatus()
 	return nil
+}
+
+// DeleteUser deletes the user with the given ID; the foreign keys take
+// their credentials with them and refuse while they own services.
+func (q queries) DeleteUser(ctx context.Context, id int64) error {
+	res, err := q.w.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
+	if isForeignKey(err) {
+		return rampart.Errorf(rampart.ECONFLICT, "user %d still owns services: delete them or give them to someone else first", id)
+	}
+	return oneRow(res, err, "delete", "user", id)
 }
 
 // SetUserMFA writes u's second factor: MFA, TOTPSecret, TOTPPending and
@@ -144,12 +161,15 @@ func scanUser(s scanner) (*rampart.User, error) {
 		u                rampart.User
 		role, mfa        string
 		created, updated int64
+		disabled         *int64
 	)
-	if err := s.Scan(&u.ID, &u.Email, &role, &u.PasswordHash, &created, &updated, &mfa, &u.TOTPSecret, &u.TOTPPending, &u.TOTPLastStep); err != nil {
+	if err := s.Scan(&u.ID, &u.Email, &role, &u.PasswordHash, &created, &updated, &mfa, &u.TOTPSecret, &u.TOTPPending, &u.TOTPLastStep, &disabled); err != nil {
 		return nil, err
 	}
 	u.Role, u.MFA = rampart.Role(role), rampart.MFAMethod(mfa)
 	u.CreatedAt, u.UpdatedAt = fromNanos(created), fromNanos(updated)
+	u.DisabledAt = fromNullNanos(disabled)
+	u.Status = u.ComputeStatus()
 	return &u, nil
 }
 

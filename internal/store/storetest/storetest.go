@@ -50,11 +50,15 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Users/NotFound", testUserNotFound},
 		{"Users/ListAndCount", testUserListAndCount},
 		{"Users/Update", testUserUpdate},
+		{"Users/Disable", testUserDisable},
+		{"Users/Delete", testUserDelete},
+		{"Users/AccountLinks", testAccountLinks},
 
 		{"Tokens/RoundTrip", testTokenRoundTrip},
 		{"Tokens/Touch", testTokenTouch},
 		{"Tokens/Delete", testTokenDelete},
 		{"Tokens/Refused", testTokenRefused},
+		{"Tokens/ByID", testTokenByID},
 
 		{"Sessions/RoundTrip", testSessionRoundTrip},
 		{"Sessions/Touch", testSessionTouch},
