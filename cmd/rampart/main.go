@@ -96,8 +96,8 @@ REST API: log in once with 'rampart login', then e.g. 'rampart service list'.`,
 	cf.register(root)
 	root.AddCommand(
 		newServeCmd(),
-		newUserCmd(),
-		newTokenCmd(),
+		newUserCmd(cf),
+		newTokenCmd(cf),
 		newLoginCmd(cf),
 		newServiceCmd(cf),
 		newRateLimitCmd(cf),

@@ -72,9 +72,22 @@ func checkDataDir(dir string) error {
 	return nil
 }
 
-func newUserCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "user", Short: "Manage accounts (operator command: works on --data directly)"}
-	cmd.AddCommand(newUserCreateCmd(), newUserResetMFACmd())
+func newUserCmd(cf *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "user",
+		Short: "Manage accounts: create and reset-mfa on --data (operator), the others through the API (admins)",
+		Long: `Manage accounts. Two kinds of commands live here:
+
+  create, reset-mfa     operator commands: they work on the data directory
+                        (--data) at the server's shell, even before any
+                        account exists
+  list, invite, set-role, disable, enable, delete, reset-password
+                        network commands for admins: they go through the
+                        API (--server and --token, or 'rampart login')`,
+	}
+	cmd.AddCommand(newUserCreateCmd(), newUserResetMFACmd(),
+		newUserListCmd(cf), newUserInviteCmd(cf), newUserSetRoleCmd(cf), newUserDisableCmd(cf, true), newUserDisableCmd(cf, false),
+		newUserDeleteCmd(cf), newUserResetPasswordCmd(cf))
 	return cmd
 }
 
@@ -82,7 +95,7 @@ func newUserResetMFACmd() *cobra.Command {
 	var configFile string
 	cmd := &cobra.Command{
 		Use:   "reset-mfa EMAIL",
-		Short: "Reset an account's second factor to email codes (for a user who lost theirs)",
+		Short: "Reset an account's second factor to email codes, for a user who lost theirs (operator command: works on --data)",
 		Long: `Reset the second factor of an account that lost it (a lost phone, no
 recovery codes left): its next login asks for a code emailed to the account's
 address again. The authenticator app and the recovery codes stop working,
@@ -163,7 +176,7 @@ func newUserCreateCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "create --email EMAIL [--admin] [--password-stdin]",
-		Short: "Create an account",
+		Short: "Create an account with a password (operator command: works on --data)",
 		Long: `Create an account in the data directory. The password is asked for twice on
 the terminal, or read from standard input with --password-stdin (first line).
 Members see and change only their own services; --admin makes an admin.`,
@@ -243,8 +256,15 @@ func readPassword(cmd *cobra.Command, fromStdin bool) (string, error) {
 	return pw, nil
 }
 
-func newTokenCmd() *cobra.Command {
-	cmd := &cobra.Command{Use: "token", Short: "Manage API tokens (operator command: works on --data directly)"}
+func newTokenCmd(cf *clientFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Manage API tokens: create on --data (operator), list and revoke through the API",
+		Long: `Manage API tokens. 'create' is an operator command: it works on the data
+directory (--data) at the server's shell. 'list' and 'revoke' go through the
+API (--server and --token, or 'rampart login'): your own tokens, or anyone's
+for admins.`,
+	}
 	var (
 		email string
 		name  string
@@ -252,7 +272,7 @@ func newTokenCmd() *cobra.Command {
 	)
 	create := &cobra.Command{
 		Use:   "create --email EMAIL [--name NAME] [--ttl DURATION]",
-		Short: "Create an API token and print it on standard output",
+		Short: "Create an API token and print it on standard output (operator command: works on --data)",
 		Long: `Create an API token for an account and print it on standard output. It is
 shown only this once: rampart keeps only its hash. Use it with 'rampart login'
 or as RAMPART_TOKEN.`,
@@ -286,6 +306,6 @@ or as RAMPART_TOKEN.`,
 		}{plain, t}
 		return output(cmd, out, func(w io.Writer) { fmt.Fprintln(w, plain) })
 	}
-	cmd.AddCommand(create)
+	cmd.AddCommand(create, newTokenListCmd(cf), newTokenRevokeCmd(cf))
 	return cmd
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -39,10 +40,10 @@ func (a *Accounts) Invite(ctx context.Context, actor Actor, in rampart.InviteInp
 	}
 	email := rampart.NormalizeEmail(in.Email)
 	if err := rampart.ValidateEmail(email); err != nil {
-		return nil, rampart.FieldError("email", err.(*rampart.Error))
+		return nil, onField("email", err)
 	}
 	if err := rampart.ValidateRole(in.Role); err != nil {
-		return nil, rampart.FieldError("role", err.(*rampart.Error))
+		return nil, onField("role", err)
 	}
 	if err := a.canSendLinks(); err != nil {
 		return nil, err
@@ -89,6 +90,16 @@ func (a *Accounts) Invite(ctx context.Context, actor Actor, in rampart.InviteInp
 		return nil, rampart.Errorf(rampart.EUNAVAILABLE, "%s was added but the invitation could not be emailed: check rampart's mail settings, then invite them again (a new link is sent)", u.Email)
 	}
 	return u, nil
+}
+
+// onField marks a validation error as being about the input field name,
+// so that a form shows it beside that field.
+func onField(name string, err error) error {
+	var e *rampart.Error
+	if errors.As(err, &e) {
+		return rampart.FieldError(name, e)
+	}
+	return err
 }
 
 // article is "an" before "admin", "a" before "member".
@@ -184,7 +195,7 @@ func (a *Accounts) AcceptLink(ctx context.Context, secret, password, ip string) 
 		return nil, err
 	}
 	if err := rampart.ValidatePassword(password); err != nil {
-		return nil, rampart.FieldError("password", err.(*rampart.Error))
+		return nil, onField("password", err)
 	}
 	hash, err := auth.HashPassword(password)
 	if err != nil {
@@ -240,14 +251,14 @@ var errDisabled = rampart.Errorf(rampart.EFORBIDDEN, "this account is disabled: 
 // changes their own role, and the last active admin stays one.
 func (a *Accounts) SetRole(ctx context.Context, actor Actor, email string, role rampart.Role) (*rampart.User, error) {
 	if err := rampart.ValidateRole(role); err != nil {
-		return nil, rampart.FieldError("role", err.(*rampart.Error))
+		return nil, onField("role", err)
 	}
 	return a.change(ctx, actor, email, "change the role of", func(st store.Store, u *rampart.User) (bool, error) {
 		if u.Role == role {
 			return false, nil
 		}
 		if role != rampart.RoleAdmin {
-			if err := a.keepAnAdmin(ctx, st, actor, u, "demote"); err != nil {
+			if err := a.keepAnAdmin(ctx, st, u, "demote"); err != nil {
 				return false, err
 			}
 		}
@@ -270,7 +281,7 @@ func (a *Accounts) Disable(ctx context.Context, actor Actor, email string) (*ram
 		if u.DisabledAt != nil {
 			return false, nil
 		}
-		if err := a.keepAnAdmin(ctx, st, actor, u, "disable"); err != nil {
+		if err := a.keepAnAdmin(ctx, st, u, "disable"); err != nil {
 			return false, err
 		}
 		now := a.now().UTC()
@@ -317,7 +328,7 @@ func (a *Accounts) Enable(ctx context.Context, actor Actor, email string) (*ramp
 // the last active admin stays.
 func (a *Accounts) Delete(ctx context.Context, actor Actor, email string) error {
 	_, err := a.change(ctx, actor, email, "delete", func(st store.Store, u *rampart.User) (bool, error) {
-		if err := a.keepAnAdmin(ctx, st, actor, u, "delete"); err != nil {
+		if err := a.keepAnAdmin(ctx, st, u, "delete"); err != nil {
 			return false, err
 		}
 		svcs, err := st.ListServices(ctx, store.ServiceFilter{OwnerID: u.ID})
@@ -389,7 +400,7 @@ func (a *Accounts) userByEmail(ctx context.Context, st store.Store, email string
 // keepAnAdmin refuses to take u out of the active admins (demote, disable,
 // delete) when u is the last one: the server would have nobody left to
 // manage it.
-func (a *Accounts) keepAnAdmin(ctx context.Context, st store.Store, actor Actor, u *rampart.User, doing string) error {
+func (a *Accounts) keepAnAdmin(ctx context.Context, st store.Store, u *rampart.User, doing string) error {
 	if u.Role != rampart.RoleAdmin || u.Status != rampart.UserActive {
 		return nil
 	}
@@ -462,7 +473,7 @@ func (a *Accounts) ChangePassword(ctx context.Context, actor Actor, current, nex
 	}
 	// Check everything that costs nothing before spending the code.
 	if err := rampart.ValidatePassword(next); err != nil {
-		return rampart.FieldError("new_password", err.(*rampart.Error))
+		return onField("new_password", err)
 	}
 	if next == current {
 		return rampart.FieldError("new_password", rampart.Errorf(rampart.EINVALID, "the new password is the same as the current one: choose another"))

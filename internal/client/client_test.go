@@ -20,6 +20,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
 	"github.com/rampart-dev/rampart/internal/egress"
+	"github.com/rampart-dev/rampart/internal/mailer/mailertest"
 	"github.com/rampart-dev/rampart/internal/server/dataplane"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 )
@@ -47,7 +48,8 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := app.New(db, app.Options{Logger: log, Logs: dataplane.Logs(logs), LogHeartbeat: 50 * time.Millisecond, Upstreams: egress.New(nets)})
+	a := app.New(db, app.Options{Logger: log, Logs: dataplane.Logs(logs), LogHeartbeat: 50 * time.Millisecond, Upstreams: egress.New(nets),
+		Mailer: &mailertest.Outbox{}, PublicURL: "https://rampart.test"})
 	mux := http.NewServeMux()
 	mux.Handle(rampart.APIPrefix, api.New(a, api.Options{Logger: log, PlatformDomain: "example.net"}))
 	hs := httptest.NewServer(mux)
