@@ -2,18 +2,11 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
@@ -28,17 +21,7 @@ import (
 // watch an unconfirmed change roll back, and add, refuse and remove SSH
 // keys. Screenshots go to $RAMPART_ARTIFACTS, desktop and phone width.
 func TestBrowserFirewall(t *testing.T) {
-	ci := os.Getenv("CI") == "true"
-	if testing.Short() && !ci {
-		t.Skip("browser test skipped with -short")
-	}
-	chromium := chromiumPath()
-	if chromium == "" {
-		if ci {
-			t.Fatal("chromium is not installed: CI must run the browser test (apt-get install chromium)")
-		}
-		t.Skip("chromium is not installed; install it to run the browser test")
-	}
+	c := newChrome(t)
 	e := newEnvWith(t, edge{firewall: app.FirewallOptions{Enforce: true}})
 	e.createService(adminEmail, "blog")
 	admin := app.UserActor(e.users[adminEmail], "192.0.2.1")
@@ -57,148 +40,11 @@ func TestBrowserFirewall(t *testing.T) {
 	}()
 	srv := httptest.NewServer(e.h)
 	defer srv.Close()
-	out := artifactsDir(t)
-
-	profile, err := os.MkdirTemp("", "rampart-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		for range 50 {
-			if os.RemoveAll(profile) == nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.Headless, chromedp.DisableGPU,
-		chromedp.UserDataDir(profile), chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("no-first-run", true),
-	)
-	deadline, cancel := context.WithTimeout(t.Context(), 180*time.Second)
-	defer cancel()
-	allocCtx, cancel := chromedp.NewExecAllocator(deadline, opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-
-	var (
-		mu       sync.Mutex
-		jsErrors []string
-	)
-	if err := chromedp.Listen(ctx, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch ev := ev.(type) {
-		case *runtime.EventExceptionThrown:
-			jsErrors = append(jsErrors, "exception: "+(&chromedp.ExceptionError{ExceptionDetails: ev.ExceptionDetails}).Error())
-		case *log.EventEntryAdded:
-			if ev.Entry.Level == log.EntryLevelError && ev.Entry.Source != log.EntrySourceNetwork {
-				jsErrors = append(jsErrors, string(ev.Entry.Source)+": "+ev.Entry.Text)
-			}
-		}
-	}); err != nil {
-		t.Fatalf("starting chromium %s: %v", chromium, err)
-	}
-
-	failed := func(what string, err error) {
-		t.Helper()
-		name := "FAILED-firewall-" + strings.Map(func(r rune) rune {
-			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-				return r
-			}
-			return '-'
-		}, strings.ToLower(what)) + ".png"
-		shotCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		loc, _ := chromedp.Run(shotCtx, chromedp.Location())
-		if png, serr := chromedp.Run(shotCtx, chromedp.CaptureScreenshot()); serr == nil {
-			_ = os.WriteFile(filepath.Join(out, name), png, 0o644)
-		}
-		t.Fatalf("%s: %v (page %s; screenshot %s)", what, err, loc, filepath.Join(out, name))
-	}
-	const stepTimeout = 30 * time.Second
-	settled := chromedp.Action[chromedp.Void](func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Evaluate[bool](`new Promise(resolve => {
-			const busy = () => document.readyState !== "complete" ||
-				document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added");
-			const check = () => busy() ? setTimeout(check, 20) :
-				requestAnimationFrame(() => requestAnimationFrame(() => resolve(true)));
-			check();
-		})`, chromedp.EvalAwaitPromise)(ctx, t)
-		return chromedp.Void{}, err
-	})
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, stepTimeout)
-		defer cancel()
-		if err := chromedp.Do(sctx, append(actions, settled)...); err != nil {
-			failed(what, err)
-		}
-	}
-	clickAndLoad := func(what, sel string) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, stepTimeout)
-		defer cancel()
-		if err := chromedp.Do(sctx, settled, chromedp.WaitVisible(chromedp.CSS(sel))); err != nil {
-			failed(what, err)
-		}
-		if _, err := chromedp.Run(sctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(sel)))); err != nil {
-			failed(what, err)
-		}
-		if err := chromedp.Do(sctx, settled); err != nil {
-			failed(what, err)
-		}
-	}
-	js := func(expr string, args ...any) string {
-		t.Helper()
-		for _, a := range args {
-			b, _ := json.Marshal(a)
-			expr = strings.Replace(expr, "%q", string(b), 1)
-		}
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
-		if err != nil {
-			t.Fatalf("evaluating %s: %v", expr, err)
-		}
-		return strings.TrimSpace(v)
-	}
-	text := func(sel string) string {
-		return js(`(document.querySelector(%q)||{textContent:"<missing>"}).textContent`, sel)
-	}
-	waitFor := func(what, cond string, within time.Duration) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, within+5*time.Second)
-		defer cancel()
-		if _, err := chromedp.Run(sctx, chromedp.Poll[bool](cond, chromedp.WithPollingTimeout(within))); err != nil {
-			failed(what, err)
-		}
-	}
-	screenshot := func(name string, viewportOnly ...bool) {
-		t.Helper()
-		shot := chromedp.FullScreenshot(100)
-		if len(viewportOnly) > 0 && viewportOnly[0] {
-			shot = chromedp.CaptureScreenshot()
-		}
-		png, err := chromedp.Run(ctx, shot)
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		p := filepath.Join(out, name)
-		if err := os.WriteFile(p, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", p)
-	}
-	scrollTo := func(sel string) { js(`document.querySelector(%q).scrollIntoView({block: "start"}), ""`, sel) }
+	step, clickAndLoad, text, screenshot := c.step, c.clickAndLoad, c.text, c.screenshot
+	js, waitFor, scrollTo := c.js, c.waitFor, c.scrollTo
 	flash := func() string { return text(".flash") }
 
-	step("open login", chromedp.Navigate(srv.URL+"/login"), chromedp.WaitVisible(chromedp.ID("email")))
-	step("fill login", chromedp.SendKeys(chromedp.ID("email"), adminEmail), chromedp.SendKeys(chromedp.ID("password"), testPassword))
-	clickAndLoad("submit login", `#login-form button[type=submit]`)
-	step("type the emailed code", chromedp.WaitVisible(chromedp.ID("code")), chromedp.SendKeys(chromedp.ID("code"), e.mail.Code(t, adminEmail)))
-	clickAndLoad("submit code", `#verify-submit`)
+	c.login(e, srv.URL, adminEmail, testPassword)
 	step("security tab", chromedp.Navigate(srv.URL+"/services/blog?tab=security"), chromedp.WaitVisible(chromedp.ID("firewall")))
 	if got := text("#security-notice"); strings.Contains(got, "still being built") || !strings.Contains(got, "the firewall is enforced") {
 		t.Errorf("the tab's notice says %q", got)
@@ -267,7 +113,7 @@ func TestBrowserFirewall(t *testing.T) {
 	if got := text("#fw-pending"); !strings.Contains(got, "touches SSH or the admin port") {
 		t.Errorf("the banner does not say why: %q", got)
 	}
-	if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasSuffix(loc, "#fw-banner") {
+	if loc := c.location(); !strings.HasSuffix(loc, "#fw-banner") {
 		t.Errorf("a change that waits for a confirmation lands on %s, not on the banner", loc)
 	}
 	screenshot("firewall-confirm.png", true)
@@ -369,9 +215,5 @@ func TestBrowserFirewall(t *testing.T) {
 	screenshot("firewall-dark.png")
 	step("light mode", colorScheme("light"))
 
-	mu.Lock()
-	defer mu.Unlock()
-	for _, msg := range jsErrors {
-		t.Errorf("browser reported: %s", msg)
-	}
+	c.checkNoJSErrors()
 }
