@@ -12,18 +12,13 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/agent"
@@ -84,17 +79,7 @@ func clearViewport(ctx context.Context, t *chromedp.Target) (chromedp.Void, erro
 // through the confirmation modal. It also fails on any JavaScript exception
 // or console error, which is how a Content-Security-Policy violation shows.
 func TestBrowser(t *testing.T) {
-	ci := os.Getenv("CI") == "true"
-	if testing.Short() && !ci {
-		t.Skip("browser test skipped with -short")
-	}
-	chromium := chromiumPath()
-	if chromium == "" {
-		if ci {
-			t.Fatal("chromium is not installed: CI must run the browser test (apt-get install chromium)")
-		}
-		t.Skip("chromium is not installed; install it to run the browser test")
-	}
+	c := newChrome(t)
 	// Custom domains get their states from the real domains reconciler,
 	// DNS checker and certificate manager (internal CA only), asking a DNS
 	// server the test controls. The node has several accounts, so names
@@ -127,160 +112,8 @@ func TestBrowser(t *testing.T) {
 	domainsCtx, stopDomains := context.WithCancel(context.Background())
 	defer stopDomains()
 	go (&agent.Loop{Store: e.db, Poll: 200 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}).Run(domainsCtx, domains)
-	out := artifactsDir(t)
-
-	profile, err := os.MkdirTemp("", "rampart-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		// Chromium's helpers may still write for a moment after it exits.
-		for range 50 {
-			if os.RemoveAll(profile) == nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox,
-		chromedp.Headless,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(profile),
-		chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-	)
-	// The deadline stops the whole browser if something outside a step
-	// hangs. The flow takes ~20 s alone; each step also has a deadline of
-	// its own (stepTimeout below).
-	deadline, cancel := context.WithTimeout(t.Context(), 240*time.Second)
-	defer cancel()
-	allocCtx, cancel := chromedp.NewExecAllocator(deadline, opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	defer cancel()
-
-	var (
-		mu       sync.Mutex
-		jsErrors []string
-	)
-	if err := chromedp.Listen(ctx, func(ev any) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch ev := ev.(type) {
-		case *runtime.EventExceptionThrown:
-			jsErrors = append(jsErrors, "exception: "+(&chromedp.ExceptionError{ExceptionDetails: ev.ExceptionDetails}).Error())
-		case *log.EventEntryAdded:
-			// Network entries are HTTP error statuses, which the test
-			// provokes on purpose (422 for a bad form) and checks itself.
-			if ev.Entry.Level == log.EntryLevelError && ev.Entry.Source != log.EntrySourceNetwork {
-				jsErrors = append(jsErrors, string(ev.Entry.Source)+": "+ev.Entry.Text)
-			}
-		}
-	}); err != nil {
-		t.Fatalf("starting chromium %s: %v", chromium, err)
-	}
-
-	// failed ends the test at a step that did not work, with a picture and
-	// the address of the page as it was then: a step that fails only on a
-	// loaded CI machine can be understood from its artifacts.
-	failed := func(what string, err error) {
-		t.Helper()
-		name := "FAILED-" + strings.Map(func(r rune) rune {
-			if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-				return r
-			}
-			return '-'
-		}, strings.ToLower(what)) + ".png"
-		shotCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		loc, _ := chromedp.Run(shotCtx, chromedp.Location())
-		if png, serr := chromedp.Run(shotCtx, chromedp.CaptureScreenshot()); serr == nil {
-			_ = os.WriteFile(filepath.Join(out, name), png, 0o644)
-		}
-		t.Fatalf("%s: %v (page %s; screenshot %s)", what, err, loc, filepath.Join(out, name))
-	}
-	// Each step has its own deadline, well above what it needs on a busy
-	// machine, so that a hung step is named and pictured while the browser
-	// still answers.
-	const stepTimeout = 30 * time.Second
-	// settled waits until htmx has finished a swap, settle and the scroll
-	// that follows a boosted link (scrollIntoViewOnBoost), then for two
-	// frames to be painted. A mouse click aimed before that scroll can land
-	// on whatever scrolls under the pointer.
-	settled := chromedp.Action[chromedp.Void](func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Evaluate[bool](`new Promise(resolve => {
-			const busy = () => document.readyState !== "complete" ||
-				document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added");
-			const check = () => busy() ? setTimeout(check, 20) :
-				requestAnimationFrame(() => requestAnimationFrame(() => resolve(true)));
-			check();
-		})`, chromedp.EvalAwaitPromise)(ctx, t)
-		return chromedp.Void{}, err
-	})
-	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, stepTimeout)
-		defer cancel()
-		if err := chromedp.Do(sctx, append(actions, settled)...); err != nil {
-			failed(what, err)
-		}
-	}
-	// clickAndLoad clicks and waits for the page that the click loads.
-	clickAndLoad := func(what, sel string) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, stepTimeout)
-		defer cancel()
-		if err := chromedp.Do(sctx, settled, chromedp.WaitVisible(chromedp.CSS(sel))); err != nil {
-			failed(what, err)
-		}
-		if _, err := chromedp.Run(sctx, chromedp.WaitEvent(page.LoadEventFired, nil, chromedp.Click(chromedp.CSS(sel)))); err != nil {
-			failed(what, err)
-		}
-		if err := chromedp.Do(sctx, settled); err != nil {
-			failed(what, err)
-		}
-	}
-	// js evaluates an expression; selectors go in through JSON so that
-	// quotes in them cannot break the script.
-	js := func(expr string, args ...any) string {
-		t.Helper()
-		for _, a := range args {
-			b, _ := json.Marshal(a)
-			expr = strings.Replace(expr, "%q", string(b), 1)
-		}
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr, chromedp.EvalAwaitPromise))
-		if err != nil {
-			t.Fatalf("evaluating %s: %v", expr, err)
-		}
-		return strings.TrimSpace(v)
-	}
-	text := func(sel string) string {
-		return js(`(document.querySelector(%q)||{textContent:"<missing>"}).textContent`, sel)
-	}
-	// screenshot saves a full-page PNG (quality 100 means PNG), or only the
-	// viewport, which is what a person sees while a modal is open.
-	screenshot := func(name string, viewportOnly ...bool) {
-		t.Helper()
-		shot := chromedp.FullScreenshot(100)
-		if len(viewportOnly) > 0 && viewportOnly[0] {
-			shot = chromedp.CaptureScreenshot()
-		}
-		png, err := chromedp.Run(ctx, shot)
-		if err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		p := filepath.Join(out, name)
-		if err := os.WriteFile(p, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s", p)
-	}
+	ctx := c.ctx
+	step, clickAndLoad, js, text, screenshot := c.step, c.clickAndLoad, c.js, c.text, c.screenshot
 
 	// Log in: the dashboard sends us to the login page first.
 	step("open dashboard", chromedp.Navigate(srv.URL+"/"), chromedp.WaitVisible(chromedp.ID("email")))
@@ -757,11 +590,7 @@ func TestBrowser(t *testing.T) {
 	}
 	screenshot("login-first-admin.png")
 
-	mu.Lock()
-	defer mu.Unlock()
-	for _, msg := range jsErrors {
-		t.Errorf("browser reported: %s", msg)
-	}
+	c.checkNoJSErrors()
 }
 
 // demoStats is a plausible half hour of traffic for the screenshots: a
