@@ -539,6 +539,9 @@ func TestMigrationAllowPrivateUpstreams(t *testing.T) {
 		`ALTER TABLE users DROP COLUMN totp_pending`,
 		`ALTER TABLE users DROP COLUMN totp_secret`,
 		`ALTER TABLE users DROP COLUMN mfa`,
+		// Migration 13, passkeys.
+		`DROP TABLE passkey_users`,
+		`DROP TABLE passkeys`,
 		`DELETE FROM goose_db_version WHERE version_id >= 7`,
 	} {
 		if _, err := r.Exec(q); err != nil {
