@@ -464,3 +464,10 @@ func (cs *ceremonies) take(key string, now time.Time) (ceremony, bool) {
 	}
 	return c, true
 }
+
+// CheckPasskeySite says whether passkeys can be made and used at site,
+// and if not, why, in words for the page.
+func (a *Accounts) CheckPasskeySite(site PasskeySite) error {
+	_, _, err := a.relyingParty(site)
+	return err
+}

@@ -162,6 +162,13 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /account/security/mfa/code", s.post(s.sendConfirmCode))
 	mux.Handle("GET /account/security/mfa/disable", s.get(s.disablePage))
 	mux.Handle("POST /account/security/mfa/disable", s.post(s.disableMFA))
+	// Passkeys (handlers_passkeys.go): JSON options, then a form post.
+	mux.Handle("POST /account/passkeys/options", s.post(s.passkeyOptions))
+	mux.Handle("POST /account/passkeys", s.post(s.addPasskey))
+	mux.Handle("GET /account/passkeys/{id}/remove", s.get(s.removePasskeyPage))
+	mux.Handle("POST /account/passkeys/{id}/remove", s.post(s.removePasskey))
+	mux.HandleFunc("POST /login/passkey/options", s.passkeyLoginOptions)
+	mux.HandleFunc("POST /login/passkey", s.passkeyLoginSubmit)
 
 	mux.HandleFunc("/", s.notFound)
 
