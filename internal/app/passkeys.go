@@ -422,7 +422,7 @@ func (a *Accounts) checkPasskey(ctx context.Context, c *rampart.LoginChallenge, 
 	return a.store.UsePasskey(ctx, used.ID, cred.Authenticator.SignCount, uint8(cred.Flags.ProtocolValue()), a.now().UTC())
 }
 
-func registerKey(userID int64) string { return "register:" + strconv.FormatInt(userID, 10) }
+func registerKey(userID int64) string   { return "register:" + strconv.FormatInt(userID, 10) }
 func loginKey(challengeID int64) string { return "login:" + strconv.FormatInt(challengeID, 10) }
 
 // ceremonies are passkey ceremonies between their begin and finish, in
