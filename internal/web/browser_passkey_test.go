@@ -109,6 +109,9 @@ func TestBrowserPasskey(t *testing.T) {
 		t.Errorf("a new passkey's last use shows %q", got)
 	}
 	c.screenshot("passkey-account-list.png")
+	c.step("phone account", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload())
+	c.screenshot("passkey-account-phone.png")
+	c.step("desktop account", clearViewport, chromedp.Reload())
 
 	// The same name again is refused beside the field, before any prompt.
 	c.step("name a second passkey laptop", chromedp.SendKeys(chromedp.ID("passkey-name"), "laptop"), chromedp.Click(chromedp.ID("passkey-add")),
