@@ -70,24 +70,26 @@ func (a *Accounts) passkeyHosts() []string {
 	return hosts
 }
 
-// errPasskeyByName is the answer for a dashboard opened at an address that
-// cannot hold passkeys.
-func errPasskeyByName(host string) error {
-	return rampart.Errorf(rampart.EINVALID, "passkeys need the dashboard opened by its name, not %s: use http://localhost:<port> on this machine, or https://<admin.domain>", host)
+// adminURL is where people should open the dashboard, for messages.
+func (a *Accounts) adminURL() string {
+	if d := strings.TrimSuffix(a.opts.AdminDomain, "."); d != "" {
+		return "https://" + d
+	}
+	return "https://<admin.domain>"
 }
 
 // relyingParty checks site and returns the WebAuthn relying party for it.
 func (a *Accounts) relyingParty(site PasskeySite) (*webauthn.WebAuthn, string, error) {
 	host := strings.TrimSuffix(strings.ToLower(site.Host), ".")
 	if net.ParseIP(strings.Trim(host, "[]")) != nil {
-		return nil, "", errPasskeyByName(host)
+		return nil, "", rampart.Errorf(rampart.EINVALID, "passkeys need the dashboard opened by its name, not %s: use http://localhost:<port> on this machine, or %s", host, a.adminURL())
 	}
 	allowed := false
 	for _, h := range a.passkeyHosts() {
 		allowed = allowed || strings.EqualFold(h, host)
 	}
 	if !allowed {
-		return nil, "", rampart.Errorf(rampart.EINVALID, "passkeys do not work at %s: open the dashboard at https://<admin.domain>, or at http://localhost:<port> on this machine", host)
+		return nil, "", rampart.Errorf(rampart.EINVALID, "passkeys do not work at %s: open the dashboard at %s, or at http://localhost:<port> on this machine", host, a.adminURL())
 	}
 	u, err := url.Parse(site.Origin)
 	if err != nil || !strings.EqualFold(u.Hostname(), host) {

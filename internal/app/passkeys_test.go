@@ -33,7 +33,7 @@ func TestPasskeySites(t *testing.T) {
 		{localSite, ""},
 		{PasskeySite{"rampart.example.com", "https://rampart.example.com"}, ""},
 		{PasskeySite{"rampart.example.com", "https://rampart.example.com:8443"}, ""},
-		{PasskeySite{"127.0.0.1", "http://127.0.0.1:7070"}, "opened by its name"},
+		{PasskeySite{"127.0.0.1", "http://127.0.0.1:7070"}, "opened by its name, not 127.0.0.1: use http://localhost:<port> on this machine, or https://rampart.example.com"},
 		{PasskeySite{"[::1]", "http://[::1]:7070"}, "opened by its name"},
 		{PasskeySite{"evil.example", "https://evil.example"}, "do not work at evil.example"},
 		{PasskeySite{"rampart.example.com", "http://rampart.example.com"}, "need HTTPS"},
