@@ -10,9 +10,8 @@
 // keys), counts down the firewall's confirm window, and keeps the Logs
 // tab live with server-sent events (handlers_logs.go); it also runs the
 // passkey ceremonies between the browser and handlers_passkeys.go. The
-// Security tab's
-// options unfold with <details> and its charts are SVG drawn on the server
-// (chart.go). The Content-Security-Policy allows no inline script, no inline
+// Security tab's options unfold with <details> and its charts are SVG
+// drawn on the server (chart.go). The Content-Security-Policy allows no inline script, no inline
 // style and no eval, so an injected string can at worst be text.
 //
 // Request forgery is stopped twice: every POST must carry the session's CSRF
