@@ -20,6 +20,8 @@ type Accounts struct {
 	// are wrong second factors, on budgets of their own.
 	byAccount, byIP, byDevice *auth.Throttle
 	codeByAccount, codeByIP   *auth.Throttle
+	// ceremonies holds passkey ceremonies between begin and finish.
+	ceremonies ceremonies
 }
 
 // Create adds an account. Only admins and the operator may.

@@ -175,6 +175,10 @@ type Options struct {
 	// (default "rampart"); serve adds the admin host so that two servers
 	// are told apart. No colons.
 	Issuer string
+	// PasskeyHosts are the host names passkeys may be made for and used
+	// at (WebAuthn RP IDs): the names the dashboard is served at. Empty:
+	// AdminDomain, when set, and "localhost" (the loopback listener).
+	PasskeyHosts []string
 }
 
 // App is the service layer. Create it with New; it is safe for concurrent

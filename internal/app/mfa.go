@@ -176,6 +176,15 @@ func (a *Accounts) FinishLogin(ctx context.Context, challenge, code, ip string) 
 // is the only user the challenge may belong to (a confirmation by a
 // logged-in user). It returns the user and which factor was used.
 func (a *Accounts) verify(ctx context.Context, challenge, code, ip string, userID int64) (*rampart.User, string, error) {
+	return a.verifyFactor(ctx, challenge, ip, userID, func(c *rampart.LoginChallenge, u *rampart.User) (string, error) {
+		return a.checkFactor(ctx, c, u, challenge, code)
+	})
+}
+
+// verifyFactor is verify with the factor's check as a function: the
+// throttles, the attempt count, the audit of failures and the spending of
+// the challenge are the same for every factor (passkeys.go has another).
+func (a *Accounts) verifyFactor(ctx context.Context, challenge, ip string, userID int64, check func(*rampart.LoginChallenge, *rampart.User) (string, error)) (*rampart.User, string, error) {
 	now := a.now()
 	c, u, err := a.liveChallenge(ctx, challenge)
 	if err != nil {
@@ -202,11 +211,15 @@ func (a *Accounts) verify(ctx context.Context, challenge, code, ip string, userI
 		a.failCode(ctx, u, ip, acct, now, "attempts exhausted")
 		return nil, "", rampart.Errorf(rampart.ETOOMANY, "too many wrong codes for this login: log in again with your email and password")
 	}
-	how, err := a.checkFactor(ctx, c, u, challenge, code)
+	how, err := check(c, u)
 	if err != nil {
 		a.failCode(ctx, u, ip, acct, now, err.Error())
 		if errors.Is(err, totp.ErrReplay) {
 			return nil, "", rampart.Errorf(rampart.EUNAUTHORIZED, "that code was already used: wait for your app to show the next one")
+		}
+		var r *factorRefusal
+		if errors.As(err, &r) {
+			return nil, "", r.answer
 		}
 		return nil, "", errBadCode
 	}
@@ -498,6 +511,9 @@ func (a *Accounts) ResetMFA(ctx context.Context, actor Actor, email string) (*ra
 		if err := st.ReplaceRecoveryCodes(ctx, u.ID, nil); err != nil {
 			return err
 		}
+		if err := st.DeleteUserPasskeys(ctx, u.ID); err != nil {
+			return err
+		}
 		if _, err := st.DeleteUserSessions(ctx, u.ID, 0); err != nil {
 			return err
 		}
@@ -507,7 +523,7 @@ func (a *Accounts) ResetMFA(ctx context.Context, actor Actor, email string) (*ra
 		return nil, err
 	}
 	a.notify(ctx, u, "Your rampart second factor was reset",
-		fmt.Sprintf("An admin (%s) reset the second factor of your rampart account: logins now ask for a code sent to this address, and your recovery codes no longer work. Set up an authenticator app again from Account → Security.", actor.name()))
+		fmt.Sprintf("An admin (%s) reset the second factor of your rampart account: logins now ask for a code sent to this address, and your passkeys and recovery codes no longer work. Set up an authenticator app again from Account → Security.", actor.name()))
 	return u, nil
 }
 

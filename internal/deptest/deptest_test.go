@@ -72,6 +72,11 @@ var rules = []rule{
 			return dep == module+"/internal/firewall" || under(dep, "github.com/google/nftables") || under(dep, "github.com/mdlayher/netlink")
 		},
 	},
+	{
+		Packages: "./internal/store/...",
+		Why:      "the store keeps passkeys as plain rows (rampart.Passkey); verifying them is the service layer's job (internal/app/passkeys.go)",
+		Deny:     func(dep string) bool { return under(dep, "github.com/go-webauthn") },
+	},
 }
 
 // heavy are the data plane's big dependencies.

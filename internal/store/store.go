@@ -40,6 +40,7 @@ type Store interface {
 	Audit
 	Changes
 	SSHKeys
+	Passkeys
 
 	Close() error
 }
@@ -250,4 +251,25 @@ type SSHKeys interface {
 	// SetSSHKeysStatus replaces the node's report with st's observed
 	// fields.
 	SetSSHKeysStatus(ctx context.Context, node string, st rampart.SSHKeysStatus) error
+}
+
+// Passkeys persists users' WebAuthn credentials (public keys only) and
+// each user's WebAuthn user handle.
+type Passkeys interface {
+	// PasskeyHandle returns the user's handle, storing fresh as it when the
+	// user has none; ENOTFOUND when the user does not exist.
+	PasskeyHandle(ctx context.Context, userID int64, fresh []byte) ([]byte, error)
+	// CreatePasskey inserts p and sets p.ID (and CreatedAt when zero).
+	// ECONFLICT when the credential is registered already or the user has
+	// a passkey of that name.
+	CreatePasskey(ctx context.Context, p *rampart.Passkey) error
+	// ListPasskeys returns the user's passkeys, oldest first.
+	ListPasskeys(ctx context.Context, userID int64) ([]*rampart.Passkey, error)
+	PasskeyByID(ctx context.Context, id int64) (*rampart.Passkey, error)
+	// UsePasskey records a login: the new signature counter and flags, and
+	// LastUsedAt (which never moves backwards).
+	UsePasskey(ctx context.Context, id int64, signCount uint32, flags uint8, at time.Time) error
+	DeletePasskey(ctx context.Context, id int64) error
+	// DeleteUserPasskeys removes all of a user's passkeys and the handle.
+	DeleteUserPasskeys(ctx context.Context, userID int64) error
 }

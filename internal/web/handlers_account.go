@@ -60,6 +60,7 @@ type accountPage struct {
 	Session  *rampart.Session
 	SentTo   string // the masked address email codes go to
 	Recovery recoveryForm
+	Passkeys passkeysRow
 }
 
 // recoveryForm is the confirmation to make new recovery codes: in a modal
@@ -134,6 +135,10 @@ func (s *server) accountSecurity(w http.ResponseWriter, r *http.Request, rc *req
 	d := accountPage{base: rc.base("Account security", "account"), Status: st, Session: rc.sess,
 		SentTo: app.MaskEmail(rc.user.Email)}
 	d.Recovery = recoveryForm{CSRF: d.CSRF, Unused: st.RecoveryUnused}
+	if d.Passkeys, err = s.passkeysRow(r, rc, st.Method); err != nil {
+		s.fail(w, r, rc, err)
+		return
+	}
 	s.render(w, r, http.StatusOK, "account", d)
 }
 

@@ -142,6 +142,8 @@ type verifyPage struct {
 	Next  string
 	Error string
 	Info  string
+	// Passkeys offers "Use a passkey" (handlers_passkeys.go).
+	Passkeys passkeyLogin
 }
 
 // loginStep returns the login in progress of this browser, or sends it
@@ -169,11 +171,11 @@ func (s *server) loginStep(w http.ResponseWriter, r *http.Request) (string, *ram
 }
 
 func (s *server) verifyPage(w http.ResponseWriter, r *http.Request) {
-	_, step, ok := s.loginStep(w, r)
+	challenge, step, ok := s.loginStep(w, r)
 	if !ok {
 		return
 	}
-	d := verifyPage{Step: step, Next: safeNext(r.URL.Query().Get("next"))}
+	d := verifyPage{Step: step, Next: safeNext(r.URL.Query().Get("next")), Passkeys: s.passkeyLoginFor(r, challenge)}
 	d.Title, d.Bare = "Confirm it is you", true
 	d.CSRF = s.loginCSRF(w, r)
 	s.render(w, r, http.StatusOK, "login-verify", d)
@@ -191,7 +193,7 @@ func (s *server) verifySubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := s.cfg.ClientIP(r)
 	next := safeNext(r.PostFormValue("next"))
-	d := verifyPage{Step: step, Next: next}
+	d := verifyPage{Step: step, Next: next, Passkeys: s.passkeyLoginFor(r, challenge)}
 	d.Title, d.Bare = "Confirm it is you", true
 	d.CSRF = s.loginCSRF(w, r)
 	if r.PostFormValue("resend") != "" {

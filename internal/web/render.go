@@ -20,7 +20,7 @@ var templateFS embed.FS
 // layout.html and partials.html. Each page file defines "title" and "content".
 var pageFiles = map[string][]string{
 	"login":           {"login.html"},
-	"login-verify":    {"login_verify.html"},
+	"login-verify":    {"login_verify.html", "login_passkey.html"},
 	"services":        {"services.html"},
 	"service_new":     {"service_new.html"},
 	"service":         {"service.html", "tab_overview.html", "tab_security.html", "security_firewall.html", "security_sshkeys.html", "tab_logs.html", "tab_backups.html"},
@@ -34,7 +34,7 @@ var pageFiles = map[string][]string{
 	// The node's firewall and SSH keys rows: confirmations without JavaScript.
 	"firewall_rule_remove": {"firewall_rule_remove.html", "security_firewall.html"},
 	"ssh_key_remove":       {"ssh_key_remove.html", "security_sshkeys.html"},
-	"account":              {"account.html", "account_parts.html"},
+	"account":              {"account.html", "account_parts.html", "account_passkeys.html"},
 	"account_mfa":          {"account_mfa.html", "account_parts.html"},
 	"account_codes":        {"account_codes.html"},
 	"account_confirm":      {"account_confirm.html", "account_parts.html"},
@@ -44,6 +44,7 @@ var pageFiles = map[string][]string{
 	"link":             {"link.html"},
 	"account_password": {"account_password.html"},
 	"account_tokens":   {"account_tokens.html"},
+	"passkey_remove":   {"passkey_remove.html"},
 }
 
 // pages are the parsed templates, one set per page so that each page's

@@ -8,9 +8,10 @@
 // only makes tab switches feel instant, and static/app.js adds copy buttons
 // and the confirmation modals (delete, cache purge, firewall rules, SSH
 // keys), counts down the firewall's confirm window, and keeps the Logs
-// tab live with server-sent events (handlers_logs.go). The Security tab's
-// options unfold with <details> and its charts are SVG drawn on the server
-// (chart.go). The Content-Security-Policy allows no inline script, no inline
+// tab live with server-sent events (handlers_logs.go); it also runs the
+// passkey ceremonies between the browser and handlers_passkeys.go. The
+// Security tab's options unfold with <details> and its charts are SVG
+// drawn on the server (chart.go). The Content-Security-Policy allows no inline script, no inline
 // style and no eval, so an injected string can at worst be text.
 //
 // Request forgery is stopped twice: every POST must carry the session's CSRF
@@ -178,6 +179,13 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /account/security/mfa/code", s.post(s.sendConfirmCode))
 	mux.Handle("GET /account/security/mfa/disable", s.get(s.disablePage))
 	mux.Handle("POST /account/security/mfa/disable", s.post(s.disableMFA))
+	// Passkeys (handlers_passkeys.go): JSON options, then a form post.
+	mux.Handle("POST /account/passkeys/options", s.post(s.passkeyOptions))
+	mux.Handle("POST /account/passkeys", s.post(s.addPasskey))
+	mux.Handle("GET /account/passkeys/{id}/remove", s.get(s.removePasskeyPage))
+	mux.Handle("POST /account/passkeys/{id}/remove", s.post(s.removePasskey))
+	mux.HandleFunc("POST /login/passkey/options", s.passkeyLoginOptions)
+	mux.HandleFunc("POST /login/passkey", s.passkeyLoginSubmit)
 
 	mux.HandleFunc("/", s.notFound)
 

@@ -542,6 +542,9 @@ func TestMigrationAllowPrivateUpstreams(t *testing.T) {
 		// Migration 12, people management.
 		`DROP TABLE account_links`,
 		`ALTER TABLE users DROP COLUMN disabled_at`,
+		// Migration 13, passkeys.
+		`DROP TABLE passkey_users`,
+		`DROP TABLE passkeys`,
 		`DELETE FROM goose_db_version WHERE version_id >= 7`,
 	} {
 		if _, err := r.Exec(q); err != nil {

@@ -85,6 +85,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SSHKeys/RoundTrip", testSSHKeysRoundTrip},
 		{"SSHKeys/Status", testSSHKeysStatus},
 
+		{"Passkeys/RoundTrip", testPasskeysRoundTrip},
+		{"Passkeys/Handle", testPasskeyHandle},
+
 		{"Domains/RoundTrip", testDomainRoundTrip},
 		{"Domains/Conflict", testDomainConflict},
 		{"Domains/ListUpdateDelete", testDomainListUpdateDelete},

@@ -1,5 +1,5 @@
 // rampart dashboard behaviour: copy buttons, confirmation modals, the
-// firewall's confirm countdown and the live tail of the Logs tab.
+// firewall's confirm countdown, the live tail of the Logs tab and passkeys.
 //
 // Loaded with defer from the page's own origin (the CSP allows no inline
 // script). Listeners sit on the document, so they keep working for content
@@ -338,4 +338,118 @@
   }
   setInterval(tickCountdowns, 250);
   tickCountdowns();
+
+  // ---- Passkeys: the account page's "Add passkey", the code page's
+  // "Use a passkey" ----------------------------------------------------------
+  //
+  // A form marked data-passkey-register or data-passkey-login posts itself
+  // (URL-encoded, with its CSRF token) to the URL in that attribute, which
+  // answers with WebAuthn options as JSON. The browser makes or uses the
+  // passkey; its answer goes, as JSON, into the form's hidden "credential"
+  // field, and the form is then submitted as usual. Binary fields travel
+  // as base64url both ways, converted here by hand.
+
+  function fromB64url(s) {
+    var b64 = s.replace(/-/g, "+").replace(/_/g, "/");
+    while (b64.length % 4) { b64 += "="; }
+    var bin = atob(b64);
+    var bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
+    return bytes.buffer;
+  }
+
+  function toB64url(buf) {
+    var bytes = new Uint8Array(buf);
+    var bin = "";
+    for (var i = 0; i < bytes.length; i++) { bin += String.fromCharCode(bytes[i]); }
+    return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  function withIDs(list) {
+    return (list || []).map(function (c) {
+      var copy = Object.assign({}, c);
+      copy.id = fromB64url(c.id);
+      return copy;
+    });
+  }
+
+  function passkeyAnswer(cred) {
+    var r = cred.response;
+    var out = {
+      id: cred.id,
+      rawId: toB64url(cred.rawId),
+      type: cred.type,
+      authenticatorAttachment: cred.authenticatorAttachment || undefined,
+      clientExtensionResults: cred.getClientExtensionResults(),
+      response: { clientDataJSON: toB64url(r.clientDataJSON) }
+    };
+    if (r.attestationObject) {
+      out.response.attestationObject = toB64url(r.attestationObject);
+      out.response.transports = r.getTransports ? r.getTransports() : [];
+    } else {
+      out.response.authenticatorData = toB64url(r.authenticatorData);
+      out.response.signature = toB64url(r.signature);
+      if (r.userHandle) { out.response.userHandle = toB64url(r.userHandle); }
+    }
+    return JSON.stringify(out);
+  }
+
+  function passkeyCeremony(form, register) {
+    var status = form.querySelector("[data-passkey-status]");
+    var button = form.querySelector("button[type=submit]");
+    var say = function (text, isError) {
+      if (!status) { return; }
+      status.textContent = text;
+      status.classList.toggle("text-error", !!isError);
+    };
+    if (!window.PublicKeyCredential || !navigator.credentials) {
+      say("This browser cannot use passkeys here. They need the dashboard opened at https://… or http://localhost.", true);
+      return;
+    }
+    var token = form.querySelector("input[name=csrf_token]");
+    button.disabled = true;
+    say(register ? "Follow your browser's prompt to make the passkey…" : "Follow your browser's prompt to use your passkey…");
+    fetch(form.getAttribute(register ? "data-passkey-register" : "data-passkey-login"), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": token ? token.value : "" },
+      body: new URLSearchParams(new FormData(form))
+    }).then(function (resp) {
+      return resp.json().catch(function () { return { error: "The server's answer could not be read: reload the page and try again." }; });
+    }).then(function (opts) {
+      if (opts.error) { throw new Error(opts.error); }
+      var pk = opts.publicKey;
+      pk.challenge = fromB64url(pk.challenge);
+      if (register) {
+        pk.user.id = fromB64url(pk.user.id);
+        pk.excludeCredentials = withIDs(pk.excludeCredentials);
+        return navigator.credentials.create({ publicKey: pk });
+      }
+      pk.allowCredentials = withIDs(pk.allowCredentials);
+      return navigator.credentials.get({ publicKey: pk });
+    }).then(function (cred) {
+      form.querySelector("input[name=credential]").value = passkeyAnswer(cred);
+      say("Checking…");
+      form.submit();
+    }).catch(function (err) {
+      button.disabled = false;
+      var msg = err && err.message ? err.message : String(err);
+      if (err && err.name === "NotAllowedError") {
+        msg = "The passkey prompt was closed or timed out. Try again when ready.";
+      } else if (err && err.name === "InvalidStateError") {
+        msg = "This device already holds one of your passkeys for rampart.";
+      }
+      say(msg, true);
+    });
+  }
+
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    var register = form.hasAttribute("data-passkey-register");
+    if (!register && !form.hasAttribute("data-passkey-login")) { return; }
+    if (form.querySelector("input[name=credential]").value) { return; }
+    ev.preventDefault();
+    if (register && !form.reportValidity()) { return; }
+    passkeyCeremony(form, register);
+  });
 })();
