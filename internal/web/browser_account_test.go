@@ -128,6 +128,20 @@ func TestBrowserAccount(t *testing.T) {
 		t.Fatalf("top bar shows %q after the TOTP login", got)
 	}
 
+	// The phone is lost: a recovery code stands in for the app's code, once.
+	c.clickAndLoad("log out for recovery", `form[action="/logout"] button`)
+	c.step("fill login for recovery", chromedp.WaitVisible(chromedp.ID("email")), chromedp.SendKeys(chromedp.ID("email"), adminEmail), chromedp.SendKeys(chromedp.ID("password"), testPassword))
+	c.clickAndLoad("submit login for recovery", `#login-form button[type=submit]`)
+	c.step("type a recovery code", chromedp.SendKeys(chromedp.ID("code"), recovery[0]))
+	c.clickAndLoad("submit recovery code", `#verify-submit`)
+	if got := c.text(".account-email"); got != adminEmail {
+		t.Fatalf("top bar shows %q after the recovery-code login", got)
+	}
+	c.step("security tab after recovery", chromedp.Navigate(srv.URL+"/account/security"), chromedp.WaitVisible(chromedp.ID("recovery-row")))
+	if got := c.text("#recovery-row [data-field=recovery-count]"); got != "9 of 10 left" {
+		t.Errorf("after using one, the recovery row shows %q", got)
+	}
+
 	// Disabled: the modal wants the word and the app's code.
 	c.step("open disabled tab", chromedp.Navigate(srv.URL+"/account/security/mfa?tab=disabled"), chromedp.WaitVisible(chromedp.ID("disable-open")))
 	c.step("open disable modal", chromedp.Click(chromedp.ID("disable-open")), chromedp.WaitVisible(chromedp.ID("disable-dialog")))
