@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/rampart-dev/rampart/internal/mailer"
 	"github.com/rampart-dev/rampart/internal/mailer/smtptest"
+	_ "modernc.org/sqlite" // to age a login in the node's database
 )
 
 // TestLoginOverHTTPSWithEmailedCode: the dashboard at admin.domain over
@@ -201,6 +204,27 @@ func TestLoginOverHTTPSWithEmailedCode(t *testing.T) {
 	}
 	if !strings.Contains(body, "log in again") {
 		t.Errorf("the sixth try does not end the login:\n%s", body)
+	}
+
+	// A fourth login whose code expires before it is typed: the test ages
+	// the login in the database, as ten minutes would.
+	d := browser()
+	tok4 := password(d)
+	late := nextCode()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(n.data, "rampart.db")+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE login_challenges SET expires_at = ?`, time.Now().Add(-time.Second).UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	body, resp = post(d, "/login/verify", url.Values{"code": {late}, "csrf_token": {tok4}})
+	if resp.StatusCode == http.StatusSeeOther {
+		t.Fatal("an expired code logged in")
+	}
+	if !strings.Contains(body, "expired") {
+		t.Errorf("an expired code is not said to be expired:\n%s", body)
 	}
 }
 
