@@ -64,6 +64,15 @@ func TestBrowserInvite(t *testing.T) {
 	}
 	dan.screenshot("invite-first-login.png")
 
+	// He enrols an authenticator app, as the invitation suggests.
+	dan.step("open the app tab", chromedp.Navigate(srv.URL+"/account/security/mfa?tab=app"), chromedp.WaitVisible(chromedp.ID("totp-qr")))
+	codes := &appCodes{t: t, secret: strings.ReplaceAll(dan.text("[data-field=totp-secret]"), " ", "")}
+	dan.step("type the app's code", chromedp.SendKeys(chromedp.ID("totp-code"), codes.next()))
+	dan.clickAndLoad("validate", `#totp-validate`)
+	if n := len(strings.Fields(dan.js(`[...document.querySelectorAll("[data-field=recovery-code]")].map(e => e.textContent).join(" ")`))); n != 10 {
+		t.Fatalf("after enrolling, %d recovery codes are shown, want 10", n)
+	}
+
 	// His own API token, from the account page.
 	dan.clickAndLoad("open account", `a.account-link`)
 	dan.clickAndLoad("open tokens", `#manage-tokens`)
@@ -73,7 +82,7 @@ func TestBrowserInvite(t *testing.T) {
 		t.Errorf("the new token is not shown: %q", got)
 	}
 	dan.screenshot("account-tokens.png")
-	dan.step("open password page", chromedp.Navigate(srv.URL+"/account/password"), chromedp.WaitVisible(chromedp.ID("password-code")))
+	dan.step("open password page", chromedp.Navigate(srv.URL+"/account/password"), chromedp.WaitVisible(chromedp.ID("password-form")))
 	dan.screenshot("account-password.png")
 	dan.checkNoJSErrors()
 }

@@ -87,6 +87,10 @@ var personActions = map[string]personAction{
 	"reset-password": {func(a *app.Accounts, r *http.Request, actor app.Actor, email string) error {
 		return a.ResetPassword(r.Context(), actor, email)
 	}, "A link to choose a new password is on its way to %s (valid 1 hour); their current password works until they use it."},
+	"reset-mfa": {func(a *app.Accounts, r *http.Request, actor app.Actor, email string) error {
+		_, err := a.ResetMFA(r.Context(), actor, email)
+		return err
+	}, "The second factor of %s is reset: their next login asks for a code sent to their address. Their sessions ended and their recovery codes, app and passkeys no longer work; they were emailed."},
 	"reinvite": {func(a *app.Accounts, r *http.Request, actor app.Actor, email string) error {
 		u, err := person(a, r, actor, email)
 		if err != nil {

@@ -122,6 +122,18 @@ func TestPeopleActions(t *testing.T) {
 	wantContains(t, admin.get("/people"), "Disabled")
 	wantRedirect(t, admin.post("/people/"+memberEmail+"/enable", url.Values{"csrf_token": {tok}}), "/people")
 
+	// Bob lost his phone: an admin resets his second factor to email codes.
+	u, _ := e.db.UserByEmail(t.Context(), memberEmail)
+	u.MFA = rampart.MFATOTP
+	if err := e.db.SetUserMFA(t.Context(), u); err != nil {
+		t.Fatal(err)
+	}
+	wantContains(t, admin.get("/people"), `data-action="reset-mfa"`)
+	wantRedirect(t, admin.post("/people/"+memberEmail+"/reset-mfa", url.Values{"csrf_token": {tok}}), "/people")
+	if u, _ := e.db.UserByEmail(t.Context(), memberEmail); u.MFA != rampart.MFAEmail {
+		t.Errorf("after the reset bob's second factor is %s", u.MFA)
+	}
+
 	// A reset sends bob a link; his password works until he uses it.
 	wantRedirect(t, admin.post("/people/"+memberEmail+"/reset-password", url.Values{"csrf_token": {tok}}), "/people")
 	link := e.linkIn(memberEmail)
