@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -419,5 +420,57 @@ func TestDatabaseRevealsNoSecret(t *testing.T) {
 		if bytes.Contains(all, []byte(s)) || bytes.Contains(upper, bytes.ToUpper([]byte(s))) {
 			t.Errorf("the database files hold the %s", what)
 		}
+	}
+}
+
+// TestCodeGuessingIsThrottled: wrong second factors are throttled per
+// account (whatever the address) and per client (IPv6 by /64, across
+// logins), with a wait that grows, not only by each code's own limit.
+func TestCodeGuessingIsThrottled(t *testing.T) {
+	f := newMFAFixture(t)
+	ctx := t.Context()
+	guess := func(step *rampart.LoginStep, ip string) error {
+		_, err := f.app.Accounts.FinishLogin(ctx, step.Challenge, "000000", ip)
+		return err
+	}
+	// Per account: the first wrong codes are free, each from another
+	// address; then each must wait, and the wait grows.
+	step := f.start(t)
+	for i := range LoginFreeFailures + 1 {
+		if err := guess(step, fmt.Sprintf("192.0.2.%d", i+1)); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
+			t.Fatalf("wrong code %d: %v", i+1, err)
+		}
+	}
+	if err := guess(step, "192.0.2.10"); rampart.ErrorCode(err) != rampart.ETOOMANY || !strings.Contains(err.Error(), "try again in 2s") {
+		t.Fatalf("a guess at once, from yet another address (a 1s wait, said rounded up): %v", err)
+	}
+	f.clock.add(time.Second)
+	if err := guess(step, "192.0.2.11"); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
+		t.Fatalf("the guess after the wait: %v", err)
+	}
+	if err := guess(step, "192.0.2.12"); rampart.ErrorCode(err) != rampart.ETOOMANY || !strings.Contains(err.Error(), "try again in 3s") {
+		t.Fatalf("the wait does not grow (2s, said rounded up): %v", err)
+	}
+	f.clock.add(time.Hour) // past every window
+
+	// Per client: one /64 guessing across several accounts' logins.
+	admin, _, err := f.app.Accounts.StartLogin(ctx, rampart.LoginInput{Email: "admin@example.com", Password: "correct horse battery", IP: "2001:db8::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mia := f.start(t)
+	var last error
+	for i := range 8 {
+		s := admin
+		if i%2 == 1 {
+			s = mia
+		}
+		last = guess(s, fmt.Sprintf("2001:db8::%x", i+2))
+		if rampart.ErrorCode(last) == rampart.ETOOMANY {
+			break
+		}
+	}
+	if rampart.ErrorCode(last) != rampart.ETOOMANY {
+		t.Fatalf("one /64 guessing codes across two accounts was never slowed down: %v", last)
 	}
 }
