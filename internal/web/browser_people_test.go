@@ -33,6 +33,8 @@ func TestBrowserInvite(t *testing.T) {
 		t.Errorf("dan's status: %q", got)
 	}
 	admin.screenshot("people-invited.png")
+	admin.step("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload())
+	admin.screenshot("people-phone.png")
 	admin.checkNoJSErrors()
 
 	// Dan, in a browser of his own.
@@ -82,6 +84,9 @@ func TestBrowserInvite(t *testing.T) {
 		t.Errorf("the new token is not shown: %q", got)
 	}
 	dan.screenshot("account-tokens.png")
+	dan.step("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Navigate(srv.URL+"/account/tokens"), chromedp.WaitVisible(chromedp.ID("tokens")))
+	dan.screenshot("account-tokens-phone.png")
+	dan.step("desktop viewport", chromedp.EmulateViewport(1280, 900))
 	dan.step("open password page", chromedp.Navigate(srv.URL+"/account/password"), chromedp.WaitVisible(chromedp.ID("password-form")))
 	dan.screenshot("account-password.png")
 	dan.checkNoJSErrors()
