@@ -40,6 +40,10 @@ type Service struct {
 	// application on the same host. Only an admin can turn it on.
 	// rampart's own listeners stay out of reach even so.
 	AllowPrivateUpstreams bool `json:"allow_private_upstreams"`
+	// TerminationProtection, while on, makes the service layer refuse the
+	// actions that could lose the service or its data (ProtectedActions).
+	// Off by default; the owner or an admin turns it on and off.
+	TerminationProtection bool `json:"termination_protection"`
 	// Status is what the reconcilers did with the service (read-only:
 	// the store fills it in on reads, reconcilers write it).
 	Status    Status    `json:"status"`
