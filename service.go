@@ -289,6 +289,13 @@ type ServiceList struct {
 	Services []ServiceView `json:"services"`
 }
 
+// TerminationProtectionInput is the body of
+// PUT /api/v1/services/{name}/termination-protection. Enabled is a
+// pointer so that a body without it is refused rather than read as off.
+type TerminationProtectionInput struct {
+	Enabled *bool `json:"enabled"`
+}
+
 // PurgeResult answers a cache purge.
 type PurgeResult struct {
 	Purged int `json:"purged"` // cached responses dropped
