@@ -55,6 +55,10 @@ func TestBrowserTerminationProtection(t *testing.T) {
 	}
 	screenshot("protection-on.png")
 	step("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("termination-protection")))
+	if got := js(`String(document.documentElement.scrollWidth <= window.innerWidth)`); got != "true" {
+		t.Errorf("at phone width the page is %s px wide, wider than the screen", js(`String(document.documentElement.scrollWidth)`))
+	}
+	screenshot("protection-overview-phone.png", true)
 	c.scrollTo("#termination-protection")
 	screenshot("protection-on-phone.png", true)
 	step("desktop viewport", chromedp.EmulateViewport(1280, 900), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("termination-protection")))
