@@ -29,7 +29,9 @@ var statuses = []struct {
 	{EFORBIDDEN, http.StatusForbidden},
 	{ENOTFOUND, http.StatusNotFound},
 	{CodeMethodNotAllowed, http.StatusMethodNotAllowed},
+	// ECONFLICT stays the first 409 so that CodeForStatus(409) is "conflict".
 	{ECONFLICT, http.StatusConflict},
+	{ETERMPROTECTED, http.StatusConflict},
 	{CodeRequestTooLarge, http.StatusRequestEntityTooLarge},
 	{CodeUnsupportedMediaType, http.StatusUnsupportedMediaType},
 	{ETOOMANY, http.StatusTooManyRequests},

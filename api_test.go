@@ -15,6 +15,9 @@ func TestStatusMapping(t *testing.T) {
 			t.Errorf("CodeForStatus(%d) = %q, want %q", status, CodeForStatus(status), code)
 		}
 	}
+	if StatusForCode(ETERMPROTECTED) != 409 || CodeForStatus(409) != ECONFLICT {
+		t.Errorf("termination_protected answers %d and 409 reads back as %q; want 409 and conflict", StatusForCode(ETERMPROTECTED), CodeForStatus(409))
+	}
 	if CodeForStatus(418) != EINVALID || CodeForStatus(502) != EINTERNAL {
 		t.Error("CodeForStatus of unmapped statuses")
 	}

@@ -9,14 +9,15 @@ import (
 // Error codes. Each maps to exactly one HTTP status in internal/api, and the
 // code string itself is what API clients see in {"error":{"code":…}}.
 const (
-	EINVALID      = "invalid"      // the input breaks a rule; the message names it
-	ENOTFOUND     = "not_found"    // no such thing, or not visible to the caller
-	ECONFLICT     = "conflict"     // clashes with existing state (duplicate name, protection on)
-	EUNAUTHORIZED = "unauthorized" // no valid credentials
-	EFORBIDDEN    = "forbidden"    // valid credentials, not allowed
-	ETOOMANY      = "too_many_requests"
-	EUNAVAILABLE  = "unavailable" // a dependency (the mail server, the secret key) is missing or down; the message says which
-	EINTERNAL     = "internal"    // a bug or an outage; details go to the log, not the caller
+	EINVALID       = "invalid"               // the input breaks a rule; the message names it
+	ENOTFOUND      = "not_found"             // no such thing, or not visible to the caller
+	ECONFLICT      = "conflict"              // clashes with existing state (duplicate name)
+	ETERMPROTECTED = "termination_protected" // the service's termination protection is on; the message says to turn it off first
+	EUNAUTHORIZED  = "unauthorized"          // no valid credentials
+	EFORBIDDEN     = "forbidden"             // valid credentials, not allowed
+	ETOOMANY       = "too_many_requests"
+	EUNAVAILABLE   = "unavailable" // a dependency (the mail server, the secret key) is missing or down; the message says which
+	EINTERNAL      = "internal"    // a bug or an outage; details go to the log, not the caller
 )
 
 // Error is an error meant for the person at the other end: Message says what

@@ -40,6 +40,10 @@ type Service struct {
 	// application on the same host. Only an admin can turn it on.
 	// rampart's own listeners stay out of reach even so.
 	AllowPrivateUpstreams bool `json:"allow_private_upstreams"`
+	// TerminationProtection, while on, makes the service layer refuse the
+	// actions that could lose the service or its data (ProtectedActions).
+	// Off by default; the owner or an admin turns it on and off.
+	TerminationProtection bool `json:"termination_protection"`
 	// Status is what the reconcilers did with the service (read-only:
 	// the store fills it in on reads, reconcilers write it).
 	Status    Status    `json:"status"`
@@ -283,6 +287,13 @@ func ServiceURL(hostname string, httpPort int) string {
 // object so that fields (paging, say) can be added without breaking clients.
 type ServiceList struct {
 	Services []ServiceView `json:"services"`
+}
+
+// TerminationProtectionInput is the body of
+// PUT /api/v1/services/{name}/termination-protection. Enabled is a
+// pointer so that a body without it is refused rather than read as off.
+type TerminationProtectionInput struct {
+	Enabled *bool `json:"enabled"`
 }
 
 // PurgeResult answers a cache purge.

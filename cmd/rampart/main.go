@@ -73,9 +73,10 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 turns on by default: automatic TLS for custom domains, a per-IP rate limiter
 and an output cache, managed from a dashboard, a REST API and this CLI; and
 on the server itself, the host firewall (nftables, with commit-confirm) and
-the SSH keys in authorized_keys (rampart sshkey). Termination protection, an
-SMTP relay and multi-factor login are not there yet: the README says what is
-coming.
+the SSH keys in authorized_keys (rampart sshkey); and termination protection,
+which refuses to delete a service until it is turned off (rampart service
+protect). Running services, backups and an SMTP relay are not there yet: the
+README says what is coming.
 
 Start a complete demo on unprivileged ports:
   rampart serve --demo

@@ -71,9 +71,8 @@ var unbuilt = map[string]*regexp.Regexp{
 	"passkeys": regexp.MustCompile(`(?i)passkey|webauthn`),
 	// The platform's own mail (mail.smtp.*) is there; the relay for
 	// services is not.
-	"SMTP relay":             regexp.MustCompile(`(?i)\brelay\b`),
-	"termination protection": regexp.MustCompile(`(?i)termination protection`),
-	"backups":                regexp.MustCompile(`(?i)\bbackups?\b`),
+	"SMTP relay": regexp.MustCompile(`(?i)\brelay\b`),
+	"backups":    regexp.MustCompile(`(?i)\bbackups?\b`),
 }
 
 // notYet marks a sentence that names a feature as coming, not as present.

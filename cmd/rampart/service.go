@@ -16,9 +16,9 @@ func newServiceCmd(cf *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "service",
 		Aliases: []string{"services", "svc"},
-		Short:   "Create, list, show, update and delete services",
+		Short:   "Create, list, show, update, protect and delete services",
 	}
-	cmd.AddCommand(newServiceCreateCmd(cf), newServiceListCmd(cf), newServiceShowCmd(cf), newServiceUpdateCmd(cf), newServiceDeleteCmd(cf))
+	cmd.AddCommand(newServiceCreateCmd(cf), newServiceListCmd(cf), newServiceShowCmd(cf), newServiceUpdateCmd(cf), newServiceProtectCmd(cf), newServiceDeleteCmd(cf))
 	return cmd
 }
 
@@ -102,6 +102,7 @@ func printService(w io.Writer, s *rampart.ServiceView) {
 		{"Upstreams:", strings.Join(s.Upstreams, ", ")},
 		{"Owner:", s.Owner},
 		{"Private upstreams:", privateSummary(s)},
+		{"Termination protection:", protectionSummary(s)},
 		{"Environment:", envSummary(s)},
 		{"Created:", s.CreatedAt.Local().Format(time.RFC3339)},
 		{"Updated:", s.UpdatedAt.Local().Format(time.RFC3339)},
@@ -143,6 +144,15 @@ func privateSummary(s *rampart.ServiceView) string {
 		return "allowed by an admin (loopback, link-local and other networks members may not use)"
 	}
 	return "not allowed (only the networks the operator allows)"
+}
+
+// protectionSummary says whether the service's termination protection is
+// on and what that means.
+func protectionSummary(s *rampart.ServiceView) string {
+	if s.TerminationProtection {
+		return "on (delete is refused; turn it off with: rampart service protect " + s.Name + " off)"
+	}
+	return "off"
 }
 
 // envSummary names a service's environment variables, not their values
@@ -216,11 +226,50 @@ func newServiceUpdateCmd(cf *clientFlags) *cobra.Command {
 	return cmd
 }
 
+func newServiceProtectCmd(cf *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "protect NAME on|off",
+		Short: "Turn a service's termination protection on or off",
+		Long: `Turn a service's termination protection on or off. While it is on,
+rampart refuses to delete the service (and, once services run under
+rampart, to stop, kill, restart, reset or change the version of it),
+whoever asks and however. The owner or an admin can turn it on and off;
+each change is in the audit log.`,
+		Example: "  rampart service protect blog on\n  rampart service protect blog off",
+		Args:    exactArgs("NAME", "on|off"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var on bool
+			switch strings.ToLower(args[1]) {
+			case "on":
+				on = true
+			case "off":
+			default:
+				return usageError{fmt.Errorf("%q is neither on nor off: say rampart service protect %s on, or … off", args[1], args[0])}
+			}
+			cl, err := cf.client()
+			if err != nil {
+				return err
+			}
+			s, err := cl.SetTerminationProtection(cmd.Context(), args[0], on)
+			if err != nil {
+				return err
+			}
+			return output(cmd, s, func(w io.Writer) {
+				if s.TerminationProtection {
+					fmt.Fprintf(w, "Termination protection is on for %s: it cannot be deleted until you turn it off (rampart service protect %s off).\n", s.Name, s.Name)
+				} else {
+					fmt.Fprintf(w, "Termination protection is off for %s: it can be deleted.\n", s.Name)
+				}
+			})
+		},
+	}
+}
+
 func newServiceDeleteCmd(cf *clientFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:     "delete NAME",
 		Aliases: []string{"rm"},
-		Short:   "Delete a service; the edge stops routing it at once",
+		Short:   "Delete a service; the edge stops routing it at once (refused while termination protection is on)",
 		Args:    exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := cf.client()

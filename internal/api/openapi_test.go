@@ -400,16 +400,19 @@ var schemaTypes = map[string]reflect.Type{
 	"RateLimit":     reflect.TypeFor[rampart.RateLimit](),
 	"Cache":         reflect.TypeFor[rampart.Cache](),
 	"PurgeResult":   reflect.TypeFor[rampart.PurgeResult](),
-	"Domain":        reflect.TypeFor[rampart.Domain](),
-	"DomainList":    reflect.TypeFor[rampart.DomainList](),
-	"DomainInput":   reflect.TypeFor[rampart.DomainInput](),
-	"DomainUpdate":  reflect.TypeFor[rampart.DomainUpdate](),
-	"SSLResetInput": reflect.TypeFor[rampart.SSLResetInput](),
-	"SSLReset":      reflect.TypeFor[rampart.SSLReset](),
-	"DomainCheck":   reflect.TypeFor[rampart.DomainCheck](),
-	"ResolverCheck": reflect.TypeFor[rampart.ResolverCheck](),
-	"LogEvent":      reflect.TypeFor[rampart.LogEvent](),
-	"LogEntry":      reflect.TypeFor[rampart.LogEntry](),
+
+	// Termination protection (issue 11).
+	"TerminationProtectionInput": reflect.TypeFor[rampart.TerminationProtectionInput](),
+	"Domain":                     reflect.TypeFor[rampart.Domain](),
+	"DomainList":                 reflect.TypeFor[rampart.DomainList](),
+	"DomainInput":                reflect.TypeFor[rampart.DomainInput](),
+	"DomainUpdate":               reflect.TypeFor[rampart.DomainUpdate](),
+	"SSLResetInput":              reflect.TypeFor[rampart.SSLResetInput](),
+	"SSLReset":                   reflect.TypeFor[rampart.SSLReset](),
+	"DomainCheck":                reflect.TypeFor[rampart.DomainCheck](),
+	"ResolverCheck":              reflect.TypeFor[rampart.ResolverCheck](),
+	"LogEvent":                   reflect.TypeFor[rampart.LogEvent](),
+	"LogEntry":                   reflect.TypeFor[rampart.LogEntry](),
 
 	// SSH keys (issue 9).
 	"SSHKey":             reflect.TypeFor[rampart.SSHKey](),
@@ -454,7 +457,7 @@ var stringSchemas = []string{"ServiceName", "Upstream", "ServiceState", "Duratio
 // document must say with additionalProperties: false.
 var requestSchemas = []string{"LoginRequest", "LoginCodeRequest", "LoginResendRequest", "ServiceInput", "ServiceUpdate", "RateLimit", "Cache", "DomainInput", "DomainUpdate", "SSLResetInput",
 	"FirewallRuleInput", "FirewallRulePatch", "FirewallToolPortInput", "FirewallApplyInput",
-	"SSHKeyInput", "InviteInput", "UserPatch", "PasswordChange", "TokenRequest",
+	"SSHKeyInput", "InviteInput", "UserPatch", "PasswordChange", "TokenRequest", "TerminationProtectionInput",
 }
 
 func TestOpenAPISchemasMatchGoTypes(t *testing.T) {

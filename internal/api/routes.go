@@ -43,6 +43,7 @@ var routeTable = []route{
 	{http.MethodPatch, "/api/v1/services/{name}", false, (*server).updateService},
 	{http.MethodDelete, "/api/v1/services/{name}", false, (*server).deleteService},
 	{http.MethodPost, "/api/v1/services/{name}/cache/purge", false, (*server).purgeCache},
+	{http.MethodPut, "/api/v1/services/{name}/termination-protection", false, (*server).setTerminationProtection},
 	{http.MethodGet, "/api/v1/services/{name}/domains", false, (*server).listDomains},
 	{http.MethodPost, "/api/v1/services/{name}/domains", false, (*server).addDomain},
 	{http.MethodGet, "/api/v1/services/{name}/domains/{domain}", false, (*server).getDomain},

@@ -84,6 +84,27 @@ func (s *server) purgeCache(w http.ResponseWriter, r *http.Request, actor app.Ac
 	return nil
 }
 
+func (s *server) setTerminationProtection(w http.ResponseWriter, r *http.Request, actor app.Actor) error {
+	// As with PATCH: a service that is not there (or not the caller's)
+	// is answered 404 whatever the body.
+	if _, err := s.app.Services.Get(r.Context(), actor, r.PathValue("name")); err != nil {
+		return err
+	}
+	var in rampart.TerminationProtectionInput
+	if err := decodeBody(w, r, &in); err != nil {
+		return err
+	}
+	if in.Enabled == nil {
+		return &rampart.Error{Code: rampart.EINVALID, Field: "enabled", Message: `give "enabled": true to turn termination protection on, or false to turn it off`}
+	}
+	svc, err := s.app.Services.SetTerminationProtection(r.Context(), actor, r.PathValue("name"), *in.Enabled)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.service(svc))
+	return nil
+}
+
 // servicePath is the URL path of a service, for Location headers.
 func servicePath(name string) string {
 	return rampart.APIPrefix + "services/" + url.PathEscape(name)

@@ -266,6 +266,9 @@ func (s *Services) Delete(ctx context.Context, actor Actor, name string) error {
 		if err != nil {
 			return err
 		}
+		if err := refuseIfProtected(svc, actionDelete); err != nil {
+			return err
+		}
 		if err := st.DeleteService(ctx, svc.ID); err != nil {
 			return err
 		}

@@ -192,6 +192,20 @@ func (c *Client) DeleteService(ctx context.Context, name string) error {
 	return c.do(ctx, http.MethodDelete, p, nil, nil)
 }
 
+// SetTerminationProtection turns the named service's termination
+// protection on or off and returns the service as it now is.
+func (c *Client) SetTerminationProtection(ctx context.Context, name string, on bool) (*rampart.ServiceView, error) {
+	p, err := servicePath(name)
+	if err != nil {
+		return nil, err
+	}
+	var svc rampart.ServiceView
+	if err := c.do(ctx, http.MethodPut, p+"/termination-protection", rampart.TerminationProtectionInput{Enabled: &on}, &svc); err != nil {
+		return nil, err
+	}
+	return &svc, nil
+}
+
 // PurgeCache drops every cached response of the named service and says how
 // many there were.
 func (c *Client) PurgeCache(ctx context.Context, name string) (int, error) {

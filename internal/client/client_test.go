@@ -165,6 +165,13 @@ func TestServices(t *testing.T) {
 	if err != nil || len(list) != 1 || list[0].Name != "blog" || list[0].Hostname != "blog.example.net" {
 		t.Errorf("ListServices = %+v, %v", list, err)
 	}
+	if p, err := c.SetTerminationProtection(ctx, "blog", true); err != nil || !p.TerminationProtection {
+		t.Fatalf("SetTerminationProtection(on) = %+v, %v", p, err)
+	}
+	wantAPIError(t, c.DeleteService(ctx, "blog"), rampart.ETERMPROTECTED, "blog has termination protection on: turn it off first")
+	if p, err := c.SetTerminationProtection(ctx, "blog", false); err != nil || p.TerminationProtection {
+		t.Fatalf("SetTerminationProtection(off) = %+v, %v", p, err)
+	}
 	if err := c.DeleteService(ctx, "blog"); err != nil {
 		t.Fatal(err)
 	}
@@ -181,12 +188,16 @@ func TestServices(t *testing.T) {
 	for _, e := range page.Events {
 		actions = append(actions, e.Action)
 	}
-	if !slices.Equal(actions, []string{"service.delete", "service.update"}) || page.NextBefore == 0 {
+	if !slices.Equal(actions, []string{"service.delete", "service.protection.off"}) || page.NextBefore == 0 {
 		t.Fatalf("first page: %v, next %d", actions, page.NextBefore)
 	}
 	page, err = c.ListAudit(ctx, AuditQuery{Service: "blog", Limit: 2, Before: page.NextBefore})
+	if err != nil || len(page.Events) != 2 || page.Events[0].Action != "service.protection.on" || page.Events[1].Action != "service.update" {
+		t.Fatalf("second page: %+v, %v", page, err)
+	}
+	page, err = c.ListAudit(ctx, AuditQuery{Service: "blog", Limit: 2, Before: page.NextBefore})
 	if err != nil || len(page.Events) != 1 || page.Events[0].Action != "service.create" || page.NextBefore != 0 {
-		t.Errorf("second page: %+v, %v", page, err)
+		t.Errorf("third page: %+v, %v", page, err)
 	}
 	all, err := s.client(t, s.admin).ListAudit(ctx, AuditQuery{})
 	if err != nil || len(all.Events) < 6 {

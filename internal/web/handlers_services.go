@@ -245,6 +245,38 @@ func (s *server) deleteService(w http.ResponseWriter, r *http.Request, rc *reqCt
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
+// setTerminationProtection is the Overview tab's toggle: a form whose
+// "enabled" is the state asked for ("on" or "off"), so that it works
+// without JavaScript and a second click of a stale page changes nothing.
+func (s *server) setTerminationProtection(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	var on bool
+	switch r.PostFormValue("enabled") {
+	case "on":
+		on = true
+	case "off":
+	default:
+		// Only a hand-made request gets here; the name is checked first
+		// so that it cannot tell another's service from a missing one.
+		if _, err := s.app.Services.Get(r.Context(), rc.actor, r.PathValue("name")); err != nil {
+			s.fail(w, r, rc, err)
+			return
+		}
+		s.fail(w, r, rc, rampart.Errorf(rampart.EINVALID, `enabled must be "on" or "off": use the toggle on the Overview tab`))
+		return
+	}
+	svc, err := s.app.Services.SetTerminationProtection(r.Context(), rc.actor, r.PathValue("name"), on)
+	if err != nil {
+		s.fail(w, r, rc, err)
+		return
+	}
+	msg := "Termination protection is off: " + svc.Name + " can be deleted again."
+	if on {
+		msg = "Termination protection is on: " + svc.Name + " cannot be deleted until you turn it off."
+	}
+	s.setFlash(w, rc.sess, "success", msg)
+	http.Redirect(w, r, servicePath(svc.Name, ""), http.StatusSeeOther)
+}
+
 // servicePath is the URL of a service's page, or of one of its tabs.
 func servicePath(name, tab string) string {
 	p := "/services/" + url.PathEscape(name)

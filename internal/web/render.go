@@ -188,6 +188,8 @@ func statusOf(code string) (int, string) {
 		return http.StatusNotFound, "Not found"
 	case rampart.ECONFLICT:
 		return http.StatusConflict, "That clashes with the current state"
+	case rampart.ETERMPROTECTED:
+		return http.StatusConflict, "Termination protection is on"
 	case rampart.EFORBIDDEN:
 		return http.StatusForbidden, "Not allowed"
 	case rampart.ETOOMANY:

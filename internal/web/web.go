@@ -128,6 +128,7 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /services/{name}", s.get(s.showService))
 	mux.Handle("GET /services/{name}/delete", s.get(s.deleteServicePage))
 	mux.Handle("POST /services/{name}/delete", s.post(s.deleteService))
+	mux.Handle("POST /services/{name}/termination-protection", s.post(s.setTerminationProtection))
 	mux.Handle("POST /services/{name}/ratelimit", s.post(s.saveRateLimit))
 	mux.Handle("POST /services/{name}/cache", s.post(s.saveCache))
 	mux.Handle("GET /services/{name}/cache/purge", s.get(s.purgeCachePage))

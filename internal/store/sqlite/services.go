@@ -14,7 +14,7 @@ import (
 
 // serviceSelect reads services with their owner's email; every read of a
 // service fills in Owner.
-const serviceSelect = `SELECT s.id, s.name, s.owner_id, u.email, s.upstreams, s.state, s.rate_limit, s.cache, s.env, s.allow_private_upstreams, s.created_at, s.updated_at
+const serviceSelect = `SELECT s.id, s.name, s.owner_id, u.email, s.upstreams, s.state, s.rate_limit, s.cache, s.env, s.allow_private_upstreams, s.termination_protection, s.created_at, s.updated_at
 FROM services s JOIN users u ON u.id = s.owner_id`
 
 // ownerEmail is the owner's email as a scalar subquery, for RETURNING.
@@ -30,9 +30,9 @@ func (q queries) CreateService(ctx context.Context, s *rampart.Service) error {
 	var id int64
 	var owner string
 	err = q.w.QueryRowContext(ctx,
-		`INSERT INTO services (name, owner_id, upstreams, state, rate_limit, cache, env, allow_private_upstreams, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		`INSERT INTO services (name, owner_id, upstreams, state, rate_limit, cache, env, allow_private_upstreams, termination_protection, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING id, `+ownerEmail,
-		s.Name, s.OwnerID, ups, string(s.State), rl, cache, env, s.AllowPrivateUpstreams, t.UnixNano(), t.UnixNano()).Scan(&id, &owner)
+		s.Name, s.OwnerID, ups, string(s.State), rl, cache, env, s.AllowPrivateUpstreams, s.TerminationProtection, t.UnixNano(), t.UnixNano()).Scan(&id, &owner)
 	switch {
 	case isUnique(err):
 		return rampart.Errorf(rampart.ECONFLICT, "a service named %q already exists: choose another name", s.Name)
@@ -96,7 +96,7 @@ func (q queries) ListServices(ctx context.Context, f store.ServiceFilter) ([]*ra
 }
 
 // UpdateService writes Upstreams, State, RateLimit, Cache, Env,
-// AllowPrivateUpstreams and OwnerID, and sets s.UpdatedAt
+// AllowPrivateUpstreams, TerminationProtection and OwnerID, and sets s.UpdatedAt
 // and s.Owner (the owner may have changed).
 func (q queries) UpdateService(ctx context.Context, s *rampart.Service) error {
 	ups, rl, cache, env, err := serviceJSON(s)
@@ -106,9 +106,9 @@ func (q queries) UpdateService(ctx context.Context, s *rampart.Service) error {
 	t := now()
 	var owner string
 	err = q.w.QueryRowContext(ctx,
-		`UPDATE services SET upstreams = ?, state = ?, rate_limit = ?, cache = ?, env = ?, allow_private_upstreams = ?, owner_id = ?, updated_at = ? WHERE id = ?
+		`UPDATE services SET upstreams = ?, state = ?, rate_limit = ?, cache = ?, env = ?, allow_private_upstreams = ?, termination_protection = ?, owner_id = ?, updated_at = ? WHERE id = ?
 		RETURNING `+ownerEmail,
-		ups, string(s.State), rl, cache, env, s.AllowPrivateUpstreams, s.OwnerID, t.UnixNano(), s.ID).Scan(&owner)
+		ups, string(s.State), rl, cache, env, s.AllowPrivateUpstreams, s.TerminationProtection, s.OwnerID, t.UnixNano(), s.ID).Scan(&owner)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return rampart.Errorf(rampart.ENOTFOUND, "service %q (ID %d) not found", s.Name, s.ID)
@@ -163,7 +163,7 @@ func scanService(s scanner) (*rampart.Service, error) {
 		ups, state, rl, cache, env string
 		created, updated           int64
 	)
-	if err := s.Scan(&svc.ID, &svc.Name, &svc.OwnerID, &svc.Owner, &ups, &state, &rl, &cache, &env, &svc.AllowPrivateUpstreams, &created, &updated); err != nil {
+	if err := s.Scan(&svc.ID, &svc.Name, &svc.OwnerID, &svc.Owner, &ups, &state, &rl, &cache, &env, &svc.AllowPrivateUpstreams, &svc.TerminationProtection, &created, &updated); err != nil {
 		return nil, err
 	}
 	for _, col := range []struct {

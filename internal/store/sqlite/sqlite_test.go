@@ -515,7 +515,7 @@ func TestMigrationAllowPrivateUpstreams(t *testing.T) {
 		}
 	}
 	db.Close()
-	// Back to the schema before migration 7 (undoing 12 to 8 on the way), with
+	// Back to the schema before migration 7 (undoing 14 to 8 on the way), with
 	// a service of each.
 	r := raw(t, path)
 	for _, q := range []string{
@@ -545,6 +545,8 @@ func TestMigrationAllowPrivateUpstreams(t *testing.T) {
 		// Migration 13, passkeys.
 		`DROP TABLE passkey_users`,
 		`DROP TABLE passkeys`,
+		// Migration 14, termination protection.
+		`ALTER TABLE services DROP COLUMN termination_protection`,
 		`DELETE FROM goose_db_version WHERE version_id >= 7`,
 	} {
 		if _, err := r.Exec(q); err != nil {

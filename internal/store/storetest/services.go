@@ -39,6 +39,9 @@ func checkService(t *testing.T, got, want *rampart.Service) {
 	if got.AllowPrivateUpstreams != want.AllowPrivateUpstreams {
 		t.Errorf("allow_private_upstreams = %v, want %v", got.AllowPrivateUpstreams, want.AllowPrivateUpstreams)
 	}
+	if got.TerminationProtection != want.TerminationProtection {
+		t.Errorf("termination_protection = %v, want %v", got.TerminationProtection, want.TerminationProtection)
+	}
 }
 
 func testServiceRoundTrip(t *testing.T, s store.Store) {
@@ -183,6 +186,7 @@ func testServiceUpdate(t *testing.T, s store.Store) {
 	svc.Cache = rampart.Cache{Enabled: true, TTL: rampart.Duration(10 * time.Second), StaleIfError: rampart.Duration(time.Hour)}
 	svc.Env = rampart.Env{"A": "1"}
 	svc.AllowPrivateUpstreams = !svc.AllowPrivateUpstreams
+	svc.TerminationProtection = !svc.TerminationProtection
 	if err := s.UpdateService(ctx, svc); err != nil {
 		t.Fatalf("UpdateService: %v", err)
 	}
@@ -197,6 +201,48 @@ func testServiceUpdate(t *testing.T, s store.Store) {
 	want.Owner = grace.Email
 	want.CreatedAt = created
 	checkService(t, got, &want)
+}
+
+// testServiceTerminationProtection: protection is off unless asked for,
+// and is kept through creates and updates in both directions.
+func testServiceTerminationProtection(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	u := mustUser(t, s, "ada@example.com")
+	plain := mustService(t, s, "blog", u.ID)
+	if got, err := s.ServiceByID(ctx, plain.ID); err != nil || got.TerminationProtection {
+		t.Fatalf("a new service: termination_protection = %v (%v), want off", got != nil && got.TerminationProtection, err)
+	}
+	guarded := &rampart.Service{Name: "shop", OwnerID: u.ID, Upstreams: []string{"http://10.0.0.2:80"}, State: rampart.StateActive, TerminationProtection: true}
+	if err := s.CreateService(ctx, guarded); err != nil {
+		t.Fatalf("CreateService: %v", err)
+	}
+	for _, step := range []struct {
+		svc  *rampart.Service
+		want bool
+	}{{guarded, true}, {plain, true}, {guarded, false}, {plain, false}} {
+		if step.svc.TerminationProtection != step.want {
+			step.svc.TerminationProtection = step.want
+			if err := s.UpdateService(ctx, step.svc); err != nil {
+				t.Fatalf("UpdateService(%s): %v", step.svc.Name, err)
+			}
+		}
+		got, err := s.ServiceByName(ctx, step.svc.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.TerminationProtection != step.want {
+			t.Errorf("%s: termination_protection = %v, want %v", step.svc.Name, got.TerminationProtection, step.want)
+		}
+	}
+	list, err := s.ListServices(ctx, store.ServiceFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, svc := range list {
+		if svc.TerminationProtection {
+			t.Errorf("ListServices: %s still protected", svc.Name)
+		}
+	}
 }
 
 func testServiceDelete(t *testing.T, s store.Store) {

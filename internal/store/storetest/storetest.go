@@ -77,6 +77,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Services/UnknownOwner", testServiceUnknownOwner},
 		{"Services/List", testServiceList},
 		{"Services/Update", testServiceUpdate},
+		{"Services/TerminationProtection", testServiceTerminationProtection},
 		{"Services/Delete", testServiceDelete},
 		{"Services/Revision", testServicesRevision},
 		{"Services/Conditions", testServiceConditions},

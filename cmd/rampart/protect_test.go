@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/api"
+	"github.com/rampart-dev/rampart/internal/app"
+	"github.com/rampart-dev/rampart/internal/store/sqlite"
+)
+
+// TestServiceProtect runs `rampart service protect`, show and delete
+// against a real API on a fresh store.
+func TestServiceProtect(t *testing.T) {
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "rampart.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a := app.New(db, app.Options{Logger: log})
+	mux := http.NewServeMux()
+	mux.Handle(rampart.APIPrefix, api.New(a, api.Options{Logger: log}))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	ctx := context.Background()
+	token := func(email string, role rampart.Role) string {
+		if _, err := a.Accounts.Create(ctx, app.OperatorActor(), rampart.UserInput{Email: email, Password: "correct horse battery", Role: role}); err != nil {
+			t.Fatal(err)
+		}
+		tok, _, err := a.Accounts.CreateToken(ctx, app.OperatorActor(), rampart.TokenInput{Email: email, Name: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	admin, member := token("admin@example.com", rampart.RoleAdmin), token("mia@example.com", rampart.RoleMember)
+	t.Setenv("RAMPART_CLI_CONFIG", t.TempDir()+"/cli.json")
+	as := func(tok string, args ...string) (int, string, string) {
+		t.Helper()
+		var out, errOut strings.Builder
+		code := run(t.Context(), append(args, "--server", srv.URL, "--token", tok), strings.NewReader(""), &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	if code, out, errOut := as(member, "service", "create", "shop", "--upstream", "http://203.0.113.10:8080"); code != 0 {
+		t.Fatalf("create: exit %d, %q %q", code, out, errOut)
+	}
+	if code, out, _ := as(member, "service", "show", "shop"); code != 0 || protectionLine(out) != "off" {
+		t.Errorf("show of a new service: exit %d, %q", code, out)
+	}
+
+	// Usage mistakes exit 2 and say what to type.
+	if code, _, errOut := as(member, "service", "protect", "shop", "maybe"); code != 2 || !strings.Contains(errOut, "neither on nor off") {
+		t.Errorf("protect maybe: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := as(member, "service", "protect", "shop"); code != 2 || !strings.Contains(errOut, "on|off") {
+		t.Errorf("protect without on|off: exit %d, %q", code, errOut)
+	}
+	// Someone else's service is not there.
+	if code, _, errOut := as(token("bob@example.com", rampart.RoleMember), "service", "protect", "shop", "on"); code != 1 || !strings.Contains(errOut, `service "shop" not found`) {
+		t.Errorf("another member protecting shop: exit %d, %q", code, errOut)
+	}
+
+	code, out, errOut := as(member, "service", "protect", "shop", "on")
+	if code != 0 || !strings.Contains(out, "Termination protection is on for shop") || !strings.Contains(out, "rampart service protect shop off") {
+		t.Fatalf("protect on: exit %d, %q %q", code, out, errOut)
+	}
+	if _, out, _ := as(member, "service", "show", "shop"); !strings.HasPrefix(protectionLine(out), "on (delete is refused") {
+		t.Errorf("show of a protected service: %q", out)
+	}
+	if _, out, _ := as(member, "service", "show", "shop", "-o", "json"); !strings.Contains(out, `"termination_protection": true`) {
+		t.Errorf("show -o json of a protected service: %q", out)
+	}
+	// Delete fails with the server's message, for an admin too.
+	for _, tok := range []string{member, admin} {
+		code, out, errOut := as(tok, "service", "delete", "shop")
+		if code != 1 || out != "" || !strings.Contains(errOut, "shop has termination protection on: turn it off first (rampart service protect shop off") {
+			t.Errorf("delete of a protected service: exit %d, stdout %q, stderr %q", code, out, errOut)
+		}
+	}
+
+	if code, out, errOut := as(member, "service", "protect", "shop", "off"); code != 0 || !strings.Contains(out, "Termination protection is off for shop: it can be deleted.") {
+		t.Fatalf("protect off: exit %d, %q %q", code, out, errOut)
+	}
+	if code, out, errOut := as(member, "service", "delete", "shop"); code != 0 || !strings.Contains(out, "Deleted service shop.") {
+		t.Errorf("delete after protection is off: exit %d, %q %q", code, out, errOut)
+	}
+	code, out, _ = as(admin, "audit", "--service", "shop")
+	for _, want := range []string{"service.protection.on", "service.protection.off", "service.delete"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("audit: exit %d, %q lacks %q", code, out, want)
+		}
+	}
+}
+
+// protectionLine is what `service show` says after "Termination protection:".
+func protectionLine(out string) string {
+	for line := range strings.Lines(out) {
+		if rest, ok := strings.CutPrefix(line, "Termination protection:"); ok {
+			return strings.TrimSpace(rest)
+		}
+	}
+	return ""
+}

@@ -1,0 +1,100 @@
+package app
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/rampart-dev/rampart"
+)
+
+func TestTerminationProtection(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	admin, member := UserActor(f.admin, "192.0.2.1"), UserActor(f.member, "192.0.2.2")
+	for _, in := range []struct {
+		actor Actor
+		name  string
+	}{{admin, "blog"}, {member, "shop"}} {
+		svc, err := f.app.Services.Create(ctx, in.actor, rampart.ServiceInput{Name: in.name, Upstreams: []string{"http://127.0.0.1:3000"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if svc.TerminationProtection {
+			t.Errorf("%s: protection on at creation, want off", in.name)
+		}
+	}
+	n := f.auditCount(t)
+
+	// A member cannot touch another's service, and is told it does not exist.
+	if _, err := f.app.Services.SetTerminationProtection(ctx, member, "blog", true); rampart.ErrorCode(err) != rampart.ENOTFOUND {
+		t.Errorf("member protecting the admin's service: %v, want not_found", err)
+	}
+	if _, err := f.app.Services.SetTerminationProtection(ctx, Actor{}, "shop", true); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
+		t.Errorf("nobody protecting: %v, want unauthorized", err)
+	}
+	if got := f.auditCount(t); got != n {
+		t.Errorf("refused calls wrote %d audit events", got-n)
+	}
+
+	// The owner turns it on; again changes nothing and is not audited.
+	for range 2 {
+		svc, err := f.app.Services.SetTerminationProtection(ctx, member, "shop", true)
+		if err != nil || !svc.TerminationProtection {
+			t.Fatalf("protect shop: %v %v", svc, err)
+		}
+	}
+	if got := f.auditCount(t); got != n+1 {
+		t.Errorf("turning protection on twice wrote %d audit events, want 1", got-n)
+	}
+
+	// Delete is refused, by owner and admin alike, with the way out.
+	for _, actor := range []Actor{member, admin} {
+		err := f.app.Services.Delete(ctx, actor, "shop")
+		if rampart.ErrorCode(err) != rampart.ETERMPROTECTED {
+			t.Fatalf("delete of a protected service: %v, want termination_protected", err)
+		}
+		for _, want := range []string{"shop has termination protection on", "turn it off first", "rampart service protect shop off", "Overview tab"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("refusal %q does not say %q", err, want)
+			}
+		}
+	}
+	if _, err := f.app.Services.Get(ctx, member, "shop"); err != nil {
+		t.Errorf("shop after the refused delete: %v", err)
+	}
+	// Other changes go on while protected.
+	stopped := rampart.StateStopped
+	if _, err := f.app.Services.Update(ctx, member, rampart.ServiceUpdate{Name: "shop", State: &stopped}); err != nil {
+		t.Errorf("update of a protected service: %v", err)
+	}
+	if svc, _ := f.app.Services.Get(ctx, member, "shop"); !svc.TerminationProtection {
+		t.Error("an update turned protection off")
+	}
+
+	// An admin may turn it off; then delete works.
+	if svc, err := f.app.Services.SetTerminationProtection(ctx, admin, "shop", false); err != nil || svc.TerminationProtection {
+		t.Fatalf("unprotect shop: %v %v", svc, err)
+	}
+	if err := f.app.Services.Delete(ctx, member, "shop"); err != nil {
+		t.Fatalf("delete after protection is off: %v", err)
+	}
+
+	evs, err := f.app.Audit.List(ctx, OperatorActor(), rampart.AuditFilter{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range evs {
+		if e.Service == "shop" && strings.HasPrefix(e.Action, "service.") && e.Action != "service.create" {
+			got = append(got, e.Actor+" "+e.Action)
+		}
+	}
+	want := map[string]bool{"mia@example.com service.protection.on": true, "admin@example.com service.protection.off": true, "mia@example.com service.delete": true}
+	for _, g := range got {
+		delete(want, g)
+	}
+	if len(want) > 0 {
+		t.Errorf("audit events for shop %q; missing %v", got, want)
+	}
+}
