@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/rampart-dev/rampart"
 )
@@ -153,24 +150,16 @@ delete those first, or disable the account instead ('rampart user disable').`,
 		Args: exactArgs("EMAIL"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			email := args[0]
-			var ask *os.File
-			if !yes {
-				f, ok := cmd.InOrStdin().(*os.File)
-				if !ok || !term.IsTerminal(int(f.Fd())) {
-					return usageError{fmt.Errorf("standard input is not a terminal to ask on: pass --yes to delete the account without asking")}
-				}
-				ask = f
+			ask, err := terminalToAsk(cmd, yes, "delete the account")
+			if err != nil {
+				return err
 			}
 			cl, err := cf.client()
 			if err != nil {
 				return err
 			}
-			if ask != nil {
-				fmt.Fprintf(cmd.ErrOrStderr(), "Delete the account %s and its API tokens? This cannot be undone. [y/N] ", email)
-				line, _ := bufio.NewReader(ask).ReadString('\n')
-				if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
-					return fmt.Errorf("not deleted")
-				}
+			if ask != nil && !askYes(cmd, ask, fmt.Sprintf("Delete the account %s and its API tokens? This cannot be undone.", email)) {
+				return fmt.Errorf("not deleted")
 			}
 			if err := cl.DeleteUser(cmd.Context(), email); err != nil {
 				return err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -172,13 +171,9 @@ func newSSHKeyRemoveCmd(cf *clientFlags) *cobra.Command {
 		Args: exactArgs("ID|FINGERPRINT"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ref := args[0]
-			var ask *os.File
-			if !yes {
-				f, ok := cmd.InOrStdin().(*os.File)
-				if !ok || !term.IsTerminal(int(f.Fd())) {
-					return usageError{fmt.Errorf("standard input is not a terminal to ask on: pass --yes to remove the key without asking")}
-				}
-				ask = f
+			ask, err := terminalToAsk(cmd, yes, "remove the key")
+			if err != nil {
+				return err
 			}
 			cl, err := cf.client()
 			if err != nil {
@@ -193,9 +188,7 @@ func newSSHKeyRemoveCmd(cf *clientFlags) *cobra.Command {
 						}
 					}
 				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "Remove SSH key %s? Whoever holds it can no longer log in with it. [y/N] ", what)
-				line, _ := bufio.NewReader(ask).ReadString('\n')
-				if a := strings.ToLower(strings.TrimSpace(line)); a != "y" && a != "yes" {
+				if !askYes(cmd, ask, fmt.Sprintf("Remove SSH key %s? Whoever holds it can no longer log in with it.", what)) {
 					return fmt.Errorf("not removed")
 				}
 			}
