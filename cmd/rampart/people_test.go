@@ -1,57 +1,25 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/api"
 	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/mailer/mailertest"
-	"github.com/rampart-dev/rampart/internal/store/sqlite"
 )
 
 // TestPeopleCommands runs `rampart user` and `rampart token`'s network
 // commands against a real API on a fresh store.
 func TestPeopleCommands(t *testing.T) {
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "rampart.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	mail := &mailertest.Outbox{}
-	a := app.New(db, app.Options{Logger: log, Mailer: mail, PublicURL: "https://rampart.test"})
-	mux := http.NewServeMux()
-	mux.Handle(rampart.APIPrefix, api.New(a, api.Options{Logger: log}))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	ctx := context.Background()
-	token := func(email string, role rampart.Role) string {
-		if _, err := a.Accounts.Create(ctx, app.OperatorActor(), rampart.UserInput{Email: email, Password: "correct horse battery", Role: role}); err != nil {
-			t.Fatal(err)
-		}
-		tok, _, err := a.Accounts.CreateToken(ctx, app.OperatorActor(), rampart.TokenInput{Email: email, Name: "test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
-	admin, member := token("admin@example.com", rampart.RoleAdmin), token("mia@example.com", rampart.RoleMember)
-	t.Setenv("RAMPART_CLI_CONFIG", t.TempDir()+"/cli.json")
+	s := newAPIServer(t, app.Options{Mailer: mail, PublicURL: "https://rampart.test"})
+	admin, member := s.admin, s.member
 	as := func(tok string, args ...string) (int, string, string) {
 		t.Helper()
-		var out, errOut strings.Builder
-		code := run(t.Context(), append(args, "--server", srv.URL, "--token", tok), strings.NewReader(""), &out, &errOut)
-		return code, out.String(), errOut.String()
+		return s.run(tok, "", args...)
 	}
 
 	// Members are refused with the API's message.

@@ -1,53 +1,21 @@
 package main
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/api"
 	"github.com/rampart-dev/rampart/internal/app"
-	"github.com/rampart-dev/rampart/internal/store/sqlite"
 )
 
 // TestServiceProtect runs `rampart service protect`, show and delete
 // against a real API on a fresh store.
 func TestServiceProtect(t *testing.T) {
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "rampart.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a := app.New(db, app.Options{Logger: log})
-	mux := http.NewServeMux()
-	mux.Handle(rampart.APIPrefix, api.New(a, api.Options{Logger: log}))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	ctx := context.Background()
-	token := func(email string, role rampart.Role) string {
-		if _, err := a.Accounts.Create(ctx, app.OperatorActor(), rampart.UserInput{Email: email, Password: "correct horse battery", Role: role}); err != nil {
-			t.Fatal(err)
-		}
-		tok, _, err := a.Accounts.CreateToken(ctx, app.OperatorActor(), rampart.TokenInput{Email: email, Name: "test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
-	admin, member := token("admin@example.com", rampart.RoleAdmin), token("mia@example.com", rampart.RoleMember)
-	t.Setenv("RAMPART_CLI_CONFIG", t.TempDir()+"/cli.json")
+	s := newAPIServer(t, app.Options{})
+	admin, member := s.admin, s.member
 	as := func(tok string, args ...string) (int, string, string) {
 		t.Helper()
-		var out, errOut strings.Builder
-		code := run(t.Context(), append(args, "--server", srv.URL, "--token", tok), strings.NewReader(""), &out, &errOut)
-		return code, out.String(), errOut.String()
+		return s.run(tok, "", args...)
 	}
 	if code, out, errOut := as(member, "service", "create", "shop", "--upstream", "http://203.0.113.10:8080"); code != 0 {
 		t.Fatalf("create: exit %d, %q %q", code, out, errOut)
@@ -64,7 +32,7 @@ func TestServiceProtect(t *testing.T) {
 		t.Errorf("protect without on|off: exit %d, %q", code, errOut)
 	}
 	// Someone else's service is not there.
-	if code, _, errOut := as(token("bob@example.com", rampart.RoleMember), "service", "protect", "shop", "on"); code != 1 || !strings.Contains(errOut, `service "shop" not found`) {
+	if code, _, errOut := as(s.user("bob@example.com", rampart.RoleMember), "service", "protect", "shop", "on"); code != 1 || !strings.Contains(errOut, `service "shop" not found`) {
 		t.Errorf("another member protecting shop: exit %d, %q", code, errOut)
 	}
 

@@ -1,15 +1,10 @@
 package main
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"encoding/pem"
-	"io"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -19,44 +14,15 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/rampart-dev/rampart"
-	"github.com/rampart-dev/rampart/internal/api"
 	"github.com/rampart-dev/rampart/internal/app"
-	"github.com/rampart-dev/rampart/internal/store/sqlite"
 )
 
 // TestSSHKeyCommands runs `rampart sshkey` against a real API on a fresh
 // store.
 func TestSSHKeyCommands(t *testing.T) {
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "rampart.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a := app.New(db, app.Options{Logger: log})
-	mux := http.NewServeMux()
-	mux.Handle(rampart.APIPrefix, api.New(a, api.Options{Logger: log}))
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	ctx := context.Background()
-	token := func(email string, role rampart.Role) string {
-		if _, err := a.Accounts.Create(ctx, app.OperatorActor(), rampart.UserInput{Email: email, Password: "correct horse battery", Role: role}); err != nil {
-			t.Fatal(err)
-		}
-		tok, _, err := a.Accounts.CreateToken(ctx, app.OperatorActor(), rampart.TokenInput{Email: email, Name: "test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
-	admin, member := token("admin@example.com", rampart.RoleAdmin), token("mia@example.com", rampart.RoleMember)
-	t.Setenv("RAMPART_CLI_CONFIG", t.TempDir()+"/cli.json")
-	as := func(tok string, stdin string, args ...string) (int, string, string) {
-		t.Helper()
-		var out, errOut strings.Builder
-		code := run(t.Context(), append(args, "--server", srv.URL, "--token", tok), strings.NewReader(stdin), &out, &errOut)
-		return code, out.String(), errOut.String()
-	}
+	s := newAPIServer(t, app.Options{})
+	admin, member := s.admin, s.member
+	as := s.run
 
 	pk, sk, _ := ed25519.GenerateKey(rand.Reader)
 	sp, _ := ssh.NewPublicKey(pk)
