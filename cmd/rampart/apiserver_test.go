@@ -21,7 +21,6 @@ import (
 // (mia@example.com) holding a token each.
 type apiServer struct {
 	t             *testing.T
-	db            *sqlite.DB
 	app           *app.App
 	url           string
 	admin, member string // tokens
@@ -43,7 +42,7 @@ func newAPIServer(t *testing.T, opts app.Options) *apiServer {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	t.Setenv("RAMPART_CLI_CONFIG", t.TempDir()+"/cli.json")
-	s := &apiServer{t: t, db: db, app: a, url: srv.URL}
+	s := &apiServer{t: t, app: a, url: srv.URL}
 	s.admin = s.user("admin@example.com", rampart.RoleAdmin)
 	s.member = s.user("mia@example.com", rampart.RoleMember)
 	return s
