@@ -30,6 +30,14 @@ func (a *Accounts) List(ctx context.Context, actor Actor) ([]*rampart.User, erro
 	return a.store.ListUsers(ctx)
 }
 
+// Get returns the account of email. Admins only.
+func (a *Accounts) Get(ctx context.Context, actor Actor, email string) (*rampart.User, error) {
+	if err := actor.requireAdmin(); err != nil {
+		return nil, err
+	}
+	return a.userByEmail(ctx, a.store, rampart.NormalizeEmail(email))
+}
+
 // Invite creates an account without a password and emails its owner a link,
 // valid rampart.InviteLinkTTL, to choose one. Inviting someone who has not
 // used their link yet sends a new one (the old stops working) and sets the

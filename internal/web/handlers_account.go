@@ -275,15 +275,7 @@ func (s *server) useEmail(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 // confirmPending reports whether this browser holds a live emailed code
 // for a confirmation.
 func (s *server) confirmPending(r *http.Request, method rampart.MFAMethod) bool {
-	if method != rampart.MFAEmail {
-		return false
-	}
-	c, err := r.Cookie(s.cookie(confirmCookie))
-	if err != nil || c.Value == "" {
-		return false
-	}
-	step, err := s.app.Accounts.LoginState(r.Context(), c.Value)
-	return err == nil && step.Method == rampart.MFAEmail
+	return s.pendingChallenge(r, confirmCookie, method)
 }
 
 // sendConfirmCode emails a code that confirms turning MFA off. A second
@@ -293,17 +285,7 @@ func (s *server) confirmPending(r *http.Request, method rampart.MFAMethod) bool 
 func (s *server) sendConfirmCode(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	f := disableForm{CSRF: rc.sess.CSRFToken, Method: rc.user.MFA, SentTo: app.MaskEmail(rc.user.Email),
 		Typed: strings.TrimSpace(r.PostFormValue("confirm"))}
-	var err error
-	if rc.user.MFA != rampart.MFAEmail {
-		err = rampart.Errorf(rampart.EINVALID, "your second factor is not email: type the code your authenticator app shows")
-	} else if c, cerr := r.Cookie(s.cookie(confirmCookie)); cerr == nil && s.confirmPending(r, rc.user.MFA) {
-		_, err = s.app.Accounts.ResendCode(r.Context(), c.Value, rc.actor.IP)
-	} else {
-		var step *rampart.LoginStep
-		if step, err = s.app.Accounts.StartConfirm(r.Context(), rc.actor); err == nil {
-			s.setConfirmCookie(w, step.Challenge, step.ExpiresAt)
-		}
-	}
+	err := s.emailConfirmCode(w, r, rc, confirmCookie, mfaPath)
 	status := http.StatusOK
 	if err != nil {
 		if rampart.ErrorCode(err) == rampart.EINTERNAL {
@@ -469,12 +451,6 @@ func (s *server) rotateSession(w http.ResponseWriter, r *http.Request, rc *reqCt
 	return true
 }
 
-func (s *server) setConfirmCookie(w http.ResponseWriter, value string, expires time.Time) {
-	http.SetCookie(w, &http.Cookie{
-		Name: s.cookie(confirmCookie), Value: value, Path: mfaPath, Expires: expires,
-		HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode,
-	})
-}
 
 // renderPart renders one named template of a page, without the layout:
 // the answer to an htmx request that swaps a small part.

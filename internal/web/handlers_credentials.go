@@ -58,25 +58,34 @@ func (s *server) passwordPage(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	s.render(w, r, http.StatusOK, "account_password", s.newPasswordPage(r, rc))
 }
 
+// emailConfirmCode emails the logged-in user a code that confirms a change
+// on the page at path: a new confirmation, whose secret goes into the
+// cookie name (sent only to path), or the same one again (throttled) while
+// it is live.
+func (s *server) emailConfirmCode(w http.ResponseWriter, r *http.Request, rc *reqCtx, name, path string) error {
+	if rc.user.MFA != rampart.MFAEmail {
+		return rampart.Errorf(rampart.EINVALID, "your second factor is not email: type the code your authenticator app shows")
+	}
+	if c, err := r.Cookie(s.cookie(name)); err == nil && s.pendingChallenge(r, name, rc.user.MFA) {
+		_, err = s.app.Accounts.ResendCode(r.Context(), c.Value, rc.actor.IP)
+		return err
+	}
+	step, err := s.app.Accounts.StartConfirm(r.Context(), rc.actor)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: s.cookie(name), Value: step.Challenge, Path: path, Expires: step.ExpiresAt,
+		HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode,
+	})
+	return nil
+}
+
 // passwordCode emails the code that confirms a password change (again,
 // throttled, when one is live).
 func (s *server) passwordCode(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	d := s.newPasswordPage(r, rc)
-	var err error
-	if rc.user.MFA != rampart.MFAEmail {
-		err = rampart.Errorf(rampart.EINVALID, "your second factor is not email: type the code your authenticator app shows")
-	} else if c, cerr := r.Cookie(s.cookie(passwordConfirmCookie)); cerr == nil && d.CodeSent {
-		_, err = s.app.Accounts.ResendCode(r.Context(), c.Value, rc.actor.IP)
-	} else {
-		var step *rampart.LoginStep
-		if step, err = s.app.Accounts.StartConfirm(r.Context(), rc.actor); err == nil {
-			http.SetCookie(w, &http.Cookie{
-				Name: s.cookie(passwordConfirmCookie), Value: step.Challenge, Path: passwordPath, Expires: step.ExpiresAt,
-				HttpOnly: true, Secure: s.cfg.SecureCookies, SameSite: http.SameSiteStrictMode,
-			})
-		}
-	}
-	if err != nil {
+	if err := s.emailConfirmCode(w, r, rc, passwordConfirmCookie, passwordPath); err != nil {
 		if rampart.ErrorCode(err) == rampart.EINTERNAL {
 			s.internalError(w, r, err)
 			return

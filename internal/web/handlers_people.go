@@ -92,7 +92,7 @@ var personActions = map[string]personAction{
 		return err
 	}, "The second factor of %s is reset: their next login asks for a code sent to their address. Their sessions ended and their recovery codes, app and passkeys no longer work; they were emailed."},
 	"reinvite": {func(a *app.Accounts, r *http.Request, actor app.Actor, email string) error {
-		u, err := person(a, r, actor, email)
+		u, err := a.Get(r.Context(), actor, email)
 		if err != nil {
 			return err
 		}
@@ -130,7 +130,7 @@ type deletePersonPage struct {
 }
 
 func (s *server) deletePersonPage(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
-	u, err := person(s.app.Accounts, r, rc.actor, r.PathValue("email"))
+	u, err := s.app.Accounts.Get(r.Context(), rc.actor, r.PathValue("email"))
 	if err != nil {
 		s.fail(w, r, rc, err)
 		return
@@ -140,7 +140,7 @@ func (s *server) deletePersonPage(w http.ResponseWriter, r *http.Request, rc *re
 
 func (s *server) deletePerson(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	email := r.PathValue("email")
-	u, err := person(s.app.Accounts, r, rc.actor, email)
+	u, err := s.app.Accounts.Get(r.Context(), rc.actor, email)
 	if err != nil {
 		s.fail(w, r, rc, err)
 		return
@@ -176,18 +176,3 @@ func inlineError(err error) bool {
 
 // personPath is the base of a person's action URLs.
 func personPath(email string) string { return peoplePath + "/" + url.PathEscape(email) }
-
-// person returns the account with this email, as an admin sees it.
-func person(a *app.Accounts, r *http.Request, actor app.Actor, email string) (*rampart.User, error) {
-	people, err := a.List(r.Context(), actor)
-	if err != nil {
-		return nil, err
-	}
-	email = rampart.NormalizeEmail(email)
-	for _, u := range people {
-		if u.Email == email {
-			return u, nil
-		}
-	}
-	return nil, rampart.Errorf(rampart.ENOTFOUND, "no account %s: it may have been deleted", email)
-}
