@@ -451,7 +451,6 @@ func (s *server) rotateSession(w http.ResponseWriter, r *http.Request, rc *reqCt
 	return true
 }
 
-
 // renderPart renders one named template of a page, without the layout:
 // the answer to an htmx request that swaps a small part.
 func (s *server) renderPart(w http.ResponseWriter, r *http.Request, page, name string, data any) {
