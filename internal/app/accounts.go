@@ -20,6 +20,7 @@ type Accounts struct {
 	// are wrong second factors, on budgets of their own.
 	byAccount, byIP, byDevice *auth.Throttle
 	codeByAccount, codeByIP   *auth.Throttle
+	codeMails                 *auth.Throttle // emailed codes per account
 	// ceremonies holds passkey ceremonies between begin and finish.
 	ceremonies ceremonies
 }

@@ -242,6 +242,7 @@ func New(st store.Store, opts Options) *App {
 			byIP:          loginThrottle(LoginFailuresPerIP),
 			codeByAccount: loginThrottle(CodeFailuresPerAccount),
 			codeByIP:      loginThrottle(CodeFailuresPerIP),
+			codeMails:     &auth.Throttle{Limit: CodeMailsPerAccount, Window: LoginFailureWindow},
 		},
 		Audit:    &Audit{c},
 		Logs:     &Logs{core: c},

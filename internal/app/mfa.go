@@ -40,7 +40,10 @@ type Sealer interface {
 // client guessing across many challenges, or many clients at one account.
 const (
 	CodeFailuresPerAccount = 20
-	CodeFailuresPerIP      = 40
+	// CodeMailsPerAccount caps the codes emailed to one account per
+	// LoginFailureWindow, whatever logins they belong to.
+	CodeMailsPerAccount = 20
+	CodeFailuresPerIP   = 40
 )
 
 // errLoginGone is the answer for a challenge that does not exist, has
@@ -133,6 +136,14 @@ func (a *Accounts) ResendCode(ctx context.Context, challenge, ip string) (*rampa
 // sendCode makes a fresh 6-digit code for challenge c, stores only its MAC
 // keyed by the challenge's secret, and mails it.
 func (a *Accounts) sendCode(ctx context.Context, u *rampart.User, c *rampart.LoginChallenge, secret string) error {
+	// Each login sends at most a few codes, but whoever has the password
+	// could start logins without end and fill the owner's mailbox (and the
+	// mail server's quota) with them: codes per account are capped too.
+	key, now := strconv.FormatInt(u.ID, 10), a.now()
+	if wait := a.codeMails.Blocked(key, now); wait > 0 {
+		return rampart.Errorf(rampart.ETOOMANY, "too many login codes were sent to this account: use the last one, or try again in %s", roundUp(wait))
+	}
+	a.codeMails.Fail(key, now)
 	code := randomDigits(6)
 	if err := a.store.RecordCodeSent(ctx, c.ID, codeMAC(secret, code), a.now().UTC()); err != nil {
 		return err

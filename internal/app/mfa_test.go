@@ -474,3 +474,26 @@ func TestCodeGuessingIsThrottled(t *testing.T) {
 		t.Fatalf("one /64 guessing codes across two accounts was never slowed down: %v", last)
 	}
 }
+
+// TestCodeMailsAreCapped: whoever has the password cannot fill the owner's
+// mailbox by starting logins without end.
+func TestCodeMailsAreCapped(t *testing.T) {
+	f := newMFAFixture(t)
+	for i := range CodeMailsPerAccount {
+		f.clock.add(time.Second)
+		if _, _, err := f.app.Accounts.StartLogin(t.Context(), rampart.LoginInput{Email: "mia@example.com", Password: "member password", IP: fmt.Sprintf("192.0.2.%d", i+1)}); err != nil {
+			t.Fatalf("login %d: %v", i+1, err)
+		}
+	}
+	_, _, err := f.app.Accounts.StartLogin(t.Context(), rampart.LoginInput{Email: "mia@example.com", Password: "member password", IP: "198.51.100.1"})
+	if rampart.ErrorCode(err) != rampart.ETOOMANY || !strings.Contains(err.Error(), "too many login codes") {
+		t.Fatalf("one login more: %v", err)
+	}
+	if n := len(f.mail.All("mia@example.com")); n != CodeMailsPerAccount {
+		t.Errorf("%d mails, want %d", n, CodeMailsPerAccount)
+	}
+	f.clock.add(LoginFailureWindow)
+	if _, _, err := f.app.Accounts.StartLogin(t.Context(), rampart.LoginInput{Email: "mia@example.com", Password: "member password", IP: "198.51.100.1"}); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+}
