@@ -16,8 +16,14 @@ type ServiceState string
 const (
 	// StateActive: routed by the edge.
 	StateActive ServiceState = "active"
-	// StateStopped: known, not routed (the edge answers 503).
+	// StateStopped: known, not routed (the edge answers 503); a service
+	// rampart runs is stopped too.
 	StateStopped ServiceState = "stopped"
+	// StateDeleted: deleted and waiting out its grace period
+	// (Service.PurgeAfter): not routed, not running, its data only in its
+	// final backup. The owner can restore it until the purge; its name
+	// and domains stay reserved for them until then.
+	StateDeleted ServiceState = "deleted"
 )
 
 // Service is a web application that rampart fronts. It is reached at
@@ -44,6 +50,20 @@ type Service struct {
 	// actions that could lose the service or its data (ProtectedActions).
 	// Off by default; the owner or an admin turns it on and off.
 	TerminationProtection bool `json:"termination_protection"`
+	// Runtime is who runs the application: elsewhere (proxy, the
+	// default), rampart's exec supervisor or docker compose.
+	Runtime Runtime `json:"runtime"`
+	// Generation moves when someone restarts the service ("reboot") or
+	// resets it: desired state that asks for a new process with nothing
+	// else changed.
+	Generation int64 `json:"generation"`
+	// DeletedAt and PurgeAfter are set while State is StateDeleted.
+	DeletedAt  *time.Time `json:"deleted_at,omitempty"`
+	PurgeAfter *time.Time `json:"purge_after,omitempty"`
+	// Run is what the runtime last observed of a service rampart runs
+	// (observed state, like Status); nil for proxy services and before
+	// the runtime's first report.
+	Run *RunState `json:"run,omitempty"`
 	// Status is what the reconcilers did with the service (read-only:
 	// the store fills it in on reads, reconcilers write it).
 	Status    Status    `json:"status"`
@@ -63,7 +83,7 @@ func (s *Service) Hostname(platformDomain string) string {
 func (s *Service) Validate() error {
 	var state error
 	switch s.State {
-	case StateActive, StateStopped:
+	case StateActive, StateStopped, StateDeleted:
 	default:
 		state = FieldError("state", Errorf(EINVALID, "state %q is unknown: use %q or %q", s.State, StateActive, StateStopped))
 	}
@@ -76,6 +96,7 @@ func (s *Service) Validate() error {
 		s.RateLimit.Validate(),
 		s.Cache.Validate(),
 		s.Env.Validate(),
+		s.Runtime.Validate(),
 	)
 }
 
@@ -239,6 +260,10 @@ type ServiceInput struct {
 	// service at an address only it allows gets it turned on (and
 	// audited); false says "refuse such an upstream instead".
 	AllowPrivateUpstreams *bool `json:"allow_private_upstreams,omitempty"`
+	// Runtime, if set, has rampart run the application (admins only);
+	// nil: proxy. With a runtime other than proxy, Upstreams may be
+	// empty: the edge then proxies to the runtime's port.
+	Runtime *Runtime `json:"runtime,omitempty"`
 }
 
 // ServiceUpdate changes the service Name; nil fields stay as they are.
@@ -256,6 +281,9 @@ type ServiceUpdate struct {
 	// AllowPrivateUpstreams sets Service.AllowPrivateUpstreams; only
 	// admins may set it to true. See ServiceInput.
 	AllowPrivateUpstreams *bool `json:"allow_private_upstreams,omitempty"`
+	// Runtime replaces the whole runtime (admins only). Its Version is
+	// kept unless given: a version change is its own, protected, action.
+	Runtime *Runtime `json:"runtime,omitempty"`
 }
 
 // ServiceView is a service as the API shows it: the stored fields plus the

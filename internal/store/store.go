@@ -41,6 +41,7 @@ type Store interface {
 	Changes
 	SSHKeys
 	Passkeys
+	Backups
 
 	Close() error
 }
@@ -155,6 +156,25 @@ type Services interface {
 	// revision: status is not desired state. ENOTFOUND when the service is
 	// gone.
 	SetServiceCondition(ctx context.Context, serviceID int64, c rampart.Condition) error
+	// SetServiceRunState records what the runtime observed of a service
+	// (nil clears it); observed state: no revision change. ENOTFOUND when
+	// the service is gone.
+	SetServiceRunState(ctx context.Context, serviceID int64, rs *rampart.RunState) error
+}
+
+// Backups persists the records of backup archives; the archives
+// themselves live in a backup store (internal/backup). A record is written
+// only after its archive is whole, and goes with its service.
+type Backups interface {
+	// CreateBackup inserts b and sets b.ID (and CreatedAt if zero).
+	// ENOTFOUND when the service does not exist; ECONFLICT when the key
+	// is taken.
+	CreateBackup(ctx context.Context, b *rampart.Backup) error
+	BackupByID(ctx context.Context, id int64) (*rampart.Backup, error)
+	// ListBackups returns a service's backups, newest first (serviceID 0:
+	// every service's).
+	ListBackups(ctx context.Context, serviceID int64) ([]*rampart.Backup, error)
+	DeleteBackup(ctx context.Context, id int64) error
 }
 
 // DomainFilter narrows ListDomains. The zero value lists all.

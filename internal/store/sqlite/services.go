@@ -14,8 +14,8 @@ import (
 
 // serviceSelect reads services with their owner's email; every read of a
 // service fills in Owner.
-const serviceSelect = `SELECT s.id, s.name, s.owner_id, u.email, s.upstreams, s.state, s.rate_limit, s.cache, s.env, s.allow_private_upstreams, s.termination_protection, s.created_at, s.updated_at
-FROM services s JOIN users u ON u.id = s.owner_id`
+const serviceSelect = `SELECT s.id, s.name, s.owner_id, u.email, s.upstreams, s.state, s.rate_limit, s.cache, s.env, s.allow_private_upstreams, s.termination_protection, s.runtime, s.generation, s.deleted_at, s.purge_after, r.run_state, s.created_at, s.updated_at
+FROM services s JOIN users u ON u.id = s.owner_id LEFT JOIN service_run_states r ON r.service_id = s.id`
 
 // ownerEmail is the owner's email as a scalar subquery, for RETURNING.
 const ownerEmail = `(SELECT email FROM users WHERE users.id = services.owner_id)`
@@ -26,13 +26,25 @@ func (q queries) CreateService(ctx context.Context, s *rampart.Service) error {
 	if err != nil {
 		return err
 	}
+	rt, err := runtimeJSON(s)
+	if err != nil {
+		return err
+	}
+	deletedAt, err := nanosPtr("deleted_at", s.DeletedAt)
+	if err != nil {
+		return err
+	}
+	purgeAfter, err := nanosPtr("purge_after", s.PurgeAfter)
+	if err != nil {
+		return err
+	}
 	t := now()
 	var id int64
 	var owner string
 	err = q.w.QueryRowContext(ctx,
-		`INSERT INTO services (name, owner_id, upstreams, state, rate_limit, cache, env, allow_private_upstreams, termination_protection, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		`INSERT INTO services (name, owner_id, upstreams, state, rate_limit, cache, env, allow_private_upstreams, termination_protection, runtime, generation, deleted_at, purge_after, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING id, `+ownerEmail,
-		s.Name, s.OwnerID, ups, string(s.State), rl, cache, env, s.AllowPrivateUpstreams, s.TerminationProtection, t.UnixNano(), t.UnixNano()).Scan(&id, &owner)
+		s.Name, s.OwnerID, ups, string(s.State), rl, cache, env, s.AllowPrivateUpstreams, s.TerminationProtection, rt, s.Generation, deletedAt, purgeAfter, t.UnixNano(), t.UnixNano()).Scan(&id, &owner)
 	switch {
 	case isUnique(err):
 		return rampart.Errorf(rampart.ECONFLICT, "a service named %q already exists: choose another name", s.Name)
@@ -96,19 +108,32 @@ func (q queries) ListServices(ctx context.Context, f store.ServiceFilter) ([]*ra
 }
 
 // UpdateService writes Upstreams, State, RateLimit, Cache, Env,
-// AllowPrivateUpstreams, TerminationProtection and OwnerID, and sets s.UpdatedAt
-// and s.Owner (the owner may have changed).
+// AllowPrivateUpstreams, TerminationProtection, Runtime, Generation,
+// DeletedAt, PurgeAfter and OwnerID, and sets s.UpdatedAt and s.Owner (the
+// owner may have changed).
 func (q queries) UpdateService(ctx context.Context, s *rampart.Service) error {
 	ups, rl, cache, env, err := serviceJSON(s)
+	if err != nil {
+		return err
+	}
+	rt, err := runtimeJSON(s)
+	if err != nil {
+		return err
+	}
+	deletedAt, err := nanosPtr("deleted_at", s.DeletedAt)
+	if err != nil {
+		return err
+	}
+	purgeAfter, err := nanosPtr("purge_after", s.PurgeAfter)
 	if err != nil {
 		return err
 	}
 	t := now()
 	var owner string
 	err = q.w.QueryRowContext(ctx,
-		`UPDATE services SET upstreams = ?, state = ?, rate_limit = ?, cache = ?, env = ?, allow_private_upstreams = ?, termination_protection = ?, owner_id = ?, updated_at = ? WHERE id = ?
+		`UPDATE services SET upstreams = ?, state = ?, rate_limit = ?, cache = ?, env = ?, allow_private_upstreams = ?, termination_protection = ?, runtime = ?, generation = ?, deleted_at = ?, purge_after = ?, owner_id = ?, updated_at = ? WHERE id = ?
 		RETURNING `+ownerEmail,
-		ups, string(s.State), rl, cache, env, s.AllowPrivateUpstreams, s.TerminationProtection, s.OwnerID, t.UnixNano(), s.ID).Scan(&owner)
+		ups, string(s.State), rl, cache, env, s.AllowPrivateUpstreams, s.TerminationProtection, rt, s.Generation, deletedAt, purgeAfter, s.OwnerID, t.UnixNano(), s.ID).Scan(&owner)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return rampart.Errorf(rampart.ENOTFOUND, "service %q (ID %d) not found", s.Name, s.ID)
@@ -157,14 +182,66 @@ func serviceJSON(s *rampart.Service) (ups, rateLimit, cache, env string, err err
 	return string(b[0]), string(b[1]), string(b[2]), string(b[3]), nil
 }
 
+// runtimeJSON encodes the runtime column; the zero runtime is proxy.
+func runtimeJSON(s *rampart.Service) (string, error) {
+	rt := s.Runtime
+	if rt.Kind == "" {
+		rt.Kind = rampart.RuntimeProxy
+	}
+	b, err := json.Marshal(rt)
+	if err != nil {
+		return "", fmt.Errorf("encode service %q: %w", s.Name, err)
+	}
+	return string(b), nil
+}
+
+// SetServiceRunState records what the runtime observed of a service; like
+// a condition it is observed state and moves no revision.
+func (q queries) SetServiceRunState(ctx context.Context, id int64, rs *rampart.RunState) error {
+	if rs == nil {
+		_, err := q.w.ExecContext(ctx, `DELETE FROM service_run_states WHERE service_id = ?`, id)
+		return err
+	}
+	b, err := json.Marshal(rs)
+	if err != nil {
+		return fmt.Errorf("encode run state: %w", err)
+	}
+	_, err = q.w.ExecContext(ctx, `INSERT INTO service_run_states (service_id, run_state) VALUES (?, ?)
+		ON CONFLICT (service_id) DO UPDATE SET run_state = excluded.run_state`, id, string(b))
+	if isForeignKey(err) {
+		return rampart.Errorf(rampart.ENOTFOUND, "service %d not found", id)
+	}
+	return err
+}
+
 func scanService(s scanner) (*rampart.Service, error) {
 	var (
 		svc                        rampart.Service
 		ups, state, rl, cache, env string
+		rt                         string
+		runState                   sql.NullString
+		deleted, purge             sql.NullInt64
 		created, updated           int64
 	)
-	if err := s.Scan(&svc.ID, &svc.Name, &svc.OwnerID, &svc.Owner, &ups, &state, &rl, &cache, &env, &svc.AllowPrivateUpstreams, &svc.TerminationProtection, &created, &updated); err != nil {
+	if err := s.Scan(&svc.ID, &svc.Name, &svc.OwnerID, &svc.Owner, &ups, &state, &rl, &cache, &env, &svc.AllowPrivateUpstreams, &svc.TerminationProtection, &rt, &svc.Generation, &deleted, &purge, &runState, &created, &updated); err != nil {
 		return nil, err
+	}
+	if err := json.Unmarshal([]byte(rt), &svc.Runtime); err != nil {
+		return nil, fmt.Errorf("service %q has an unreadable runtime column %q: %w", svc.Name, rt, err)
+	}
+	if runState.Valid {
+		svc.Run = new(rampart.RunState)
+		if err := json.Unmarshal([]byte(runState.String), svc.Run); err != nil {
+			return nil, fmt.Errorf("service %q has an unreadable run_state column: %w", svc.Name, err)
+		}
+	}
+	if deleted.Valid {
+		t := fromNanos(deleted.Int64)
+		svc.DeletedAt = &t
+	}
+	if purge.Valid {
+		t := fromNanos(purge.Int64)
+		svc.PurgeAfter = &t
 	}
 	for _, col := range []struct {
 		name, text string

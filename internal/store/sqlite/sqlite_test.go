@@ -547,6 +547,13 @@ func TestMigrationAllowPrivateUpstreams(t *testing.T) {
 		`DROP TABLE passkeys`,
 		// Migration 14, termination protection.
 		`ALTER TABLE services DROP COLUMN termination_protection`,
+		// Migration 15, runtimes and backups.
+		`DROP TABLE backups`,
+		`DROP TABLE service_run_states`,
+		`ALTER TABLE services DROP COLUMN purge_after`,
+		`ALTER TABLE services DROP COLUMN deleted_at`,
+		`ALTER TABLE services DROP COLUMN generation`,
+		`ALTER TABLE services DROP COLUMN runtime`,
 		`DELETE FROM goose_db_version WHERE version_id >= 7`,
 	} {
 		if _, err := r.Exec(q); err != nil {

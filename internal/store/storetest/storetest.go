@@ -54,6 +54,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Users/Delete", testUserDelete},
 		{"Users/AccountLinks", testAccountLinks},
 
+		{"Services/Runtime", testServiceRuntime},
+		{"Backups", testBackups},
+
 		{"Tokens/RoundTrip", testTokenRoundTrip},
 		{"Tokens/Touch", testTokenTouch},
 		{"Tokens/Delete", testTokenDelete},

@@ -1,0 +1,33 @@
+package rampart
+
+import "time"
+
+// BackupKind says why a backup was taken.
+type BackupKind string
+
+const (
+	BackupScheduled  BackupKind = "scheduled"   // the daily backup; retention applies
+	BackupManual     BackupKind = "manual"      // `rampart backup create`, the Backups tab
+	BackupFinal      BackupKind = "final"       // taken by delete; kept until the purge
+	BackupPreReset   BackupKind = "pre-reset"   // taken by reset before the data is wiped
+	BackupPreRestore BackupKind = "pre-restore" // taken before a restore replaces live data
+)
+
+// Backup is one archive of a service's data directory and configuration
+// in the backup store. The archive carries a manifest with each file's
+// SHA-256; SHA256 here is the whole archive's, checked before a restore
+// changes anything.
+type Backup struct {
+	ID        int64      `json:"id"`
+	ServiceID int64      `json:"service_id"`
+	Service   string     `json:"service"`
+	Kind      BackupKind `json:"kind"`
+	// Key names the archive in the backup store.
+	Key string `json:"key"`
+	// Size is the archive's size; DataBytes what it holds uncompressed.
+	Size      int64     `json:"size"`
+	DataBytes int64     `json:"data_bytes"`
+	Files     int       `json:"files"`
+	SHA256    string    `json:"sha256"`
+	CreatedAt time.Time `json:"created_at"`
+}
