@@ -31,3 +31,7 @@ type Backup struct {
 	SHA256    string    `json:"sha256"`
 	CreatedAt time.Time `json:"created_at"`
 }
+
+// DefaultDeleteGrace is how long a deleted service can be restored: the
+// seed's 7 days.
+const DefaultDeleteGrace = 7 * 24 * time.Hour

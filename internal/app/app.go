@@ -179,6 +179,15 @@ type Options struct {
 	// at (WebAuthn RP IDs): the names the dashboard is served at. Empty:
 	// AdminDomain, when set, and "localhost" (the loopback listener).
 	PasskeyHosts []string
+
+	// Lifecycle moves services' data: backups, restores, resets and the
+	// final backup of a delete (internal/lifecycle). nil: this process
+	// keeps no data for services; delete then only marks the service
+	// deleted, and restore and reset of data are refused.
+	Lifecycle Lifecycle
+	// DeleteGrace is how long a deleted service can be restored before the
+	// purge; default rampart.DefaultDeleteGrace (the seed's 7 days).
+	DeleteGrace time.Duration
 }
 
 // App is the service layer. Create it with New; it is safe for concurrent
@@ -231,6 +240,9 @@ func New(st store.Store, opts Options) *App {
 	if opts.Issuer == "" {
 		opts.Issuer = "rampart"
 	}
+	if opts.DeleteGrace <= 0 {
+		opts.DeleteGrace = rampart.DefaultDeleteGrace
+	}
 	c := &core{store: st, log: opts.Logger, now: opts.Now, opts: opts}
 	return &App{
 		Services: &Services{c},
@@ -282,4 +294,25 @@ func (c *core) visibleService(ctx context.Context, st store.Store, actor Actor, 
 		return nil, rampart.Errorf(rampart.ENOTFOUND, "service %q not found", name)
 	}
 	return svc, nil
+}
+
+// liveService is visibleService for changes: a deleted service waiting
+// out its grace period can only be restored.
+func (c *core) liveService(ctx context.Context, st store.Store, actor Actor, name string) (*rampart.Service, error) {
+	svc, err := c.visibleService(ctx, st, actor, name)
+	if err != nil {
+		return nil, err
+	}
+	if svc.State == rampart.StateDeleted {
+		return nil, errDeleted(svc)
+	}
+	return svc, nil
+}
+
+func errDeleted(svc *rampart.Service) error {
+	until := ""
+	if svc.PurgeAfter != nil {
+		until = " until " + svc.PurgeAfter.UTC().Format("2006-01-02 15:04 MST")
+	}
+	return rampart.Errorf(rampart.ECONFLICT, "service %q is deleted: restore it first (rampart service restore %s), which is possible%s", svc.Name, svc.Name, until)
 }

@@ -200,8 +200,8 @@ func TestServicesVisibilityAndAudit(t *testing.T) {
 	if err := f.app.Services.Delete(ctx, member, "shop"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.app.Services.Get(ctx, admin, "shop"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
-		t.Errorf("after delete: %v", err)
+	if svc, err := f.app.Services.Get(ctx, admin, "shop"); err != nil || svc.State != rampart.StateDeleted || svc.PurgeAfter == nil {
+		t.Errorf("after delete: %+v, %v; want it deleted, waiting for its purge", svc, err)
 	}
 }
 

@@ -108,7 +108,7 @@ func (ds *Domains) Add(ctx context.Context, actor Actor, in rampart.DomainInput)
 		d.CertPEM, d.KeyPEM = certPEM, keyPEM
 	}
 	err = ds.store.InTx(ctx, func(st store.Store) error {
-		svc, err := ds.visibleService(ctx, st, actor, in.Service)
+		svc, err := ds.liveService(ctx, st, actor, in.Service)
 		if err != nil {
 			return err
 		}
@@ -213,7 +213,7 @@ func (ds *Domains) Update(ctx context.Context, actor Actor, up rampart.DomainUpd
 	}
 	var d *rampart.Domain
 	err := ds.store.InTx(ctx, func(st store.Store) error {
-		svc, err := ds.visibleService(ctx, st, actor, up.Service)
+		svc, err := ds.liveService(ctx, st, actor, up.Service)
 		if err != nil {
 			return err
 		}
@@ -253,7 +253,7 @@ func (ds *Domains) Remove(ctx context.Context, actor Actor, ref rampart.DomainRe
 		return err
 	}
 	err := ds.store.InTx(ctx, func(st store.Store) error {
-		svc, err := ds.visibleService(ctx, st, actor, ref.Service)
+		svc, err := ds.liveService(ctx, st, actor, ref.Service)
 		if err != nil {
 			return err
 		}

@@ -193,6 +193,7 @@ func TestLogsServiceNameReused(t *testing.T) {
 	if err := f.app.Services.Delete(ctx, admin, "shop"); err != nil {
 		t.Fatal(err)
 	}
+	purge(t, f, "shop")
 	if _, err := f.app.Services.Create(ctx, admin, rampart.ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:9002"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -230,6 +231,7 @@ func TestLogsOldServiceAfterReuse(t *testing.T) {
 	if err := f.app.Services.Delete(ctx, member, "shop"); err != nil {
 		t.Fatal(err)
 	}
+	purge(t, f, "shop")
 	// The new shop is the admin's; an entry of each arrives after it.
 	created, err := f.app.Services.Create(ctx, admin, rampart.ServiceInput{Name: "shop", Upstreams: []string{"http://127.0.0.1:9002"}})
 	if err != nil {
@@ -354,5 +356,21 @@ func TestLogsDropped(t *testing.T) {
 	}
 	if got != rampart.MaxLogTail {
 		t.Errorf("got %d entries, want the %d kept", got, rampart.MaxLogTail)
+	}
+}
+
+// purge removes a deleted service's record, as the purge job does after
+// the grace period, so that its name can be used again.
+func purge(t *testing.T, f *fixture, name string) {
+	t.Helper()
+	svc, err := f.st.ServiceByName(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.State != rampart.StateDeleted {
+		t.Fatalf("purge %s: state %s, want deleted", name, svc.State)
+	}
+	if err := f.st.DeleteService(t.Context(), svc.ID); err != nil {
+		t.Fatal(err)
 	}
 }

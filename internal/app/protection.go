@@ -12,16 +12,26 @@ import (
 // action that could lose the service or its data is refused here, in the
 // service layer, whichever door (API, CLI, dashboard) it came through.
 // Each such action calls refuseIfProtected with its name before it
-// changes anything; the runtimes' stop, kill, restart, reset and
-// set-version join delete in protectedActions when they exist.
+// changes anything, and again inside the transaction that commits it, so
+// that protection turned on meanwhile still wins.
 
-// Names of the protected actions, as refusals say them.
+// Names of the protected actions, as refusals say them: the seed's "change
+// version", "delete", "shut down", "power off", "reset" and "reboot".
 const (
-	actionDelete = "delete"
+	actionDelete     = "delete"
+	actionStop       = "stop"
+	actionKill       = "kill"
+	actionRestart    = "restart"
+	actionReset      = "reset"
+	actionSetVersion = "set-version"
 )
 
 // protectedActions are the actions termination protection refuses.
-var protectedActions = []string{actionDelete}
+var protectedActions = []string{actionDelete, actionStop, actionKill, actionRestart, actionReset, actionSetVersion}
+
+// ProtectedActions lists the actions termination protection refuses, for
+// the dashboard and the help texts.
+func ProtectedActions() []string { return slices.Clone(protectedActions) }
 
 // refuseIfProtected returns ETERMPROTECTED when svc's termination
 // protection is on and action is one it guards.
@@ -30,8 +40,8 @@ func refuseIfProtected(svc *rampart.Service, action string) error {
 		return nil
 	}
 	return rampart.Errorf(rampart.ETERMPROTECTED,
-		"%s has termination protection on: turn it off first (rampart service protect %s off, or the Overview tab's toggle)",
-		svc.Name, svc.Name)
+		"%s has termination protection on, which refuses %s: turn it off first (rampart service protect %s off, or the Overview tab's toggle)",
+		svc.Name, action, svc.Name)
 }
 
 // SetTerminationProtection turns the named service's termination
@@ -45,7 +55,7 @@ func (s *Services) SetTerminationProtection(ctx context.Context, actor Actor, na
 	var svc *rampart.Service
 	err := s.store.InTx(ctx, func(st store.Store) error {
 		var err error
-		if svc, err = s.visibleService(ctx, st, actor, name); err != nil {
+		if svc, err = s.liveService(ctx, st, actor, name); err != nil {
 			return err
 		}
 		if svc.TerminationProtection == on {

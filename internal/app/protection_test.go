@@ -64,9 +64,12 @@ func TestTerminationProtection(t *testing.T) {
 		t.Errorf("shop after the refused delete: %v", err)
 	}
 	// Other changes go on while protected.
+	if _, err := f.app.Services.Update(ctx, member, rampart.ServiceUpdate{Name: "shop", Env: rampart.EnvPatch{"GREETING": ptr("hi")}}); err != nil {
+		t.Errorf("saving the environment of a protected service: %v", err)
+	}
 	stopped := rampart.StateStopped
-	if _, err := f.app.Services.Update(ctx, member, rampart.ServiceUpdate{Name: "shop", State: &stopped}); err != nil {
-		t.Errorf("update of a protected service: %v", err)
+	if _, err := f.app.Services.Update(ctx, member, rampart.ServiceUpdate{Name: "shop", State: &stopped}); rampart.ErrorCode(err) != rampart.ETERMPROTECTED {
+		t.Errorf("stopping a protected service by an update: %v, want termination_protected", err)
 	}
 	if svc, _ := f.app.Services.Get(ctx, member, "shop"); !svc.TerminationProtection {
 		t.Error("an update turned protection off")

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 
 	"github.com/rampart-dev/rampart"
@@ -54,8 +55,23 @@ func (c *core) checkServiceQuota(ctx context.Context, st store.Store, actor Acto
 	if err != nil {
 		return err
 	}
-	if n, limit := len(svcs), c.opts.Quotas.ServicesPerAccount; n >= limit {
-		return quotaExceeded("you have "+countOf(n, "service"), "account", "services_per_account", "delete one")
+	// Deleted services waiting out their grace period keep their backups
+	// and names: they do not count as services, but no more of them than
+	// the quota again, so that creating and deleting cannot pile them up.
+	var live, deleted int
+	for _, s := range svcs {
+		if s.State == rampart.StateDeleted {
+			deleted++
+		} else {
+			live++
+		}
+	}
+	limit := c.opts.Quotas.ServicesPerAccount
+	if live >= limit {
+		return quotaExceeded("you have "+countOf(live, "service"), "account", "services_per_account", "delete one")
+	}
+	if live+deleted >= 2*limit {
+		return quotaExceeded(fmt.Sprintf("you have %s and %s waiting for their purge", countOf(live, "service"), countOf(deleted, "deleted service")), "account", "services_per_account", "wait for the purge of a deleted service")
 	}
 	return nil
 }

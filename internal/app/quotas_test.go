@@ -75,6 +75,12 @@ func TestServiceQuota(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Deleted services wait for their purge with their backups: they are
+	// not counted as services, but they are not free either.
+	if err := createService(ctx, f, member, "m5", ""); err == nil || !strings.Contains(err.Error(), "3 deleted services waiting for their purge") {
+		t.Errorf("four services, three of them deleted, under a quota of 2: %v", err)
+	}
+	purge(t, f, "m1")
 	if err := createService(ctx, f, member, "m5", ""); err != nil {
 		t.Errorf("deleting services did not free a slot: %v", err)
 	}

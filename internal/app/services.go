@@ -50,6 +50,18 @@ func (s *Services) Create(ctx context.Context, actor Actor, in rampart.ServiceIn
 			return nil, errPrivateUpstreamsAdminOnly()
 		}
 	}
+	if in.Runtime != nil {
+		svc.Runtime = *in.Runtime
+		if err := checkRuntimeChange(actor, svc); err != nil {
+			return nil, err
+		}
+		if svc.Runtime.Runs() && len(svc.Upstreams) == 0 {
+			svc.Upstreams = []string{svc.Runtime.UpstreamURL()}
+		}
+	}
+	if svc.Runtime.Kind == "" {
+		svc.Runtime.Kind = rampart.RuntimeProxy
+	}
 	if err := svc.Validate(); err != nil {
 		return nil, err
 	}
@@ -74,9 +86,17 @@ func (s *Services) Create(ctx context.Context, actor Actor, in rampart.ServiceIn
 			return err
 		}
 		if err := st.CreateService(ctx, svc); err != nil {
+			if rampart.ErrorCode(err) == rampart.ECONFLICT {
+				if old, _ := st.ServiceByName(ctx, svc.Name); old != nil && old.State == rampart.StateDeleted && old.PurgeAfter != nil {
+					return rampart.FieldError("name", rampart.Errorf(rampart.ECONFLICT, "the name %q belongs to a deleted service, kept until %s so that its owner can restore it: choose another name", svc.Name, old.PurgeAfter.UTC().Format("2006-01-02 15:04 MST")))
+				}
+			}
 			return err
 		}
 		detail := "upstreams=" + strings.Join(svc.Upstreams, ",")
+		if svc.Runtime.Runs() {
+			detail += " runtime=" + string(svc.Runtime.Kind)
+		}
 		if len(svc.Env) > 0 {
 			detail += " env=" + strings.Join(svc.Env.Names(), ",")
 		}
@@ -152,13 +172,16 @@ func (s *Services) Update(ctx context.Context, actor Actor, up rampart.ServiceUp
 	if explicit && *up.AllowPrivateUpstreams && !actor.isAdmin() {
 		return nil, errPrivateUpstreamsAdminOnly()
 	}
+	if up.State != nil && *up.State == rampart.StateDeleted {
+		return nil, rampart.FieldError("state", rampart.Errorf(rampart.EINVALID, "a service is deleted with DELETE (rampart service delete), which takes its final backup"))
+	}
 	// The upstreams are checked (their names looked up) before the
 	// transaction, which must not wait for DNS; the transaction makes
 	// sure they are still the ones checked.
 	var checked []string
 	var problems []upstreamProblem
 	if up.Upstreams != nil || explicit {
-		cur, err := s.visibleService(ctx, s.store, actor, up.Name)
+		cur, err := s.liveService(ctx, s.store, actor, up.Name)
 		if err != nil {
 			return nil, err
 		}
@@ -171,7 +194,7 @@ func (s *Services) Update(ctx context.Context, actor Actor, up rampart.ServiceUp
 	var svc *rampart.Service
 	err := s.store.InTx(ctx, func(st store.Store) error {
 		var err error
-		if svc, err = s.visibleService(ctx, st, actor, up.Name); err != nil {
+		if svc, err = s.liveService(ctx, st, actor, up.Name); err != nil {
 			return err
 		}
 		var changes []string
@@ -189,9 +212,42 @@ func (s *Services) Update(ctx context.Context, actor Actor, up rampart.ServiceUp
 			svc.Upstreams = trimAll(up.Upstreams)
 			changes = append(changes, "upstreams="+strings.Join(svc.Upstreams, ","))
 		}
-		if up.State != nil {
+		if up.State != nil && *up.State != svc.State {
+			if *up.State == rampart.StateStopped {
+				if err := refuseIfProtected(svc, actionStop); err != nil {
+					return err
+				}
+			}
 			svc.State = *up.State
 			changes = append(changes, "state="+string(svc.State))
+		}
+		if up.Runtime != nil {
+			rt := *up.Runtime
+			if rt.Kind == "" {
+				rt.Kind = rampart.RuntimeProxy
+			}
+			if rt.Version == "" {
+				rt.Version = svc.Runtime.Version
+			}
+			if rt.Version != svc.Runtime.Version {
+				if err := refuseIfProtected(svc, actionSetVersion); err != nil {
+					return err
+				}
+			}
+			if !runtimeEqual(rt, svc.Runtime) {
+				oldURL := svc.Runtime.UpstreamURL()
+				wasRun := svc.Runtime.Runs()
+				svc.Runtime = rt
+				if err := checkRuntimeChange(actor, svc); err != nil {
+					return err
+				}
+				// A service rampart runs is reached at its runtime's port:
+				// follow a port change unless upstreams were given.
+				if rt.Runs() && up.Upstreams == nil && (!wasRun || slices.Equal(svc.Upstreams, []string{oldURL})) {
+					svc.Upstreams = []string{rt.UpstreamURL()}
+				}
+				changes = append(changes, "runtime="+string(rt.Kind))
+			}
 		}
 		if up.RateLimit != nil {
 			svc.RateLimit = *up.RateLimit
@@ -227,7 +283,7 @@ func (s *Services) Update(ctx context.Context, actor Actor, up rampart.ServiceUp
 			}
 		}
 		if len(changes) == 0 {
-			return rampart.Errorf(rampart.EINVALID, "nothing to change: give upstreams, state, rate_limit, cache, env or allow_private_upstreams")
+			return rampart.Errorf(rampart.EINVALID, "nothing to change: give upstreams, state, rate_limit, cache, env, runtime or allow_private_upstreams")
 		}
 		if err := svc.Validate(); err != nil {
 			return err
@@ -256,28 +312,23 @@ func describeEnvChange(set, removed []string) string {
 	return strings.Join(parts, " ")
 }
 
-// Delete removes the named service; the edge stops routing it at once.
-func (s *Services) Delete(ctx context.Context, actor Actor, name string) error {
-	if err := actor.check(); err != nil {
-		return err
+// checkRuntimeChange: a runtime other than proxy runs commands (or
+// containers) on the host, as rampart's user or whom the runtime names,
+// so only an admin may set or change one. Members keep the actions on
+// the services they own.
+func checkRuntimeChange(actor Actor, svc *rampart.Service) error {
+	if svc.Runtime.Runs() && !actor.isAdmin() {
+		return rampart.FieldError("runtime", rampart.Errorf(rampart.EFORBIDDEN, "only an admin can set a runtime: %s runs commands on the host. Ask an admin, or use runtime proxy with an upstream", svc.Runtime.Kind))
 	}
-	err := s.store.InTx(ctx, func(st store.Store) error {
-		svc, err := s.visibleService(ctx, st, actor, name)
-		if err != nil {
-			return err
-		}
-		if err := refuseIfProtected(svc, actionDelete); err != nil {
-			return err
-		}
-		if err := st.DeleteService(ctx, svc.ID); err != nil {
-			return err
-		}
-		return s.audit(ctx, st, actor, "service.delete", svc, "")
-	})
-	if err != nil {
-		return err
+	if svc.Runtime.Runs() {
+		svc.AllowPrivateUpstreams = true
 	}
 	return nil
+}
+
+func runtimeEqual(a, b rampart.Runtime) bool {
+	return a.Kind == b.Kind && a.Version == b.Version && a.Port == b.Port && a.StopTimeout == b.StopTimeout &&
+		a.Command == b.Command && slices.Equal(a.Args, b.Args) && a.Dir == b.Dir && a.User == b.User && a.ComposeFile == b.ComposeFile
 }
 
 func trimAll(ss []string) []string {
@@ -318,7 +369,7 @@ func (s *Services) PurgeCache(ctx context.Context, actor Actor, name string) (in
 	}
 	var n int
 	err := s.store.InTx(ctx, func(st store.Store) error {
-		svc, err := s.visibleService(ctx, st, actor, name)
+		svc, err := s.liveService(ctx, st, actor, name)
 		if err != nil {
 			return err
 		}

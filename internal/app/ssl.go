@@ -53,7 +53,7 @@ func (s *SSL) Reset(ctx context.Context, actor Actor, in rampart.SSLResetInput) 
 	d, err := s.store.DomainByName(ctx, name)
 	switch {
 	case err == nil:
-		if svc, err = s.visibleService(ctx, s.store, actor, d.Service); err != nil {
+		if svc, err = s.liveService(ctx, s.store, actor, d.Service); err != nil {
 			return nil, notOnYourLists(name)
 		}
 		switch d.TLSMode {
