@@ -35,3 +35,20 @@ type Backup struct {
 // DefaultDeleteGrace is how long a deleted service can be restored: the
 // seed's 7 days.
 const DefaultDeleteGrace = 7 * 24 * time.Hour
+
+// BackupList is the body of GET /api/v1/services/{name}/backups.
+type BackupList struct {
+	Backups []*Backup `json:"backups"`
+}
+
+// RestoreInput is the body of POST /api/v1/services/{name}/restore.
+type RestoreInput struct {
+	// BackupID names the backup whose data to restore; 0: the final
+	// backup of a deleted service. A live service needs one.
+	BackupID int64 `json:"backup_id,omitempty"`
+}
+
+// VersionInput is the body of PUT /api/v1/services/{name}/version.
+type VersionInput struct {
+	Version string `json:"version"`
+}

@@ -150,6 +150,11 @@ func RoutesFor(svcs []*rampart.Service, domains []*rampart.Domain, platformDomai
 	}
 	routes := make([]edge.Route, 0, len(svcs))
 	for _, s := range svcs {
+		if s.State == rampart.StateDeleted {
+			// Deleted: no route at all (the edge answers as for an
+			// unknown host), and no certificates (see Domains).
+			continue
+		}
 		routes = append(routes, edge.Route{
 			ID:        RouteID(s.ID),
 			Service:   s.Name,

@@ -179,6 +179,9 @@ func (r *Domains) Sync(ctx context.Context, t Trigger) error {
 	if err != nil {
 		return err
 	}
+	if list, err = r.liveDomains(ctx, list); err != nil {
+		return err
+	}
 	force := t.Changed
 	if rev, ok := t.Revisions[store.KindDomains]; ok {
 		force = rev != r.domainsRev
@@ -197,6 +200,32 @@ func (r *Domains) Sync(ctx context.Context, t Trigger) error {
 		r.log().Error("the certificate manager refused a name; it is left out, every other name is served", "domain", name, "err", err)
 	}
 	return r.report(ctx, list, results, refused)
+}
+
+// liveDomains leaves out the domains of deleted services: during the grace
+// period their names stay reserved for the owner, but they are neither
+// checked nor given certificates.
+func (r *Domains) liveDomains(ctx context.Context, list []*rampart.Domain) ([]*rampart.Domain, error) {
+	svcs, err := r.Store.ListServices(ctx, store.ServiceFilter{})
+	if err != nil {
+		return nil, err
+	}
+	deleted := map[int64]bool{}
+	for _, s := range svcs {
+		if s.State == rampart.StateDeleted {
+			deleted[s.ID] = true
+		}
+	}
+	if len(deleted) == 0 {
+		return list, nil
+	}
+	out := list[:0:0]
+	for _, d := range list {
+		if !deleted[d.ServiceID] {
+			out = append(out, d)
+		}
+	}
+	return out, nil
 }
 
 // prove runs, in parallel, the DNS checks of the unproven names that are
@@ -293,7 +322,9 @@ func (r *Domains) plan(ctx context.Context, list []*rampart.Domain) ([]certs.Dom
 			return nil, err
 		}
 		for _, s := range svcs {
-			want = append(want, certs.Domain{Name: s.Hostname(r.PlatformDomain), Mode: certs.ModeInternal})
+			if s.State != rampart.StateDeleted {
+				want = append(want, certs.Domain{Name: s.Hostname(r.PlatformDomain), Mode: certs.ModeInternal})
+			}
 		}
 	}
 	return want, nil

@@ -52,10 +52,19 @@ func TestServiceLifecycle(t *testing.T) {
 	if rec.Code != http.StatusNoContent || rec.Body.Len() != 0 {
 		t.Errorf("delete: %d %q", rec.Code, rec.Body)
 	}
+	// Deleted, it waits out its grace period: shown as deleted, changed
+	// by nothing but a restore.
+	rec = e.do("GET", "/api/v1/services/blog", e.alice, "")
+	if got := decode[rampart.ServiceView](t, rec); rec.Code != 200 || got.State != rampart.StateDeleted || got.PurgeAfter == nil || !got.PurgeAfter.Equal(got.DeletedAt.Add(rampart.DefaultDeleteGrace)) {
+		t.Errorf("get after delete: %d %+v", rec.Code, got)
+	}
+	wantError(t, e.do("DELETE", "/api/v1/services/blog", e.alice, ""), 409, rampart.ECONFLICT, `service "blog" is deleted: restore it first`)
+	wantError(t, e.do("PATCH", "/api/v1/services/blog", e.alice, `{"upstreams":["http://127.0.0.1:1"]}`), 409, rampart.ECONFLICT, `service "blog" is deleted`)
+	wantError(t, e.do("POST", "/api/v1/services", e.bob, `{"name":"blog","upstreams":["http://127.0.0.1:1"]}`), 409, rampart.ECONFLICT, `belongs to a deleted service`)
+	e.purge("blog")
 	wantError(t, e.do("GET", "/api/v1/services/blog", e.alice, ""), 404, rampart.ENOTFOUND, `service "blog" not found`)
-	wantError(t, e.do("DELETE", "/api/v1/services/blog", e.alice, ""), 404, rampart.ENOTFOUND, `service "blog" not found`)
 	if got := e.names(e.alice); len(got) != 0 {
-		t.Errorf("list after delete = %v", got)
+		t.Errorf("list after the purge = %v", got)
 	}
 	// An empty list is [], not null, so that clients can range over it.
 	if body := e.do("GET", "/api/v1/services", e.alice, "").Body.String(); body != `{"services":[]}`+"\n" {
@@ -123,8 +132,11 @@ func TestTenantIsolation(t *testing.T) {
 	if rec := e.do("DELETE", "/api/v1/services/bob-app", e.admin, ""); rec.Code != 204 {
 		t.Errorf("admin delete: %d %s", rec.Code, rec.Body)
 	}
-	if got := e.names(e.bob); !slices.Equal(got, []string{"gift"}) {
+	if got := e.names(e.bob); !slices.Equal(got, []string{"bob-app", "gift"}) {
 		t.Errorf("bob sees %v after the admin's changes", got)
+	}
+	if rec := e.do("GET", "/api/v1/services/bob-app", e.bob, ""); decode[rampart.ServiceView](t, rec).State != rampart.StateDeleted {
+		t.Errorf("bob's deleted service: %s", rec.Body)
 	}
 }
 
@@ -287,7 +299,7 @@ func TestRequestBodies(t *testing.T) {
 		{"wrong name type", "POST", "/services", json, `{"name":true}`, 400, rampart.EINVALID, `field "name" must be a string, not a bool`},
 		{"array", "POST", "/services", json, `[{"name":"x"}]`, 400, rampart.EINVALID, "must be a JSON object"},
 		{"null", "POST", "/services", json, `null`, 400, rampart.EINVALID, "must be a JSON object"},
-		{"empty", "POST", "/services", json, ``, 400, rampart.EINVALID, `request body is empty: send a JSON object, e.g. {"name": …, "upstreams": …, "owner": …, "env": …, "allow_private_upstreams": …}`},
+		{"empty", "POST", "/services", json, ``, 400, rampart.EINVALID, `request body is empty: send a JSON object, e.g. {"name": …, "upstreams": …, "owner": …, "env": …, "allow_private_upstreams": …, "runtime": …}`},
 		{"blank", "POST", "/services", json, "  \n", 400, rampart.EINVALID, "request body is empty"},
 		{"syntax", "POST", "/services", json, `{"name":"x",}`, 400, rampart.EINVALID, "not valid JSON at byte"},
 		{"truncated", "POST", "/services", json, `{"name":"x"`, 400, rampart.EINVALID, "ends before the JSON object is complete"},

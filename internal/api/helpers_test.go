@@ -243,3 +243,19 @@ func (e *env) startLogin(email string) *rampart.LoginStep {
 	}
 	return res.Step
 }
+
+// purge removes a deleted service's record, as the purge job does after
+// its grace period.
+func (e *env) purge(name string) {
+	e.t.Helper()
+	svc, err := e.db.ServiceByName(e.t.Context(), name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if svc.State != rampart.StateDeleted {
+		e.t.Fatalf("purge %s: state %s, want deleted", name, svc.State)
+	}
+	if err := e.db.DeleteService(e.t.Context(), svc.ID); err != nil {
+		e.t.Fatal(err)
+	}
+}

@@ -190,8 +190,39 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 		op := ops[key]
 		t.Run(key, func(t *testing.T) {
 			// Each operation finds the service "web" in place.
+			// (A DELETE left it in its grace period: purge it first.)
+			if svc, err := e.app.Services.Get(context.Background(), app.OperatorActor(), "web"); err == nil && svc.State == rampart.StateDeleted {
+				e.purge("web")
+			}
 			if _, err := e.app.Services.Get(context.Background(), app.OperatorActor(), "web"); rampart.ErrorCode(err) == rampart.ENOTFOUND {
 				e.createService(e.admin, "web")
+			}
+			// … without the protection an earlier PUT turned on, …
+			if !strings.HasSuffix(key, "/termination-protection") {
+				if _, err := e.app.Services.SetTerminationProtection(context.Background(), app.OperatorActor(), "web", false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			backupID := ""
+			// … run by rampart for the actions on a runtime, …
+			if m := key[strings.LastIndex(key, "/")+1:]; m == "kill" || m == "restart" || m == "reset" || m == "version" {
+				rt := rampart.Runtime{Kind: rampart.RuntimeExec, Command: "/bin/sleep", Args: []string{"3600"}, Port: 18080, Version: "1"}
+				if _, err := e.app.Services.Update(context.Background(), app.OperatorActor(), rampart.ServiceUpdate{Name: "web", Runtime: &rt}); err != nil && !strings.Contains(err.Error(), "nothing to change") {
+					t.Fatal(err)
+				}
+			}
+			// … with a backup to download, and deleted for the restore.
+			if strings.Contains(key, "/backups/{id}") {
+				b, err := e.app.Services.CreateBackup(context.Background(), app.OperatorActor(), "web")
+				if err != nil {
+					t.Fatal(err)
+				}
+				backupID = strconv.FormatInt(b.ID, 10)
+			}
+			if strings.HasSuffix(key, "/restore") {
+				if err := e.app.Services.Delete(context.Background(), app.OperatorActor(), "web"); err != nil {
+					t.Fatal(err)
+				}
 			}
 			// … and, for the operations on one domain, its domain.
 			if strings.Contains(key, "{domain}") {
@@ -216,6 +247,9 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 				path = strings.ReplaceAll(path, "{id}", strconv.FormatInt(res.Rule.ID, 10))
 			}
 			path = strings.ReplaceAll(path, "{port}", "4242")
+			if backupID != "" {
+				path = strings.ReplaceAll(path, "{id}", backupID)
+			}
 			// … and, for the operations on one user, alice (whom DELETE
 			// removed), and on one token, a token.
 			if strings.Contains(key, "{email}") {
@@ -387,6 +421,12 @@ func checkValue(t *testing.T, d doc, name string, schema doc, v any) {
 // is encoded or decoded under it. Schemas of plain strings have no entry.
 var schemaTypes = map[string]reflect.Type{
 	"Service":       reflect.TypeFor[rampart.ServiceView](),
+	"Runtime":       reflect.TypeFor[rampart.Runtime](),
+	"RunState":      reflect.TypeFor[rampart.RunState](),
+	"Backup":        reflect.TypeFor[rampart.Backup](),
+	"BackupList":    reflect.TypeFor[rampart.BackupList](),
+	"RestoreInput":  reflect.TypeFor[rampart.RestoreInput](),
+	"VersionInput":  reflect.TypeFor[rampart.VersionInput](),
 	"ServiceList":   reflect.TypeFor[rampart.ServiceList](),
 	"Status":        reflect.TypeFor[rampart.Status](),
 	"Condition":     reflect.TypeFor[rampart.Condition](),

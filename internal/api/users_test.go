@@ -92,6 +92,9 @@ func TestUsersAPI(t *testing.T) {
 	if rec := e.do("DELETE", "/api/v1/services/shop", e.alice, ""); rec.Code != http.StatusNoContent {
 		t.Fatalf("delete service: %d %s", rec.Code, rec.Body)
 	}
+	// Her deleted service waits for its purge, and so does her account.
+	wantError(t, e.do("DELETE", "/api/v1/users/alice@example.com", e.admin, ""), http.StatusConflict, rampart.ECONFLICT, "owns 1 deleted service in the grace period before the purge (shop)")
+	e.purge("shop")
 	if rec := e.do("DELETE", "/api/v1/users/alice@example.com", e.admin, ""); rec.Code != http.StatusNoContent {
 		t.Fatalf("delete: %d %s", rec.Code, rec.Body)
 	}

@@ -343,16 +343,21 @@ func (a *Accounts) Delete(ctx context.Context, actor Actor, email string) error 
 		if err != nil {
 			return false, err
 		}
-		if len(svcs) > 0 {
-			names := make([]string, len(svcs))
-			for i, s := range svcs {
-				names[i] = s.Name
+		var live, deleted []string
+		for _, s := range svcs {
+			if s.State == rampart.StateDeleted {
+				deleted = append(deleted, s.Name)
+			} else {
+				live = append(live, s.Name)
 			}
-			plural := "s"
-			if len(svcs) == 1 {
-				plural = ""
-			}
-			return false, rampart.Errorf(rampart.ECONFLICT, "%s owns %d service%s (%s): delete them first, or disable the account instead", u.Email, len(svcs), plural, strings.Join(names, ", "))
+		}
+		if len(live) > 0 {
+			return false, rampart.Errorf(rampart.ECONFLICT, "%s owns %s (%s): delete them first, or disable the account instead", u.Email, countOf(len(live), "service"), strings.Join(live, ", "))
+		}
+		if len(deleted) > 0 {
+			// Their owner can restore them until the purge; deleting the
+			// owner would take that away, so the account waits for it.
+			return false, rampart.Errorf(rampart.ECONFLICT, "%s owns %s in the grace period before the purge (%s): disable the account now, and delete it after the purge", u.Email, countOf(len(deleted), "deleted service"), strings.Join(deleted, ", "))
 		}
 		if err := st.DeleteUser(ctx, u.ID); err != nil {
 			return false, err

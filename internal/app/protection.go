@@ -40,8 +40,8 @@ func refuseIfProtected(svc *rampart.Service, action string) error {
 		return nil
 	}
 	return rampart.Errorf(rampart.ETERMPROTECTED,
-		"%s has termination protection on, which refuses %s: turn it off first (rampart service protect %s off, or the Overview tab's toggle)",
-		svc.Name, action, svc.Name)
+		"%s has termination protection on: turn it off first (rampart service protect %s off, or the Overview tab's toggle), then %s it",
+		svc.Name, svc.Name, action)
 }
 
 // SetTerminationProtection turns the named service's termination
