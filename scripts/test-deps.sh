@@ -15,6 +15,8 @@ APT_PACKAGES=(chromium ca-certificates curl slowhttptest openssh-server openssh-
 # Go tools, pinned.
 STATICCHECK_VERSION=v0.8.2   # staticcheck 2026.2.2
 PEBBLE_VERSION=v2.10.1       # Let's Encrypt's ACME test CA, for the certificate tests
+# SeaweedFS (Apache-2.0), a real S3 server for internal/backup/s3store.
+SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -39,5 +41,21 @@ fi
 if [[ ! -x "$gobin/pebble" ]]; then
   echo "test-deps: installing pebble $PEBBLE_VERSION"
   go install "github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION"
+fi
+# weed cannot be installed with `go install pkg@version`: its go.mod has a
+# replace directive, which go install refuses outside the main module. So
+# the module is downloaded and built as the main module, once: about 10
+# minutes and 2 GB of module and build cache on a 2-core machine. The
+# version is recorded beside the binary so that a pin change rebuilds it.
+if [[ ! -x "$gobin/weed" || "$(cat "$gobin/weed.version" 2>/dev/null)" != "$SEAWEEDFS_VERSION" ]]; then
+  echo "test-deps: building SeaweedFS weed $SEAWEEDFS_VERSION (once; takes minutes)"
+  weed_src=$(go mod download -json "github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  weed_tmp=$(mktemp -d)
+  cp -r "$weed_src/." "$weed_tmp"
+  chmod -R u+w "$weed_tmp"
+  (cd "$weed_tmp" && go build -mod=mod -trimpath -ldflags "-s -w" -o "$gobin/weed.new" ./weed)
+  rm -rf "$weed_tmp"
+  mv "$gobin/weed.new" "$gobin/weed"
+  echo "$SEAWEEDFS_VERSION" > "$gobin/weed.version"
 fi
 echo "test-deps: ok (chromium $(chromium --version 2>/dev/null | awk '{print $2}'), $("$gobin/staticcheck" -version))"
