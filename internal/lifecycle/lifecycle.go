@@ -222,7 +222,7 @@ func (m *Manager) backupLocked(ctx context.Context, svc *rampart.Service, kind r
 	m.failpoint("backup.put")
 	b := &rampart.Backup{
 		ServiceID: svc.ID, Service: svc.Name, Kind: kind, Key: key,
-		Size: size, DataBytes: res.man.DataBytes, Files: len(res.man.Files),
+		Size: size, DataBytes: res.man.DataBytes, Files: regularFiles(res.man),
 		SHA256: res.sum.String(), CreatedAt: at,
 	}
 	if err := m.Store.CreateBackup(ctx, b); err != nil {
@@ -231,6 +231,16 @@ func (m *Manager) backupLocked(ctx context.Context, svc *rampart.Service, kind r
 	}
 	m.failpoint("backup.recorded")
 	return b, nil
+}
+
+func regularFiles(m *backup.Manifest) int {
+	n := 0
+	for _, f := range m.Files {
+		if f.Type == backup.TypeFile {
+			n++
+		}
+	}
+	return n
 }
 
 // failpointReader calls the failpoint once, halfway through an archive
