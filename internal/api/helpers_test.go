@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"github.com/rampart-dev/rampart/internal/backup"
+	"github.com/rampart-dev/rampart/internal/lifecycle"
 	"io"
 	"log/slog"
 	"net/http"
@@ -81,7 +83,12 @@ func newEnvWith(t *testing.T, opts Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := app.New(db, app.Options{Logger: log, Now: c.Now, Mailer: mail, PublicURL: "https://rampart.test", Cache: app.PurgeFunc(func(int64) int { return 0 }), PlatformDomain: testDomain,
+	backups, err := backup.NewLocal(filepath.Join(t.TempDir(), "backups"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := &lifecycle.Manager{Store: db, Backups: backups, Root: filepath.Join(t.TempDir(), "services"), Now: c.Now, Log: log}
+	a := app.New(db, app.Options{Logger: log, Now: c.Now, Mailer: mail, Lifecycle: lc, PublicURL: "https://rampart.test", Cache: app.PurgeFunc(func(int64) int { return 0 }), PlatformDomain: testDomain,
 		Upstreams:    egress.New(nets),
 		Certificates: app.ResetFunc(func(_ context.Context, name string) (string, error) { return "/var/lib/rampart/certs.old-test", nil }),
 		CheckKeyPair: dataplane.CheckKeyPair,
