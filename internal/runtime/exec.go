@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -403,7 +404,7 @@ func startWithPipes(cmd *exec.Cmd) (outR, errR *os.File, err error) {
 		return nil, nil, err
 	}
 	cmd.Stdout, cmd.Stderr = outW, errW
-	err = cmd.Start()
+	err = forkStart(cmd)
 	// The child has its copies; ours must go or the readers never see EOF.
 	outW.Close()
 	errW.Close()
@@ -413,6 +414,41 @@ func startWithPipes(cmd *exec.Cmd) (outR, errR *os.File, err error) {
 		return nil, nil, err
 	}
 	return outR, errR, nil
+}
+
+// forker is the one goroutine that starts processes, locked to its OS
+// thread for good. Linux sends Pdeathsig when the thread that forked a
+// child ends, not the process, and the Go runtime ends a thread whose
+// goroutine exits while locked to it (as namespace and netlink code
+// does): forking from any thread could kill a healthy service at random.
+var forker struct {
+	once sync.Once
+	reqs chan forkReq
+}
+
+type forkReq struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func startForker() {
+	forker.once.Do(func() {
+		forker.reqs = make(chan forkReq)
+		go func() {
+			goruntime.LockOSThread() // never unlocked: the thread must live
+			for r := range forker.reqs {
+				r.done <- r.cmd.Start()
+			}
+		}()
+	})
+}
+
+// forkStart is cmd.Start on the forker's thread.
+func forkStart(cmd *exec.Cmd) error {
+	startForker()
+	done := make(chan error, 1)
+	forker.reqs <- forkReq{cmd, done}
+	return <-done
 }
 
 // watch captures p's output, waits for it to exit and decides what comes
