@@ -28,6 +28,14 @@ type LogEntry struct {
 	Limited   bool     `json:"limited,omitempty"` // refused with 429 by the rate limiter
 	Error     string   `json:"error,omitempty"`   // why the upstream failed, or what the client did (499, 400)
 
+	// Source is "" for a request the edge handled and "app" for a line
+	// the service's own process wrote (services rampart runs: their
+	// stdout and stderr are captured into the same log). An app line has
+	// Time, Service, Stream and Message only.
+	Source  string `json:"source,omitempty"`
+	Stream  string `json:"stream,omitempty"` // stdout or stderr
+	Message string `json:"message,omitempty"`
+
 	// ServiceID is the ID of the service that answered; 0 when unknown.
 	// A service's name can pass to a new service while requests of the
 	// old one still run, so an entry is shown as a service's only when

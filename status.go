@@ -36,6 +36,9 @@ const (
 	// ConditionRouting: the edge's routing table (upstreams, rate limiter,
 	// output cache, host names).
 	ConditionRouting = "routing"
+	// ConditionRuntime: the runtime that runs the service (exec,
+	// compose): not OK while it crash-loops or cannot start.
+	ConditionRuntime = "runtime"
 )
 
 // Condition is one reconciler's report on one object.

@@ -154,6 +154,39 @@ type Config struct {
 		// <data>/secret.key.
 		KeyFile string `yaml:"key_file"`
 	} `yaml:"secrets"`
+	// Services is how rampart keeps the services it runs (exec, compose)
+	// and how long a deleted service can be restored.
+	Services struct {
+		// Dir holds a directory per service: its data directory (what
+		// backups copy) and its runtime's files. Empty: <data>/services.
+		Dir string `yaml:"dir"`
+		// DeleteGrace is how long a deleted service can be restored
+		// before the purge; default 168h (the seed's 7 days).
+		DeleteGrace time.Duration `yaml:"delete_grace"`
+	} `yaml:"services"`
+	// Backups is where services' backups are kept and how often they are
+	// taken: a local directory by default, or S3-compatible object storage.
+	Backups struct {
+		// Dir is the local backup store; empty: <data>/backups. Not used
+		// when s3.endpoint is set.
+		Dir string `yaml:"dir"`
+		// Interval is how often each service is backed up (default 24h);
+		// Keep how many of these scheduled backups each keeps (default 7).
+		Interval time.Duration `yaml:"interval"`
+		Keep     int           `yaml:"keep"`
+		S3       struct {
+			Endpoint      string `yaml:"endpoint"` // host[:port]
+			Bucket        string `yaml:"bucket"`
+			Prefix        string `yaml:"prefix"`
+			Region        string `yaml:"region"`
+			AccessKey     string `yaml:"access_key"`
+			SecretKey     string `yaml:"secret_key"`
+			SecretKeyFile string `yaml:"secret_key_file"`
+			// Insecure talks plain HTTP to the endpoint (a server on the
+			// same host or private network); HTTPS otherwise.
+			Insecure bool `yaml:"insecure"`
+		} `yaml:"s3"`
+	} `yaml:"backups"`
 	Log struct {
 		Level     string `yaml:"level"`
 		Format    string `yaml:"format"`
@@ -196,6 +229,9 @@ func Default() Config {
 	c.Limits.TransferWindow = connguard.DefaultWindow
 	c.Limits.TransferMinBytes = connguard.DefaultMinBytes
 	c.SSH.User = "root"
+	c.Services.DeleteGrace = 7 * 24 * time.Hour
+	c.Backups.Interval = 24 * time.Hour
+	c.Backups.Keep = 7
 	c.Log.Level = "info"
 	c.Log.Format = "text"
 	c.Log.AccessLog = true
@@ -280,6 +316,25 @@ func (c *Config) Validate() error {
 		}
 	} else if c.Mail.SMTP.Username != "" || c.Mail.SMTP.Password != "" || c.Mail.SMTP.PasswordFile != "" {
 		return fmt.Errorf("mail.smtp.host: the SMTP login is set but no server: set mail.smtp.host, or leave mail.smtp out (mail then goes to the log)")
+	}
+	if c.Services.DeleteGrace < 0 || c.Backups.Interval < 0 || c.Backups.Keep < 0 {
+		return fmt.Errorf("services.delete_grace, backups.interval and backups.keep must not be negative")
+	}
+	if c.Services.DeleteGrace != 0 && c.Services.DeleteGrace < time.Minute {
+		return fmt.Errorf("services.delete_grace: %s is too short to undo a mistaken delete: use at least 1m (the default is 168h)", c.Services.DeleteGrace)
+	}
+	if c.Backups.Interval != 0 && c.Backups.Interval < time.Minute {
+		return fmt.Errorf("backups.interval: %s is shorter than a minute: use e.g. 24h", c.Backups.Interval)
+	}
+	if s3 := c.Backups.S3; s3.Endpoint != "" || s3.Bucket != "" {
+		switch {
+		case s3.Endpoint == "" || s3.Bucket == "":
+			return fmt.Errorf("backups.s3: give both endpoint (host[:port]) and bucket")
+		case strings.Contains(s3.Endpoint, "://"):
+			return fmt.Errorf("backups.s3.endpoint: give host[:port] without a scheme (%q); set insecure: true for plain HTTP", s3.Endpoint)
+		case s3.AccessKey == "" || (s3.SecretKey == "" && s3.SecretKeyFile == ""):
+			return fmt.Errorf("backups.s3: access_key and secret_key (or secret_key_file) are required")
+		}
 	}
 	if err := validateUserName(c.SSH.User); err != nil {
 		return fmt.Errorf("ssh.user: %v", err)

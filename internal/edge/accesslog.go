@@ -28,7 +28,18 @@ type LogEntry struct {
 	Cache     string // the output cache's X-Cache: HIT, MISS, BYPASS or STALE; "" when it had no say
 	Limited   bool   // answered 429 by the service's rate limiter
 	Error     string // why the upstream failed, or what the client did (499, 400), for the operator; "" if nothing went wrong
+
+	// Source is "" for a request the edge handled, SourceApp for a line
+	// the service's own process wrote (its runtime captures stdout and
+	// stderr into the same log, so that both read side by side); such an
+	// entry has only Time, Service, ServiceID, Stream and Message.
+	Source  string
+	Stream  string // "stdout" or "stderr"
+	Message string // the line, without its newline
 }
+
+// SourceApp marks a log entry written by the service's own process.
+const SourceApp = "app"
 
 // maxLogHost bounds the Host of an unknown site in a log entry; a routed
 // host is at most 253 characters anyway.

@@ -36,6 +36,8 @@ import (
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
 	"github.com/rampart-dev/rampart/internal/edge/realip"
 	"github.com/rampart-dev/rampart/internal/egress"
+	"github.com/rampart-dev/rampart/internal/lifecycle"
+	"github.com/rampart-dev/rampart/internal/runtime"
 	"github.com/rampart-dev/rampart/internal/server/dataplane"
 	"github.com/rampart-dev/rampart/internal/store"
 	_ "github.com/rampart-dev/rampart/internal/store/sqlite" // the default store
@@ -65,6 +67,11 @@ type Server struct {
 	domains *agent.Domains
 	// firewall keeps the node's nftables table equal to its rules.
 	firewall *agent.Firewall
+	// lifecycle keeps services' data: backups, delete, restore, purge.
+	lifecycle    *lifecycle.Manager
+	backupsWhere string
+	// supervisor runs the services rampart runs (exec, compose).
+	supervisor *runtime.Supervisor
 	// reconcilers are run by loop, each on its own; a new one is one
 	// more entry in the list New makes.
 	loop        *agent.Loop
@@ -156,7 +163,17 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		}
 		s.domains.Own = []certs.Domain{{Name: cfg.Admin.Domain, Mode: mode}}
 	}
-	s.app = app.New(db, app.Options{Logger: log, Mailer: mail, Secrets: secrets, Issuer: cfg.Admin.Domain, AdminDomain: cfg.Admin.Domain, PublicURL: publicURL(cfg),
+	backups, backupsWhere, err := newBackupStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.lifecycle = &lifecycle.Manager{Store: db, Backups: backups, Root: servicesDir(cfg), Log: log.With("log", "lifecycle"),
+		Interval: cfg.Backups.Interval, Keep: cfg.Backups.Keep, Failpoint: failpointFromEnv(log)}
+	s.backupsWhere = backupsWhere
+	var runtimes *agent.Runtimes
+	s.supervisor, runtimes = newRuntimes(db, s.lifecycle, s.logs, log)
+	s.lifecycle.Runner = supervisorRunner{s.supervisor}
+	s.app = app.New(db, app.Options{Logger: log, Mailer: mail, Secrets: secrets, Lifecycle: s.lifecycle, DeleteGrace: cfg.Services.DeleteGrace, Issuer: cfg.Admin.Domain, AdminDomain: cfg.Admin.Domain, PublicURL: publicURL(cfg),
 		PlatformDomain: cfg.Platform.Domain, Quotas: cfg.LimitsQuotas(), Upstreams: upstreams,
 		Cache: edgeCache{s.edge}, DNS: s.domains, Logs: dataplane.Logs(s.logs), CheckKeyPair: dataplane.CheckKeyPair,
 		Firewall: firewallOptions(cfg),
@@ -167,7 +184,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.routes = &agent.Routes{Store: db, Edge: edgeRoutes{s.edge, s.logs}, PlatformDomain: cfg.Platform.Domain, Upstreams: upstreams, Log: log}
 	s.loop = &agent.Loop{Store: db, Metrics: reg, Log: log}
 	s.firewall = newFirewallReconciler(cfg, db, s.app, log)
-	s.reconcilers = []agent.Reconciler{s.routes, s.domains, s.firewall}
+	s.reconcilers = []agent.Reconciler{s.routes, s.domains, s.firewall, runtimes}
 	// Every listener is guarded against slow and greedy clients.
 	edgeGuard, adminGuard, err := newGuards(cfg, clientIP.Trusted, reg, log)
 	if err != nil {
@@ -359,6 +376,7 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { s.loop.RunAll(bg, s.reconcilers) })
 	wg.Go(func() { s.pruneSessions(bg) })
+	wg.Go(func() { s.lifecycle.Run(bg, time.Minute) })
 
 	errc := make(chan error, 3)
 	serve := func(name string, srv *http.Server, ln net.Listener) {
@@ -432,6 +450,11 @@ func (s *Server) Run(ctx context.Context) error {
 	swg.Wait()
 	stopBG()
 	wg.Wait()
+	// The processes rampart runs stop with it (gracefully); compose
+	// projects stay with Docker and are found again at the next start.
+	if cerr := s.supervisor.Close(sctx); cerr != nil {
+		s.log.Warn("stopping the services rampart runs", "err", cerr)
+	}
 	if shutdownErr := errors.Join(errs...); err == nil && shutdownErr != nil {
 		err = fmt.Errorf("graceful shutdown: %w", shutdownErr)
 	}

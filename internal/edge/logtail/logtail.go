@@ -60,6 +60,7 @@ const (
 	maxPath      = 1024
 	maxRequestID = 64 // the edge accepts no longer ones
 	maxError     = 512
+	maxMessage   = 4096 // runtime.MaxLogLine
 )
 
 // readChunk is how many entries a reader copies out per hold of a ring's
@@ -140,9 +141,11 @@ type slot struct {
 	id       string // the service's ID, from the routing table too
 	cache    string // one of the edge's constants
 	limited  bool
-	// text holds host, method, path, request ID and error, in that order;
-	// ends[i] is where the i-th ends.
-	ends [5]uint16
+	source   string // "" or edge.SourceApp
+	stream   string // "", "stdout" or "stderr"
+	// text holds host, method, path, request ID, error and message, in
+	// that order; ends[i] is where the i-th ends.
+	ends [6]uint16
 	text []byte
 }
 
@@ -150,11 +153,21 @@ func (s *slot) fill(e *edge.LogEntry) {
 	s.at, s.dur, s.bytes, s.status = e.Time, e.Duration, e.Bytes, e.Status
 	s.clientIP, s.upstream, s.cache, s.limited = e.ClientIP, e.Upstream, e.Cache, e.Limited
 	s.id = e.ServiceID
+	s.source, s.stream = e.Source, "" // constants only: not request memory
+	switch e.Stream {
+	case "stdout":
+		s.stream = "stdout"
+	case "stderr":
+		s.stream = "stderr"
+	}
+	if e.Source != "" {
+		s.source = edge.SourceApp
+	}
 	t := s.text[:0]
 	for i, f := range [...]struct {
 		s   string
 		max int
-	}{{e.Host, maxHost}, {e.Method, maxMethod}, {e.Path, maxPath}, {e.RequestID, maxRequestID}, {e.Error, maxError}} {
+	}{{e.Host, maxHost}, {e.Method, maxMethod}, {e.Path, maxPath}, {e.RequestID, maxRequestID}, {e.Error, maxError}, {e.Message, maxMessage}} {
 		t = appendCut(t, f.s, f.max)
 		s.ends[i] = uint16(len(t))
 	}
@@ -201,6 +214,9 @@ func (s *slot) entry(service string) edge.LogEntry {
 		Cache:     s.cache,
 		Limited:   s.limited,
 		Error:     field(4),
+		Source:    s.source,
+		Stream:    s.stream,
+		Message:   field(5),
 	}
 }
 

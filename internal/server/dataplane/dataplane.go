@@ -76,6 +76,7 @@ func logEntries(es []edge.LogEntry) []rampart.LogEntry {
 			Time: e.Time, Service: e.Service, Host: e.Host, Method: e.Method, Path: e.Path,
 			Status: e.Status, Bytes: e.Bytes, Duration: rampart.Duration(e.Duration),
 			Upstream: e.Upstream, RequestID: e.RequestID, Cache: e.Cache, Limited: e.Limited, Error: e.Error,
+			Source: e.Source, Stream: e.Stream, Message: e.Message,
 		}
 		if e.ClientIP.IsValid() {
 			out[i].ClientIP = e.ClientIP.String()
