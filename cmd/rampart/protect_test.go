@@ -48,13 +48,19 @@ func TestServiceProtect(t *testing.T) {
 	}
 	// Delete fails with the server's message, for an admin too.
 	for _, tok := range []string{member, admin} {
-		code, out, errOut := as(tok, "service", "delete", "shop")
-		if code != 1 || out != "" || !strings.Contains(errOut, "shop has termination protection on: turn it off first (rampart service protect shop off") {
-			t.Errorf("delete of a protected service: exit %d, stdout %q, stderr %q", code, out, errOut)
+		for _, action := range [][]string{{"delete"}, {"stop"}, {"kill"}, {"restart"}, {"reset"}, {"set-version", "shop", "2"}} {
+			args := append([]string{"service"}, action...)
+			if len(action) == 1 {
+				args = append(args, "shop")
+			}
+			code, out, errOut := as(tok, args...)
+			if code != 1 || out != "" || !strings.Contains(errOut, "shop has termination protection on: turn it off first (rampart service protect shop off") {
+				t.Errorf("%s of a protected service: exit %d, stdout %q, stderr %q", action[0], code, out, errOut)
+			}
 		}
 	}
 
-	if code, out, errOut := as(member, "service", "protect", "shop", "off"); code != 0 || !strings.Contains(out, "Termination protection is off for shop: it can be deleted.") {
+	if code, out, errOut := as(member, "service", "protect", "shop", "off"); code != 0 || !strings.Contains(out, "Termination protection is off for shop: it can be deleted") {
 		t.Fatalf("protect off: exit %d, %q %q", code, out, errOut)
 	}
 	if code, out, errOut := as(member, "service", "delete", "shop"); code != 0 || !strings.Contains(out, "Deleted service shop.") {

@@ -16,22 +16,36 @@ func newServiceCmd(cf *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "service",
 		Aliases: []string{"services", "svc"},
-		Short:   "Create, list, show, update, protect and delete services",
+		Short:   "Create, list, show, update, run, protect, delete and restore services",
 	}
-	cmd.AddCommand(newServiceCreateCmd(cf), newServiceListCmd(cf), newServiceShowCmd(cf), newServiceUpdateCmd(cf), newServiceProtectCmd(cf), newServiceDeleteCmd(cf))
+	cmd.AddCommand(newServiceCreateCmd(cf), newServiceListCmd(cf), newServiceShowCmd(cf), newServiceUpdateCmd(cf), newServiceProtectCmd(cf), newServiceDeleteCmd(cf),
+		newServiceRestoreCmd(cf), newServiceSetVersionCmd(cf))
+	for _, action := range []string{"start", "stop", "kill", "restart", "reset"} {
+		cmd.AddCommand(newServiceActionCmd(cf, action))
+	}
 	return cmd
 }
 
 func newServiceCreateCmd(cf *clientFlags) *cobra.Command {
 	var in rampart.ServiceInput
 	cmd := &cobra.Command{
-		Use:   "create NAME --upstream URL [--upstream URL…]",
+		Use:   "create NAME (--upstream URL… | --runtime exec|compose …)",
 		Short: "Create a service and route <NAME>.<platform domain> to its upstream",
 		Long: `Create a service. The edge starts routing <NAME>.<platform domain> to the
-upstream at once. NAME is a DNS label: a-z, 0-9 and '-', at most 63 characters.`,
-		Example: `  rampart service create blog --upstream http://127.0.0.1:3000`,
-		Args:    exactArgs("NAME"),
+upstream at once. NAME is a DNS label: a-z, 0-9 and '-', at most 63 characters.
+
+By default the application runs elsewhere (runtime proxy) and --upstream
+says where. An admin can have rampart run it instead: --runtime exec runs
+--command (supervised: restarted with backoff when it crashes, its output
+in rampart logs), --runtime compose runs a docker compose project from
+--compose-file. The edge then proxies to 127.0.0.1:--port.`,
+		Example: `  rampart service create blog --upstream http://127.0.0.1:3000
+  rampart service create api --runtime exec --command '/opt/api/${VERSION}/server' --version 1.4.2 --port 8081
+  rampart service create shop --runtime compose --compose-file docker-compose.yml --version 2.1 --port 8082`,
+		Args: exactArgs("NAME"),
 	}
+	var rt runtimeFlags
+	rt.add(cmd)
 	cmd.Flags().StringArrayVar(&in.Upstreams, "upstream", nil, "upstream base URL, e.g. http://127.0.0.1:3000 (repeat for several; required)")
 	cmd.Flags().StringVar(&in.Owner, "owner", "", "owner's email (admins only; default: you)")
 	var allowPrivate bool
@@ -40,8 +54,15 @@ upstream at once. NAME is a DNS label: a-z, 0-9 and '-', at most 63 characters.`
 		if cmd.Flags().Changed("allow-private-upstreams") {
 			in.AllowPrivateUpstreams = &allowPrivate
 		}
-		if len(in.Upstreams) == 0 {
-			return usageError{fmt.Errorf("--upstream is required, e.g. --upstream http://127.0.0.1:3000")}
+		if rt.changed(cmd) {
+			r, err := rt.runtime(cmd, rampart.Runtime{})
+			if err != nil {
+				return err
+			}
+			in.Runtime = r
+		}
+		if len(in.Upstreams) == 0 && (in.Runtime == nil || !in.Runtime.Runs()) {
+			return usageError{fmt.Errorf("--upstream is required, e.g. --upstream http://127.0.0.1:3000 (or have rampart run it: --runtime exec --command … --port …)")}
 		}
 		cl, err := cf.client()
 		if err != nil {
@@ -84,7 +105,11 @@ func newServiceListCmd(cf *clientFlags) *cobra.Command {
 				}
 				rows := make([][]string, 0, len(svcs))
 				for _, s := range svcs {
-					rows = append(rows, []string{s.Name, string(s.State), s.Hostname, strings.Join(s.Upstreams, ","), s.Owner})
+					state := string(s.State)
+					if s.State == rampart.StateDeleted && s.PurgeAfter != nil {
+						state += " (restorable until " + s.PurgeAfter.Local().Format("2006-01-02 15:04") + ")"
+					}
+					rows = append(rows, []string{s.Name, state, s.Hostname, strings.Join(s.Upstreams, ","), s.Owner})
 				}
 				table(w, []string{"NAME", "STATE", "HOSTNAME", "UPSTREAMS", "OWNER"}, rows)
 			})
@@ -93,6 +118,10 @@ func newServiceListCmd(cf *clientFlags) *cobra.Command {
 }
 
 func printService(w io.Writer, s *rampart.ServiceView) {
+	if s.State == rampart.StateDeleted && s.PurgeAfter != nil {
+		fmt.Fprintf(w, "Deleted on %s: restorable until %s with `rampart service restore %s`; purged for good after that.\n\n",
+			s.DeletedAt.Local().Format("2006-01-02 15:04"), s.PurgeAfter.Local().Format("2006-01-02 15:04"), s.Name)
+	}
 	table(w, nil, [][]string{
 		{"Name:", s.Name},
 		{"State:", string(s.State)},
@@ -103,6 +132,8 @@ func printService(w io.Writer, s *rampart.ServiceView) {
 		{"Owner:", s.Owner},
 		{"Private upstreams:", privateSummary(s)},
 		{"Termination protection:", protectionSummary(s)},
+		{"Runtime:", runtimeSummary(s)},
+		{"Running:", runSummary(s)},
 		{"Environment:", envSummary(s)},
 		{"Created:", s.CreatedAt.Local().Format(time.RFC3339)},
 		{"Updated:", s.UpdatedAt.Local().Format(time.RFC3339)},
@@ -139,6 +170,57 @@ const allowPrivateHelp = "let the upstreams be where members may not point servi
 
 // privateSummary says whether the service may use upstreams outside the
 // operator's networks.
+func runtimeSummary(s *rampart.ServiceView) string {
+	rt := s.Runtime
+	switch rt.Kind {
+	case rampart.RuntimeExec:
+		cmd := strings.Join(append([]string{rt.Command}, rt.Args...), " ")
+		return fmt.Sprintf("exec, version %s: %s (port %d)", orDash(rt.Version), cmd, rt.Port)
+	case rampart.RuntimeCompose:
+		return fmt.Sprintf("compose, version %s (port %d)", orDash(rt.Version), rt.Port)
+	}
+	return "proxy (the application runs elsewhere)"
+}
+
+// runSummary is what the runtime last saw: "running since …", the crash
+// loop, or why it failed.
+func runSummary(s *rampart.ServiceView) string {
+	r := s.Run
+	if !s.Runtime.Runs() {
+		return "-"
+	}
+	if r == nil {
+		return "not reported yet"
+	}
+	since := r.Since.Local().Format("2006-01-02 15:04:05")
+	switch r.State {
+	case "running":
+		if r.PID > 0 {
+			return fmt.Sprintf("running since %s (pid %d)", since, r.PID)
+		}
+		return "running since " + since
+	case "crash-looping":
+		msg := fmt.Sprintf("crash-looping: %s, %d restarts", r.LastExit, r.Restarts)
+		if !r.NextStart.IsZero() {
+			msg += ", next try at " + r.NextStart.Local().Format("15:04:05")
+		}
+		return msg
+	case "failed":
+		return "failed: " + r.Message
+	}
+	if r.LastExit != "" {
+		return fmt.Sprintf("%s since %s (last exit: %s)", r.State, since, r.LastExit)
+	}
+	return r.State + " since " + since
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
 func privateSummary(s *rampart.ServiceView) string {
 	if s.AllowPrivateUpstreams {
 		return "allowed by an admin (loopback, link-local and other networks members may not use)"
@@ -189,11 +271,13 @@ func newServiceUpdateCmd(cf *clientFlags) *cobra.Command {
 		state string
 	)
 	cmd := &cobra.Command{
-		Use:     "update NAME [--upstream URL…] [--state active|stopped] [--allow-private-upstreams]",
-		Short:   "Change a service's upstreams or state",
-		Example: "  rampart service update blog --upstream http://127.0.0.1:3001\n  rampart service update blog --state stopped\n  rampart service update blog --allow-private-upstreams=false",
+		Use:     "update NAME [--upstream URL…] [--state active|stopped] [--allow-private-upstreams] [runtime flags]",
+		Short:   "Change a service's upstreams, state or runtime",
+		Example: "  rampart service update blog --upstream http://127.0.0.1:3001\n  rampart service update blog --state stopped\n  rampart service update blog --allow-private-upstreams=false\n  rampart service update shop --compose-file docker-compose.yml",
 		Args:    exactArgs("NAME"),
 	}
+	var rt runtimeFlags
+	rt.add(cmd)
 	cmd.Flags().StringArrayVar(&ups, "upstream", nil, "new upstream base URL (repeat for several; replaces the list)")
 	cmd.Flags().StringVar(&state, "state", "", "active (routed) or stopped (the edge answers 503)")
 	var allowPrivate bool
@@ -210,12 +294,21 @@ func newServiceUpdateCmd(cf *clientFlags) *cobra.Command {
 			st := rampart.ServiceState(state)
 			up.State = &st
 		}
-		if up.Upstreams == nil && up.State == nil && up.AllowPrivateUpstreams == nil {
-			return usageError{fmt.Errorf("nothing to change: give --upstream, --state or --allow-private-upstreams")}
+		if up.Upstreams == nil && up.State == nil && up.AllowPrivateUpstreams == nil && !rt.changed(cmd) {
+			return usageError{fmt.Errorf("nothing to change: give --upstream, --state, --allow-private-upstreams or runtime flags (--runtime, --command, --compose-file, --port…)")}
 		}
 		cl, err := cf.client()
 		if err != nil {
 			return err
+		}
+		if rt.changed(cmd) {
+			cur, err := cl.GetService(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if up.Runtime, err = rt.runtime(cmd, cur.Runtime); err != nil {
+				return err
+			}
 		}
 		s, err := cl.UpdateService(cmd.Context(), args[0], up)
 		if err != nil {
@@ -231,10 +324,10 @@ func newServiceProtectCmd(cf *clientFlags) *cobra.Command {
 		Use:   "protect NAME on|off",
 		Short: "Turn a service's termination protection on or off",
 		Long: `Turn a service's termination protection on or off. While it is on,
-rampart refuses to delete the service (and, once services run under
-rampart, to stop, kill, restart, reset or change the version of it),
-whoever asks and however. The owner or an admin can turn it on and off;
-each change is in the audit log.`,
+rampart refuses to delete, stop, kill, restart, reset or change the
+version of the service, whoever asks and however; saving its environment
+stays allowed. The owner or an admin can turn it on and off; each change
+is in the audit log.`,
 		Example: "  rampart service protect blog on\n  rampart service protect blog off",
 		Args:    exactArgs("NAME", "on|off"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -256,9 +349,9 @@ each change is in the audit log.`,
 			}
 			return output(cmd, s, func(w io.Writer) {
 				if s.TerminationProtection {
-					fmt.Fprintf(w, "Termination protection is on for %s: it cannot be deleted until you turn it off (rampart service protect %s off).\n", s.Name, s.Name)
+					fmt.Fprintf(w, "Termination protection is on for %s: it cannot be deleted, stopped, killed, restarted, reset or moved to another version until you turn it off (rampart service protect %s off).\n", s.Name, s.Name)
 				} else {
-					fmt.Fprintf(w, "Termination protection is off for %s: it can be deleted.\n", s.Name)
+					fmt.Fprintf(w, "Termination protection is off for %s: it can be deleted, stopped, killed, restarted, reset and moved to another version.\n", s.Name)
 				}
 			})
 		},
@@ -269,8 +362,15 @@ func newServiceDeleteCmd(cf *clientFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:     "delete NAME",
 		Aliases: []string{"rm"},
-		Short:   "Delete a service; the edge stops routing it at once (refused while termination protection is on)",
-		Args:    exactArgs("NAME"),
+		Short:   "Delete a service after a final backup; restorable for 7 days (refused while termination protection is on)",
+		Long: `Delete a service. rampart takes a final backup of its data and
+configuration, stops it, and the edge stops routing it at once. For the
+grace period (7 days by default) the service, its name and its domains stay
+reserved: rampart service restore NAME brings it back with its data. After
+it, the purge removes the service and its backups for good.
+
+Refused while the service's termination protection is on.`,
+		Args: exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cl, err := cf.client()
 			if err != nil {
@@ -279,8 +379,15 @@ func newServiceDeleteCmd(cf *clientFlags) *cobra.Command {
 			if err := cl.DeleteService(cmd.Context(), args[0]); err != nil {
 				return err
 			}
-			return output(cmd, map[string]string{"deleted": args[0]}, func(w io.Writer) {
-				fmt.Fprintf(w, "Deleted service %s.\n", args[0])
+			s, err := cl.GetService(cmd.Context(), args[0])
+			if err != nil || s.PurgeAfter == nil {
+				return output(cmd, map[string]string{"deleted": args[0]}, func(w io.Writer) {
+					fmt.Fprintf(w, "Deleted service %s.\n", args[0])
+				})
+			}
+			return output(cmd, s, func(w io.Writer) {
+				fmt.Fprintf(w, "Deleted service %s. Restore it until %s with: rampart service restore %s\n",
+					s.Name, s.PurgeAfter.Local().Format("2006-01-02 15:04"), s.Name)
 			})
 		},
 	}
