@@ -126,6 +126,14 @@ var actionHelp = map[string]struct{ short, done string }{
 	"reset":   {"Reset a service (reinstall): back up its data, then start it afresh with an empty data directory", "Reset %s: its data was backed up first (see `rampart backup list %s`), and it starts afresh."},
 }
 
+// seedWords are the seed's names of the actions, accepted as aliases.
+var seedWords = map[string][]string{
+	"stop":    {"shutdown", "shut-down"},
+	"kill":    {"poweroff", "power-off"},
+	"restart": {"reboot"},
+	"reset":   {"reinstall"},
+}
+
 func newServiceActionCmd(cf *clientFlags, action string) *cobra.Command {
 	h := actionHelp[action]
 	long := h.short + "."
@@ -137,6 +145,7 @@ func newServiceActionCmd(cf *clientFlags, action string) *cobra.Command {
 	}
 	return &cobra.Command{
 		Use:     action + " NAME",
+		Aliases: seedWords[action],
 		Short:   h.short,
 		Long:    long,
 		Example: "  rampart service " + action + " blog",

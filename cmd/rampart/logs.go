@@ -19,12 +19,16 @@ func newLogsCmd(cf *clientFlags) *cobra.Command {
 	var q client.LogsQuery
 	cmd := &cobra.Command{
 		Use:   "logs [--service NAME] [-n N] [-f]",
-		Short: "Show the edge's recent requests; -f follows new ones until Ctrl+C",
+		Short: "Show the edge's recent requests and the output of services rampart runs; -f follows",
 		Long: `Print the most recent requests the edge handled, one line each: time (UTC),
 service, method, path, status, response size, duration, client IP, what the
 output cache did, and why a request went wrong when it did (the upstream's
 error, "rate-limited" for a 429). With -f, keep printing new requests as they
 finish until Ctrl+C.
+
+For a service rampart runs (runtime exec or compose), what its process
+writes is in the same log, a line each, marked stdout or stderr where a
+request has its method.
 
 Admins see every service and requests for hosts that no service has; members
 see their own services. The edge keeps the last 1,000 requests of each
@@ -91,6 +95,13 @@ func (p *linePrinter) print(w io.Writer, e *rampart.LogEntry) {
 		service = "-"
 	}
 	p.service = max(p.service, len(service))
+	if e.Source == "app" {
+		// A line the service's own process wrote: marked by its stream
+		// where a request has its method, then the text (escaped: the
+		// service wrote it, and a terminal must not act on it).
+		fmt.Fprintf(w, "%s  %-*s  %-6s  %s\n", e.Time.UTC().Format(time.RFC3339), p.service, service, e.Stream, printable(e.Message))
+		return
+	}
 	cache := e.Cache
 	if cache == "" {
 		cache = "-"

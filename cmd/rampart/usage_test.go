@@ -60,7 +60,7 @@ func TestUnknownSubcommandSuggests(t *testing.T) {
 		want string
 	}{
 		{[]string{"service", "lst"}, "Did you mean this?\n\tlist"},
-		{[]string{"service", "reboot", "blog"}, `unknown command "reboot" for "rampart service"`},
+		{[]string{"service", "resurrect", "blog"}, `unknown command "resurrect" for "rampart service"`},
 		{[]string{"servce", "list"}, "Did you mean this?\n\tserve\n\tservice"},
 	} {
 		code, _, stderr := runArgs(t, c.args...)
