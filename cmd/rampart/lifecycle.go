@@ -219,6 +219,38 @@ current data is backed up first (pre-restore).`,
 	return cmd
 }
 
+func newServicePurgeCmd(cf *clientFlags) *cobra.Command {
+	var yes bool
+	cmd := &cobra.Command{
+		Use:   "purge NAME --yes",
+		Short: "Remove a deleted service for good now, with its backups (admins; cannot be undone)",
+		Long: `Remove a deleted service for good before its grace period ends: its
+backups, its data and its record. Its name and domains become free. The
+purge does this by itself when the grace period ends; this is for an admin
+who must free the name or the disk sooner. Only for deleted services, and
+it cannot be undone: say --yes.`,
+		Example: "  rampart service purge blog --yes",
+		Args:    exactArgs("NAME"),
+	}
+	cmd.Flags().BoolVar(&yes, "yes", false, "confirm that the service and its backups are to be removed for good")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if !yes {
+			return usageError{fmt.Errorf("purging %s removes it and its backups for good: say --yes to confirm", args[0])}
+		}
+		cl, err := cf.client()
+		if err != nil {
+			return err
+		}
+		if err := cl.PurgeService(cmd.Context(), args[0]); err != nil {
+			return err
+		}
+		return output(cmd, map[string]string{"purged": args[0]}, func(w io.Writer) {
+			fmt.Fprintf(w, "Purged %s: it and its backups are gone, and its name is free.\n", args[0])
+		})
+	}
+	return cmd
+}
+
 func restore(cmd *cobra.Command, cf *clientFlags, name string, id int64) error {
 	cl, err := cf.client()
 	if err != nil {

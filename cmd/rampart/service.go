@@ -19,7 +19,7 @@ func newServiceCmd(cf *clientFlags) *cobra.Command {
 		Short:   "Create, list, show, update, run, protect, delete and restore services",
 	}
 	cmd.AddCommand(newServiceCreateCmd(cf), newServiceListCmd(cf), newServiceShowCmd(cf), newServiceUpdateCmd(cf), newServiceProtectCmd(cf), newServiceDeleteCmd(cf),
-		newServiceRestoreCmd(cf), newServiceSetVersionCmd(cf))
+		newServiceRestoreCmd(cf), newServiceSetVersionCmd(cf), newServicePurgeCmd(cf))
 	for _, action := range []string{"start", "stop", "kill", "restart", "reset"} {
 		cmd.AddCommand(newServiceActionCmd(cf, action))
 	}

@@ -117,3 +117,11 @@ func (s *server) downloadBackup(w http.ResponseWriter, r *http.Request, actor ap
 	_, _ = io.Copy(w, rc)
 	return nil
 }
+
+func (s *server) purgeService(w http.ResponseWriter, r *http.Request, actor app.Actor) error {
+	if err := s.app.Services.Purge(r.Context(), actor, r.PathValue("name")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -219,7 +219,7 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 				}
 				backupID = strconv.FormatInt(b.ID, 10)
 			}
-			if strings.HasSuffix(key, "/restore") {
+			if strings.HasSuffix(key, "/restore") || strings.HasSuffix(key, "{name}/purge") {
 				if err := e.app.Services.Delete(context.Background(), app.OperatorActor(), "web"); err != nil {
 					t.Fatal(err)
 				}

@@ -37,6 +37,34 @@ type Lifecycle interface {
 	Kill(ctx context.Context, svc *rampart.Service) error
 	// Open reads a backup's archive, for a download.
 	Open(ctx context.Context, b *rampart.Backup) (io.ReadCloser, error)
+	// PurgeNow removes a deleted service's backups, data and record at
+	// once, with an audit event, as the purge after the grace period does.
+	PurgeNow(ctx context.Context, svc *rampart.Service, by rampart.AuditEvent) error
+}
+
+// Purge removes a deleted service for good before its grace period ends:
+// its backups, its data and its record; its name becomes free. Only an
+// admin may, and only for a deleted service: it cannot be undone.
+func (s *Services) Purge(ctx context.Context, actor Actor, name string) error {
+	if err := actor.requireAdmin(); err != nil {
+		return err
+	}
+	svc, err := s.visibleService(ctx, s.store, actor, name)
+	if err != nil {
+		return err
+	}
+	if svc.State != rampart.StateDeleted {
+		return rampart.Errorf(rampart.ECONFLICT, "service %q is not deleted: only a deleted service can be purged (delete it first, which takes a final backup)", name)
+	}
+	if s.opts.Lifecycle != nil {
+		return s.opts.Lifecycle.PurgeNow(ctx, svc, rampart.AuditEvent{ActorID: actor.id(), Actor: actor.name(), IP: actor.IP})
+	}
+	return s.store.InTx(ctx, func(st store.Store) error {
+		if err := st.DeleteService(ctx, svc.ID); err != nil {
+			return err
+		}
+		return s.audit(ctx, st, actor, "service.purge", svc, "before the end of the grace period")
+	})
 }
 
 // Start starts a stopped service: routed again, and run again when

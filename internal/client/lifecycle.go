@@ -117,3 +117,12 @@ func (c *Client) DownloadBackup(ctx context.Context, name string, id int64, w io
 	}
 	return n, resp.Header.Get("X-Rampart-SHA256"), nil
 }
+
+// PurgeService removes a deleted service for good (admins).
+func (c *Client) PurgeService(ctx context.Context, name string) error {
+	p, err := servicePath(name)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, p+"/purge", nil, nil)
+}

@@ -62,7 +62,7 @@ func (m *Manager) Purge(ctx context.Context) (int, error) {
 		if svc.State != rampart.StateDeleted || svc.PurgeAfter == nil || now.Before(*svc.PurgeAfter) {
 			continue
 		}
-		if err := m.purge(ctx, svc); err != nil {
+		if err := m.purge(ctx, svc, rampart.AuditEvent{Actor: "system"}); err != nil {
 			return n, fmt.Errorf("purge %s: %w", svc.Name, err)
 		}
 		n++
@@ -70,7 +70,18 @@ func (m *Manager) Purge(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-func (m *Manager) purge(ctx context.Context, svc *rampart.Service) error {
+// PurgeNow purges one deleted service before its grace period ends (an
+// admin's decision: see app.Services.Purge), as the purge job would.
+// The audit event names by (the admin).
+func (m *Manager) PurgeNow(ctx context.Context, svc *rampart.Service, by rampart.AuditEvent) error {
+	if svc.State != rampart.StateDeleted {
+		return fmt.Errorf("service %s is not deleted", svc.Name)
+	}
+	by.Detail = "before the end of the grace period"
+	return m.purge(ctx, svc, by)
+}
+
+func (m *Manager) purge(ctx context.Context, svc *rampart.Service, by rampart.AuditEvent) error {
 	defer m.lock(svc.ID)()
 	backups, err := m.Store.ListBackups(ctx, svc.ID)
 	if err != nil {
@@ -109,11 +120,10 @@ func (m *Manager) purge(ctx context.Context, svc *rampart.Service) error {
 		if err := st.DeleteService(ctx, svc.ID); err != nil {
 			return err
 		}
-		return st.AddAudit(ctx, &rampart.AuditEvent{
-			At: m.now(), Actor: "system", Action: "service.purge",
-			Service: svc.Name, ServiceID: svc.ID, OwnerID: svc.OwnerID,
-			Detail: fmt.Sprintf("deleted_at=%s backups=%d", svc.DeletedAt.UTC().Format(time.RFC3339), len(backups)),
-		})
+		e := by
+		e.At, e.Action, e.Service, e.ServiceID, e.OwnerID = m.now(), "service.purge", svc.Name, svc.ID, svc.OwnerID
+		e.Detail = strings.TrimSpace(fmt.Sprintf("deleted_at=%s backups=%d %s", svc.DeletedAt.UTC().Format(time.RFC3339), len(backups), by.Detail))
+		return st.AddAudit(ctx, &e)
 	})
 	if err == nil {
 		m.log().Info("purged a deleted service after its grace period", "service", svc.Name, "id", svc.ID, "backups", len(backups))
