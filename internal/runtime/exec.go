@@ -73,7 +73,9 @@ const drainTimeout = 2 * time.Second
 // (StateCrashLoop). A command that cannot be started at all (not found,
 // not executable, no such directory or user) is StateFailed with a message
 // saying what to fix, and is retried on the same backoff, so that
-// installing the missing program is enough to bring the service up.
+// installing the missing program is enough to bring the service up. A
+// crash-looping service's Observed.Message holds the last lines it wrote
+// to stderr, which usually say why it exits.
 //
 // Every process runs in its own process group, so that stopping, killing
 // and pausing reach the children of a shell script too, and when its main
@@ -182,7 +184,9 @@ func (e *Exec) lock(id int64, create bool) *execUnit {
 // Start implements Driver. A service that already runs (or waits for its
 // next restart, or is paused) with the same hash is left alone; with
 // another hash it is stopped gracefully first. If the command cannot be
-// started the error says why, and it is retried with backoff.
+// started the error says why, and it is retried with backoff; until it
+// runs, every Start with the same spec returns that error again, so that
+// each Apply reports it.
 func (e *Exec) Start(ctx context.Context, spec Spec) error {
 	u := e.lock(spec.ID, true)
 	defer u.op.Unlock()

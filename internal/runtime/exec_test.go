@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -526,4 +527,93 @@ func TestExecUser(t *testing.T) {
 	if err := e.Start(ctx, bad); err == nil || !strings.Contains(err.Error(), "create it") {
 		t.Fatalf("Start with an unknown user = %v", err)
 	}
+}
+
+// A process that leaves the group (setsid) and keeps the output pipes
+// open must not keep the crash from being seen.
+func TestExecEscapedChildDoesNotHangWatch(t *testing.T) {
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("no setsid")
+	}
+	e, _ := newTestExec(t)
+	spec := scriptSpec(t, 20, `setsid sh -c 'echo $$ > "$DATA_DIR/escaped"; exec sleep 30' &
+while [ ! -s "$DATA_DIR/escaped" ]; do sleep 0.01; done
+exit 2`)
+	if err := e.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if pid, _ := strconv.Atoi(strings.TrimSpace(readFile(filepath.Join(spec.DataDir, "escaped")))); pid > 0 {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	o := waitState(t, e, spec, StateCrashLoop)
+	if o.LastExit != "exit status 2" {
+		t.Fatalf("crash: %+v", o)
+	}
+	if err := e.Stop(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// helperEnv names the data directory of TestHelperRampart, which plays a
+// rampart that gets killed.
+const helperEnv = "RAMPART_RUNTIME_TEST_HELPER"
+
+func TestHelperRampart(t *testing.T) {
+	dir := os.Getenv(helperEnv)
+	if dir == "" {
+		t.Skip("run by TestExecServiceDiesWithRampart")
+	}
+	e := NewExec(ExecOptions{})
+	spec := Spec{ID: 1, Kind: KindExec, Command: filepath.Join(dir, "app"), DataDir: dir}
+	if err := e.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Minute)
+}
+
+func TestExecServiceDiesWithRampart(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "app"), []byte("#!/bin/sh\necho $$ > \"$DATA_DIR/pid\"\nexec sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rampart := exec.Command(os.Args[0], "-test.run=^TestHelperRampart$")
+	rampart.Env = append(os.Environ(), helperEnv+"="+dir)
+	if err := rampart.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer rampart.Wait()
+	defer rampart.Process.Kill()
+	var pid int
+	waitFor(t, "the service to start", func() bool {
+		pid, _ = strconv.Atoi(strings.TrimSpace(readFile(filepath.Join(dir, "pid"))))
+		return pid > 0
+	})
+	if err := rampart.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the service to die with rampart", func() bool { return !alive(pid) || isZombie(pid) })
+}
+
+func TestExecPauseWhileCrashLooping(t *testing.T) {
+	e, _ := newTestExec(t)
+	spec := scriptSpec(t, 21, `echo x >> "$DATA_DIR/starts"; exit 1`)
+	if err := e.Start(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, e, spec, StateCrashLoop)
+	if err := e.Pause(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	starts := filepath.Join(spec.DataDir, "starts")
+	n := len(fileLines(starts))
+	time.Sleep(4 * testBackoff.Max)
+	if m := len(fileLines(starts)); m != n || observe(t, e, spec).State != StatePaused {
+		t.Fatalf("a paused crash loop went on: %d → %d starts, %+v", n, m, observe(t, e, spec))
+	}
+	if err := e.Resume(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a start after Resume", func() bool { return len(fileLines(starts)) > n })
 }

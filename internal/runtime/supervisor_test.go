@@ -111,6 +111,7 @@ func TestSupervisorKillStaysKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec.Generation++
+	spec.StopTimeout = 100 * time.Millisecond // for the cleanup's Close
 	apply(t, s, Desired{spec, true})
 	if o := supObserved(t, s, 1); o.State != StateRunning {
 		t.Fatalf("a new generation did not start it: %+v", o)
