@@ -519,7 +519,6 @@ func (x *extractor) file(rel string, hdr *tar.Header, r io.Reader, buf []byte) (
 	return n, nil
 }
 
-
 // finish gives directories their modes and mtimes, deepest first, once
 // nothing more is written into them, then flushes the filesystem: the
 // caller is about to swap the restored tree in place of the old data, and
