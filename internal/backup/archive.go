@@ -234,7 +234,7 @@ func Write(ctx context.Context, w io.Writer, dataDir string, config []byte, info
 		if err != nil {
 			return err
 		}
-		f, err := writeEntry(tw, p, name, fi, h, *bp)
+		f, err := writeEntry(ctx, tw, p, name, fi, h, *bp)
 		if err != nil {
 			return err
 		}
@@ -280,7 +280,7 @@ func writeBlob(tw *tar.Writer, name string, b []byte, mtime time.Time) error {
 
 // writeEntry writes one data directory entry and returns its manifest
 // line, or nil for an entry that is skipped.
-func writeEntry(tw *tar.Writer, p, name string, fi fs.FileInfo, h hash.Hash, buf []byte) (*File, error) {
+func writeEntry(ctx context.Context, tw *tar.Writer, p, name string, fi fs.FileInfo, h hash.Hash, buf []byte) (*File, error) {
 	mode := unixMode(fi.Mode())
 	f := &File{Path: name, Mode: fmt.Sprintf("%04o", mode), ModTime: fi.ModTime().UTC()}
 	hdr := &tar.Header{Name: name, Mode: int64(mode), ModTime: fi.ModTime(), Format: tar.FormatPAX}
@@ -330,7 +330,7 @@ func writeEntry(tw *tar.Writer, p, name string, fi fs.FileInfo, h hash.Hash, buf
 	}
 	h.Reset()
 	// One pass: what is read goes to the tar stream and the hash at once.
-	n, err := io.CopyBuffer(io.MultiWriter(tw, h), io.LimitReader(file, hdr.Size), buf)
+	n, err := io.CopyBuffer(io.MultiWriter(tw, h), io.LimitReader(ctxReader{ctx, file}, hdr.Size), buf)
 	if err != nil {
 		return nil, err
 	}

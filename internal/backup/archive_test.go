@@ -42,7 +42,7 @@ func makeTree(t *testing.T) string {
 	must(os.WriteFile(filepath.Join(dir, "a", "b", "c", "deep.txt"), []byte("deep\n"), 0o644))
 	must(os.WriteFile(filepath.Join(dir, "zero"), nil, 0o600))
 	must(os.WriteFile(filepath.Join(dir, "exec.sh"), []byte("#!/bin/sh\necho hi\n"), 0o755))
-	must(os.WriteFile(filepath.Join(dir, "big.bin"), bytes.Repeat([]byte("rampart "), 300_000), 0o640))
+	must(os.WriteFile(filepath.Join(dir, "big.bin"), bytes.Repeat([]byte("rampart "), 100_000), 0o640))
 	must(os.Symlink("a/b/c/deep.txt", filepath.Join(dir, "link")))
 	must(os.Symlink("/etc/passwd", filepath.Join(dir, "abs-link")))
 	must(os.Symlink("../../outside", filepath.Join(dir, "a", "up-link")))
@@ -116,7 +116,7 @@ func TestRoundTrip(t *testing.T) {
 	if m.ConfigSHA256 != hex.EncodeToString(cs[:]) {
 		t.Errorf("config_sha256 = %s", m.ConfigSHA256)
 	}
-	if m.DataBytes != 5+0+18+2_400_000+13 {
+	if m.DataBytes != 5+0+18+800_000+13 {
 		t.Errorf("data_bytes = %d", m.DataBytes)
 	}
 	if len(arc) > 200_000 {
@@ -477,8 +477,16 @@ func TestStructureRefused(t *testing.T) {
 }
 
 func TestOversizedConfigRefused(t *testing.T) {
-	big := bytes.Repeat([]byte(" "), backup.MaxConfigSize+1)
-	arc := build(t, []entry{{hdr: &tar.Header{Name: "config.json", Typeflag: tar.TypeReg, Mode: 0o600}, body: big}})
+	// Only the header: the size must be refused before any of it is read.
+	var raw bytes.Buffer
+	tw := tar.NewWriter(&raw)
+	tw.WriteHeader(&tar.Header{Name: "config.json", Typeflag: tar.TypeReg, Mode: 0o600, Size: backup.MaxConfigSize + 1})
+	tw.Flush()
+	var arcBuf bytes.Buffer
+	zw, _ := zstd.NewWriter(&arcBuf)
+	zw.Write(raw.Bytes())
+	zw.Close()
+	arc := arcBuf.Bytes()
 	_, err := backup.Verify(context.Background(), bytes.NewReader(arc), backup.Sum{})
 	if !errors.Is(err, backup.ErrInvalid) {
 		t.Fatalf("Verify = %v; want ErrInvalid", err)

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // tmpPrefix starts the name of a Put in progress. Keys cannot start an
@@ -89,7 +91,7 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader) (int64, error)
 		}
 	}()
 	bp := copyBufs.Get().(*[]byte)
-	n, err := io.CopyBuffer(onlyWriter{tmp}, ctxReader{ctx, r}, *bp)
+	n, err := io.CopyBuffer(&writeback{f: tmp}, ctxReader{ctx, r}, *bp)
 	copyBufs.Put(bp)
 	if err != nil {
 		return n, fmt.Errorf("backup: storing %s: %w", key, err)
@@ -108,6 +110,32 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader) (int64, error)
 		return n, fmt.Errorf("backup: storing %s: the backup is written but its directory could not be synced: %w", key, err)
 	}
 	return n, nil
+}
+
+// writebackChunk is how much a Put writes before it asks the kernel to
+// start writing it to disk.
+const writebackChunk = 8 << 20
+
+// writeback writes to f and starts the disk write of every full chunk as
+// soon as it is written (sync_file_range, asynchronous), so that the disk
+// works while the archive is still being compressed and the final fsync
+// has little left to do. On a 2-core host this is the difference between
+// paying for compression and the disk one after the other or at once.
+type writeback struct {
+	f       *os.File
+	off     int64 // bytes written
+	started int64 // bytes whose writeback was started
+}
+
+func (w *writeback) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.off += int64(n)
+	if w.off-w.started >= writebackChunk {
+		// Best effort: on a filesystem without it, fsync does the work.
+		unix.SyncFileRange(int(w.f.Fd()), w.started, w.off-w.started, unix.SYNC_FILE_RANGE_WRITE)
+		w.started = w.off
+	}
+	return n, err
 }
 
 func syncDir(dir string) error {

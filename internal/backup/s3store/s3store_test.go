@@ -234,6 +234,9 @@ func newStore(t *testing.T) backup.Store {
 }
 
 func TestConformance(t *testing.T) {
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
 	backuptest.TestStore(t, newStore)
 }
 
