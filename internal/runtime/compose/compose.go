@@ -421,7 +421,10 @@ func (d *Driver) summarize(u *unit, st projectState, cs []container) runtime.Obs
 	)
 	for _, c := range cs {
 		obs.Restarts += c.RestartCount
-		if c.State.FinishedAt.After(lastFinish) && c.State.FinishedAt.Year() > 1 {
+		// A running container's FinishedAt is its previous run's, and its
+		// ExitCode is reset: only a container that is down tells an exit.
+		down := c.State.Status != "running" && c.State.Status != "paused"
+		if down && c.State.FinishedAt.After(lastFinish) && c.State.FinishedAt.Year() > 1 {
 			lastFinish = c.State.FinishedAt
 			lastExit = exitText(c)
 		}
