@@ -42,7 +42,9 @@ type Options struct {
 	// Logs receives what the containers write, a line at a time; nil
 	// means their output is not followed.
 	Logs func(runtime.LogLine)
-	// Now is the clock; nil means time.Now.
+	// Now is the clock of Observed times; nil means time.Now. Where logs
+	// are read from is always reckoned on the real clock, which Docker's
+	// timestamps share.
 	Now func() time.Time
 	// Timeout bounds each docker and compose command (a stop waits
 	// StopTimeout on top); 0 means 5 minutes, enough to pull an image.
@@ -170,9 +172,8 @@ func (d *Driver) Start(ctx context.Context, spec runtime.Spec) error {
 		return err
 	}
 	u := d.unit(spec)
-	began := d.now()
 	u.mu.Lock()
-	u.started = began
+	u.started = time.Now() // compared with Docker's times, never a test's clock
 	u.pausedAt = time.Time{}
 	u.mu.Unlock()
 

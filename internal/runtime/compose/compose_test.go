@@ -498,7 +498,8 @@ services:
 func TestBrokenComposeFile(t *testing.T) {
 	needDocker(t)
 	t.Parallel()
-	d := New(Options{})
+	clock := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	d := New(Options{Now: func() time.Time { return clock }})
 	spec := newSpec(t, d, 990005, "broken", "services: [oops\n")
 	ctx := ctxT(t)
 
@@ -511,7 +512,7 @@ func TestBrokenComposeFile(t *testing.T) {
 		t.Errorf("Start error does not say what to do or quote compose: %v", err)
 	}
 	obs, oerr := d.Observe(ctx, spec)
-	if oerr != nil || obs.State != runtime.StateFailed || obs.Message != err.Error() || obs.Since.IsZero() {
+	if oerr != nil || obs.State != runtime.StateFailed || obs.Message != err.Error() || !obs.Since.Equal(clock) {
 		t.Errorf("Observe = %+v, %v; want failed with the Start error", obs, oerr)
 	}
 	if err := d.Stop(ctx, spec); err != nil {

@@ -63,7 +63,7 @@ func (d *Driver) follow(u *unit, cs []container) {
 		} else {
 			switch {
 			case u.started.IsZero():
-				since = d.now()
+				since = time.Now()
 			case c.Created.After(u.started):
 				since = c.Created
 			default:
