@@ -35,7 +35,7 @@ func TestBrowserTerminationProtection(t *testing.T) {
 	}
 
 	clickAndLoad("turn protection on", "#protection-toggle")
-	if got := flash(); !strings.Contains(got, "Termination protection is on: blog cannot be deleted until you turn it off") {
+	if got := flash(); !strings.Contains(got, "Termination protection is on: blog cannot be deleted, shut down, rebooted, powered off, reinstalled or moved to another version until you turn it off.") {
 		t.Errorf("flash after turning protection on: %q", got)
 	}
 	if got := text("#protection-toggle"); got != "On" {

@@ -86,7 +86,11 @@ func restoreConfirm(csrf string, svc *rampart.Service, b *rampart.Backup) confir
 	if svc.State == rampart.StateDeleted {
 		f.Body = []string{"The service comes back with this backup's data and is routed again.", every}
 	} else {
-		f.Body = []string{"The current data is backed up first (pre-restore) and replaced by this backup's. Its process is stopped for the swap and started again.", every}
+		replace := "The current data is backed up first (pre-restore) and replaced by this backup's."
+		if svc.Runtime.Runs() {
+			replace += " Its process is stopped for the swap and started again."
+		}
+		f.Body = []string{replace, every}
 	}
 	return f
 }

@@ -46,11 +46,15 @@ var lifecycleActions = []lifecycleAction{
 	{ID: "restart", Label: "Reboot", Verb: "reboot",
 		Help: "Restarts its process with the same configuration and data.",
 		do:   (*app.Services).Restart,
-		done: func(svc *rampart.Service) string { return "Rebooting " + svc.Name + ": a new process starts with the same configuration." }},
+		done: func(svc *rampart.Service) string {
+			return "Rebooting " + svc.Name + ": a new process starts with the same configuration."
+		}},
 	{ID: "kill", Label: "Power off", Verb: "power off", Confirm: true,
 		Help: "Kills its process at once, without a graceful stop. It stays stopped.",
 		do:   (*app.Services).Kill,
-		done: func(svc *rampart.Service) string { return "Powered off " + svc.Name + ": its process was killed and it stays stopped." }},
+		done: func(svc *rampart.Service) string {
+			return "Powered off " + svc.Name + ": its process was killed and it stays stopped."
+		}},
 	{ID: "reset", Label: "Reinstall", Verb: "reinstall",
 		Help:    "Backs up its data, then starts it afresh with an empty data directory.",
 		Confirm: true,

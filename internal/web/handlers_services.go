@@ -315,7 +315,7 @@ func (s *server) setTerminationProtection(w http.ResponseWriter, r *http.Request
 	}
 	msg := "Termination protection is off: " + svc.Name + " can be deleted again."
 	if on {
-		msg = "Termination protection is on: " + svc.Name + " cannot be deleted until you turn it off, nor shut down, rebooted, powered off, reinstalled or moved to another version."
+		msg = "Termination protection is on: " + svc.Name + " cannot be deleted, shut down, rebooted, powered off, reinstalled or moved to another version until you turn it off."
 	}
 	s.setFlash(w, rc.sess, "success", msg)
 	http.Redirect(w, r, servicePath(svc.Name, ""), http.StatusSeeOther)

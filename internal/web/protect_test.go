@@ -48,7 +48,7 @@ func TestTerminationProtectionToggle(t *testing.T) {
 		t.Fatal("protection is still off")
 	}
 	page = b.get("/services/blog")
-	wantContains(t, page, "Termination protection is on: blog cannot be deleted until you turn it off",
+	wantContains(t, page, "Termination protection is on: blog cannot be deleted, shut down, rebooted, powered off, reinstalled or moved to another version until you turn it off.",
 		`name="enabled" value="off"`, `aria-checked="true"`,
 		`disabled aria-describedby="delete-blocked" id="delete-button"`, "Termination protection is on: turn it off to delete blog.")
 	if strings.Contains(page.Body, `href="/services/blog/delete"`) || strings.Contains(page.Body, `id="delete-dialog"`) {
