@@ -163,13 +163,15 @@ func (e *env) createService(ownerEmail, name string) *rampart.Service {
 	return svc
 }
 
-// serviceExists asks the store, not the dashboard, whether name exists.
+// serviceExists asks the store, not the dashboard, whether name exists
+// and is not deleted (a deleted service waits out its grace period in the
+// store).
 func (e *env) serviceExists(name string) bool {
 	e.t.Helper()
-	_, err := e.db.ServiceByName(context.Background(), name)
+	svc, err := e.db.ServiceByName(context.Background(), name)
 	switch rampart.ErrorCode(err) {
 	case "":
-		return true
+		return svc.State != rampart.StateDeleted
 	case rampart.ENOTFOUND:
 		return false
 	}

@@ -5,9 +5,11 @@
 // REST API and the CLI.
 //
 // The pages work without JavaScript. htmx (vendored, see static/README.md)
-// only makes tab switches feel instant, and static/app.js adds copy buttons
-// and the confirmation modals (delete, cache purge, firewall rules, SSH
-// keys), counts down the firewall's confirm window, and keeps the Logs
+// only makes tab switches feel instant and keeps the Overview's run state
+// live (a small fragment polled every few seconds while rampart runs the
+// service), and static/app.js adds copy buttons and the confirmation
+// modals (delete, power off, reinstall, restore, cache purge, firewall
+// rules, SSH keys), counts down the firewall's confirm window, and keeps the Logs
 // tab live with server-sent events (handlers_logs.go); it also runs the
 // passkey ceremonies between the browser and handlers_passkeys.go. The
 // Security tab's options unfold with <details> and its charts are SVG
