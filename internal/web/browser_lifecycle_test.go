@@ -97,14 +97,14 @@ func TestBrowserLifecycle(t *testing.T) {
 		}
 	}
 	clickAndLoad("shut down", "#stop-button")
-	if got := flash(); !strings.Contains(got, "Shut down app: visitors get a 503 page until you start it again.") {
+	if got := flash(); !strings.Contains(got, "app is shut down: visitors get a 503 page until you start it again.") {
 		t.Errorf("flash after Shut down: %q", got)
 	}
 	if got := e.state("app"); got != rampart.StateStopped {
 		t.Errorf("after Shut down: %s", got)
 	}
 	clickAndLoad("start", "#start-button")
-	if got := flash(); !strings.Contains(got, "Started app") {
+	if got := flash(); !strings.Contains(got, "app is started") {
 		t.Errorf("flash after Start: %q", got)
 	}
 	if got := e.state("app"); got != rampart.StateActive {

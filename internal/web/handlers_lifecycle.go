@@ -36,12 +36,12 @@ var lifecycleActions = []lifecycleAction{
 	{ID: "start", Label: "Start", Verb: "start", Proxy: true,
 		Help: "Starts a stopped service: routed again, and run again when rampart runs it.",
 		do:   (*app.Services).Start,
-		done: func(svc *rampart.Service) string { return "Started " + svc.Name + ": the edge routes it again." }},
+		done: func(svc *rampart.Service) string { return svc.Name + " is started: the edge routes it." }},
 	{ID: "stop", Label: "Shut down", Verb: "shut down", Proxy: true,
 		Help: "Stops it gracefully. Visitors get a 503 page until you start it again.",
 		do:   (*app.Services).Stop,
 		done: func(svc *rampart.Service) string {
-			return "Shut down " + svc.Name + ": visitors get a 503 page until you start it again."
+			return svc.Name + " is shut down: visitors get a 503 page until you start it again."
 		}},
 	{ID: "restart", Label: "Reboot", Verb: "reboot",
 		Help: "Restarts its process with the same configuration and data.",
@@ -248,7 +248,7 @@ func runStateOf(svc *rampart.Service, now time.Time) runStateView {
 	if !svc.Runtime.Runs() {
 		switch svc.State {
 		case rampart.StateActive:
-			v.Kind, v.Text = "ok", "Routed: the application runs elsewhere"
+			v.Kind, v.Text = "ok", "Routed to its upstream"
 		case rampart.StateDeleted:
 			v.Kind, v.Text = "error", "Deleted"
 		default:

@@ -93,11 +93,11 @@ func TestLifecycleActions(t *testing.T) {
 		wantRedirect(t, res, "/services/app")
 		return b.get("/services/app")
 	}
-	wantContains(t, do("stop", nil), "Shut down app: visitors get a 503 page until you start it again.")
+	wantContains(t, do("stop", nil), "app is shut down: visitors get a 503 page until you start it again.")
 	if got := e.state("app"); got != rampart.StateStopped {
 		t.Errorf("after Shut down: %s", got)
 	}
-	wantContains(t, do("start", nil), "Started app: the edge routes it again.")
+	wantContains(t, do("start", nil), "app is started: the edge routes it.")
 	if got := e.state("app"); got != rampart.StateActive {
 		t.Errorf("after Start: %s", got)
 	}
@@ -182,7 +182,7 @@ func TestLifecycleActionsProtected(t *testing.T) {
 		t.Errorf("%d backups taken by refused actions", n)
 	}
 	// Start is not protected.
-	wantContains(t, b.follow(b.post("/services/app/start", url.Values{"csrf_token": {tok}})), "Started app")
+	wantContains(t, b.follow(b.post("/services/app/start", url.Values{"csrf_token": {tok}})), "app is started")
 }
 
 func TestLifecycleOthersService(t *testing.T) {
@@ -221,7 +221,7 @@ func TestLifecycleProxyService(t *testing.T) {
 	tok := b.login(memberEmail)
 	page := b.get("/services/blog")
 	wantContains(t, page, `id="proxy-note"`, "rampart does not run this service (runtime proxy)",
-		`id="start-button"`, `id="stop-button"`, `id="delete-button"`, "Routed: the application runs elsewhere")
+		`id="start-button"`, `id="stop-button"`, `id="delete-button"`, "Routed to its upstream")
 	for _, gone := range []string{`id="restart-button"`, `id="kill-button"`, `id="reset-button"`, `id="version-form"`, "hx-trigger"} {
 		if strings.Contains(page.Body, gone) {
 			t.Errorf("a proxy service's Overview has %s", gone)
@@ -229,7 +229,7 @@ func TestLifecycleProxyService(t *testing.T) {
 	}
 	// Posted anyway: the service layer's refusal, as a flash.
 	wantContains(t, b.follow(b.post("/services/blog/restart", url.Values{"csrf_token": {tok}})), `class="flash flash-error"`, "runs elsewhere (runtime proxy)")
-	wantContains(t, b.follow(b.post("/services/blog/stop", url.Values{"csrf_token": {tok}})), "Shut down blog", "Stopped: not routed")
+	wantContains(t, b.follow(b.post("/services/blog/stop", url.Values{"csrf_token": {tok}})), "blog is shut down", "Stopped: not routed")
 }
 
 func itoa(n int64) string { return formatID(n) }
