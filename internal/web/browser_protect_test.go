@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/rampart-dev/rampart"
 )
 
 // TestBrowserTerminationProtection drives the Overview tab's termination
@@ -33,7 +35,7 @@ func TestBrowserTerminationProtection(t *testing.T) {
 	}
 
 	clickAndLoad("turn protection on", "#protection-toggle")
-	if got := flash(); !strings.Contains(got, "Termination protection is on: blog cannot be deleted until you turn it off.") {
+	if got := flash(); !strings.Contains(got, "Termination protection is on: blog cannot be deleted, shut down, rebooted, powered off, reinstalled or moved to another version until you turn it off.") {
 		t.Errorf("flash after turning protection on: %q", got)
 	}
 	if got := text("#protection-toggle"); got != "On" {
@@ -42,7 +44,7 @@ func TestBrowserTerminationProtection(t *testing.T) {
 	if got := js(`String(document.getElementById("delete-button").disabled)`); got != "true" {
 		t.Error("Delete is not disabled while protection is on")
 	}
-	if got := text("#delete-blocked"); !strings.Contains(got, "Termination protection is on: turn it off above to delete this service.") {
+	if got := text("#delete-blocked"); !strings.Contains(got, "Termination protection is on: turn it off to delete blog.") {
 		t.Errorf("the reason beside Delete says %q", got)
 	}
 	if got := js(`String(document.getElementById("delete-dialog") === null)`); got != "true" {
@@ -87,8 +89,8 @@ func TestBrowserTerminationProtection(t *testing.T) {
 	if got := flash(); !strings.Contains(got, "Service blog deleted.") {
 		t.Errorf("flash after delete: %q", got)
 	}
-	if e.serviceExists("blog") {
-		t.Error("blog still exists after the delete")
+	if e.state("blog") != rampart.StateDeleted {
+		t.Error("blog is not deleted after the delete")
 	}
 	c.checkNoJSErrors()
 }

@@ -546,22 +546,28 @@ func TestBrowser(t *testing.T) {
 	}
 	screenshot("delete-modal.png", true)
 	clickAndLoad("confirm delete", submit)
-	if got := text(".flash-success"); got != "Service blog deleted." {
+	if got := text(".flash-success"); !strings.HasPrefix(got, "Service blog deleted. A final backup was taken") {
 		t.Errorf("flash after delete: %q", got)
 	}
 	if got := js(`String(document.querySelector("tr[data-service=blog]") === null)`); got != "true" {
-		t.Error("deleted service still listed")
+		t.Error("deleted service still listed among the live ones")
 	}
-	if e.serviceExists("blog") {
-		t.Error("service still in the store after delete")
+	if got := js(`String(document.querySelector("tr[data-deleted-service=blog]") !== null)`); got != "true" {
+		t.Error("deleted service not listed under Deleted services")
+	}
+	if got := e.state("blog"); got != rampart.StateDeleted {
+		t.Errorf("service is %s in the store after delete", got)
 	}
 	clickAndLoad("open audit log", `a[href="/audit"]`)
 	if got := text("#audit"); !strings.Contains(got, "service.delete") || !strings.Contains(got, "session.login") {
 		t.Errorf("audit log lacks the delete and the login: %q", got)
 	}
 	screenshot("audit.png")
-	step("deleted service's page", chromedp.Navigate(srv.URL+"/services/blog"), chromedp.WaitVisible(chromedp.ID("error-message")))
-	if got := text("#error-message"); got != `service "blog" not found` {
+	// A deleted service's page offers its restore; a name that never
+	// existed is not found.
+	step("deleted service's page", chromedp.Navigate(srv.URL+"/services/blog"), chromedp.WaitVisible(chromedp.ID("deleted-banner")))
+	step("missing service's page", chromedp.Navigate(srv.URL+"/services/nosuch"), chromedp.WaitVisible(chromedp.ID("error-message")))
+	if got := text("#error-message"); got != `service "nosuch" not found` {
 		t.Errorf("404 page says %q", got)
 	}
 	screenshot("not-found.png")

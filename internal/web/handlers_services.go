@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rampart-dev/rampart"
 )
@@ -14,6 +15,8 @@ type servicesPage struct {
 	base
 	Services       []*rampart.Service
 	PlatformDomain string
+	// Deleted are the deleted services still within their grace period.
+	Deleted []deletedRow
 }
 
 func (s *server) listServices(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
@@ -22,7 +25,12 @@ func (s *server) listServices(w http.ResponseWriter, r *http.Request, rc *reqCtx
 		s.fail(w, r, rc, err)
 		return
 	}
-	d := servicesPage{base: rc.base("Services", "services"), Services: svcs, PlatformDomain: s.cfg.PlatformDomain}
+	d := servicesPage{base: rc.base("Services", "services"), PlatformDomain: s.cfg.PlatformDomain, Deleted: deletedRows(svcs, time.Now())}
+	for _, svc := range svcs {
+		if svc.State != rampart.StateDeleted {
+			d.Services = append(d.Services, svc)
+		}
+	}
 	s.render(w, r, http.StatusOK, "services", d)
 }
 
@@ -116,6 +124,13 @@ type servicePage struct {
 
 	// The Logs tab's rows; nil when no edge runs in this process.
 	Logs *logsView
+
+	// The Overview's Actions card (nil for a deleted service) and the
+	// observed state of the service's process.
+	Actions *actionsView
+	Run     runStateView
+	// The Backups tab.
+	Backups *backupsView
 }
 
 func (s *server) showService(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
@@ -152,8 +167,13 @@ func (s *server) servicePageFor(r *http.Request, rc *reqCtx, svc *rampart.Servic
 		Tabs:     serviceTabs,
 	}
 	d.Delete = deleteServicePage{base: d.base, Service: svc, Hostname: d.Hostname}
+	d.Delete.Until, d.Delete.Grace = s.purgeWindow()
 	switch tab {
 	case "overview":
+		d.Run = runStateOf(svc, time.Now())
+		if svc.State != rampart.StateDeleted {
+			d.Actions = s.actionsFor(d.base, svc)
+		}
 		var err error
 		d.Events, err = s.app.Audit.List(r.Context(), rc.actor, rampart.AuditFilter{Service: svc.Name, Limit: 8})
 		if err != nil {
@@ -187,6 +207,11 @@ func (s *server) servicePageFor(r *http.Request, rc *reqCtx, svc *rampart.Servic
 		if d.Logs, err = s.logsViewFor(r.Context(), rc, svc); err != nil {
 			return d, err
 		}
+	case "backups":
+		var err error
+		if d.Backups, err = s.backupsFor(r, rc, svc); err != nil {
+			return d, err
+		}
 	}
 	return d, nil
 }
@@ -201,6 +226,18 @@ type deleteServicePage struct {
 	Hostname string
 	Confirm  string
 	Err      string
+	// Until is when the service would be purged if deleted now, Grace
+	// how long that is ("7 days").
+	Until time.Time
+	Grace string
+}
+
+// purgeWindow is when a service deleted now would be purged, and how long
+// that is in words.
+func (s *server) purgeWindow() (time.Time, string) {
+	now := time.Now().UTC()
+	until := now.Add(s.cfg.DeleteGrace)
+	return until, timeLeft(until, now)
 }
 
 func (s *server) deleteServicePage(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
@@ -210,6 +247,7 @@ func (s *server) deleteServicePage(w http.ResponseWriter, r *http.Request, rc *r
 		return
 	}
 	d := deleteServicePage{base: rc.base("Delete "+svc.Name, "services"), Service: svc, Hostname: svc.Hostname(s.cfg.PlatformDomain)}
+	d.Until, d.Grace = s.purgeWindow()
 	s.render(w, r, http.StatusOK, "service_delete", d)
 }
 
@@ -225,12 +263,14 @@ func (s *server) deleteService(w http.ResponseWriter, r *http.Request, rc *reqCt
 		base: rc.base("Delete "+svc.Name, "services"), Service: svc,
 		Hostname: svc.Hostname(s.cfg.PlatformDomain), Confirm: r.PostFormValue("confirm"),
 	}
+	d.Until, d.Grace = s.purgeWindow()
 	if strings.TrimSpace(d.Confirm) != svc.Name {
 		d.Err = "Type the service name, " + svc.Name + ", exactly to confirm."
 		s.render(w, r, http.StatusUnprocessableEntity, "service_delete", d)
 		return
 	}
-	if err := s.app.Services.Delete(r.Context(), rc.actor, svc.Name); err != nil {
+	deleted, err := s.app.Services.DeleteService(r.Context(), rc.actor, svc.Name)
+	if err != nil {
 		code := rampart.ErrorCode(err)
 		if code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED || code == rampart.ENOTFOUND {
 			s.fail(w, r, rc, err)
@@ -241,7 +281,11 @@ func (s *server) deleteService(w http.ResponseWriter, r *http.Request, rc *reqCt
 		s.render(w, r, status, "service_delete", d)
 		return
 	}
-	s.setFlash(w, rc.sess, "success", "Service "+svc.Name+" deleted.")
+	msg := "Service " + svc.Name + " deleted."
+	if deleted.PurgeAfter != nil {
+		msg += " A final backup was taken: you can restore it, with its data, under Deleted services until " + datetime(*deleted.PurgeAfter) + "."
+	}
+	s.setFlash(w, rc.sess, "success", msg)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -271,7 +315,7 @@ func (s *server) setTerminationProtection(w http.ResponseWriter, r *http.Request
 	}
 	msg := "Termination protection is off: " + svc.Name + " can be deleted again."
 	if on {
-		msg = "Termination protection is on: " + svc.Name + " cannot be deleted until you turn it off."
+		msg = "Termination protection is on: " + svc.Name + " cannot be deleted, shut down, rebooted, powered off, reinstalled or moved to another version until you turn it off."
 	}
 	s.setFlash(w, rc.sess, "success", msg)
 	http.Redirect(w, r, servicePath(svc.Name, ""), http.StatusSeeOther)

@@ -17,8 +17,10 @@ import (
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/auth/sealed"
+	"github.com/rampart-dev/rampart/internal/backup"
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
 	"github.com/rampart-dev/rampart/internal/egress"
+	"github.com/rampart-dev/rampart/internal/lifecycle"
 	"github.com/rampart-dev/rampart/internal/mailer/mailertest"
 	"github.com/rampart-dev/rampart/internal/server/dataplane"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
@@ -45,6 +47,10 @@ type env struct {
 	users map[string]*rampart.User
 	logs  *logBuf
 	mail  *mailertest.Outbox
+	// The lifecycle behind delete, reset, restore and backups, and its
+	// backup store.
+	lifecycle *lifecycle.Manager
+	backups   *backup.Local
 }
 
 // logBuf collects the server's log for assertions; slog may write from
@@ -121,8 +127,16 @@ func newEnvAccounts(t *testing.T, ed edge, accounts map[string]rampart.Role) *en
 	if ed.checkDNS != nil {
 		opts.DNS = app.DNSCheckFunc(ed.checkDNS)
 	}
+	// A real lifecycle, so that delete, reset, restore and the Backups tab
+	// work. No Runner: nothing runs, as for proxy services.
+	backups, err := backup.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lc := &lifecycle.Manager{Store: db, Backups: backups, Root: t.TempDir(), Log: log}
+	opts.Lifecycle = lc
 	a := app.New(db, opts)
-	e := &env{t: t, db: db, app: a, users: map[string]*rampart.User{}, logs: logs, mail: mail}
+	e := &env{t: t, db: db, app: a, users: map[string]*rampart.User{}, logs: logs, mail: mail, lifecycle: lc, backups: backups}
 	for email, role := range accounts {
 		u, err := a.Accounts.Create(context.Background(), app.OperatorActor(), rampart.UserInput{Email: email, Password: testPassword, Role: role})
 		if err != nil {
@@ -149,13 +163,15 @@ func (e *env) createService(ownerEmail, name string) *rampart.Service {
 	return svc
 }
 
-// serviceExists asks the store, not the dashboard, whether name exists.
+// serviceExists asks the store, not the dashboard, whether name exists
+// and is not deleted (a deleted service waits out its grace period in the
+// store).
 func (e *env) serviceExists(name string) bool {
 	e.t.Helper()
-	_, err := e.db.ServiceByName(context.Background(), name)
+	svc, err := e.db.ServiceByName(context.Background(), name)
 	switch rampart.ErrorCode(err) {
 	case "":
-		return true
+		return svc.State != rampart.StateDeleted
 	case rampart.ENOTFOUND:
 		return false
 	}

@@ -48,9 +48,9 @@ func TestTerminationProtectionToggle(t *testing.T) {
 		t.Fatal("protection is still off")
 	}
 	page = b.get("/services/blog")
-	wantContains(t, page, "Termination protection is on: blog cannot be deleted until you turn it off.",
+	wantContains(t, page, "Termination protection is on: blog cannot be deleted, shut down, rebooted, powered off, reinstalled or moved to another version until you turn it off.",
 		`name="enabled" value="off"`, `aria-checked="true"`,
-		`disabled aria-describedby="delete-blocked" id="delete-button"`, "turn it off above to delete this service")
+		`disabled aria-describedby="delete-blocked" id="delete-button"`, "Termination protection is on: turn it off to delete blog.")
 	if strings.Contains(page.Body, `href="/services/blog/delete"`) || strings.Contains(page.Body, `id="delete-dialog"`) {
 		t.Error("the Overview tab still offers Delete while protection is on")
 	}
@@ -70,7 +70,7 @@ func TestTerminationProtectionToggle(t *testing.T) {
 	wantRedirect(t, res, "/services/blog")
 	wantContains(t, b.get("/services/blog"), "Termination protection is off: blog can be deleted again.", `id="delete-button"`, `href="/services/blog/delete"`)
 	wantRedirect(t, b.post("/services/blog/delete", url.Values{"csrf_token": {tok}, "confirm": {"blog"}}), "/")
-	if e.serviceExists("blog") {
+	if e.state("blog") != rampart.StateDeleted {
 		t.Fatal("blog survived the delete after protection was turned off")
 	}
 	evs, err := e.app.Audit.List(context.Background(), app.OperatorActor(), rampart.AuditFilter{Service: "blog"})

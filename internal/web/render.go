@@ -25,6 +25,7 @@ var pageFiles = map[string][]string{
 	"service_new":     {"service_new.html"},
 	"service":         {"service.html", "tab_overview.html", "tab_security.html", "security_firewall.html", "security_sshkeys.html", "tab_logs.html", "tab_backups.html"},
 	"service_delete":  {"service_delete.html"},
+	"service_confirm": {"service_confirm.html"},
 	"cache_purge":     {"cache_purge.html"},
 	"audit":           {"audit.html"},
 	"service_domains": {"service_domains.html"},
@@ -74,6 +75,7 @@ func parsePages(as *assets) (*pages, error) {
 		"domainState":    domainStateWords,
 		"internalName":   rampart.IsInternalName,
 		"upload":         func(id, cert, key string) uploadFields { return uploadFields{id, cert, key} },
+		"timeLeft":       func(t time.Time) string { return timeLeft(t, time.Now()) },
 	}
 	p := &pages{sets: map[string]*template.Template{}}
 	for name, files := range pageFiles {

@@ -98,7 +98,7 @@ func TestServiceOverview(t *testing.T) {
 	)
 
 	for tab, want := range map[string]string{
-		"security": "Rate Limiter", "logs": "No edge runs in this process", "backups": "Backups are coming soon",
+		"security": "Rate Limiter", "logs": "No edge runs in this process", "backups": "No backups yet",
 	} {
 		res := b.get("/services/blog?tab=" + tab)
 		wantStatus(t, res, http.StatusOK)
@@ -147,12 +147,19 @@ func TestDeleteService(t *testing.T) {
 
 	res = b.post("/services/blog/delete", url.Values{"csrf_token": {tok}, "confirm": {"blog"}})
 	wantRedirect(t, res, "/")
-	if e.serviceExists("blog") {
-		t.Fatal("service still exists")
+	if e.state("blog") != rampart.StateDeleted {
+		t.Fatal("service is not deleted")
 	}
+	// It waits out its grace period under Deleted services, restorable.
 	list := b.get("/")
-	wantContains(t, list, "Service blog deleted.", "No services yet")
-	wantStatus(t, b.get("/services/blog"), http.StatusNotFound)
+	wantContains(t, list, "Service blog deleted. A final backup was taken: you can restore it, with its data, under Deleted services until ",
+		"No services yet", `id="deleted-services"`, `data-deleted-service="blog"`, "Restorable for 6 days 23 hours", `action="/services/blog/restore"`)
+	page := b.get("/services/blog")
+	wantStatus(t, page, http.StatusOK)
+	wantContains(t, page, `id="deleted-banner"`, "It can be restored, with the data of its final backup, for 6 days 23 hours")
+	if strings.Contains(page.Body, `id="actions"`) || strings.Contains(page.Body, `id="termination-protection"`) {
+		t.Error("a deleted service's page offers actions other than Restore")
+	}
 
 	evs, err := e.app.Audit.List(context.Background(), app.OperatorActor(), rampart.AuditFilter{Service: "blog"})
 	if err != nil || len(evs) == 0 || evs[0].Action != "service.delete" || evs[0].IP != "192.0.2.10" {

@@ -89,3 +89,18 @@ func TestLoginFirstAdmin(t *testing.T) {
 		t.Error("the login page shows the first-admin command although accounts exist")
 	}
 }
+
+// TestNoComingSoon: the pages claim no feature the product lacks; the
+// Backups tab is a real one now.
+func TestNoComingSoon(t *testing.T) {
+	e := newEnv(t)
+	e.createService(memberEmail, "blog")
+	b := e.browser()
+	b.login(memberEmail)
+	for _, p := range []string{"/", "/services/blog", "/services/blog?tab=security", "/services/blog?tab=logs", "/services/blog?tab=backups"} {
+		if res := b.get(p); strings.Contains(strings.ToLower(res.Body), "coming soon") {
+			t.Errorf("%s says coming soon", p)
+		}
+	}
+	wantContains(t, b.get("/services/blog?tab=backups"), "rampart backs up every service daily", "Back up now")
+}

@@ -5,9 +5,11 @@
 // REST API and the CLI.
 //
 // The pages work without JavaScript. htmx (vendored, see static/README.md)
-// only makes tab switches feel instant, and static/app.js adds copy buttons
-// and the confirmation modals (delete, cache purge, firewall rules, SSH
-// keys), counts down the firewall's confirm window, and keeps the Logs
+// only makes tab switches feel instant and keeps the Overview's run state
+// live (a small fragment polled every few seconds while rampart runs the
+// service), and static/app.js adds copy buttons and the confirmation
+// modals (delete, power off, reinstall, restore, cache purge, firewall
+// rules, SSH keys), counts down the firewall's confirm window, and keeps the Logs
 // tab live with server-sent events (handlers_logs.go); it also runs the
 // passkey ceremonies between the browser and handlers_passkeys.go. The
 // Security tab's options unfold with <details> and its charts are SVG
@@ -26,6 +28,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
@@ -66,6 +69,10 @@ type Config struct {
 	// exists: the command that creates the first one. Empty shows
 	// nothing.
 	FirstAdminCommand string
+	// DeleteGrace is how long a deleted service can be restored, as the
+	// service layer was configured (app.Options.DeleteGrace): the delete
+	// confirmation says until when. Zero means rampart.DefaultDeleteGrace.
+	DeleteGrace time.Duration
 }
 
 // server holds what every handler needs.
@@ -89,6 +96,9 @@ func New(a *app.App, cfg Config) (http.Handler, error) {
 	}
 	if cfg.ClientIP == nil {
 		cfg.ClientIP = remoteHost
+	}
+	if cfg.DeleteGrace <= 0 {
+		cfg.DeleteGrace = rampart.DefaultDeleteGrace
 	}
 	cfg.PlatformDomain = strings.TrimSuffix(strings.TrimSpace(cfg.PlatformDomain), ".")
 	if cfg.PlatformDomain == "" {
@@ -129,6 +139,22 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /services/{name}/delete", s.get(s.deleteServicePage))
 	mux.Handle("POST /services/{name}/delete", s.post(s.deleteService))
 	mux.Handle("POST /services/{name}/termination-protection", s.post(s.setTerminationProtection))
+	// The Overview's Actions (handlers_lifecycle.go); the destructive ones
+	// have a confirmation page for browsers without JavaScript.
+	for _, a := range lifecycleActions {
+		mux.Handle("POST /services/{name}/"+a.ID, s.post(s.runAction(a.ID)))
+		if a.Confirm {
+			mux.Handle("GET /services/{name}/"+a.ID, s.get(s.actionConfirmPage(a.ID)))
+		}
+	}
+	mux.Handle("POST /services/{name}/version", s.post(s.setVersion))
+	mux.Handle("GET /services/{name}/run-state", s.get(s.runState))
+	mux.Handle("POST /services/{name}/restore", s.post(s.restoreService))
+	// The Backups tab (handlers_backups.go).
+	mux.Handle("POST /services/{name}/backups", s.post(s.createBackup))
+	mux.Handle("GET /services/{name}/backups/{id}/download", s.get(s.downloadBackup))
+	mux.Handle("GET /services/{name}/backups/{id}/restore", s.get(s.restoreBackupPage))
+	mux.Handle("POST /services/{name}/backups/{id}/restore", s.post(s.restoreBackup))
 	mux.Handle("POST /services/{name}/ratelimit", s.post(s.saveRateLimit))
 	mux.Handle("POST /services/{name}/cache", s.post(s.saveCache))
 	mux.Handle("GET /services/{name}/cache/purge", s.get(s.purgeCachePage))
