@@ -218,6 +218,11 @@ func (s *LogStream) load(ctx context.Context) error {
 	switch {
 	case s.q.Service != "":
 		svc, err := a.visibleService(ctx, a.store, actor, s.q.Service)
+		// A deleted service stays in the store for its grace period; its
+		// stream ends as for one that is gone (a restore starts anew).
+		if err == nil && s.sub != nil && (svc.State == rampart.StateDeleted || (s.scope.ids != nil && s.scope.ids[svc.Name] != 0 && s.scope.ids[svc.Name] != svc.ID)) {
+			err = rampart.Errorf(rampart.ENOTFOUND, "service %q is deleted", s.q.Service)
+		}
 		if rampart.ErrorCode(err) == rampart.ENOTFOUND && s.sub != nil {
 			return rampart.Errorf(rampart.ENOTFOUND, "service %q is gone (deleted, or no longer yours), so its log stream ends", s.q.Service)
 		} else if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
 	"github.com/rampart-dev/rampart/internal/lifecycle"
 	"github.com/rampart-dev/rampart/internal/runtime"
+	"github.com/rampart-dev/rampart/internal/runtime/compose"
 	"github.com/rampart-dev/rampart/internal/store"
 )
 
@@ -99,16 +100,18 @@ func appLog(l *logtail.Log) func(runtime.LogLine) {
 
 // newRuntimes makes the supervisor with its drivers and the reconciler
 // that drives it.
-func newRuntimes(db store.Store, lc *lifecycle.Manager, logs *logtail.Log, log *slog.Logger) (*runtime.Supervisor, *agent.Runtimes) {
-	rec := &agent.Runtimes{Store: db, Dirs: lc, Log: log.With("log", "runtimes")}
+// The compose driver's log followers end with closeCompose.
+func newRuntimes(db store.Store, lc *lifecycle.Manager, logs *logtail.Log, log *slog.Logger) (sup *runtime.Supervisor, rec *agent.Runtimes, closeCompose func() error) {
+	rec = &agent.Runtimes{Store: db, Dirs: lc, Log: log.With("log", "runtimes")}
+	cd := compose.New(compose.Options{Logs: appLog(logs)})
 	drivers := map[runtime.Kind]runtime.Driver{
-		runtime.KindExec: runtime.NewExec(runtime.ExecOptions{Logs: appLog(logs)}),
+		runtime.KindExec:    runtime.NewExec(runtime.ExecOptions{Logs: appLog(logs)}),
+		runtime.KindCompose: cd,
 	}
-	addComposeDriver(drivers, appLog(logs))
-	sup := runtime.NewSupervisor(runtime.Options{Drivers: drivers, Log: log.With("log", "runtimes"),
+	sup = runtime.NewSupervisor(runtime.Options{Drivers: drivers, Log: log.With("log", "runtimes"),
 		OnChange: func(id int64, o runtime.Observed) { rec.Report(context.Background(), id, o) }})
 	rec.Supervisor = sup
-	return sup, rec
+	return sup, rec, func() error { cd.Close(); return nil }
 }
 
 // failpointFromEnv is for the crash-safety tests only: with

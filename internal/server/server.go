@@ -171,7 +171,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		Interval: cfg.Backups.Interval, Keep: cfg.Backups.Keep, Failpoint: failpointFromEnv(log)}
 	s.backupsWhere = backupsWhere
 	var runtimes *agent.Runtimes
-	s.supervisor, runtimes = newRuntimes(db, s.lifecycle, s.logs, log)
+	var closeCompose func() error
+	s.supervisor, runtimes, closeCompose = newRuntimes(db, s.lifecycle, s.logs, log)
+	s.closers = append(s.closers, closeCompose)
 	s.lifecycle.Runner = supervisorRunner{s.supervisor}
 	s.app = app.New(db, app.Options{Logger: log, Mailer: mail, Secrets: secrets, Lifecycle: s.lifecycle, DeleteGrace: cfg.Services.DeleteGrace, Issuer: cfg.Admin.Domain, AdminDomain: cfg.Admin.Domain, PublicURL: publicURL(cfg),
 		PlatformDomain: cfg.Platform.Domain, Quotas: cfg.LimitsQuotas(), Upstreams: upstreams,
@@ -218,7 +220,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	adminIP := func(r *http.Request) string { return clientIP.ClientIP(r).String() }
 	apiHandler := api.New(s.app, api.Options{Logger: log, PlatformDomain: cfg.Platform.Domain, ClientIP: adminIP, EdgeHTTPPort: edgePort})
 	webHandler, err := web.New(s.app, web.Config{PlatformDomain: cfg.Platform.Domain, NodeIPs: nodeIPs, Logger: log, ClientIP: adminIP, Stats: trafficStats(s.edge.Stats, ecfg.Limiter),
-		EdgeHTTPPort: edgePort, ACMEDirectory: cfg.ACME.Directory, FirstAdminCommand: FirstAdminCommand(cfg.Data)})
+		EdgeHTTPPort: edgePort, ACMEDirectory: cfg.ACME.Directory, FirstAdminCommand: FirstAdminCommand(cfg.Data), DeleteGrace: cfg.Services.DeleteGrace})
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +236,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	var adminTLS http.Handler
 	if cfg.Admin.Domain != "" {
 		secureWeb, err := web.New(s.app, web.Config{PlatformDomain: cfg.Platform.Domain, NodeIPs: nodeIPs, Logger: log, ClientIP: adminIP, Stats: trafficStats(s.edge.Stats, ecfg.Limiter),
-			EdgeHTTPPort: edgePort, ACMEDirectory: cfg.ACME.Directory, FirstAdminCommand: FirstAdminCommand(cfg.Data), SecureCookies: true})
+			EdgeHTTPPort: edgePort, ACMEDirectory: cfg.ACME.Directory, FirstAdminCommand: FirstAdminCommand(cfg.Data), SecureCookies: true, DeleteGrace: cfg.Services.DeleteGrace})
 		if err != nil {
 			return nil, err
 		}
