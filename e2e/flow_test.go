@@ -78,9 +78,17 @@ func TestOperatorFlow(t *testing.T) {
 		code, _ := n.get(t, "blog."+domain, "/")
 		return code == 404
 	})
+	if out := n.must("", "service", "show", "blog"); !strings.Contains(out, "restorable until") || !strings.Contains(out, "rampart service restore blog") {
+		t.Errorf("show after delete does not say until when it can be restored:\n%s", out)
+	}
+	// An admin can purge it at once; then it is gone.
+	if r := n.rampart("", "service", "purge", "blog"); r.code != 2 || !strings.Contains(r.stderr, "--yes") {
+		t.Errorf("purge without --yes: exit %d, stderr %q", r.code, r.stderr)
+	}
+	n.must("", "service", "purge", "blog", "--yes")
 	r := n.rampart("", "service", "show", "blog")
 	if r.code == 0 || !strings.Contains(r.stderr, `service "blog" not found`) {
-		t.Errorf("show after delete: exit %d, stderr %q", r.code, r.stderr)
+		t.Errorf("show after the purge: exit %d, stderr %q", r.code, r.stderr)
 	}
 
 	// A member sees and changes only their own services.

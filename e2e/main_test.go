@@ -20,8 +20,9 @@ import (
 	"time"
 )
 
-// bin is the rampart binary built once for all tests.
-var bin string
+// bin is the rampart binary built once for all tests; appBin the test
+// application rampart runs (testdata/app).
+var bin, appBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "rampart-e2e-")
@@ -30,11 +31,14 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	bin = filepath.Join(dir, "rampart")
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "../cmd/rampart")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building rampart: %v\n%s", err, out)
-		os.Exit(1)
+	appBin = filepath.Join(dir, "app")
+	for _, b := range []struct{ out, pkg string }{{bin, "../cmd/rampart"}, {appBin, "./testdata/app"}} {
+		build := exec.Command("go", "build", "-trimpath", "-o", b.out, b.pkg)
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", b.pkg, err, out)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -81,6 +85,9 @@ type node struct {
 	out       *syncBuffer
 	cliConfig string
 	waited    chan error
+	// serveEnv is added to the environment of rampart serve (not of the
+	// CLI), e.g. a crash test's RAMPART_FAILPOINT.
+	serveEnv []string
 }
 
 type syncBuffer struct {
@@ -134,7 +141,7 @@ func (n *node) start() {
 	n.waited = make(chan error, 1)
 	n.cmd = exec.Command(bin, n.args...)
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
-	n.cmd.Env = n.env()
+	n.cmd.Env = append(n.env(), n.serveEnv...)
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

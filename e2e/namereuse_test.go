@@ -16,7 +16,8 @@ import (
 )
 
 // TestNameReuse is the attack of issue 8: user A's service "x" has a page
-// cached for an hour; A deletes x and user B creates a new "x", with B's
+// cached for an hour; A deletes x, an admin purges it (a deleted service
+// keeps its name for its grace period otherwise) and user B creates a new "x", with B's
 // own upstream, within milliseconds. From the moment the edge has applied
 // B's service, no request may get A's page, in any of 50 rounds. While
 // the names change hands, requests keep coming: before B's service is
@@ -65,6 +66,9 @@ func TestNameReuse(t *testing.T) {
 
 			begin := time.Now()
 			env.call(env.tokenA, http.MethodDelete, "services/x", "", http.StatusNoContent)
+			// A deleted service keeps its name for its grace period;
+			// the admin's purge frees it at once.
+			env.call(env.admin, http.MethodPost, "services/x/purge", "", http.StatusNoContent)
 			env.create("b@example.com", upB.URL)
 			gap := time.Since(begin)
 			applied := env.waitApplied("x")
@@ -82,6 +86,7 @@ func TestNameReuse(t *testing.T) {
 			}
 		}
 		env.call(env.tokenB, http.MethodDelete, "services/x", "", http.StatusNoContent)
+		env.call(env.admin, http.MethodPost, "services/x/purge", "", http.StatusNoContent)
 		eventually(t, "x gone", func() bool { code, _, _ := fetchPage(t, checker, n, host); return code == http.StatusNotFound })
 	}
 	t.Logf("%d rounds; the longest delete and re-create took %v", rounds, maxGap)

@@ -175,8 +175,9 @@ func TestServices(t *testing.T) {
 	if err := c.DeleteService(ctx, "blog"); err != nil {
 		t.Fatal(err)
 	}
-	wantAPIError(t, c.DeleteService(ctx, "blog"), rampart.ENOTFOUND, `service "blog" not found`)
-	if list, err := c.ListServices(ctx); err != nil || len(list) != 0 || list == nil {
+	// Deleted, it waits out its grace period, restorable.
+	wantAPIError(t, c.DeleteService(ctx, "blog"), rampart.ECONFLICT, `service "blog" is deleted: restore it first`)
+	if list, err := c.ListServices(ctx); err != nil || len(list) != 1 || list[0].State != rampart.StateDeleted || list[0].PurgeAfter == nil {
 		t.Errorf("ListServices after delete = %#v, %v", list, err)
 	}
 
@@ -202,6 +203,9 @@ func TestServices(t *testing.T) {
 	all, err := s.client(t, s.admin).ListAudit(ctx, AuditQuery{})
 	if err != nil || len(all.Events) < 6 {
 		t.Errorf("admin's audit log: %+v, %v", all, err)
+	}
+	if s, err := c.RestoreService(ctx, "blog", 0); err != nil || s.State != rampart.StateActive {
+		t.Errorf("RestoreService = %+v, %v", s, err)
 	}
 }
 
