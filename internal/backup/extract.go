@@ -503,7 +503,13 @@ func (x *extractor) file(rel string, hdr *tar.Header, r io.Reader, buf []byte) (
 	if err != nil {
 		return 0, fmt.Errorf("backup: restoring %s: %w", rel, err)
 	}
-	n, err := io.CopyBuffer(&writeback{f: f}, r, buf)
+	wb := &writeback{f: f}
+	n, err := io.CopyBuffer(wb, r, buf)
+	if err == nil && wb.off > wb.started {
+		// Start the tail's writeback too (small files have only a tail),
+		// so that the final syncfs finds little left to do.
+		unix.SyncFileRange(int(f.Fd()), wb.started, 0, unix.SYNC_FILE_RANGE_WRITE)
+	}
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("backup: restoring %s: %w", rel, cerr)
 	}
