@@ -343,9 +343,9 @@ func (m *Manager) Restore(ctx context.Context, svc *rampart.Service, b *rampart.
 		return checksumError(svc, b, err)
 	}
 	m.failpoint("restore.extracted")
-	resume := func() {}
 	if svc.State != rampart.StateDeleted {
-		if resume, err = m.pause(ctx, svc); err != nil {
+		resume, err := m.pause(ctx, svc)
+		if err != nil {
 			os.RemoveAll(tmp)
 			return err
 		}
