@@ -101,3 +101,34 @@ func TestTerminationProtection(t *testing.T) {
 		t.Errorf("audit events for shop %q; missing %v", got, want)
 	}
 }
+
+// TestEnvInjectionRefusedForMembers: on a service rampart runs, a member
+// cannot set the variables that make a loader or interpreter run code of
+// their choosing; an admin can, and a proxy service's env is the member's.
+func TestEnvInjectionRefusedForMembers(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	member, admin := UserActor(f.member, ""), UserActor(f.admin, "")
+	if _, err := f.app.Services.Create(ctx, admin, rampart.ServiceInput{Name: "run", Owner: f.member.Email,
+		Runtime: &rampart.Runtime{Kind: rampart.RuntimeExec, Command: "/bin/app", Port: 18090}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"LD_PRELOAD", "LD_LIBRARY_PATH", "PATH", "NODE_OPTIONS", "PYTHONPATH", "BASH_ENV"} {
+		_, err := f.app.Services.Update(ctx, member, rampart.ServiceUpdate{Name: "run", Env: rampart.EnvPatch{name: ptr("/srv/x")}})
+		if rampart.ErrorCode(err) != rampart.EFORBIDDEN || !strings.Contains(err.Error(), "only an admin") {
+			t.Errorf("member setting %s: %v", name, err)
+		}
+	}
+	if _, err := f.app.Services.Update(ctx, member, rampart.ServiceUpdate{Name: "run", Env: rampart.EnvPatch{"GREETING": ptr("hi")}}); err != nil {
+		t.Errorf("an ordinary variable: %v", err)
+	}
+	if _, err := f.app.Services.Update(ctx, admin, rampart.ServiceUpdate{Name: "run", Env: rampart.EnvPatch{"LD_LIBRARY_PATH": ptr("/opt/lib")}}); err != nil {
+		t.Errorf("an admin setting LD_LIBRARY_PATH: %v", err)
+	}
+	if _, err := f.app.Services.Create(ctx, member, rampart.ServiceInput{Name: "prox", Upstreams: []string{"http://192.0.2.10:80"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.app.Services.Update(ctx, member, rampart.ServiceUpdate{Name: "prox", Env: rampart.EnvPatch{"PATH": ptr("/x")}}); err != nil {
+		t.Errorf("PATH on a proxy service (its process runs elsewhere): %v", err)
+	}
+}

@@ -258,6 +258,9 @@ func (s *Services) Update(ctx context.Context, actor Actor, up rampart.ServiceUp
 			changes = append(changes, "cache="+describeCache(svc.Cache))
 		}
 		if up.Env != nil {
+			if err := checkEnvInjection(actor, svc, up.Env); err != nil {
+				return err
+			}
 			var set, removed []string
 			svc.Env, set, removed = up.Env.Apply(svc.Env)
 			if d := describeEnvChange(set, removed); d != "" {
@@ -322,6 +325,27 @@ func checkRuntimeChange(actor Actor, svc *rampart.Service) error {
 	}
 	if svc.Runtime.Runs() {
 		svc.AllowPrivateUpstreams = true
+	}
+	return nil
+}
+
+// injectionVars are environment variables that make a dynamic loader, a
+// shell or an interpreter load code of the setter's choosing. In a
+// process rampart runs (as the runtime's user, root unless the admin set
+// another) a member who could set them and place a file (through their own
+// application's uploads, say) would run code as that user. Only admins
+// set them on services rampart runs.
+var injectionVars = []string{"PATH", "BASH_ENV", "ENV", "NODE_OPTIONS", "NODE_PATH", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME",
+	"PERL5LIB", "PERL5OPT", "PERLLIB", "RUBYOPT", "RUBYLIB", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "GCONV_PATH", "HOSTALIASES", "LOCPATH", "NLSPATH", "PHPRC", "PHP_INI_SCAN_DIR"}
+
+func checkEnvInjection(actor Actor, svc *rampart.Service, patch rampart.EnvPatch) error {
+	if actor.isAdmin() || !svc.Runtime.Runs() {
+		return nil
+	}
+	for name := range patch {
+		if strings.HasPrefix(name, "LD_") || slices.Contains(injectionVars, name) {
+			return rampart.FieldError("env", rampart.Errorf(rampart.EFORBIDDEN, "%s makes a loader or interpreter run code of the setter's choosing in the process rampart runs: only an admin can set it on %s", name, svc.Name))
+		}
 	}
 	return nil
 }
