@@ -63,6 +63,11 @@ type unit struct {
 	run     bool
 	killed  string
 	removed bool
+	// started is the hash the last successful Start ran: an Apply with
+	// the same hash starts again only when the service is not up (a
+	// failed or stopped one), so that polling Applies cost an Observe,
+	// not a `compose up`.
+	started string
 	// last is what was reported for a driver that is not a Reporter.
 	last     Observed
 	reported bool
@@ -206,13 +211,42 @@ func (s *Supervisor) applyOne(ctx context.Context, u *unit, d Desired) error {
 		err = drv.Stop(ctx, d.Spec)
 	case u.killed != "" && u.killed == hash && u.run:
 		// Killed: stays down until the hash changes or Run goes false.
+	case u.run && u.started == hash && s.up(ctx, drv, d.Spec):
+		// Runs as asked already.
 	default:
 		u.killed = ""
 		err = drv.Start(ctx, d.Spec)
+		if err == nil {
+			u.started = hash
+		} else {
+			u.started = ""
+		}
+	}
+	if !d.Run {
+		u.started = ""
 	}
 	u.run = d.Run
 	s.poll(ctx, u, drv)
 	return err
+}
+
+// up reports whether the driver sees the service running (or on its way:
+// starting, paused for a backup, or crash-looping under a driver that
+// restarts by itself). A crashed compose project is started again by the
+// next Apply: the reconciler's resync is its backoff.
+func (s *Supervisor) up(ctx context.Context, drv Driver, spec Spec) bool {
+	o, err := drv.Observe(ctx, spec)
+	if err != nil {
+		return false
+	}
+	switch o.State {
+	case StateRunning, StateStarting, StatePaused:
+		return true
+	case StateCrashLoop:
+		_, restartsItself := drv.(Reporter)
+		return restartsItself
+	}
+	return false
 }
 
 func (s *Supervisor) remove(ctx context.Context, u *unit) (int64, error) {

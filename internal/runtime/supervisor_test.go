@@ -355,3 +355,41 @@ func TestSupervisorKindChange(t *testing.T) {
 		t.Fatalf("compose calls %q", got)
 	}
 }
+
+// TestSupervisorPollingApplyStartsOnlyWhatIsDown: the reconciler applies
+// the same state every few seconds; a compose project that runs is only
+// observed (no `compose up` each time), and one that crashed or stopped
+// behind the supervisor's back is started again.
+func TestSupervisorPollingApplyStartsOnlyWhatIsDown(t *testing.T) {
+	fc := &fakeCompose{}
+	s := NewSupervisor(Options{Drivers: map[Kind]Driver{KindCompose: fc}})
+	defer s.Close(context.Background())
+	spec := Spec{ID: 7, Name: "shop", Kind: KindCompose, ComposeFile: "services: {}", Port: 8080}
+	starts := func() int {
+		n := 0
+		for _, c := range fc.log() {
+			if c == "start 7" {
+				n++
+			}
+		}
+		return n
+	}
+	for range 5 {
+		if errs := s.Apply(t.Context(), []Desired{{Spec: spec, Run: true}}); len(errs) > 0 {
+			t.Fatal(errs)
+		}
+	}
+	if n := starts(); n != 1 {
+		t.Errorf("five Applies of a running project started it %d times, want 1", n)
+	}
+	for _, down := range []State{StateCrashLoop, StateStopped, StateFailed} {
+		fc.mu.Lock()
+		fc.state[7] = down
+		fc.mu.Unlock()
+		before := starts()
+		s.Apply(t.Context(), []Desired{{Spec: spec, Run: true}})
+		if starts() != before+1 {
+			t.Errorf("a project observed %s was not started again", down)
+		}
+	}
+}
