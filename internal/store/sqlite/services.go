@@ -26,15 +26,7 @@ func (q queries) CreateService(ctx context.Context, s *rampart.Service) error {
 	if err != nil {
 		return err
 	}
-	rt, err := runtimeJSON(s)
-	if err != nil {
-		return err
-	}
-	deletedAt, err := nanosPtr("deleted_at", s.DeletedAt)
-	if err != nil {
-		return err
-	}
-	purgeAfter, err := nanosPtr("purge_after", s.PurgeAfter)
+	rt, deletedAt, purgeAfter, err := lifecycleColumns(s)
 	if err != nil {
 		return err
 	}
@@ -116,15 +108,7 @@ func (q queries) UpdateService(ctx context.Context, s *rampart.Service) error {
 	if err != nil {
 		return err
 	}
-	rt, err := runtimeJSON(s)
-	if err != nil {
-		return err
-	}
-	deletedAt, err := nanosPtr("deleted_at", s.DeletedAt)
-	if err != nil {
-		return err
-	}
-	purgeAfter, err := nanosPtr("purge_after", s.PurgeAfter)
+	rt, deletedAt, purgeAfter, err := lifecycleColumns(s)
 	if err != nil {
 		return err
 	}
@@ -182,17 +166,24 @@ func serviceJSON(s *rampart.Service) (ups, rateLimit, cache, env string, err err
 	return string(b[0]), string(b[1]), string(b[2]), string(b[3]), nil
 }
 
-// runtimeJSON encodes the runtime column; the zero runtime is proxy.
-func runtimeJSON(s *rampart.Service) (string, error) {
+// lifecycleColumns encodes the runtime (the zero runtime is proxy) and
+// the grace period's times of a service.
+func lifecycleColumns(s *rampart.Service) (runtime string, deletedAt, purgeAfter *int64, err error) {
 	rt := s.Runtime
 	if rt.Kind == "" {
 		rt.Kind = rampart.RuntimeProxy
 	}
 	b, err := json.Marshal(rt)
 	if err != nil {
-		return "", fmt.Errorf("encode service %q: %w", s.Name, err)
+		return "", nil, nil, fmt.Errorf("encode service %q: %w", s.Name, err)
 	}
-	return string(b), nil
+	if deletedAt, err = nanosPtr("deleted_at", s.DeletedAt); err != nil {
+		return "", nil, nil, err
+	}
+	if purgeAfter, err = nanosPtr("purge_after", s.PurgeAfter); err != nil {
+		return "", nil, nil, err
+	}
+	return string(b), deletedAt, purgeAfter, nil
 }
 
 // SetServiceRunState records what the runtime observed of a service; like
