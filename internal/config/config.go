@@ -135,7 +135,41 @@ type Config struct {
 	// leaves: mail.from and mail.smtp.* (see package mailer).
 	Mail struct {
 		From string `yaml:"from"`
-		SMTP struct {
+		// Domain turns the SMTP relay on: every service may send as
+		// <service>@<domain>. Empty: no relay.
+		Domain string `yaml:"domain"`
+		// Hostname is the relay's name in its greeting and EHLO; empty:
+		// admin.domain, else the machine's host name.
+		Hostname string `yaml:"hostname"`
+		// Listen holds the relay's addresses: IP:port, or interface:port
+		// (docker0:587) for an interface's IPv4 address when it exists.
+		Listen []string `yaml:"listen"`
+		// AllowedNetworks may connect at all (CIDRs, IPs, or an interface
+		// name for its networks); everyone else is refused at connect.
+		AllowedNetworks []string `yaml:"allowed_networks"`
+		// IdentifyByAddress are networks where a service may be known by
+		// its own address instead of AUTH.
+		IdentifyByAddress   []string `yaml:"identify_by_address"`
+		PerHour             int      `yaml:"per_hour"`
+		MaxMessageBytes     int      `yaml:"max_message_bytes"`
+		MaxRecipients       int      `yaml:"max_recipients"`
+		BulkRecipients      int      `yaml:"bulk_recipients"`
+		SameBodyLimit       int      `yaml:"same_body_limit"`
+		ViolationsToSuspend int      `yaml:"violations_to_suspend"`
+		Queue               struct {
+			Dir      string        `yaml:"dir"`
+			Lifetime time.Duration `yaml:"lifetime"`
+		} `yaml:"queue"`
+		// Resolvers answer the MX lookups of direct delivery; empty: the
+		// system's.
+		Resolvers []string `yaml:"resolvers"`
+		// MXPort is the port of recipients' mail servers: 25, except in
+		// tests.
+		MXPort int `yaml:"mx_port"`
+		// AllowPrivateMX lets direct delivery reach MX hosts on loopback
+		// and private networks (tests, an internal mail domain).
+		AllowPrivateMX bool `yaml:"allow_private_mx"`
+		SMTP           struct {
 			Host         string        `yaml:"host"`
 			Port         int           `yaml:"port"`
 			TLS          string        `yaml:"tls"`
@@ -232,6 +266,16 @@ func Default() Config {
 	c.Services.DeleteGrace = 7 * 24 * time.Hour
 	c.Backups.Interval = 24 * time.Hour
 	c.Backups.Keep = 7
+	c.Mail.Listen = []string{"127.0.0.1:587", "docker0:587"}
+	c.Mail.AllowedNetworks = []string{"127.0.0.0/8", "::1", "docker0"}
+	c.Mail.PerHour = 300
+	c.Mail.MaxMessageBytes = 10 << 20
+	c.Mail.MaxRecipients = 100
+	c.Mail.BulkRecipients = 50
+	c.Mail.SameBodyLimit = 50
+	c.Mail.ViolationsToSuspend = 3
+	c.Mail.Queue.Lifetime = 5 * 24 * time.Hour
+	c.Mail.MXPort = 25
 	c.Log.Level = "info"
 	c.Log.Format = "text"
 	c.Log.AccessLog = true
@@ -316,6 +360,9 @@ func (c *Config) Validate() error {
 		}
 	} else if c.Mail.SMTP.Username != "" || c.Mail.SMTP.Password != "" || c.Mail.SMTP.PasswordFile != "" {
 		return fmt.Errorf("mail.smtp.host: the SMTP login is set but no server: set mail.smtp.host, or leave mail.smtp out (mail then goes to the log)")
+	}
+	if err := c.validateRelay(); err != nil {
+		return err
 	}
 	if c.Services.DeleteGrace < 0 || c.Backups.Interval < 0 || c.Backups.Keep < 0 {
 		return fmt.Errorf("services.delete_grace, backups.interval and backups.keep must not be negative")

@@ -1,9 +1,11 @@
 package config
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +103,15 @@ func TestBadInput(t *testing.T) {
 		{"bad smtp tls", "mail:\n  from: a@example.com\n  smtp:\n    host: mail.example.com\n    tls: ssl\n", "mail.smtp.tls"},
 		{"smtp without from", "mail:\n  smtp:\n    host: mail.example.com\n", "mail.from"},
 		{"smtp port", "mail:\n  from: a@example.com\n  smtp:\n    host: mail.example.com\n    port: 70000\n", "mail.smtp.port"},
+		{"bad mail domain", "mail:\n  domain: Mail.Example.com\n", "mail.domain"},
+		{"relay without listen", "mail:\n  domain: mail.example.com\n  listen: []\n", "mail.listen: the relay needs an address"},
+		{"relay listen not an address", "mail:\n  domain: mail.example.com\n  listen: [relay]\n", "mail.listen"},
+		{"public relay without auth", "mail:\n  domain: mail.example.com\n  listen: [':587']\n  identify_by_address: [10.0.0.0/8]\n", "mail.identify_by_address: the relay listens on :587"},
+		{"relay network", "mail:\n  domain: mail.example.com\n  allowed_networks: [10.0.0.0/8, 'my lan']\n", "mail.allowed_networks"},
+		{"relay open to nobody", "mail:\n  domain: mail.example.com\n  allowed_networks: []\n", "mail.allowed_networks: empty would refuse every client"},
+		{"zero mail quota", "mail:\n  domain: mail.example.com\n  per_hour: 0\n", "mail.per_hour"},
+		{"short queue lifetime", "mail:\n  domain: mail.example.com\n  queue:\n    lifetime: 5s\n", "mail.queue.lifetime"},
+		{"bad mail resolver", "mail:\n  resolvers: [dns.google]\n", "mail.resolvers"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "c.yaml")
@@ -248,5 +259,43 @@ func TestREADMEHasTheReference(t *testing.T) {
 	}
 	if !strings.Contains(string(readme), Reference()) {
 		t.Error("README.md's configuration table is not config.Reference(): paste the output of Reference() into the README's Configuration section")
+	}
+}
+
+func TestRelayAddresses(t *testing.T) {
+	saved := interfaceNets
+	defer func() { interfaceNets = saved }()
+	interfaceNets = func(name string) ([]netip.Prefix, bool) {
+		if name == "docker0" {
+			return []netip.Prefix{netip.MustParsePrefix("fe80::1/64"), netip.MustParsePrefix("172.17.0.1/16")}, true
+		}
+		return nil, false
+	}
+	c := Default()
+	c.Mail.Domain = "mail.example.com"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	addrs, skipped := c.RelayListen()
+	if !slices.Equal(addrs, []string{"127.0.0.1:587", "172.17.0.1:587"}) || skipped != nil {
+		t.Errorf("listen %v, skipped %v", addrs, skipped)
+	}
+	allowed, identify, err := c.RelayNetworks()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("fe80::/64"), netip.MustParsePrefix("172.17.0.0/16")}
+	if !slices.Equal(allowed, want) || identify != nil {
+		t.Errorf("allowed %v, identify %v", allowed, identify)
+	}
+
+	// No Docker on this host: the bridge is skipped, not an error.
+	interfaceNets = func(string) ([]netip.Prefix, bool) { return nil, false }
+	addrs, skipped = c.RelayListen()
+	if !slices.Equal(addrs, []string{"127.0.0.1:587"}) || !slices.Equal(skipped, []string{"docker0:587"}) {
+		t.Errorf("without docker0: listen %v, skipped %v", addrs, skipped)
+	}
+	if !c.RelayOn() {
+		t.Error("mail.domain set, relay off")
 	}
 }
