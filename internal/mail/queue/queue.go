@@ -268,6 +268,8 @@ func (q *Queue) Put(ctx context.Context, env Envelope, data []byte) (string, err
 		m.Recipients = append(m.Recipients, Recipient{Addr: a})
 	}
 	rec, dataAt := encodeMessage(&m, data)
+	queued := Event{ID: id, Service: m.Envelope.Service, Kind: EventQueued, At: now, From: m.Envelope.From,
+		Recipients: append([]Recipient(nil), m.Recipients...), Size: m.Size}
 
 	q.mu.Lock()
 	if q.closed {
@@ -296,8 +298,7 @@ func (q *Queue) Put(ctx context.Context, env Envelope, data []byte) (string, err
 	q.stats.Queued++
 	q.mu.Unlock()
 	q.signal()
-	q.emit(Event{ID: id, Service: m.Envelope.Service, Kind: EventQueued, At: now, From: m.Envelope.From,
-		Recipients: append([]Recipient(nil), m.Recipients...), Size: m.Size})
+	q.emit(queued)
 	return id, nil
 }
 
