@@ -24,7 +24,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
-	"github.com/miekg/dns"
 
 	"github.com/rampart-dev/rampart/internal/mailer"
 )
@@ -209,10 +208,30 @@ func domainOf(rcpt string) (string, error) {
 	if strings.HasPrefix(d, "[") {
 		return "", fmt.Errorf("recipient %q: address literals are not delivered to", clean(rcpt))
 	}
-	if _, ok := dns.IsDomainName(d); !ok || strings.ContainsAny(d, " \t\r\n\\\"()<>,;:") || !strings.Contains(d, ".") {
-		return "", fmt.Errorf("recipient %q: %q is not a valid domain name", clean(rcpt), clean(d))
+	if !isHostname(d) {
+		return "", fmt.Errorf("recipient %q: %q is not a valid domain name (internationalized names must be given in their xn-- form)", clean(rcpt), clean(d))
 	}
 	return d, nil
+}
+
+// isHostname reports whether d is a lower-case DNS host name with at least
+// two labels of letters, digits, hyphens and underscores.
+func isHostname(d string) bool {
+	if len(d) > 253 || !strings.Contains(d, ".") {
+		return false
+	}
+	for _, label := range strings.Split(d, ".") {
+		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // direct delivers to one domain's MX hosts, trying them in preference

@@ -179,9 +179,9 @@ func TestDomainOf(t *testing.T) {
 
 func TestClean(t *testing.T) {
 	for in, want := range map[string]string{
-		"250 ok":                   "250 ok",
-		"550 no\r\nsuch\x00user":   "550 no  such user",
-		"bad \xff utf8":            "bad \uFFFD utf8",
+		"250 ok":                  "250 ok",
+		"550 no\r\nsuch\x00user":  "550 no  such user",
+		"bad \xff utf8":           "bad \uFFFD utf8",
 		strings.Repeat("é", 1000): strings.Repeat("é", maxReply/2) + "…",
 	} {
 		if got := clean(in); got != want {

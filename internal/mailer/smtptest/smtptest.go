@@ -83,7 +83,7 @@ type Server struct {
 	msgs      []Received
 	rcptReply map[string]int // recipient → refusal code set by RejectRcpt
 	dataReply int            // refusal code at the end of DATA, 0: accept
-	changed chan struct{} // closed and replaced when a message arrives
+	changed   chan struct{}  // closed and replaced when a message arrives
 }
 
 // New starts a receiver that is closed when the test ends.
