@@ -36,6 +36,9 @@ func (r *resolver) query(ctx context.Context, name string, qtype uint16) ([]dns.
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.RecursionDesired = true
+	// Answers up to 4 KB arrive over UDP (an RSA DKIM record, many MX
+	// hosts); larger ones come back truncated and are asked again over TCP.
+	m.SetEdns0(4096, false)
 	var last error
 	for _, server := range r.servers {
 		qctx, cancel := context.WithTimeout(ctx, dnsTimeout)
