@@ -34,6 +34,10 @@ const (
 	// commandTimeout bounds each command's reply, so that a server that
 	// stalls is given up well before the conversation's deadline.
 	commandTimeout = 2 * time.Minute
+	// maxAddresses bounds how many MX addresses one delivery tries, as
+	// Postfix's smtp_mx_address_limit does: a domain listing a hundred
+	// dead hosts must not hold a queue runner for hours.
+	maxAddresses = 5
 	// maxParallel bounds how many destination domains are served at once.
 	maxParallel = 8
 )
@@ -49,7 +53,8 @@ type Result struct {
 	Permanent bool
 }
 
-// Smarthost is a submission server that takes all outgoing mail.
+// Smarthost is a submission server that takes all outgoing mail. The
+// operator names it, so unlike an MX it may be on a private address.
 type Smarthost struct {
 	Host string
 	// Port defaults to 587 for starttls, 465 for tls and 25 for none.
@@ -243,13 +248,20 @@ func (t *Transport) direct(ctx context.Context, domain, from string, rcpts []str
 		return
 	}
 	var last error
+	tried := 0
 	for _, host := range hosts {
+		if tried == maxAddresses {
+			break
+		}
 		ips, err := t.res.addrs(ctx, host)
 		if err != nil {
 			last = err
 			continue
 		}
 		for _, ip := range ips {
+			if tried == maxAddresses {
+				break
+			}
 			if !t.cfg.AllowPrivate && !isPublic(ip) {
 				last = &permanentError{fmt.Sprintf("MX host %s is at %s, a private or special address this relay does not deliver to", host, ip)}
 				continue
@@ -258,6 +270,7 @@ func (t *Transport) direct(ctx context.Context, domain, from string, rcpts []str
 			// its name, and nothing tells us it should be (no DANE or
 			// MTA-STS here), so it is not verified; the encryption still
 			// defeats passive listeners.
+			tried++
 			tg := target{addr: net.JoinHostPort(ip.String(), strconv.Itoa(t.cfg.MXPort)), name: host, mode: modeOpportunistic,
 				tls: &tls.Config{ServerName: host, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}}
 			final, err := t.converse(ctx, tg, from, rcpts, idx, data, results)

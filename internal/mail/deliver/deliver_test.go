@@ -2,6 +2,7 @@ package deliver
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -128,6 +129,26 @@ func TestMXPreferenceAndFallback(t *testing.T) {
 	check(t, deliver(t, w.transport(t), "x@one.test"), ok)
 	if len(good.Messages()) != 1 || len(backup.Messages()) != 0 {
 		t.Errorf("pref 10 got %d, pref 20 got %d; want 1 and 0", len(good.Messages()), len(backup.Messages()))
+	}
+}
+
+func TestAddressLimit(t *testing.T) {
+	w := newWorld(t)
+	last := smtptest.New(t, smtptest.Options{})
+	var mxs []dnstest.MX
+	for i := range maxAddresses + 1 {
+		host := fmt.Sprintf("mx%d.one.test", i)
+		mxs = append(mxs, dnstest.MX{Pref: uint16(i), Host: host})
+		var s *smtptest.Server
+		if i == maxAddresses {
+			s = last // beyond the limit: never reached
+		}
+		w.mx(host, fmt.Sprintf("192.0.2.%d", i+1), s)
+	}
+	w.dns.SetMX("one.test", mxs...)
+	check(t, deliver(t, w.transport(t), "x@one.test"), temp)
+	if len(last.Messages()) != 0 {
+		t.Errorf("an address past the limit of %d was tried", maxAddresses)
 	}
 }
 
@@ -287,6 +308,7 @@ func TestIsPublic(t *testing.T) {
 		"192.0.2.1": true, "8.8.8.8": true, "2a00:1450::1": true,
 		"127.0.0.1": false, "10.0.0.1": false, "172.16.0.1": false, "192.168.1.1": false,
 		"169.254.169.254": false, "100.64.0.1": false, "0.0.0.0": false, "::1": false,
+		"64:ff9b::808:808": true, "64:ff9b::a00:1": false,
 		"fd00::1": false, "fe80::1": false, "::ffff:127.0.0.1": false, "224.0.0.1": false,
 	} {
 		if got := isPublic(netip.MustParseAddr(addr)); got != want {

@@ -145,6 +145,12 @@ func (r *resolver) addrs(ctx context.Context, host string) ([]netip.Addr, error)
 // relay speak SMTP to services inside our network.
 func isPublic(ip netip.Addr) bool {
 	ip = ip.Unmap()
+	// NAT64 (RFC 6052) carries an IPv4 address that a gateway reaches for
+	// us: judge that address.
+	if nat64.Contains(ip) {
+		b := ip.As16()
+		return isPublic(netip.AddrFrom4([4]byte(b[12:])))
+	}
 	if ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
 		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() || !ip.IsValid() {
 		return false
@@ -156,6 +162,8 @@ func isPublic(ip netip.Addr) bool {
 	}
 	return true
 }
+
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
 
 // blocked are special-purpose ranges that netip has no predicate for.
 var blocked = []netip.Prefix{
