@@ -17,6 +17,7 @@ import (
 	msgdkim "github.com/emersion/go-msgauth/dkim"
 
 	"github.com/rampart-dev/rampart/internal/dnstest"
+	"github.com/rampart-dev/rampart/internal/mailer"
 )
 
 var (
@@ -302,4 +303,25 @@ func FuzzSign(f *testing.F) {
 			t.Fatalf("signed message starts %q", signed[:min(len(signed), 40)])
 		}
 	})
+}
+
+// The platform's own mail, as the mailer composes it, signs and verifies.
+func TestSignComposed(t *testing.T) {
+	ks := testKeys(t)
+	raw, err := mailer.Config{From: "noreply@mail.example.com"}.Compose(
+		mailer.Message{To: "user@example.org", Subject: "Votre code : 123456", Text: "Bonjour,\nvotre code est 123456.\n"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := NewSigner("mail.example.com", ks)
+	recs, _ := Records("mail.example.com", ks)
+	signed, err := s.Sign(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range verify(t, signed, recs) {
+		if v.Err != nil {
+			t.Errorf("%s: %v", v.Domain, v.Err)
+		}
+	}
 }
