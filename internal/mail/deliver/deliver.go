@@ -165,9 +165,17 @@ func (t *Transport) Deliver(ctx context.Context, from string, rcpts []string, da
 		}
 		tg := target{addr: net.JoinHostPort(sh.Host, strconv.Itoa(sh.Port)), name: sh.Host, mode: sh.TLS,
 			tls: &tls.Config{ServerName: sh.Host, RootCAs: t.cfg.RootCAs, MinVersion: tls.VersionTLS12}}
-		_, err := t.converse(ctx, tg, from, rcpts, idx, data, results)
+		final, err := t.converse(ctx, tg, from, rcpts, idx, data, results)
 		if err != nil {
 			fail(results, idx, err)
+		}
+		if !final {
+			// Trouble before MAIL FROM (a refused password, no STARTTLS,
+			// a smarthost that is down) is ours to fix, not the
+			// recipients': keep the mail queued rather than bounce it.
+			for _, i := range idx {
+				results[i].Permanent = false
+			}
 		}
 		return results
 	}

@@ -267,8 +267,13 @@ func TestSmarthost(t *testing.T) {
 		t.Errorf("received %+v, want one message over TLS for both", m)
 	}
 
+	// A wrong password is the operator's to fix: the mail stays queued.
 	bad, _ := New(cfg("wrong"))
-	check(t, deliver(t, bad, "x@one.test"), perm)
+	res := deliver(t, bad, "x@one.test")
+	check(t, res, temp)
+	if res[0].Code != 535 {
+		t.Errorf("reply %d %q, want the server's 535", res[0].Code, res[0].Reply)
+	}
 
 	// The smarthost's certificate is verified: without its root, nothing is sent.
 	c := cfg("p")
@@ -282,7 +287,11 @@ func TestSmarthost(t *testing.T) {
 	c.Smarthost.Port = plain.Port()
 	c.Smarthost.Username = ""
 	strict, _ := New(c)
-	check(t, deliver(t, strict, "x@one.test"), perm)
+	res = deliver(t, strict, "x@one.test")
+	check(t, res, temp)
+	if !strings.Contains(res[0].Reply, "STARTTLS") {
+		t.Errorf("reason %q does not say why", res[0].Reply)
+	}
 	if len(plain.Messages()) != 0 {
 		t.Error("a message went out in clear text")
 	}
