@@ -255,7 +255,16 @@ func (t *Transport) direct(ctx context.Context, domain, from string, rcpts []str
 		fail(results, idx, err)
 		return
 	}
-	var last error
+	// A temporary failure anywhere wins over permanent ones elsewhere: a
+	// domain whose good MX is down for now must not bounce because its
+	// other MX is misconfigured.
+	var last, lastTemp error
+	note := func(err error) {
+		last = err
+		if _, _, perm := classify(err); !perm {
+			lastTemp = err
+		}
+	}
 	tried := 0
 	for _, host := range hosts {
 		if tried == maxAddresses {
@@ -263,7 +272,7 @@ func (t *Transport) direct(ctx context.Context, domain, from string, rcpts []str
 		}
 		ips, err := t.res.addrs(ctx, host)
 		if err != nil {
-			last = err
+			note(err)
 			continue
 		}
 		for _, ip := range ips {
@@ -271,7 +280,7 @@ func (t *Transport) direct(ctx context.Context, domain, from string, rcpts []str
 				break
 			}
 			if !t.cfg.AllowPrivate && !isPublic(ip) {
-				last = &permanentError{fmt.Sprintf("MX host %s is at %s, a private or special address this relay does not deliver to", host, ip)}
+				note(&permanentError{fmt.Sprintf("MX host %s is at %s, a private or special address this relay does not deliver to", host, ip)})
 				continue
 			}
 			// Opportunistic TLS: an MX's certificate is rarely valid for
@@ -297,17 +306,21 @@ func (t *Transport) direct(ctx context.Context, domain, from string, rcpts []str
 				}
 				return
 			}
-			last = err
+			note(err)
 			if ctx.Err() != nil {
 				fail(results, idx, ctx.Err())
 				return
 			}
 		}
 	}
-	if last == nil {
-		last = fmt.Errorf("no usable MX host for %s", domain)
+	switch {
+	case lastTemp != nil:
+		fail(results, idx, lastTemp)
+	case last != nil:
+		fail(results, idx, last)
+	default:
+		fail(results, idx, &permanentError{fmt.Sprintf("no usable MX host for %s", domain)})
 	}
-	fail(results, idx, last)
 }
 
 // fail gives each recipient in idx err's verdict.

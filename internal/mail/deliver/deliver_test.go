@@ -209,6 +209,10 @@ func TestDNSOutcomes(t *testing.T) {
 	if !strings.Contains(res[0].Reply, "private") {
 		t.Errorf("reason %q does not say why", res[0].Reply)
 	}
+	// A private MX after one that is down: temporary, not a bounce.
+	w.dns.SetMX("mixed.test", dnstest.MX{Pref: 10, Host: "mx.down.test"}, dnstest.MX{Pref: 20, Host: "mx.private.test"})
+	w.mx("mx.down.test", "192.0.2.77", nil)
+	check(t, deliver(t, strict, "z@mixed.test"), temp)
 	if n := len(r.Messages()); n != 1 {
 		t.Errorf("receiver got %d messages, want 1 (the strict transport must not connect)", n)
 	}
