@@ -329,3 +329,17 @@ func TestIsPublic(t *testing.T) {
 		}
 	}
 }
+
+func TestSmarthostImplicitTLS(t *testing.T) {
+	r := smtptest.New(t, smtptest.Options{TLS: mailer.TLSImplicit})
+	tr, err := New(Config{HELO: "relay.test", RootCAs: r.RootCAs(),
+		Smarthost: &Smarthost{Host: "127.0.0.1", Port: r.Port(), TLS: mailer.TLSImplicit}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.RejectRcpt("no@two.test", 550)
+	check(t, deliver(t, tr, "x@one.test", "no@two.test"), ok, perm)
+	if m := r.Messages(); len(m) != 1 || !m[0].TLS {
+		t.Errorf("received %+v, want one message over TLS", m)
+	}
+}
