@@ -99,6 +99,10 @@ const (
 	DefaultTimeout        = 2 * time.Minute
 )
 
+// maxLineLength bounds one line of the dialogue or message: RFC 5321 says
+// 1000 with CRLF; some clients are sloppy, so allow twice that.
+const maxLineLength = 2000
+
 // Authentication failures per peer address before it gets 421 and is cut off.
 const (
 	authFailLimit  = 10
@@ -158,7 +162,7 @@ func New(cfg Config, q Queue, s Signer, ev Events) (*Relay, error) {
 	srv.AllowInsecureAuth = false // AUTH only after STARTTLS
 	srv.MaxMessageBytes = cfg.MaxMessageBytes
 	srv.MaxRecipients = cfg.MaxRecipients
-	srv.MaxLineLength = 2000 // RFC 5321 says 1000; some clients are sloppy
+	srv.MaxLineLength = maxLineLength
 	srv.ReadTimeout = cfg.Timeout
 	srv.WriteTimeout = cfg.Timeout
 	srv.ErrorLog = slogLogger{cfg.Logger}

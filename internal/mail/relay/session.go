@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -26,7 +27,11 @@ type backend struct{ r *Relay }
 func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	s := &session{r: b.r, conn: c, helo: c.Hostname()}
 	nc := c.Conn()
-	if gc, ok := nc.(*guardConn); ok {
+	inner := nc
+	if tc, ok := inner.(*tls.Conn); ok { // after STARTTLS, go-smtp starts a new session
+		inner = tc.NetConn()
+	}
+	if gc, ok := inner.(*guardConn); ok {
 		s.guard = gc
 	}
 	s.ip = peerAddr(nc.RemoteAddr())
@@ -203,6 +208,9 @@ func (s *session) Data(rd io.Reader) error {
 			s.r.events.Refused(s.service, s.env(), se.Code, se.Message)
 			return se
 		}
+		if errors.Is(err, smtp.ErrTooLongLine) {
+			return s.refuse(500, [3]int{5, 5, 2}, "a line of the message is longer than %d bytes; wrap long lines (RFC 5322 allows 998)", maxLineLength)
+		}
 		return err
 	}
 	if len(s.to) > s.r.cfg.BulkRecipients {
@@ -259,7 +267,7 @@ func (s *session) trace(now time.Time, chk *checkedMessage, msg []byte) []byte {
 	var b bytes.Buffer
 	b.Grow(len(msg) + 512)
 	with := "ESMTP"
-	if _, tls := s.conn.TLSConnectionState(); tls {
+	if _, isTLS := s.conn.TLSConnectionState(); isTLS {
 		with += "S"
 	}
 	if s.authed {
