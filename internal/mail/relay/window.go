@@ -103,7 +103,7 @@ type failures struct {
 
 func newFailures(span time.Duration) *failures { return &failures{w: newWindow(span)} }
 
-func (f *failures) add(ip string, now time.Time)       { f.w.add(ip, now, 1) }
+func (f *failures) add(ip string, now time.Time) { f.w.add(ip, now, 1) }
 func (f *failures) blocked(ip string, now time.Time) bool {
 	n, _ := f.w.count(ip, now)
 	return n >= authFailLimit
