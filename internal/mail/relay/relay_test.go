@@ -1,13 +1,16 @@
 package relay
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/smtp"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -458,3 +461,62 @@ func TestCloseStopsServe(t *testing.T) {
 }
 
 func b64(s string) string { return base64Std(s) }
+
+// blockingQueue holds Put until released, to catch Close in the middle of DATA.
+type blockingQueue struct {
+	entered, release chan struct{}
+}
+
+func (q blockingQueue) Put(context.Context, Envelope, []byte) (string, error) {
+	close(q.entered)
+	<-q.release
+	return "B1", nil
+}
+
+func TestCloseFinishesInFlightData(t *testing.T) {
+	q := blockingQueue{entered: make(chan struct{}), release: make(chan struct{})}
+	r, err := New(Config{Domain: "example.org", TLS: selfSigned(t), Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, q, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetAccounts(defaultAccounts())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- r.Serve(ln) }()
+	h := &harness{r: r, addr: ln.Addr().String()}
+	c := h.login(t, "shop")
+	reply := make(chan string, 1)
+	go func() {
+		_, code, text := c.send("shop@example.org", []string{"a@elsewhere.test"}, message("shop@example.org", "s", "", "b"))
+		reply <- fmt.Sprint(code, " ", text)
+	}()
+	<-q.entered
+	closed := make(chan error, 1)
+	go func() { closed <- r.Close() }()
+	for { // wait until Close is waiting for the message (no sleeping)
+		r.mu.Lock()
+		closing := r.closing
+		r.mu.Unlock()
+		if closing {
+			break
+		}
+		runtime.Gosched()
+	}
+	close(q.release)
+	if got := <-reply; got != "250 2.0.0 queued as B1" {
+		t.Errorf("in-flight message got %q", got)
+	}
+	if err := <-closed; err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	if c, err := net.Dial("tcp", h.addr); err == nil {
+		c.Close()
+		t.Error("still accepting connections after Close")
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}

@@ -198,8 +198,12 @@ func TestWindow(t *testing.T) {
 	if n, oldest := w.count("k", t0.Add(61*time.Minute)); n != 5 || !oldest.Equal(t0.Add(20*time.Minute)) {
 		t.Errorf("count = %d, %v", n, oldest)
 	}
-	if n, _ := w.count("k", t0.Add(3*time.Hour)); n != 0 || len(w.m) != 0 {
-		t.Errorf("expired entries kept: %d, %v", n, w.m)
+	for i := range 100 { // keys touched once are swept once they expire
+		w.add(string(rune('a'+i%26))+strings.Repeat("x", i), t0.Add(2*time.Hour), 1)
+	}
+	w.add("late", t0.Add(4*time.Hour), 1)
+	if len(w.m) != 1 {
+		t.Errorf("%d keys kept after their entries expired", len(w.m))
 	}
 }
 

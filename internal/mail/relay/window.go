@@ -9,9 +9,10 @@ import (
 // Entries older than the span are dropped as keys are touched, so memory is
 // bounded by what was committed within the span.
 type window struct {
-	span time.Duration
-	mu   sync.Mutex
-	m    map[string][]stamp // per key, oldest first
+	span      time.Duration
+	mu        sync.Mutex
+	m         map[string][]stamp // per key, oldest first
+	lastSweep time.Time
 }
 
 type stamp struct {
@@ -94,6 +95,14 @@ func (w *window) add(key string, t time.Time, n int) {
 	copy(s[i+1:], s[i:])
 	s[i] = stamp{t, n}
 	w.m[key] = s
+	// Keys never touched again (a body hash sent once) would stay forever:
+	// once per span, drop every expired entry.
+	if t.Sub(w.lastSweep) > w.span {
+		w.lastSweep = t
+		for k := range w.m {
+			w.prune(k, t)
+		}
+	}
 }
 
 // failures counts AUTH failures per peer address within a span.
