@@ -97,22 +97,42 @@ type guardConn struct {
 
 	mu          sync.Mutex
 	closeAfterW bool
+	onWrite     func() // run once after the next write
 }
 
 func (c *guardConn) Close() error {
 	c.once.Do(func() { c.g.release(c.ip) })
+	c.mu.Lock()
+	hook := c.onWrite
+	c.onWrite = nil
+	c.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	return c.Conn.Close()
 }
 
 func (c *guardConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	c.mu.Lock()
-	cut := c.closeAfterW
+	cut, hook := c.closeAfterW, c.onWrite
+	c.onWrite = nil
 	c.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
 	if cut {
 		c.Close()
 	}
 	return n, err
+}
+
+// afterNextWrite runs f once the next write (the reply to DATA) is done, or
+// at Close if none comes.
+func (c *guardConn) afterNextWrite(f func()) {
+	c.mu.Lock()
+	c.onWrite = f
+	c.mu.Unlock()
 }
 
 func (c *guardConn) closeAfterWrite() {

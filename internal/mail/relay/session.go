@@ -200,7 +200,13 @@ func (s *session) Data(rd io.Reader) error {
 	if !s.r.enterData() {
 		return smtpErr(421, [3]int{4, 3, 2}, "mail relay is shutting down; try again shortly")
 	}
-	defer s.r.leaveData()
+	// The message is finished only when its reply is out: go-smtp writes it
+	// after Data returns, so the guard conn calls leaveData on that write.
+	if s.guard != nil {
+		defer s.guard.afterNextWrite(s.r.leaveData)
+	} else {
+		defer s.r.leaveData()
+	}
 	raw, err := io.ReadAll(rd)
 	if err != nil {
 		var se *smtp.SMTPError
