@@ -576,3 +576,32 @@ func TestSigner(t *testing.T) {
 		})
 	}
 }
+
+// Concurrent sessions of one service cannot together exceed its quota.
+func TestQuotaConcurrentSessions(t *testing.T) {
+	const sessions, perHour = 8, 5
+	acct := Account{Service: "shop", PasswordHash: sha256.Sum256([]byte(testPassword)), PerHour: perHour}
+	h := start(t, func(c *Config) { c.MaxConnectionsPerIP = sessions }, acct)
+	clients := make([]*client, sessions)
+	for i := range clients {
+		clients[i] = h.login(t, "shop")
+	}
+	codes := make(chan int, sessions)
+	for i, c := range clients {
+		go func() {
+			_, code, _ := c.send("shop@example.org", rcpts(1), message("shop@example.org", "r", "", fmt.Sprint("body ", i)))
+			codes <- code
+		}()
+	}
+	accepted := 0
+	for range sessions {
+		if code := <-codes; code == 250 {
+			accepted++
+		} else if code != 451 {
+			t.Errorf("code %d", code)
+		}
+	}
+	if accepted != perHour || h.q.count() != perHour {
+		t.Fatalf("accepted %d, queued %d, want %d", accepted, h.q.count(), perHour)
+	}
+}

@@ -235,10 +235,19 @@ func (s *session) Data(rd io.Reader) error {
 	if sent, _ := s.r.bodies.count(bodyKey, now); sent+len(s.to) > s.r.cfg.SameBodyLimit {
 		return s.violation(fmt.Sprintf("bulk mail is not permitted: the same body went to %d recipients within the hour, at most %d; this relay is for transactional mail only", sent+len(s.to), s.r.cfg.SameBodyLimit))
 	}
+	// Reserve the recipients now (another session of the service may have
+	// used the quota since RCPT) and give them back if the message fails.
 	limit := s.r.limitFor(s.service)
-	if at := s.r.quota.freeAt(s.service, now, limit, len(s.to)); at.After(now) {
+	ok, at := s.r.quota.reserve(s.service, now, limit, len(s.to))
+	if !ok {
 		return s.refuse(451, [3]int{4, 7, 1}, "quota of %d recipients per hour reached; sending resumes at %s", limit, at.UTC().Format(time.RFC3339))
 	}
+	accepted := false
+	defer func() {
+		if !accepted {
+			s.r.quota.undo(s.service, now, len(s.to))
+		}
+	}()
 
 	out := s.trace(now, chk, msg)
 	if s.r.signer != nil {
@@ -255,7 +264,7 @@ func (s *session) Data(rd io.Reader) error {
 		s.r.log.Error("mail: queueing failed", "service", s.service, "err", err)
 		return s.refuse(451, [3]int{4, 3, 0}, "could not queue the message; nothing was accepted, try again later")
 	}
-	s.r.quota.add(s.service, now, len(s.to))
+	accepted = true
 	s.r.bodies.add(bodyKey, now, len(s.to))
 	s.r.events.Accepted(s.service, id, env, len(out), chk.subject)
 	s.r.log.Info("mail: accepted", "service", s.service, "id", id, "recipients", len(s.to), "size", len(out))

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -207,6 +209,25 @@ func TestWindow(t *testing.T) {
 	}
 }
 
+func TestWindowReserve(t *testing.T) {
+	w := newWindow(time.Hour)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if ok, _ := w.reserve("k", t0, 3, 2); !ok {
+		t.Fatal("2 of 3 refused")
+	}
+	if ok, at := w.reserve("k", t0.Add(time.Minute), 3, 2); ok || !at.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("4 of 3: ok=%v at=%v", ok, at)
+	}
+	w.undo("k", t0, 2)
+	if ok, _ := w.reserve("k", t0.Add(time.Minute), 3, 3); !ok {
+		t.Fatal("undo did not give the reservation back")
+	}
+	w.undo("k", t0, 9) // no such entry: nothing changes
+	if n, _ := w.count("k", t0.Add(time.Minute)); n != 3 {
+		t.Fatalf("count %d", n)
+	}
+}
+
 type nopQueue struct{}
 
 func (nopQueue) Put(context.Context, Envelope, []byte) (string, error) { return "x", nil }
@@ -259,4 +280,37 @@ func BenchmarkAccepted(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// BenchmarkAcceptedParallel: accepted messages/s with concurrent clients, one
+// connection each (the queue is a no-op: this measures the SMTP side).
+func BenchmarkAcceptedParallel(b *testing.B) {
+	for _, clients := range []int{1, 8, 64} {
+		b.Run(fmt.Sprint(clients, "clients"), func(b *testing.B) {
+			h := start(b, func(c *Config) {
+				c.SameBodyLimit, c.DefaultPerHour = 1<<30, 1<<30
+				c.MaxConnectionsPerIP, c.MaxConnections = clients, clients
+			}, Account{Service: "shop", PasswordHash: sha256.Sum256([]byte(testPassword))})
+			h.q.discard = true
+			conns := make(chan *client, clients)
+			for range clients {
+				conns <- h.login(b, "shop")
+			}
+			msg := message(sender, "receipt", "", strings.Repeat("line of a receipt\r\n", 50))
+			b.SetParallelism((clients + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() { // goroutines may outnumber connections: take one per message
+					c := <-conns
+					_, code, text := c.send(sender, []string{"a@elsewhere.test"}, msg)
+					conns <- c
+					if code != 250 {
+						b.Errorf("%d %s", code, text)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
 }

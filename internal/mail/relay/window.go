@@ -55,11 +55,45 @@ func (w *window) count(key string, now time.Time) (n int, oldest time.Time) {
 	return n, oldest
 }
 
+// reserve adds n events at now if they fit within limit, atomically, so
+// concurrent sessions of one service cannot together overshoot it; otherwise
+// it returns when they would fit.
+func (w *window) reserve(key string, now time.Time, limit, n int) (ok bool, at time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if at = w.freeAtLocked(key, now, limit, n); at.After(now) {
+		return false, at
+	}
+	w.addLocked(key, now, n)
+	return true, now
+}
+
+// undo removes one entry added at t with n events (a reservation whose
+// message was not accepted after all).
+func (w *window) undo(key string, t time.Time, n int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.m[key]
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i].t.Equal(t) && s[i].n == n {
+			w.m[key] = append(s[:i], s[i+1:]...)
+			if len(w.m[key]) == 0 {
+				delete(w.m, key)
+			}
+			return
+		}
+	}
+}
+
 // freeAt returns when the count within the span drops to at most limit-want,
 // i.e. when want more events fit; now if they already do.
 func (w *window) freeAt(key string, now time.Time, limit, want int) time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	return w.freeAtLocked(key, now, limit, want)
+}
+
+func (w *window) freeAtLocked(key string, now time.Time, limit, want int) time.Time {
 	s := w.prune(key, now)
 	total := 0
 	for _, e := range s {
@@ -86,6 +120,10 @@ func (w *window) freeAt(key string, now time.Time, limit, want int) time.Time {
 func (w *window) add(key string, t time.Time, n int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.addLocked(key, t, n)
+}
+
+func (w *window) addLocked(key string, t time.Time, n int) {
 	s := w.m[key]
 	i := len(s)
 	for i > 0 && s[i-1].t.After(t) {
