@@ -145,6 +145,10 @@ const (
 // it ends up in an email to the owner.
 const MaxMailSuspendReason = 500
 
+// DefaultMailPerHour is the quota of a service without its own: recipients
+// per sliding hour (SPEC §8).
+const DefaultMailPerHour = 300
+
 // ValidateMailPerHour checks a per-service quota (0, "the default", is the
 // caller's business: it is not a quota).
 func ValidateMailPerHour(n int) error {
