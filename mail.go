@@ -180,3 +180,32 @@ func MailAddress(service, domain string) string {
 	}
 	return fmt.Sprintf("%s@%s", service, domain)
 }
+
+// MailCredentialsInput is the body of POST /services/{name}/mail/credentials.
+type MailCredentialsInput struct {
+	// Rotate replaces an existing password; without it a service that
+	// has one gets its login back without a password.
+	Rotate bool `json:"rotate,omitempty"`
+}
+
+// MailSuspendInput is the body of POST /services/{name}/mail/suspend.
+type MailSuspendInput struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+// MailQuotaInput is the body of PUT /services/{name}/mail/quota.
+type MailQuotaInput struct {
+	// PerHour is recipients per sliding hour; 0 returns to the default.
+	PerHour *int `json:"per_hour"`
+}
+
+// MailMessageList is the answer to GET /services/{name}/mail/messages:
+// oldest first.
+type MailMessageList struct {
+	Messages []*MailMessage `json:"messages"`
+}
+
+// MailDNSList is the answer to GET /mail/dns.
+type MailDNSList struct {
+	Records []MailDNSRecord `json:"records"`
+}

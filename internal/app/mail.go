@@ -37,7 +37,10 @@ const MailViolationWindow = 24 * time.Hour
 
 // Mail log pages: DefaultMailLogLimit rows when the caller names none,
 // and never more than store.MaxMailLogPage.
-const DefaultMailLogLimit = 100
+const (
+	DefaultMailLogLimit = 100
+	MaxMailLogLimit     = store.MaxMailLogPage
+)
 
 // Mail is the control plane of the SMTP relay: a service's login, quota,
 // suspension and log. Owners see and use their services' mail; only admins
@@ -230,8 +233,8 @@ func (m *Mail) Log(ctx context.Context, actor Actor, service string, after int64
 	if after < 0 {
 		return nil, rampart.FieldError("after", rampart.Errorf(rampart.EINVALID, "after must be a message ID (0 or more), not %d", after))
 	}
-	if limit < 0 || limit > store.MaxMailLogPage {
-		return nil, rampart.FieldError("limit", rampart.Errorf(rampart.EINVALID, "limit must be between 1 and %d, not %d", store.MaxMailLogPage, limit))
+	if limit < 0 || limit > MaxMailLogLimit {
+		return nil, rampart.FieldError("limit", rampart.Errorf(rampart.EINVALID, "limit must be between 1 and %d, not %d", MaxMailLogLimit, limit))
 	}
 	if limit == 0 {
 		limit = DefaultMailLogLimit
