@@ -3,6 +3,7 @@ package rampart
 import (
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // MailStatus is where a message (or one of its recipients) stands in the
@@ -164,6 +165,9 @@ func ValidateMailPerHour(n int) error {
 func ValidateMailReason(reason string) error {
 	if len(reason) > MaxMailSuspendReason {
 		return FieldError("reason", Errorf(EINVALID, "the reason is %d bytes long; keep it under %d", len(reason), MaxMailSuspendReason))
+	}
+	if !utf8.ValidString(reason) {
+		return FieldError("reason", Errorf(EINVALID, "the reason must be UTF-8 text"))
 	}
 	for _, r := range reason {
 		if r < 0x20 || r == 0x7f {

@@ -94,7 +94,7 @@ func newEnvWith(t *testing.T, opts Options) *env {
 		CheckKeyPair: dataplane.CheckKeyPair,
 		Firewall:     app.FirewallOptions{Render: dataplane.RenderFirewall},
 		MailDomain:   "mail." + testDomain, MailRelay: testRelay{},
-		Logs:         dataplane.Logs(logs), LogHeartbeat: 100 * time.Millisecond,
+		Logs: dataplane.Logs(logs), LogHeartbeat: 100 * time.Millisecond,
 		DNS: app.DNSCheckFunc(func(context.Context, *rampart.Domain) rampart.DNSCheck {
 			return rampart.DNSCheck{Resolvers: []rampart.DNSAnswer{{Resolver: "192.0.2.53:53", CNAME: []string{"web." + testDomain}, PointsHere: true}}, PointsHere: true}
 		})})

@@ -80,25 +80,30 @@ func (s *server) setMailQuota(w http.ResponseWriter, r *http.Request, actor app.
 // mailLogParams are the query parameters GET …/mail/messages accepts.
 var mailLogParams = []string{"after", "limit"}
 
-func (s *server) listMailMessages(w http.ResponseWriter, r *http.Request, actor app.Actor) error {
+// parseMailLogQuery reads after and limit; 0 means absent (the newest
+// messages; the default page). The service layer bounds limit.
+func parseMailLogQuery(r *http.Request) (after int64, limit int, err error) {
 	v := r.URL.Query()
 	if err := checkQuery(v, mailLogParams); err != nil {
+		return 0, 0, err
+	}
+	if a, ok := v["after"]; ok {
+		if after, err = strconv.ParseInt(a[0], 10, 64); err != nil || after < 0 {
+			return 0, 0, invalid("after=%q is not a message ID: give the id of the last message seen, e.g. after=120", a[0])
+		}
+	}
+	if l, ok := v["limit"]; ok {
+		if limit, err = strconv.Atoi(l[0]); err != nil || limit < 1 || limit > app.MaxMailLogLimit {
+			return 0, 0, invalid("limit=%q is not a number of messages from 1 to %d", l[0], app.MaxMailLogLimit)
+		}
+	}
+	return after, limit, nil
+}
+
+func (s *server) listMailMessages(w http.ResponseWriter, r *http.Request, actor app.Actor) error {
+	after, limit, err := parseMailLogQuery(r)
+	if err != nil {
 		return err
-	}
-	var (
-		after int64
-		limit int
-		err   error
-	)
-	if a := v.Get("after"); a != "" {
-		if after, err = strconv.ParseInt(a, 10, 64); err != nil || after < 0 {
-			return invalid("after=%q is not a message ID: give the id of the last message seen, e.g. after=120", a)
-		}
-	}
-	if l := v.Get("limit"); l != "" {
-		if limit, err = strconv.Atoi(l); err != nil || limit < 1 {
-			return invalid("limit=%q is not a number of messages from 1 to %d", l, app.MaxMailLogLimit)
-		}
 	}
 	list, err := s.app.Mail.Log(r.Context(), actor, r.PathValue("name"), after, limit)
 	if err != nil {

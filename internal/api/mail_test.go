@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/app"
 )
 
 // testRelay is a running relay as the service layer sees it.
@@ -146,3 +147,26 @@ func decodeInto(t *testing.T, rec *httptest.ResponseRecorder, status int, v any)
 }
 
 func jsonInt(n int64) string { return strconv.FormatInt(n, 10) }
+
+// FuzzMailLogQuery feeds arbitrary query strings to the mail log's
+// parser: it never panics, refuses with a message for a person, and what
+// it accepts is in range.
+func FuzzMailLogQuery(f *testing.F) {
+	for _, s := range []string{"", "after=5", "after=-1", "limit=0", "limit=501", "after=1&after=2", "aftr=1", "%zz", "limit=0x10", "after=99999999999999999999", "limit=+5"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, query string) {
+		req := httptest.NewRequest("GET", "/api/v1/services/shop/mail/messages", nil)
+		req.URL.RawQuery = query
+		after, limit, err := parseMailLogQuery(req)
+		if err != nil {
+			if rampart.ErrorCode(err) != rampart.EINVALID || rampart.ErrorMessage(err) == "" {
+				t.Fatalf("refusal %v is not an invalid-input error with a message", err)
+			}
+			return
+		}
+		if after < 0 || limit < 0 || limit > app.MaxMailLogLimit {
+			t.Fatalf("accepted after=%d limit=%d from %q", after, limit, query)
+		}
+	})
+}
