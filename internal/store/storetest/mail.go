@@ -30,9 +30,18 @@ func testMailSettings(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	notices, stop := s.Subscribe(store.KindMail)
+	defer stop()
 	at := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
 	if err := s.SetMailPassword(ctx, blog.ID, hash("pw1"), at); err != nil {
 		t.Fatal(err)
+	}
+	// The relay's reconciler wakes on the notice (within 2 s; the wait
+	// bounds a broken store, it measures nothing).
+	select {
+	case <-notices:
+	case <-time.After(2 * time.Second):
+		t.Error("setting a mail password sent no mail notice")
 	}
 	rev1, _ := s.Revision(ctx, store.KindMail)
 	if rev1 <= rev0 {
