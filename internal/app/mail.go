@@ -6,7 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/mailer"
@@ -277,18 +280,17 @@ func errRelayOff() error {
 // suspends the service's mail, is audited, and is mailed to the owner;
 // suspended reports that this call suspended it.
 func (m *Mail) RecordViolation(ctx context.Context, service, reason string) (suspended bool, err error) {
-	if len(reason) > rampart.MaxMailSuspendReason {
-		reason = reason[:rampart.MaxMailSuspendReason]
-	}
+	reason = oneLine(reason, rampart.MaxMailSuspendReason)
 	var (
 		svc   *rampart.Service
 		count int
 	)
 	err = m.store.InTx(ctx, func(st store.Store) error {
-		svc, err = st.ServiceByName(ctx, service)
+		found, err := st.ServiceByName(ctx, service)
 		if err != nil {
 			return err
 		}
+		svc = found
 		now := m.now().UTC()
 		if err := st.AddMailViolation(ctx, svc.ID, now, reason); err != nil {
 			return err
@@ -387,6 +389,28 @@ func (m *Mail) DKIMKeys(ctx context.Context, domain string, generate func() ([]r
 		keys[i].PrivatePEM = plain
 	}
 	return keys, nil
+}
+
+// oneLine makes text from outside (the relay quotes what a client sent)
+// fit for the audit log and an email: control characters become spaces,
+// invalid UTF-8 is replaced, and it is cut to at most max bytes on a
+// character boundary.
+func oneLine(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 // dkimAD binds a sealed key to its domain and selector.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/auth/sealed"
@@ -332,12 +333,18 @@ func TestMailViolationsSuspend(t *testing.T) {
 	if _, err := f.app.Mail.RecordViolation(ctx, "nope", "x"); rampart.ErrorCode(err) != rampart.ENOTFOUND {
 		t.Errorf("a violation of no service: %v", err)
 	}
-	// A reason from outside is bounded before it is stored or mailed.
-	if _, err := f.app.Mail.RecordViolation(ctx, "shop", strings.Repeat("y", 10_000)); err != nil {
-		t.Errorf("a huge reason: %v", err)
+	// A reason from outside is made one bounded line of valid UTF-8
+	// before it is stored or mailed.
+	if _, err := f.app.Mail.RecordViolation(ctx, "shop", "From: x\r\nBcc: all@example.org \xff"+strings.Repeat("é", 10_000)); err != nil {
+		t.Errorf("a hostile reason: %v", err)
 	}
-	if s, _ := f.app.Mail.Settings(ctx, f.member, "shop"); len(s.SuspendedReason) > 2*rampart.MaxMailSuspendReason {
-		t.Errorf("the suspension reason is %d bytes", len(s.SuspendedReason))
+	msg = f.outbox.Last(t, "mia@example.com")
+	s, _ = f.app.Mail.Settings(ctx, f.member, "shop")
+	if r := s.SuspendedReason; len(r) > 2*rampart.MaxMailSuspendReason || strings.ContainsAny(r, "\r\n") || !utf8.ValidString(r) {
+		t.Errorf("the suspension reason is %d bytes: %q", len(r), r)
+	}
+	if strings.Contains(msg.Text, "\r\nBcc") {
+		t.Errorf("the notice carries the raw reason: %q", msg.Text)
 	}
 }
 
@@ -407,4 +414,18 @@ func TestDKIMKeys(t *testing.T) {
 	if _, err := f.app.Mail.DKIMKeys(ctx, "mail.example.com", gen); rampart.ErrorCode(err) != rampart.EUNAVAILABLE {
 		t.Errorf("without the secret key: %v", err)
 	}
+}
+
+// FuzzOneLine: whatever the relay quotes, what is stored and mailed is
+// one line of valid UTF-8 within the bound.
+func FuzzOneLine(f *testing.F) {
+	for _, s := range []string{"", "spam", "a\r\nb", "\xff\xfe", "é" + strings.Repeat("x", 600), "\u2028\x1b[2J"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := oneLine(s, 100)
+		if len(got) > 100 || !utf8.ValidString(got) || strings.ContainsAny(got, "\r\n\x00\x1b") {
+			t.Fatalf("oneLine(%q) = %q", s, got)
+		}
+	})
 }
