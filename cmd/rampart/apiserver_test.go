@@ -13,6 +13,7 @@ import (
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/api"
 	"github.com/rampart-dev/rampart/internal/app"
+	"github.com/rampart-dev/rampart/internal/store"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 )
 
@@ -22,6 +23,7 @@ import (
 type apiServer struct {
 	t             *testing.T
 	app           *app.App
+	db            store.Store // the app's store, for what only the data plane writes
 	url           string
 	admin, member string // tokens
 }
@@ -42,7 +44,7 @@ func newAPIServer(t *testing.T, opts app.Options) *apiServer {
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	t.Setenv("RAMPART_CLI_CONFIG", t.TempDir()+"/cli.json")
-	s := &apiServer{t: t, app: a, url: srv.URL}
+	s := &apiServer{t: t, app: a, db: db, url: srv.URL}
 	s.admin = s.user("admin@example.com", rampart.RoleAdmin)
 	s.member = s.user("mia@example.com", rampart.RoleMember)
 	return s

@@ -111,6 +111,7 @@ REST API: log in once with 'rampart login', then e.g. 'rampart service list'.`,
 		newSSHKeyCmd(cf),
 		newLogsCmd(cf),
 		newFirewallCmd(cf),
+		newMailCmd(cf),
 	)
 	requireSubcommand(root)
 	return root

@@ -93,7 +93,8 @@ func newEnvWith(t *testing.T, opts Options) *env {
 		Certificates: app.ResetFunc(func(_ context.Context, name string) (string, error) { return "/var/lib/rampart/certs.old-test", nil }),
 		CheckKeyPair: dataplane.CheckKeyPair,
 		Firewall:     app.FirewallOptions{Render: dataplane.RenderFirewall},
-		Logs:         dataplane.Logs(logs), LogHeartbeat: 100 * time.Millisecond,
+		MailDomain:   "mail." + testDomain, MailRelay: testRelay{},
+		Logs: dataplane.Logs(logs), LogHeartbeat: 100 * time.Millisecond,
 		DNS: app.DNSCheckFunc(func(context.Context, *rampart.Domain) rampart.DNSCheck {
 			return rampart.DNSCheck{Resolvers: []rampart.DNSAnswer{{Resolver: "192.0.2.53:53", CNAME: []string{"web." + testDomain}, PointsHere: true}}, PointsHere: true}
 		})})

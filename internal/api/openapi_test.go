@@ -166,6 +166,8 @@ func TestOpenAPIParameters(t *testing.T) {
 				wantQuery = []string{"confirm_within", "force"}
 			case "GET /api/v1/tokens":
 				wantQuery = []string{"email"}
+			case "GET /api/v1/services/{name}/mail/messages":
+				wantQuery = slices.Sorted(slices.Values(mailLogParams))
 			}
 			if !slices.Equal(gotQuery, wantQuery) {
 				t.Errorf("%s: query parameters %v, the handler takes %v", key, gotQuery, wantQuery)
@@ -427,26 +429,36 @@ func checkValue(t *testing.T, d doc, name string, schema doc, v any) {
 // schemaTypes pairs each schema in components/schemas with the Go type that
 // is encoded or decoded under it. Schemas of plain strings have no entry.
 var schemaTypes = map[string]reflect.Type{
-	"Service":       reflect.TypeFor[rampart.ServiceView](),
-	"Runtime":       reflect.TypeFor[rampart.Runtime](),
-	"RunState":      reflect.TypeFor[rampart.RunState](),
-	"Backup":        reflect.TypeFor[rampart.Backup](),
-	"BackupList":    reflect.TypeFor[rampart.BackupList](),
-	"RestoreInput":  reflect.TypeFor[rampart.RestoreInput](),
-	"VersionInput":  reflect.TypeFor[rampart.VersionInput](),
-	"ServiceList":   reflect.TypeFor[rampart.ServiceList](),
-	"Status":        reflect.TypeFor[rampart.Status](),
-	"Condition":     reflect.TypeFor[rampart.Condition](),
-	"ServiceInput":  reflect.TypeFor[rampart.ServiceInput](),
-	"ServiceUpdate": reflect.TypeFor[rampart.ServiceUpdate](),
-	"AuditEvent":    reflect.TypeFor[rampart.AuditEvent](),
-	"AuditList":     reflect.TypeFor[rampart.AuditList](),
-	"User":          reflect.TypeFor[rampart.User](),
-	"Error":         reflect.TypeFor[rampart.ErrorResponse](),
-	"ErrorBody":     reflect.TypeFor[rampart.ErrorBody](),
-	"RateLimit":     reflect.TypeFor[rampart.RateLimit](),
-	"Cache":         reflect.TypeFor[rampart.Cache](),
-	"PurgeResult":   reflect.TypeFor[rampart.PurgeResult](),
+	"Service":              reflect.TypeFor[rampart.ServiceView](),
+	"Runtime":              reflect.TypeFor[rampart.Runtime](),
+	"RunState":             reflect.TypeFor[rampart.RunState](),
+	"Backup":               reflect.TypeFor[rampart.Backup](),
+	"MailSettings":         reflect.TypeFor[rampart.MailSettings](),
+	"MailCredentials":      reflect.TypeFor[rampart.MailCredentials](),
+	"MailCredentialsInput": reflect.TypeFor[rampart.MailCredentialsInput](),
+	"MailSuspendInput":     reflect.TypeFor[rampart.MailSuspendInput](),
+	"MailQuotaInput":       reflect.TypeFor[rampart.MailQuotaInput](),
+	"MailRecipient":        reflect.TypeFor[rampart.MailRecipient](),
+	"MailMessage":          reflect.TypeFor[rampart.MailMessage](),
+	"MailMessageList":      reflect.TypeFor[rampart.MailMessageList](),
+	"MailDNSRecord":        reflect.TypeFor[rampart.MailDNSRecord](),
+	"MailDNSList":          reflect.TypeFor[rampart.MailDNSList](),
+	"BackupList":           reflect.TypeFor[rampart.BackupList](),
+	"RestoreInput":         reflect.TypeFor[rampart.RestoreInput](),
+	"VersionInput":         reflect.TypeFor[rampart.VersionInput](),
+	"ServiceList":          reflect.TypeFor[rampart.ServiceList](),
+	"Status":               reflect.TypeFor[rampart.Status](),
+	"Condition":            reflect.TypeFor[rampart.Condition](),
+	"ServiceInput":         reflect.TypeFor[rampart.ServiceInput](),
+	"ServiceUpdate":        reflect.TypeFor[rampart.ServiceUpdate](),
+	"AuditEvent":           reflect.TypeFor[rampart.AuditEvent](),
+	"AuditList":            reflect.TypeFor[rampart.AuditList](),
+	"User":                 reflect.TypeFor[rampart.User](),
+	"Error":                reflect.TypeFor[rampart.ErrorResponse](),
+	"ErrorBody":            reflect.TypeFor[rampart.ErrorBody](),
+	"RateLimit":            reflect.TypeFor[rampart.RateLimit](),
+	"Cache":                reflect.TypeFor[rampart.Cache](),
+	"PurgeResult":          reflect.TypeFor[rampart.PurgeResult](),
 
 	// Termination protection (issue 11).
 	"TerminationProtectionInput": reflect.TypeFor[rampart.TerminationProtectionInput](),
@@ -498,13 +510,14 @@ var schemaTypes = map[string]reflect.Type{
 }
 
 // stringSchemas are the schemas for Go string types (names, URLs, enums).
-var stringSchemas = []string{"ServiceName", "Upstream", "ServiceState", "Duration", "TLSMode", "DomainState"}
+var stringSchemas = []string{"ServiceName", "Upstream", "ServiceState", "Duration", "TLSMode", "DomainState", "MailStatus"}
 
 // requestSchemas are decoded with unknown fields refused, which the
 // document must say with additionalProperties: false.
 var requestSchemas = []string{"LoginRequest", "LoginCodeRequest", "LoginResendRequest", "ServiceInput", "ServiceUpdate", "RateLimit", "Cache", "DomainInput", "DomainUpdate", "SSLResetInput",
 	"FirewallRuleInput", "FirewallRulePatch", "FirewallToolPortInput", "FirewallApplyInput",
 	"SSHKeyInput", "InviteInput", "UserPatch", "PasswordChange", "TokenRequest", "TerminationProtectionInput",
+	"MailCredentialsInput", "MailSuspendInput", "MailQuotaInput",
 }
 
 func TestOpenAPISchemasMatchGoTypes(t *testing.T) {

@@ -5,7 +5,7 @@
 // something changed (store.Changes). Nothing else writes desired state.
 //
 // An App is a set of nouns (App.Services, App.Domains, App.Accounts,
-// App.Audit, App.Logs, App.SSL, App.SSHKeys), each with the verbs people use on it, over
+// App.Audit, App.Logs, App.SSL, App.SSHKeys, App.Mail), each with the verbs people use on it, over
 // one shared core: the store, the permission checks, the audit log written
 // in the same transaction as the change, the clock and the logger. Methods that change something take the context, the
 // Actor and an input struct of the root package (rampart.ServiceInput,
@@ -188,6 +188,21 @@ type Options struct {
 	// DeleteGrace is how long a deleted service can be restored before the
 	// purge; default rampart.DefaultDeleteGrace (the seed's 7 days).
 	DeleteGrace time.Duration
+
+	// MailDomain is mail.domain: services send as <service>@MailDomain.
+	// Empty: the relay is off and no SMTP logins are handed out (quotas
+	// and suspensions can still be set).
+	MailDomain string
+	// MailRelay is the running relay, for live usage, its endpoint and
+	// its DNS check; nil when this process runs none.
+	MailRelay MailRelay
+	// MailPerHourDefault is the quota of services without their own;
+	// default rampart.DefaultMailPerHour.
+	MailPerHourDefault int
+	// MailViolationsToSuspend is how many violations within
+	// MailViolationWindow suspend a service's mail; default
+	// DefaultMailViolationsToSuspend.
+	MailViolationsToSuspend int
 }
 
 // App is the service layer. Create it with New; it is safe for concurrent
@@ -201,6 +216,7 @@ type App struct {
 	Logs     *Logs
 	SSL      *SSL
 	Firewall *Firewall
+	Mail     *Mail
 
 	core *core
 }
@@ -243,6 +259,12 @@ func New(st store.Store, opts Options) *App {
 	if opts.DeleteGrace <= 0 {
 		opts.DeleteGrace = rampart.DefaultDeleteGrace
 	}
+	if opts.MailPerHourDefault <= 0 {
+		opts.MailPerHourDefault = rampart.DefaultMailPerHour
+	}
+	if opts.MailViolationsToSuspend <= 0 {
+		opts.MailViolationsToSuspend = DefaultMailViolationsToSuspend
+	}
 	c := &core{store: st, log: opts.Logger, now: opts.Now, opts: opts}
 	return &App{
 		Services: &Services{c},
@@ -260,6 +282,7 @@ func New(st store.Store, opts Options) *App {
 		Logs:     &Logs{core: c},
 		SSL:      &SSL{c},
 		Firewall: &Firewall{c},
+		Mail:     &Mail{c},
 		core:     c,
 	}
 }

@@ -49,7 +49,7 @@ func newServer(t *testing.T) *server {
 		t.Fatal(err)
 	}
 	a := app.New(db, app.Options{Logger: log, Logs: dataplane.Logs(logs), LogHeartbeat: 50 * time.Millisecond, Upstreams: egress.New(nets),
-		Mailer: &mailertest.Outbox{}, PublicURL: "https://rampart.test"})
+		Mailer: &mailertest.Outbox{}, PublicURL: "https://rampart.test", MailDomain: "mail.example.net"})
 	mux := http.NewServeMux()
 	mux.Handle(rampart.APIPrefix, api.New(a, api.Options{Logger: log, PlatformDomain: "example.net"}))
 	hs := httptest.NewServer(mux)

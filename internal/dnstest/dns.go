@@ -18,7 +18,9 @@ import (
 // DNS is a tiny authoritative DNS server for tests: names set with Set
 // resolve to their addresses, names set with SetCNAME to their target's
 // (the chain in one answer, as a recursive resolver gives it), names set
-// with SetTXT have those TXT records, and every other name is NXDOMAIN. It
+// with SetTXT have those TXT records, names set with SetMX have those MX
+// records (SetNullMX: the RFC 7505 "no mail" record), and every other name
+// is NXDOMAIN. It
 // answers over TCP (which Pebble uses) and UDP on the same port.
 type DNS struct {
 	// Addr is host:port, for pebble -dnsserver or a net.Resolver.
@@ -28,13 +30,14 @@ type DNS struct {
 	records map[string][]net.IP
 	cnames  map[string]string
 	txts    map[string][]string
+	mxs     map[string][]MX
 	queries map[string]int
 }
 
 // Start starts a DNS server on 127.0.0.1 that runs until the test ends.
 func Start(t testing.TB) *DNS {
 	t.Helper()
-	d := &DNS{records: map[string][]net.IP{}, cnames: map[string]string{}, txts: map[string][]string{}, queries: map[string]int{}}
+	d := &DNS{records: map[string][]net.IP{}, cnames: map[string]string{}, txts: map[string][]string{}, mxs: map[string][]MX{}, queries: map[string]int{}}
 	var tcp net.Listener
 	var udp net.PacketConn
 	for range 20 {
@@ -115,6 +118,28 @@ func (d *DNS) SetTXT(name string, values ...string) {
 	d.txts[name] = values
 }
 
+// MX is one mail exchanger of a domain: lower Pref is tried first.
+type MX struct {
+	Pref uint16
+	Host string
+}
+
+// SetMX gives name these MX records; no records removes them.
+func (d *DNS) SetMX(name string, mxs ...MX) {
+	name = dns.Fqdn(strings.ToLower(name))
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(mxs) == 0 {
+		delete(d.mxs, name)
+		return
+	}
+	d.mxs[name] = mxs
+}
+
+// SetNullMX publishes the RFC 7505 null MX ("0 .") for name: the domain
+// accepts no mail.
+func (d *DNS) SetNullMX(name string) { d.SetMX(name, MX{Pref: 0, Host: "."}) }
+
 // Queries reports how many questions were asked about name.
 func (d *DNS) Queries(name string) int {
 	d.mu.RLock()
@@ -140,7 +165,8 @@ func (d *DNS) serve(w dns.ResponseWriter, req *dns.Msg) {
 		}
 		ips, hasIPs := d.records[name]
 		txts, hasTXT := d.txts[name]
-		if !hasIPs && !hasTXT {
+		mxs, hasMX := d.mxs[name]
+		if !hasIPs && !hasTXT && !hasMX {
 			resp.Rcode = dns.RcodeNameError
 			continue
 		}
@@ -157,10 +183,27 @@ func (d *DNS) serve(w dns.ResponseWriter, req *dns.Msg) {
 		if q.Qtype == dns.TypeTXT {
 			hdr.Rrtype = dns.TypeTXT
 			for _, v := range txts {
-				resp.Answer = append(resp.Answer, &dns.TXT{Hdr: hdr, Txt: []string{v}})
+				resp.Answer = append(resp.Answer, &dns.TXT{Hdr: hdr, Txt: splitTXT(v)})
+			}
+		}
+		if q.Qtype == dns.TypeMX {
+			hdr.Rrtype = dns.TypeMX
+			for _, mx := range mxs {
+				resp.Answer = append(resp.Answer, &dns.MX{Hdr: hdr, Preference: mx.Pref, Mx: dns.Fqdn(strings.ToLower(mx.Host))})
 			}
 		}
 	}
 	d.mu.Unlock()
 	_ = w.WriteMsg(resp)
+}
+
+// splitTXT cuts a long value into the 255-byte character-strings one TXT
+// record is made of (a DKIM RSA key is longer than one string may be).
+func splitTXT(v string) []string {
+	var parts []string
+	for len(v) > 255 {
+		parts = append(parts, v[:255])
+		v = v[255:]
+	}
+	return append(parts, v)
 }

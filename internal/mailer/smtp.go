@@ -194,7 +194,7 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	if err := m.Check(); err != nil {
 		return err
 	}
-	body, err := s.compose(m, time.Now())
+	body, err := s.cfg.Compose(m, time.Now())
 	if err != nil {
 		return err
 	}
@@ -287,20 +287,28 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	return nil
 }
 
-// compose renders m as an RFC 5322 message with CRLF line ends, in 7-bit
-// ASCII whatever the text, so that any server carries it unchanged.
-func (s *SMTP) compose(m Message, now time.Time) ([]byte, error) {
+// Compose renders m, from c.From and dated now, as an RFC 5322 message
+// with CRLF line ends, in 7-bit ASCII whatever the text, so that any server
+// carries it unchanged. The SMTP mailer sends these bytes; the relay signs
+// and queues them when it carries the platform's own mail.
+func (c Config) Compose(m Message, now time.Time) ([]byte, error) {
+	if err := m.Check(); err != nil {
+		return nil, err
+	}
+	if a, err := mail.ParseAddress(c.From); err != nil || a.Address != c.From || a.Name != "" {
+		return nil, fmt.Errorf("mailer: mail.from %q must be one plain address such as rampart@example.com, without a display name", c.From)
+	}
 	id := make([]byte, 16)
 	if _, err := rand.Read(id); err != nil {
 		return nil, fmt.Errorf("mailer: Message-ID: %w", err)
 	}
-	domain := s.cfg.From[strings.LastIndexByte(s.cfg.From, '@')+1:]
+	domain := c.From[strings.LastIndexByte(c.From, '@')+1:]
 
 	var b bytes.Buffer
 	header := func(name, value string) {
 		b.WriteString(name + ": " + value + "\r\n")
 	}
-	header("From", s.cfg.From)
+	header("From", c.From)
 	header("To", m.To)
 	header("Subject", fold(mime.QEncoding.Encode("utf-8", m.Subject), len("Subject: ")))
 	header("Date", now.Format(time.RFC1123Z))

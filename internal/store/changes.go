@@ -24,11 +24,15 @@ const (
 	KindFirewall Kind = "firewall"
 	// KindSSHKeys: the SSH keys of each node's authorized_keys.
 	KindSSHKeys Kind = "ssh_keys"
+	// KindMail: services' mail settings (SMTP logins, quotas,
+	// suspensions), which the relay's reconciler applies; not the mail
+	// log or the violations.
+	KindMail Kind = "mail"
 )
 
 // Kinds lists every kind, for tests and for stores that set up one counter
 // per kind.
-var Kinds = []Kind{KindServices, KindDomains, KindFirewall, KindSSHKeys}
+var Kinds = []Kind{KindServices, KindDomains, KindFirewall, KindSSHKeys, KindMail}
 
 // Changes tells reconcilers that desired state changed.
 //

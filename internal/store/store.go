@@ -42,6 +42,7 @@ type Store interface {
 	SSHKeys
 	Passkeys
 	Backups
+	Mail
 
 	Close() error
 }
@@ -292,4 +293,84 @@ type Passkeys interface {
 	DeletePasskey(ctx context.Context, id int64) error
 	// DeleteUserPasskeys removes all of a user's passkeys and the handle.
 	DeleteUserPasskeys(ctx context.Context, userID int64) error
+}
+
+// Bounds of the mail log: a service keeps its last MailLogKeep messages,
+// none older than MailLogMaxAge. Stores prune on insert, so the log never
+// needs a sweeper and one noisy service cannot grow the file without end.
+const (
+	MailLogKeep   = 1000
+	MailLogMaxAge = 30 * 24 * time.Hour
+)
+
+// MaxMailLogPage is the most rows one ListMailMessages returns.
+const MaxMailLogPage = 500
+
+// MailState is a service's stored mail settings: desired state (the mail
+// revision moves with it). A service never written has the zero value.
+type MailState struct {
+	ServiceID int64
+	// PasswordHash is the SHA-256 of the SMTP password; nil: none yet.
+	PasswordHash  []byte
+	PasswordSetAt *time.Time
+	// PerHour is the service's quota; 0: the relay's default.
+	PerHour         int
+	Suspended       bool
+	SuspendedReason string
+	SuspendedAt     *time.Time
+}
+
+// Mail persists the SMTP relay's control plane: each service's login,
+// quota and suspension (desired state, the mail revision), its policy
+// violations and its mail log (observed, no revision), and the DKIM keys
+// of the mail domain. Every row of a service goes with it when it is
+// purged.
+type Mail interface {
+	// MailState returns the service's settings; the zero value (with
+	// ServiceID) when none were written. ENOTFOUND when the service does
+	// not exist.
+	MailState(ctx context.Context, serviceID int64) (*MailState, error)
+	// SetMailPassword stores the hash of a new SMTP password.
+	// ENOTFOUND when the service does not exist.
+	SetMailPassword(ctx context.Context, serviceID int64, hash []byte, at time.Time) error
+	// SetMailPerHour sets the quota; 0 returns to the default.
+	SetMailPerHour(ctx context.Context, serviceID int64, perHour int) error
+	// SetMailSuspended suspends (with reason, at) or resumes the service.
+	SetMailSuspended(ctx context.Context, serviceID int64, suspended bool, reason string, at time.Time) error
+	// ListMailAccounts returns what the relay needs of every live (not
+	// deleted) service with mail settings, ordered by service name.
+	ListMailAccounts(ctx context.Context) ([]*rampart.MailAccount, error)
+
+	// AddMailViolation records one policy violation.
+	AddMailViolation(ctx context.Context, serviceID int64, at time.Time, reason string) error
+	// CountMailViolations counts the service's violations at or after since.
+	CountMailViolations(ctx context.Context, serviceID int64, since time.Time) (int, error)
+	// ClearMailViolations forgets the service's violations (a resume).
+	ClearMailViolations(ctx context.Context, serviceID int64) error
+
+	// AddMailMessage inserts m (every field but ID and Service) and sets
+	// m.ID; UpdatedAt defaults to At. ECONFLICT when the queue ID is
+	// taken; ENOTFOUND when the service does not exist. It prunes the
+	// service's log to MailLogKeep rows and MailLogMaxAge.
+	AddMailMessage(ctx context.Context, m *rampart.MailMessage) error
+	// AddMailMessages is AddMailMessage for many rows in one
+	// transaction, which is what a busy relay should call: all or none
+	// are stored.
+	AddMailMessages(ctx context.Context, ms []*rampart.MailMessage) error
+	// UpdateMailMessage writes the status, reason and recipients of the
+	// row with queueID and sets its UpdatedAt to at. ENOTFOUND when there
+	// is no such row (or it was pruned).
+	UpdateMailMessage(ctx context.Context, queueID string, status rampart.MailStatus, reason string, recipients []rampart.MailRecipient, at time.Time) error
+	// ListMailMessages returns up to limit (at most MaxMailLogPage) rows
+	// of the service's log, oldest first, with Service filled in. With
+	// after > 0 they are the first rows with an ID above after (follow a
+	// log by passing the last ID seen); with after == 0 the newest rows.
+	ListMailMessages(ctx context.Context, serviceID, after int64, limit int) ([]*rampart.MailMessage, error)
+
+	// DKIMKeys returns the domain's keys, oldest first. PrivatePEM holds
+	// what was stored: the app stores it sealed.
+	DKIMKeys(ctx context.Context, domain string) ([]*rampart.DKIMKey, error)
+	// CreateDKIMKey stores k (CreatedAt set when zero). ECONFLICT when the
+	// domain has the selector already.
+	CreateDKIMKey(ctx context.Context, k *rampart.DKIMKey) error
 }

@@ -66,6 +66,7 @@ type Received struct {
 	// base64) undone and CRLF turned into "\n".
 	Text string
 	Raw  []byte // the message as transmitted, headers included
+	TLS  bool   // whether the message came over TLS (implicit or STARTTLS)
 }
 
 // Server is a running receiver on 127.0.0.1.
@@ -78,9 +79,11 @@ type Server struct {
 	served  chan struct{}
 	closing sync.Once
 
-	mu      sync.Mutex
-	msgs    []Received
-	changed chan struct{} // closed and replaced when a message arrives
+	mu        sync.Mutex
+	msgs      []Received
+	rcptReply map[string]int // recipient → refusal code set by RejectRcpt
+	dataReply int            // refusal code at the end of DATA, 0: accept
+	changed   chan struct{}  // closed and replaced when a message arrives
 }
 
 // New starts a receiver that is closed when the test ends.
@@ -143,6 +146,34 @@ func Start(o Options) (*Server, error) {
 		s.srv.Serve(ln)
 	}()
 	return s, nil
+}
+
+// RejectRcpt makes the receiver answer RCPT TO:<rcpt> with code (a 4xx or
+// 5xx); code 0 makes it accept rcpt again.
+func (s *Server) RejectRcpt(rcpt string, code int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.rcptReply == nil {
+		s.rcptReply = map[string]int{}
+	}
+	if code == 0 {
+		delete(s.rcptReply, strings.ToLower(rcpt))
+		return
+	}
+	s.rcptReply[strings.ToLower(rcpt)] = code
+}
+
+// RejectData makes the receiver refuse every message at the end of DATA
+// with code (a 4xx or 5xx); code 0 makes it accept messages again.
+func (s *Server) RejectData(code int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dataReply = code
+}
+
+// refusal is the error a receiver told to refuse answers with.
+func refusal(code int, what string) error {
+	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode{code / 100, 0, 0}, Message: "smtptest: refusing " + what + " as told"}
 }
 
 // Addr is the receiver's "127.0.0.1:port".
@@ -314,6 +345,12 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 }
 
 func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.s.mu.Lock()
+	code := ss.s.rcptReply[strings.ToLower(to)]
+	ss.s.mu.Unlock()
+	if code != 0 {
+		return refusal(code, to)
+	}
 	ss.to = append(ss.to, to)
 	return nil
 }
@@ -327,6 +364,13 @@ func (ss *session) Data(r io.Reader) error {
 	if err != nil {
 		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "smtptest: " + err.Error()}
 	}
+	ss.s.mu.Lock()
+	code := ss.s.dataReply
+	ss.s.mu.Unlock()
+	if code != 0 {
+		return refusal(code, "the message")
+	}
+	_, m.TLS = ss.conn.TLSConnectionState()
 	m.From, m.To = ss.from, slices.Clone(ss.to)
 	ss.s.add(m)
 	return nil

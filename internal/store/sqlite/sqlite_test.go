@@ -554,6 +554,12 @@ func TestMigrationAllowPrivateUpstreams(t *testing.T) {
 		`ALTER TABLE services DROP COLUMN deleted_at`,
 		`ALTER TABLE services DROP COLUMN generation`,
 		`ALTER TABLE services DROP COLUMN runtime`,
+		// Migration 16, the mail relay's control plane.
+		`DROP TABLE dkim_keys`,
+		`DROP TABLE mail_messages`,
+		`DROP TABLE mail_violations`,
+		`DROP TABLE mail_accounts`,
+		`DELETE FROM revisions WHERE kind = 'mail'`,
 		`DELETE FROM goose_db_version WHERE version_id >= 7`,
 	} {
 		if _, err := r.Exec(q); err != nil {

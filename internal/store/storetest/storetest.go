@@ -89,6 +89,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SSHKeys/RoundTrip", testSSHKeysRoundTrip},
 		{"SSHKeys/Status", testSSHKeysStatus},
 
+		{"Mail/Settings", testMailSettings},
+		{"Mail/Violations", testMailViolations},
+		{"Mail/Log", testMailLog},
+		{"Mail/LogBounded", testMailLogBounded},
+		{"Mail/DKIMKeys", testDKIMKeys},
+
 		{"Passkeys/RoundTrip", testPasskeysRoundTrip},
 		{"Passkeys/Handle", testPasskeyHandle},
 
