@@ -209,6 +209,15 @@ type MailMessageList struct {
 	Messages []*MailMessage `json:"messages"`
 }
 
+// MailQueue is the relay's queue at a glance: the answer to POST
+// /mail/flush, which retries every deferred message now.
+type MailQueue struct {
+	// Depth is the number of messages with recipients still to deliver.
+	Depth int `json:"depth"`
+	// Oldest is when the oldest of them was accepted; absent when empty.
+	Oldest *time.Time `json:"oldest,omitempty"`
+}
+
 // MailDNSList is the answer to GET /mail/dns.
 type MailDNSList struct {
 	Records []MailDNSRecord `json:"records"`

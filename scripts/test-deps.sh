@@ -9,12 +9,15 @@ set -euo pipefail
 # OpenSSH's server and client for the authorized_keys tests
 # (internal/sshkeys/sshd_test.go runs a real sshd and logs in with ssh), ip
 # and nft for the firewall's network-namespace tests (internal/firewall),
-# oathtool to cross-check the TOTP codes (internal/auth/totp) and swaks to
-# speak real SMTP to the test mail receiver (internal/mailer/smtptest),
+# oathtool to cross-check the TOTP codes (internal/auth/totp), swaks to
+# speak real SMTP to the test mail receiver and the relay
+# (internal/mailer/smtptest, internal/mail/relay, e2e/mail_test.go) with the
+# Perl TLS modules its STARTTLS needs (installed without recommends, swaks
+# does not bring them),
 # and Docker's engine, docker-compose (v1) and a static busybox for the
 # compose driver's tests (internal/runtime/compose: they start dockerd when
 # it is not running and import busybox as their image, no registry needed).
-APT_PACKAGES=(chromium ca-certificates curl slowhttptest openssh-server openssh-client nftables iproute2 oathtool swaks docker.io docker-compose busybox-static)
+APT_PACKAGES=(chromium ca-certificates curl slowhttptest openssh-server openssh-client nftables iproute2 oathtool swaks libnet-ssleay-perl libio-socket-ssl-perl docker.io docker-compose busybox-static)
 # Go tools, pinned.
 STATICCHECK_VERSION=v0.8.2   # staticcheck 2026.2.2
 PEBBLE_VERSION=v2.10.1       # Let's Encrypt's ACME test CA, for the certificate tests

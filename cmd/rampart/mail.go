@@ -29,7 +29,7 @@ suspensions and the DNS records of the mail domain are for admins. The relay
 is on when the server's configuration sets mail.domain.`,
 	}
 	cmd.AddCommand(newMailShowCmd(cf), newMailCredentialsCmd(cf), newMailLogCmd(cf),
-		newMailSuspendCmd(cf), newMailResumeCmd(cf), newMailQuotaCmd(cf), newMailDNSCmd(cf))
+		newMailSuspendCmd(cf), newMailResumeCmd(cf), newMailQuotaCmd(cf), newMailDNSCmd(cf), newMailFlushCmd(cf))
 	return cmd
 }
 
@@ -372,6 +372,39 @@ says what to publish where it is missing or different.`,
 						fmt.Fprintf(w, "  found now: %s\n", printable(f))
 					}
 				}
+			})
+		},
+	}
+}
+
+func newMailFlushCmd(cf *clientFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "flush",
+		Short: "Retry every deferred message now, e.g. once a receiver is back (admins only)",
+		Long: `A message a receiver deferred (4xx) waits for its next retry, from a minute
+to an hour apart. flush tries every waiting message again at once, as
+postqueue -f does, and prints how many messages are still in the queue.`,
+		Example: `  rampart mail flush`,
+		Args:    exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cl, err := cf.client()
+			if err != nil {
+				return err
+			}
+			q, err := cl.MailFlush(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return output(cmd, q, func(w io.Writer) {
+				if q.Depth == 0 {
+					fmt.Fprintln(w, "The queue is empty.")
+					return
+				}
+				oldest := ""
+				if q.Oldest != nil {
+					oldest = ", the oldest accepted " + q.Oldest.Local().Format(time.DateTime)
+				}
+				fmt.Fprintf(w, "Retrying now: %d message(s) in the queue%s.\n", q.Depth, oldest)
 			})
 		},
 	}

@@ -16,6 +16,10 @@ type cliRelay struct{}
 
 func (cliRelay) Usage(string) (int, int, time.Time) { return 7, 300, time.Time{} }
 func (cliRelay) Endpoint() (string, int, bool)      { return "10.0.0.1", 587, true }
+func (cliRelay) Flush() rampart.MailQueue {
+	oldest := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	return rampart.MailQueue{Depth: 2, Oldest: &oldest}
+}
 func (cliRelay) DNS(context.Context) ([]rampart.MailDNSRecord, error) {
 	return []rampart.MailDNSRecord{
 		{Purpose: "spf", Name: "mail.example.com", Type: "TXT", Value: "v=spf1 ip4:192.0.2.1 -all", Published: true, Found: []string{"v=spf1 ip4:192.0.2.1 -all"}},
@@ -63,6 +67,8 @@ func TestMailCommands(t *testing.T) {
 		{"member suspend", member, []string{"mail", "suspend", "shop"}, 1, "", "only an admin"},
 		{"member resume", member, []string{"mail", "resume", "shop"}, 1, "", "only an admin"},
 		{"member dns", member, []string{"mail", "dns"}, 1, "", "only an admin"},
+		{"member flush", member, []string{"mail", "flush"}, 1, "", "only an admin"},
+		{"flush", admin, []string{"mail", "flush"}, 0, "Retrying now: 2 message(s) in the queue, the oldest accepted 2026-01-0", ""},
 		{"quota without the flag", admin, []string{"mail", "quota", "shop"}, 2, "", "--per-hour"},
 		{"quota out of range", admin, []string{"mail", "quota", "shop", "--per-hour", "100001"}, 1, "", "between 1 and 100000"},
 		{"quota", admin, []string{"mail", "quota", "shop", "--per-hour", "40"}, 0, "shop may send to 40 recipients per hour.", ""},

@@ -121,3 +121,12 @@ func (s *server) mailDNS(w http.ResponseWriter, r *http.Request, actor app.Actor
 	writeJSON(w, http.StatusOK, rampart.MailDNSList{Records: recs})
 	return nil
 }
+
+func (s *server) mailFlush(w http.ResponseWriter, r *http.Request, actor app.Actor) error {
+	q, err := s.app.Mail.Flush(r.Context(), actor)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, q)
+	return nil
+}

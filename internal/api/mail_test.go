@@ -17,6 +17,8 @@ import (
 // testRelay is a running relay as the service layer sees it.
 type testRelay struct{}
 
+func (testRelay) Flush() rampart.MailQueue { return rampart.MailQueue{Depth: 3} }
+
 func (testRelay) Usage(string) (int, int, time.Time) { return 3, 300, time.Time{} }
 func (testRelay) Endpoint() (string, int, bool)      { return "10.0.0.1", 587, true }
 func (testRelay) DNS(context.Context) ([]rampart.MailDNSRecord, error) {
@@ -66,6 +68,7 @@ func TestMailAPI(t *testing.T) {
 		{"member suspend", http.MethodPost, "/api/v1/services/shop/mail/suspend", member, ``, http.StatusForbidden, "admin"},
 		{"member resume", http.MethodPost, "/api/v1/services/shop/mail/resume", member, ``, http.StatusForbidden, "admin"},
 		{"member dns", http.MethodGet, "/api/v1/mail/dns", member, ``, http.StatusForbidden, "admin"},
+		{"member flush", http.MethodPost, "/api/v1/mail/flush", member, ``, http.StatusForbidden, "admin"},
 		{"quota missing", http.MethodPut, "/api/v1/services/shop/mail/quota", e.admin, `{}`, http.StatusBadRequest, "per_hour"},
 		{"quota too big", http.MethodPut, "/api/v1/services/shop/mail/quota", e.admin, `{"per_hour":100001}`, http.StatusBadRequest, "between 1 and 100000"},
 		{"quota typo", http.MethodPut, "/api/v1/services/shop/mail/quota", e.admin, `{"perhour":5}`, http.StatusBadRequest, "per_hour"},
@@ -106,6 +109,11 @@ func TestMailAPI(t *testing.T) {
 	decodeInto(t, rec, http.StatusOK, &st)
 	if st.Suspended {
 		t.Errorf("after resume: %+v", st)
+	}
+	var q rampart.MailQueue
+	decodeInto(t, e.do(http.MethodPost, "/api/v1/mail/flush", e.admin, ""), http.StatusOK, &q)
+	if q.Depth != 3 || q.Oldest != nil {
+		t.Errorf("flush = %+v", q)
 	}
 	var dns rampart.MailDNSList
 	decodeInto(t, e.do(http.MethodGet, "/api/v1/mail/dns", e.admin, ""), http.StatusOK, &dns)

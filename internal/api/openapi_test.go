@@ -443,6 +443,7 @@ var schemaTypes = map[string]reflect.Type{
 	"MailMessageList":      reflect.TypeFor[rampart.MailMessageList](),
 	"MailDNSRecord":        reflect.TypeFor[rampart.MailDNSRecord](),
 	"MailDNSList":          reflect.TypeFor[rampart.MailDNSList](),
+	"MailQueue":            reflect.TypeFor[rampart.MailQueue](),
 	"BackupList":           reflect.TypeFor[rampart.BackupList](),
 	"RestoreInput":         reflect.TypeFor[rampart.RestoreInput](),
 	"VersionInput":         reflect.TypeFor[rampart.VersionInput](),

@@ -62,6 +62,7 @@ var routeTable = []route{
 	{http.MethodPut, "/api/v1/services/{name}/mail/quota", false, (*server).setMailQuota},
 	{http.MethodGet, "/api/v1/services/{name}/mail/messages", false, (*server).listMailMessages},
 	{http.MethodGet, "/api/v1/mail/dns", false, (*server).mailDNS},
+	{http.MethodPost, "/api/v1/mail/flush", false, (*server).mailFlush},
 	{http.MethodGet, "/api/v1/services/{name}/domains", false, (*server).listDomains},
 	{http.MethodPost, "/api/v1/services/{name}/domains", false, (*server).addDomain},
 	{http.MethodGet, "/api/v1/services/{name}/domains/{domain}", false, (*server).getDomain},

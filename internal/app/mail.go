@@ -29,6 +29,9 @@ type MailRelay interface {
 	Endpoint() (host string, port int, enabled bool)
 	// DNS returns the records the mail domain needs, each looked up now.
 	DNS(ctx context.Context) ([]rampart.MailDNSRecord, error)
+	// Flush retries every deferred message now (a receiver that was down
+	// is back) and returns the queue as it is.
+	Flush() rampart.MailQueue
 }
 
 // DefaultMailViolationsToSuspend is how many policy violations within
@@ -269,6 +272,22 @@ func (m *Mail) DNS(ctx context.Context, actor Actor) ([]rampart.MailDNSRecord, e
 		recs = []rampart.MailDNSRecord{}
 	}
 	return recs, nil
+}
+
+// Flush retries every deferred message of the relay's queue now, as
+// `postqueue -f` does; admins only, since the queue holds every service's
+// mail.
+func (m *Mail) Flush(ctx context.Context, actor Actor) (rampart.MailQueue, error) {
+	if err := actor.requireAdmin(); err != nil {
+		return rampart.MailQueue{}, err
+	}
+	if m.opts.MailRelay == nil {
+		return rampart.MailQueue{}, errRelayOff()
+	}
+	if _, _, enabled := m.opts.MailRelay.Endpoint(); !enabled {
+		return rampart.MailQueue{}, errRelayOff()
+	}
+	return m.opts.MailRelay.Flush(), nil
 }
 
 func errRelayOff() error {

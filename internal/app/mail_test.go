@@ -24,10 +24,15 @@ type fakeRelay struct {
 	off         bool
 	records     []rampart.MailDNSRecord
 	dnsErr      error
+	flushed     int
 }
 
 func (r *fakeRelay) Usage(string) (int, int, time.Time) { return r.used, r.limit, r.resumes }
 func (r *fakeRelay) Endpoint() (string, int, bool)      { return "10.0.0.1", 587, !r.off }
+func (r *fakeRelay) Flush() rampart.MailQueue {
+	r.flushed++
+	return rampart.MailQueue{Depth: 1}
+}
 func (r *fakeRelay) DNS(context.Context) ([]rampart.MailDNSRecord, error) {
 	return r.records, r.dnsErr
 }
@@ -161,6 +166,9 @@ func TestMailAdminOnly(t *testing.T) {
 	if _, err := f.app.Mail.DNS(ctx, f.member); rampart.ErrorCode(err) != rampart.EFORBIDDEN {
 		t.Errorf("member DNS: %v, want forbidden", err)
 	}
+	if _, err := f.app.Mail.Flush(ctx, f.member); rampart.ErrorCode(err) != rampart.EFORBIDDEN || f.relay.flushed != 0 {
+		t.Errorf("member flush: %v (flushed %d), want forbidden", err, f.relay.flushed)
+	}
 	if got := f.auditCount(t); got != n {
 		t.Errorf("refused calls wrote %d audit events", got-n)
 	}
@@ -227,6 +235,9 @@ func TestMailDesiredStateWithRelayOff(t *testing.T) {
 	if _, err := f.app.Mail.DNS(ctx, f.admin); rampart.ErrorCode(err) != rampart.EUNAVAILABLE || !strings.Contains(err.Error(), "set mail.domain") {
 		t.Errorf("DNS with the relay off: %v", err)
 	}
+	if _, err := f.app.Mail.Flush(ctx, f.admin); rampart.ErrorCode(err) != rampart.EUNAVAILABLE {
+		t.Errorf("flush with the relay off: %v", err)
+	}
 	if err := f.app.Mail.Resume(ctx, f.admin, "shop"); err != nil {
 		t.Errorf("resume with the relay off: %v", err)
 	}
@@ -274,6 +285,9 @@ func TestMailUsageAndDNS(t *testing.T) {
 	f.relay.records = []rampart.MailDNSRecord{{Purpose: "spf", Name: "mail.example.com", Type: "TXT", Value: "v=spf1 ip4:192.0.2.1 -all"}}
 	if recs, err = f.app.Mail.DNS(ctx, f.admin); err != nil || len(recs) != 1 || recs[0].Purpose != "spf" {
 		t.Errorf("DNS = %v, %v", recs, err)
+	}
+	if q, err := f.app.Mail.Flush(ctx, f.admin); err != nil || q.Depth != 1 || f.relay.flushed != 1 {
+		t.Errorf("flush = %+v, %v (flushed %d)", q, err, f.relay.flushed)
 	}
 	f.relay.dnsErr = errors.New("resolver down")
 	if _, err := f.app.Mail.DNS(ctx, f.admin); err == nil {

@@ -91,3 +91,13 @@ func (c *Client) MailDNS(ctx context.Context) ([]rampart.MailDNSRecord, error) {
 	}
 	return out.Records, nil
 }
+
+// MailFlush retries every deferred message of the relay's queue now
+// (admins).
+func (c *Client) MailFlush(ctx context.Context) (*rampart.MailQueue, error) {
+	var out rampart.MailQueue
+	if err := c.do(ctx, http.MethodPost, "mail/flush", nil, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -161,6 +161,29 @@ type SMTP struct {
 
 var _ Mailer = (*SMTP)(nil)
 
+// ReadPassword is the password to authenticate with: Password, or the
+// contents of PasswordFile without a trailing newline.
+func (s SMTPConfig) ReadPassword() (string, error) {
+	f := s.PasswordFile
+	if f == "" {
+		return s.Password, nil
+	}
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return "", fmt.Errorf("mailer: reading mail.smtp.password_file: %w", err)
+	}
+	password := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	if password == "" {
+		return "", fmt.Errorf("mailer: mail.smtp.password_file %s is empty", f)
+	}
+	return password, nil
+}
+
+// EffectivePort is Port, or the default for the TLS mode when it is zero.
+func (s SMTPConfig) EffectivePort() int {
+	return Config{SMTP: s}.withDefaults().SMTP.Port
+}
+
 // NewSMTP validates c and reads the password file, so that a mistake shows
 // when the node starts, not when the first user asks for a login code.
 func NewSMTP(c Config) (*SMTP, error) {
@@ -168,17 +191,11 @@ func NewSMTP(c Config) (*SMTP, error) {
 		return nil, err
 	}
 	c = c.withDefaults()
-	s := &SMTP{cfg: c, password: c.SMTP.Password}
-	if f := c.SMTP.PasswordFile; f != "" {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("mailer: reading mail.smtp.password_file: %w", err)
-		}
-		s.password = strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-		if s.password == "" {
-			return nil, fmt.Errorf("mailer: mail.smtp.password_file %s is empty", f)
-		}
+	password, err := c.SMTP.ReadPassword()
+	if err != nil {
+		return nil, err
 	}
+	s := &SMTP{cfg: c, password: password}
 	name := c.SMTP.ServerName
 	if name == "" {
 		name = c.SMTP.Host

@@ -37,6 +37,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/edge/realip"
 	"github.com/rampart-dev/rampart/internal/egress"
 	"github.com/rampart-dev/rampart/internal/lifecycle"
+	"github.com/rampart-dev/rampart/internal/mailer"
 	"github.com/rampart-dev/rampart/internal/runtime"
 	"github.com/rampart-dev/rampart/internal/server/dataplane"
 	"github.com/rampart-dev/rampart/internal/store"
@@ -70,6 +71,8 @@ type Server struct {
 	// lifecycle keeps services' data: backups, delete, restore, purge.
 	lifecycle    *lifecycle.Manager
 	backupsWhere string
+	// mail is the SMTP relay; nil unless mail.domain is set.
+	mail *mailRelay
 	// supervisor runs the services rampart runs (exec, compose).
 	supervisor *runtime.Supervisor
 	// reconcilers are run by loop, each on its own; a new one is one
@@ -163,6 +166,19 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		}
 		s.domains.Own = []certs.Domain{{Name: cfg.Admin.Domain, Mode: mode}}
 	}
+	// The SMTP relay binds its listeners now, with the others, and serves
+	// once the certificate manager exists (STARTTLS). With it on, the
+	// platform's own mail goes through its queue.
+	if cfg.RelayOn() {
+		if s.mail, err = newMailRelay(cfg, db, s.domains.NodeIPs, reg, log); err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, s.mail.close)
+		if d, ok := s.mail.certDomain(); ok {
+			s.domains.Own = append(s.domains.Own, d)
+		}
+		mail = queueMailer{m: s.mail, conf: mailer.Config{From: platformFrom(cfg)}}
+	}
 	backups, backupsWhere, err := newBackupStore(cfg)
 	if err != nil {
 		return nil, err
@@ -182,7 +198,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		// The certificate manager is made below, once the listeners it
 		// answers challenges on are bound.
 		Certificates: app.ResetFunc(func(ctx context.Context, name string) (string, error) { return s.certs.Reset(ctx, name) }),
-		SSHKeys:      app.SSHKeyOptions{Manage: cfg.SSH.ManageAuthorizedKeys, User: cfg.SSH.User}})
+		SSHKeys:      app.SSHKeyOptions{Manage: cfg.SSH.ManageAuthorizedKeys, User: cfg.SSH.User},
+		MailDomain:   cfg.Mail.Domain, MailRelay: s.mailRelay(), MailPerHourDefault: cfg.Mail.PerHour, MailViolationsToSuspend: cfg.Mail.ViolationsToSuspend})
 	s.routes = &agent.Routes{Store: db, Edge: edgeRoutes{s.edge, s.logs}, PlatformDomain: cfg.Platform.Domain, Upstreams: upstreams, Log: log}
 	s.loop = &agent.Loop{Store: db, Metrics: reg, Log: log}
 	s.firewall = newFirewallReconciler(cfg, db, s.app, log)
@@ -252,6 +269,12 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	}
 	s.closers = append(s.closers, s.certs.Close)
 	s.domains.Certs = s.certs
+	if s.mail != nil {
+		if err := s.mail.start(context.Background(), s.app, s.certs); err != nil {
+			return nil, err
+		}
+		s.reconcilers = append(s.reconcilers, mailAccounts{s.mail})
+	}
 
 	// No WriteTimeout: it would cut off the log streams (the API's and the
 	// dashboard's), which set a deadline per write instead; the guard's
@@ -379,6 +402,9 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Go(func() { s.loop.RunAll(bg, s.reconcilers) })
 	wg.Go(func() { s.pruneSessions(bg) })
 	wg.Go(func() { s.lifecycle.Run(bg, time.Minute) })
+	if s.mail != nil {
+		wg.Go(func() { s.mail.run(bg) })
+	}
 
 	errc := make(chan error, 3)
 	serve := func(name string, srv *http.Server, ln net.Listener) {
@@ -415,7 +441,9 @@ func (s *Server) Run(ctx context.Context) error {
 	} else {
 		s.log.Info("the dashboard is on the plain admin listener, loopback only; set admin.domain to serve it over HTTPS to other machines", "admin_addr", s.AdminAddr())
 	}
-	if s.cfg.Mail.SMTP.Host == "" {
+	if s.mail != nil {
+		s.log.Info("platform mail goes through the SMTP relay's queue", "from", platformFrom(s.cfg), "delivery", s.mail.deliveryMode())
+	} else if s.cfg.Mail.SMTP.Host == "" {
 		s.log.Warn("no mail server: login codes and account notices are written to this log, not emailed; set mail.smtp.host and mail.from before others log in")
 	} else {
 		s.log.Info("platform mail goes through SMTP", "server", s.cfg.Mail.SMTP.Host, "from", s.cfg.Mail.From)

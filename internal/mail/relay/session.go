@@ -126,6 +126,9 @@ func (s *session) cutOff() {
 // constant time, and an unknown name costs the same as a wrong password.
 func (s *session) authenticate(identity, username, password string) error {
 	now := s.r.cfg.Now()
+	// The login is the service's address, as the credentials show it, or
+	// its bare name.
+	username, identity = s.r.loginName(username), s.r.loginName(identity)
 	acct := s.r.accounts.Load().byName[username]
 	want := [32]byte{}
 	if acct != nil {
@@ -323,3 +326,12 @@ func (s *session) Reset() { s.from, s.to = "", nil }
 func (s *session) Logout() error { return nil }
 
 var _ net.Conn = (*guardConn)(nil)
+
+// loginName is the service a login names: "shop" for "shop" and for
+// "shop@<domain>" (the domain in any case).
+func (r *Relay) loginName(login string) string {
+	if at := strings.LastIndexByte(login, '@'); at >= 0 && strings.EqualFold(login[at+1:], r.cfg.Domain) {
+		return login[:at]
+	}
+	return login
+}
