@@ -186,7 +186,10 @@ func (m *mailRelay) start(ctx context.Context, a *app.App, cm *certs.Manager) er
 		MaxRecipients: m.cfg.Mail.MaxRecipients, BulkRecipients: m.cfg.Mail.BulkRecipients, SameBodyLimit: m.cfg.Mail.SameBodyLimit,
 		Logger: m.log,
 	}
-	if m.relay, err = relay.New(rc, relayQueue{m}, m.signer, relayEvents{m}); err != nil {
+	// The relay does not sign: messages are signed as they leave (see
+	// transport), which keeps RSA signing, the costliest step, off the
+	// path to the 250 and lets a new key apply to what is still queued.
+	if m.relay, err = relay.New(rc, relayQueue{m}, nil, relayEvents{m}); err != nil {
 		return fmt.Errorf("the SMTP relay: %w", err)
 	}
 	if err := m.syncAccounts(ctx); err != nil {
@@ -226,12 +229,19 @@ func (m *mailRelay) run(ctx context.Context) {
 			}
 		})
 	}
-	wg.Go(func() { m.writer.run(ctx) })
+	// The log's writer outlives the relay and the queue, so that the
+	// outcomes they report while stopping are stored.
+	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		m.writer.run(wctx)
+	}()
 	// What waited for a retry when rampart stopped is tried at once: the
 	// receiver may have recovered meanwhile.
 	m.queue.Kick()
 	wg.Go(func() {
-		if err := m.queue.Run(ctx, transport{m.deliver}); err != nil && ctx.Err() == nil {
+		if err := m.queue.Run(ctx, transport{t: m.deliver, signer: m.signer, domain: m.cfg.Mail.Domain, log: m.log}); err != nil && ctx.Err() == nil {
 			m.log.Error("the mail queue stopped", "err", err)
 		}
 	})
@@ -239,6 +249,8 @@ func (m *mailRelay) run(ctx context.Context) {
 	<-ctx.Done()
 	m.relay.Close()
 	wg.Wait()
+	stopWriter()
+	<-writerDone
 }
 
 func (m *mailRelay) listenAddrs() string {
@@ -502,11 +514,32 @@ func (m *mailRelay) queueEvent(ev queue.Event) {
 	m.writer.delivery(m.serviceID(ev.Service), ev)
 }
 
-// transport adapts the delivery package to the queue.
-type transport struct{ t *deliver.Transport }
+// transport adapts the delivery package to the queue, and signs each
+// message from the mail domain with its DKIM keys on the way out.
+type transport struct {
+	t      *deliver.Transport
+	signer *dkim.Signer
+	domain string
+	log    *slog.Logger
+}
 
 func (t transport) Deliver(ctx context.Context, msg *queue.Message, data []byte, rcpts []string) []queue.Result {
-	res := t.t.Deliver(ctx, msg.Envelope.From, rcpts, data)
+	from := msg.Envelope.From
+	if at := strings.LastIndexByte(from, '@'); t.signer != nil && at >= 0 && strings.EqualFold(from[at+1:], t.domain) {
+		signed, err := t.signer.Sign(data)
+		if err != nil {
+			// Unsigned mail from the domain would be judged forged:
+			// wait and try again rather than send it.
+			t.log.Error("signing a message with the mail domain's DKIM keys", "id", msg.ID, "err", err)
+			out := make([]queue.Result, len(rcpts))
+			for i, r := range rcpts {
+				out[i] = queue.Result{Rcpt: r, Code: 451, Reply: "451 4.3.0 rampart could not sign the message (DKIM); it will try again"}
+			}
+			return out
+		}
+		data = signed
+	}
+	res := t.t.Deliver(ctx, from, rcpts, data)
 	out := make([]queue.Result, len(res))
 	for i, r := range res {
 		out[i] = queue.Result{Rcpt: r.Rcpt, Code: r.Code, Reply: r.Reply, OK: r.OK, Permanent: r.Permanent}
@@ -515,8 +548,8 @@ func (t transport) Deliver(ctx context.Context, msg *queue.Message, data []byte,
 }
 
 // queueMailer sends the platform's own mail (login codes, notices) through
-// the relay's queue: durable, retried, DKIM-signed when it is from the
-// mail domain.
+// the relay's queue: durable, retried, and DKIM-signed on the way out when
+// it is from the mail domain.
 type queueMailer struct {
 	m    *mailRelay
 	conf mailer.Config
@@ -529,11 +562,6 @@ func (q queueMailer) Send(ctx context.Context, msg mailer.Message) error {
 	data, err := q.conf.Compose(msg, time.Now())
 	if err != nil {
 		return err
-	}
-	if strings.HasSuffix(strings.ToLower(q.conf.From), "@"+q.m.cfg.Mail.Domain) && q.m.signer != nil {
-		if data, err = q.m.signer.Sign(data); err != nil {
-			return err
-		}
 	}
 	_, err = q.m.queue.Put(ctx, queue.Envelope{From: q.conf.From, To: []string{msg.To}}, data)
 	return err
@@ -671,12 +699,15 @@ func summarize(rs []rampart.MailRecipient) rampart.MailStatus {
 	return rampart.MailSent
 }
 
-// run writes batches until ctx ends, then what is left.
+// run writes batches until ctx ends, then what is left. The writes
+// themselves are not cancelled with ctx: what was pushed before the end is
+// stored.
 func (l *mailLog) run(ctx context.Context) {
+	wctx := context.WithoutCancel(ctx)
 	for {
 		select {
 		case <-ctx.Done():
-			l.drain(context.Background())
+			l.drain(wctx)
 			return
 		case f := <-l.in:
 			batch := map[*rampart.MailMessage]bool{f(l.live): true}
@@ -689,7 +720,7 @@ func (l *mailLog) run(ctx context.Context) {
 					break more
 				}
 			}
-			l.write(ctx, batch)
+			l.write(wctx, batch)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -83,18 +84,23 @@ func (q *Queue) Run(ctx context.Context, d Deliverer) error {
 		now := q.o.Now()
 		var due []*entry
 		var next time.Time
-		for _, e := range q.entries {
-			if !e.committed || e.inflight {
-				continue
+		// With every worker busy there is nothing to start: the next
+		// finished delivery wakes the loop. This keeps a Put cheap while
+		// a backlog waits (no scan of the whole queue under the lock).
+		if len(sem) < cap(sem) {
+			for _, e := range q.entries {
+				if !e.committed || e.inflight {
+					continue
+				}
+				if !e.msg.Next.After(now) {
+					due = append(due, e)
+				} else if next.IsZero() || e.msg.Next.Before(next) {
+					next = e.msg.Next
+				}
 			}
-			if !e.msg.Next.After(now) {
-				due = append(due, e)
-			} else if next.IsZero() || e.msg.Next.Before(next) {
-				next = e.msg.Next
-			}
+			// Oldest first, so a burst cannot starve messages waiting longer.
+			sortEntries(due)
 		}
-		// Oldest first, so a burst cannot starve messages waiting longer.
-		sortEntries(due)
 		started := 0
 		for _, e := range due {
 			select {
@@ -142,11 +148,7 @@ func (q *Queue) Run(ctx context.Context, d Deliverer) error {
 }
 
 func sortEntries(es []*entry) {
-	for i := 1; i < len(es); i++ {
-		for j := i; j > 0 && es[j].msg.Received.Before(es[j-1].msg.Received); j-- {
-			es[j], es[j-1] = es[j-1], es[j]
-		}
-	}
+	slices.SortFunc(es, func(a, b *entry) int { return a.msg.Received.Compare(b.msg.Received) })
 }
 
 // safeDeliver calls d and turns a panic into "no results".
