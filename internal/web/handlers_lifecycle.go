@@ -140,6 +140,8 @@ type confirmForm struct {
 	// Blocked says why the action is refused; the submit button is then
 	// disabled.
 	Blocked string
+	// Fields are hidden inputs the form posts besides the CSRF token.
+	Fields []hiddenField
 }
 
 func actionConfirm(csrf string, svc *rampart.Service, a lifecycleAction, blocked string) confirmForm {

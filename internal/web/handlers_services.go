@@ -121,6 +121,8 @@ type servicePage struct {
 	// rows tell that an admin manages them.
 	Firewall *firewallView
 	SSHKeys  *sshKeysView
+	// The SMTP service row: the service's mail through the relay.
+	Mail *mailView
 
 	// The Logs tab's rows; nil when no edge runs in this process.
 	Logs *logsView
@@ -200,6 +202,9 @@ func (s *server) servicePageFor(r *http.Request, rc *reqCtx, svc *rampart.Servic
 			return d, err
 		}
 		if d.SSHKeys, err = s.sshKeysFor(r.Context(), rc, open == "ssh-keys"); err != nil {
+			return d, err
+		}
+		if d.Mail, err = s.mailFor(r.Context(), rc, svc, open == "smtp"); err != nil {
 			return d, err
 		}
 	case "logs":

@@ -87,6 +87,10 @@ type edge struct {
 	// firewall is app.Options.Firewall: Enforce on makes changes to SSH
 	// open confirm windows (no reconciler runs: the host is untouched).
 	firewall app.FirewallOptions
+	// mailDomain and mailRelay are app.Options.MailDomain and MailRelay:
+	// the SMTP relay of the process (mail_test.go has a fake).
+	mailDomain string
+	mailRelay  app.MailRelay
 }
 
 // testFirstAdmin is Config.FirstAdminCommand in tests.
@@ -120,7 +124,8 @@ func newEnvAccounts(t *testing.T, ed edge, accounts map[string]rampart.Role) *en
 	mail := &mailertest.Outbox{}
 	opts := app.Options{Logger: log, PlatformDomain: testDomain, CheckKeyPair: dataplane.CheckKeyPair,
 		Logs: dataplane.Logs(ed.logs), LogHeartbeat: 200 * time.Millisecond, Upstreams: egress.New(nets),
-		Mailer: mail, Secrets: box, Firewall: ed.firewall, PublicURL: "https://rampart.example.net"}
+		Mailer: mail, Secrets: box, Firewall: ed.firewall, PublicURL: "https://rampart.example.net",
+		MailDomain: ed.mailDomain, MailRelay: ed.mailRelay}
 	if ed.purge != nil {
 		opts.Cache = app.PurgeFunc(ed.purge)
 	}

@@ -23,7 +23,7 @@ var pageFiles = map[string][]string{
 	"login-verify":    {"login_verify.html", "login_passkey.html"},
 	"services":        {"services.html"},
 	"service_new":     {"service_new.html"},
-	"service":         {"service.html", "tab_overview.html", "tab_security.html", "security_firewall.html", "security_sshkeys.html", "tab_logs.html", "tab_backups.html"},
+	"service":         {"service.html", "tab_overview.html", "tab_security.html", "security_firewall.html", "security_sshkeys.html", "security_mail.html", "tab_logs.html", "tab_backups.html"},
 	"service_delete":  {"service_delete.html"},
 	"service_confirm": {"service_confirm.html"},
 	"cache_purge":     {"cache_purge.html"},
@@ -35,10 +35,12 @@ var pageFiles = map[string][]string{
 	// The node's firewall and SSH keys rows: confirmations without JavaScript.
 	"firewall_rule_remove": {"firewall_rule_remove.html", "security_firewall.html"},
 	"ssh_key_remove":       {"ssh_key_remove.html", "security_sshkeys.html"},
-	"account":              {"account.html", "account_parts.html", "account_passkeys.html"},
-	"account_mfa":          {"account_mfa.html", "account_parts.html"},
-	"account_codes":        {"account_codes.html"},
-	"account_confirm":      {"account_confirm.html", "account_parts.html"},
+	// The mail domain's DNS records without JavaScript.
+	"mail_dns":        {"mail_dns.html", "security_mail.html"},
+	"account":         {"account.html", "account_parts.html", "account_passkeys.html"},
+	"account_mfa":     {"account_mfa.html", "account_parts.html"},
+	"account_codes":   {"account_codes.html"},
+	"account_confirm": {"account_confirm.html", "account_parts.html"},
 	// People management and the pages behind emailed links.
 	"people":           {"people.html"},
 	"person_delete":    {"person_delete.html"},
@@ -76,6 +78,8 @@ func parsePages(as *assets) (*pages, error) {
 		"internalName":   rampart.IsInternalName,
 		"upload":         func(id, cert, key string) uploadFields { return uploadFields{id, cert, key} },
 		"timeLeft":       func(t time.Time) string { return timeLeft(t, time.Now()) },
+		"printable":      printable,
+		"int64":          func(n int) int64 { return int64(n) },
 	}
 	p := &pages{sets: map[string]*template.Template{}}
 	for name, files := range pageFiles {

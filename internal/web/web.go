@@ -9,7 +9,7 @@
 // live (a small fragment polled every few seconds while rampart runs the
 // service), and static/app.js adds copy buttons and the confirmation
 // modals (delete, power off, reinstall, restore, cache purge, firewall
-// rules, SSH keys), counts down the firewall's confirm window, and keeps the Logs
+// rules, SSH keys, a new SMTP password), counts down the firewall's confirm window, and keeps the Logs
 // tab live with server-sent events (handlers_logs.go); it also runs the
 // passkey ceremonies between the browser and handlers_passkeys.go. The
 // Security tab's options unfold with <details> and its charts are SVG
@@ -73,6 +73,11 @@ type Config struct {
 	// service layer was configured (app.Options.DeleteGrace): the delete
 	// confirmation says until when. Zero means rampart.DefaultDeleteGrace.
 	DeleteGrace time.Duration
+	// MailViolationsToSuspend is how many bulk-mail violations within 24
+	// hours suspend a service's mail, as the service layer was configured
+	// (app.Options.MailViolationsToSuspend): the SMTP service row states
+	// the rule. Zero means app.DefaultMailViolationsToSuspend.
+	MailViolationsToSuspend int
 }
 
 // server holds what every handler needs.
@@ -99,6 +104,9 @@ func New(a *app.App, cfg Config) (http.Handler, error) {
 	}
 	if cfg.DeleteGrace <= 0 {
 		cfg.DeleteGrace = rampart.DefaultDeleteGrace
+	}
+	if cfg.MailViolationsToSuspend <= 0 {
+		cfg.MailViolationsToSuspend = app.DefaultMailViolationsToSuspend
 	}
 	cfg.PlatformDomain = strings.TrimSuffix(strings.TrimSpace(cfg.PlatformDomain), ".")
 	if cfg.PlatformDomain == "" {
@@ -183,6 +191,14 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /services/{name}/ssh-keys", s.post(s.addSSHKey))
 	mux.Handle("GET /services/{name}/ssh-keys/{id}/remove", s.get(s.removeSSHKeyPage))
 	mux.Handle("POST /services/{name}/ssh-keys/{id}/remove", s.post(s.removeSSHKey))
+	// The Security tab's SMTP service row (handlers_mail.go).
+	mux.Handle("POST /services/{name}/mail/credentials", s.post(s.mailCredentials))
+	mux.Handle("GET /services/{name}/mail/credentials", s.get(s.mailCredentialsGet))
+	mux.Handle("GET /services/{name}/mail/rotate", s.get(s.mailRotatePage))
+	mux.Handle("POST /services/{name}/mail/quota", s.post(s.mailQuota))
+	mux.Handle("POST /services/{name}/mail/suspend", s.post(s.mailSuspend))
+	mux.Handle("POST /services/{name}/mail/resume", s.post(s.mailResume))
+	mux.Handle("GET /services/{name}/mail/dns", s.get(s.mailDNS))
 	mux.Handle("GET /audit", s.get(s.auditPage))
 	mux.Handle("GET /account/password", s.get(s.passwordPage))
 	mux.Handle("POST /account/password", s.post(s.changePassword))

@@ -12,6 +12,14 @@
   // hidden until it runs.
   document.documentElement.classList.add("js");
 
+  // A page that shows a secret once (a new SMTP password) is the answer
+  // to a POST. Its address becomes the tab's, so that a reload asks for
+  // the tab again, without the secret, instead of posting again.
+  var once = document.querySelector("[data-replace-url]");
+  if (once && window.history && history.replaceState) {
+    history.replaceState(null, "", once.dataset.replaceUrl);
+  }
+
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) {
       return navigator.clipboard.writeText(text);
@@ -114,7 +122,7 @@
   document.addEventListener("toggle", function (ev) {
     var d = ev.target;
     if (!d.matches || !d.matches("details[data-load-on-open]") || !d.open || !window.htmx) { return; }
-    var body = d.querySelector(".domain-dns-body") || d;
+    var body = d.querySelector(".domain-dns-body, [data-load-body]") || d;
     window.htmx.ajax("GET", d.dataset.loadOnOpen, { target: body, swap: "innerHTML" });
   }, true);
 
