@@ -31,6 +31,13 @@ type FirewallOptions struct {
 	// is reachable from other machines; 0 when it listens on loopback only
 	// (the firewall always admits loopback).
 	AdminPort int
+	// MailPorts are the SMTP relay's ports on addresses other than
+	// loopback, and MailSources the networks mail.allowed_networks lets
+	// in beyond loopback (the Docker bridge's, by default); the default
+	// ruleset opens those ports to those networks only. Empty: no relay,
+	// or one on loopback only.
+	MailPorts   []int
+	MailSources []netip.Prefix
 	// Render prints a ruleset in nft syntax (firewall.Render, passed by
 	// serve, so that this package never links nftables); nil: Plan says
 	// this process cannot.
@@ -74,7 +81,8 @@ func (f *Firewall) fwOpts() FirewallOptions {
 // and HTTPS ports (those of http_addr and https_addr, so that the edge
 // stays reachable when it listens elsewhere than 80 and 443), and the
 // admin port when the dashboard listens beyond loopback; each open to
-// anyone. The tool ports stay closed.
+// anyone. The SMTP relay's port is open to the private networks the relay
+// admits, never to anyone. The tool ports stay closed.
 func (f *Firewall) DefaultRules() []rules.Rule {
 	o := f.fwOpts()
 	var out []rules.Rule
@@ -93,6 +101,15 @@ func (f *Firewall) DefaultRules() []rules.Rule {
 	add(o.HTTPPort, "HTTP")
 	add(o.HTTPSPort, "HTTPS")
 	add(o.AdminPort, "Dashboard and API")
+	if len(o.MailSources) > 0 {
+		for _, port := range o.MailPorts {
+			if port <= 0 || port > 65535 || slices.ContainsFunc(out, func(r rules.Rule) bool { return r.Proto == rules.TCP && int(r.PortFrom) == port }) {
+				continue
+			}
+			src, _ := rules.NormalizeSources(o.MailSources)
+			out = append(out, rules.Rule{Proto: rules.TCP, PortFrom: uint16(port), PortTo: uint16(port), Sources: src, Comment: "SMTP relay (private network)"})
+		}
+	}
 	return out
 }
 

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -390,5 +391,34 @@ func TestFirewallFirstEnforcement(t *testing.T) {
 	}
 	if err := f.app.Firewall.Confirm(ctx, admin); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFirewallDefaultsOpenTheRelayToItsNetworksOnly: with the SMTP relay on
+// the Docker bridge, the default ruleset opens its port to the bridge's
+// network, not to anyone.
+func TestFirewallDefaultsOpenTheRelayToItsNetworksOnly(t *testing.T) {
+	f := newFixtureWith(t, Options{Firewall: FirewallOptions{Render: render,
+		MailPorts: []int{587, 22}, MailSources: []netip.Prefix{netip.MustParsePrefix("172.17.0.0/16")}}})
+	s, err := f.app.Firewall.Get(context.Background(), UserActor(f.admin, "198.51.100.7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mail *rampart.FirewallRule
+	for _, r := range s.Rules {
+		if r.PortFrom == 587 {
+			mail = r
+		}
+	}
+	if len(s.Rules) != 4 || mail == nil || mail.Proto != "tcp" || !reflect.DeepEqual(mail.Sources, []string{"172.17.0.0/16"}) {
+		t.Fatalf("rules %+v; want SSH, HTTP, HTTPS and 587/tcp from 172.17.0.0/16 (the relay's 22 is SSH's rule already)", s.Rules)
+	}
+	if !strings.Contains(s.Plan, "172.17.0.0/16") {
+		t.Errorf("plan lacks the relay's network:\n%s", s.Plan)
+	}
+	// Without networks beyond loopback, nothing is opened for the relay.
+	g := newFixtureWith(t, Options{Firewall: FirewallOptions{Render: render, MailPorts: []int{587}}})
+	if s, _ := g.app.Firewall.Get(context.Background(), UserActor(g.admin, "198.51.100.7")); len(s.Rules) != 3 {
+		t.Errorf("relay on loopback only: %d rules, want 3", len(s.Rules))
 	}
 }

@@ -6,8 +6,11 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 
+	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/agent"
 	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/config"
@@ -39,7 +42,61 @@ func firewallOptions(cfg config.Config) app.FirewallOptions {
 	if port, loopback := addrPort(cfg.AdminAddr); !loopback {
 		o.AdminPort = port
 	}
+	o.MailPorts, o.MailSources = relayFirewall(cfg)
 	return o
+}
+
+// relayFirewall is what the firewall must let through to the SMTP relay:
+// its ports on addresses beyond loopback, from the allowed networks beyond
+// loopback (loopback is always admitted).
+func relayFirewall(cfg config.Config) (ports []int, sources []netip.Prefix) {
+	if !cfg.RelayOn() {
+		return nil, nil
+	}
+	addrs, _ := cfg.RelayListen()
+	for _, a := range addrs {
+		if port, loopback := addrPort(a); !loopback && port > 0 && !slices.Contains(ports, port) {
+			ports = append(ports, port)
+		}
+	}
+	allowed, _, _ := cfg.RelayNetworks() // validated by config
+	for _, p := range allowed {
+		if !p.Addr().IsLoopback() {
+			sources = append(sources, p)
+		}
+	}
+	if len(ports) == 0 || len(sources) == 0 {
+		return nil, nil
+	}
+	return ports, sources
+}
+
+// warnRelayFirewall says so when the firewall is enforced and no rule lets
+// the relay's private networks reach its port: a node seeded before the
+// relay was turned on keeps its rules, and the services' mail would be
+// dropped before it reached the relay.
+func (s *Server) warnRelayFirewall(ctx context.Context) {
+	ports, sources := relayFirewall(s.cfg)
+	if !s.cfg.Firewall.Enforce || len(ports) == 0 {
+		return
+	}
+	rs, err := s.store.ListFirewallRules(ctx, rampart.LocalNode)
+	if err != nil {
+		return
+	}
+	for _, port := range ports {
+		open := slices.ContainsFunc(rs, func(r *rampart.FirewallRule) bool {
+			return r.Proto == "tcp" && r.PortFrom <= port && port <= r.PortTo
+		})
+		if !open {
+			src := make([]string, len(sources))
+			for i, p := range sources {
+				src[i] = p.String()
+			}
+			s.log.Warn("firewall: no rule lets the services reach the SMTP relay; add one",
+				"port", port, "command", fmt.Sprintf("rampart firewall add --proto tcp --port %d --source %s --comment 'SMTP relay'", port, strings.Join(src, ",")))
+		}
+	}
 }
 
 // addrPort returns the port of a listen address and whether it listens on

@@ -379,3 +379,24 @@ func httpGet(url string) (string, error) {
 	b, err := io.ReadAll(resp.Body)
 	return string(b), err
 }
+
+// TestRelayFirewall: the firewall opens the relay's ports beyond loopback to
+// its allowed networks beyond loopback, and nothing when it has neither.
+func TestRelayFirewall(t *testing.T) {
+	cfg := config.Default()
+	cfg.Mail.Domain = "mail.test"
+	cfg.Mail.Listen = []string{"127.0.0.1:587", "10.1.2.3:2525", "10.1.2.4:2525"}
+	cfg.Mail.AllowedNetworks = []string{"127.0.0.0/8", "10.1.0.0/16"}
+	ports, sources := relayFirewall(cfg)
+	if fmt.Sprint(ports) != "[2525]" || fmt.Sprint(sources) != "[10.1.0.0/16]" {
+		t.Errorf("ports %v sources %v; want [2525] [10.1.0.0/16]", ports, sources)
+	}
+	cfg.Mail.Listen = []string{"127.0.0.1:587"}
+	if ports, sources := relayFirewall(cfg); ports != nil || sources != nil {
+		t.Errorf("loopback only: %v %v", ports, sources)
+	}
+	cfg.Mail.Domain = ""
+	if ports, _ := relayFirewall(cfg); ports != nil {
+		t.Errorf("relay off: %v", ports)
+	}
+}

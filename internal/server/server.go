@@ -237,7 +237,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	adminIP := func(r *http.Request) string { return clientIP.ClientIP(r).String() }
 	apiHandler := api.New(s.app, api.Options{Logger: log, PlatformDomain: cfg.Platform.Domain, ClientIP: adminIP, EdgeHTTPPort: edgePort})
 	webHandler, err := web.New(s.app, web.Config{PlatformDomain: cfg.Platform.Domain, NodeIPs: nodeIPs, Logger: log, ClientIP: adminIP, Stats: trafficStats(s.edge.Stats, ecfg.Limiter),
-		EdgeHTTPPort: edgePort, ACMEDirectory: cfg.ACME.Directory, FirstAdminCommand: FirstAdminCommand(cfg.Data), DeleteGrace: cfg.Services.DeleteGrace})
+		EdgeHTTPPort: edgePort, ACMEDirectory: cfg.ACME.Directory, FirstAdminCommand: FirstAdminCommand(cfg.Data), DeleteGrace: cfg.Services.DeleteGrace, MailViolationsToSuspend: cfg.Mail.ViolationsToSuspend})
 	if err != nil {
 		return nil, err
 	}
@@ -253,7 +253,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	var adminTLS http.Handler
 	if cfg.Admin.Domain != "" {
 		secureWeb, err := web.New(s.app, web.Config{PlatformDomain: cfg.Platform.Domain, NodeIPs: nodeIPs, Logger: log, ClientIP: adminIP, Stats: trafficStats(s.edge.Stats, ecfg.Limiter),
-			EdgeHTTPPort: edgePort, ACMEDirectory: cfg.ACME.Directory, FirstAdminCommand: FirstAdminCommand(cfg.Data), SecureCookies: true, DeleteGrace: cfg.Services.DeleteGrace})
+			EdgeHTTPPort: edgePort, ACMEDirectory: cfg.ACME.Directory, FirstAdminCommand: FirstAdminCommand(cfg.Data), SecureCookies: true, DeleteGrace: cfg.Services.DeleteGrace, MailViolationsToSuspend: cfg.Mail.ViolationsToSuspend})
 		if err != nil {
 			return nil, err
 		}
@@ -397,6 +397,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.startFirewall(ctx); err != nil {
 		return err
 	}
+	s.warnRelayFirewall(ctx)
 	bg, stopBG := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { s.loop.RunAll(bg, s.reconcilers) })
