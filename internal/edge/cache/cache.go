@@ -48,6 +48,7 @@ type Cache struct {
 	bytes atomic.Int64 // charged by all live entries
 	count atomic.Int64 // live entries, markers included
 	gens  atomic.Uint64
+	seq   atomic.Uint64 // numbers fills and invalidations (entry.seq, entry.floor)
 
 	mu    sync.Mutex // guards the CLOCK ring and its hands
 	ring  []*entry

@@ -253,6 +253,12 @@ func (fw *fillWriter) passOn(now time.Time) {
 func (fw *fillWriter) store() {
 	c, h := fw.h.c, fw.h
 	now := c.now()
+	if fw.f.invalid.Load() {
+		// An unsafe request changed the resource while this was on its
+		// way: it may be the old version. The waiters look again.
+		fw.end(outRetry, nil)
+		return
+	}
 	key := fw.primary
 	if len(fw.v.vary) > 0 {
 		var buf [keyBufSize]byte
@@ -275,6 +281,7 @@ func (fw *fillWriter) store() {
 			if old.staleUntil.After(m.staleUntil) {
 				m.staleUntil = old.staleUntil
 			}
+			m.floor = old.floor
 		}
 		c.insert(m, now)
 	}

@@ -46,6 +46,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		h.s.bypasses.Add(1)
 		w.Header()["X-Cache"] = xBypass
+		if !safeMethod(r.Method) {
+			h.invalidating(w, r)
+			return
+		}
 		h.next.ServeHTTP(w, r)
 		return
 	}
@@ -93,21 +97,27 @@ func (h *handler) appendKey(b []byte, r *http.Request) ([]byte, bool) {
 		// NUL separates variant keys; net/http never lets one through.
 		return b, false
 	}
+	return h.appendKeyOf(b, r.TLS != nil, r.Host, uri), true
+}
+
+// appendKeyOf appends the primary key of a URL: scheme (https or not),
+// host and request URI.
+func (h *handler) appendKeyOf(b []byte, tls bool, host, uri string) []byte {
 	b = append(b, h.prefix...)
-	if r.TLS != nil {
+	if tls {
 		b = append(b, 's')
 	} else {
 		b = append(b, 'h')
 	}
-	b = binary.AppendUvarint(b, uint64(len(r.Host)))
-	for i := 0; i < len(r.Host); i++ {
-		c := r.Host[i]
+	b = binary.AppendUvarint(b, uint64(len(host)))
+	for i := 0; i < len(host); i++ {
+		c := host[i]
 		if 'A' <= c && c <= 'Z' {
 			c += 'a' - 'A'
 		}
 		b = append(b, c)
 	}
-	return append(b, uri...), true
+	return append(b, uri...)
 }
 
 // appendVariant appends to a primary key the request's values of the
@@ -134,7 +144,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary []byte, 
 	plen := len(primary)
 	for range maxAttempts {
 		now := c.now()
-		key, hash, e := h.lookup(primary[:plen], r, now)
+		key, hash, e, floor := h.lookup(primary[:plen], r, now)
 		var stale *entry
 		if e != nil {
 			switch {
@@ -158,7 +168,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary []byte, 
 			}
 		} else {
 			var leader bool
-			if f, leader = c.claim(key, hash, h.s, now); f == nil {
+			if f, leader = c.claim(key, hash, h.s, now, floor); f == nil {
 				continue // stored since we looked
 			}
 			if leader {
@@ -202,23 +212,25 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary []byte, 
 
 // lookup finds the entry for r, following a Vary marker to the variant
 // key. It returns the key a fill for r would use, its hash and the entry,
-// or nil when there is nothing usable.
-func (h *handler) lookup(key []byte, r *http.Request, now time.Time) ([]byte, uint64, *entry) {
+// or nil when there is nothing usable, and the Vary marker's floor: a
+// variant whose fill began before that was invalidated (see invalidate).
+func (h *handler) lookup(key []byte, r *http.Request, now time.Time) ([]byte, uint64, *entry, uint64) {
 	hash := h.c.hashKey(key)
 	e := h.c.get(key, hash)
 	if e == nil || e.svc != h.s || !e.alive(now) {
-		return key, hash, nil
+		return key, hash, nil, 0
 	}
 	if e.kind != kindVary {
-		return key, hash, e
+		return key, hash, e, 0
 	}
+	floor := e.floor
 	key = appendVariant(key, e.vary, r.Header)
 	hash = h.c.hashKey(key)
 	e = h.c.get(key, hash)
-	if e == nil || e.svc != h.s || e.kind != kindResponse || !e.alive(now) {
-		return key, hash, nil
+	if e == nil || e.svc != h.s || e.kind != kindResponse || !e.alive(now) || e.seq <= floor {
+		return key, hash, nil, floor
 	}
-	return key, hash, e
+	return key, hash, e, floor
 }
 
 const (
@@ -295,7 +307,7 @@ func Fresh(h http.Handler, r *http.Request) bool {
 		return false
 	}
 	now := ch.c.now()
-	_, _, e := ch.lookup(key, r, now)
+	_, _, e, _ := ch.lookup(key, r, now)
 	return e != nil && e.kind == kindResponse && now.Before(e.expires)
 }
 

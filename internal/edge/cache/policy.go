@@ -73,7 +73,7 @@ func judge(status int, h http.Header, now time.Time, s *settings) verdict {
 	}
 
 	v.age = max(parseSeconds(h.Get("Age")), 0)
-	cc := parseCacheControl(h["Cache-Control"])
+	cc, targeted := responseDirectives(h)
 	switch {
 	case cc.noStore || cc.noCache || cc.private || cc.invalid:
 		v.why = whyCacheControl
@@ -91,6 +91,10 @@ func judge(status int, h http.Header, now time.Time, s *settings) verdict {
 		if left < int64(v.ttl/time.Second) {
 			v.ttl = time.Duration(left) * time.Second
 		}
+	case targeted:
+		// RFC 9213 §2.2: with CDN-Cache-Control, neither Cache-Control's
+		// lifetimes nor Expires nor Pragma count; without a lifetime in
+		// it, the service's TTL applies.
 	case len(h["Cache-Control"]) == 0 && hasToken(h["Pragma"], "no-cache"):
 		// HTTP/1.0 origins: what Cache-Control: no-cache says today.
 		v.why = whyCacheControl
@@ -98,6 +102,9 @@ func judge(status int, h http.Header, now time.Time, s *settings) verdict {
 	default:
 		if exp, ok := h["Expires"]; ok {
 			left, valid := expiresIn(exp, h.Get("Date"), now)
+			// RFC 9111 §4.2.3: the Age it arrived with counts against
+			// the lifetime Expires gives, as it does against max-age.
+			left -= time.Duration(v.age) * time.Second
 			if !valid || left <= 0 {
 				v.why = whyExpires
 				return v
@@ -105,7 +112,11 @@ func judge(status int, h http.Header, now time.Time, s *settings) verdict {
 			v.ttl = min(v.ttl, left)
 		}
 	}
-	if cc.mustRevalidate {
+	if cc.mustRevalidate || cc.sMaxAge >= 0 {
+		// RFC 9111 §5.2.2.2, §5.2.2.8: must-revalidate and
+		// proxy-revalidate forbid serving the response stale, and
+		// §5.2.2.10: s-maxage implies proxy-revalidate for a shared
+		// cache. Stale-if-error is serving stale too.
 		v.staleOK = false
 	}
 
@@ -127,15 +138,53 @@ func expiresIn(exp []string, date string, now time.Time) (time.Duration, bool) {
 	if len(exp) != 1 {
 		return 0, false
 	}
-	t, err := http.ParseTime(exp[0])
-	if err != nil {
+	t, ok := parseHTTPDate(exp[0])
+	if !ok {
 		return 0, false
 	}
 	base := now
-	if d, err := http.ParseTime(date); err == nil {
+	if d, ok := parseHTTPDate(date); ok {
 		base = d
 	}
 	return t.Sub(base), true
+}
+
+// Date forms of RFC 9110 §5.6.7: IMF-fixdate, the obsolete RFC 850 form and
+// asctime. All three are in GMT.
+const (
+	imfFixdate = "Mon, 02 Jan 2006 15:04:05 GMT"
+	rfc850Date = "Monday, 02-Jan-06 15:04:05 GMT"
+	asctime    = "Mon Jan _2 15:04:05 2006"
+)
+
+// parseHTTPDate parses an HTTP-date in one of its three forms and nothing
+// else. Unlike http.ParseTime it refuses an RFC 850 date in a zone other
+// than GMT (time.Parse takes any abbreviation for "MST").
+func parseHTTPDate(s string) (time.Time, bool) {
+	for _, layout := range [...]string{imfFixdate, rfc850Date, asctime} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// responseDirectives returns the directives that decide a response's
+// freshness, and whether they came from CDN-Cache-Control (RFC 9213):
+// when present it replaces Cache-Control for this cache. Cache-Control's
+// no-store and private still count, whatever CDN-Cache-Control says: they
+// are how an application keeps one visitor's page from another, and a
+// targeted field written for a CDN is no reason to drop that.
+func responseDirectives(h http.Header) (cacheControl, bool) {
+	cdn := h["Cdn-Cache-Control"]
+	if strings.Trim(strings.Join(cdn, ""), " \t,") == "" {
+		return parseCacheControl(h["Cache-Control"]), false
+	}
+	cc := parseCacheControl(cdn)
+	outer := parseCacheControl(h["Cache-Control"])
+	cc.noStore = cc.noStore || outer.noStore
+	cc.private = cc.private || outer.private
+	return cc, true
 }
 
 // cacheControl holds the Cache-Control directives of a response that

@@ -27,6 +27,10 @@ type entry struct {
 	gen  uint64 // svc's generation when the fill began
 	kind kind
 	vary []string // kindVary: the canonical header names
+	// seq is the sequence number of the fill that stored a response;
+	// floor, of a Vary marker, is the highest seq that an unsafe request
+	// invalidated: variants with seq ≤ floor are not used.
+	seq, floor uint64
 
 	status  int
 	header  []headerField // precomputed at store time
@@ -67,7 +71,11 @@ type fill struct {
 	key  string
 	hash uint64
 	gen  uint64
+	seq  uint64        // from Cache.seq: orders fills against invalidations
 	done chan struct{} // closed when outcome is set
+	// invalid is set when an unsafe request invalidated the key while the
+	// fill was under way: what it fetched may predate the change.
+	invalid atomic.Bool
 
 	// Written by the leader before done is closed.
 	outcome outcome
@@ -141,7 +149,9 @@ func (c *Cache) pending(key []byte, h uint64, s *service) *fill {
 // flight for key (the caller waits for it), or something usable stored
 // since the caller looked (the caller looks again), or else registers a new
 // fill with the caller as its leader.
-func (c *Cache) claim(key []byte, h uint64, s *service, now time.Time) (f *fill, leader bool) {
+// floor is the Vary marker's (see lookup): a variant at or below it does
+// not count as stored.
+func (c *Cache) claim(key []byte, h uint64, s *service, now time.Time, floor uint64) (f *fill, leader bool) {
 	sh := c.shardOf(h)
 	gen := s.gen.Load()
 	sh.mu.Lock()
@@ -151,10 +161,10 @@ func (c *Cache) claim(key []byte, h uint64, s *service, now time.Time) (f *fill,
 		return f, false
 	}
 	if e := sh.entries[string(key)]; e != nil && !e.dead.Load() && e.svc == s && e.alive(now) &&
-		(e.kind != kindResponse || now.Before(e.expires)) {
+		(e.kind != kindResponse || now.Before(e.expires) && e.seq > floor) {
 		return nil, false
 	}
-	f = &fill{key: string(key), hash: h, gen: gen, done: make(chan struct{})}
+	f = &fill{key: string(key), hash: h, gen: gen, seq: c.seq.Add(1), done: make(chan struct{})}
 	if sh.fills == nil {
 		sh.fills = make(map[string]*fill)
 	}
@@ -337,7 +347,7 @@ func (c *Cache) compact() {
 // form, and the entry is charged for what it keeps in memory.
 func newEntry(key string, h uint64, f *fill, s *service, status int, hdr http.Header, body []byte, v *verdict, stale time.Duration, now time.Time) *entry {
 	e := &entry{
-		key: key, hash: h, svc: s, gen: f.gen, kind: kindResponse,
+		key: key, hash: h, svc: s, gen: f.gen, seq: f.seq, kind: kindResponse,
 		status: status, body: body,
 		stored: now, age0: v.age,
 		expires: now.Add(v.ttl),
