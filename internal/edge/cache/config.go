@@ -33,8 +33,9 @@ type Config struct {
 	Disabled bool `json:"disabled,omitempty"`
 
 	// TTL is how long a response is served from the cache. The response's
-	// own Cache-Control max-age, s-maxage or Expires can shorten it for that
-	// response, never lengthen it. 0: [DefaultTTL]. Valid: 1s to 1h.
+	// own CDN-Cache-Control or Cache-Control max-age or s-maxage, or its
+	// Expires, can shorten it for that response, never lengthen it. 0:
+	// [DefaultTTL]. Valid: 1s to 1h.
 	TTL time.Duration `json:"ttl,omitempty"`
 
 	// StaleIfError is how long after its TTL a response may still be

@@ -34,8 +34,87 @@
 // Cache-Control; an Expires in the past or invalid; Vary: * or Vary on
 // more than 8 headers; Trailer; Content-Type text/event-stream. s-maxage
 // (else max-age, else Expires), less the response's Age, shortens the TTL
-// for that response; nothing lengthens it. must-revalidate or
-// proxy-revalidate forbids serving it stale.
+// for that response; nothing lengthens it. must-revalidate,
+// proxy-revalidate or s-maxage forbids serving it stale.
+//
+// An Expires is valid only in the three HTTP-date forms of RFC 9110
+// §5.6.7, all in GMT: IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT"), the
+// obsolete RFC 850 form ("Sunday, 06-Nov-94 08:49:37 GMT") and asctime
+// ("Sun Nov  6 08:49:37 1994"). Anything else ("0", "-1", a Unix time,
+// another zone) means already expired. Its lifetime is Expires minus Date
+// (or minus now, without a valid Date), less the Age the response arrived
+// with (RFC 9111 §4.2.3), as for max-age.
+//
+// # CDN-Cache-Control
+//
+// A response with a non-empty CDN-Cache-Control (RFC 9213) is judged by it
+// instead of Cache-Control: its directives are read with the same parser,
+// and Cache-Control's max-age, s-maxage, no-cache, must-revalidate and
+// proxy-revalidate, Expires and Pragma are ignored for the cache's
+// decision. Without a lifetime in it the service's TTL applies. One
+// exception, stricter than RFC 9213 §2.2: Cache-Control no-store or
+// private still keeps the response out of the cache, because they are how
+// an application keeps one visitor's page from another. Both headers are
+// passed to clients unchanged: rampart does not remove CDN-Cache-Control
+// (RFC 9213 lets a cache that used it keep it), so that a CDN in front of
+// rampart, to which it is equally addressed, sees it too. An application
+// that wants rampart alone to see it must strip it itself — or use
+// Cache-Control's s-maxage, which every shared cache reads.
+//
+// # Invalidation by unsafe requests
+//
+// A request with an unsafe method (anything but GET, HEAD, OPTIONS and
+// TRACE: POST, PUT, DELETE, PATCH and unknown methods) is passed through,
+// marked BYPASS. If the upstream answers 2xx or 3xx, the cache drops what
+// it holds for the request's URL and for the URLs in the answer's Location
+// and Content-Location headers (relative ones resolved against the
+// request's URL) that name the request's own host, under either scheme:
+// RFC 9111 §4.4. URLs on other hosts are left alone, so one service cannot
+// flush another's. The stored response, or the hit-for-pass marker, goes;
+// for a URL whose responses vary, every variant stored so far is hidden.
+// A fill for the URL that was under way stores nothing (it may have
+// fetched the old version). Invalidation is by URL as sent: /a?x=1 does
+// not touch /a?x=2, nor /a.
+//
+// # Where the defaults depart from RFC 9111
+//
+// rampart is a micro-cache for load shedding, and its default is to cache
+// what the application did not say anything about. Exactly:
+//
+//   - Heuristic freshness (§4.2.2). A response with no explicit lifetime
+//     (no max-age, s-maxage, CDN-Cache-Control lifetime or valid Expires)
+//     is fresh for the service's TTL, 3 s by default, whatever its
+//     Last-Modified. §4.2.2 allows a heuristic for the statuses cached;
+//     rampart's is a fixed one, chosen per service, not a fraction of the
+//     time since Last-Modified.
+//   - Lifetimes are capped at the TTL. A max-age, s-maxage or Expires
+//     longer than the service's TTL is shortened to it (a cache may always
+//     drop a response early).
+//   - Stale if error (§4.2.4). After an upstream 5xx or failure, an
+//     expired response is served for StaleIfError (30 s by default),
+//     although the response did not say stale-if-error (RFC 5861).
+//     must-revalidate, proxy-revalidate and s-maxage turn this off for the
+//     response, and a negative StaleIfError for the service.
+//   - Request directives (§5.2.1). The request's Cache-Control (no-cache,
+//     max-age=0, no-store…) and Pragma are ignored: honouring them would let
+//     any client send a flood through to the application.
+//   - No revalidation yet (§4.3). An expired response is fetched again in
+//     full, with no If-None-Match or If-Modified-Since, even when it has
+//     a validator.
+//
+// Everything else rampart does differently is refusing to store, which
+// RFC 9111 always allows (Set-Cookie, no-cache, Authorization…).
+//
+// An application opts out per response with any of:
+//
+//	Cache-Control: no-store          (or private, or no-cache)
+//	Cache-Control: max-age=0         (or s-maxage=0)
+//	Expires: 0                       (without a Cache-Control lifetime)
+//	CDN-Cache-Control: no-store      (rampart and CDNs only, not browsers)
+//
+// and per service by turning the Output Cache off or lowering its TTL. To
+// keep stale copies of a response from being served on errors, it sends
+// must-revalidate (or s-maxage).
 //
 // The request rules cover the credentials HTTP knows about. An application
 // that tells users apart by other means (an API-key header, the client's
