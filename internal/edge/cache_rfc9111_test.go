@@ -1,0 +1,70 @@
+package edge
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rampart-dev/rampart/internal/edge/cache"
+)
+
+// TestCacheRFC9111EndToEnd checks through the edge, with a real upstream
+// over TCP, the RFC 9111 §4.4 invalidation by unsafe requests and the
+// RFC 9213 CDN-Cache-Control rules of the output cache.
+func TestCacheRFC9111EndToEnd(t *testing.T) {
+	var n atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := n.Add(1)
+		switch r.Method {
+		case http.MethodGet:
+			w.Header().Set("Cache-Control", "no-cache")
+			w.Header().Set("CDN-Cache-Control", "max-age=3600")
+			_, _ = io.WriteString(w, r.URL.Path+" "+strconv.FormatInt(c, 10))
+		case http.MethodPost:
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Location", "/items/7")
+			w.WriteHeader(http.StatusCreated)
+		default:
+			w.WriteHeader(http.StatusMethodNotAllowed)
+		}
+	}))
+	t.Cleanup(up.Close)
+	const host = "shop.apps.test"
+	_, srv := newEdge(t, Config{}, Route{
+		ID: "1", Service: "shop", Hosts: []string{host}, Upstreams: []string{up.URL},
+		Cache: &cache.Config{TTL: time.Hour},
+	})
+	check := func(path, xc, body string) {
+		t.Helper()
+		res, got := get(t, srv, host, path)
+		if res.Header.Get("X-Cache") != xc || got != body {
+			t.Fatalf("GET %s: %q %q, want %q %q", path, res.Header.Get("X-Cache"), got, xc, body)
+		}
+		// RFC 9213: CDN-Cache-Control decided; both headers reach the client.
+		if res.Header.Get("Cache-Control") != "no-cache" || res.Header.Get("CDN-Cache-Control") != "max-age=3600" {
+			t.Fatalf("GET %s: Cache-Control %q, CDN-Cache-Control %q", path, res.Header.Get("Cache-Control"), res.Header.Get("CDN-Cache-Control"))
+		}
+	}
+	check("/items", "MISS", "/items 1")
+	check("/items/7", "MISS", "/items/7 2")
+	check("/items", "HIT", "/items 1")
+	check("/items/7", "HIT", "/items/7 2")
+
+	// RFC 9111 §4.4: a successful POST drops its URL and its Location.
+	res, _ := do(t, srv, http.MethodPost, host, "/items")
+	if res.StatusCode != http.StatusCreated || res.Header.Get("X-Cache") != "BYPASS" {
+		t.Fatalf("POST: %d %q", res.StatusCode, res.Header.Get("X-Cache"))
+	}
+	check("/items", "MISS", "/items 4")
+	check("/items/7", "MISS", "/items/7 5")
+
+	// An error answer to an unsafe request drops nothing.
+	if res, _ := do(t, srv, http.MethodPut, host, "/items"); res.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("PUT: %d", res.StatusCode)
+	}
+	check("/items", "HIT", "/items 4")
+}
