@@ -20,14 +20,26 @@ func (h *handler) lead(w http.ResponseWriter, r *http.Request, f *fill, primary 
 		head: r.Method == http.MethodHead,
 		hdr:  make(http.Header),
 	}
+	// RFC 9111 §4.3.1: an expired entry with a validator is revalidated
+	// with a conditional request of ours (the client's own conditionals,
+	// if any, are answered from the entry afterwards).
+	fw.reval = stale != nil && (stale.etag != "" || stale.lastModRaw != "")
 	out := r
-	if fw.head || flags&reqCond != 0 {
+	if fw.head || flags&reqCond != 0 || fw.reval {
 		out = r.WithContext(r.Context())
 		out.Method = http.MethodGet
-		if flags&reqCond != 0 {
+		if flags&reqCond != 0 || fw.reval {
 			out.Header = r.Header.Clone()
 			for _, k := range conditionalHeaders {
 				delete(out.Header, k)
+			}
+		}
+		if fw.reval {
+			if stale.etag != "" {
+				out.Header["If-None-Match"] = []string{stale.etag}
+			}
+			if stale.lastModRaw != "" {
+				out.Header["If-Modified-Since"] = []string{stale.lastModRaw}
 			}
 		}
 	}
@@ -63,9 +75,11 @@ type fillWriter struct {
 	hdr     http.Header // the upstream's header until WriteHeader
 	v       verdict
 	status  int
-	wrote   bool // WriteHeader with a final status happened
-	swallow bool // a 5xx is discarded; the stale copy is served instead
-	capture bool // the body is being copied into body
+	wrote   bool   // WriteHeader with a final status happened
+	swallow bool   // a 5xx is discarded; the stale copy is served instead
+	reval   bool   // the request is a revalidation of stale
+	fresh   *entry // stale, refreshed by a 304: what the client gets
+	capture bool   // the body is being copied into body
 	body    []byte
 	ended   bool // the fill's outcome is out
 }
@@ -88,8 +102,13 @@ func (fw *fillWriter) WriteHeader(code int) {
 	}
 	fw.wrote, fw.status = true, code
 	now := fw.h.c.now()
+	if code == http.StatusNotModified && fw.reval {
+		fw.swallow = true // there is no body; the client gets the entry
+		fw.refresh(now)
+		return
+	}
 	if code >= 500 {
-		fw.swallow = fw.stale != nil && fw.stale.alive(now)
+		fw.swallow = fw.stale != nil && fw.stale.canServeStale(now)
 		fw.end(outFailed, nil)
 		if fw.swallow {
 			return
@@ -193,6 +212,11 @@ func (fw *fillWriter) finish() {
 		}
 		fw.WriteHeader(http.StatusOK)
 	}
+	if fw.fresh != nil {
+		h.s.misses.Add(1)
+		write(fw.rw, fw.req, fw.fresh, h.c.now(), fw.flags, xMiss)
+		return
+	}
 	if fw.swallow {
 		h.s.stale.Add(1)
 		write(fw.rw, fw.req, fw.stale, h.c.now(), fw.flags, xStale)
@@ -234,6 +258,42 @@ func (fw *fillWriter) end(o outcome, e *entry) {
 	fw.h.c.finish(fw.f, o, e)
 }
 
+// refresh handles a 304 to a revalidation (RFC 9111 §4.3.3, §4.3.4): the
+// stored header is updated with the 304's fields, freshness is judged
+// anew on the result, and the stored body stored again with it. The client
+// gets the refreshed response (finish writes it), whether or not it could
+// be stored.
+func (fw *fillWriter) refresh(now time.Time) {
+	old := fw.stale
+	hdr := make(http.Header, len(old.header)+len(fw.hdr))
+	for _, f := range old.header {
+		if f.name != "Content-Length" {
+			hdr[f.name] = f.values
+		}
+	}
+	for k, v := range fw.hdr {
+		// The 304's Age counts for the new freshness (storedHeader
+		// drops it again).
+		if !notStored(k) || k == "Age" {
+			hdr[k] = v
+		}
+	}
+	fw.status, fw.hdr, fw.body = old.status, hdr, old.body
+	fw.v = judge(old.status, hdr, now, &fw.h.set)
+	if fw.v.why == "" {
+		fw.store()
+	} else {
+		fw.passOn(now)
+	}
+	if fw.f.outcome == outStored && fw.f.entry != nil {
+		fw.fresh = fw.f.entry
+		return
+	}
+	// Not stored (no-store now, purged, invalidated): answer this client
+	// from the refreshed copy all the same.
+	fw.fresh = newEntry(old.key, old.hash, fw.f, fw.h.s, old.status, hdr, old.body, &fw.v, &fw.h.set, now)
+}
+
 // passOn records that this URL's response is not storable ("hit-for-pass"):
 // for one TTL, requests for it go straight upstream instead of queueing
 // behind a fill that would not help them. Then it releases the waiters.
@@ -264,7 +324,7 @@ func (fw *fillWriter) store() {
 		var buf [keyBufSize]byte
 		key = string(appendVariant(append(buf[:0], fw.primary...), fw.v.vary, fw.req.Header))
 	}
-	e := newEntry(key, maphash.String(c.seed, key), fw.f, h.s, fw.status, fw.hdr, fw.body, &fw.v, h.set.stale, now)
+	e := newEntry(key, maphash.String(c.seed, key), fw.f, h.s, fw.status, fw.hdr, fw.body, &fw.v, &h.set, now)
 	if !c.insert(e, now) {
 		fw.end(outRetry, nil) // purged meanwhile
 		return

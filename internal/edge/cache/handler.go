@@ -155,7 +155,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary []byte, 
 				h.hit(w, r, e, now, flags)
 				return
 			default:
-				stale = e // expired, within its stale-if-error window
+				stale = e // expired: to revalidate, or to serve if the refresh fails
 			}
 		}
 
@@ -280,7 +280,7 @@ func (h *handler) hit(w http.ResponseWriter, r *http.Request, e *entry, now time
 // stale-if-error window.
 func (h *handler) serveStale(w http.ResponseWriter, r *http.Request, e *entry, flags int) bool {
 	now := h.c.now()
-	if e == nil || !e.alive(now) {
+	if e == nil || !e.canServeStale(now) {
 		return false
 	}
 	h.s.stale.Add(1)

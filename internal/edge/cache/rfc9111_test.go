@@ -238,3 +238,159 @@ func TestUnsafeMethodDuringFill(t *testing.T) {
 	expect(t, get(h, "GET", "/"), 200, "MISS", "x3")
 	expect(t, get(h, "GET", "/"), 200, "HIT", "x3")
 }
+
+// revalOrigin answers GETs with a validator and max-age=1, and
+// conditional GETs that match it with a 304 carrying new header fields.
+type revalOrigin struct {
+	origin
+	etag, lastMod string
+	ccFull        string   // Cache-Control of full responses
+	cc304         string   // Cache-Control of 304s
+	conds         []string // the conditional headers of each request
+}
+
+func newRevalOrigin(etag, lastMod string) *revalOrigin {
+	o := &revalOrigin{etag: etag, lastMod: lastMod, ccFull: "max-age=1", cc304: "max-age=5"}
+	o.respond = func(n int64, w http.ResponseWriter, r *http.Request) {
+		inm, ims := r.Header.Get("If-None-Match"), r.Header.Get("If-Modified-Since")
+		o.mu.Lock()
+		o.conds = append(o.conds, inm+"|"+ims)
+		o.mu.Unlock()
+		if o.etag != "" {
+			w.Header().Set("ETag", o.etag)
+		}
+		if o.lastMod != "" {
+			w.Header().Set("Last-Modified", o.lastMod)
+		}
+		w.Header().Set("X-Version", strconv.FormatInt(n, 10))
+		if (inm != "" && inm == o.etag) || (inm == "" && ims != "" && ims == o.lastMod) {
+			w.Header().Set("Cache-Control", o.cc304)
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("Cache-Control", o.ccFull)
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = w.Write([]byte("body " + strconv.FormatInt(n, 10)))
+	}
+	return o
+}
+
+func (o *revalOrigin) lastConds() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.conds[len(o.conds)-1]
+}
+
+// TestRevalidation: RFC 9111 §4.3: a stale response with a validator is
+// revalidated with a conditional request (§4.3.1: If-None-Match for an
+// ETag, If-Modified-Since for a Last-Modified); a 304 refreshes its stored
+// header and freshness and its stored body is served (§4.3.3, §4.3.4); a
+// full 200 replaces it.
+func TestRevalidation(t *testing.T) {
+	lm := "Fri, 02 Jan 2026 00:00:00 GMT"
+	for _, tc := range []struct {
+		name, etag, lastMod, conds string
+	}{
+		{"etag", `"v1"`, "", `"v1"|`},
+		{"last-modified", "", lm, "|" + lm},
+		{"both", `"v1"`, lm, `"v1"|` + lm},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := newRevalOrigin(tc.etag, tc.lastMod)
+			c, h, clk := setup(t, Config{TTL: time.Minute, StaleIfError: -1}, o)
+			expect(t, get(h, "GET", "/", "If-None-Match", `"client"`), 200, "MISS", "body 1")
+			if got := o.lastConds(); got != "|" {
+				t.Fatalf("first request sent conditionals %q", got)
+			}
+			expect(t, get(h, "GET", "/"), 200, "HIT", "body 1")
+			clk.Advance(2 * time.Second)
+
+			// Stale: revalidated; the 304's fields replace the stored ones.
+			w := get(h, "GET", "/")
+			expect(t, w, 200, "MISS", "body 1")
+			if got := o.lastConds(); got != tc.conds {
+				t.Fatalf("revalidation sent %q, want %q", got, tc.conds)
+			}
+			if w.Header().Get("X-Version") != "2" || w.Header().Get("Cache-Control") != "max-age=5" || w.Header().Get("Content-Type") != "text/plain" {
+				t.Fatalf("refreshed header: %v", w.Header())
+			}
+			// Fresh again for the 304's max-age=5, with the new header.
+			clk.Advance(4 * time.Second)
+			w = get(h, "GET", "/")
+			expect(t, w, 200, "HIT", "body 1")
+			if w.Header().Get("X-Version") != "2" || w.Header().Get("Age") != "4" {
+				t.Fatalf("hit after refresh: X-Version %q Age %q", w.Header().Get("X-Version"), w.Header().Get("Age"))
+			}
+			expect(t, get(h, "HEAD", "/"), 200, "HIT", "")
+			clk.Advance(2 * time.Second)
+
+			// A changed resource: the full 200 replaces the entry.
+			o.etag, o.lastMod = `"v2"`, ""
+			if tc.etag == "" {
+				o.lastMod = "Sat, 03 Jan 2026 00:00:00 GMT"
+			}
+			expect(t, get(h, "GET", "/"), 200, "MISS", "body 3")
+			expect(t, get(h, "GET", "/"), 200, "HIT", "body 3")
+			if s := c.Stats("svc"); s.Misses != 3 || s.Stale != 0 {
+				t.Fatalf("stats %+v", s)
+			}
+		})
+	}
+}
+
+// TestRevalidationForbiddenStale: RFC 9111 §4.3 with §5.2.2.2 and
+// §5.2.2.10: a response that may not be served stale (must-revalidate,
+// s-maxage) is still revalidated once expired, and a client's conditional
+// request and HEAD are answered from the refreshed entry.
+func TestRevalidationForbiddenStale(t *testing.T) {
+	for _, cc := range []string{"max-age=1, must-revalidate", "s-maxage=1"} {
+		t.Run(cc, func(t *testing.T) {
+			o := newRevalOrigin(`"v1"`, "")
+			o.ccFull, o.cc304 = cc, cc
+			_, h, clk := setup(t, Config{TTL: time.Minute}, o)
+			expect(t, get(h, "GET", "/"), 200, "MISS", "body 1")
+			clk.Advance(2 * time.Second)
+			expect(t, get(h, "GET", "/", "If-None-Match", `"v1"`), 304, "MISS", "")
+			if got := o.lastConds(); got != `"v1"|` {
+				t.Fatalf("revalidation sent %q", got)
+			}
+			expect(t, get(h, "GET", "/"), 200, "HIT", "body 1")
+			clk.Advance(2 * time.Second)
+			expect(t, get(h, "HEAD", "/"), 200, "MISS", "")
+			expect(t, get(h, "GET", "/"), 200, "HIT", "body 1")
+			if o.calls.Load() != 3 {
+				t.Fatalf("%d upstream requests, want 3", o.calls.Load())
+			}
+		})
+	}
+}
+
+// TestRevalidationNoValidator: RFC 9111 §4.3.1: without an ETag or
+// Last-Modified, an expired response is fetched again unconditionally.
+func TestRevalidationNoValidator(t *testing.T) {
+	o := newRevalOrigin("", "")
+	_, h, clk := setup(t, Config{TTL: time.Minute}, o)
+	expect(t, get(h, "GET", "/"), 200, "MISS", "body 1")
+	clk.Advance(2 * time.Second)
+	expect(t, get(h, "GET", "/"), 200, "MISS", "body 2")
+	if got := o.lastConds(); got != "|" {
+		t.Fatalf("sent conditionals %q", got)
+	}
+}
+
+// TestRevalidationNotModifiedNoStore: RFC 9111 §4.3.4: a 304 that makes
+// the response unstorable (no-store) still answers its request from the
+// stored body, and the entry is not kept.
+func TestRevalidationNotModifiedNoStore(t *testing.T) {
+	o := newRevalOrigin(`"v1"`, "")
+	o.cc304 = "no-store"
+	_, h, clk := setup(t, Config{TTL: time.Minute}, o)
+	expect(t, get(h, "GET", "/"), 200, "MISS", "body 1")
+	clk.Advance(2 * time.Second)
+	w := get(h, "GET", "/")
+	expect(t, w, 200, "MISS", "body 1")
+	if w.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("Cache-Control %q", w.Header().Get("Cache-Control"))
+	}
+	expect(t, get(h, "GET", "/"), 200, "MISS", "body 3")
+}

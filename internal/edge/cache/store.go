@@ -37,11 +37,17 @@ type entry struct {
 	body    []byte
 	lastMod time.Time // for conditional and range requests
 
-	stored     time.Time
-	age0       int64     // the Age (seconds) the response arrived with
-	expires    time.Time // end of freshness
-	staleUntil time.Time // end of the stale-if-error window; == expires without one
-	size       int64     // bytes charged against MaxBytes
+	stored  time.Time
+	age0    int64     // the Age (seconds) the response arrived with
+	expires time.Time // end of freshness
+	// staleUntil is the end of the entry's life: of its stale-if-error
+	// window, or later for a response with a validator, kept to be
+	// revalidated (RFC 9111 §4.3) but not served stale.
+	staleUntil time.Time
+	staleEnd   time.Time // end of the stale-if-error window; == expires without one
+	etag       string    // validators sent when revalidating; "" when absent
+	lastModRaw string
+	size       int64 // bytes charged against MaxBytes
 
 	ref  atomic.Bool // CLOCK reference bit: hit since the hand last passed
 	dead atomic.Bool // removed; its bytes are no longer counted
@@ -345,16 +351,28 @@ func (c *Cache) compact() {
 
 // newEntry builds a response entry: the header is copied into its stored
 // form, and the entry is charged for what it keeps in memory.
-func newEntry(key string, h uint64, f *fill, s *service, status int, hdr http.Header, body []byte, v *verdict, stale time.Duration, now time.Time) *entry {
+func newEntry(key string, h uint64, f *fill, s *service, status int, hdr http.Header, body []byte, v *verdict, set *settings, now time.Time) *entry {
 	e := &entry{
 		key: key, hash: h, svc: s, gen: f.gen, seq: f.seq, kind: kindResponse,
 		status: status, body: body,
 		stored: now, age0: v.age,
 		expires: now.Add(v.ttl),
 	}
-	e.staleUntil = e.expires
+	e.staleEnd = e.expires
 	if v.staleOK {
-		e.staleUntil = e.expires.Add(stale)
+		e.staleEnd = e.expires.Add(set.stale)
+	}
+	e.staleUntil = e.staleEnd
+	if vals := hdr["Etag"]; len(vals) == 1 {
+		e.etag = vals[0]
+	}
+	if vals := hdr["Last-Modified"]; len(vals) == 1 {
+		e.lastModRaw = vals[0]
+	}
+	if e.etag != "" || e.lastModRaw != "" {
+		// Worth keeping past its freshness a while: a 304 to a
+		// conditional request is cheaper than the whole response.
+		e.staleUntil = later(e.staleUntil, e.expires.Add(max(set.stale, set.ttl)))
 	}
 	e.header, e.size = storedHeader(hdr, len(body), status)
 	e.size += int64(len(key)+len(body)) + entryOverhead
@@ -362,6 +380,18 @@ func newEntry(key string, h uint64, f *fill, s *service, status int, hdr http.He
 		e.lastMod = lm
 	}
 	return e
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// canServeStale reports whether e is within its stale-if-error window.
+func (e *entry) canServeStale(now time.Time) bool {
+	return e.alive(now) && now.Before(e.staleEnd)
 }
 
 // newMarker builds a Vary or hit-for-pass marker for a primary key.
