@@ -98,9 +98,6 @@
 //   - Request directives (§5.2.1). The request's Cache-Control (no-cache,
 //     max-age=0, no-store…) and Pragma are ignored: honouring them would let
 //     any client send a flood through to the application.
-//   - No revalidation yet (§4.3). An expired response is fetched again in
-//     full, with no If-None-Match or If-Modified-Since, even when it has
-//     a validator.
 //
 // Everything else rampart does differently is refusing to store, which
 // RFC 9111 always allows (Set-Cookie, no-cache, Authorization…).
@@ -150,6 +147,27 @@
 // never leads a fill (a large file would arrive whole instead of the part
 // asked for): it waits for a fill under way, or goes upstream uncached.
 // Range requests on a stored 200 are answered from it (206).
+//
+// # Revalidation
+//
+// An expired response with a validator (a single ETag or Last-Modified) is
+// kept a while longer — the longer of the TTL and StaleIfError — to be
+// revalidated (RFC 9111 §4.3): the next request for it leads a fill that
+// sends the upstream If-None-Match with the ETag and If-Modified-Since
+// with the Last-Modified, in place of the client's own conditional
+// headers. A 304 refreshes the entry (§4.3.4): the 304's header fields
+// replace the stored ones of the same name, freshness is judged anew on
+// the result (so the 304's Cache-Control, Expires, Date and Age count),
+// and the stored body is served with the new header, marked X-Cache: MISS
+// (it went upstream), to the leader and its waiters alike; a client's own
+// conditional or Range request is then answered from the refreshed entry.
+// If the refreshed header forbids storing (no-store, Set-Cookie…), this
+// one request is still answered from it and the entry is dropped. A full
+// response replaces the entry as on any miss, and a 5xx falls back on
+// stale-if-error as below. A response without a validator is fetched
+// again in full. Being kept for revalidation is not being served stale: a
+// must-revalidate or s-maxage response is revalidated, never served
+// stale.
 //
 // # Stale if error
 //
