@@ -394,3 +394,27 @@ func TestRevalidationNotModifiedNoStore(t *testing.T) {
 	}
 	expect(t, get(h, "GET", "/"), 200, "MISS", "body 3")
 }
+
+// FuzzParseHTTPDate: RFC 9110 §5.6.7: whatever parses is a GMT time that
+// reads back the same in the preferred form (IMF-fixdate).
+func FuzzParseHTTPDate(f *testing.F) {
+	for _, s := range []string{
+		"Sun, 06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-94 08:49:37 GMT", "Sun Nov  6 08:49:37 1994",
+		"Sunday, 06-Nov-94 08:49:37 PST", "0", "-1", "", "Sun, 06 Nov 1994 08:49:37 +0000",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, ok := parseHTTPDate(s)
+		if !ok {
+			return
+		}
+		if d.Location() != time.UTC {
+			t.Fatalf("%q: parsed in %v", s, d.Location())
+		}
+		back, ok := parseHTTPDate(d.Format(imfFixdate))
+		if !ok || !back.Equal(d.Truncate(time.Second)) {
+			t.Fatalf("%q: %v does not read back (%v, %v)", s, d, back, ok)
+		}
+	})
+}
