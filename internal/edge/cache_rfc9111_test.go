@@ -68,3 +68,45 @@ func TestCacheRFC9111EndToEnd(t *testing.T) {
 	}
 	check("/items", "HIT", "/items 4")
 }
+
+// TestCacheRevalidationEndToEnd: RFC 9111 §4.3 through the edge and a real
+// upstream: an expired response with an ETag is revalidated with
+// If-None-Match, and the upstream's 304 reaches the client as the stored
+// 200 with the refreshed header.
+func TestCacheRevalidationEndToEnd(t *testing.T) {
+	var n atomic.Int64
+	var lastINM atomic.Value
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := n.Add(1)
+		lastINM.Store(r.Header.Get("If-None-Match"))
+		w.Header().Set("ETag", `"v1"`)
+		w.Header().Set("Cache-Control", "max-age=1")
+		w.Header().Set("X-Served", strconv.FormatInt(c, 10))
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			w.Header().Set("Cache-Control", "max-age=60") // the 304's freshness counts
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		_, _ = io.WriteString(w, "page")
+	}))
+	t.Cleanup(up.Close)
+	const host = "news.apps.test"
+	_, srv := newEdge(t, Config{}, Route{
+		ID: "1", Service: "news", Hosts: []string{host}, Upstreams: []string{up.URL},
+		Cache: &cache.Config{TTL: time.Hour},
+	})
+	if res, body := get(t, srv, host, "/"); res.Header.Get("X-Cache") != "MISS" || body != "page" {
+		t.Fatalf("first: %q %q", res.Header.Get("X-Cache"), body)
+	}
+	time.Sleep(1100 * time.Millisecond) // max-age=1 runs out
+	res, body := get(t, srv, host, "/")
+	if res.StatusCode != http.StatusOK || body != "page" || res.Header.Get("X-Served") != "2" || res.Header.Get("ETag") != `"v1"` {
+		t.Fatalf("revalidated: %d %q X-Served %q ETag %q", res.StatusCode, body, res.Header.Get("X-Served"), res.Header.Get("ETag"))
+	}
+	if inm, _ := lastINM.Load().(string); inm != `"v1"` {
+		t.Fatalf("upstream saw If-None-Match %q", inm)
+	}
+	if res, body := get(t, srv, host, "/"); res.Header.Get("X-Cache") != "HIT" || body != "page" || res.Header.Get("X-Served") != "2" {
+		t.Fatalf("after: %q %q %q", res.Header.Get("X-Cache"), body, res.Header.Get("X-Served"))
+	}
+}
