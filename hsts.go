@@ -1,7 +1,6 @@
 package rampart
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -22,7 +21,10 @@ type HSTS struct {
 	Enabled bool `json:"enabled"`
 	// MaxAge is how many seconds browsers remember to use HTTPS only:
 	// 0 to 63072000 (2 years). 0 tells browsers to forget an earlier
-	// header. Omitted in JSON: 31536000 (a year).
+	// header, which is also what an omitted max_age means: the API
+	// replaces the whole setting, so a client turning HSTS on gives it
+	// (new services hold the default, a year, ready for the CLI and the
+	// dashboard, which send the whole setting).
 	MaxAge int64 `json:"max_age"`
 	// IncludeSubDomains extends the commitment to every subdomain of the
 	// host.
@@ -42,19 +44,6 @@ const (
 // DefaultHSTS is what every new service gets: off, with a year's max-age
 // ready for when it is turned on.
 func DefaultHSTS() HSTS { return HSTS{MaxAge: DefaultHSTSMaxAge} }
-
-// UnmarshalJSON reads an HSTS object; an omitted max_age is the default
-// (a year), so that {"enabled": true} means what it says rather than
-// max-age=0.
-func (h *HSTS) UnmarshalJSON(b []byte) error {
-	type plain HSTS
-	p := plain{MaxAge: DefaultHSTSMaxAge}
-	if err := json.Unmarshal(b, &p); err != nil {
-		return err
-	}
-	*h = HSTS(p)
-	return nil
-}
 
 // Validate checks the HSTS settings (even when off, so that turning them on
 // again restores a valid configuration), reporting every problem at once.
