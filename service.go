@@ -37,6 +37,9 @@ type Service struct {
 	State     ServiceState `json:"state"`
 	RateLimit RateLimit    `json:"rate_limit"`
 	Cache     Cache        `json:"cache"`
+	// HSTS is the Strict-Transport-Security header the edge sends on the
+	// service's HTTPS responses; off by default.
+	HSTS HSTS `json:"hsts"`
 	// Env is the environment the service's process gets (the Env tab of
 	// the dashboard's Update config). Never nil on reads.
 	Env Env `json:"env"`
@@ -95,6 +98,7 @@ func (s *Service) Validate() error {
 		state,
 		s.RateLimit.Validate(),
 		s.Cache.Validate(),
+		s.HSTS.Validate(),
 		s.Env.Validate(),
 		s.Runtime.Validate(),
 	)
@@ -267,7 +271,7 @@ type ServiceInput struct {
 }
 
 // ServiceUpdate changes the service Name; nil fields stay as they are.
-// RateLimit and Cache replace the whole setting; Env is a merge patch (a
+// RateLimit, Cache and HSTS replace the whole setting; Env is a merge patch (a
 // name with a value sets it, a name with null removes it, other names
 // stay). It is the body of PATCH /api/v1/services/{name}, which carries
 // the name in its path.
@@ -277,6 +281,7 @@ type ServiceUpdate struct {
 	State     *ServiceState `json:"state,omitempty"`
 	RateLimit *RateLimit    `json:"rate_limit,omitempty"`
 	Cache     *Cache        `json:"cache,omitempty"`
+	HSTS      *HSTS         `json:"hsts,omitempty"`
 	Env       EnvPatch      `json:"env,omitempty"`
 	// AllowPrivateUpstreams sets Service.AllowPrivateUpstreams; only
 	// admins may set it to true. See ServiceInput.

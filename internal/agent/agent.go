@@ -163,6 +163,7 @@ func RoutesFor(svcs []*rampart.Service, domains []*rampart.Domain, platformDomai
 			Stopped:   s.State != rampart.StateActive,
 			RateLimit: rateLimitConfig(s.RateLimit),
 			Cache:     cacheConfig(s.Cache),
+			HSTS:      hstsConfig(s.HSTS),
 			// The edge's dialer enforces the egress policy again at every
 			// connection; an admin's override opens the same for it.
 			AllowPrivate: s.AllowPrivateUpstreams,
@@ -184,6 +185,14 @@ func rateLimitConfig(r rampart.RateLimit) *ratelimit.Config {
 		allow = nil
 	}
 	return &ratelimit.Config{Requests: r.Requests, Period: r.Period(), Allow: allow}
+}
+
+// hstsConfig turns the stored setting into the edge's; nil when it is off.
+func hstsConfig(h rampart.HSTS) *edge.HSTS {
+	if !h.Enabled {
+		return nil
+	}
+	return &edge.HSTS{MaxAge: h.MaxAge, IncludeSubDomains: h.IncludeSubDomains, Preload: h.Preload}
 }
 
 // cacheConfig turns the stored setting into the cache's config; nil when

@@ -52,6 +52,19 @@ func TestBoundsReachTheEdge(t *testing.T) {
 		{"cache: stale-if-error too long", func(s *rampart.Service) { s.Cache.StaleIfError = d(limits.CacheMaxStaleIfError + 1) }, false},
 		{"cache: off, with its bounds", func(s *rampart.Service) { s.Cache.Enabled = false }, true},
 		{"rate limit: off", func(s *rampart.Service) { s.RateLimit.Enabled = false }, true},
+		{"hsts: max-age 0", func(s *rampart.Service) { s.HSTS = rampart.HSTS{Enabled: true} }, true},
+		{"hsts: negative max-age", func(s *rampart.Service) { s.HSTS = rampart.HSTS{Enabled: true, MaxAge: -1} }, false},
+		{"hsts: longest max-age", func(s *rampart.Service) { s.HSTS = rampart.HSTS{Enabled: true, MaxAge: limits.HSTSMaxMaxAge} }, true},
+		{"hsts: max-age too long", func(s *rampart.Service) { s.HSTS = rampart.HSTS{Enabled: true, MaxAge: limits.HSTSMaxMaxAge + 1} }, false},
+		{"hsts: preload, shortest max-age", func(s *rampart.Service) {
+			s.HSTS = rampart.HSTS{Enabled: true, MaxAge: limits.HSTSPreloadMinMaxAge, IncludeSubDomains: true, Preload: true}
+		}, true},
+		{"hsts: preload, max-age too short", func(s *rampart.Service) {
+			s.HSTS = rampart.HSTS{Enabled: true, MaxAge: limits.HSTSPreloadMinMaxAge - 1, IncludeSubDomains: true, Preload: true}
+		}, false},
+		{"hsts: preload without subdomains", func(s *rampart.Service) {
+			s.HSTS = rampart.HSTS{Enabled: true, MaxAge: limits.HSTSMaxMaxAge, Preload: true}
+		}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,6 +108,21 @@ func TestRoutesForAllowPrivate(t *testing.T) {
 		routes := RoutesFor([]*rampart.Service{svc}, nil, "apps.test")
 		if len(routes) != 1 || routes[0].AllowPrivate != allow {
 			t.Errorf("AllowPrivateUpstreams %v: routes %+v", allow, routes)
+		}
+	}
+}
+
+// TestRoutesForHSTS: HSTS reaches the edge's route when on, and only then.
+func TestRoutesForHSTS(t *testing.T) {
+	for _, h := range []rampart.HSTS{rampart.DefaultHSTS(), {Enabled: true, MaxAge: 600, IncludeSubDomains: true}} {
+		svc := &rampart.Service{ID: 1, Name: "blog", Upstreams: []string{"http://127.0.0.1:9"}, State: rampart.StateActive, HSTS: h}
+		routes := RoutesFor([]*rampart.Service{svc}, nil, "apps.test")
+		got := routes[0].HSTS
+		switch {
+		case !h.Enabled && got != nil:
+			t.Errorf("off: route has %+v", got)
+		case h.Enabled && (got == nil || *got != edge.HSTS{MaxAge: 600, IncludeSubDomains: true}):
+			t.Errorf("on: route has %+v", got)
 		}
 	}
 }

@@ -459,6 +459,7 @@ var schemaTypes = map[string]reflect.Type{
 	"ErrorBody":            reflect.TypeFor[rampart.ErrorBody](),
 	"RateLimit":            reflect.TypeFor[rampart.RateLimit](),
 	"Cache":                reflect.TypeFor[rampart.Cache](),
+	"HSTS":                 reflect.TypeFor[rampart.HSTS](),
 	"PurgeResult":          reflect.TypeFor[rampart.PurgeResult](),
 
 	// Termination protection (issue 11).
@@ -515,7 +516,7 @@ var stringSchemas = []string{"ServiceName", "Upstream", "ServiceState", "Duratio
 
 // requestSchemas are decoded with unknown fields refused, which the
 // document must say with additionalProperties: false.
-var requestSchemas = []string{"LoginRequest", "LoginCodeRequest", "LoginResendRequest", "ServiceInput", "ServiceUpdate", "RateLimit", "Cache", "DomainInput", "DomainUpdate", "SSLResetInput",
+var requestSchemas = []string{"LoginRequest", "LoginCodeRequest", "LoginResendRequest", "ServiceInput", "ServiceUpdate", "RateLimit", "Cache", "HSTS", "DomainInput", "DomainUpdate", "SSLResetInput",
 	"FirewallRuleInput", "FirewallRulePatch", "FirewallToolPortInput", "FirewallApplyInput",
 	"SSHKeyInput", "InviteInput", "UserPatch", "PasswordChange", "TokenRequest", "TerminationProtectionInput",
 	"MailCredentialsInput", "MailSuspendInput", "MailQuotaInput",

@@ -55,3 +55,44 @@ func TestRateLimitAndCacheAPI(t *testing.T) {
 		t.Errorf("bob purging alice's cache: %d %s", w.Code, w.Body)
 	}
 }
+
+// TestHSTSAPI: off in a new service's answer; the owner sets it with PATCH;
+// nonsense is refused with the reason; another member cannot set it.
+func TestHSTSAPI(t *testing.T) {
+	e := newEnv(t)
+	if w := e.do("POST", "/api/v1/services", e.alice, `{"name":"shop","upstreams":["http://127.0.0.1:3000"]}`); w.Code != http.StatusCreated {
+		t.Fatalf("create: %d %s", w.Code, w.Body)
+	}
+	if w := e.do("GET", "/api/v1/services/shop", e.alice, ""); !strings.Contains(w.Body.String(), `"hsts":{"enabled":false,"max_age":31536000,"include_subdomains":false,"preload":false}`) {
+		t.Errorf("default in the answer: %s", w.Body)
+	}
+	w := e.do("PATCH", "/api/v1/services/shop", e.alice, `{"hsts":{"enabled":true,"max_age":31536000,"include_subdomains":true,"preload":false}}`)
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"hsts":{"enabled":true,"max_age":31536000,"include_subdomains":true,"preload":false}`) {
+		t.Errorf("patch: %d %s", w.Code, w.Body)
+	}
+	if got := e.audit(e.alice, ""); len(got) == 0 || got[0] != "service.update shop" {
+		t.Errorf("audit: %q", got)
+	}
+	before := e.do("GET", "/api/v1/services/shop", e.alice, "").Body.String()
+	for _, tc := range []struct{ body, want string }{
+		{`{"hsts":{"enabled":true,"max_age":-1,"include_subdomains":false,"preload":false}}`, "max_age must be between 0 and 63072000"},
+		{`{"hsts":{"enabled":true,"max_age":99999999,"include_subdomains":false,"preload":false}}`, "max_age must be between 0 and 63072000"},
+		{`{"hsts":{"enabled":true,"max_age":600,"include_subdomains":true,"preload":true}}`, "preload requires a max_age of at least 31536000"},
+		{`{"hsts":{"enabled":true,"max_age":31536000,"include_subdomains":false,"preload":true}}`, "preload requires include_subdomains"},
+		{`{"hsts":{"enabled":true,"maxage":600}}`, `unknown field "hsts.maxage"`},
+		{`{"hsts":{"enabled":true,"max_age":"1y"}}`, "max_age"},
+	} {
+		w := e.do("PATCH", "/api/v1/services/shop", e.alice, tc.body)
+		var er rampart.ErrorResponse
+		json.Unmarshal(w.Body.Bytes(), &er)
+		if w.Code != http.StatusBadRequest || !strings.Contains(er.Error.Message, tc.want) {
+			t.Errorf("PATCH %s: %d %s; want 400 containing %q", tc.body, w.Code, w.Body, tc.want)
+		}
+	}
+	if after := e.do("GET", "/api/v1/services/shop", e.alice, "").Body.String(); after != before {
+		t.Errorf("refused patches changed the service:\n%s\n%s", before, after)
+	}
+	if w := e.do("PATCH", "/api/v1/services/shop", e.bob, `{"hsts":{"enabled":false}}`); w.Code != http.StatusNotFound {
+		t.Errorf("bob setting alice's HSTS: %d %s", w.Code, w.Body)
+	}
+}

@@ -41,6 +41,7 @@ func (s *Services) Create(ctx context.Context, actor Actor, in rampart.ServiceIn
 		State:     rampart.StateActive,
 		RateLimit: rampart.DefaultRateLimit(),
 		Cache:     rampart.DefaultCache(),
+		HSTS:      rampart.DefaultHSTS(),
 		Env:       in.Env.Clone(),
 	}
 	explicit := in.AllowPrivateUpstreams != nil
@@ -257,6 +258,10 @@ func (s *Services) Update(ctx context.Context, actor Actor, up rampart.ServiceUp
 			svc.Cache = *up.Cache
 			changes = append(changes, "cache="+describeCache(svc.Cache))
 		}
+		if up.HSTS != nil {
+			svc.HSTS = *up.HSTS
+			changes = append(changes, "hsts="+describeHSTS(svc.HSTS))
+		}
 		if up.Env != nil {
 			if err := checkEnvInjection(actor, svc, up.Env); err != nil {
 				return err
@@ -286,7 +291,7 @@ func (s *Services) Update(ctx context.Context, actor Actor, up rampart.ServiceUp
 			}
 		}
 		if len(changes) == 0 {
-			return rampart.Errorf(rampart.EINVALID, "nothing to change: give upstreams, state, rate_limit, cache, env, runtime or allow_private_upstreams")
+			return rampart.Errorf(rampart.EINVALID, "nothing to change: give upstreams, state, rate_limit, cache, hsts, env, runtime or allow_private_upstreams")
 		}
 		if err := svc.Validate(); err != nil {
 			return err
@@ -379,6 +384,15 @@ func describeCache(c rampart.Cache) string {
 		return "off"
 	}
 	return fmt.Sprintf("ttl=%s stale_if_error=%s", time.Duration(c.TTL), time.Duration(c.StaleIfError))
+}
+
+// describeHSTS is the audit log's words for an HSTS setting: off, or the
+// header the edge sends.
+func describeHSTS(h rampart.HSTS) string {
+	if !h.Enabled {
+		return "off"
+	}
+	return strings.ReplaceAll(h.Header(), " ", "")
 }
 
 // PurgeCache drops every cached response of the named service at once. The

@@ -158,6 +158,10 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	host := normalizeHost(r.Host)
 	rt := e.table.Load().hosts[host]
 
+	if rt != nil {
+		rt.setHSTS(w, r)
+	}
+
 	rec := newRecorder(w)
 	completed := false
 	defer func() {

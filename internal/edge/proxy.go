@@ -51,6 +51,10 @@ func (u *upstreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // per upstream means the choice of upstream needs no per-request state in
 // the Rewrite hook.
 func (e *Edge) newProxy(rt *route, target *url.URL) *httputil.ReverseProxy {
+	modify := modifyResponse
+	if rt.hsts != nil {
+		modify = dropUpstreamHSTS
+	}
 	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -60,7 +64,7 @@ func (e *Edge) newProxy(rt *route, target *url.URL) *httputil.ReverseProxy {
 		Transport:      e.upstreamTransport(rt),
 		BufferPool:     e.buffers,
 		ErrorLog:       e.errorLog,
-		ModifyResponse: modifyResponse,
+		ModifyResponse: modify,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			e.upstreamError(rt, w, r, err)
 		},

@@ -42,6 +42,10 @@ type Route struct {
 	// Cache serves GET and HEAD responses from the edge's output cache;
 	// nil: not cached.
 	Cache *cache.Config
+	// HSTS adds Strict-Transport-Security to the route's HTTPS responses
+	// in place of the upstream's; nil: the upstream's header, if any,
+	// passes through.
+	HSTS *HSTS
 	// AllowPrivate lifts the egress policy of an [UpstreamTransport] for
 	// this route's upstreams (an admin's per-service override): they may
 	// be on loopback, link-local and other forbidden networks, but still
@@ -72,6 +76,7 @@ type route struct {
 	targets   []*url.URL
 	rateLimit *ratelimit.Config
 	cacheCfg  *cache.Config
+	hsts      []string           // the Strict-Transport-Security value; nil: none
 	handler   http.Handler       // the per-route chain; ends in the upstream proxies
 	cached    http.Handler       // the output cache's link of the chain, for Fresh; nil: not cached
 	limiter   *ratelimit.Limiter // nil: no rate limit
@@ -90,6 +95,7 @@ type svcState struct {
 	limiter *ratelimit.Limiter // nil: not limited in the current table
 	limit   ratelimit.Config   // what limiter was last set to
 	metrics *serviceMetrics    // nil: no metrics
+	hsts    string             // the HSTS value of the last table; "": none
 }
 
 // SetRoutes replaces the routing table with one that holds every valid
@@ -258,7 +264,15 @@ func checkRoute(rc *Route) (*route, error) {
 			errs = append(errs, err)
 		}
 	}
+	if rc.HSTS != nil {
+		if err := rc.HSTS.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	rt := &route{key: rc.key(), service: rc.Service, stopped: rc.Stopped, rateLimit: rc.RateLimit, cacheCfg: rc.Cache}
+	if rc.HSTS != nil {
+		rt.hsts = rc.HSTS.value()
+	}
 	rt.allowPrivate = rc.AllowPrivate
 	for _, raw := range rc.Upstreams {
 		u, err := parseUpstream(raw)
@@ -291,6 +305,17 @@ func (e *Edge) compileRoute(rt *route) {
 	}
 	rt.metrics = st.metrics
 	rt.traffic = st.traffic
+	var hsts string
+	if rt.hsts != nil {
+		hsts = rt.hsts[0]
+	}
+	if hsts != st.hsts {
+		// Copies stored under the old setting may carry the upstream's
+		// own HSTS header, which a hit would put over the edge's; or
+		// lack it now that the upstream's passes through again.
+		e.cache.Purge(rt.key)
+		st.hsts = hsts
+	}
 	if rt.stopped {
 		return
 	}

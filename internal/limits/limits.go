@@ -37,6 +37,20 @@ const (
 	CacheMaxObjectBytes = 64 << 20
 )
 
+// HSTS (the Strict-Transport-Security header the edge sends on a
+// service's HTTPS responses).
+const (
+	// HSTSDefaultMaxAge is the max-age a service gets when HSTS is turned
+	// on without one: a year, in seconds.
+	HSTSDefaultMaxAge = 31_536_000
+	// HSTSMaxMaxAge bounds max-age at two years: the longest value the
+	// browsers' preload list asks for. Longer commits browsers for no gain.
+	HSTSMaxMaxAge = 63_072_000
+	// HSTSPreloadMinMaxAge is the shortest max-age the preload list
+	// accepts (a year).
+	HSTSPreloadMinMaxAge = 31_536_000
+)
+
 // Quotas bound what one member account may own, so that one tenant of a
 // shared host cannot grow the store and the edge's routing table (memory
 // grows with every service and domain) without end. Admins and the

@@ -90,7 +90,7 @@ func (s *server) saveRateLimit(w http.ResponseWriter, r *http.Request, rc *reqCt
 		msgs := rampart.FieldMessages(check.Validate())
 		f.PerErr, f.AllowErr = msgs["rate_limit.per"], msgs["rate_limit.allow"]
 		f.RequestsErr = fmt.Sprintf("rate limit: requests must be a whole number between 1 and %d, got %q", rampart.MaxRateLimitRequests, f.Requests)
-		s.renderSecurity(w, r, rc, svc, http.StatusUnprocessableEntity, &f, nil)
+		s.renderSecurity(w, r, rc, svc, http.StatusUnprocessableEntity, func(d *servicePage) { d.RateLimit = f })
 		return
 	}
 	status, msgs, ok := s.saveSetting(w, r, rc, svc, rampart.ServiceUpdate{Name: svc.Name, RateLimit: &rl}, "Rate limit saved: applies at once.")
@@ -98,7 +98,7 @@ func (s *server) saveRateLimit(w http.ResponseWriter, r *http.Request, rc *reqCt
 		return
 	}
 	f.RequestsErr, f.PerErr, f.AllowErr, f.Err = msgs["rate_limit.requests"], msgs["rate_limit.per"], msgs["rate_limit.allow"], otherMessages(msgs, "rate_limit.requests", "rate_limit.per", "rate_limit.allow")
-	s.renderSecurity(w, r, rc, svc, status, &f, nil)
+	s.renderSecurity(w, r, rc, svc, status, func(d *servicePage) { d.RateLimit = f })
 }
 
 func (s *server) saveCache(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
@@ -118,7 +118,7 @@ func (s *server) saveCache(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	stale, staleErr := parseFormDuration("stale_if_error", f.StaleIfError)
 	if ttlErr != "" || staleErr != "" {
 		f.TTLErr, f.StaleErr = ttlErr, staleErr
-		s.renderSecurity(w, r, rc, svc, http.StatusUnprocessableEntity, nil, &f)
+		s.renderSecurity(w, r, rc, svc, http.StatusUnprocessableEntity, func(d *servicePage) { d.Cache = f })
 		return
 	}
 	c.TTL, c.StaleIfError = rampart.Duration(ttl), rampart.Duration(stale)
@@ -127,7 +127,7 @@ func (s *server) saveCache(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 		return
 	}
 	f.TTLErr, f.StaleErr, f.Err = msgs["cache.ttl"], msgs["cache.stale_if_error"], otherMessages(msgs, "cache.ttl", "cache.stale_if_error")
-	s.renderSecurity(w, r, rc, svc, status, nil, &f)
+	s.renderSecurity(w, r, rc, svc, status, func(d *servicePage) { d.Cache = f })
 }
 
 // saveSetting applies one Security-tab setting. On success it redirects
@@ -150,20 +150,15 @@ func (s *server) saveSetting(w http.ResponseWriter, r *http.Request, rc *reqCtx,
 	return status, rampart.FieldMessages(err), false
 }
 
-// renderSecurity shows the Security tab after a failed save, with the
+// renderSecurity shows the Security tab after a failed save; form puts the
 // submitted form in place of the stored setting.
-func (s *server) renderSecurity(w http.ResponseWriter, r *http.Request, rc *reqCtx, svc *rampart.Service, status int, rl *rateLimitForm, c *cacheForm) {
+func (s *server) renderSecurity(w http.ResponseWriter, r *http.Request, rc *reqCtx, svc *rampart.Service, status int, form func(d *servicePage)) {
 	d, err := s.servicePageFor(r, rc, svc, "security")
 	if err != nil {
 		s.fail(w, r, rc, err)
 		return
 	}
-	if rl != nil {
-		d.RateLimit = *rl
-	}
-	if c != nil {
-		d.Cache = *c
-	}
+	form(&d)
 	s.render(w, r, status, "service", d)
 }
 

@@ -108,8 +108,10 @@ type servicePage struct {
 	Delete   deleteServicePage // the modal's form
 	Domains  []*rampart.Domain // the Overview's custom domains row
 
-	// SSL is the Security tab's SSL/TLS row: who certifies which domain.
-	SSL []string
+	// SSL is the Security tab's SSL/TLS row: who certifies which domain;
+	// HSTS its options form.
+	SSL  []string
+	HSTS hstsForm
 
 	// The Security tab: the options forms, the purge modal's form, and
 	// the edge's recent traffic, nil when this process has none to show.
@@ -192,6 +194,7 @@ func (s *server) servicePageFor(r *http.Request, rc *reqCtx, svc *rampart.Servic
 		d.SSL = sslIssuers(acmeCAName(s.cfg.ACMEDirectory), domains)
 		d.RateLimit = rateLimitFormOf(svc.RateLimit)
 		d.Cache = cacheFormOf(svc.Cache)
+		d.HSTS = hstsFormOf(svc.HSTS)
 		d.Purge = purgeCachePage{base: d.base, Service: svc}
 		if s.cfg.Stats != nil {
 			d.Traffic = newTrafficView(s.cfg.Stats(svc.ID))

@@ -72,6 +72,7 @@ func parsePages(as *assets) (*pages, error) {
 		"duration":       func(d rampart.Duration) string { return shortDuration(time.Duration(d)) },
 		"rateLimitWords": rateLimitWords,
 		"cacheWords":     cacheWords,
+		"hstsWords":      hstsWords,
 		"domainsPath":    domainsPath,
 		"personPath":     personPath,
 		"domainState":    domainStateWords,

@@ -165,6 +165,7 @@ func (s *server) routes() http.Handler {
 	mux.Handle("POST /services/{name}/backups/{id}/restore", s.post(s.restoreBackup))
 	mux.Handle("POST /services/{name}/ratelimit", s.post(s.saveRateLimit))
 	mux.Handle("POST /services/{name}/cache", s.post(s.saveCache))
+	mux.Handle("POST /services/{name}/hsts", s.post(s.saveHSTS))
 	mux.Handle("GET /services/{name}/cache/purge", s.get(s.purgeCachePage))
 	mux.Handle("POST /services/{name}/cache/purge", s.post(s.purgeCache))
 	mux.Handle("GET /services/{name}/domains", s.get(s.showDomains))

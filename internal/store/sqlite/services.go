@@ -14,7 +14,7 @@ import (
 
 // serviceSelect reads services with their owner's email; every read of a
 // service fills in Owner.
-const serviceSelect = `SELECT s.id, s.name, s.owner_id, u.email, s.upstreams, s.state, s.rate_limit, s.cache, s.env, s.allow_private_upstreams, s.termination_protection, s.runtime, s.generation, s.deleted_at, s.purge_after, r.run_state, s.created_at, s.updated_at
+const serviceSelect = `SELECT s.id, s.name, s.owner_id, u.email, s.upstreams, s.state, s.rate_limit, s.cache, s.hsts, s.env, s.allow_private_upstreams, s.termination_protection, s.runtime, s.generation, s.deleted_at, s.purge_after, r.run_state, s.created_at, s.updated_at
 FROM services s JOIN users u ON u.id = s.owner_id LEFT JOIN service_run_states r ON r.service_id = s.id`
 
 // ownerEmail is the owner's email as a scalar subquery, for RETURNING.
@@ -22,7 +22,7 @@ const ownerEmail = `(SELECT email FROM users WHERE users.id = services.owner_id)
 
 // CreateService inserts s and sets s.ID, Owner, CreatedAt and UpdatedAt.
 func (q queries) CreateService(ctx context.Context, s *rampart.Service) error {
-	ups, rl, cache, env, err := serviceJSON(s)
+	ups, rl, cache, hsts, env, err := serviceJSON(s)
 	if err != nil {
 		return err
 	}
@@ -34,9 +34,9 @@ func (q queries) CreateService(ctx context.Context, s *rampart.Service) error {
 	var id int64
 	var owner string
 	err = q.w.QueryRowContext(ctx,
-		`INSERT INTO services (name, owner_id, upstreams, state, rate_limit, cache, env, allow_private_upstreams, termination_protection, runtime, generation, deleted_at, purge_after, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		`INSERT INTO services (name, owner_id, upstreams, state, rate_limit, cache, hsts, env, allow_private_upstreams, termination_protection, runtime, generation, deleted_at, purge_after, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		RETURNING id, `+ownerEmail,
-		s.Name, s.OwnerID, ups, string(s.State), rl, cache, env, s.AllowPrivateUpstreams, s.TerminationProtection, rt, s.Generation, deletedAt, purgeAfter, t.UnixNano(), t.UnixNano()).Scan(&id, &owner)
+		s.Name, s.OwnerID, ups, string(s.State), rl, cache, hsts, env, s.AllowPrivateUpstreams, s.TerminationProtection, rt, s.Generation, deletedAt, purgeAfter, t.UnixNano(), t.UnixNano()).Scan(&id, &owner)
 	switch {
 	case isUnique(err):
 		return rampart.Errorf(rampart.ECONFLICT, "a service named %q already exists: choose another name", s.Name)
@@ -99,12 +99,12 @@ func (q queries) ListServices(ctx context.Context, f store.ServiceFilter) ([]*ra
 	return services, q.loadConditions(ctx, services...)
 }
 
-// UpdateService writes Upstreams, State, RateLimit, Cache, Env,
+// UpdateService writes Upstreams, State, RateLimit, Cache, HSTS, Env,
 // AllowPrivateUpstreams, TerminationProtection, Runtime, Generation,
 // DeletedAt, PurgeAfter and OwnerID, and sets s.UpdatedAt and s.Owner (the
 // owner may have changed).
 func (q queries) UpdateService(ctx context.Context, s *rampart.Service) error {
-	ups, rl, cache, env, err := serviceJSON(s)
+	ups, rl, cache, hsts, env, err := serviceJSON(s)
 	if err != nil {
 		return err
 	}
@@ -115,9 +115,9 @@ func (q queries) UpdateService(ctx context.Context, s *rampart.Service) error {
 	t := now()
 	var owner string
 	err = q.w.QueryRowContext(ctx,
-		`UPDATE services SET upstreams = ?, state = ?, rate_limit = ?, cache = ?, env = ?, allow_private_upstreams = ?, termination_protection = ?, runtime = ?, generation = ?, deleted_at = ?, purge_after = ?, owner_id = ?, updated_at = ? WHERE id = ?
+		`UPDATE services SET upstreams = ?, state = ?, rate_limit = ?, cache = ?, hsts = ?, env = ?, allow_private_upstreams = ?, termination_protection = ?, runtime = ?, generation = ?, deleted_at = ?, purge_after = ?, owner_id = ?, updated_at = ? WHERE id = ?
 		RETURNING `+ownerEmail,
-		ups, string(s.State), rl, cache, env, s.AllowPrivateUpstreams, s.TerminationProtection, rt, s.Generation, deletedAt, purgeAfter, s.OwnerID, t.UnixNano(), s.ID).Scan(&owner)
+		ups, string(s.State), rl, cache, hsts, env, s.AllowPrivateUpstreams, s.TerminationProtection, rt, s.Generation, deletedAt, purgeAfter, s.OwnerID, t.UnixNano(), s.ID).Scan(&owner)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return rampart.Errorf(rampart.ENOTFOUND, "service %q (ID %d) not found", s.Name, s.ID)
@@ -144,7 +144,7 @@ func (q queries) DeleteService(ctx context.Context, id int64) error {
 
 // serviceJSON encodes the JSON columns of a service; empty lists and maps
 // are stored as [] and {}, never null.
-func serviceJSON(s *rampart.Service) (ups, rateLimit, cache, env string, err error) {
+func serviceJSON(s *rampart.Service) (ups, rateLimit, cache, hsts, env string, err error) {
 	u := s.Upstreams
 	if u == nil {
 		u = []string{}
@@ -157,13 +157,13 @@ func serviceJSON(s *rampart.Service) (ups, rateLimit, cache, env string, err err
 	if e == nil {
 		e = rampart.Env{}
 	}
-	var b [4][]byte
-	for i, v := range []any{u, rl, s.Cache, e} {
+	var b [5][]byte
+	for i, v := range []any{u, rl, s.Cache, s.HSTS, e} {
 		if b[i], err = json.Marshal(v); err != nil {
-			return "", "", "", "", fmt.Errorf("encode service %q: %w", s.Name, err)
+			return "", "", "", "", "", fmt.Errorf("encode service %q: %w", s.Name, err)
 		}
 	}
-	return string(b[0]), string(b[1]), string(b[2]), string(b[3]), nil
+	return string(b[0]), string(b[1]), string(b[2]), string(b[3]), string(b[4]), nil
 }
 
 // lifecycleColumns encodes the runtime (the zero runtime is proxy) and
@@ -207,14 +207,14 @@ func (q queries) SetServiceRunState(ctx context.Context, id int64, rs *rampart.R
 
 func scanService(s scanner) (*rampart.Service, error) {
 	var (
-		svc                        rampart.Service
-		ups, state, rl, cache, env string
-		rt                         string
-		runState                   sql.NullString
-		deleted, purge             sql.NullInt64
-		created, updated           int64
+		svc                              rampart.Service
+		ups, state, rl, cache, hsts, env string
+		rt                               string
+		runState                         sql.NullString
+		deleted, purge                   sql.NullInt64
+		created, updated                 int64
 	)
-	if err := s.Scan(&svc.ID, &svc.Name, &svc.OwnerID, &svc.Owner, &ups, &state, &rl, &cache, &env, &svc.AllowPrivateUpstreams, &svc.TerminationProtection, &rt, &svc.Generation, &deleted, &purge, &runState, &created, &updated); err != nil {
+	if err := s.Scan(&svc.ID, &svc.Name, &svc.OwnerID, &svc.Owner, &ups, &state, &rl, &cache, &hsts, &env, &svc.AllowPrivateUpstreams, &svc.TerminationProtection, &rt, &svc.Generation, &deleted, &purge, &runState, &created, &updated); err != nil {
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(rt), &svc.Runtime); err != nil {
@@ -237,7 +237,7 @@ func scanService(s scanner) (*rampart.Service, error) {
 	for _, col := range []struct {
 		name, text string
 		into       any
-	}{{"upstreams", ups, &svc.Upstreams}, {"rate_limit", rl, &svc.RateLimit}, {"cache", cache, &svc.Cache}, {"env", env, &svc.Env}} {
+	}{{"upstreams", ups, &svc.Upstreams}, {"rate_limit", rl, &svc.RateLimit}, {"cache", cache, &svc.Cache}, {"hsts", hsts, &svc.HSTS}, {"env", env, &svc.Env}} {
 		if err := json.Unmarshal([]byte(col.text), col.into); err != nil {
 			return nil, fmt.Errorf("service %q has an unreadable %s column %q: %w", svc.Name, col.name, col.text, err)
 		}

@@ -468,8 +468,8 @@ func BenchmarkTouchToken(b *testing.B) {
 	})
 }
 
-// TestProtectionDefaults: a service row written without the rate_limit and
-// cache columns (as every row from before migration 2 was) reads back with
+// TestProtectionDefaults: a service row written without the rate_limit,
+// cache and hsts columns (as every row from before migration 2 was) reads back with
 // exactly the defaults a new service gets in Go.
 func TestProtectionDefaults(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "rampart.db")
@@ -496,6 +496,11 @@ func TestProtectionDefaults(t *testing.T) {
 	if svc.Cache != rampart.DefaultCache() {
 		t.Errorf("cache default = %+v, want %+v", svc.Cache, rampart.DefaultCache())
 	}
+	// Migration 17: HSTS is off for rows from before it, with the default
+	// max-age ready for when it is turned on.
+	if svc.HSTS != rampart.DefaultHSTS() {
+		t.Errorf("hsts default = %+v, want %+v", svc.HSTS, rampart.DefaultHSTS())
+	}
 }
 
 // TestMigrationAllowPrivateUpstreams: upgrading to the upstream policy
@@ -515,7 +520,7 @@ func TestMigrationAllowPrivateUpstreams(t *testing.T) {
 		}
 	}
 	db.Close()
-	// Back to the schema before migration 7 (undoing 14 to 8 on the way), with
+	// Back to the schema before migration 7 (undoing 17 to 8 on the way), with
 	// a service of each.
 	r := raw(t, path)
 	for _, q := range []string{
@@ -560,6 +565,8 @@ func TestMigrationAllowPrivateUpstreams(t *testing.T) {
 		`DROP TABLE mail_violations`,
 		`DROP TABLE mail_accounts`,
 		`DELETE FROM revisions WHERE kind = 'mail'`,
+		// Migration 17, HSTS.
+		`ALTER TABLE services DROP COLUMN hsts`,
 		`DELETE FROM goose_db_version WHERE version_id >= 7`,
 	} {
 		if _, err := r.Exec(q); err != nil {

@@ -29,6 +29,9 @@ func checkService(t *testing.T, got, want *rampart.Service) {
 	if got.Cache != want.Cache {
 		t.Errorf("cache = %+v, want %+v", got.Cache, want.Cache)
 	}
+	if got.HSTS != want.HSTS {
+		t.Errorf("hsts = %+v, want %+v", got.HSTS, want.HSTS)
+	}
 	// Reads never return a nil environment; an empty one equals nil.
 	if got.Env == nil {
 		t.Error("env is nil on read, want an empty map")
@@ -54,6 +57,7 @@ func testServiceRoundTrip(t *testing.T, s store.Store) {
 		State:     rampart.StateStopped,
 		RateLimit: rampart.RateLimit{Enabled: true, Requests: 20, Per: rampart.PerSecond, Allow: []string{"203.0.113.0/24", "2001:db8::/48"}},
 		Cache:     rampart.Cache{Enabled: false, TTL: rampart.Duration(90 * time.Second), StaleIfError: 0},
+		HSTS:      rampart.HSTS{Enabled: true, MaxAge: 63072000, IncludeSubDomains: true, Preload: true},
 		Env:       rampart.Env{"APP_DOMAIN": "shop.example.com", "MULTI": "a\nb", "EMPTY": "", "UNICODE": "bücher"},
 		// An admin let it use the loopback upstream above.
 		AllowPrivateUpstreams: true,
@@ -184,6 +188,8 @@ func testServiceUpdate(t *testing.T, s store.Store) {
 	svc.OwnerID = grace.ID
 	svc.RateLimit = rampart.RateLimit{Enabled: false, Requests: 5, Per: rampart.PerMinute, Allow: []string{"198.51.100.7/32"}}
 	svc.Cache = rampart.Cache{Enabled: true, TTL: rampart.Duration(10 * time.Second), StaleIfError: rampart.Duration(time.Hour)}
+	// max-age 0 is a value of its own (browsers forget), not "the default".
+	svc.HSTS = rampart.HSTS{Enabled: true, MaxAge: 0, IncludeSubDomains: true}
 	svc.Env = rampart.Env{"A": "1"}
 	svc.AllowPrivateUpstreams = !svc.AllowPrivateUpstreams
 	svc.TerminationProtection = !svc.TerminationProtection
