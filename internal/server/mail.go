@@ -189,7 +189,7 @@ func (m *mailRelay) start(ctx context.Context, a *app.App, cm *certs.Manager) er
 	// The relay does not sign: messages are signed as they leave (see
 	// transport), which keeps RSA signing, the costliest step, off the
 	// path to the 250 and lets a new key apply to what is still queued.
-	if m.relay, err = relay.New(rc, relayQueue{m}, nil, relayEvents{m}); err != nil {
+	if m.relay, err = relay.New(rc, relayQueue{m}, relayEvents{m}); err != nil {
 		return fmt.Errorf("the SMTP relay: %w", err)
 	}
 	if err := m.syncAccounts(ctx); err != nil {

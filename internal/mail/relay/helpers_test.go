@@ -147,7 +147,7 @@ func start(t testing.TB, mod func(*Config), accts ...Account) *harness {
 	if mod != nil {
 		mod(&cfg)
 	}
-	r, err := New(cfg, h.q, nil, h.ev)
+	r, err := New(cfg, h.q, h.ev)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,11 +72,6 @@ type Queue interface {
 	Put(ctx context.Context, env Envelope, data []byte) (id string, err error)
 }
 
-// Signer signs a message (DKIM) before it is queued.
-type Signer interface {
-	Sign(msg []byte) ([]byte, error)
-}
-
 // Events receives what the relay did, for the message log and the control plane.
 type Events interface {
 	Accepted(service, id string, env Envelope, size int, subject string)
@@ -113,7 +108,6 @@ const (
 type Relay struct {
 	cfg    Config
 	queue  Queue
-	signer Signer
 	events Events
 	log    *slog.Logger
 	srv    *smtp.Server
@@ -136,7 +130,7 @@ type accountSet struct {
 }
 
 // New validates cfg and returns a relay; q must not be nil, s and ev may be.
-func New(cfg Config, q Queue, s Signer, ev Events) (*Relay, error) {
+func New(cfg Config, q Queue, ev Events) (*Relay, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -148,7 +142,7 @@ func New(cfg Config, q Queue, s Signer, ev Events) (*Relay, error) {
 		ev = noEvents{}
 	}
 	r := &Relay{
-		cfg: cfg, queue: q, signer: s, events: ev, log: cfg.Logger,
+		cfg: cfg, queue: q, events: ev, log: cfg.Logger,
 		quota:    newWindow(time.Hour),
 		bodies:   newWindow(time.Hour),
 		authFail: newFailures(authFailWindow),

@@ -487,7 +487,7 @@ func (q blockingQueue) Put(context.Context, Envelope, []byte) (string, error) {
 
 func TestCloseFinishesInFlightData(t *testing.T) {
 	q := blockingQueue{entered: make(chan struct{}), release: make(chan struct{})}
-	r, err := New(Config{Domain: "example.org", TLS: selfSigned(t), Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, q, nil, nil)
+	r, err := New(Config{Domain: "example.org", TLS: selfSigned(t), Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, q, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -530,53 +530,6 @@ func TestCloseFinishesInFlightData(t *testing.T) {
 	}
 	if err := <-served; err != nil {
 		t.Errorf("Serve: %v", err)
-	}
-}
-
-type testSigner struct{ err error }
-
-func (s testSigner) Sign(msg []byte) ([]byte, error) {
-	if s.err != nil {
-		return nil, s.err
-	}
-	return append([]byte("DKIM-Signature: v=1; test\r\n"), msg...), nil
-}
-
-func TestSigner(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		s    testSigner
-		code int
-	}{
-		{"signs before queueing", testSigner{}, 250},
-		{"failure accepts nothing", testSigner{err: errors.New("no key")}, 451},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			q := &memQueue{}
-			r, err := New(Config{Domain: "example.org", TLS: selfSigned(t), Allowed: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}, q, tc.s, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r.SetAccounts(defaultAccounts())
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			served := make(chan error, 1)
-			go func() { served <- r.Serve(ln) }()
-			defer func() { r.Close(); <-served }()
-			c := (&harness{addr: ln.Addr().String()}).login(t, "shop")
-			_, code, text := c.send("shop@example.org", rcpts(1), message("shop@example.org", "s", "", "b"))
-			if code != tc.code {
-				t.Fatalf("%d %s", code, text)
-			}
-			if tc.code == 250 && !strings.HasPrefix(string(q.msgs[0]), "DKIM-Signature: v=1; test\r\nReceived: ") {
-				t.Errorf("queued message not signed over the trace headers: %q", q.msgs[0][:60])
-			}
-			if tc.code != 250 && q.count() != 0 {
-				t.Error("queued despite the signing failure")
-			}
-		})
 	}
 }
 

@@ -252,13 +252,9 @@ func (s *session) Data(rd io.Reader) error {
 		}
 	}()
 
+	// DKIM signing is not done here: the queue's deliverer signs as the
+	// message leaves, off the path to the 250.
 	out := s.trace(now, chk, msg)
-	if s.r.signer != nil {
-		if out, err = s.r.signer.Sign(out); err != nil {
-			s.r.log.Error("mail: signing failed", "service", s.service, "err", err)
-			return s.refuse(451, [3]int{4, 3, 0}, "could not sign the message; try again later")
-		}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.r.cfg.Timeout)
 	defer cancel()
 	env := s.env()

@@ -253,7 +253,7 @@ func TestNewValidates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := good
 			tc.mod(&cfg)
-			r, err := New(cfg, tc.q, nil, nil)
+			r, err := New(cfg, tc.q, nil)
 			if tc.want == "" {
 				if err != nil || r.cfg.DefaultPerHour != 300 || r.cfg.MaxMessageBytes != 10<<20 || r.cfg.Hostname != "example.org" {
 					t.Fatalf("err %v, cfg %+v", err, r.cfg)
