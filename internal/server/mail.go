@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -799,26 +800,16 @@ func (l *mailLog) addOne(ctx context.Context, r *rampart.MailMessage) {
 // row of the same message: its recipients that this outcome is not about
 // keep their stored status.
 func (l *mailLog) mergeStored(ctx context.Context, r *rampart.MailMessage) {
-	rows, err := l.db.ListMailMessages(ctx, r.ServiceID, 0, store.MaxMailLogPage)
+	stored, err := l.db.MailMessage(ctx, r.QueueID)
 	if err != nil {
 		return
 	}
-	for _, s := range rows {
-		if s.QueueID != r.QueueID {
-			continue
+	for _, sr := range stored.Recipients {
+		if !slices.ContainsFunc(r.Recipients, func(rr rampart.MailRecipient) bool { return rr.Addr == sr.Addr }) {
+			r.Recipients = append(r.Recipients, sr)
 		}
-		for _, sr := range s.Recipients {
-			found := false
-			for _, rr := range r.Recipients {
-				found = found || rr.Addr == sr.Addr
-			}
-			if !found {
-				r.Recipients = append(r.Recipients, sr)
-			}
-		}
-		r.Status = summarize(r.Recipients)
-		return
 	}
+	r.Status = summarize(r.Recipients)
 }
 
 func (l *mailLog) update(ctx context.Context, r *rampart.MailMessage) {

@@ -361,6 +361,9 @@ type Mail interface {
 	// row with queueID and sets its UpdatedAt to at. ENOTFOUND when there
 	// is no such row (or it was pruned).
 	UpdateMailMessage(ctx context.Context, queueID string, status rampart.MailStatus, reason string, recipients []rampart.MailRecipient, at time.Time) error
+	// MailMessage returns the log row of the message with queueID, with
+	// Service filled in; ENOTFOUND when there is none (or it was pruned).
+	MailMessage(ctx context.Context, queueID string) (*rampart.MailMessage, error)
 	// ListMailMessages returns up to limit (at most MaxMailLogPage) rows
 	// of the service's log, oldest first, with Service filled in. With
 	// after > 0 they are the first rows with an ID above after (follow a

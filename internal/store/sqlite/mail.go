@@ -273,13 +273,46 @@ func (q queries) UpdateMailMessage(ctx context.Context, queueID string, status r
 	return nil
 }
 
+// mailMessageCols selects a log row with its service's name, in the order
+// scanMailMessage reads it.
+const mailMessageCols = `m.id, m.queue_id, m.service_id, s.name, m.at, m.updated_at, m.sender, m.recipients, m.size, m.subject_hash, m.status, m.reason
+		FROM mail_messages m JOIN services s ON s.id = m.service_id`
+
+func scanMailMessage(row interface{ Scan(...any) error }) (*rampart.MailMessage, error) {
+	var (
+		m           rampart.MailMessage
+		at, updated int64
+		rcpts       string
+		status      string
+	)
+	if err := row.Scan(&m.ID, &m.QueueID, &m.ServiceID, &m.Service, &at, &updated, &m.From, &rcpts, &m.Size, &m.SubjectHash, &status, &m.Reason); err != nil {
+		return nil, err
+	}
+	m.At, m.UpdatedAt, m.Status = fromNanos(at), fromNanos(updated), rampart.MailStatus(status)
+	if err := json.Unmarshal([]byte(rcpts), &m.Recipients); err != nil {
+		return nil, fmt.Errorf("read the recipients of mail message %d: %w", m.ID, err)
+	}
+	return &m, nil
+}
+
+// MailMessage returns the log row of the message with queueID.
+func (q queries) MailMessage(ctx context.Context, queueID string) (*rampart.MailMessage, error) {
+	m, err := scanMailMessage(q.r.QueryRowContext(ctx, `SELECT `+mailMessageCols+` WHERE m.queue_id = ?`, queueID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, rampart.Errorf(rampart.ENOTFOUND, "mail message %q not found (it may have been pruned from the log)", queueID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read mail message %q: %w", queueID, err)
+	}
+	return m, nil
+}
+
 // ListMailMessages pages through a service's log, oldest first.
 func (q queries) ListMailMessages(ctx context.Context, serviceID, after int64, limit int) ([]*rampart.MailMessage, error) {
 	if limit <= 0 || limit > store.MaxMailLogPage {
 		limit = store.MaxMailLogPage
 	}
-	const cols = `m.id, m.queue_id, m.service_id, s.name, m.at, m.updated_at, m.sender, m.recipients, m.size, m.subject_hash, m.status, m.reason
-		FROM mail_messages m JOIN services s ON s.id = m.service_id`
+	const cols = mailMessageCols
 	var query string
 	if after > 0 {
 		query = `SELECT ` + cols + ` WHERE m.service_id = ? AND m.id > ? ORDER BY m.id LIMIT ?`
@@ -294,20 +327,11 @@ func (q queries) ListMailMessages(ctx context.Context, serviceID, after int64, l
 	defer rows.Close()
 	list := []*rampart.MailMessage{}
 	for rows.Next() {
-		var (
-			m           rampart.MailMessage
-			at, updated int64
-			rcpts       string
-			status      string
-		)
-		if err := rows.Scan(&m.ID, &m.QueueID, &m.ServiceID, &m.Service, &at, &updated, &m.From, &rcpts, &m.Size, &m.SubjectHash, &status, &m.Reason); err != nil {
+		m, err := scanMailMessage(rows)
+		if err != nil {
 			return nil, fmt.Errorf("list the mail log of service %d: %w", serviceID, err)
 		}
-		m.At, m.UpdatedAt, m.Status = fromNanos(at), fromNanos(updated), rampart.MailStatus(status)
-		if err := json.Unmarshal([]byte(rcpts), &m.Recipients); err != nil {
-			return nil, fmt.Errorf("read the recipients of mail message %d: %w", m.ID, err)
-		}
-		list = append(list, &m)
+		list = append(list, m)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list the mail log of service %d: %w", serviceID, err)

@@ -248,6 +248,16 @@ func testMailLog(t *testing.T, s store.Store) {
 	if list[1].Recipients == nil || len(list[1].Recipients) != 0 || list[1].Reason != "over quota" {
 		t.Errorf("refused row = %+v, want no recipients (not nil) and the reason", list[1])
 	}
+	// One row by queue ID, as the list has it.
+	one, err := s.MailMessage(ctx, "q1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.ID != got.ID || one.Service != "blog" || one.Status != rampart.MailSent || !slices.Equal(one.Recipients, rcpts) {
+		t.Errorf("MailMessage(q1) = %+v, want %+v", one, got)
+	}
+	_, err = s.MailMessage(ctx, "nope")
+	wantCode(t, err, rampart.ENOTFOUND)
 
 	// Batches: all or none.
 	batch := []*rampart.MailMessage{newMailMessage(blog.ID, "b1", at), newMailMessage(shop.ID, "b2", at), newMailMessage(blog.ID, "q1", at)}
