@@ -71,12 +71,13 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		Short: "A self-hosted security layer for web services",
 		Long: `rampart puts, in front of every service it hosts, what a good managed platform
 turns on by default: automatic TLS for custom domains, a per-IP rate limiter
-and an output cache, managed from a dashboard, a REST API and this CLI; and
-on the server itself, the host firewall (nftables, with commit-confirm) and
-the SSH keys in authorized_keys (rampart sshkey); and termination protection,
-which refuses to delete a service until it is turned off (rampart service
-protect). Running services, backups and an SMTP relay are not there yet: the
-README says what is coming.
+and an output cache; termination protection with a 7-day deletion grace
+period and backups, for services it runs itself (a command or docker compose)
+or only fronts; a transactional SMTP relay for the services' mail (rampart
+mail); and on the server itself, the host firewall (nftables, with
+commit-confirm) and the SSH keys in authorized_keys (rampart sshkey). It is
+managed from a dashboard behind a password and a second factor (TOTP or an
+emailed code), a REST API and this CLI.
 
 Start a complete demo on unprivileged ports:
   rampart serve --demo
