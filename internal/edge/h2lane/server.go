@@ -706,6 +706,7 @@ func (c *conn) onRST(f *http2.RSTStreamFrame) error {
 	}
 	if st != nil {
 		c.unproductive.Add(1)
+		st.clientReset = true
 		st.abort(errStreamReset)
 	}
 	return nil
@@ -728,8 +729,9 @@ func (c *conn) onData(f *http2.DataFrame) error {
 		switch {
 		case idle:
 			return http2.ConnectionError(http2.ErrCodeProtocol)
+		case st != nil && st.clientReset:
 		case reset || (st != nil && st.aborted.Load() && !st.remoteClosed):
-			return nil
+			return nil // late DATA of a stream this side reset
 		}
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
 	}
