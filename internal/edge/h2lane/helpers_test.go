@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 var (
@@ -171,4 +172,62 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// headers sends a request's HEADERS (one frame) with the fields given as
+// name, value pairs after the pseudo-fields.
+func (rc *rawConn) headers(id uint32, end bool, fields ...string) {
+	rc.t.Helper()
+	var buf headerBuf
+	enc := hpack.NewEncoder(&buf)
+	for i := 0; i+1 < len(fields); i += 2 {
+		_ = enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+	}
+	if err := rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: buf.b, EndStream: end, EndHeaders: true}); err != nil {
+		rc.t.Fatal(err)
+	}
+}
+
+// get is the pseudo-fields of a GET of path.
+func get(path string, more ...string) []string {
+	return append([]string{":method", "GET", ":scheme", "https", ":authority", "example.test", ":path", path}, more...)
+}
+
+// streamEnd reads until stream id is reset or ended and returns the
+// RST_STREAM code (-1: ended normally, -2: the connection went away,
+// with the GOAWAY code in the second result).
+func (rc *rawConn) streamEnd(id uint32) (int, http2.ErrCode) {
+	var code int
+	var gcode http2.ErrCode
+	err := rc.until(func(f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.RSTStreamFrame:
+			if f.StreamID == id {
+				code = int(f.ErrCode)
+				return true
+			}
+		case *http2.GoAwayFrame:
+			code, gcode = -2, f.ErrCode
+			return true
+		case *http2.DataFrame:
+			if f.StreamID == id && f.StreamEnded() {
+				code = -1
+				return true
+			}
+		case *http2.HeadersFrame:
+			if f.StreamID == id && f.StreamEnded() {
+				code = -1
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return -3, 0
+	}
+	return code, gcode
+}
+
+func tlsDialNoPreface(addr string) (net.Conn, error) {
+	return tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
 }
