@@ -23,14 +23,14 @@ import (
 // and on its goroutine.
 func TestRequestLooksLikeNetHTTP(t *testing.T) {
 	type seen struct {
-		proto                  string
-		major                  int
-		tls                    bool
-		host, uri, remote      string
-		cl                     int64
-		noBody                 bool
-		cookie                 string
-		srv                    bool
+		proto             string
+		major             int
+		tls               bool
+		host, uri, remote string
+		cl                int64
+		noBody            bool
+		cookie            string
+		srv               bool
 	}
 	got := make(chan seen, 1)
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

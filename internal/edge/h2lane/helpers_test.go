@@ -178,14 +178,19 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 // name, value pairs after the pseudo-fields.
 func (rc *rawConn) headers(id uint32, end bool, fields ...string) {
 	rc.t.Helper()
+	if err := rc.tryHeaders(id, end, fields...); err != nil {
+		rc.t.Fatal(err)
+	}
+}
+
+// tryHeaders is headers for goroutines other than the test's.
+func (rc *rawConn) tryHeaders(id uint32, end bool, fields ...string) error {
 	var buf headerBuf
 	enc := hpack.NewEncoder(&buf)
 	for i := 0; i+1 < len(fields); i += 2 {
 		_ = enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
 	}
-	if err := rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: buf.b, EndStream: end, EndHeaders: true}); err != nil {
-		rc.t.Fatal(err)
-	}
+	return rc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: buf.b, EndStream: end, EndHeaders: true})
 }
 
 // get is the pseudo-fields of a GET of path.
@@ -223,6 +228,7 @@ func (rc *rawConn) streamEnd(id uint32) (int, http2.ErrCode) {
 		return false
 	})
 	if err != nil {
+		rc.t.Logf("stream %d: %v", id, err)
 		return -3, 0
 	}
 	return code, gcode

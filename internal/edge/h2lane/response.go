@@ -169,7 +169,7 @@ func (w *responseWriter) send(p []byte, end bool) error {
 		c.hbuf.b = c.hbuf.b[:0]
 		c.encode(":status", statusText(w.status))
 		c.encodeHeader(w.header, true)
-		if end && allowed && w.clen < 0 && (len(body) > 0 || !w.head) && len(p) == 0 {
+		if end && allowed && w.clen < 0 && (len(body) > 0 || !w.head || w.written > 0) && len(p) == 0 {
 			if w.head {
 				c.encode("content-length", strconv.FormatInt(w.written, 10))
 			} else {
@@ -403,6 +403,16 @@ func (c *conn) writeData(st *stream, p []byte, end bool, inline bool) (int, erro
 				return sent, nil
 			}
 			if err := c.waitWindow(st); err != nil {
+				if err == errWriteTimeout {
+					// The client did not open its window: the stream
+					// ends, the handler's writes fail.
+					st.abort(err)
+					c.mu.Lock()
+					c.noteReset(st.id)
+					c.mu.Unlock()
+					_ = c.fr.WriteRSTStream(st.id, http2.ErrCodeCancel)
+					_ = c.flushLocked()
+				}
 				return sent, err
 			}
 			continue

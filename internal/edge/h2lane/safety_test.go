@@ -2,6 +2,7 @@ package h2lane
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -60,7 +61,11 @@ func TestHPACKTableSize(t *testing.T) {
 func TestHeaderListTooLarge(t *testing.T) {
 	ts := startH2(t, &Server{Handler: http.HandlerFunc(okHandler), MaxHeaderListSize: 4096})
 	rc := dialRaw(t, ts.addr)
-	rc.headers(1, true, get("/", "x-big", strings.Repeat("a", 5000))...)
+	var big []string
+	for i := range 10 {
+		big = append(big, fmt.Sprintf("x-big-%d", i), strings.Repeat("a", 500))
+	}
+	rc.headers(1, true, get("/", big...)...)
 	dec := hpack.NewDecoder(4096, nil)
 	var status string
 	rc.until(func(f http2.Frame) bool {
@@ -136,8 +141,7 @@ func TestRapidReset(t *testing.T) {
 	rc := dialRaw(t, ts.addr)
 	go func() {
 		for id := uint32(1); id < 20000; id += 2 {
-			rc.headers(id, true, get("/")...)
-			if rc.fr.WriteRSTStream(id, http2.ErrCodeCancel) != nil {
+			if rc.tryHeaders(id, true, get("/")...) != nil || rc.fr.WriteRSTStream(id, http2.ErrCodeCancel) != nil {
 				return
 			}
 		}
@@ -164,7 +168,9 @@ func TestFloods(t *testing.T) {
 		},
 		"empty DATA": func(rc *rawConn, i int) error {
 			if i == 0 {
-				rc.headers(1, false, append(get("/"), ":method", "POST")[2:]...)
+				if err := rc.tryHeaders(1, false, ":method", "POST", ":scheme", "https", ":authority", "a", ":path", "/"); err != nil {
+					return err
+				}
 			}
 			return rc.fr.WriteData(1, false, nil)
 		},
@@ -207,6 +213,7 @@ func TestZeroWindow(t *testing.T) {
 		if err == nil {
 			t.Fatal("Write succeeded without window")
 		}
+		t.Log(err)
 	case <-time.After(5 * time.Second):
 		t.Fatal("handler still blocked on a zero window")
 	}

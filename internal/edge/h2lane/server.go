@@ -223,6 +223,7 @@ type conn struct {
 
 	// reader goroutine only
 	sawSettings  bool
+	linger       bool // ended by an error: see lingerClose
 	idleUntil    time.Time
 	unproductive atomic.Int64
 	header       http.Header // the inline responses' header map, reused
@@ -282,7 +283,7 @@ func (s *Server) newConn(nc net.Conn, state *tls.ConnectionState) *conn {
 }
 
 // deadlineWriter writes to the connection under a write deadline, moved
-// at most once a second (moving it costs a timer update).
+// only once it is stale by slack.
 type deadlineWriter struct{ c *conn }
 
 func (w deadlineWriter) Write(p []byte) (int, error) {
@@ -290,12 +291,18 @@ func (w deadlineWriter) Write(p []byte) (int, error) {
 	d := durOr(c.s.WriteTimeout, DefaultWriteTimeout)
 	if d > 0 {
 		now := time.Now()
-		if c.writeUntil.Sub(now) < d-time.Second {
+		if c.writeUntil.Sub(now) < d-slack(d) {
 			c.writeUntil = now.Add(d)
 			_ = c.nc.SetWriteDeadline(c.writeUntil)
 		}
 	}
 	return c.nc.Write(p)
+}
+
+// slack is how much a coarse deadline of d may be cut short: moving a
+// deadline costs a timer update, so it moves only when it is this stale.
+func slack(d time.Duration) time.Duration {
+	return min(time.Second, d/4)
 }
 
 func (c *conn) close() {
@@ -324,6 +331,11 @@ func (c *conn) logf(format string, args ...any) {
 // serve is the connection's reader loop.
 func (c *conn) serve() {
 	defer c.close()
+	defer func() {
+		if c.linger {
+			c.lingerClose()
+		}
+	}()
 	defer func() {
 		if err := recover(); err != nil {
 			c.logf("http2: panic serving %s: %v", c.remote, err)
@@ -407,7 +419,7 @@ func (c *conn) beforeRead() error {
 			return nil
 		}
 		now := time.Now()
-		if c.idleUntil.IsZero() || c.idleUntil.Sub(now) < d-time.Second {
+		if c.idleUntil.IsZero() || c.idleUntil.Sub(now) < d-slack(d) {
 			c.idleUntil = now.Add(d)
 			_ = c.nc.SetReadDeadline(c.idleUntil)
 		}
@@ -534,10 +546,19 @@ func (c *conn) goAwayErr(code http2.ErrCode, debug string) {
 	_ = c.fr.WriteGoAway(last, code, []byte(debug))
 	_ = c.flushLocked()
 	c.wmu.Unlock()
-	// Let the client read the GOAWAY before the connection closes.
+	c.linger = true
+}
+
+// lingerClose closes a connection ended by an error so that the client
+// can read the GOAWAY: closing with unread input would make TCP reset the
+// connection, and the client might lose the GOAWAY. What the client still
+// sends is read and dropped for up to a second (and 1 MiB).
+func (c *conn) lingerClose() {
 	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(time.Second))
+	_, _ = io.CopyN(io.Discard, c.nc, 1<<20)
 }
 
 // goAway starts a graceful close: no new streams; the connection closes

@@ -27,7 +27,7 @@ type stream struct {
 
 	// reader goroutine only
 	remoteClosed bool
-	clientReset  bool // the client sent RST_STREAM
+	clientReset  bool  // the client sent RST_STREAM
 	declared     int64 // the request's Content-Length, or -1
 	received     int64
 	trailer      http.Header // the request's declared trailers
