@@ -97,8 +97,8 @@ func (w *responseWriter) Write(p []byte) (int, error) {
 	if w.clen >= 0 && w.written+int64(len(w.buf))+int64(len(p)) > w.clen {
 		return 0, http.ErrContentLength
 	}
-	if w.head {
-		w.written += int64(len(p))
+	if w.head && w.sentHeader {
+		w.written += int64(len(p)) // counted, not sent
 		return len(p), nil
 	}
 	if !w.sentHeader && w.clen == w.written+int64(len(w.buf))+int64(len(p)) && !w.hasTrailers() {
@@ -169,12 +169,8 @@ func (w *responseWriter) send(p []byte, end bool) error {
 		c.hbuf.b = c.hbuf.b[:0]
 		c.encode(":status", statusText(w.status))
 		c.encodeHeader(w.header, true)
-		if end && allowed && w.clen < 0 && (len(body) > 0 || !w.head || w.written > 0) && len(p) == 0 {
-			if w.head {
-				c.encode("content-length", strconv.FormatInt(w.written, 10))
-			} else {
-				c.encode("content-length", strconv.Itoa(len(body)))
-			}
+		if end && allowed && w.clen < 0 && (len(body) > 0 || !w.head) && len(p) == 0 {
+			c.encode("content-length", strconv.Itoa(len(body)))
 		}
 		if _, ok := w.header["Content-Type"]; !ok && allowed && w.header.Get("Content-Encoding") == "" {
 			sniff := body
@@ -202,6 +198,10 @@ func (w *responseWriter) send(p []byte, end bool) error {
 		}
 		if endNow {
 			w.ended = true
+			if w.head { // HEAD: the body was held back for its length and type
+				w.written += int64(len(body) + len(p))
+				w.buf = w.buf[:0]
+			}
 			return w.flushIfNeeded()
 		}
 	}
