@@ -106,7 +106,7 @@ func startNetHTTP(t testing.TB, h http.Handler) string {
 }
 
 func h2Client(t testing.TB) *http.Client {
-	tr := &http2.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	tr := h2Transport()
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
@@ -236,4 +236,11 @@ func (rc *rawConn) streamEnd(id uint32) (int, http2.ErrCode) {
 
 func tlsDialNoPreface(addr string) (net.Conn, error) {
 	return tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+}
+
+// h2Transport is net/http's client speaking only HTTP/2 over TLS.
+func h2Transport() *http.Transport {
+	var p http.Protocols
+	p.SetHTTP2(true)
+	return &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, Protocols: &p}
 }

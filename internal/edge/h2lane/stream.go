@@ -394,11 +394,10 @@ type pipe struct {
 	mu           sync.Mutex
 	cond         sync.Cond
 	buf          []byte
-	err          error       // after buf: io.EOF or why the body ends
-	trailer      http.Header // received trailers, copied into the request's
-	avail        int32       // bytes the client may still send
-	unacked      int32       // bytes read, not yet returned in a WINDOW_UPDATE
-	closed       bool        // the handler closed the body
+	err          error // after buf: io.EOF or why the body ends
+	avail        int32 // bytes the client may still send
+	unacked      int32 // bytes read, not yet returned in a WINDOW_UPDATE
+	closed       bool  // the handler closed the body
 	needContinue bool
 	deadline     time.Time
 	timer        *time.Timer
