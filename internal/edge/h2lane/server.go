@@ -222,11 +222,15 @@ type conn struct {
 	fr *http2.Framer
 
 	// reader goroutine only
-	sawSettings  bool
-	linger       bool // ended by an error: see lingerClose
-	idleUntil    time.Time
-	unproductive atomic.Int64
-	header       http.Header // the inline responses' header map, reused
+	sawSettings bool
+	linger      bool // ended by an error: see lingerClose
+	// otherDeadline: a handler goroutine set the read deadline (the idle
+	// timeout after the last stream); the reader clears it once streams
+	// are open again.
+	otherDeadline atomic.Bool
+	idleUntil     time.Time
+	unproductive  atomic.Int64
+	header        http.Header // the inline responses' header map, reused
 
 	streamWindow, connWindow int32
 	connRecv                 atomic.Int64 // bytes the client may still send on the connection
@@ -409,7 +413,7 @@ func (c *conn) beforeRead() error {
 	case goingAway && open == 0:
 		return errConnClosed
 	case open > 0:
-		if !c.idleUntil.IsZero() {
+		if !c.idleUntil.IsZero() || c.otherDeadline.Swap(false) {
 			c.idleUntil = time.Time{}
 			_ = c.nc.SetReadDeadline(time.Time{})
 		}

@@ -381,8 +381,9 @@ func (c *conn) streamDone(st *stream, w *responseWriter) {
 		c.mu.Lock()
 		n := len(c.streams)
 		c.mu.Unlock()
-		if n == 0 {
-			_ = c.nc.SetReadDeadline(time.Now().Add(durOr(c.s.IdleTimeout, DefaultIdleTimeout)))
+		if d := durOr(c.s.IdleTimeout, DefaultIdleTimeout); n == 0 && d > 0 {
+			c.otherDeadline.Store(true)
+			_ = c.nc.SetReadDeadline(time.Now().Add(d))
 		}
 	}
 }
