@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/rampart-dev/rampart/internal/connguard"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // TestRequestLooksLikeNetHTTP checks the request a handler gets, inline
@@ -375,5 +377,42 @@ func TestSlowBody(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("a stalled body was not cut off")
+	}
+}
+
+// TestExpectContinue: 100 Continue goes out when the handler first reads
+// the body, and the handler does not see the Expect field.
+func TestExpectContinue(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		io.WriteString(w, r.Header.Get("Expect")+string(b))
+	})
+	ts := startH2(t, &Server{Handler: h})
+	rc := dialRaw(t, ts.addr)
+	rc.headers(1, false, ":method", "POST", ":scheme", "https", ":authority", "a", ":path", "/", "expect", "100-continue")
+	dec := hpack.NewDecoder(4096, nil)
+	var status string
+	rc.until(func(f http2.Frame) bool {
+		if h, ok := f.(*http2.HeadersFrame); ok && h.StreamID == 1 {
+			fs, _ := dec.DecodeFull(h.HeaderBlockFragment())
+			status = fs[0].Value
+			return true
+		}
+		return false
+	})
+	if status != "100" {
+		t.Fatalf("first response %q, want 100", status)
+	}
+	rc.fr.WriteData(1, true, []byte("body"))
+	var got string
+	rc.until(func(f http2.Frame) bool {
+		if d, ok := f.(*http2.DataFrame); ok && d.StreamID == 1 {
+			got += string(d.Data())
+			return d.StreamEnded()
+		}
+		return false
+	})
+	if got != "body" {
+		t.Fatalf("%q", got)
 	}
 }

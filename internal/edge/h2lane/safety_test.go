@@ -321,6 +321,10 @@ func TestMalformed(t *testing.T) {
 		"content-length":       get("/", "content-length", "5"),
 		"bad content-length":   get("/", "content-length", "1x"),
 		"response pseudo":      append(get("/"), ":status", "200"),
+		"host mismatch":        get("/", "host", "other.test"),
+		"two hosts":            {":method", "GET", ":scheme", "https", ":path", "/", "host", "a", "host", "a"},
+		"userinfo":             {":method", "GET", ":scheme", "https", ":authority", "u@a", ":path", "/"},
+		"bad authority":        {":method", "GET", ":scheme", "https", ":authority", "a b", ":path", "/"},
 	}
 	id := uint32(1)
 	for name, fields := range cases {

@@ -144,6 +144,7 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		r.Body = st.body
 		if httpguts.HeaderValuesContainsToken(r.Header["Expect"], "100-continue") {
 			st.body.needContinue = true
+			delete(r.Header, "Expect") // answered here, as net/http does
 		}
 		if vv := r.Header["Trailer"]; len(vv) > 0 {
 			for _, v := range vv {
@@ -229,7 +230,7 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (r *http.Request, declared 
 	vals := make([]string, len(regular))
 	declared = -1
 	var cookies []string
-	host := ""
+	host, hosts := "", 0
 	for i, hf := range regular {
 		switch hf.Name {
 		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
@@ -248,9 +249,14 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (r *http.Request, declared 
 			cookies = append(cookies, hf.Value)
 			continue
 		case "host":
-			if host == "" {
-				host = hf.Value
+			// Allowed, but it must agree with :authority, and there
+			// may be only one (a proxy behind must not route on a
+			// different name than the edge did).
+			if hosts++; hosts > 1 {
+				return nil, 0, false
 			}
+			host = hf.Value
+			continue
 		}
 		k := canonical(hf.Name)
 		if old, ok := hdr[k]; ok {
@@ -267,8 +273,16 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (r *http.Request, declared 
 	default:
 		hdr["Cookie"] = []string{strings.Join(cookies, "; ")}
 	}
-	if authority == "" {
+	switch {
+	case authority == "":
 		authority = host
+	case hosts > 0 && host != authority:
+		return nil, 0, false
+	}
+	// No userinfo in an http(s) authority (RFC 9113 §8.3.1), and only
+	// what a Host field may hold.
+	if authority != "" && (strings.IndexByte(authority, '@') >= 0 && (scheme == "http" || scheme == "https") || !httpguts.ValidHostHeader(authority)) {
+		return nil, 0, false
 	}
 	var u *url.URL
 	requestURI := path
