@@ -758,6 +758,7 @@ func (c *conn) onData(f *http2.DataFrame) error {
 		case reset || (st != nil && st.aborted.Load() && !st.remoteClosed):
 			return nil // late DATA of a stream this side reset
 		}
+		c.unproductive.Add(1) // each costs a RST_STREAM
 		return http2.StreamError{StreamID: id, Code: http2.ErrCodeStreamClosed}
 	}
 	data := f.Data()

@@ -85,6 +85,14 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 		return c.onTrailers(st, f)
 	}
 	if id <= maxID {
+		c.mu.Lock()
+		reset := c.wasReset(id)
+		c.mu.Unlock()
+		if reset {
+			// Late trailers of a stream this side reset (a response
+			// that ended before its request): dropped.
+			return nil
+		}
 		return http2.ConnectionError(http2.ErrCodeStreamClosed)
 	}
 	if goingAway && id > lastID {
