@@ -50,3 +50,27 @@ func BenchmarkH2Hit(b *testing.B) {
 		run(b, startNetHTTP(b, h))
 	})
 }
+
+// BenchmarkH2NewConn is a new TLS connection per request (the handshake
+// dominates): the server's per-connection setup against net/http's.
+func BenchmarkH2NewConn(b *testing.B) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "hello") })
+	run := func(b *testing.B, addr string) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				tr := h2Transport()
+				res, err := (&http.Client{Transport: tr}).Get("https://" + addr + "/")
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				tr.CloseIdleConnections()
+			}
+		})
+	}
+	b.Run("h2lane", func(b *testing.B) { run(b, startH2(b, &Server{Handler: h}).addr) })
+	b.Run("net-http", func(b *testing.B) { run(b, startNetHTTP(b, h)) })
+}
