@@ -345,3 +345,45 @@ func TestMalformed(t *testing.T) {
 		t.Errorf("%d malformed requests reached the handler", n)
 	}
 }
+
+// TestShutdownGoAway: Shutdown sends GOAWAY naming the last stream it
+// takes; the stream in flight still gets its response, later streams are
+// not served, and the connection then closes.
+func TestShutdownGoAway(t *testing.T) {
+	release := make(chan struct{})
+	var served atomic.Int32
+	ts := startH2(t, &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		<-release
+		io.WriteString(w, "done")
+	})})
+	rc := dialRaw(t, ts.addr)
+	rc.headers(1, true, get("/")...)
+	for served.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	shut := make(chan error, 1)
+	go func() { shut <- ts.Shutdown(ctxTimeout(t, 5*time.Second)) }()
+	var last uint32
+	rc.until(func(f http2.Frame) bool {
+		if g, ok := f.(*http2.GoAwayFrame); ok {
+			last = g.LastStreamID
+			return true
+		}
+		return false
+	})
+	if last != 1 {
+		t.Fatalf("GOAWAY last stream %d, want 1", last)
+	}
+	rc.headers(3, true, get("/")...)
+	close(release)
+	if code, _ := rc.streamEnd(1); code != -1 {
+		t.Fatalf("stream 1 ended with %d, want its response", code)
+	}
+	if err := <-shut; err != nil {
+		t.Fatal(err)
+	}
+	if n := served.Load(); n != 1 {
+		t.Fatalf("%d requests served, want 1 (stream 3 came after GOAWAY)", n)
+	}
+}
