@@ -387,3 +387,21 @@ func TestShutdownGoAway(t *testing.T) {
 		t.Fatalf("%d requests served, want 1 (stream 3 came after GOAWAY)", n)
 	}
 }
+
+// TestShutdownIdle: idle connections close at once on Shutdown.
+func TestShutdownIdle(t *testing.T) {
+	ts := startH2(t, &Server{Handler: http.HandlerFunc(okHandler)})
+	rc := dialRaw(t, ts.addr)
+	rc.headers(1, true, get("/")...)
+	rc.streamEnd(1)
+	start := time.Now()
+	if err := ts.Shutdown(ctxTimeout(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Shutdown took %v with an idle connection", d)
+	}
+	if _, err := io.Copy(io.Discard, rc.c); err != nil {
+		t.Fatal(err)
+	}
+}
