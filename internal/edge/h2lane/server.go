@@ -245,7 +245,7 @@ type conn struct {
 	resetNext int
 
 	wmu          sync.Mutex // guards the writing side below
-	bw           *bufio.Writer
+	bw           outBuf
 	enc          *hpack.Encoder
 	hbuf         headerBuf
 	werr         error
@@ -274,9 +274,9 @@ func (s *Server) newConn(nc net.Conn, state *tls.ConnectionState) *conn {
 		done: make(chan struct{}), streams: make(map[uint32]*stream), waiting: make(map[*stream]struct{}),
 		streamWindow: windowOr(s.StreamWindow, DefaultStreamWindow), connWindow: windowOr(s.ConnWindow, DefaultConnWindow),
 		connSend: 65535, peerWindow: 65535, peerMaxFrame: 16384, lowerCache: make(map[string]string)}
-	c.br = bufio.NewReaderSize(nc, 16<<10)
-	c.bw = bufio.NewWriterSize(deadlineWriter{c}, 16<<10)
-	c.fr = http2.NewFramer(c.bw, c.br)
+	c.br = bufio.NewReaderSize(nc, 4<<10)
+	c.bw.c = c
+	c.fr = http2.NewFramer(&c.bw, c.br)
 	c.fr.SetMaxReadFrameSize(maxFrameSize)
 	c.fr.SetReuseFrames()
 	c.fr.MaxHeaderListSize = s.maxHeaderList()
@@ -284,6 +284,56 @@ func (s *Server) newConn(nc net.Conn, state *tls.ConnectionState) *conn {
 	c.enc = hpack.NewEncoder(&c.hbuf)
 	c.connRecv.Store(int64(c.connWindow))
 	return c
+}
+
+// outBufSize is the write buffer: the responses to what a client sent in
+// one go are written together, up to this much per system call.
+const outBufSize = 16 << 10
+
+var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, outBufSize); return &b }}
+
+// outBuf is a connection's write buffer (c.wmu). Its memory comes from a
+// pool and goes back at each flush: an idle connection holds none, which
+// matters with thousands of connections.
+type outBuf struct {
+	c  *conn
+	bp *[]byte
+	b  []byte
+}
+
+func (o *outBuf) Write(p []byte) (int, error) {
+	if o.c.werr != nil {
+		return 0, o.c.werr
+	}
+	if len(o.b) > 0 && len(o.b)+len(p) > outBufSize {
+		if err := o.flush(); err != nil {
+			return 0, err
+		}
+	}
+	if len(p) >= outBufSize {
+		return deadlineWriter{o.c}.Write(p)
+	}
+	if o.bp == nil {
+		o.bp = outBufs.Get().(*[]byte)
+		o.b = (*o.bp)[:0]
+	}
+	o.b = append(o.b, p...)
+	return len(p), nil
+}
+
+// flush writes the buffer and gives its memory back to the pool.
+func (o *outBuf) flush() error {
+	if o.bp == nil {
+		return nil
+	}
+	_, err := deadlineWriter{o.c}.Write(o.b)
+	*o.bp = o.b[:0]
+	outBufs.Put(o.bp)
+	o.bp, o.b = nil, nil
+	if err != nil {
+		o.c.werr = err
+	}
+	return err
 }
 
 // deadlineWriter writes to the connection under a write deadline, moved
@@ -446,10 +496,10 @@ func (c *conn) flushLocked() error {
 	if c.werr != nil {
 		return c.werr
 	}
-	if c.bw.Buffered() == 0 {
+	if len(c.bw.b) == 0 {
 		return nil
 	}
-	if err := c.bw.Flush(); err != nil {
+	if err := c.bw.flush(); err != nil {
 		c.werr = err
 		return err
 	}
