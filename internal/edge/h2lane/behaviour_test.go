@@ -416,3 +416,23 @@ func TestExpectContinue(t *testing.T) {
 		t.Fatalf("%q", got)
 	}
 }
+
+// TestConnectAndOptions: CONNECT (without :scheme and :path) and
+// OPTIONS * reach the handler as net/http would build them.
+func TestConnectAndOptions(t *testing.T) {
+	got := make(chan string, 2)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- fmt.Sprintf("%s %s %s %s", r.Method, r.Host, r.RequestURI, r.URL)
+		w.WriteHeader(http.StatusMethodNotAllowed)
+	})
+	ts := startH2(t, &Server{Handler: h})
+	rc := dialRaw(t, ts.addr)
+	rc.headers(1, false, ":method", "CONNECT", ":authority", "example.test:443")
+	if s := <-got; s != "CONNECT example.test:443 example.test:443 //example.test:443" {
+		t.Errorf("CONNECT: %q", s)
+	}
+	rc.headers(3, true, ":method", "OPTIONS", ":scheme", "https", ":authority", "a", ":path", "*")
+	if s := <-got; s != "OPTIONS a * *" {
+		t.Errorf("OPTIONS *: %q", s)
+	}
+}
