@@ -374,7 +374,8 @@ func (c *conn) close() {
 
 var (
 	errConnClosed   = errors.New("h2lane: connection closed")
-	errStreamReset  = errors.New("h2lane: stream reset by the client")
+	errStreamReset  = errors.New("h2lane: stream reset")
+	errClientReset  = errors.New("h2lane: stream reset by the client")
 	errWriteTimeout = errors.New("h2lane: client did not open its flow-control window in time (WriteTimeout)")
 )
 
@@ -782,7 +783,7 @@ func (c *conn) onRST(f *http2.RSTStreamFrame) error {
 	if st != nil {
 		c.unproductive.Add(1)
 		st.clientReset = true
-		st.abort(errStreamReset)
+		st.abort(errClientReset)
 	}
 	return nil
 }

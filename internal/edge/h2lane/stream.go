@@ -378,7 +378,9 @@ func (c *conn) streamDone(st *stream, w *responseWriter) {
 	delete(c.streams, st.id)
 	goingAway := c.goingAway && len(c.streams) == 0
 	c.mu.Unlock()
-	if st.body != nil && !st.body.finished() {
+	// A stream the client reset is not remembered as reset by this side:
+	// its late DATA is a STREAM_CLOSED error (RFC 9113 §5.1), not noise.
+	if st.body != nil && !st.body.finished() && st.err() != errClientReset {
 		c.mu.Lock()
 		c.noteReset(st.id)
 		c.mu.Unlock()
