@@ -21,6 +21,9 @@ APT_PACKAGES=(chromium ca-certificates curl slowhttptest openssh-server openssh-
 # Go tools, pinned.
 STATICCHECK_VERSION=v0.8.2   # staticcheck 2026.2.2
 PEBBLE_VERSION=v2.10.1       # Let's Encrypt's ACME test CA, for the certificate tests
+# HTTP/2 conformance suite, for internal/edge/h2lane's TestH2Spec. Its module
+# has no /v2 path, hence +incompatible (that is h2spec v2.2.1).
+H2SPEC_VERSION=v2.2.1+incompatible
 # SeaweedFS (Apache-2.0), a real S3 server for internal/backup/s3store.
 SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
 
@@ -47,6 +50,10 @@ fi
 if [[ ! -x "$gobin/pebble" ]]; then
   echo "test-deps: installing pebble $PEBBLE_VERSION"
   go install "github.com/letsencrypt/pebble/v2/cmd/pebble@$PEBBLE_VERSION"
+fi
+if [[ ! -x "$gobin/h2spec" ]]; then
+  echo "test-deps: installing h2spec $H2SPEC_VERSION"
+  go install "github.com/summerwind/h2spec/cmd/h2spec@$H2SPEC_VERSION"
 fi
 # weed cannot be installed with `go install pkg@version`: its go.mod has a
 # replace directive, which go install refuses outside the main module. So

@@ -33,6 +33,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/dnscheck"
 	"github.com/rampart-dev/rampart/internal/edge"
 	"github.com/rampart-dev/rampart/internal/edge/fastlane"
+	"github.com/rampart-dev/rampart/internal/edge/h2lane"
 	"github.com/rampart-dev/rampart/internal/edge/logtail"
 	"github.com/rampart-dev/rampart/internal/edge/realip"
 	"github.com/rampart-dev/rampart/internal/egress"
@@ -62,6 +63,7 @@ type Server struct {
 	// https and debug are nil unless https_addr and debug_addr are set.
 	admin, http, https, debug *http.Server
 	httpLane, httpsLane       *fastlane.Lane
+	h2                        *h2lane.Server // the https listener's HTTP/2 connections
 
 	certs   *certs.Manager
 	routes  *agent.Routes
@@ -295,6 +297,19 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		s.https = edge.NewServer(cfg.HTTPSAddr, adminOnHTTPS(cfg.Admin.Domain, adminTLS, s.edge), log, slowClients(cfg))
 		s.https.TLSConfig = s.certs.TLSConfig() // offers h2, http/1.1 and acme-tls/1
 		s.httpsLane = fastlane.Install(s.https, s.edge.Fresh)
+		// HTTP/2 connections are served by h2lane rather than net/http:
+		// cache hits inline on the connection's goroutine, the rest
+		// through the same handler (which includes the body-rate guard).
+		s.h2 = &h2lane.Server{Handler: s.https.Handler, Eligible: s.edge.Fresh, HTTPServer: s.https,
+			ReadHeaderTimeout: s.https.ReadHeaderTimeout, IdleTimeout: s.https.IdleTimeout,
+			MaxHeaderListSize: edge.MaxHeaderBytes, ErrorLog: s.https.ErrorLog}
+		// net/http's Shutdown starts the GOAWAYs; Run waits for them
+		// below, as net/http's does for its own connections.
+		s.https.RegisterOnShutdown(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout)
+			defer cancel()
+			_ = s.h2.Shutdown(ctx)
+		})
 	}
 	for name, lane := range map[string]*fastlane.Lane{"http": s.httpLane, "https": s.httpsLane} {
 		if lane == nil {
@@ -305,6 +320,15 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 			Help:        "Requests the fast lane answered from the output cache without net/http's per-request work (also counted as cache hits).",
 			ConstLabels: prometheus.Labels{"listener": name},
 		}, func() float64 { return float64(lane.Answered()) }))
+	}
+	if s.h2 != nil {
+		// HTTP/2 cache hits answered inline, counted in the same metric
+		// under their own listener label.
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "rampart_edge_fastlane_requests_total",
+			Help:        "Requests the fast lane answered from the output cache without net/http's per-request work (also counted as cache hits).",
+			ConstLabels: prometheus.Labels{"listener": "https-h2"},
+		}, func() float64 { return float64(s.h2.Answered()) }))
 	}
 	if cfg.DebugAddr != "" {
 		if s.debugLn, err = listen("debug_addr", cfg.DebugAddr, adminGuard); err != nil {
@@ -419,7 +443,7 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() {
 			// The lane does the handshakes: it must know the protocol
 			// before net/http sees the connection.
-			if err := s.https.Serve(s.httpsLane.TLSListener(s.httpsLn, s.https.TLSConfig)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := s.https.Serve(s.httpsLane.TLSListenerH2(s.httpsLn, s.https.TLSConfig, s.h2.ServeConn)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("edge https listener: %w", err)
 			}
 		}()
@@ -467,6 +491,7 @@ func (s *Server) Run(ctx context.Context) error {
 	// own slot, so that several failing at once do not race.
 	servers := []*http.Server{s.http, s.https, s.admin}
 	errs := make([]error, len(servers))
+	var h2err error
 	var swg sync.WaitGroup
 	for i, srv := range servers {
 		if srv == nil {
@@ -478,7 +503,17 @@ func (s *Server) Run(ctx context.Context) error {
 			errs[i] = srv.Shutdown(sctx)
 		}()
 	}
+	if s.h2 != nil {
+		swg.Add(1)
+		go func() {
+			defer swg.Done()
+			if err := s.h2.Shutdown(sctx); err != nil {
+				h2err = err
+			}
+		}()
+	}
 	swg.Wait()
+	errs = append(errs, h2err)
 	stopBG()
 	wg.Wait()
 	// The processes rampart runs stop with it (gracefully); compose

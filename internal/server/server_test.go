@@ -69,6 +69,17 @@ func TestDemoHTTPS(t *testing.T) {
 	if !strings.Contains(body, "Hello from the demo app") {
 		t.Errorf("demo page over HTTPS: %q", body)
 	}
+	// HTTP/2 on the HTTPS listener is h2lane's: its inline answers have
+	// their own listener label in the fast lane's metric.
+	if resp, err := http.Get("http://" + srv.AdminAddr() + "/metrics"); err != nil {
+		t.Error(err)
+	} else {
+		m, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(m), `rampart_edge_fastlane_requests_total{listener="https-h2"}`) {
+			t.Error(`/metrics lacks rampart_edge_fastlane_requests_total{listener="https-h2"}`)
+		}
+	}
 	// The dashboard at admin.domain, on the same listener and root: HSTS,
 	// Secure cookies; /metrics is not published there.
 	if !pebbletest.WaitFor(ctx, 15*time.Second, func() bool {

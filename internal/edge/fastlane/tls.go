@@ -22,12 +22,21 @@ import (
 // are logged as net/http logs them, and a plain HTTP request on the TLS
 // port gets net/http's 400.
 func (l *Lane) TLSListener(ln net.Listener, cfg *tls.Config) net.Listener {
+	return l.TLSListenerH2(ln, cfg, nil)
+}
+
+// TLSListenerH2 is TLSListener, except that the connections that agree on
+// HTTP/2 go to serveH2 (h2lane's Server.ServeConn), which serves them on
+// the handshake's goroutine and closes them, instead of to net/http. nil
+// serveH2 leaves them to net/http. net/http's Shutdown does not know these
+// connections: register the HTTP/2 server's own with RegisterOnShutdown.
+func (l *Lane) TLSListenerH2(ln net.Listener, cfg *tls.Config, serveH2 func(net.Conn, *tls.ConnectionState)) net.Listener {
 	cfg = cfg.Clone()
 	if !slices.Contains(cfg.NextProtos, "http/1.1") {
 		cfg.NextProtos = append(cfg.NextProtos, "http/1.1")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tl := &tlsListener{Listener: ln, l: l, cfg: cfg, conns: make(chan net.Conn), errs: make(chan error, 1), ctx: ctx, cancel: cancel}
+	tl := &tlsListener{Listener: ln, l: l, cfg: cfg, serveH2: serveH2, conns: make(chan net.Conn), errs: make(chan error, 1), ctx: ctx, cancel: cancel}
 	go tl.acceptLoop()
 	return tl
 }
@@ -40,6 +49,8 @@ type tlsListener struct {
 	errs  chan error
 	ctx   context.Context
 	stop  sync.Once
+
+	serveH2 func(net.Conn, *tls.ConnectionState)
 
 	cancel context.CancelFunc
 }
@@ -111,6 +122,10 @@ func (tl *tlsListener) handshake(raw net.Conn) {
 
 	var c net.Conn = tc
 	state := tc.ConnectionState()
+	if state.NegotiatedProtocol == "h2" && tl.serveH2 != nil {
+		tl.serveH2(tc, &state) // on this connection's own goroutine
+		return
+	}
 	if p := state.NegotiatedProtocol; p == "" || p == "http/1.1" {
 		lc := tl.l.newConn(tc)
 		lc.tls = &state
