@@ -274,3 +274,12 @@ func (e *Edge) Fresh(r *http.Request) bool {
 	rt := e.table.Load().hosts[normalizeHost(r.Host)]
 	return rt != nil && !rt.stopped && cache.Fresh(rt.cached, r)
 }
+
+// Routed reports whether r is for a host the edge routes: the fast lane
+// in front of the edge's listeners answers such requests itself, cache
+// hits and misses alike (see internal/edge/fastlane), and leaves the rest
+// (the dashboard's host, ACME challenges for unknown names) to net/http.
+// It changes nothing.
+func (e *Edge) Routed(r *http.Request) bool {
+	return e.table.Load().hosts[normalizeHost(r.Host)] != nil
+}

@@ -290,11 +290,11 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	s.http = edge.NewServer(cfg.HTTPAddr, platformOnHTTP(cfg.Platform.Domain, s.edge, s.certs.HTTPHandler(s.edge)), log, slowClients(cfg))
 	// Cache hits are answered on the fast lane, without net/http's
 	// per-request machinery; the handler chain is the same.
-	s.httpLane = fastlane.Install(s.http, s.edge.Fresh)
+	s.httpLane = fastlane.Install(s.http, s.edge.Routed)
 	if s.httpsLn != nil {
 		s.https = edge.NewServer(cfg.HTTPSAddr, adminOnHTTPS(cfg.Admin.Domain, adminTLS, s.edge), log, slowClients(cfg))
 		s.https.TLSConfig = s.certs.TLSConfig() // offers h2, http/1.1 and acme-tls/1
-		s.httpsLane = fastlane.Install(s.https, s.edge.Fresh)
+		s.httpsLane = fastlane.Install(s.https, s.edge.Routed)
 	}
 	for name, lane := range map[string]*fastlane.Lane{"http": s.httpLane, "https": s.httpsLane} {
 		if lane == nil {

@@ -103,6 +103,26 @@ func (ts *testServer) serve(w http.ResponseWriter, r *http.Request) {
 	case "/short":
 		w.Header().Set("Content-Length", "10")
 		io.WriteString(w, "short")
+	case "/trailer":
+		w.Header().Set("Trailer", "X-Sum, Content-Length")
+		w.Header().Set("X-Sum", "early")
+		io.WriteString(w, "with trailers")
+		w.Header().Set("X-Sum", "42")
+		w.Header().Set(http.TrailerPrefix+"X-Late", "a\r\nb")
+	case "/trailer-flush":
+		w.Header().Set("Trailer", "X-Sum")
+		io.WriteString(w, "part")
+		w.(http.Flusher).Flush()
+		w.Header().Set("X-Sum", "7")
+	case "/trailer-cl":
+		w.Header().Set("Trailer", "X-Sum")
+		w.Header().Set("Content-Length", "2")
+		io.WriteString(w, "ok")
+		w.Header().Set("X-Sum", "7")
+	case "/interim":
+		w.Header().Set("Link", "</a.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		io.WriteString(w, "after hints")
 	case "/304":
 		w.WriteHeader(http.StatusNotModified)
 	case "/panic":
@@ -179,6 +199,8 @@ var streams = map[string]string{
 	"short body":       "GET /short HTTP/1.1\r\nHost: h\r\n\r\nGET /never HTTP/1.1\r\nHost: h\r\n\r\n",
 	"upgrade":          "GET /a HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
 	"bad target":       "GET /a\x7f HTTP/1.1\r\nHost: h\r\n\r\n",
+	"trailers":         "GET /trailer HTTP/1.1\r\nHost: h\r\n\r\nGET /trailer-flush HTTP/1.1\r\nHost: h\r\n\r\nGET /trailer-cl HTTP/1.1\r\nHost: h\r\n\r\nHEAD /trailer HTTP/1.1\r\nHost: h\r\n\r\n",
+	"interim":          "GET /interim HTTP/1.1\r\nHost: h\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n",
 	"percent":          "GET /%zz HTTP/1.1\r\nHost: h\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n",
 }
 

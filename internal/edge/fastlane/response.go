@@ -35,6 +35,39 @@ type response struct {
 	written int64
 	body    []byte // held back until the head is sent
 	err     error
+
+	// trailers: the head announced trailer fields (a Trailer field, or
+	// a name with http.TrailerPrefix), so a body without a length goes
+	// chunked and the last chunk carries them.
+	trailers bool
+	declared []string    // the names the Trailer field announced
+	snap     http.Header // with trailers: the fields as WriteHeader saw them
+}
+
+// announceTrailers notes the trailers the fields announce when the status
+// is set. The head keeps the fields of that moment, as net/http's does,
+// so that a trailer's final value, set after the body, is not written in
+// the head too when the head goes out with the whole body at the end.
+func (w *response) announceTrailers() {
+	for name := range w.header {
+		if strings.HasPrefix(name, http.TrailerPrefix) {
+			w.trailers = true
+		}
+	}
+	for _, v := range w.header["Trailer"] {
+		w.trailers = true
+		for tok := range strings.SplitSeq(v, ",") {
+			tok = textproto.CanonicalMIMEHeaderKey(textproto.TrimString(tok))
+			switch tok {
+			case "", "Transfer-Encoding", "Content-Length", "Trailer":
+			default:
+				w.declared = append(w.declared, tok)
+			}
+		}
+	}
+	if w.trailers {
+		w.snap = w.header.Clone()
+	}
 }
 
 func (w *response) Header() http.Header { return w.header }
@@ -59,6 +92,7 @@ func (w *response) WriteHeader(code int) {
 	}
 	w.status = code
 	w.length = -1
+	w.announceTrailers()
 	if cl := w.header.Get("Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
 			w.length = n
@@ -145,7 +179,12 @@ func (w *response) finish() bool {
 		w.written += int64(len(body))
 	}
 	if w.chunked {
-		if _, err := w.c.Conn.Write(lastChunk); err != nil {
+		end := lastChunk
+		if w.trailers {
+			end = w.appendTrailers(w.c.wbuf[:0])
+			w.c.keepWbuf(end)
+		}
+		if _, err := w.c.Conn.Write(end); err != nil {
 			return false
 		}
 	}
@@ -156,6 +195,39 @@ func (w *response) finish() bool {
 
 var lastChunk = []byte("0\r\n\r\n")
 
+// appendTrailers appends the last chunk with the trailer fields: those the
+// Trailer field announced, with the values the handler set by now, and
+// those named with http.TrailerPrefix, in name order, as net/http writes
+// them.
+func (w *response) appendTrailers(b []byte) []byte {
+	t := make(http.Header)
+	for name, vals := range w.header {
+		if k, ok := strings.CutPrefix(name, http.TrailerPrefix); ok {
+			t[k] = vals
+		}
+	}
+	for _, k := range w.declared {
+		for _, v := range w.header[k] {
+			t.Add(k, v)
+		}
+	}
+	b = append(b, "0\r\n"...)
+	names := make([]string, 0, len(t))
+	for name := range t {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		for _, v := range t[name] {
+			b = append(b, name...)
+			b = append(b, ": "...)
+			b = appendValue(b, textproto.TrimString(v))
+			b = append(b, crlf...)
+		}
+	}
+	return append(b, crlf...)
+}
+
 // sendHead decides the fields net/http would add or drop, and writes the
 // head followed by the first body bytes p (all of them when done).
 func (w *response) sendHead(p []byte, done bool) error {
@@ -165,7 +237,15 @@ func (w *response) sendHead(p []byte, done bool) error {
 	var skip []string
 	allowed := bodyAllowed(w.status)
 	hasCL := w.length >= 0
-	if done && allowed && !hasCL && (!w.head || len(p) > 0) {
+	if w.snap != nil {
+		h = w.snap
+		for name := range h {
+			if strings.HasPrefix(name, http.TrailerPrefix) {
+				skip = append(skip, name)
+			}
+		}
+	}
+	if done && allowed && !hasCL && !w.trailers && (!w.head || len(p) > 0) {
 		ex.clen = int64(len(p))
 		w.length = ex.clen
 		hasCL = true
@@ -176,7 +256,7 @@ func (w *response) sendHead(p []byte, done bool) error {
 			ex.ctype = http.DetectContentType(p)
 		}
 	} else {
-		skip = suppressed(w.status)
+		skip = append(skip, suppressed(w.status)...)
 	}
 	if !w.head && allowed && !hasCL {
 		w.chunked = true
