@@ -25,11 +25,12 @@ admin=127.0.0.1:$((port + 1000))
 rm -rf "$data"; mkdir -p "$data"
 
 # 1. Set up the data directory with a short-lived server on a spare port.
-printf 'bench password 1\n' | "$bin" user create --data "$data" --email bench@localhost.test --admin --password-stdin >/dev/null
-token=$("$bin" token create --data "$data" --email bench@localhost.test)
+# The operator commands want the database serve creates: serve first.
 "$bin" serve --data "$data" --admin-addr "$admin" --http-addr 127.0.0.1:0 --https-addr "" --log-level warn &
 setup=$!
 for _ in $(seq 100); do curl -fs -o /dev/null "http://$admin/healthz" && break; sleep 0.1; done
+printf 'bench password 1\n' | "$bin" user create --data "$data" --email bench@localhost.test --admin --password-stdin >/dev/null
+token=$("$bin" token create --data "$data" --email bench@localhost.test)
 cli=(--server "http://$admin" --token "$token")
 "$bin" service create bench --upstream "http://$upstream" "${cli[@]}" >/dev/null
 "$bin" ratelimit set bench --requests 1000000 --per second "${cli[@]}" >/dev/null
