@@ -83,7 +83,7 @@ func (w *response) WriteHeader(code int) {
 		// An interim response (103 Early Hints) goes out at once with the
 		// fields set so far. The lane never answers upgrades, so 101
 		// cannot come.
-		b := appendHead(w.c.wbuf[:0], code, w.header, nil, extra{clen: -1})
+		b := appendHead(w.c.wbuf[:0], code, w.header, nil, extra{clen: -1, noDate: true})
 		w.c.keepWbuf(b)
 		if _, err := w.c.Conn.Write(b); err != nil {
 			w.err = err
@@ -123,8 +123,12 @@ func (w *response) Write(p []byte) (int, error) {
 		n, err := w.send(p)
 		w.written += int64(n)
 		return n, err
-	case w.length >= 0 && !w.head:
-		// Head and body in one system call: a cache hit's whole response.
+	case w.length >= 0 && !w.head && len(w.body) == 0 && int64(len(p)) == w.length:
+		// Head and body in one system call: a cache hit's whole
+		// response, or a proxied one that came in one read. A body that
+		// comes in parts is held back as net/http's buffer does, so that
+		// a response cut short early (an upstream that broke off) ends
+		// in a closed connection with nothing sent, as there.
 		if err := w.sendHead(p, false); err != nil {
 			return 0, err
 		}
@@ -190,7 +194,7 @@ func (w *response) finish() bool {
 	}
 	// A body shorter than its Content-Length: only closing the
 	// connection tells the client the response is cut short.
-	return w.length < 0 || w.written == w.length || !bodyAllowed(w.status)
+	return w.length < 0 || w.written == w.length || !bodyAllowed(w.status) || w.head
 }
 
 var lastChunk = []byte("0\r\n\r\n")
@@ -373,6 +377,7 @@ func hasToken(vals []string, token string) bool {
 
 // extra are the fields net/http adds after the handler's, in its order.
 type extra struct {
+	noDate  bool  // an interim response: net/http sends no Date with one
 	clen    int64 // -1: none
 	ctype   string
 	conn    string
@@ -414,7 +419,7 @@ func appendHead(b []byte, status int, h http.Header, skip []string, ex extra) []
 			b = append(b, crlf...)
 		}
 	}
-	if _, ok := h["Date"]; !ok {
+	if _, ok := h["Date"]; !ok && !ex.noDate {
 		b = append(b, "Date: "...)
 		b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
 		b = append(b, crlf...)

@@ -213,8 +213,15 @@ func (h *Host) exchange(ctx context.Context, pc *pconn, w http.ResponseWriter, r
 	w.WriteHeader(rh.status)
 
 	// The body. Responses without a length and event streams are flushed
-	// write by write, so that a stream reaches the client as it comes.
+	// write by write, so that a stream reaches the client as it comes,
+	// and their head at once, before the body's first bytes (so without
+	// a sniffed Content-Type), as ReverseProxy does.
 	flush := rh.framing == bodyChunked || rh.framing == bodyClose || eventStream(&rh)
+	if flush && rh.framing != bodyNone {
+		if err := http.NewResponseController(w).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			panic(http.ErrAbortHandler)
+		}
+	}
 	body := buf[rh.size:n]
 	var trailers []field
 	var copyErr error
