@@ -3,8 +3,8 @@ package edge
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"net"
@@ -318,7 +318,7 @@ func TestForwardSameAsHTTPUtil(t *testing.T) {
 		in      string
 		methods []string
 	}{
-		{"get", req("GET", "/plain?a=1&b=%41", "User-Agent: ua\r\nAccept: */*\r\nX-Forwarded-For: 6.6.6.6\r\nX-Real-Ip: 6.6.6.6\r\nForwarded: for=x\r\n" +
+		{"get", req("GET", "/plain?a=1&b=%41", "User-Agent: ua\r\nAccept: */*\r\nX-Forwarded-For: 6.6.6.6\r\nX-Real-Ip: 6.6.6.6\r\nForwarded: for=x\r\n"+
 			"Connection: keep-alive, X-Drop\r\nX-Drop: 1\r\nTe: trailers\r\nVia: 1.1 other\r\nX_Real_IP: 7\r\n"), []string{"GET"}},
 		{"head", req("HEAD", "/head-cl"), []string{"HEAD"}},
 		{"post", req("POST", "/plain", "Content-Length: 11\r\nContent-Type: text/plain\r\n") + "hello world", []string{"POST"}},
