@@ -400,3 +400,97 @@ func TestForwardSameAsHTTPUtil(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardRetriesClosedIdleConnection: an upstream that closes its idle
+// keep-alive connections without saying so (a short keep-alive timeout)
+// costs no client a 502: an idempotent request is sent again on a new
+// connection, and one with a body gets a connection that is still open.
+func TestForwardRetriesClosedIdleConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns sync.WaitGroup
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Go(func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				io.Copy(io.Discard, req.Body)
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				// Then close after a moment, as if idle for too long.
+				time.Sleep(30 * time.Millisecond)
+			})
+		}
+	}()
+	_, srv := newEdge(t, Config{}, Route{Service: "svc", Hosts: []string{"svc.test"}, Upstreams: []string{"http://" + ln.Addr().String()}})
+	for i, method := range []string{"GET", "GET", "POST", "GET", "PUT"} {
+		req, _ := http.NewRequest(method, srv.URL+"/x", strings.NewReader("body"))
+		if method == "GET" {
+			req.Body, req.ContentLength = nil, 0
+		}
+		req.Host = "svc.test"
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || string(b) != "ok" {
+			t.Errorf("request %d (%s): %d %q", i, method, res.StatusCode, b)
+		}
+		time.Sleep(60 * time.Millisecond) // the upstream has closed the pooled connection
+	}
+}
+
+// TestForwardHeaderTimeout: an upstream that does not answer in time is a
+// 504, as with the transport's ResponseHeaderTimeout.
+func TestForwardHeaderTimeout(t *testing.T) {
+	up := startRawUpstream(t)
+	e, srv := newEdge(t, Config{}, Route{Service: "svc", Hosts: []string{"svc.test"}, Upstreams: []string{"http://" + up.ln.Addr().String()}})
+	e.pools.restricted.HeaderTimeout = 200 * time.Millisecond
+	start := time.Now()
+	res, _ := get(t, srv, "svc.test", "/hang")
+	if res.StatusCode != http.StatusGatewayTimeout {
+		t.Errorf("status %d, want 504", res.StatusCode)
+	}
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Errorf("took %v", d)
+	}
+}
+
+// TestForwardClientGoneOnLane: a client that leaves while the upstream is
+// still sending ends the forwarding (the lane notices on write) and its
+// connection is not pooled.
+func TestForwardClientGoneOnLane(t *testing.T) {
+	up := startRawUpstream(t)
+	edges := threeEdges(t, up.ln.Addr().String(), nil)
+	for _, p := range edges {
+		c, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "GET /big-chunked HTTP/1.1\r\nHost: svc.test\r\n\r\n")
+		buf := make([]byte, 100)
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatalf("%s: %v", p.name, err)
+		}
+		c.Close()
+	}
+	// Every path still answers.
+	for _, p := range edges {
+		got := rawExchange(t, p.addr, "GET /plain HTTP/1.1\r\nHost: svc.test\r\nConnection: close\r\n\r\n", time.Second)
+		if !strings.HasPrefix(got, "HTTP/1.1 200 OK") {
+			t.Errorf("%s after a client left: %q", p.name, got)
+		}
+	}
+}

@@ -138,7 +138,7 @@ func (h *Host) exchange(ctx context.Context, pc *pconn, w http.ResponseWriter, r
 		stop := context.AfterFunc(ctx, func() { _ = pc.SetDeadline(aLongTimeAgo) })
 		defer stop()
 	}
-	_ = pc.SetReadDeadline(time.Now().Add(headerTimeout))
+	_ = pc.SetReadDeadline(time.Now().Add(h.p.HeaderTimeout))
 	if _, err := pc.Write(head); err != nil {
 		return resRetry, err
 	}

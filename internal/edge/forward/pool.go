@@ -30,6 +30,9 @@ const (
 // route that may not (see edge.UpstreamTransport).
 type Pool struct {
 	dialer net.Dialer
+	// HeaderTimeout bounds the wait for a response head once the
+	// request is sent; NewPool sets 60 seconds. Set it before use.
+	HeaderTimeout time.Duration
 
 	mu    sync.Mutex
 	hosts map[string]*Host
@@ -42,6 +45,8 @@ func NewPool(control func(network, address string, c syscall.RawConn) error, res
 	return &Pool{
 		dialer: net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Control: control, Resolver: resolver},
 		hosts:  make(map[string]*Host),
+
+		HeaderTimeout: headerTimeout,
 	}
 }
 
