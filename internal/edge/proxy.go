@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/rampart-dev/rampart/internal/edge/fastlane"
 	"github.com/rampart-dev/rampart/internal/edge/forward"
 	"github.com/rampart-dev/rampart/internal/egress"
 )
@@ -131,7 +132,7 @@ var hopHeaders = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Pr
 func (u *upstreams) forward(h *forward.Host, w http.ResponseWriter, r *http.Request) {
 	e := u.e
 	conn := r.Header["Connection"]
-	out := make(http.Header, len(r.Header)+5)
+	out := outHeaders.Get().(http.Header)
 	for k, vv := range r.Header {
 		if slices.Contains(hopHeaders[:], k) || namedIn(conn, k) {
 			continue
@@ -151,10 +152,21 @@ func (u *upstreams) forward(h *forward.Host, w http.ResponseWriter, r *http.Requ
 		ContentLength: r.ContentLength,
 		Drop:          u.drop,
 	}
-	if err := h.Forward(r.Context(), w, &req, e.errorLog.Printf); err != nil {
+	if rec := recorderOf(w); rec != nil {
+		req.Unwatched = fastlane.Answers(rec.ResponseWriter)
+	}
+	err := h.Forward(r.Context(), w, &req, e.errorLog.Printf)
+	// Forward keeps nothing of the fields (after a panic, the map is
+	// left to the garbage collector).
+	clear(out)
+	outHeaders.Put(out)
+	if err != nil {
 		e.upstreamError(u.rt, w, r, err)
 	}
 }
+
+// outHeaders recycles the maps of forwarded requests' fields.
+var outHeaders = sync.Pool{New: func() any { return make(http.Header, 24) }}
 
 // namedIn reports whether a Connection field names k.
 func namedIn(conn []string, k string) bool {

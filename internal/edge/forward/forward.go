@@ -38,6 +38,9 @@ type Request struct {
 	// Drop names response fields (canonical) that the upstream must not
 	// set on the client's response.
 	Drop []string
+	// Unwatched says that ctx does not end when the client leaves (the
+	// fast lane's requests): registering to hear of it would be wasted.
+	Unwatched bool
 }
 
 // errUpgrade: the forwarder carries no upgrades (the edge sends those
@@ -125,20 +128,23 @@ const (
 // pc is back in the pool or closed.
 func (h *Host) exchange(ctx context.Context, pc *pconn, w http.ResponseWriter, r *Request, head, buf []byte, logf func(string, ...any)) (outcome int, err error) {
 	keep := false
+	var stop func() bool
+	if ctx.Done() != nil && !r.Unwatched {
+		// A client that goes away (net/http cancels the request's
+		// context) must not keep the upstream busy: break any wait.
+		stop = context.AfterFunc(ctx, func() { _ = pc.SetDeadline(aLongTimeAgo) })
+	}
 	defer func() {
+		if stop != nil && !stop() {
+			keep = false // its deadlines are spoilt
+		}
 		if keep {
 			h.put(pc)
 		} else {
 			_ = pc.Close()
 		}
 	}()
-	if ctx.Done() != nil {
-		// A client that goes away (net/http cancels the request's
-		// context) must not keep the upstream busy: break any wait.
-		stop := context.AfterFunc(ctx, func() { _ = pc.SetDeadline(aLongTimeAgo) })
-		defer stop()
-	}
-	_ = pc.SetReadDeadline(time.Now().Add(h.p.HeaderTimeout))
+	pc.headDeadline(h.p.HeaderTimeout)
 	if _, err := pc.Write(head); err != nil {
 		return resRetry, err
 	}
@@ -190,7 +196,6 @@ func (h *Host) exchange(ctx context.Context, pc *pconn, w http.ResponseWriter, r
 	if err != nil {
 		return resFail, err
 	}
-	_ = pc.SetReadDeadline(time.Time{})
 
 	// The client's response head: the upstream's fields but the
 	// hop-by-hop ones and those the caller drops.
@@ -217,6 +222,10 @@ func (h *Host) exchange(ctx context.Context, pc *pconn, w http.ResponseWriter, r
 	// and their head at once, before the body's first bytes (so without
 	// a sniffed Content-Type), as ReverseProxy does.
 	flush := rh.framing == bodyChunked || rh.framing == bodyClose || eventStream(&rh)
+	if !(rh.framing == bodyNone || rh.framing == bodyLength && int64(n-rh.size) >= rh.length) {
+		// More of the body to read, for as long as it takes.
+		pc.noDeadline()
+	}
 	if flush && rh.framing != bodyNone {
 		if err := http.NewResponseController(w).Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			panic(http.ErrAbortHandler)
@@ -348,7 +357,7 @@ func hopByHop(name string, rh *resHead) bool {
 
 func eventStream(rh *resHead) bool {
 	for _, f := range rh.fields {
-		if f.name == "Content-Type" {
+		if f.name == "Content-Type" && len(f.value) >= len("text/event-stream") && strings.EqualFold(f.value[:len("text/event-stream")], "text/event-stream") {
 			mt, _, err := mime.ParseMediaType(f.value)
 			return err == nil && mt == "text/event-stream"
 		}

@@ -92,6 +92,27 @@ type Host struct {
 type pconn struct {
 	net.Conn
 	idleSince time.Time
+	deadline  time.Time // the read deadline in force; zero: none
+}
+
+// headDeadline starts the wait for a response head. A deadline set less
+// than a second ago is left as it is (moving one costs a timer update per
+// request): the wait may end up to a second early.
+func (pc *pconn) headDeadline(d time.Duration) {
+	now := time.Now()
+	if !pc.deadline.IsZero() && pc.deadline.Sub(now) > d-time.Second {
+		return
+	}
+	pc.deadline = now.Add(d)
+	_ = pc.SetReadDeadline(pc.deadline)
+}
+
+// noDeadline lifts the read deadline, for a body that takes its time.
+func (pc *pconn) noDeadline() {
+	if !pc.deadline.IsZero() {
+		pc.deadline = time.Time{}
+		_ = pc.SetReadDeadline(time.Time{})
+	}
 }
 
 // get returns an idle connection, or nil.
