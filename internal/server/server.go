@@ -288,8 +288,8 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	// Port 80 answers ACME HTTP-01 challenges and redirects custom domains
 	// that have a certificate to HTTPS; everything else goes to the edge.
 	s.http = edge.NewServer(cfg.HTTPAddr, platformOnHTTP(cfg.Platform.Domain, s.edge, s.certs.HTTPHandler(s.edge)), log, slowClients(cfg))
-	// Cache hits are answered on the fast lane, without net/http's
-	// per-request machinery; the handler chain is the same.
+	// The edge's plain requests are answered on the fast lane, without
+	// net/http's per-request machinery; the handler chain is the same.
 	s.httpLane = fastlane.Install(s.http, s.edge.Routed)
 	if s.httpsLn != nil {
 		s.https = edge.NewServer(cfg.HTTPSAddr, adminOnHTTPS(cfg.Admin.Domain, adminTLS, s.edge), log, slowClients(cfg))
@@ -302,7 +302,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		}
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "rampart_edge_fastlane_requests_total",
-			Help:        "Requests the fast lane answered from the output cache without net/http's per-request work (also counted as cache hits).",
+			Help:        "Requests for the edge's services that the fast lane answered without net/http's per-request work (cache hits and misses).",
 			ConstLabels: prometheus.Labels{"listener": name},
 		}, func() float64 { return float64(lane.Answered()) }))
 	}
