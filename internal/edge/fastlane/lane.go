@@ -140,7 +140,8 @@ type conn struct {
 	idleUntil  time.Time // the idle deadline the lane set last; zero: another is in force
 	fields     []field
 	wbuf       []byte
-	header     http.Header // the response's, reused
+	header     http.Header   // the response's, reused
+	base       *http.Request // empty but for the connection's context
 
 	serving sync.Mutex  // held while the lane answers a request
 	closing atomic.Bool // Close was called while the lane answered
@@ -366,21 +367,24 @@ func (c *conn) request(h *head) (*http.Request, bool) {
 		vals[i] = f.value
 		hdr[f.name] = vals[i : i+1 : i+1]
 	}
-	r := &http.Request{
-		Method:     h.method,
-		URL:        u,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     hdr,
-		Body:       http.NoBody,
-		Host:       h.host,
-		RemoteAddr: c.remote,
-		RequestURI: h.target,
-		Close:      h.close,
-		TLS:        c.tls,
+	// A copy of the connection's empty request carries its context:
+	// one allocation where WithContext would make two.
+	if c.base == nil {
+		c.base = (&http.Request{}).WithContext(c.ctx)
 	}
-	return r.WithContext(c.ctx), true
+	r := new(http.Request)
+	*r = *c.base
+	r.Method = h.method
+	r.URL = u
+	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
+	r.Header = hdr
+	r.Body = http.NoBody
+	r.Host = h.host
+	r.RemoteAddr = c.remote
+	r.RequestURI = h.target
+	r.Close = h.close
+	r.TLS = c.tls
+	return r, true
 }
 
 // serve answers r on the lane and reports whether the connection stays

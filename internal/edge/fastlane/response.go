@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -428,9 +429,7 @@ func appendHead(b []byte, status int, h http.Header, skip []string, ex extra) []
 		}
 	}
 	if _, ok := h["Date"]; !ok && !ex.noDate {
-		b = append(b, "Date: "...)
-		b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
-		b = append(b, crlf...)
+		b = appendDate(b)
 	}
 	if ex.clen >= 0 {
 		b = append(b, "Content-Length: "...)
@@ -449,6 +448,26 @@ func appendHead(b []byte, status int, h http.Header, skip []string, ex extra) []
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
 	return append(b, crlf...)
+}
+
+// dateCache is the Date field of the current second, formatted once a
+// second rather than once a response.
+type dateCache struct {
+	sec  int64
+	line []byte
+}
+
+var date atomic.Pointer[dateCache]
+
+func appendDate(b []byte) []byte {
+	now := time.Now()
+	d := date.Load()
+	if d == nil || d.sec != now.Unix() {
+		line := append([]byte("Date: "), now.UTC().AppendFormat(nil, http.TimeFormat)...)
+		d = &dateCache{now.Unix(), append(line, crlf...)}
+		date.Store(d)
+	}
+	return append(b, d.line...)
 }
 
 func appendValue(b []byte, v string) []byte {

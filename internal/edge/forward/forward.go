@@ -157,7 +157,8 @@ func (h *Host) exchange(ctx context.Context, pc *pconn, w http.ResponseWriter, r
 	// The response head, after any interim ones.
 	n, interim := 0, 0
 	var rh resHead
-	var fields []field
+	var arr [20]field // most heads have fewer fields
+	fields := arr[:0]
 	for {
 		var perr error
 		rh, perr = parseHead(buf[:n], r.Method, fields[:0])
