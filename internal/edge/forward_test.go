@@ -360,15 +360,18 @@ func TestForwardSameAsHTTPUtil(t *testing.T) {
 		{"smuggle folded te", req("POST", "/plain", "Content-Length: 4\r\nX-A: b\r\n Transfer-Encoding: chunked\r\n") + "0\r\n\r\nGET /admin HTTP/1.1\r\nHost: svc.test\r\n\r\n", []string{"POST", "GET"}},
 		{"smuggle bare lf", "POST /plain HTTP/1.1\nHost: svc.test\nContent-Length: 4\nTransfer-Encoding: chunked\n\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: svc.test\r\n\r\n", []string{"POST", "GET"}},
 	}
+	// All cases at once: each waits for the edges to go quiet, and
+	// t.Parallel would run only GOMAXPROCS of them at a time.
+	var all sync.WaitGroup
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
+		all.Go(func() {
+			t := &caseT{T: t, name: tc.name}
 			// One upstream per way through the edge, all at once.
 			edges := make([]pathEdge, 0, 3)
 			ups := make([]*rawUpstream, 0, 3)
 			for range 3 {
-				up := startRawUpstream(t)
-				e := threeEdges(t, up.ln.Addr().String(), nil)
+				up := startRawUpstream(t.T)
+				e := threeEdges(t.T, up.ln.Addr().String(), nil)
 				edges = append(edges, e[len(ups)])
 				ups = append(ups, up)
 			}
@@ -376,7 +379,7 @@ func TestForwardSameAsHTTPUtil(t *testing.T) {
 			var wg sync.WaitGroup
 			for i, p := range edges {
 				wg.Go(func() {
-					got[i] = parsed(requestIDField.ReplaceAllString(rawExchange(t, p.addr, tc.in, 250*time.Millisecond), ""), tc.methods)
+					got[i] = parsed(requestIDField.ReplaceAllString(rawExchange(t.T, p.addr, tc.in, 600*time.Millisecond), ""), tc.methods)
 				})
 			}
 			wg.Wait()
@@ -399,6 +402,18 @@ func TestForwardSameAsHTTPUtil(t *testing.T) {
 			}
 		})
 	}
+	all.Wait()
+}
+
+// caseT names the case in each error of a test run without subtests.
+type caseT struct {
+	*testing.T
+	name string
+}
+
+func (t *caseT) Errorf(format string, args ...any) {
+	t.T.Helper()
+	t.T.Errorf("%s: "+format, append([]any{t.name}, args...)...)
 }
 
 // TestForwardRetriesClosedIdleConnection: an upstream that closes its idle
@@ -448,7 +463,7 @@ func TestForwardRetriesClosedIdleConnection(t *testing.T) {
 		if res.StatusCode != 200 || string(b) != "ok" {
 			t.Errorf("request %d (%s): %d %q", i, method, res.StatusCode, b)
 		}
-		time.Sleep(60 * time.Millisecond) // the upstream has closed the pooled connection
+		time.Sleep(200 * time.Millisecond) // the upstream has closed the pooled connection
 	}
 }
 
