@@ -13,9 +13,10 @@
 // How: the lane sits between net/http and the TCP (or TLS) connection. When
 // net/http reads the next request head — the connection is new, or
 // ConnState has just reported it idle — the lane reads the head itself. If
-// the head is a plain GET or HEAD and the Eligible hook (the edge's
-// Routed: is the host one of its services?) says yes, the lane builds the
-// *http.Request, runs the server's own Handler on a lean ResponseWriter and
+// the head is a plain request — HTTP/1.1, origin-form target, no body or
+// one of Content-Length, no Expect, no upgrade — and the Eligible hook
+// (the edge's Routed: is the host one of its services?) says yes, the
+// lane builds the *http.Request, runs the server's own Handler on a lean ResponseWriter and
 // writes the response (a cache hit's in one system call); then it reads
 // the next head. The handler chain is the same on both paths, so routing,
 // the rate limiter, the cache, metrics and the edge log behave
@@ -27,6 +28,14 @@
 // its connection closed. It holds back up to 32 KiB of a body without a
 // length (net/http: 2 KiB), so the chunks of a long body may be cut
 // elsewhere than net/http would cut them.
+//
+// A request body is read straight from the connection, exactly its
+// Content-Length; the response supports http.ResponseController's
+// SetReadDeadline, so connguard's BodyRate bounds a slow body as under
+// net/http. A handler that leaves the body unread gets the connection
+// closed after its response, where net/http would read up to 256 KiB of
+// the rest to keep it: closing can never misplace where the next request
+// starts.
 //
 // What the lane does not do that net/http does: watch the connection while
 // the handler runs. net/http's background read cancels the request's
