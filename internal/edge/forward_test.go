@@ -243,7 +243,8 @@ func threeEdges(t *testing.T, up string, tune func(*Config)) []pathEdge {
 }
 
 // rawExchange writes in on a new connection to addr and reads until the
-// server closes the connection or is quiet for quiet.
+// server closes the connection or, once it has answered, is quiet for
+// quiet.
 func rawExchange(t *testing.T, addr, in string, quiet time.Duration) string {
 	t.Helper()
 	c, err := net.Dial("tcp", addr)
@@ -257,7 +258,11 @@ func rawExchange(t *testing.T, addr, in string, quiet time.Duration) string {
 	var out bytes.Buffer
 	buf := make([]byte, 64<<10)
 	for {
-		_ = c.SetReadDeadline(time.Now().Add(quiet))
+		wait := quiet
+		if out.Len() == 0 {
+			wait = 5 * time.Second // a loaded machine (-race) may take a while to answer at all
+		}
+		_ = c.SetReadDeadline(time.Now().Add(wait))
 		n, err := c.Read(buf)
 		out.Write(buf[:n])
 		if err != nil {
