@@ -13,9 +13,35 @@
 // without locks, so configuration changes never stall traffic and requests
 // already in flight finish on the table they started with.
 //
-// Each route's handler is a chain that ends in a streaming
-// [net/http/httputil.ReverseProxy] per upstream (round-robin when a service
-// has several). Per-route middlewares — the rate limiter, then the output
+// Each route's handler is a chain that ends in its upstreams (round-robin
+// when a service has several), each carried by one of two forwarders. The
+// edge's own, package forward, carries what it can carry exactly as
+// httputil would: plain HTTP/1.1 to http:// upstreams without a base path,
+// requests with no body or a Content-Length one, no upgrade, no Expect, an
+// ASCII Host and a query that ReverseProxy would not re-encode (see
+// forwardable). It writes the request head itself (the same rewrite as
+// setForwarded makes), keeps bounded keep-alive pools per upstream (one
+// per egress setting, like [UpstreamTransport]'s), parses the response
+// head strictly and streams the body back without a goroutine or a
+// header map of its own, which is most of what a proxied request cost.
+// Everything else goes through a streaming [net/http/httputil.ReverseProxy]
+// on the configured transport, as before; so does every request when
+// [Config.Transport] is a RoundTripper of the caller's. TestForwardSameAsHTTPUtil
+// checks that both give the client and the upstream the same.
+//
+// Where the forwarder differs from httputil on purpose: it refuses (502)
+// an upstream response whose framing is ambiguous (Content-Length with
+// Transfer-Encoding, a transfer coding other than chunked, obsolete line
+// folding, bare LF) where net/http would pick one reading; it writes the
+// head of a streamed response (no length, or an event stream) before
+// reading its body, where ReverseProxy races a timer against the first
+// body bytes, so such a head never gets a sniffed Content-Type; announced
+// trailers are listed in the order the upstream announced them (net/http:
+// map order); errors in the access log read differently ("the upstream
+// closed the connection before sending a response" rather than "EOF").
+// The status codes (502, 504, 499) are the same.
+//
+// Per-route middlewares — the rate limiter, then the output
 // cache, each in its own package and of one shape: a Config with its own
 // Validate, a wrapper around next, interface guards — are wrapped around
 // that proxy where the table is built (see compileRoute), so that a request
@@ -51,6 +77,7 @@
 // The edge is only an [http.Handler]. Listening, TLS and graceful shutdown
 // belong to the caller's [http.Server]; [NewServer] builds one with timeouts
 // suited to a public listener. In front of that server, package fastlane
-// answers the requests that [Edge.Fresh] says the cache can answer, with
-// the same handler and without net/http's per-request work.
+// answers the plain requests for the hosts the edge routes ([Edge.Routed]):
+// cache hits and misses alike, with the same handler and without
+// net/http's per-request work.
 package edge

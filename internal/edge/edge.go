@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rampart-dev/rampart/internal/edge/cache"
+	"github.com/rampart-dev/rampart/internal/edge/forward"
 	"github.com/rampart-dev/rampart/internal/edge/ratelimit"
 )
 
@@ -40,7 +41,12 @@ type Config struct {
 	// Nil: no metrics.
 	Metrics prometheus.Registerer
 
-	// Transport carries requests to upstreams. Nil: [NewTransport].
+	// Transport carries requests to upstreams. Nil: the edge's own
+	// HTTP/1.1 forwarder (internal/edge/forward) for the requests it can
+	// carry, [NewTransport] for the rest (upgrades, Expect, bodies of
+	// unknown length, HTTPS upstreams, upstreams with a base path). An
+	// [*UpstreamTransport] keeps the forwarder, under its egress policy;
+	// any other RoundTripper carries every request itself.
 	Transport http.RoundTripper
 
 	// ClientIP decides the IP address of the client that made r: it is sent
@@ -82,6 +88,7 @@ type Edge struct {
 	onRequest func(LogEntry)
 	errorLog  *log.Logger // for httputil.ReverseProxy
 	transport http.RoundTripper
+	pools     forwardPools // the forwarder's; none when Config.Transport is another RoundTripper
 	clientIP  func(*http.Request) netip.Addr
 	buffers   httputil.BufferPool
 	via       via
@@ -121,8 +128,13 @@ func New(cfg Config) (*Edge, error) {
 		errLog = slog.Default()
 	}
 	e.errorLog = slog.NewLogLogger(errLog.Handler(), slog.LevelWarn)
-	if e.transport == nil {
+	switch t := e.transport.(type) {
+	case nil:
 		e.transport = NewTransport()
+		p := forward.NewPool(nil, nil)
+		e.pools = forwardPools{p, p}
+	case *UpstreamTransport:
+		e.pools = t.pools
 	}
 	if e.clientIP == nil {
 		e.clientIP = RemoteIP
@@ -273,4 +285,13 @@ var _ http.Handler = (*Edge)(nil)
 func (e *Edge) Fresh(r *http.Request) bool {
 	rt := e.table.Load().hosts[normalizeHost(r.Host)]
 	return rt != nil && !rt.stopped && cache.Fresh(rt.cached, r)
+}
+
+// Routed reports whether r is for a host the edge routes: the fast lane
+// in front of the edge's listeners answers such requests itself, cache
+// hits and misses alike (see internal/edge/fastlane), and leaves the rest
+// (the dashboard's host, ACME challenges for unknown names) to net/http.
+// It changes nothing.
+func (e *Edge) Routed(r *http.Request) bool {
+	return e.table.Load().hosts[normalizeHost(r.Host)] != nil
 }

@@ -6,31 +6,58 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/rampart-dev/rampart/internal/edge/fastlane"
+	"github.com/rampart-dev/rampart/internal/edge/forward"
 	"github.com/rampart-dev/rampart/internal/egress"
 )
 
 // upstreams is the end of a route's chain: it picks an upstream round-robin
 // and hands the request to that upstream's reverse proxy.
 type upstreams struct {
+	e       *Edge
+	rt      *route
 	proxies []*httputil.ReverseProxy
-	names   []string // the upstream URLs, for the access log
+	hosts   []*forward.Host // the forwarder's pool for each upstream; nil: httputil only
+	drop    []string        // response fields the forwarder drops (see modifyResponse)
+	names   []string        // the upstream URLs, for the access log
 	next    atomic.Uint32
 }
 
 func (e *Edge) newUpstreams(rt *route) *upstreams {
 	u := &upstreams{
+		e:       e,
+		rt:      rt,
 		proxies: make([]*httputil.ReverseProxy, len(rt.targets)),
+		hosts:   make([]*forward.Host, len(rt.targets)),
 		names:   make([]string, len(rt.targets)),
+		drop:    upstreamDrops(rt),
+	}
+	pool := e.pools.restricted
+	if rt.allowPrivate {
+		pool = e.pools.privileged
 	}
 	for i, target := range rt.targets {
 		u.names[i] = target.String()
 		u.proxies[i] = e.newProxy(rt, target)
+		// The forwarder speaks plain HTTP/1.1 and joins no base path.
+		if pool != nil && target.Scheme == "http" && target.Path == "" && target.RawPath == "" {
+			port := target.Port()
+			if port == "" {
+				port = "80"
+			}
+			u.hosts[i] = pool.Host(net.JoinHostPort(target.Hostname(), port))
+		}
 	}
 	return u
 }
@@ -40,11 +67,117 @@ func (u *upstreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(u.proxies) > 1 {
 		i = int((u.next.Add(1) - 1) % uint32(len(u.proxies)))
 	}
+	h := u.hosts[i]
+	if h != nil && !forwardable(r) {
+		h = nil
+	}
 	if rec := recorderOf(w); rec != nil {
 		rec.upstream = u.names[i]
 		rec.watchBody(r)
 	}
+	if h != nil {
+		u.forward(h, w, r)
+		return
+	}
 	u.proxies[i].ServeHTTP(w, r)
+}
+
+// forwardable reports whether the forwarder can carry r exactly as
+// httputil.ReverseProxy would: no protocol upgrade, no Expect (the
+// forwarder sends no body before the upstream's 100 Continue), a body of
+// known length, a path and query that ReverseProxy would send unchanged,
+// and an ASCII Host. The rest goes through httputil.
+func forwardable(r *http.Request) bool {
+	h := r.Header
+	if len(h["Upgrade"]) > 0 || len(h["Expect"]) > 0 || r.ContentLength < 0 || r.URL.Opaque != "" ||
+		!strings.HasPrefix(r.URL.Path, "/") || r.Host == "" {
+		return false
+	}
+	for _, v := range h["Connection"] {
+		if httpguts.HeaderValuesContainsToken([]string{v}, "upgrade") {
+			return false
+		}
+	}
+	for i := range len(r.Host) {
+		if c := r.Host[i]; c <= ' ' || c >= 0x7f || c == '%' || c == '/' {
+			return false
+		}
+	}
+	// ReverseProxy re-encodes a query with ';' or a bad escape.
+	q := r.URL.RawQuery
+	for i := 0; i < len(q); i++ {
+		switch q[i] {
+		case ';':
+			return false
+		case '%':
+			if i+2 >= len(q) || !isHex(q[i+1]) || !isHex(q[i+2]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+// hopHeaders are the request fields that belong to the client's
+// connection, not to the request (RFC 9110 §7.6.1), as ReverseProxy
+// removes them.
+var hopHeaders = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// forward sends r through the forwarder, with the rewrite newProxy's
+// Rewrite makes: the client's fields but the hop-by-hop ones, those the
+// Connection field names and those in which the client claims an
+// identity; the edge's X-Forwarded-*, X-Real-Ip and Via.
+func (u *upstreams) forward(h *forward.Host, w http.ResponseWriter, r *http.Request) {
+	e := u.e
+	conn := r.Header["Connection"]
+	out := outHeaders.Get().(http.Header)
+	for k, vv := range r.Header {
+		if slices.Contains(hopHeaders[:], k) || namedIn(conn, k) {
+			continue
+		}
+		out[k] = slices.Clip(vv) // an append must not write into the client's
+	}
+	if httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers") {
+		out["Te"] = []string{"trailers"} // the upstream may send trailers
+	}
+	e.setForwardedHeader(out, r)
+	req := forward.Request{
+		Method:        r.Method,
+		Target:        r.URL.RequestURI(),
+		Host:          r.Host,
+		Header:        out,
+		Body:          r.Body,
+		ContentLength: r.ContentLength,
+		Drop:          u.drop,
+	}
+	if rec := recorderOf(w); rec != nil {
+		req.Unwatched = fastlane.Answers(rec.ResponseWriter)
+	}
+	err := h.Forward(r.Context(), w, &req, e.errorLog.Printf)
+	// Forward keeps nothing of the fields (after a panic, the map is
+	// left to the garbage collector).
+	clear(out)
+	outHeaders.Put(out)
+	if err != nil {
+		e.upstreamError(u.rt, w, r, err)
+	}
+}
+
+// outHeaders recycles the maps of forwarded requests' fields.
+var outHeaders = sync.Pool{New: func() any { return make(http.Header, 24) }}
+
+// namedIn reports whether a Connection field names k.
+func namedIn(conn []string, k string) bool {
+	for _, v := range conn {
+		for tok := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(textproto.TrimString(tok), k) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // newProxy returns the reverse proxy for one upstream of a route. One proxy
@@ -85,17 +218,22 @@ func (e *Edge) newProxy(rt *route, target *url.URL) *httputil.ReverseProxy {
 // carries the same address, because many applications read that one
 // instead, and one the client wrote must not reach them.
 func (e *Edge) setForwarded(pr *httputil.ProxyRequest) {
-	h := pr.Out.Header
+	e.setForwardedHeader(pr.Out.Header, pr.In)
+}
+
+// setForwardedHeader is setForwarded on the outgoing fields h of the
+// incoming request in, for both the forwarder and httputil.
+func (e *Edge) setForwardedHeader(h http.Header, in *http.Request) {
 	dropIdentity(h)
 	proto := "http"
-	if pr.In.TLS != nil {
+	if in.TLS != nil {
 		proto = "https"
 	}
 	// One backing array for the five values; the full slice expressions
 	// keep an append to one from overwriting the next.
 	v := make([]string, 5)
-	v[1], v[2], v[4] = pr.In.Host, proto, e.via.entry(pr.In)
-	if ip := e.clientIP(pr.In); ip.IsValid() {
+	v[1], v[2], v[4] = in.Host, proto, e.via.entry(in)
+	if ip := e.clientIP(in); ip.IsValid() {
 		v[0] = ip.String()
 		v[3] = v[0]
 		h["X-Forwarded-For"] = v[0:1:1]
@@ -115,9 +253,27 @@ func (e *Edge) setForwarded(pr *httputil.ProxyRequest) {
 // its ID on the response (the same one it sent upstream), and the proxy adds
 // upstream header values rather than replacing them.
 func modifyResponse(res *http.Response) error {
-	delete(res.Header, headerRequestID)
+	for _, name := range upstreamDrops(nil) {
+		delete(res.Header, name)
+	}
 	return nil
 }
+
+// upstreamDrops are the response fields of rt's upstreams that the client
+// never sees: X-Request-Id, and for a route with HSTS the upstream's
+// Strict-Transport-Security (see dropUpstreamHSTS). nil rt: a route
+// without HSTS.
+func upstreamDrops(rt *route) []string {
+	if rt != nil && rt.hsts != nil {
+		return dropsHSTS
+	}
+	return drops
+}
+
+var (
+	drops     = []string{headerRequestID}
+	dropsHSTS = []string{headerRequestID, headerHSTS}
+)
 
 // upstreamError answers a request whose upstream could not be reached or
 // broke off before sending response headers.
@@ -206,12 +362,26 @@ func newTransport(control func(network, address string, c syscall.RawConn) error
 // The checks cost nothing per request: only a new connection is checked.
 type UpstreamTransport struct {
 	restricted, privileged *http.Transport
+	// The edge's forwarder (internal/edge/forward) keeps its own
+	// connections, separated the same way.
+	pools forwardPools
+}
+
+// forwardPools are the forwarder's connection pools: restricted for the
+// routes held to the egress policy, privileged for those with the
+// override. Both nil: the edge's transport is the caller's, and only it
+// carries requests.
+type forwardPools struct {
+	restricted, privileged *forward.Pool
 }
 
 // NewUpstreamTransport returns a transport that dials only where p allows.
 // It looks host names up with r; nil: the system's resolver.
 func NewUpstreamTransport(p *egress.Policy, r *net.Resolver) *UpstreamTransport {
-	return &UpstreamTransport{restricted: newTransport(p.Control(false), r), privileged: newTransport(p.Control(true), r)}
+	return &UpstreamTransport{
+		restricted: newTransport(p.Control(false), r), privileged: newTransport(p.Control(true), r),
+		pools: forwardPools{forward.NewPool(p.Control(false), r), forward.NewPool(p.Control(true), r)},
+	}
 }
 
 // RoundTrip sends r through the pool held to the policy; routes with the
@@ -224,6 +394,8 @@ func (t *UpstreamTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func (t *UpstreamTransport) CloseIdleConnections() {
 	t.restricted.CloseIdleConnections()
 	t.privileged.CloseIdleConnections()
+	t.pools.restricted.CloseIdle()
+	t.pools.privileged.CloseIdle()
 }
 
 // upstreamTransport is the transport for rt's proxies: the overridden

@@ -290,13 +290,13 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	// Port 80 answers ACME HTTP-01 challenges and redirects custom domains
 	// that have a certificate to HTTPS; everything else goes to the edge.
 	s.http = edge.NewServer(cfg.HTTPAddr, platformOnHTTP(cfg.Platform.Domain, s.edge, s.certs.HTTPHandler(s.edge)), log, slowClients(cfg))
-	// Cache hits are answered on the fast lane, without net/http's
-	// per-request machinery; the handler chain is the same.
-	s.httpLane = fastlane.Install(s.http, s.edge.Fresh)
+	// The edge's plain requests are answered on the fast lane, without
+	// net/http's per-request machinery; the handler chain is the same.
+	s.httpLane = fastlane.Install(s.http, s.edge.Routed)
 	if s.httpsLn != nil {
 		s.https = edge.NewServer(cfg.HTTPSAddr, adminOnHTTPS(cfg.Admin.Domain, adminTLS, s.edge), log, slowClients(cfg))
 		s.https.TLSConfig = s.certs.TLSConfig() // offers h2, http/1.1 and acme-tls/1
-		s.httpsLane = fastlane.Install(s.https, s.edge.Fresh)
+		s.httpsLane = fastlane.Install(s.https, s.edge.Routed)
 		// HTTP/2 connections are served by h2lane rather than net/http:
 		// cache hits inline on the connection's goroutine, the rest
 		// through the same handler (which includes the body-rate guard).
@@ -317,7 +317,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		}
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "rampart_edge_fastlane_requests_total",
-			Help:        "Requests the fast lane answered from the output cache without net/http's per-request work (also counted as cache hits).",
+			Help:        fastlaneHelp,
 			ConstLabels: prometheus.Labels{"listener": name},
 		}, func() float64 { return float64(lane.Answered()) }))
 	}
@@ -326,7 +326,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		// under their own listener label.
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name:        "rampart_edge_fastlane_requests_total",
-			Help:        "Requests the fast lane answered from the output cache without net/http's per-request work (also counted as cache hits).",
+			Help:        fastlaneHelp,
 			ConstLabels: prometheus.Labels{"listener": "https-h2"},
 		}, func() float64 { return float64(s.h2.Answered()) }))
 	}
@@ -358,6 +358,10 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	ok = true
 	return s, nil
 }
+
+// fastlaneHelp describes rampart_edge_fastlane_requests_total, whose
+// listeners count different things: one help text for all of them.
+const fastlaneHelp = "Requests answered without net/http's per-request work: on HTTP/1.1 (listener http, https) every request the fast lane took, cache hits and misses; on HTTP/2 (listener https-h2) the cache hits answered on the connection's own goroutine."
 
 // listen binds addr; the connections it accepts go through g.
 func listen(key, addr string, g *connguard.Guard) (net.Listener, error) {

@@ -14,8 +14,8 @@ type verdict int
 const (
 	// needMore: the buffer holds no complete head yet.
 	needMore verdict = iota
-	// answer: a plain GET or HEAD the lane may answer itself, if its
-	// Eligible hook agrees.
+	// answer: a plain request (no body, or one of Content-Length) the
+	// lane may answer itself, if its Eligible hook agrees.
 	answer
 	// handOver: a head net/http answers, with a body the lane can frame
 	// (none, or one Content-Length), so the lane can take the connection
@@ -103,8 +103,11 @@ func scan(b []byte, fields []field) (h head, v verdict) {
 	}
 
 	// The fields. Only their syntax and the framing ones matter here.
+	// Any method but CONNECT (whose target is an authority, and whose
+	// connection becomes a tunnel) in origin form, with a body of a known
+	// length or none.
 	v = answer
-	if !http11 || target[0] != '/' || !(string(method) == "GET" || string(method) == "HEAD") {
+	if !http11 || target[0] != '/' || string(method) == "CONNECT" {
 		v = handOver
 	}
 	var hosts, lengths, nf int
@@ -129,9 +132,6 @@ func scan(b []byte, fields []field) (h head, v verdict) {
 				return h, giveUp
 			}
 			h.bodyLen = n
-			if n > 0 {
-				v = max(v, handOver)
-			}
 		case equalFold(name, "Transfer-Encoding"), equalFold(name, "Upgrade"):
 			return h, giveUp
 		case equalFold(name, "Host"):

@@ -55,7 +55,7 @@ func TestScanVerdicts(t *testing.T) {
 		heads[2]:  answer,
 		heads[3]:  answer,
 		heads[4]:  answer,
-		heads[5]:  handOver,
+		heads[5]:  answer,
 		heads[6]:  giveUp,
 		heads[7]:  giveUp,
 		heads[8]:  giveUp,

@@ -140,7 +140,8 @@ type conn struct {
 	idleUntil  time.Time // the idle deadline the lane set last; zero: another is in force
 	fields     []field
 	wbuf       []byte
-	header     http.Header // the response's, reused
+	header     http.Header   // the response's, reused
+	base       *http.Request // empty but for the connection's context
 
 	serving sync.Mutex  // held while the lane answers a request
 	closing atomic.Bool // Close was called while the lane answered
@@ -275,12 +276,14 @@ func (c *conn) filter() (int, error) {
 					return 0, io.EOF // net/http closes the connection
 				}
 				c.headTimer = false
+				if h.bodyLen > 0 {
+					c.idleUntil = time.Time{} // the body's reader moved the deadline
+				}
 				if c.start == c.end {
 					c.idle()
 				}
 				continue
 			}
-			h.bodyLen = 0
 			fallthrough
 		case handOver:
 			c.remain = int64(h.size) + h.bodyLen
@@ -366,21 +369,28 @@ func (c *conn) request(h *head) (*http.Request, bool) {
 		vals[i] = f.value
 		hdr[f.name] = vals[i : i+1 : i+1]
 	}
-	r := &http.Request{
-		Method:     h.method,
-		URL:        u,
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     hdr,
-		Body:       http.NoBody,
-		Host:       h.host,
-		RemoteAddr: c.remote,
-		RequestURI: h.target,
-		Close:      h.close,
-		TLS:        c.tls,
+	// A copy of the connection's empty request carries its context:
+	// one allocation where WithContext would make two.
+	if c.base == nil {
+		c.base = (&http.Request{}).WithContext(c.ctx)
 	}
-	return r.WithContext(c.ctx), true
+	r := new(http.Request)
+	*r = *c.base
+	r.Method = h.method
+	r.URL = u
+	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/1.1", 1, 1
+	r.Header = hdr
+	r.Body = http.NoBody
+	if h.bodyLen > 0 {
+		r.Body = &body{c: c, remain: h.bodyLen}
+		r.ContentLength = h.bodyLen
+	}
+	r.Host = h.host
+	r.RemoteAddr = c.remote
+	r.RequestURI = h.target
+	r.Close = h.close
+	r.TLS = c.tls
+	return r, true
 }
 
 // serve answers r on the lane and reports whether the connection stays
@@ -409,12 +419,85 @@ func (c *conn) serve(r *http.Request, h *head) (keep bool) {
 			}
 		}
 	}()
+	if b, ok := r.Body.(*body); ok {
+		defer b.end() // after a panic too: no later read may touch the connection
+	}
 	handler := c.l.srv.Handler
 	if handler == nil {
 		handler = http.DefaultServeMux
 	}
 	handler.ServeHTTP(w, r)
-	return w.finish() && !w.close
+	keep = w.finish() && !w.close
+	if b, ok := r.Body.(*body); ok && !b.end() {
+		// The handler left some of the body unread. net/http reads up
+		// to 256 KiB of it to keep the connection; the lane closes it,
+		// which cannot misplace where the next request starts.
+		keep = false
+	}
+	return keep
+}
+
+// body is the body of a request the lane answers: the next remain bytes of
+// the connection. Only the handler's goroutine reads it while the handler
+// runs; a transport that reads it later (http.Transport may, from its own
+// goroutine) gets an error once the handler returned.
+type body struct {
+	c      *conn
+	mu     sync.Mutex
+	remain int64
+	done   bool // the handler returned: the connection is the lane's again
+	err    error
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.done:
+		return 0, http.ErrBodyReadAfterClose
+	case b.err != nil:
+		return 0, b.err
+	case b.remain == 0:
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.remain {
+		p = p[:b.remain]
+	}
+	c := b.c
+	var n int
+	var err error
+	if c.start < c.end {
+		n = copy(p, c.buf[c.start:c.end])
+		c.start += n
+	} else if c.rerr != nil {
+		err = c.rerr
+	} else {
+		n, err = c.Conn.Read(p)
+		if err != nil && !isTimeout(err) {
+			c.rerr = err // the connection is over
+		}
+	}
+	b.remain -= int64(n)
+	if err == io.EOF && b.remain > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		b.err = err
+	}
+	if b.remain == 0 && err == nil {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (b *body) Close() error { return nil }
+
+// end stops the body's reads and reports whether it was read to its end.
+func (b *body) end() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.done = true
+	return b.remain == 0 && b.err == nil
 }
 
 func (c *conn) logf(format string, args ...any) { c.l.logf(format, args...) }

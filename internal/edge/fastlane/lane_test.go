@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/rampart-dev/rampart/internal/certs/certstest"
+	"github.com/rampart-dev/rampart/internal/connguard"
 )
 
 // testServer is an http.Server on loopback with a handler that tells in
@@ -103,6 +105,26 @@ func (ts *testServer) serve(w http.ResponseWriter, r *http.Request) {
 	case "/short":
 		w.Header().Set("Content-Length", "10")
 		io.WriteString(w, "short")
+	case "/trailer":
+		w.Header().Set("Trailer", "X-Sum, Content-Length")
+		w.Header().Set("X-Sum", "early")
+		io.WriteString(w, "with trailers")
+		w.Header().Set("X-Sum", "42")
+		w.Header().Set(http.TrailerPrefix+"X-Late", "a\r\nb")
+	case "/trailer-flush":
+		w.Header().Set("Trailer", "X-Sum")
+		io.WriteString(w, "part")
+		w.(http.Flusher).Flush()
+		w.Header().Set("X-Sum", "7")
+	case "/trailer-cl":
+		w.Header().Set("Trailer", "X-Sum")
+		w.Header().Set("Content-Length", "2")
+		io.WriteString(w, "ok")
+		w.Header().Set("X-Sum", "7")
+	case "/interim":
+		w.Header().Set("Link", "</a.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		io.WriteString(w, "after hints")
 	case "/304":
 		w.WriteHeader(http.StatusNotModified)
 	case "/panic":
@@ -179,6 +201,8 @@ var streams = map[string]string{
 	"short body":       "GET /short HTTP/1.1\r\nHost: h\r\n\r\nGET /never HTTP/1.1\r\nHost: h\r\n\r\n",
 	"upgrade":          "GET /a HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
 	"bad target":       "GET /a\x7f HTTP/1.1\r\nHost: h\r\n\r\n",
+	"trailers":         "GET /trailer HTTP/1.1\r\nHost: h\r\n\r\nGET /trailer-flush HTTP/1.1\r\nHost: h\r\n\r\nGET /trailer-cl HTTP/1.1\r\nHost: h\r\n\r\nHEAD /trailer HTTP/1.1\r\nHost: h\r\n\r\n",
+	"interim":          "GET /interim HTTP/1.1\r\nHost: h\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n",
 	"percent":          "GET /%zz HTTP/1.1\r\nHost: h\r\n\r\nGET /a HTTP/1.1\r\nHost: h\r\n\r\n",
 }
 
@@ -456,5 +480,61 @@ func TestTLS(t *testing.T) {
 	}
 	if !strings.Contains(logs(), "TLS handshake error from 127.0.0.1:") {
 		t.Errorf("log: %q", logs())
+	}
+}
+
+// TestBodyOnLane: the lane answers requests with a Content-Length body;
+// a handler that leaves it unread gets the connection closed after its
+// response (net/http would read up to 256 KiB of it), and a client that
+// sends it too slowly is cut off by connguard's BodyRate as under
+// net/http.
+func TestBodyOnLane(t *testing.T) {
+	var got sync.Map
+	ts := startServer(t, true, nil, func(s *http.Server) {
+		s.Handler = connguard.BodyRate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/read" {
+				b, err := io.ReadAll(r.Body)
+				got.Store(string(b), err)
+			}
+			io.WriteString(w, "ok")
+		}), 200*time.Millisecond, 1000)
+	})
+	out := exchange(t, ts.addr, "POST /read HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhelloPUT /read HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc"+
+		"POST /unread HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nworldGET /never HTTP/1.1\r\nHost: h\r\n\r\n", time.Second)
+	if n := strings.Count(out, "HTTP/1.1 200 OK"); n != 3 {
+		t.Errorf("%d responses, want 3 and a closed connection: %q", n, out)
+	}
+	for _, body := range []string{"hello", "abc"} {
+		if err, ok := got.Load(body); !ok || err != nil {
+			t.Errorf("body %q: read %v, %v", body, ok, err)
+		}
+	}
+	if ts.lane.Answered() != 3 {
+		t.Errorf("the lane answered %d requests, want 3", ts.lane.Answered())
+	}
+
+	// A body that stalls: the request ends in under a second or two.
+	c, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST /read HTTP/1.1\r\nHost: h\r\nContent-Length: 100000\r\n\r\nstart")
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	io.ReadAll(c)
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("a stalled body held the connection for %v", d)
+	}
+	var slow error
+	got.Range(func(k, v any) bool {
+		if strings.HasPrefix(k.(string), "start") {
+			slow, _ = v.(error)
+		}
+		return true
+	})
+	var es *connguard.ErrSlowBody
+	if !errors.As(slow, &es) {
+		t.Errorf("the handler's read ended with %v, want connguard.ErrSlowBody", slow)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -35,9 +36,54 @@ type response struct {
 	written int64
 	body    []byte // held back until the head is sent
 	err     error
+
+	// trailers: the head announced trailer fields (a Trailer field, or
+	// a name with http.TrailerPrefix), so a body without a length goes
+	// chunked and the last chunk carries them.
+	trailers bool
+	declared []string    // the names the Trailer field announced
+	snap     http.Header // with trailers: the fields as WriteHeader saw them
+}
+
+// announceTrailers notes the trailers the fields announce when the status
+// is set. The head keeps the fields of that moment, as net/http's does,
+// so that a trailer's final value, set after the body, is not written in
+// the head too when the head goes out with the whole body at the end.
+func (w *response) announceTrailers() {
+	for name := range w.header {
+		if strings.HasPrefix(name, http.TrailerPrefix) {
+			w.trailers = true
+		}
+	}
+	for _, v := range w.header["Trailer"] {
+		w.trailers = true
+		for tok := range strings.SplitSeq(v, ",") {
+			tok = textproto.CanonicalMIMEHeaderKey(textproto.TrimString(tok))
+			switch tok {
+			case "", "Transfer-Encoding", "Content-Length", "Trailer":
+			default:
+				w.declared = append(w.declared, tok)
+			}
+		}
+	}
+	if w.trailers {
+		w.snap = w.header.Clone()
+	}
 }
 
 func (w *response) Header() http.Header { return w.header }
+
+// SetReadDeadline is what http.ResponseController calls: connguard's
+// BodyRate moves the deadline of a request body's reads with progress.
+func (w *response) SetReadDeadline(t time.Time) error { return w.c.Conn.SetReadDeadline(t) }
+
+// Answers reports whether w is the lane's ResponseWriter: the request's
+// context then ends only with its connection, not when the client leaves
+// (see the package doc), so a handler need not watch it for that.
+func Answers(w http.ResponseWriter) bool {
+	_, ok := w.(*response)
+	return ok
+}
 
 func (w *response) WriteHeader(code int) {
 	if w.status != 0 || w.sent {
@@ -50,7 +96,7 @@ func (w *response) WriteHeader(code int) {
 		// An interim response (103 Early Hints) goes out at once with the
 		// fields set so far. The lane never answers upgrades, so 101
 		// cannot come.
-		b := appendHead(w.c.wbuf[:0], code, w.header, nil, extra{clen: -1})
+		b := appendHead(w.c.wbuf[:0], code, w.header, nil, extra{clen: -1, noDate: true})
 		w.c.keepWbuf(b)
 		if _, err := w.c.Conn.Write(b); err != nil {
 			w.err = err
@@ -59,6 +105,7 @@ func (w *response) WriteHeader(code int) {
 	}
 	w.status = code
 	w.length = -1
+	w.announceTrailers()
 	if cl := w.header.Get("Content-Length"); cl != "" {
 		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
 			w.length = n
@@ -89,8 +136,12 @@ func (w *response) Write(p []byte) (int, error) {
 		n, err := w.send(p)
 		w.written += int64(n)
 		return n, err
-	case w.length >= 0 && !w.head:
-		// Head and body in one system call: a cache hit's whole response.
+	case w.length >= 0 && !w.head && len(w.body) == 0 && int64(len(p)) == w.length:
+		// Head and body in one system call: a cache hit's whole
+		// response, or a proxied one that came in one read. A body that
+		// comes in parts is held back as net/http's buffer does, so that
+		// a response cut short early (an upstream that broke off) ends
+		// in a closed connection with nothing sent, as there.
 		if err := w.sendHead(p, false); err != nil {
 			return 0, err
 		}
@@ -145,16 +196,54 @@ func (w *response) finish() bool {
 		w.written += int64(len(body))
 	}
 	if w.chunked {
-		if _, err := w.c.Conn.Write(lastChunk); err != nil {
+		end := lastChunk
+		if w.trailers {
+			end = w.appendTrailers(w.c.wbuf[:0])
+			w.c.keepWbuf(end)
+		}
+		if _, err := w.c.Conn.Write(end); err != nil {
 			return false
 		}
 	}
 	// A body shorter than its Content-Length: only closing the
 	// connection tells the client the response is cut short.
-	return w.length < 0 || w.written == w.length || !bodyAllowed(w.status)
+	return w.length < 0 || w.written == w.length || !bodyAllowed(w.status) || w.head
 }
 
 var lastChunk = []byte("0\r\n\r\n")
+
+// appendTrailers appends the last chunk with the trailer fields: those the
+// Trailer field announced, with the values the handler set by now, and
+// those named with http.TrailerPrefix, in name order, as net/http writes
+// them.
+func (w *response) appendTrailers(b []byte) []byte {
+	t := make(http.Header)
+	for name, vals := range w.header {
+		if k, ok := strings.CutPrefix(name, http.TrailerPrefix); ok {
+			t[k] = vals
+		}
+	}
+	for _, k := range w.declared {
+		for _, v := range w.header[k] {
+			t.Add(k, v)
+		}
+	}
+	b = append(b, "0\r\n"...)
+	names := make([]string, 0, len(t))
+	for name := range t {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		for _, v := range t[name] {
+			b = append(b, name...)
+			b = append(b, ": "...)
+			b = appendValue(b, textproto.TrimString(v))
+			b = append(b, crlf...)
+		}
+	}
+	return append(b, crlf...)
+}
 
 // sendHead decides the fields net/http would add or drop, and writes the
 // head followed by the first body bytes p (all of them when done).
@@ -165,7 +254,15 @@ func (w *response) sendHead(p []byte, done bool) error {
 	var skip []string
 	allowed := bodyAllowed(w.status)
 	hasCL := w.length >= 0
-	if done && allowed && !hasCL && (!w.head || len(p) > 0) {
+	if w.snap != nil {
+		h = w.snap
+		for name := range h {
+			if strings.HasPrefix(name, http.TrailerPrefix) {
+				skip = append(skip, name)
+			}
+		}
+	}
+	if done && allowed && !hasCL && !w.trailers && (!w.head || len(p) > 0) {
 		ex.clen = int64(len(p))
 		w.length = ex.clen
 		hasCL = true
@@ -176,7 +273,7 @@ func (w *response) sendHead(p []byte, done bool) error {
 			ex.ctype = http.DetectContentType(p)
 		}
 	} else {
-		skip = suppressed(w.status)
+		skip = append(skip, suppressed(w.status)...)
 	}
 	if !w.head && allowed && !hasCL {
 		w.chunked = true
@@ -293,6 +390,7 @@ func hasToken(vals []string, token string) bool {
 
 // extra are the fields net/http adds after the handler's, in its order.
 type extra struct {
+	noDate  bool  // an interim response: net/http sends no Date with one
 	clen    int64 // -1: none
 	ctype   string
 	conn    string
@@ -334,10 +432,8 @@ func appendHead(b []byte, status int, h http.Header, skip []string, ex extra) []
 			b = append(b, crlf...)
 		}
 	}
-	if _, ok := h["Date"]; !ok {
-		b = append(b, "Date: "...)
-		b = time.Now().UTC().AppendFormat(b, http.TimeFormat)
-		b = append(b, crlf...)
+	if _, ok := h["Date"]; !ok && !ex.noDate {
+		b = appendDate(b)
 	}
 	if ex.clen >= 0 {
 		b = append(b, "Content-Length: "...)
@@ -356,6 +452,26 @@ func appendHead(b []byte, status int, h http.Header, skip []string, ex extra) []
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
 	return append(b, crlf...)
+}
+
+// dateCache is the Date field of the current second, formatted once a
+// second rather than once a response.
+type dateCache struct {
+	sec  int64
+	line []byte
+}
+
+var date atomic.Pointer[dateCache]
+
+func appendDate(b []byte) []byte {
+	now := time.Now()
+	d := date.Load()
+	if d == nil || d.sec != now.Unix() {
+		line := append([]byte("Date: "), now.UTC().AppendFormat(nil, http.TimeFormat)...)
+		d = &dateCache{now.Unix(), append(line, crlf...)}
+		date.Store(d)
+	}
+	return append(b, d.line...)
 }
 
 func appendValue(b []byte, v string) []byte {
