@@ -12,7 +12,7 @@ STATICCHECK   := $(shell $(GO) env GOPATH)/bin/staticcheck
 # Artifacts of the browser tests (screenshots) land here.
 export RAMPART_ARTIFACTS ?= $(CURDIR)/artifacts
 
-.PHONY: all build install demo test deps lint unit fuzz first-steps bench peers clean
+.PHONY: all build install demo test deps lint unit fuzz first-steps bench peers h2bench clean
 
 all: build
 
@@ -60,6 +60,10 @@ bench:
 # Reverse-proxy comparison with nginx and Caddy (../shared/bench/peers.sh).
 peers: build
 	scripts/bench-peers.sh
+
+# HTTP/2 over TLS beside nginx and Caddy (../shared/bench/h2.sh).
+h2bench: build
+	scripts/bench-h2.sh
 
 clean:
 	rm -rf bin artifacts
