@@ -285,6 +285,10 @@ func TestGracefulShutdown(t *testing.T) {
 	released := make(chan struct{})
 	started := make(chan struct{}, 1)
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ready" {
+			w.Write([]byte("ready"))
+			return
+		}
 		started <- struct{}{}
 		<-released
 		w.Write([]byte("finished"))
@@ -293,6 +297,11 @@ func TestGracefulShutdown(t *testing.T) {
 	n.must("correct horse battery staple\n", "user", "create", "--data", n.data, "--email", "admin@example.com", "--admin", "--password-stdin")
 	token := strings.TrimSpace(n.must("", "token", "create", "--data", n.data, "--email", "admin@example.com"))
 	n.must("", "service", "create", "slow", "--upstream", slow.URL, "--server", "http://"+n.admin, "--token", token)
+	// The edge takes the new route a moment after the API answers.
+	eventually(t, "the edge to route slow."+domain, func() bool {
+		code, _ := n.get(t, "slow."+domain, "/ready")
+		return code == http.StatusOK
+	})
 
 	type answer struct {
 		code int
