@@ -34,34 +34,62 @@ type Pool struct {
 	// request is sent; NewPool sets 60 seconds. Set it before use.
 	HeaderTimeout time.Duration
 
-	mu    sync.Mutex
-	hosts map[string]*Host
+	mu      sync.Mutex
+	hosts   map[string]*Host
+	pruneAt int // prune hosts when the map reaches this size
 }
+
+// minPruneAt is the smallest map size at which Host looks for entries to
+// forget.
+const minPruneAt = 256
 
 // NewPool returns a pool that dials with control (the egress policy's
 // check of each resolved address; nil: none) and resolver (nil: the
 // system's).
 func NewPool(control func(network, address string, c syscall.RawConn) error, resolver *net.Resolver) *Pool {
 	return &Pool{
-		dialer: net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Control: control, Resolver: resolver},
-		hosts:  make(map[string]*Host),
+		dialer:  net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second, Control: control, Resolver: resolver},
+		hosts:   make(map[string]*Host),
+		pruneAt: minPruneAt,
 
 		HeaderTimeout: headerTimeout,
 	}
 }
 
-// Host returns the pool's connections to addr (host:port), made once and
-// kept: a route looks its upstreams up when it is compiled, not per
-// request.
+// Host returns the pool's connections to addr (host:port): a route looks
+// its upstreams up when it is compiled, not per request, and routes to one
+// address share its connections.
+//
+// The pool forgets an address once it holds no idle connection to it and
+// the map has doubled since the last look: services come and go and
+// change their upstreams, and the addresses of the past must not pile up.
+// A route still holding a forgotten Host keeps using it; the next route
+// compiled for that address gets a new one.
 func (p *Pool) Host(addr string) *Host {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	h := p.hosts[addr]
 	if h == nil {
+		if len(p.hosts) >= p.pruneAt {
+			p.prune()
+		}
 		h = &Host{p: p, addr: addr}
 		p.hosts[addr] = h
 	}
 	return h
+}
+
+// prune forgets the hosts without idle connections. p.mu is held.
+func (p *Pool) prune() {
+	for addr, h := range p.hosts {
+		h.mu.Lock()
+		idle := len(h.idle)
+		h.mu.Unlock()
+		if idle == 0 {
+			delete(p.hosts, addr)
+		}
+	}
+	p.pruneAt = max(minPruneAt, 2*len(p.hosts))
 }
 
 // CloseIdle closes every idle connection of the pool.
