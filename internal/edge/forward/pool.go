@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -22,6 +23,11 @@ const (
 	// below the number of concurrent requests, every burst would close
 	// and redial connections.
 	maxIdle = 128
+	// maxIdleTotal is how many idle connections a pool keeps in all, like
+	// http.Transport's MaxIdleConns in the edge's old transport: each is
+	// a file descriptor, and many upstreams of one tenant at maxIdle each
+	// must not take the descriptors that other services' clients need.
+	maxIdleTotal = 4096
 )
 
 // Pool keeps keep-alive connections to upstreams, per address. The edge
@@ -33,6 +39,8 @@ type Pool struct {
 	// HeaderTimeout bounds the wait for a response head once the
 	// request is sent; NewPool sets 60 seconds. Set it before use.
 	HeaderTimeout time.Duration
+
+	idle atomic.Int64 // idle connections over all hosts
 
 	mu      sync.Mutex
 	hosts   map[string]*Host
@@ -151,6 +159,7 @@ func (h *Host) get() *pconn {
 		pc := h.idle[n-1]
 		h.idle[n-1] = nil
 		h.idle = h.idle[:n-1]
+		h.p.idle.Add(-1)
 		if now.Sub(pc.idleSince) < idleTimeout {
 			h.mu.Unlock()
 			return pc
@@ -173,12 +182,13 @@ func (h *Host) dial(ctx context.Context) (*pconn, error) {
 func (h *Host) put(pc *pconn) {
 	pc.idleSince = time.Now()
 	h.mu.Lock()
-	if len(h.idle) >= maxIdle {
+	if len(h.idle) >= maxIdle || h.p.idle.Load() >= maxIdleTotal {
 		h.mu.Unlock()
 		_ = pc.Close()
 		return
 	}
 	h.idle = append(h.idle, pc)
+	h.p.idle.Add(1)
 	if !h.sweeping {
 		h.sweeping = true
 		time.AfterFunc(idleTimeout/3, h.sweep)
@@ -209,6 +219,7 @@ func (h *Host) closeIdle(before time.Time) bool {
 	rest := copy(h.idle, h.idle[n:])
 	clear(h.idle[rest:])
 	h.idle = h.idle[:rest]
+	h.p.idle.Add(-int64(n))
 	left := len(h.idle) > 0
 	if !left {
 		h.sweeping = false

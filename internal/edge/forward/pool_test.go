@@ -42,3 +42,35 @@ func TestPoolForgetsOldAddresses(t *testing.T) {
 	}
 	c.Close()
 }
+
+// TestPoolIdleTotal: however many upstreams, the pool keeps at most
+// maxIdleTotal idle connections (file descriptors) in all.
+func TestPoolIdleTotal(t *testing.T) {
+	p := NewPool(nil, nil)
+	var peers []net.Conn
+	defer func() {
+		for _, c := range peers {
+			c.Close()
+		}
+		p.CloseIdle()
+	}()
+	for i := range maxIdleTotal/maxIdle + 2 {
+		h := p.Host(fmt.Sprintf("127.0.0.5:%d", i))
+		for range maxIdle {
+			a, b := net.Pipe()
+			peers = append(peers, b)
+			h.put(&pconn{Conn: a})
+		}
+	}
+	if n := p.idle.Load(); n != maxIdleTotal {
+		t.Errorf("%d idle connections kept, want the cap %d", n, maxIdleTotal)
+	}
+	h := p.Host("127.0.0.5:0")
+	if h.get() == nil || p.idle.Load() != maxIdleTotal-1 {
+		t.Errorf("get: idle count %d, want %d", p.idle.Load(), maxIdleTotal-1)
+	}
+	p.CloseIdle()
+	if n := p.idle.Load(); n != 0 {
+		t.Errorf("%d idle connections counted after CloseIdle", n)
+	}
+}
