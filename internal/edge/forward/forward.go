@@ -396,26 +396,7 @@ func copyLength(w http.ResponseWriter, c net.Conn, have, buf []byte, n int64, fl
 		}
 		n -= int64(len(have))
 	}
-	for n > 0 {
-		p := buf
-		if int64(len(p)) > n {
-			p = p[:n]
-		}
-		m, err := c.Read(p)
-		if m > 0 {
-			n -= int64(m)
-			if werr := write(w, p[:m], flush); werr != nil {
-				return werr
-			}
-		}
-		if err != nil && n > 0 {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
-			return err
-		}
-	}
-	return nil
+	return copyExactly(func(p []byte) error { return write(w, p, flush) }, c, n, buf)
 }
 
 // copyToEOF copies a body that ends when the upstream closes.
@@ -443,15 +424,22 @@ func copyToEOF(w http.ResponseWriter, c net.Conn, have, buf []byte) error {
 
 // copyBody sends a request body of exactly n bytes.
 func copyBody(c net.Conn, body io.Reader, n int64, buf []byte) error {
+	return copyExactly(func(p []byte) error { _, err := c.Write(p); return err }, body, n, buf)
+}
+
+// copyExactly copies n bytes from src to dst through buf; a src that ends
+// sooner is io.ErrUnexpectedEOF. It reads no further than n, so that a
+// connection's next message stays unread.
+func copyExactly(dst func([]byte) error, src io.Reader, n int64, buf []byte) error {
 	for n > 0 {
 		p := buf
 		if int64(len(p)) > n {
 			p = p[:n]
 		}
-		m, err := body.Read(p)
+		m, err := src.Read(p)
 		if m > 0 {
 			n -= int64(m)
-			if _, werr := c.Write(p[:m]); werr != nil {
+			if werr := dst(p[:m]); werr != nil {
 				return werr
 			}
 		}
