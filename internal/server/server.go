@@ -365,7 +365,8 @@ const fastlaneHelp = "Requests answered without net/http's per-request work: on 
 
 // listen binds addr; the connections it accepts go through g.
 func listen(key, addr string, g *connguard.Guard) (net.Listener, error) {
-	ln, err := net.Listen("tcp", addr)
+	lc := listenConfig()
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot listen on %s: %w (is another program using the port? ports below 1024 need root or CAP_NET_BIND_SERVICE)", key, addr, err)
 	}

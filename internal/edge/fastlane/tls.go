@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,7 +37,8 @@ func (l *Lane) TLSListenerH2(ln net.Listener, cfg *tls.Config, serveH2 func(net.
 		cfg.NextProtos = append(cfg.NextProtos, "http/1.1")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	tl := &tlsListener{Listener: ln, l: l, cfg: cfg, serveH2: serveH2, conns: make(chan net.Conn), errs: make(chan error, 1), ctx: ctx, cancel: cancel}
+	tl := &tlsListener{Listener: ln, l: l, cfg: cfg, serveH2: serveH2, conns: make(chan net.Conn), errs: make(chan error, 1),
+		ready: make(chan net.Conn), ctx: ctx, cancel: cancel}
 	go tl.acceptLoop()
 	return tl
 }
@@ -51,6 +53,9 @@ type tlsListener struct {
 	stop  sync.Once
 
 	serveH2 func(net.Conn, *tls.ConnectionState)
+
+	ready chan net.Conn // to a worker waiting for its next connection
+	idle  atomic.Int32  // workers waiting
 
 	cancel context.CancelFunc
 }
@@ -87,7 +92,37 @@ func (tl *tlsListener) acceptLoop() {
 			}
 			continue
 		}
-		go tl.handshake(raw)
+		select {
+		case tl.ready <- raw:
+		default:
+			go tl.worker(raw)
+		}
+	}
+}
+
+// maxIdleWorkers bounds the workers that wait for a next connection.
+const maxIdleWorkers = 256
+
+// worker handles connections one after another: the handshake, and an
+// HTTP/2 connection to its end. Those grow a goroutine's stack several
+// times over, and a new goroutine per connection would pay for the growth
+// (copying the stack each time) on every handshake; a worker keeps its
+// stack for the next one. Workers beyond maxIdleWorkers end instead of
+// waiting, and all end when the listener closes.
+func (tl *tlsListener) worker(raw net.Conn) {
+	for {
+		tl.handshake(raw)
+		if tl.idle.Add(1) > maxIdleWorkers {
+			tl.idle.Add(-1)
+			return
+		}
+		select {
+		case raw = <-tl.ready:
+			tl.idle.Add(-1)
+		case <-tl.ctx.Done():
+			tl.idle.Add(-1)
+			return
+		}
 	}
 }
 
@@ -100,14 +135,10 @@ func (tl *tlsListener) handshake(raw net.Conn) {
 			timeout = d
 		}
 	}
-	ctx := tl.ctx
 	if timeout > 0 {
-		_ = raw.SetDeadline(time.Now().Add(timeout))
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
+		_ = raw.SetDeadline(time.Now().Add(timeout)) // bounds the handshake
 	}
-	if err := tc.HandshakeContext(ctx); err != nil {
+	if err := tc.HandshakeContext(tl.ctx); err != nil {
 		reason := err.Error()
 		var re tls.RecordHeaderError
 		if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {

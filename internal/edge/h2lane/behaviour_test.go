@@ -436,3 +436,56 @@ func TestConnectAndOptions(t *testing.T) {
 		t.Errorf("OPTIONS *: %q", s)
 	}
 }
+
+// TestClientGoAway: after the client's GOAWAY the streams it opened are
+// answered, even those whose frames came in the same packet as the GOAWAY
+// with more frames behind it, and then the connection closes without a
+// GOAWAY of rampart's (nginx sends none either: the client is leaving).
+func TestClientGoAway(t *testing.T) {
+	for _, inline := range []bool{true, false} {
+		t.Run(map[bool]string{true: "inline", false: "goroutine"}[inline], func(t *testing.T) {
+			s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.WriteString(w, "answer to "+r.URL.Path)
+			}), Eligible: func(*http.Request) bool { return inline }}
+			ts := startH2(t, s)
+			rc := dialRaw(t, ts.addr)
+			// One write: HEADERS, GOAWAY and a PING after it, so that
+			// frames are still buffered when the GOAWAY is handled.
+			var buf bytes.Buffer
+			fr := http2.NewFramer(&buf, nil)
+			var hb headerBuf
+			enc := hpack.NewEncoder(&hb)
+			for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "example.test"}, {":path", "/last"}} {
+				_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+			}
+			_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.b, EndStream: true, EndHeaders: true})
+			_ = fr.WriteGoAway(0, http2.ErrCodeNo, nil)
+			_ = fr.WritePing(false, [8]byte{1})
+			if _, err := rc.c.Write(buf.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			var body []byte
+			var sawGoAway bool
+			err := rc.until(func(f http2.Frame) bool {
+				switch f := f.(type) {
+				case *http2.DataFrame:
+					if f.StreamID == 1 {
+						body = append(body, f.Data()...)
+					}
+				case *http2.GoAwayFrame:
+					sawGoAway = true
+				}
+				return false
+			})
+			if string(body) != "answer to /last" {
+				t.Fatalf("body %q, want the answer to the stream opened before GOAWAY", body)
+			}
+			if sawGoAway {
+				t.Error("the server answered the client's GOAWAY with one of its own")
+			}
+			if err == nil || isTimeout(err) {
+				t.Fatalf("connection not closed after the client's GOAWAY: %v", err)
+			}
+		})
+	}
+}

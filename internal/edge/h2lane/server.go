@@ -224,6 +224,10 @@ type conn struct {
 	// reader goroutine only
 	sawSettings bool
 	linger      bool // ended by an error: see lingerClose
+	// peerLeft: the client sent GOAWAY. Once its streams are done the
+	// connection closes without a GOAWAY or TLS close_notify of ours (see
+	// peerGoAway).
+	peerLeft atomic.Bool
 	// otherDeadline: a handler goroutine set the read deadline (the idle
 	// timeout after the last stream); the reader clears it once streams
 	// are open again.
@@ -363,7 +367,13 @@ func (c *conn) close() {
 	c.closed.Do(func() {
 		c.cancel()
 		close(c.done)
-		_ = c.nc.Close()
+		if tc, ok := c.nc.(*tls.Conn); ok && c.peerLeft.Load() {
+			// The client said goodbye and has every answer: a close_notify
+			// would only meet a closed socket (EPIPE, SIGPIPE).
+			_ = tc.NetConn().Close()
+		} else {
+			_ = c.nc.Close()
+		}
 		c.mu.Lock()
 		for _, st := range c.streams {
 			st.abort(errConnClosed)
@@ -396,6 +406,10 @@ func (c *conn) serve() {
 			c.logf("http2: panic serving %s: %v", c.remote, err)
 		}
 	}()
+	// The server preface is buffered, not flushed: it leaves with the
+	// answers to the client's first frames, one write instead of two. A
+	// client sends its own preface without waiting for ours (RFC 9113
+	// §3.4), and beforeRead flushes as soon as nothing more is buffered.
 	c.wmu.Lock()
 	_ = c.fr.WriteSettings(
 		http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: c.s.maxStreams()},
@@ -405,11 +419,7 @@ func (c *conn) serve() {
 	if c.connWindow > 65535 {
 		_ = c.fr.WriteWindowUpdate(0, uint32(c.connWindow-65535))
 	}
-	err := c.flushLocked()
 	c.wmu.Unlock()
-	if err != nil {
-		return
-	}
 	_ = c.nc.SetReadDeadline(time.Now().Add(durOr(c.s.ReadHeaderTimeout, DefaultReadHeaderTimeout)))
 	var pre [len(clientPreface)]byte
 	if _, err := io.ReadFull(c.br, pre[:]); err != nil || string(pre[:]) != clientPreface {
@@ -462,6 +472,9 @@ func (c *conn) beforeRead() error {
 	c.mu.Unlock()
 	switch {
 	case goingAway && open == 0:
+		c.wmu.Lock()
+		_ = c.flushLocked() // answers to frames still buffered when GOAWAY came
+		c.wmu.Unlock()
 		return errConnClosed
 	case open > 0:
 		if !c.idleUntil.IsZero() || c.otherDeadline.Swap(false) {
@@ -637,6 +650,21 @@ func (c *conn) goAway(code http2.ErrCode, now bool) {
 	}
 }
 
+// peerGoAway handles the client's GOAWAY: it opens no more streams, the
+// open ones are served, and then the connection closes (beforeRead). No
+// GOAWAY answers it, as nginx does not answer one: the client already
+// knows which streams it opened, and it usually closes its end straight
+// after, so that an answer only costs a failed write.
+func (c *conn) peerGoAway() {
+	c.peerLeft.Store(true)
+	c.mu.Lock()
+	if !c.goingAway {
+		c.goingAway = true
+		c.lastID = c.maxID
+	}
+	c.mu.Unlock()
+}
+
 // closeIfIdle wakes the reader of a connection going away without open
 // streams, which then closes it.
 func (c *conn) closeIfIdle() {
@@ -689,7 +717,7 @@ func (c *conn) process(f http2.Frame) error {
 		}
 		return nil
 	case *http2.GoAwayFrame:
-		c.goAway(http2.ErrCodeNo, false)
+		c.peerGoAway()
 		return nil
 	case *http2.PushPromiseFrame:
 		return http2.ConnectionError(http2.ErrCodeProtocol)
