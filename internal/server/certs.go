@@ -93,10 +93,7 @@ func parseIPs(ips []string) []netip.Addr {
 func platformOnHTTP(platformDomain string, edge, withCerts http.Handler) http.Handler {
 	suffix := "." + strings.ToLower(strings.TrimSuffix(platformDomain, "."))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host := r.Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
+		host := withoutPort(r.Host)
 		host = strings.TrimSuffix(strings.ToLower(host), ".")
 		if strings.HasSuffix(host, suffix) && !strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") {
 			edge.ServeHTTP(w, r)
@@ -104,6 +101,18 @@ func platformOnHTTP(platformDomain string, edge, withCerts http.Handler) http.Ha
 		}
 		withCerts.ServeHTTP(w, r)
 	})
+}
+
+// withoutPort is host without its port, if it has one. Most Host fields
+// have none, and SplitHostPort would build an error for each of them.
+func withoutPort(host string) string {
+	if strings.IndexByte(host, ':') < 0 {
+		return host
+	}
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		return h
+	}
+	return host
 }
 
 // adminOnHTTPS sends the requests for admin.domain to the dashboard and
@@ -114,10 +123,7 @@ func adminOnHTTPS(adminDomain string, admin, edge http.Handler) http.Handler {
 		return edge
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host := r.Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
+		host := withoutPort(r.Host)
 		if strings.EqualFold(strings.TrimSuffix(host, "."), adminDomain) {
 			admin.ServeHTTP(w, r)
 			return

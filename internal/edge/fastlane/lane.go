@@ -405,9 +405,11 @@ func (c *conn) serve(r *http.Request, h *head) (keep bool) {
 		}
 	}()
 	// The header map is the connection's, cleared for each response:
-	// nothing may keep it once the handler has returned.
+	// nothing may keep it once the handler has returned. It starts small
+	// (8 fields, one group: clearing it is cheap), which most responses
+	// fit.
 	if c.header == nil {
-		c.header = make(http.Header, 16)
+		c.header = make(http.Header, 8)
 	}
 	clear(c.header)
 	w := &response{c: c, head: h.method == http.MethodHead, header: c.header, close: h.close}
