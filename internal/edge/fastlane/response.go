@@ -8,10 +8,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/rampart-dev/rampart/internal/edge/httpdate"
 )
 
 // maxBuffered is how much of a body without Content-Length the lane holds
@@ -433,7 +434,9 @@ func appendHead(b []byte, status int, h http.Header, skip []string, ex extra) []
 		}
 	}
 	if _, ok := h["Date"]; !ok && !ex.noDate {
-		b = appendDate(b)
+		b = append(b, "Date: "...)
+		b = append(b, httpdate.Now()...)
+		b = append(b, crlf...)
 	}
 	if ex.clen >= 0 {
 		b = append(b, "Content-Length: "...)
@@ -452,26 +455,6 @@ func appendHead(b []byte, status int, h http.Header, skip []string, ex extra) []
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
 	return append(b, crlf...)
-}
-
-// dateCache is the Date field of the current second, formatted once a
-// second rather than once a response.
-type dateCache struct {
-	sec  int64
-	line []byte
-}
-
-var date atomic.Pointer[dateCache]
-
-func appendDate(b []byte) []byte {
-	now := time.Now()
-	d := date.Load()
-	if d == nil || d.sec != now.Unix() {
-		line := append([]byte("Date: "), now.UTC().AppendFormat(nil, http.TimeFormat)...)
-		d = &dateCache{now.Unix(), append(line, crlf...)}
-		date.Store(d)
-	}
-	return append(b, d.line...)
 }
 
 func appendValue(b []byte, v string) []byte {

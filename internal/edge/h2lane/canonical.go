@@ -1,12 +1,16 @@
 package h2lane
 
-import "net/textproto"
+import (
+	"net/textproto"
+	"strings"
+)
 
 // commonCanonical maps the lowercase request field names clients send
-// most to their canonical form, which saves an allocation per field.
+// most to their canonical form: a lookup instead of the allocation
+// CanonicalMIMEHeaderKey makes for a name that is not canonical already
+// (HTTP/2 names are always lowercase).
 var commonCanonical = func() map[string]string {
-	m := make(map[string]string)
-	for _, k := range []string{
+	names := []string{
 		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Accept-Ranges",
 		"Authorization", "Cache-Control", "Content-Encoding", "Content-Language", "Content-Length",
 		"Content-Type", "Cookie", "Date", "Dnt", "Etag", "Expect", "Forwarded", "From", "Host",
@@ -16,25 +20,13 @@ var commonCanonical = func() map[string]string {
 		"Sec-Fetch-Site", "Sec-Fetch-User", "Te", "Trailer", "Upgrade-Insecure-Requests",
 		"User-Agent", "Via", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
 		"X-Real-Ip", "X-Request-Id", "Traceparent", "Tracestate",
-	} {
-		m[textproto.CanonicalMIMEHeaderKey(k)] = textproto.CanonicalMIMEHeaderKey(k)
 	}
-	lower := make(map[string]string, len(m))
-	for k := range m {
-		lower[toLowerASCII(k)] = k
+	m := make(map[string]string, len(names))
+	for _, k := range names {
+		m[strings.ToLower(k)] = textproto.CanonicalMIMEHeaderKey(k)
 	}
-	return lower
+	return m
 }()
-
-func toLowerASCII(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
 
 // canonical is the canonical key of a (lowercase, valid) field name.
 func canonical(name string) string {

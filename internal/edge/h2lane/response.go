@@ -4,12 +4,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/rampart-dev/rampart/internal/edge/httpdate"
 )
 
 // responseWriter is the http.ResponseWriter of both paths. It holds back
@@ -182,7 +183,7 @@ func (w *responseWriter) send(p []byte, end bool) error {
 			}
 		}
 		if _, ok := w.header["Date"]; !ok {
-			c.encode("date", httpDate())
+			c.encode("date", httpdate.Now())
 		}
 		for _, v := range w.header["Trailer"] {
 			for _, k := range strings.Split(v, ",") {
@@ -542,22 +543,4 @@ func statusText(code int) string {
 		return statusTexts[code]
 	}
 	return strconv.Itoa(code)
-}
-
-type dateCache struct {
-	sec int64
-	s   string
-}
-
-var date atomic.Pointer[dateCache]
-
-// httpDate is the Date field, formatted once a second.
-func httpDate() string {
-	now := time.Now()
-	if d := date.Load(); d != nil && d.sec == now.Unix() {
-		return d.s
-	}
-	d := &dateCache{sec: now.Unix(), s: now.UTC().Format(http.TimeFormat)}
-	date.Store(d)
-	return d.s
 }
