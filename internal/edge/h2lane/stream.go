@@ -332,7 +332,7 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (r *http.Request, declared 
 func (c *conn) serveInline(id uint32, r *http.Request) {
 	r = r.WithContext(c.ctx)
 	if c.header == nil {
-		c.header = make(http.Header, 16)
+		c.header = make(http.Header, 8) // one group: most answers fit, and it clears cheaply
 	}
 	clear(c.header)
 	// peerWindow changes only on this goroutine.
