@@ -110,3 +110,38 @@ func TestCacheRevalidationEndToEnd(t *testing.T) {
 		t.Fatalf("after: %q %q %q", res.Header.Get("X-Cache"), body, res.Header.Get("X-Served"))
 	}
 }
+
+// TestCacheRevalidationCookieEndToEnd: RFC 9111 §4.3.4 through the edge: a
+// 304 to a revalidation that sets a cookie reaches its client with the
+// cookie and the stored body; the entry is dropped, so no later client is
+// served it (or the cookie) from the cache.
+func TestCacheRevalidationCookieEndToEnd(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"v1"`)
+		w.Header().Set("Cache-Control", "max-age=1")
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			w.Header().Set("Set-Cookie", "session=alice")
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		_, _ = io.WriteString(w, "page")
+	}))
+	t.Cleanup(up.Close)
+	const host = "shop.apps.test"
+	_, srv := newEdge(t, Config{}, Route{
+		ID: "1", Service: "shop", Hosts: []string{host}, Upstreams: []string{up.URL},
+		Cache: &cache.Config{TTL: time.Hour},
+	})
+	if res, body := get(t, srv, host, "/"); res.Header.Get("X-Cache") != "MISS" || body != "page" {
+		t.Fatalf("first: %q %q", res.Header.Get("X-Cache"), body)
+	}
+	time.Sleep(1100 * time.Millisecond) // max-age=1 runs out
+	res, body := get(t, srv, host, "/")
+	if res.StatusCode != http.StatusOK || body != "page" || res.Header.Get("Set-Cookie") != "session=alice" {
+		t.Fatalf("revalidated: %d %q Set-Cookie %q", res.StatusCode, body, res.Header.Get("Set-Cookie"))
+	}
+	res, body = get(t, srv, host, "/")
+	if res.Header.Get("X-Cache") == "HIT" || body != "page" || res.Header.Get("Set-Cookie") != "" {
+		t.Fatalf("after: X-Cache %q body %q Set-Cookie %q", res.Header.Get("X-Cache"), body, res.Header.Get("Set-Cookie"))
+	}
+}

@@ -162,7 +162,9 @@
 // (it went upstream), to the leader and its waiters alike; a client's own
 // conditional or Range request is then answered from the refreshed entry.
 // If the refreshed header forbids storing (no-store, Set-Cookie…), this
-// one request is still answered from it and the entry is dropped. A full
+// one request is still answered from it and the entry is dropped; a
+// Set-Cookie of the 304 goes to that one client with it (its waiters go
+// upstream themselves, as for any response not stored). A full
 // response replaces the entry as on any miss, and a 5xx falls back on
 // stale-if-error as below. A response without a validator is fetched
 // again in full. Being kept for revalidation is not being served stale: a

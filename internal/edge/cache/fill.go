@@ -75,11 +75,12 @@ type fillWriter struct {
 	hdr     http.Header // the upstream's header until WriteHeader
 	v       verdict
 	status  int
-	wrote   bool   // WriteHeader with a final status happened
-	swallow bool   // a 5xx is discarded; the stale copy is served instead
-	reval   bool   // the request is a revalidation of stale
-	fresh   *entry // stale, refreshed by a 304: what the client gets
-	capture bool   // the body is being copied into body
+	wrote   bool     // WriteHeader with a final status happened
+	swallow bool     // a 5xx is discarded; the stale copy is served instead
+	reval   bool     // the request is a revalidation of stale
+	fresh   *entry   // stale, refreshed by a 304: what the client gets
+	cookies []string // the 304's Set-Cookie: for this client alone, never stored
+	capture bool     // the body is being copied into body
 	body    []byte
 	ended   bool // the fill's outcome is out
 }
@@ -214,6 +215,9 @@ func (fw *fillWriter) finish() {
 	}
 	if fw.fresh != nil {
 		h.s.misses.Add(1)
+		if fw.cookies != nil {
+			fw.rw.Header()["Set-Cookie"] = fw.cookies
+		}
 		write(fw.rw, fw.req, fw.fresh, h.c.now(), fw.flags, xMiss)
 		return
 	}
@@ -277,6 +281,15 @@ func (fw *fillWriter) refresh(now time.Time) {
 		if !notStored(k) || k == "Age" {
 			hdr[k] = v
 		}
+	}
+	if sc := fw.hdr["Set-Cookie"]; len(sc) > 0 {
+		// A cookie set on the revalidation is this client's: it gets
+		// it with the refreshed response, and the judgement below sees
+		// it, so the entry is dropped (its waiters go upstream
+		// themselves) as for any response that sets a cookie. The
+		// stored form never holds it (notStored).
+		hdr["Set-Cookie"] = sc
+		fw.cookies = sc
 	}
 	fw.status, fw.hdr, fw.body = old.status, hdr, old.body
 	fw.v = judge(old.status, hdr, now, &fw.h.set)

@@ -246,6 +246,7 @@ type revalOrigin struct {
 	etag, lastMod string
 	ccFull        string   // Cache-Control of full responses
 	cc304         string   // Cache-Control of 304s
+	cookie304     string   // Set-Cookie of 304s, if any
 	conds         []string // the conditional headers of each request
 }
 
@@ -265,6 +266,9 @@ func newRevalOrigin(etag, lastMod string) *revalOrigin {
 		w.Header().Set("X-Version", strconv.FormatInt(n, 10))
 		if (inm != "" && inm == o.etag) || (inm == "" && ims != "" && ims == o.lastMod) {
 			w.Header().Set("Cache-Control", o.cc304)
+			if o.cookie304 != "" {
+				w.Header().Set("Set-Cookie", o.cookie304)
+			}
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
@@ -393,6 +397,40 @@ func TestRevalidationNotModifiedNoStore(t *testing.T) {
 		t.Fatalf("Cache-Control %q", w.Header().Get("Cache-Control"))
 	}
 	expect(t, get(h, "GET", "/"), 200, "MISS", "body 3")
+}
+
+// TestRevalidationNotModifiedSetsCookie: RFC 9111 §4.3.4 with §3 (and the
+// cache's rule that a response setting a cookie is not shared): a 304 to a
+// revalidation that sets a cookie answers its client from the stored body
+// with that cookie; the entry is dropped, and no later client gets the
+// cookie.
+func TestRevalidationNotModifiedSetsCookie(t *testing.T) {
+	o := newRevalOrigin(`"v1"`, "")
+	o.cookie304 = "session=alice"
+	c, h, clk := setup(t, Config{TTL: time.Minute, StaleIfError: -1}, o)
+	expect(t, get(h, "GET", "/"), 200, "MISS", "body 1")
+	clk.Advance(2 * time.Second)
+	w := get(h, "GET", "/")
+	expect(t, w, 200, "MISS", "body 1")
+	if got := w.Header()["Set-Cookie"]; len(got) != 1 || got[0] != "session=alice" {
+		t.Fatalf("the revalidating client got Set-Cookie %q, want the 304's", got)
+	}
+	if o.lastConds() != `"v1"|` {
+		t.Fatalf("revalidation sent %q", o.lastConds())
+	}
+	// The entry is gone: the next client goes upstream (unconditionally,
+	// nothing is stored to validate) and gets no one's cookie.
+	w = get(h, "GET", "/")
+	expect(t, w, 200, "MISS", "body 3")
+	if got := w.Header()["Set-Cookie"]; len(got) != 0 {
+		t.Fatalf("a later client got Set-Cookie %q", got)
+	}
+	if o.lastConds() != "|" {
+		t.Fatalf("after the dropped entry the request sent %q", o.lastConds())
+	}
+	if s := c.Stats("svc"); s.Hits != 0 {
+		t.Fatalf("stats %+v: nothing may be served from the cache", s)
+	}
 }
 
 // FuzzParseHTTPDate: RFC 9110 §5.6.7: whatever parses is a GMT time that
