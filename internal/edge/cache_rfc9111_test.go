@@ -89,16 +89,8 @@ func TestCacheRevalidationEndToEnd(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "page")
 	}))
-	t.Cleanup(up.Close)
 	const host = "news.apps.test"
-	_, srv := newEdge(t, Config{}, Route{
-		ID: "1", Service: "news", Hosts: []string{host}, Upstreams: []string{up.URL},
-		Cache: &cache.Config{TTL: time.Hour},
-	})
-	if res, body := get(t, srv, host, "/"); res.Header.Get("X-Cache") != "MISS" || body != "page" {
-		t.Fatalf("first: %q %q", res.Header.Get("X-Cache"), body)
-	}
-	time.Sleep(1100 * time.Millisecond) // max-age=1 runs out
+	srv := cachedThenExpired(t, host, up)
 	res, body := get(t, srv, host, "/")
 	if res.StatusCode != http.StatusOK || body != "page" || res.Header.Get("X-Served") != "2" || res.Header.Get("ETag") != `"v1"` {
 		t.Fatalf("revalidated: %d %q X-Served %q ETag %q", res.StatusCode, body, res.Header.Get("X-Served"), res.Header.Get("ETag"))
@@ -126,16 +118,8 @@ func TestCacheRevalidationCookieEndToEnd(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "page")
 	}))
-	t.Cleanup(up.Close)
 	const host = "shop.apps.test"
-	_, srv := newEdge(t, Config{}, Route{
-		ID: "1", Service: "shop", Hosts: []string{host}, Upstreams: []string{up.URL},
-		Cache: &cache.Config{TTL: time.Hour},
-	})
-	if res, body := get(t, srv, host, "/"); res.Header.Get("X-Cache") != "MISS" || body != "page" {
-		t.Fatalf("first: %q %q", res.Header.Get("X-Cache"), body)
-	}
-	time.Sleep(1100 * time.Millisecond) // max-age=1 runs out
+	srv := cachedThenExpired(t, host, up)
 	res, body := get(t, srv, host, "/")
 	if res.StatusCode != http.StatusOK || body != "page" || res.Header.Get("Set-Cookie") != "session=alice" {
 		t.Fatalf("revalidated: %d %q Set-Cookie %q", res.StatusCode, body, res.Header.Get("Set-Cookie"))
@@ -144,4 +128,21 @@ func TestCacheRevalidationCookieEndToEnd(t *testing.T) {
 	if res.Header.Get("X-Cache") == "HIT" || body != "page" || res.Header.Get("Set-Cookie") != "" {
 		t.Fatalf("after: X-Cache %q body %q Set-Cookie %q", res.Header.Get("X-Cache"), body, res.Header.Get("Set-Cookie"))
 	}
+}
+
+// cachedThenExpired routes host to up with the cache on (its TTL longer
+// than the test), stores up's answer to "/" — which must be "page" with
+// max-age=1 — and waits until it has expired.
+func cachedThenExpired(t *testing.T, host string, up *httptest.Server) *httptest.Server {
+	t.Helper()
+	t.Cleanup(up.Close)
+	_, srv := newEdge(t, Config{}, Route{
+		ID: "1", Service: "svc", Hosts: []string{host}, Upstreams: []string{up.URL},
+		Cache: &cache.Config{TTL: time.Hour},
+	})
+	if res, body := get(t, srv, host, "/"); res.Header.Get("X-Cache") != "MISS" || body != "page" {
+		t.Fatalf("first: %q %q", res.Header.Get("X-Cache"), body)
+	}
+	time.Sleep(1100 * time.Millisecond) // max-age=1 runs out
+	return srv
 }
