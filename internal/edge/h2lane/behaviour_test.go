@@ -438,9 +438,11 @@ func TestConnectAndOptions(t *testing.T) {
 }
 
 // TestClientGoAway: after the client's GOAWAY the streams it opened are
-// answered, even those whose frames came in the same packet as the GOAWAY
-// with more frames behind it, and then the connection closes without a
-// GOAWAY of rampart's (nginx sends none either: the client is leaving).
+// answered, even those whose frames came in the same packet as the GOAWAY,
+// and the connection goes on without special behaviour (RFC 9113 §6.8,
+// §7: a PING is still answered) but opens no new stream; no GOAWAY of
+// rampart's answers it (nginx sends none either: the client is leaving).
+// When the client closes, so does the server.
 func TestClientGoAway(t *testing.T) {
 	for _, inline := range []bool{true, false} {
 		t.Run(map[bool]string{true: "inline", false: "goroutine"}[inline], func(t *testing.T) {
@@ -449,42 +451,77 @@ func TestClientGoAway(t *testing.T) {
 			}), Eligible: func(*http.Request) bool { return inline }}
 			ts := startH2(t, s)
 			rc := dialRaw(t, ts.addr)
-			// One write: HEADERS, GOAWAY and a PING after it, so that
-			// frames are still buffered when the GOAWAY is handled.
-			var buf bytes.Buffer
-			fr := http2.NewFramer(&buf, nil)
 			var hb headerBuf
 			enc := hpack.NewEncoder(&hb)
-			for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "example.test"}, {":path", "/last"}} {
-				_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+			headers := func(fr *http2.Framer, id uint32, path string) {
+				hb.b = hb.b[:0]
+				for _, f := range [][2]string{{":method", "GET"}, {":scheme", "https"}, {":authority", "example.test"}, {":path", path}} {
+					_ = enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+				}
+				_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.b, EndStream: true, EndHeaders: true})
 			}
-			_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.b, EndStream: true, EndHeaders: true})
+			// One write: HEADERS, GOAWAY and a PING after it.
+			var buf bytes.Buffer
+			fr := http2.NewFramer(&buf, nil)
+			headers(fr, 1, "/last")
 			_ = fr.WriteGoAway(0, http2.ErrCodeNo, nil)
 			_ = fr.WritePing(false, [8]byte{1})
 			if _, err := rc.c.Write(buf.Bytes()); err != nil {
 				t.Fatal(err)
 			}
 			var body []byte
-			var sawGoAway bool
-			err := rc.until(func(f http2.Frame) bool {
-				switch f := f.(type) {
-				case *http2.DataFrame:
-					if f.StreamID == 1 {
-						body = append(body, f.Data()...)
+			var sawGoAway, sawStream3 bool
+			var acked byte
+			// pinged reads until the ack of PING n, and for n == 1 the
+			// whole answer to stream 1 too (in either order).
+			pinged := func(n byte) func(http2.Frame) bool {
+				return func(f http2.Frame) bool {
+					switch f := f.(type) {
+					case *http2.DataFrame:
+						if f.StreamID == 1 {
+							body = append(body, f.Data()...)
+						} else {
+							sawStream3 = true
+						}
+					case *http2.HeadersFrame:
+						sawStream3 = sawStream3 || f.StreamID != 1
+					case *http2.GoAwayFrame:
+						sawGoAway = true
+					case *http2.PingFrame:
+						if f.IsAck() {
+							acked = f.Data[0]
+						}
 					}
-				case *http2.GoAwayFrame:
-					sawGoAway = true
+					return acked == n && (n > 1 || string(body) == "answer to /last")
 				}
-				return false
-			})
-			if string(body) != "answer to /last" {
-				t.Fatalf("body %q, want the answer to the stream opened before GOAWAY", body)
+			}
+			if err := rc.until(pinged(1)); err != nil {
+				t.Fatalf("no answer and PING ack after the client's GOAWAY (body %q): %v", body, err)
+			}
+			// A new stream is not served; the connection still is.
+			buf.Reset()
+			headers(fr, 3, "/new")
+			_ = fr.WritePing(false, [8]byte{2})
+			if _, err := rc.c.Write(buf.Bytes()); err != nil {
+				t.Fatal(err)
+			}
+			if err := rc.until(pinged(2)); err != nil {
+				t.Fatalf("no PING ack: %v", err)
+			}
+			if sawStream3 {
+				t.Error("a stream opened after the client's GOAWAY was served")
 			}
 			if sawGoAway {
 				t.Error("the server answered the client's GOAWAY with one of its own")
 			}
-			if err == nil || isTimeout(err) {
-				t.Fatalf("connection not closed after the client's GOAWAY: %v", err)
+			// The client closes its side: the server closes the connection.
+			if cw, ok := rc.c.(interface{ CloseWrite() error }); ok {
+				_ = cw.CloseWrite()
+			} else {
+				t.Fatalf("%T cannot half-close", rc.c)
+			}
+			if err := rc.until(func(http2.Frame) bool { return false }); err == nil || isTimeout(err) {
+				t.Fatalf("connection not closed after the client closed: %v", err)
 			}
 		})
 	}

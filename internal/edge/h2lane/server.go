@@ -224,9 +224,8 @@ type conn struct {
 	// reader goroutine only
 	sawSettings bool
 	linger      bool // ended by an error: see lingerClose
-	// peerLeft: the client sent GOAWAY. Once its streams are done the
-	// connection closes without a GOAWAY or TLS close_notify of ours (see
-	// peerGoAway).
+	// peerLeft: the client sent GOAWAY. The connection closes without a
+	// TLS close_notify of ours (see peerGoAway).
 	peerLeft atomic.Bool
 	// otherDeadline: a handler goroutine set the read deadline (the idle
 	// timeout after the last stream); the reader clears it once streams
@@ -245,6 +244,7 @@ type conn struct {
 	maxID     uint32
 	goingAway bool
 	lastID    uint32     // GOAWAY's last stream ID once goingAway
+	closeIdle bool       // our GOAWAY is out: close once no stream is open
 	resetIDs  [32]uint32 // streams reset recently: late DATA for them is dropped
 	resetNext int
 
@@ -368,7 +368,7 @@ func (c *conn) close() {
 		c.cancel()
 		close(c.done)
 		if tc, ok := c.nc.(*tls.Conn); ok && c.peerLeft.Load() {
-			// The client said goodbye and has every answer: a close_notify
+			// The client said goodbye (and usually closed): a close_notify
 			// would only meet a closed socket (EPIPE, SIGPIPE).
 			_ = tc.NetConn().Close()
 		} else {
@@ -468,10 +468,10 @@ func (c *conn) beforeRead() error {
 	}
 	c.mu.Lock()
 	open := len(c.streams)
-	goingAway := c.goingAway
+	closeIdle := c.closeIdle
 	c.mu.Unlock()
 	switch {
-	case goingAway && open == 0:
+	case closeIdle && open == 0:
 		c.wmu.Lock()
 		_ = c.flushLocked() // answers to frames still buffered when GOAWAY came
 		c.wmu.Unlock()
@@ -606,7 +606,7 @@ func (c *conn) wasReset(id uint32) bool {
 // goAwayErr ends the connection with an error code.
 func (c *conn) goAwayErr(code http2.ErrCode, debug string) {
 	c.mu.Lock()
-	c.goingAway = true
+	c.goingAway, c.closeIdle = true, true
 	c.lastID = c.maxID
 	last := c.maxID
 	c.mu.Unlock()
@@ -633,13 +633,16 @@ func (c *conn) lingerClose() {
 // once the open ones are done. now: close at once (idle).
 func (c *conn) goAway(code http2.ErrCode, now bool) {
 	c.mu.Lock()
-	if c.goingAway {
+	if c.closeIdle {
 		c.mu.Unlock()
 		return
 	}
-	c.goingAway = true
-	c.lastID = c.maxID
-	last := c.maxID
+	if !c.goingAway { // else the client's GOAWAY came first
+		c.goingAway = true
+		c.lastID = c.maxID
+	}
+	c.closeIdle = true
+	last := c.lastID
 	c.mu.Unlock()
 	c.wmu.Lock()
 	_ = c.fr.WriteGoAway(last, code, nil)
@@ -650,11 +653,12 @@ func (c *conn) goAway(code http2.ErrCode, now bool) {
 	}
 }
 
-// peerGoAway handles the client's GOAWAY: it opens no more streams, the
-// open ones are served, and then the connection closes (beforeRead). No
-// GOAWAY answers it, as nginx does not answer one: the client already
-// knows which streams it opened, and it usually closes its end straight
-// after, so that an answer only costs a failed write.
+// peerGoAway handles the client's GOAWAY: no new streams are opened; the
+// open ones are served and the connection otherwise goes on as before
+// (PINGs answered, the idle timeout) until the client closes it, usually
+// at once. No GOAWAY answers it, as nginx does not answer one: the client
+// already knows which streams it opened, and an answer to a client that
+// has closed only costs a failed write.
 func (c *conn) peerGoAway() {
 	c.peerLeft.Store(true)
 	c.mu.Lock()
@@ -669,7 +673,7 @@ func (c *conn) peerGoAway() {
 // streams, which then closes it.
 func (c *conn) closeIfIdle() {
 	c.mu.Lock()
-	idle := c.goingAway && len(c.streams) == 0
+	idle := c.closeIdle && len(c.streams) == 0
 	c.mu.Unlock()
 	if idle {
 		_ = c.nc.SetReadDeadline(time.Now())

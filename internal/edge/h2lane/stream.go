@@ -376,7 +376,7 @@ func (c *conn) streamDone(st *stream, w *responseWriter) {
 	ok := w.err == nil && !st.aborted.Load()
 	c.mu.Lock()
 	delete(c.streams, st.id)
-	goingAway := c.goingAway && len(c.streams) == 0
+	goingAway := c.closeIdle && len(c.streams) == 0
 	c.mu.Unlock()
 	// A stream the client reset is not remembered as reset by this side:
 	// its late DATA is a STREAM_CLOSED error (RFC 9113 §5.1), not noise.
