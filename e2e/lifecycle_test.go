@@ -13,6 +13,7 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/backup"
+	"github.com/rampart-dev/rampart/internal/testport"
 )
 
 // showService is `rampart service show NAME -o json`.
@@ -38,11 +39,7 @@ func (n *node) createApp(name string, port int) rampart.ServiceView {
 	return s
 }
 
-func freePortNumber(t *testing.T) int {
-	_, p, _ := strings.Cut(freePort(t), ":")
-	n, _ := strconv.Atoi(p)
-	return n
-}
+func freePortNumber(t *testing.T) int { return testport.Number(t) }
 
 func (n *node) post(t *testing.T, host, path, body string) int {
 	t.Helper()

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rampart-dev/rampart/internal/testport"
 )
 
 // bin is the rampart binary built once for all tests; appBin the test
@@ -62,16 +64,8 @@ func TestStaticBinary(t *testing.T) {
 	}
 }
 
-// freePort returns a loopback address with a port that was free a moment ago.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freePort returns a loopback address for a server a test starts.
+func freePort(t *testing.T) string { return testport.Addr(t) }
 
 // node is one running `rampart serve`.
 type node struct {

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/rampart-dev/rampart/internal/testport"
 )
 
 // TestSSHDLogin proves the written file against the real consumer: Debian's
@@ -328,15 +330,7 @@ func waitBanner(port int, exited <-chan error) bool {
 	return false
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return testport.Number(t) }
 
 // clientKey writes a new Ed25519 private key for ssh -i into dir and
 // returns its path and its public authorized_keys line.

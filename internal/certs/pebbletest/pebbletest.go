@@ -52,6 +52,7 @@ import (
 	"time"
 
 	"github.com/rampart-dev/rampart/internal/dnstest"
+	"github.com/rampart-dev/rampart/internal/testport"
 )
 
 // Version is the Pebble release these helpers are written for.
@@ -147,8 +148,8 @@ func Start(t testing.TB, opts Options) *Pebble {
 		t:          t,
 		bin:        bin,
 		conf:       filepath.Join(dir, "pebble.json"),
-		apiAddr:    freeAddr(t),
-		mgmtAddr:   freeAddr(t),
+		apiAddr:    testport.Addr(t),
+		mgmtAddr:   testport.Addr(t),
 		out:        &syncBuffer{},
 	}
 	pool := x509.NewCertPool()
@@ -326,16 +327,6 @@ func (p *Pebble) Orders() int { return strings.Count(p.out.String(), "Added orde
 
 // Log returns Pebble's output so far.
 func (p *Pebble) Log() string { return p.out.String() }
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // apiCertificate makes a throwaway CA and a certificate for localhost and
 // 127.0.0.1 signed by it, for Pebble's HTTPS listeners.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rampart-dev/rampart/internal/runtime"
+	"github.com/rampart-dev/rampart/internal/testport"
 )
 
 // httpdCompose serves DATA_DIR/www on PORT, passes the env file to the
@@ -101,15 +101,7 @@ func newSpec(t *testing.T, d *Driver, id int64, name, composeFile string) runtim
 	return spec
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return testport.Number(t) }
 
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

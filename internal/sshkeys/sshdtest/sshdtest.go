@@ -34,6 +34,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/rampart-dev/rampart/internal/testport"
 )
 
 // Need returns the path of prog, or ends the test: a failure with CI=true,
@@ -251,15 +253,7 @@ func waitBanner(port int, exited <-chan error) bool {
 	return false
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(t testing.TB) int { return testport.Number(t) }
 
 // ClientKey writes a new Ed25519 private key into dir for ssh -i and
 // returns its path, its public authorized_keys line (comment
