@@ -44,6 +44,10 @@ func (c *conn) Close() error {
 	return err
 }
 
+// NetConn returns the connection under the guard's, as tls.Conn's does:
+// the fast lane asks its socket whether the client is still there.
+func (c *conn) NetConn() net.Conn { return c.Conn }
+
 // CloseWrite lets net/http half-close a connection it is done with, as it
 // does for a bare *net.TCPConn.
 func (c *conn) CloseWrite() error {

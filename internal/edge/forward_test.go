@@ -514,3 +514,48 @@ func TestForwardClientGoneOnLane(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowMissClientGone: a client that leaves while the upstream has not
+// answered yet frees the upstream connection within seconds on every path
+// (net/http notices at once; the lane when it next looks, each second),
+// rather than when the upstream answers or the header timeout ends.
+func TestSlowMissClientGone(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	// The upstream reads a request, never answers, and reports when the
+	// edge closes the connection.
+	closed := make(chan time.Time, 8)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetReadDeadline(time.Now().Add(20 * time.Second))
+				io.Copy(io.Discard, c)
+				closed <- time.Now()
+			}()
+		}
+	}()
+	for _, p := range threeEdges(t, ln.Addr().String(), nil) {
+		c, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "GET /never HTTP/1.1\r\nHost: svc.test\r\n\r\n")
+		time.Sleep(200 * time.Millisecond) // the request reaches the upstream
+		left := time.Now()
+		c.Close()
+		select {
+		case at := <-closed:
+			t.Logf("%s: upstream connection closed %v after the client left", p.name, at.Sub(left).Round(time.Millisecond))
+		case <-time.After(5 * time.Second):
+			t.Errorf("%s: the upstream connection is still open 5 s after its client left", p.name)
+		}
+	}
+}

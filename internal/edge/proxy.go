@@ -17,7 +17,6 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
-	"github.com/rampart-dev/rampart/internal/edge/fastlane"
 	"github.com/rampart-dev/rampart/internal/edge/forward"
 	"github.com/rampart-dev/rampart/internal/egress"
 )
@@ -151,9 +150,6 @@ func (u *upstreams) forward(h *forward.Host, w http.ResponseWriter, r *http.Requ
 		Body:          r.Body,
 		ContentLength: r.ContentLength,
 		Drop:          u.drop,
-	}
-	if rec := recorderOf(w); rec != nil {
-		req.Unwatched = fastlane.Answers(rec.ResponseWriter)
 	}
 	err := h.Forward(r.Context(), w, &req, e.errorLog.Printf)
 	// Forward keeps nothing of the fields (after a panic, the map is

@@ -20,6 +20,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/rampart-dev/rampart/internal/edge/fastlane"
 )
 
 func TestForwardedHeaders(t *testing.T) {
@@ -448,11 +450,12 @@ func TestUpstreamDown(t *testing.T) {
 }
 
 // TestClientGoneAway: a client that gives up before the upstream answers is
-// logged as 499 and is not counted as an upstream error.
+// logged as 499 and is not counted as an upstream error, under net/http
+// and on the fast lane (which notices within its watch period).
 func TestClientGoneAway(t *testing.T) {
-	arrived := make(chan struct{})
+	arrived := make(chan struct{}, 1)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		close(arrived)
+		arrived <- struct{}{}
 		<-r.Context().Done()
 	}))
 	defer up.Close()
@@ -460,20 +463,34 @@ func TestClientGoneAway(t *testing.T) {
 	e, srv := newEdge(t, Config{Metrics: newRegistry(t), OnRequest: func(e LogEntry) { entries <- e }},
 		Route{Service: "app", Hosts: []string{"app.example.com"}, Upstreams: []string{up.URL}})
 
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	laneSrv := NewServer("", e, quiet, SlowClients{})
+	lane := fastlane.Install(laneSrv, e.Routed)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _ = io.WriteString(conn, "GET / HTTP/1.1\r\nHost: app.example.com\r\n\r\n")
-	<-arrived
-	conn.Close()
-	select {
-	case ent := <-entries:
-		if ent.Status != statusClientClosed {
-			t.Errorf("status %d, want %d", ent.Status, statusClientClosed)
+	go laneSrv.Serve(lane.Listener(ln))
+	defer laneSrv.Close()
+
+	for _, addr := range []string{srv.Listener.Addr().String(), ln.Addr().String()} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("no log entry")
+		_, _ = io.WriteString(conn, "GET / HTTP/1.1\r\nHost: app.example.com\r\n\r\n")
+		<-arrived
+		conn.Close()
+		select {
+		case ent := <-entries:
+			if ent.Status != statusClientClosed {
+				t.Errorf("%s: status %d, want %d", addr, ent.Status, statusClientClosed)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: no log entry", addr)
+		}
+	}
+	if lane.Answered() != 1 {
+		t.Errorf("the lane answered %d requests, want 1", lane.Answered())
 	}
 	if got := counterValue(t, e.metrics.upstreamErrors.WithLabelValues("app")); got != 0 {
 		t.Errorf("upstream errors %v, want 0", got)

@@ -37,16 +37,20 @@
 // the rest to keep it: closing can never misplace where the next request
 // starts.
 //
-// What the lane does not do that net/http does: watch the connection while
-// the handler runs. net/http's background read cancels the request's
-// context as soon as the client closes; on the lane the context ends only
-// when the connection is closed (Shutdown, or a failed write). A client
-// that goes away during a slow miss is noticed when the response is
-// written to it (the write fails, the handler aborts, the upstream
-// connection is closed rather than pooled), so an upstream stays busy at
-// most until it answers or until the forwarder's response-header timeout
-// (60 s). The header timeout, the idle timeout and the listener's write
-// deadlines (connguard) apply on the lane as they do under net/http.
+// What the lane does not do that net/http does: keep a read outstanding
+// while the handler runs, which cancels the request's context as soon as
+// the client leaves. That costs a goroutine wake-up and a deadline change
+// per request, and a request answered quickly learns of a departed client
+// anyway, when its answer is written. A slow one (a miss whose upstream
+// takes its time) would keep the upstream busy for nobody meanwhile, so
+// the lane looks once a second at the requests that have run longer than
+// that and asks the kernel (TCP_INFO, reading nothing) whether their
+// client closed or reset its connection; for those it cancels the
+// context, and the forwarder closes the upstream connection. A client that
+// leaves is thus noticed within about two seconds rather than at once (on
+// systems other than Linux, only when its answer is written). The header
+// timeout, the idle timeout and the listener's write deadlines (connguard)
+// apply on the lane as they do under net/http.
 //
 // Anything else is handed to net/http: the lane lets net/http read exactly
 // that request's bytes (head and Content-Length body) and takes the

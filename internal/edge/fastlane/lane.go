@@ -27,8 +27,9 @@ type Lane struct {
 
 	answered atomic.Uint64
 
-	mu    sync.Mutex
-	conns map[*conn]struct{}
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	watching bool // the watch for clients that leave runs (gone.go)
 }
 
 // Install puts a lane in front of srv: srv.Handler answers the requests
@@ -143,8 +144,9 @@ type conn struct {
 	header     http.Header   // the response's, reused
 	base       *http.Request // empty but for the connection's context
 
-	serving sync.Mutex  // held while the lane answers a request
-	closing atomic.Bool // Close was called while the lane answered
+	serving sync.Mutex   // held while the lane answers a request
+	closing atomic.Bool  // Close was called while the lane answered
+	since   atomic.Int64 // when the handler was called (Unix ns); 0: none runs
 }
 
 func (l *Lane) newConn(nc net.Conn) *conn {
@@ -154,6 +156,7 @@ func (l *Lane) newConn(nc net.Conn) *conn {
 	c := &conn{Conn: nc, l: l, remote: nc.RemoteAddr().String(), ctx: ctx, cancel: cancel, buf: make([]byte, bufSize)}
 	l.mu.Lock()
 	l.conns[c] = struct{}{}
+	l.startWatch()
 	l.mu.Unlock()
 	return c
 }
@@ -414,6 +417,7 @@ func (c *conn) serve(r *http.Request, h *head) (keep bool) {
 	clear(c.header)
 	w := &response{c: c, head: h.method == http.MethodHead, header: c.header, close: h.close}
 	defer func() {
+		c.since.Store(0)
 		if err := recover(); err != nil {
 			keep = false
 			if err != http.ErrAbortHandler {
@@ -428,8 +432,10 @@ func (c *conn) serve(r *http.Request, h *head) (keep bool) {
 	if handler == nil {
 		handler = http.DefaultServeMux
 	}
+	c.since.Store(time.Now().UnixNano())
 	handler.ServeHTTP(w, r)
-	keep = w.finish() && !w.close
+	// A canceled context: Shutdown, or the client left (gone.go).
+	keep = w.finish() && !w.close && c.ctx.Err() == nil
 	if b, ok := r.Body.(*body); ok && !b.end() {
 		// The handler left some of the body unread. net/http reads up
 		// to 256 KiB of it to keep the connection; the lane closes it,

@@ -78,14 +78,6 @@ func (w *response) Header() http.Header { return w.header }
 // BodyRate moves the deadline of a request body's reads with progress.
 func (w *response) SetReadDeadline(t time.Time) error { return w.c.Conn.SetReadDeadline(t) }
 
-// Answers reports whether w is the lane's ResponseWriter: the request's
-// context then ends only with its connection, not when the client leaves
-// (see the package doc), so a handler need not watch it for that.
-func Answers(w http.ResponseWriter) bool {
-	_, ok := w.(*response)
-	return ok
-}
-
 func (w *response) WriteHeader(code int) {
 	if w.status != 0 || w.sent {
 		return

@@ -38,9 +38,6 @@ type Request struct {
 	// Drop names response fields (canonical) that the upstream must not
 	// set on the client's response.
 	Drop []string
-	// Unwatched says that ctx does not end when the client leaves (the
-	// fast lane's requests): registering to hear of it would be wasted.
-	Unwatched bool
 }
 
 // errUpgrade: the forwarder carries no upgrades (the edge sends those
@@ -129,9 +126,10 @@ const (
 func (h *Host) exchange(ctx context.Context, pc *pconn, w http.ResponseWriter, r *Request, head, buf []byte, logf func(string, ...any)) (outcome int, err error) {
 	keep := false
 	var stop func() bool
-	if ctx.Done() != nil && !r.Unwatched {
+	if ctx.Done() != nil {
 		// A client that goes away (net/http cancels the request's
-		// context) must not keep the upstream busy: break any wait.
+		// context, and the fast lane does for a slow request) must not
+		// keep the upstream busy: break any wait.
 		stop = context.AfterFunc(ctx, func() { _ = pc.SetDeadline(aLongTimeAgo) })
 	}
 	defer func() {
