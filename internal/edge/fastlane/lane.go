@@ -29,7 +29,8 @@ type Lane struct {
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
-	watching bool // the watch for clients that leave runs (gone.go)
+	watching bool          // the watch for clients that leave runs (gone.go)
+	ticks    atomic.Uint64 // the watch's ticks so far, plus one
 }
 
 // Install puts a lane in front of srv: srv.Handler answers the requests
@@ -39,6 +40,7 @@ type Lane struct {
 // Install before srv serves, and serve through [Lane.Listener].
 func Install(srv *http.Server, eligible func(*http.Request) bool) *Lane {
 	l := &Lane{srv: srv, eligible: eligible, state: srv.ConnState, conns: make(map[*conn]struct{})}
+	l.ticks.Store(1)
 	srv.ConnState = l.connState
 	srv.RegisterOnShutdown(l.closeIdle)
 	return l
@@ -144,9 +146,9 @@ type conn struct {
 	header     http.Header   // the response's, reused
 	base       *http.Request // empty but for the connection's context
 
-	serving sync.Mutex   // held while the lane answers a request
-	closing atomic.Bool  // Close was called while the lane answered
-	since   atomic.Int64 // when the handler was called (Unix ns); 0: none runs
+	serving sync.Mutex    // held while the lane answers a request
+	closing atomic.Bool   // Close was called while the lane answered
+	since   atomic.Uint64 // the lane's ticks when the handler was called; 0: none runs
 }
 
 func (l *Lane) newConn(nc net.Conn) *conn {
@@ -432,7 +434,7 @@ func (c *conn) serve(r *http.Request, h *head) (keep bool) {
 	if handler == nil {
 		handler = http.DefaultServeMux
 	}
-	c.since.Store(time.Now().UnixNano())
+	c.since.Store(c.l.ticks.Load())
 	handler.ServeHTTP(w, r)
 	// A canceled context: Shutdown, or the client left (gone.go).
 	keep = w.finish() && !w.close && c.ctx.Err() == nil
