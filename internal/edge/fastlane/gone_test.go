@@ -1,6 +1,7 @@
 package fastlane
 
 import (
+	"context"
 	"crypto/tls"
 	"io"
 	"net"
@@ -181,4 +182,50 @@ func laneServer(t *testing.T, srv *http.Server) (*Lane, string) {
 	go srv.Serve(lane.Listener(ln))
 	t.Cleanup(func() { srv.Close() })
 	return lane, ln.Addr().String()
+}
+
+// TestShutdownFinishesLaneRequest: a graceful shutdown lets the request
+// the lane is answering finish with its context intact, then closes the
+// connection.
+func TestShutdownFinishesLaneRequest(t *testing.T) {
+	started, ended := make(chan struct{}, 1), make(chan error, 1)
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second}
+	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		select {
+		case <-r.Context().Done():
+			ended <- r.Context().Err()
+		case <-time.After(500 * time.Millisecond):
+			ended <- nil
+		}
+		io.WriteString(w, "finished")
+	})
+	lane, addr := laneServer(t, srv)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n")
+	<-started
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		shut <- srv.Shutdown(ctx)
+	}()
+	if err := <-ended; err != nil {
+		t.Errorf("Shutdown canceled the request being answered: %v", err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, _ := io.ReadAll(c) // to EOF: the connection closes after the answer
+	if !strings.HasSuffix(string(got), "finished") {
+		t.Errorf("got %q", got)
+	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if lane.Answered() != 1 {
+		t.Errorf("the lane answered %d requests, want 1", lane.Answered())
+	}
 }

@@ -164,12 +164,14 @@ func (l *Lane) newConn(nc net.Conn) *conn {
 }
 
 // Close closes the connection, after the response the lane is writing,
-// if any: net/http's Shutdown closes connections it believes idle.
+// if any: net/http's Shutdown closes connections it believes idle. The
+// request being answered keeps its context until then, or a graceful
+// shutdown would abort it (the forwarder gives up on a canceled one).
 func (c *conn) Close() error {
-	c.cancel()
 	c.closing.Store(true)
 	if c.serving.TryLock() {
 		defer c.serving.Unlock()
+		c.cancel()
 		return c.Conn.Close()
 	}
 	return nil
@@ -405,6 +407,7 @@ func (c *conn) serve(r *http.Request, h *head) (keep bool) {
 	defer func() {
 		c.serving.Unlock()
 		if c.closing.Load() {
+			c.cancel()
 			_ = c.Conn.Close()
 			keep = false
 		}
@@ -436,7 +439,7 @@ func (c *conn) serve(r *http.Request, h *head) (keep bool) {
 	}
 	c.since.Store(c.l.ticks.Load())
 	handler.ServeHTTP(w, r)
-	// A canceled context: Shutdown, or the client left (gone.go).
+	// A canceled context: the client left (gone.go).
 	keep = w.finish() && !w.close && c.ctx.Err() == nil
 	if b, ok := r.Body.(*body); ok && !b.end() {
 		// The handler left some of the body unread. net/http reads up
