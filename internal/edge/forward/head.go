@@ -124,6 +124,7 @@ func parseHead(b []byte, method string, fields []field) (h resHead, err error) {
 	}
 
 	var lengths, encodings int
+	var firstLength string // the first Content-Length value, as sent
 	var chunked, keepAlive bool
 	rest := s[lineEnd+2 : end-2]
 	for len(rest) > 0 {
@@ -151,13 +152,17 @@ func parseHead(b []byte, method string, fields []field) (h resHead, err error) {
 			if !ok {
 				return h, malformed("an invalid Content-Length")
 			}
-			if lengths > 0 && n != h.length {
+			if lengths > 0 && value != firstLength {
+				// "0" and "00" too: a peer that parses them apart from
+				// us must not frame the body otherwise (net/http
+				// refuses them alike).
 				return h, malformed("differing Content-Lengths")
 			}
 			if lengths > 0 {
 				continue // net/http keeps one of identical values
 			}
 			lengths++
+			firstLength = value
 			h.length = n
 		case "Transfer-Encoding":
 			// Only "chunked", alone: anything else (gzip, chunked

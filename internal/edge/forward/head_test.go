@@ -79,3 +79,21 @@ func FuzzResponseHead(f *testing.F) {
 		}
 	})
 }
+
+// TestDuplicateContentLength: repeated Content-Length fields pass only
+// when they are spelled the same; "0" and "00" mean one length to us but
+// are refused, as net/http refuses them, so that no peer can read them as
+// two framings.
+func TestDuplicateContentLength(t *testing.T) {
+	for in, ok := range map[string]bool{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n":  true,
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length:2 \r\n\r\n":  true,
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 02\r\n\r\n": false,
+		"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nContent-Length: 00\r\n\r\n": false,
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n":  false,
+	} {
+		if _, err := parseHead([]byte(in), "GET", nil); (err == nil) != ok {
+			t.Errorf("%q: err %v, want accepted=%v", in, err, ok)
+		}
+	}
+}
