@@ -13,6 +13,7 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/runtime/compose/dockertest"
+	"github.com/rampart-dev/rampart/internal/testport"
 )
 
 // composeTestFile is the service's compose file: one busybox httpd serving
@@ -125,7 +126,7 @@ func TestComposeServiceThroughEdge(t *testing.T) {
 	n := startNode(t, "--platform-domain", domain)
 	n.adminSetup()
 
-	_, port, _ := net.SplitHostPort(freePort(t))
+	_, port, _ := net.SplitHostPort(testport.Addr(t))
 	composeFile := filepath.Join(t.TempDir(), "docker-compose.yml")
 	if err := os.WriteFile(composeFile, []byte(composeTestFile), 0o600); err != nil {
 		t.Fatal(err)

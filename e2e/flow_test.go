@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rampart-dev/rampart"
+	"github.com/rampart-dev/rampart/internal/testport"
 )
 
 // upstream is an app of the user's: it says who it is and which host it saw.
@@ -187,8 +188,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 // TestDemo runs the README's demo command (with ports moved out of the way)
 // and fetches the demo app through the edge, as the README's curl does.
 func TestDemo(t *testing.T) {
-	admin, edge := freePort(t), freePort(t)
-	cmd := exec.Command(bin, "serve", "--demo", "--admin-addr", admin, "--http-addr", edge, "--https-addr", freePort(t))
+	admin, edge := testport.Addr(t), testport.Addr(t)
+	cmd := exec.Command(bin, "serve", "--demo", "--admin-addr", admin, "--http-addr", edge, "--https-addr", testport.Addr(t))
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -39,8 +39,6 @@ func (n *node) createApp(name string, port int) rampart.ServiceView {
 	return s
 }
 
-func freePortNumber(t *testing.T) int { return testport.Number(t) }
-
 func (n *node) post(t *testing.T, host, path, body string) int {
 	t.Helper()
 	req, _ := http.NewRequest("POST", "http://"+n.http+path, strings.NewReader(body))
@@ -76,7 +74,7 @@ func TestExecRuntime(t *testing.T) {
 	n := startNode(t, "--platform-domain", domain)
 	n.adminSetup()
 	host := "app." + domain
-	n.createApp("app", freePortNumber(t))
+	n.createApp("app", testport.Number(t))
 
 	_, body := n.get(t, host, "/")
 	pid := pidOf(body)
@@ -173,7 +171,7 @@ func TestDeleteRestoreThroughEdge(t *testing.T) {
 	n := startNode(t, "--platform-domain", domain)
 	n.adminSetup()
 	host := "notes." + domain
-	svc := n.createApp("notes", freePortNumber(t))
+	svc := n.createApp("notes", testport.Number(t))
 	if code := n.post(t, host, "/note", "written before the delete"); code != 200 {
 		t.Fatalf("writing the note: %d", code)
 	}
@@ -256,7 +254,7 @@ func TestCrashSafety(t *testing.T) {
 			n := startNode(t, "--platform-domain", domain)
 			n.adminSetup()
 			host := "vault." + domain
-			svc := n.createApp("vault", freePortNumber(t))
+			svc := n.createApp("vault", testport.Number(t))
 			// Enough data that the archive is written in many pieces.
 			dataDir := filepath.Join(n.data, "services", strconv.FormatInt(svc.ID, 10), "data")
 			big := make([]byte, 8<<20)

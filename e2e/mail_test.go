@@ -25,6 +25,7 @@ import (
 
 	rampart "github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/dnstest"
+	"github.com/rampart-dev/rampart/internal/testport"
 )
 
 // mx is a recipient domain's mail server in the mail tests: a real SMTP
@@ -138,13 +139,13 @@ type mailNode struct {
 
 func startMailNode(t *testing.T, extra ...string) *mailNode {
 	t.Helper()
-	mxPort := freePortNumber(t)
+	mxPort := testport.Number(t)
 	d := dnstest.Start(t)
 	d.SetMX("a.example", dnstest.MX{Pref: 10, Host: "mx.a.example"})
 	d.SetMX("b.example", dnstest.MX{Pref: 10, Host: "mx.b.example"})
 	d.Set("mx.a.example", "127.0.0.12")
 	d.Set("mx.b.example", "127.0.0.13")
-	m := &mailNode{dns: d, domain: "mail.test", relay: freePort(t),
+	m := &mailNode{dns: d, domain: "mail.test", relay: testport.Addr(t),
 		a: newMX(t, "127.0.0.12:"+strconv.Itoa(mxPort)), b: newMX(t, "127.0.0.13:"+strconv.Itoa(mxPort))}
 	m.a.up()
 	m.b.up()

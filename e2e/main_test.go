@@ -64,9 +64,6 @@ func TestStaticBinary(t *testing.T) {
 	}
 }
 
-// freePort returns a loopback address for a server a test starts.
-func freePort(t *testing.T) string { return testport.Addr(t) }
-
 // node is one running `rampart serve`.
 type node struct {
 	t         *testing.T
@@ -105,7 +102,7 @@ func (s *syncBuffer) String() string {
 // waits for /healthz.
 func startNode(t *testing.T, extra ...string) *node {
 	t.Helper()
-	n := &node{t: t, data: t.TempDir(), admin: freePort(t), http: freePort(t), https: freePort(t), out: &syncBuffer{}}
+	n := &node{t: t, data: t.TempDir(), admin: testport.Addr(t), http: testport.Addr(t), https: testport.Addr(t), out: &syncBuffer{}}
 	n.cliConfig = filepath.Join(t.TempDir(), "cli.json")
 	n.args = append([]string{"serve", "--data", n.data, "--admin-addr", n.admin, "--http-addr", n.http, "--https-addr", n.https}, extra...)
 	t.Cleanup(func() {

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rampart-dev/rampart/internal/testport"
 )
 
 // The slow-client test's settings: short, so that the test is.
@@ -49,7 +51,7 @@ func need(t *testing.T, prog, pkg string) string {
 func startLimited(t *testing.T, nofile int, extra ...string) *node {
 	t.Helper()
 	prlimit := need(t, "prlimit", "util-linux")
-	n := &node{t: t, data: t.TempDir(), admin: freePort(t), http: freePort(t), https: freePort(t), out: &syncBuffer{}}
+	n := &node{t: t, data: t.TempDir(), admin: testport.Addr(t), http: testport.Addr(t), https: testport.Addr(t), out: &syncBuffer{}}
 	n.cliConfig = filepath.Join(t.TempDir(), "cli.json")
 	n.args = append([]string{"serve", "--data", n.data, "--admin-addr", n.admin, "--http-addr", n.http, "--https-addr", n.https}, extra...)
 	t.Cleanup(func() {

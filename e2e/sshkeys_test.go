@@ -13,6 +13,7 @@ import (
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/sshkeys/sshdtest"
+	"github.com/rampart-dev/rampart/internal/testport"
 )
 
 // TestSSHKeys is the SSH Keys feature end to end (issue 9, Done when 4):
@@ -222,7 +223,7 @@ func owner(t *testing.T, path string) (uid, gid int) {
 // TestDemoNeverManagesKeys: --demo leaves every authorized_keys alone even
 // when the environment asks for management, and says so at start.
 func TestDemoNeverManagesKeys(t *testing.T) {
-	cmd := exec.Command(bin, "serve", "--demo", "--admin-addr", freePort(t), "--http-addr", freePort(t), "--https-addr", freePort(t))
+	cmd := exec.Command(bin, "serve", "--demo", "--admin-addr", testport.Addr(t), "--http-addr", testport.Addr(t), "--https-addr", testport.Addr(t))
 	cmd.Env = append(os.Environ(), "RAMPART_SSH_MANAGE_AUTHORIZED_KEYS=true", "RAMPART_SSH_USER=nobody")
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out

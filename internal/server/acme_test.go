@@ -23,8 +23,6 @@ import (
 	"github.com/rampart-dev/rampart/internal/testport"
 )
 
-func freePort(t *testing.T) int { return testport.Number(t) }
-
 type tWriter struct{ t *testing.T }
 
 func (w tWriter) Write(p []byte) (int, error) {
@@ -45,7 +43,7 @@ type pebbleNode struct {
 
 func startPebbleNode(t *testing.T) *pebbleNode {
 	t.Helper()
-	httpPort, httpsPort := freePort(t), freePort(t)
+	httpPort, httpsPort := testport.Number(t), testport.Number(t)
 	pb := pebbletest.Start(t, pebbletest.Options{HTTPPort: httpPort, TLSPort: httpsPort})
 	roots := filepath.Join(t.TempDir(), "pebble-api-root.pem")
 	if err := os.WriteFile(roots, pb.APIRootPEM, 0o600); err != nil {

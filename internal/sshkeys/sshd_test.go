@@ -259,7 +259,7 @@ func startSSHD(t *testing.T, sshd, user string) *sshdServer {
 		t.Fatal(err)
 	}
 	for try := 0; try < 3; try++ {
-		port := freePort(t)
+		port := testport.Number(t)
 		config := filepath.Join(dir, "sshd_config")
 		if err := os.WriteFile(config, []byte(fmt.Sprintf(`# sshd for sshkeys' tests: loopback, one user, keys only.
 Port %d
@@ -329,8 +329,6 @@ func waitBanner(port int, exited <-chan error) bool {
 	}
 	return false
 }
-
-func freePort(t *testing.T) int { return testport.Number(t) }
 
 // clientKey writes a new Ed25519 private key for ssh -i into dir and
 // returns its path and its public authorized_keys line.

@@ -15,18 +15,19 @@ import (
 	"github.com/rampart-dev/rampart/internal/connguard"
 )
 
-// slowHandler waits for its request's context to end, or for 6 s, and
-// reports on ended which it was (nil: the wait ran out), then answers.
-func slowHandler(started chan<- struct{}, ended chan<- error) http.Handler {
+// slowHandler waits for its request's context to end, or for wait, and
+// reports on ended which it was (nil: the wait ran out), then answers
+// "finished".
+func slowHandler(wait time.Duration, started chan<- struct{}, ended chan<- error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		started <- struct{}{}
 		select {
 		case <-r.Context().Done():
 			ended <- r.Context().Err()
-		case <-time.After(6 * time.Second):
+		case <-time.After(wait):
 			ended <- nil
 		}
-		io.WriteString(w, "late")
+		io.WriteString(w, "finished")
 	})
 }
 
@@ -58,7 +59,7 @@ func TestClientGoneOnLane(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			started, ended := make(chan struct{}, 1), make(chan error, 1)
-			srv := &http.Server{Handler: slowHandler(started, ended), ReadHeaderTimeout: 5 * time.Second}
+			srv := &http.Server{Handler: slowHandler(6*time.Second, started, ended), ReadHeaderTimeout: 5 * time.Second}
 			lane := Install(srv, func(*http.Request) bool { return true })
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
@@ -189,17 +190,7 @@ func laneServer(t *testing.T, srv *http.Server) (*Lane, string) {
 // connection.
 func TestShutdownFinishesLaneRequest(t *testing.T) {
 	started, ended := make(chan struct{}, 1), make(chan error, 1)
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second}
-	srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		started <- struct{}{}
-		select {
-		case <-r.Context().Done():
-			ended <- r.Context().Err()
-		case <-time.After(500 * time.Millisecond):
-			ended <- nil
-		}
-		io.WriteString(w, "finished")
-	})
+	srv := &http.Server{Handler: slowHandler(500*time.Millisecond, started, ended), ReadHeaderTimeout: 5 * time.Second}
 	lane, addr := laneServer(t, srv)
 	c, err := net.Dial("tcp", addr)
 	if err != nil {

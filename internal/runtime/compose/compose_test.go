@@ -81,7 +81,7 @@ func newSpec(t *testing.T, d *Driver, id int64, name, composeFile string) runtim
 		ID: id, Name: name, Kind: runtime.KindCompose,
 		Version:     "1",
 		DataDir:     filepath.Join(dir, "data"),
-		Port:        freePort(t),
+		Port:        testport.Number(t),
 		StopTimeout: time.Second,
 		ComposeFile: composeFile,
 		ProjectDir:  filepath.Join(dir, "project"),
@@ -100,8 +100,6 @@ func newSpec(t *testing.T, d *Driver, id int64, name, composeFile string) runtim
 	})
 	return spec
 }
-
-func freePort(t *testing.T) int { return testport.Number(t) }
 
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

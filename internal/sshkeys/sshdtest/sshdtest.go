@@ -186,7 +186,7 @@ func StartSSHD(t testing.TB, user string) *SSHD {
 		t.Fatal(err)
 	}
 	for try := 0; try < 3; try++ {
-		port := freePort(t)
+		port := testport.Number(t)
 		config := filepath.Join(dir, "sshd_config")
 		if err := os.WriteFile(config, []byte(fmt.Sprintf(`# sshd for rampart's tests: loopback, one user, keys only.
 Port %d
@@ -252,8 +252,6 @@ func waitBanner(port int, exited <-chan error) bool {
 	}
 	return false
 }
-
-func freePort(t testing.TB) int { return testport.Number(t) }
 
 // ClientKey writes a new Ed25519 private key into dir for ssh -i and
 // returns its path, its public authorized_keys line (comment
