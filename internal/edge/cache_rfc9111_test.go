@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -145,4 +146,62 @@ func cachedThenExpired(t *testing.T, host string, up *httptest.Server) *httptest
 	}
 	time.Sleep(1100 * time.Millisecond) // max-age=1 runs out
 	return srv
+}
+
+// TestCacheStaleWhileRevalidateEndToEnd: RFC 5861 §3 through the edge and
+// a real upstream: once the response expires, a client is answered with it
+// at once (X-Cache: STALE) while the upstream, still busy with the
+// refresh, has not answered; the refresh, which outlives that client's
+// request, then replaces it.
+func TestCacheStaleWhileRevalidateEndToEnd(t *testing.T) {
+	var n atomic.Int64
+	release := make(chan struct{})
+	refreshing := make(chan struct{}, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := n.Add(1)
+		if c > 1 {
+			refreshing <- struct{}{}
+			<-release
+		}
+		w.Header().Set("Cache-Control", "max-age=1, stale-while-revalidate=30")
+		_, _ = io.WriteString(w, "page "+strconv.FormatInt(c, 10))
+	}))
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	const host = "news.apps.test"
+	_, srv := newEdge(t, Config{}, Route{
+		ID: "1", Service: "svc", Hosts: []string{host}, Upstreams: []string{up.URL},
+		Cache: &cache.Config{TTL: time.Hour},
+	})
+	t.Cleanup(up.Close)
+	if res, body := get(t, srv, host, "/"); res.Header.Get("X-Cache") != "MISS" || body != "page 1" {
+		t.Fatalf("first: %q %q", res.Header.Get("X-Cache"), body)
+	}
+	time.Sleep(1100 * time.Millisecond) // max-age=1 runs out
+
+	for range 3 {
+		res, body := get(t, srv, host, "/")
+		if res.Header.Get("X-Cache") != "STALE" || body != "page 1" || res.Header.Get("Age") == "" {
+			t.Fatalf("while refreshing: %q %q Age %q", res.Header.Get("X-Cache"), body, res.Header.Get("Age"))
+		}
+	}
+	<-refreshing // the one refresh is at the upstream, waiting
+	if got := n.Load(); got != 2 {
+		t.Fatalf("upstream requests %d, want 2", got)
+	}
+	once.Do(func() { close(release) })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		res, body := get(t, srv, host, "/")
+		if res.Header.Get("X-Cache") == "HIT" {
+			if body != "page 2" {
+				t.Fatalf("after the refresh: %q", body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no HIT 5 s after the refresh was released: %q %q", res.Header.Get("X-Cache"), body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -114,7 +114,6 @@ func New(cfg Config) (*Edge, error) {
 		clientIP:  cfg.ClientIP,
 		buffers:   bufferPool{},
 
-		cache:          cache.New(cfg.Cache),
 		limiterOptions: cfg.Limiter,
 		services:       make(map[string]*svcState),
 	}
@@ -128,6 +127,11 @@ func New(cfg Config) (*Edge, error) {
 		errLog = slog.Default()
 	}
 	e.errorLog = slog.NewLogLogger(errLog.Handler(), slog.LevelWarn)
+	cacheOpts := cfg.Cache
+	if cacheOpts.ErrorLog == nil {
+		cacheOpts.ErrorLog = errLog
+	}
+	e.cache = cache.New(cacheOpts)
 	switch t := e.transport.(type) {
 	case nil:
 		e.transport = NewTransport()

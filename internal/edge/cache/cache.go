@@ -3,6 +3,7 @@ package cache
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"log/slog"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,11 @@ type Options struct {
 
 	// Now is the clock for TTLs and Age. Nil: [time.Now].
 	Now func() time.Time
+
+	// ErrorLog is where a background refresh that panicked is reported
+	// (stale-while-revalidate: no server recovers it). Nil:
+	// [slog.Default].
+	ErrorLog *slog.Logger
 }
 
 // Cache is the output cache shared by every service: one store, one memory
@@ -41,6 +47,7 @@ type Cache struct {
 	shareBytes  int64 // MaxServiceBytes
 	lockTimeout time.Duration
 	seed        maphash.Seed
+	errorLog    *slog.Logger
 
 	shards [numShards]shard
 	front  [frontSize]atomic.Pointer[entry]
@@ -72,6 +79,7 @@ type service struct {
 	bytes     atomic.Int64 // charged by its live entries
 
 	hits, misses, bypasses, stale atomic.Uint64
+	refreshes                     atomic.Int64 // background refreshes under way (stale-while-revalidate)
 }
 
 // New returns an empty cache.
@@ -81,10 +89,14 @@ func New(opts Options) *Cache {
 		maxBytes:    opts.MaxBytes,
 		lockTimeout: opts.LockTimeout,
 		seed:        maphash.MakeSeed(),
+		errorLog:    opts.ErrorLog,
 		services:    make(map[string]*service),
 	}
 	if c.now == nil {
 		c.now = time.Now
+	}
+	if c.errorLog == nil {
+		c.errorLog = slog.Default()
 	}
 	if c.maxBytes <= 0 {
 		c.maxBytes = DefaultMaxBytes
@@ -190,7 +202,7 @@ type Stats struct {
 	Hits     uint64 `json:"hits"`     // answered from a fresh stored response
 	Misses   uint64 `json:"misses"`   // cacheable-looking, went upstream
 	Bypasses uint64 `json:"bypasses"` // not cacheable by request (method, Authorization, Cookie…)
-	Stale    uint64 `json:"stale"`    // answered from an expired copy: the upstream failed
+	Stale    uint64 `json:"stale"`    // answered from an expired copy: the upstream failed, or stale-while-revalidate
 }
 
 // ServiceBytes returns the memory that one service's stored responses take

@@ -171,6 +171,29 @@
 // must-revalidate or s-maxage response is revalidated, never served
 // stale.
 //
+// # Stale while revalidate
+//
+// A response whose Cache-Control (or CDN-Cache-Control, when that decides)
+// says stale-while-revalidate=N may, for N seconds after it expires, be
+// served at once, marked X-Cache: STALE, while one request refreshes it in
+// the background (RFC 5861 §3). The first request in the window starts the
+// refresh and is answered from the stale copy like every request after it
+// until the refresh is done; none waits for the upstream. The refresh is a
+// plain GET copied from the request that started it (without its Range and
+// conditional fields; revalidating with the entry's own validators, as
+// above), on a context that request's end does not cancel, bounded by a
+// minute. Its response is stored as any fill's; if it fails, the stale copy
+// stays, for the rest of the window (and for stale-if-error, if the
+// service allows it). It counts in no statistics: only the answers to
+// clients do. N is capped at the longer of the TTL and StaleIfError, the
+// time an expired entry is kept anyway; must-revalidate, proxy-revalidate
+// and s-maxage forbid it (RFC 9111 §4.2.4), and a value that is not
+// delta-seconds grants nothing. Without the directive, nothing is served
+// stale except on errors. At most 64 refreshes of one service run in the
+// background at once: a client answered at once can ask for the next URL
+// at once, so nothing else would bound them. Past that, a refresh is made
+// while its client waits, as without the directive.
+//
 // # Stale if error
 //
 // An expired response is kept for [Config].StaleIfError more. If its

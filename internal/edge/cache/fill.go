@@ -1,9 +1,12 @@
 package cache
 
 import (
+	"context"
 	"hash/maphash"
 	"net/http"
+	"runtime/debug"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,7 +18,7 @@ import (
 // unconditionally, so that the entry is a full response.
 func (h *handler) lead(w http.ResponseWriter, r *http.Request, f *fill, primary string, flags int, stale *entry) {
 	fw := &fillWriter{
-		rw: w, h: h, f: f, req: r, flags: flags,
+		rw: w, h: h, f: f, req: r, flags: flags, bg: flags&reqBackground != 0,
 		primary: primary, stale: stale,
 		head: r.Method == http.MethodHead,
 		hdr:  make(http.Header),
@@ -57,6 +60,52 @@ func (h *handler) lead(w http.ResponseWriter, r *http.Request, f *fill, primary 
 	fw.finish()
 }
 
+// refreshTimeout bounds a background refresh: no client is there to give
+// up on it.
+const refreshTimeout = time.Minute
+
+// backgroundDrop are the request fields a background refresh leaves out:
+// it fetches the whole response, to store, not the part or the answer to a
+// condition the client asked for.
+var backgroundDrop = append([]string{"Range", "If-Range"}, conditionalHeaders...)
+
+// refreshInBackground leads fill f, the refresh of stale for r's URL, on a
+// goroutine of its own (stale-while-revalidate). The request is a copy of
+// r as a plain GET, on a context that r's end does not cancel, bounded by
+// refreshTimeout; the response goes into the cache, or stale stays (and
+// serves on errors as usual), and nowhere else.
+func (h *handler) refreshInBackground(r *http.Request, f *fill, primary string, stale *entry) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), refreshTimeout)
+	out := r.Clone(ctx)
+	out.Method = http.MethodGet
+	out.Body, out.ContentLength = http.NoBody, 0
+	for _, k := range backgroundDrop {
+		delete(out.Header, k)
+	}
+	go func() {
+		defer h.s.refreshes.Add(-1)
+		defer cancel()
+		defer func() {
+			// The proxy panics with http.ErrAbortHandler when the
+			// upstream breaks a body off (lead has ended the fill by
+			// then). Nothing that goes wrong here may take the server
+			// down: there is no net/http to recover it.
+			if p := recover(); p != nil && p != http.ErrAbortHandler {
+				h.c.errorLog.Error("cache: the background refresh of a stale response panicked",
+					"url", out.Host+out.URL.RequestURI(), "panic", p, "stack", string(debug.Stack()))
+			}
+		}()
+		h.lead(discard{make(http.Header)}, out, f, primary, reqBackground, stale)
+	}()
+}
+
+// discard is the ResponseWriter of a background refresh.
+type discard struct{ hdr http.Header }
+
+func (d discard) Header() http.Header       { return d.hdr }
+func (discard) WriteHeader(int)             {}
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
 // fillWriter is the ResponseWriter the upstream proxy writes the leader's
 // response to. Until the status is known it keeps the header to itself;
 // then it decides: store (copy the body as it passes), pass (no copy, and
@@ -71,6 +120,7 @@ type fillWriter struct {
 	primary string
 	stale   *entry // expired copy for stale-if-error, or nil
 	head    bool   // the client asked HEAD: it gets no body
+	bg      bool   // a background refresh: no client, counted in no stats
 
 	hdr     http.Header // the upstream's header until WriteHeader
 	v       verdict
@@ -207,14 +257,14 @@ func (fw *fillWriter) finish() {
 		if fw.req.Context().Err() != nil {
 			// The client left before the upstream answered (the edge
 			// logs a 499 and writes nothing): nothing to store or send.
-			h.s.misses.Add(1)
+			fw.count(&h.s.misses)
 			fw.end(outRetry, nil)
 			return
 		}
 		fw.WriteHeader(http.StatusOK)
 	}
 	if fw.fresh != nil {
-		h.s.misses.Add(1)
+		fw.count(&h.s.misses)
 		if fw.cookies != nil {
 			fw.rw.Header()["Set-Cookie"] = fw.cookies
 		}
@@ -222,11 +272,11 @@ func (fw *fillWriter) finish() {
 		return
 	}
 	if fw.swallow {
-		h.s.stale.Add(1)
+		fw.count(&h.s.stale)
 		write(fw.rw, fw.req, fw.stale, h.c.now(), fw.flags, xStale)
 		return
 	}
-	h.s.misses.Add(1)
+	fw.count(&h.s.misses)
 	if fw.capture {
 		fw.capture = false
 		switch {
@@ -249,7 +299,15 @@ func (fw *fillWriter) abort() {
 	}
 	fw.end(o, nil)
 	if !fw.swallow {
-		fw.h.s.misses.Add(1)
+		fw.count(&fw.h.s.misses)
+	}
+}
+
+// count adds the answer to a service counter; a background refresh
+// answers no client and counts nothing.
+func (fw *fillWriter) count(c *atomic.Uint64) {
+	if !fw.bg {
+		c.Add(1)
 	}
 }
 

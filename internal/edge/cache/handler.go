@@ -28,8 +28,9 @@ const maxAttempts = 3
 
 // Request flags.
 const (
-	reqRange = 1 << iota // Range or If-Range: answered from a stored 200, never leads a fill
-	reqCond              // If-None-Match and friends: evaluated against a stored 200
+	reqRange      = 1 << iota // Range or If-Range: answered from a stored 200, never leads a fill
+	reqCond                   // If-None-Match and friends: evaluated against a stored 200
+	reqBackground             // a stale-while-revalidate refresh: no client waits for it
 )
 
 // conditionalHeaders are removed from the request of a fill, so that the
@@ -158,6 +159,31 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary []byte, 
 				stale = e // expired: to revalidate, or to serve if the refresh fails
 			}
 		}
+		if stale != nil && stale.canServeWhileRevalidating(now) {
+			// RFC 5861 §3: the response said it may be served stale
+			// while it is refreshed. This client is answered at once;
+			// the first such request starts the one refresh, in the
+			// background, and the others do not wait for it.
+			f, leader := c.claim(key, hash, h.s, now, floor)
+			if f == nil {
+				continue // stored since we looked
+			}
+			p := h.fillPrimary(f, key, primary[:plen])
+			if leader && h.s.refreshes.Add(1) > maxRefreshes {
+				// Too many refreshes of this service under way: no
+				// client holds them back, so they are bounded here.
+				// This one is made the usual way, and waited for.
+				h.s.refreshes.Add(-1)
+				h.lead(w, r, f, p, flags, stale)
+				return
+			}
+			if leader {
+				h.refreshInBackground(r, f, p, stale)
+			}
+			h.s.stale.Add(1)
+			write(w, r, stale, now, flags, xStale)
+			return
+		}
 
 		var f *fill
 		if flags&reqRange != 0 {
@@ -172,11 +198,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary []byte, 
 				continue // stored since we looked
 			}
 			if leader {
-				p := f.key // the primary key, unless a Vary marker led to a variant
-				if len(key) != plen {
-					p = string(primary[:plen])
-				}
-				h.lead(w, r, f, p, flags, stale)
+				h.lead(w, r, f, h.fillPrimary(f, key, primary[:plen]), flags, stale)
 				return
 			}
 		}
@@ -208,6 +230,22 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary []byte, 
 		}
 	}
 	h.pass(w, r)
+}
+
+// maxRefreshes bounds a service's background refreshes under way at once.
+// A client that is answered from the stale copy at once can ask for the
+// next URL at once, so without a bound a slow upstream and many URLs would
+// pile up goroutines and upstream connections; past it, refreshes are
+// made while their client waits, which the edge's connection limits bound.
+const maxRefreshes = 64
+
+// fillPrimary is the primary key of fill f for key: f's own key, unless a
+// Vary marker led to a variant of primary.
+func (h *handler) fillPrimary(f *fill, key, primary []byte) string {
+	if len(key) != len(primary) {
+		return string(primary)
+	}
+	return f.key
 }
 
 // lookup finds the entry for r, following a Vary marker to the variant

@@ -41,6 +41,7 @@ type verdict struct {
 	why     string        // "" when the response may be stored
 	ttl     time.Duration // how long it is fresh; ≤ the configured TTL
 	staleOK bool          // false: must-revalidate forbids serving it stale
+	swr     time.Duration // stale-while-revalidate (RFC 5861), capped; 0: none
 	vary    []string      // canonical header names the response varies on
 	age     int64         // the Age it arrived with, in seconds
 	length  int64         // its Content-Length, -1 when unknown
@@ -118,6 +119,13 @@ func judge(status int, h http.Header, now time.Time, s *settings) verdict {
 		// §5.2.2.10: s-maxage implies proxy-revalidate for a shared
 		// cache. Stale-if-error is serving stale too.
 		v.staleOK = false
+	} else if cc.swr > 0 {
+		// RFC 5861 §3: the response may be served stale for this long
+		// while one request refreshes it in the background. Capped like
+		// the rest of a micro-cache's lifetimes: at the longer of the
+		// TTL and the stale-if-error window, for which an expired entry
+		// is kept anyway.
+		v.swr = min(time.Duration(cc.swr)*time.Second, max(s.ttl, s.stale))
 	}
 
 	if vh, ok := h["Vary"]; ok {
@@ -192,6 +200,7 @@ func responseDirectives(h http.Header) (cacheControl, bool) {
 type cacheControl struct {
 	noStore, noCache, private, mustRevalidate bool
 	maxAge, sMaxAge                           int64 // -1: absent
+	swr                                       int64 // stale-while-revalidate; -1: absent
 	invalid                                   bool  // an age that is not delta-seconds
 }
 
@@ -200,7 +209,7 @@ type cacheControl struct {
 // a malformed or repeated max-age keeps the smallest value or makes the
 // response uncacheable, and unknown directives are ignored.
 func parseCacheControl(lines []string) cacheControl {
-	cc := cacheControl{maxAge: -1, sMaxAge: -1}
+	cc := cacheControl{maxAge: -1, sMaxAge: -1, swr: -1}
 	for _, line := range lines {
 		for line != "" {
 			var name, arg string
@@ -219,6 +228,13 @@ func parseCacheControl(lines []string) cacheControl {
 				cc.maxAge = minAge(cc.maxAge, arg, hasArg, &cc.invalid)
 			case strings.EqualFold(name, "s-maxage"):
 				cc.sMaxAge = minAge(cc.sMaxAge, arg, hasArg, &cc.invalid)
+			case strings.EqualFold(name, "stale-while-revalidate"):
+				// A bad value only loses the permission to serve
+				// stale; the response is no less cacheable for it.
+				var bad bool
+				if cc.swr = minAge(cc.swr, arg, hasArg, &bad); bad {
+					cc.swr = 0
+				}
 			}
 		}
 	}

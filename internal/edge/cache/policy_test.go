@@ -172,18 +172,22 @@ func TestParseCacheControl(t *testing.T) {
 		in   string
 		want cacheControl
 	}{
-		{"", cacheControl{maxAge: -1, sMaxAge: -1}},
-		{"public, max-age=60", cacheControl{maxAge: 60, sMaxAge: -1}},
-		{` max-age = 60 ,s-maxage=5`, cacheControl{maxAge: 60, sMaxAge: 5}},
-		{`max-age="60"`, cacheControl{maxAge: 60, sMaxAge: -1}},
-		{`no-cache="a, b", max-age=5`, cacheControl{noCache: true, maxAge: 5, sMaxAge: -1}},
-		{`community="UCI, no-store", max-age=5`, cacheControl{maxAge: 5, sMaxAge: -1}},
-		{`x="unterminated, no-store`, cacheControl{maxAge: -1, sMaxAge: -1}},
-		{`x="esc\"aped, no-store", private`, cacheControl{private: true, maxAge: -1, sMaxAge: -1}},
-		{"max-age=-1", cacheControl{maxAge: -1, sMaxAge: -1, invalid: true}},
-		{"max-age=99999999999999999999", cacheControl{maxAge: maxSeconds, sMaxAge: -1}},
-		{",,,No-Store,,", cacheControl{noStore: true, maxAge: -1, sMaxAge: -1}},
-		{"must-revalidate", cacheControl{mustRevalidate: true, maxAge: -1, sMaxAge: -1}},
+		{"", cacheControl{maxAge: -1, sMaxAge: -1, swr: -1}},
+		{"public, max-age=60", cacheControl{maxAge: 60, sMaxAge: -1, swr: -1}},
+		{` max-age = 60 ,s-maxage=5`, cacheControl{maxAge: 60, sMaxAge: 5, swr: -1}},
+		{`max-age="60"`, cacheControl{maxAge: 60, sMaxAge: -1, swr: -1}},
+		{`no-cache="a, b", max-age=5`, cacheControl{noCache: true, maxAge: 5, sMaxAge: -1, swr: -1}},
+		{`community="UCI, no-store", max-age=5`, cacheControl{maxAge: 5, sMaxAge: -1, swr: -1}},
+		{`x="unterminated, no-store`, cacheControl{maxAge: -1, sMaxAge: -1, swr: -1}},
+		{`x="esc\"aped, no-store", private`, cacheControl{private: true, maxAge: -1, sMaxAge: -1, swr: -1}},
+		{"max-age=-1", cacheControl{maxAge: -1, sMaxAge: -1, swr: -1, invalid: true}},
+		{"max-age=99999999999999999999", cacheControl{maxAge: maxSeconds, sMaxAge: -1, swr: -1}},
+		{",,,No-Store,,", cacheControl{noStore: true, maxAge: -1, sMaxAge: -1, swr: -1}},
+		{"must-revalidate", cacheControl{mustRevalidate: true, maxAge: -1, sMaxAge: -1, swr: -1}},
+		{"max-age=1, stale-while-revalidate=30", cacheControl{maxAge: 1, sMaxAge: -1, swr: 30}},
+		{"Stale-While-Revalidate=30, stale-while-revalidate=10", cacheControl{maxAge: -1, sMaxAge: -1, swr: 10}},
+		{"stale-while-revalidate", cacheControl{maxAge: -1, sMaxAge: -1, swr: 0}},
+		{"stale-while-revalidate=x, max-age=5", cacheControl{maxAge: 5, sMaxAge: -1, swr: 0}},
 	}
 	for _, tt := range tests {
 		if got := parseCacheControl([]string{tt.in}); got != tt.want {
@@ -223,7 +227,7 @@ func FuzzCacheControl(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		cc := parseCacheControl([]string{s})
-		if cc.maxAge < -1 || cc.sMaxAge < -1 || cc.maxAge > maxSeconds || cc.sMaxAge > maxSeconds {
+		if cc.maxAge < -1 || cc.sMaxAge < -1 || cc.maxAge > maxSeconds || cc.sMaxAge > maxSeconds || cc.swr < -1 || cc.swr > maxSeconds {
 			t.Fatalf("ages out of range: %+v", cc)
 		}
 		// A no-store as its own header line always counts.
@@ -266,11 +270,13 @@ func FuzzVary(f *testing.F) {
 }
 
 // FuzzJudge checks that no combination of response headers panics, and
-// that a storable verdict never outlives the configured TTL.
+// that a storable verdict never outlives the configured TTL (nor its
+// stale-while-revalidate window the longer of TTL and stale-if-error).
 func FuzzJudge(f *testing.F) {
 	f.Add(200, "max-age=5", "Accept-Encoding", "", "3", "10")
 	f.Add(404, "", "", "Thu, 01 Jan 2099 00:00:00 GMT", "", "")
 	f.Add(200, "s-maxage=1, must-revalidate", "*", "0", "x", "-1")
+	f.Add(200, "max-age=1, stale-while-revalidate=99999999999", "", "", "", "")
 	f.Fuzz(func(t *testing.T, status int, cc, vary, expires, age, length string) {
 		h := http.Header{}
 		for k, v := range map[string]string{"Cache-Control": cc, "Vary": vary, "Expires": expires, "Age": age, "Content-Length": length} {
@@ -283,7 +289,7 @@ func FuzzJudge(f *testing.F) {
 		if v.why != "" {
 			return
 		}
-		if v.ttl <= 0 || v.ttl > set.ttl || v.age < 0 || v.length > set.maxObject {
+		if v.ttl <= 0 || v.ttl > set.ttl || v.age < 0 || v.length > set.maxObject || v.swr < 0 || v.swr > max(set.ttl, set.stale) {
 			t.Fatalf("judge(%d, %v) = %+v", status, h, v)
 		}
 	})

@@ -41,10 +41,12 @@ type entry struct {
 	age0    int64     // the Age (seconds) the response arrived with
 	expires time.Time // end of freshness
 	// staleUntil is the end of the entry's life: of its stale-if-error
-	// window, or later for a response with a validator, kept to be
-	// revalidated (RFC 9111 §4.3) but not served stale.
+	// or stale-while-revalidate window, or later for a response with a
+	// validator, kept to be revalidated (RFC 9111 §4.3) but not served
+	// stale.
 	staleUntil time.Time
 	staleEnd   time.Time // end of the stale-if-error window; == expires without one
+	swrEnd     time.Time // end of the stale-while-revalidate window; == expires without one
 	etag       string    // validators sent when revalidating; "" when absent
 	lastModRaw string
 	size       int64 // bytes charged against MaxBytes
@@ -363,6 +365,8 @@ func newEntry(key string, h uint64, f *fill, s *service, status int, hdr http.He
 		e.staleEnd = e.expires.Add(set.stale)
 	}
 	e.staleUntil = e.staleEnd
+	e.swrEnd = e.expires.Add(v.swr)
+	e.staleUntil = later(e.staleUntil, e.swrEnd)
 	if vals := hdr["Etag"]; len(vals) == 1 {
 		e.etag = vals[0]
 	}
@@ -392,6 +396,12 @@ func later(a, b time.Time) time.Time {
 // canServeStale reports whether e is within its stale-if-error window.
 func (e *entry) canServeStale(now time.Time) bool {
 	return e.alive(now) && now.Before(e.staleEnd)
+}
+
+// canServeWhileRevalidating reports whether e is within its
+// stale-while-revalidate window (RFC 5861 §3).
+func (e *entry) canServeWhileRevalidating(now time.Time) bool {
+	return e.alive(now) && now.Before(e.swrEnd)
 }
 
 // newMarker builds a Vary or hit-for-pass marker for a primary key.
