@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
@@ -110,12 +111,19 @@ func TestSupervisorKillStaysKilled(t *testing.T) {
 	if err := s.Kill(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
+	// The new process writes its ready file again: wait for it, or the
+	// write can race the removal of the data directory at the test's end
+	// (t.TempDir's cleanup runs before the supervisor's Close).
+	if err := os.Remove(filepath.Join(spec.DataDir, "ready")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
 	spec.Generation++
 	spec.StopTimeout = 100 * time.Millisecond // for the cleanup's Close
 	apply(t, s, Desired{spec, true})
 	if o := supObserved(t, s, 1); o.State != StateRunning {
 		t.Fatalf("a new generation did not start it: %+v", o)
 	}
+	waitReady(t, spec)
 
 	if err := s.Kill(ctx, 99); !errors.Is(err, ErrNotSupervised) {
 		t.Fatalf("Kill of an unknown service = %v", err)
