@@ -136,6 +136,11 @@ private/no-store/no-cache are never cached.`,
 	set := &cobra.Command{
 		Use:   "set SERVICE [--ttl DURATION] [--stale-if-error DURATION] [--off | --on]",
 		Short: "Change a service's cache; it applies at once, no restart",
+		Long: `Change a service's output cache; it applies at once, no restart.
+
+A response that sends Cache-Control: stale-while-revalidate=N is served
+stale for up to N seconds after it expires while rampart refreshes it in
+the background; N is capped at the longer of --ttl and --stale-if-error.`,
 		Example: `  rampart cache set blog --ttl 10s
   rampart cache set blog --stale-if-error 5m
   rampart cache set blog --off`,
