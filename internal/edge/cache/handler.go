@@ -168,16 +168,17 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary []byte, 
 			if f == nil {
 				continue // stored since we looked
 			}
-			p := h.fillPrimary(f, key, primary[:plen])
-			if leader && h.s.refreshes.Add(1) > maxRefreshes {
-				// Too many refreshes of this service under way: no
-				// client holds them back, so they are bounded here.
-				// This one is made the usual way, and waited for.
-				h.s.refreshes.Add(-1)
-				h.lead(w, r, f, p, flags, stale)
-				return
-			}
 			if leader {
+				p := fillPrimary(f, key, primary[:plen])
+				if h.s.refreshes.Add(1) > maxRefreshes {
+					// Too many refreshes of this service under way:
+					// no client holds them back, so they are bounded
+					// here. This one is made the usual way, and
+					// waited for.
+					h.s.refreshes.Add(-1)
+					h.lead(w, r, f, p, flags, stale)
+					return
+				}
 				h.refreshInBackground(r, f, p, stale)
 			}
 			h.s.stale.Add(1)
@@ -198,7 +199,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, primary []byte, 
 				continue // stored since we looked
 			}
 			if leader {
-				h.lead(w, r, f, h.fillPrimary(f, key, primary[:plen]), flags, stale)
+				h.lead(w, r, f, fillPrimary(f, key, primary[:plen]), flags, stale)
 				return
 			}
 		}
@@ -241,7 +242,7 @@ const maxRefreshes = 64
 
 // fillPrimary is the primary key of fill f for key: f's own key, unless a
 // Vary marker led to a variant of primary.
-func (h *handler) fillPrimary(f *fill, key, primary []byte) string {
+func fillPrimary(f *fill, key, primary []byte) string {
 	if len(key) != len(primary) {
 		return string(primary)
 	}
