@@ -374,7 +374,7 @@ func isNoFiles(err error) bool {
 // kernel drops it at once instead of keeping it in FIN-WAIT/TIME-WAIT, and
 // the client sees a refusal rather than an empty answer.
 func abort(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
+	if tc, ok := c.(interface{ SetLinger(int) error }); ok {
 		_ = tc.SetLinger(0)
 	}
 	_ = c.Close()

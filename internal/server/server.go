@@ -39,6 +39,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/egress"
 	"github.com/rampart-dev/rampart/internal/lifecycle"
 	"github.com/rampart-dev/rampart/internal/mailer"
+	"github.com/rampart-dev/rampart/internal/rawsock"
 	"github.com/rampart-dev/rampart/internal/runtime"
 	"github.com/rampart-dev/rampart/internal/server/dataplane"
 	"github.com/rampart-dev/rampart/internal/store"
@@ -363,14 +364,15 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 // listeners count different things: one help text for all of them.
 const fastlaneHelp = "Requests answered without net/http's per-request work: on HTTP/1.1 (listener http, https) every request the fast lane took, cache hits and misses; on HTTP/2 (listener https-h2) the cache hits answered on the connection's own goroutine."
 
-// listen binds addr; the connections it accepts go through g.
+// listen binds addr; the connections it accepts go through g, and read and
+// write without the scheduler's system-call hand-off (package rawsock).
 func listen(key, addr string, g *connguard.Guard) (net.Listener, error) {
 	lc := listenConfig()
 	ln, err := lc.Listen(context.Background(), "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot listen on %s: %w (is another program using the port? ports below 1024 need root or CAP_NET_BIND_SERVICE)", key, addr, err)
 	}
-	return g.Listener(ln), nil
+	return g.Listener(rawsock.Listener(ln)), nil
 }
 
 // App returns the service layer, for the demo set-up and tests.

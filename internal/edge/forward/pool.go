@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/rampart-dev/rampart/internal/rawsock"
 )
 
 // Limits of a pool, as the edge's http.Transport has them (see
@@ -175,7 +177,8 @@ func (h *Host) dial(ctx context.Context) (*pconn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pconn{Conn: c}, nil
+	// Raw reads and writes: see package rawsock for why.
+	return &pconn{Conn: rawsock.Wrap(c)}, nil
 }
 
 // put returns a connection whose last response was read to its end.
