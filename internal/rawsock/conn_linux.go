@@ -17,18 +17,20 @@ const maxRaw = 64 << 10
 type Conn struct {
 	*net.TCPConn
 	rc syscall.RawConn
+	r  half // Read's
+	w  half // Write's
+}
 
-	rmu    sync.Mutex // one Read at a time: the fields below
-	rbuf   []byte
-	rn     int
-	rerr   syscall.Errno
-	readFn func(uintptr) bool // c.read, bound once: no allocation per call
-
-	wmu     sync.Mutex // one raw Write at a time: the fields below
-	wbuf    []byte
-	wn      int
-	werr    syscall.Errno
-	writeFn func(uintptr) bool
+// half is one direction's call in progress: the poller's callback finds
+// its buffer here and leaves its result. One call at a time per direction,
+// as on any net.Conn, and the callback is bound once: no allocation per
+// call.
+type half struct {
+	mu    sync.Mutex
+	buf   []byte
+	n     int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool // false: nothing could be done yet, wait
 }
 
 // Wrap returns c with raw Read and Write when it is a *net.TCPConn, and c
@@ -43,8 +45,8 @@ func Wrap(c net.Conn) net.Conn {
 		return c
 	}
 	rs := &Conn{TCPConn: tc, rc: rc}
-	rs.readFn = rs.read
-	rs.writeFn = rs.write
+	rs.r.fn = rs.r.read
+	rs.w.fn = rs.w.write
 	return rs
 }
 
@@ -61,39 +63,11 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) > maxRaw {
 		p = p[:maxRaw]
 	}
-	c.rmu.Lock()
-	c.rbuf, c.rn, c.rerr = p, 0, 0
-	err := c.rc.Read(c.readFn)
-	n, errno := c.rn, c.rerr
-	c.rbuf = nil
-	c.rmu.Unlock()
-	switch {
-	case err != nil:
-		return 0, c.opError("read", err)
-	case errno != 0:
-		return 0, c.opError("read", os.NewSyscallError("read", errno))
-	case n == 0:
+	n, err := c.call(&c.r, p, "read")
+	if err == nil && n == 0 {
 		return 0, io.EOF
 	}
-	return n, nil
-}
-
-// read is the poller's callback: false means "nothing yet, wait".
-func (c *Conn) read(fd uintptr) bool {
-	for {
-		n, e := sysRead(fd, c.rbuf)
-		switch e {
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		case 0:
-			c.rn = n
-		default:
-			c.rerr = e
-		}
-		return true
-	}
+	return n, err
 }
 
 // Write writes all of p, waiting in the poller while the socket's buffer is
@@ -105,33 +79,64 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	c.wmu.Lock()
-	c.wbuf, c.wn, c.werr = p, 0, 0
-	err := c.rc.Write(c.writeFn)
-	n, errno := c.wn, c.werr
-	c.wbuf = nil
-	c.wmu.Unlock()
+	return c.call(&c.w, p, "write")
+}
+
+// call runs h's callback on p through the poller and describes its
+// outcome as a TCPConn would.
+func (c *Conn) call(h *half, p []byte, op string) (int, error) {
+	h.mu.Lock()
+	h.buf, h.n, h.errno = p, 0, 0
+	var err error
+	if h == &c.r {
+		err = c.rc.Read(h.fn)
+	} else {
+		err = c.rc.Write(h.fn)
+	}
+	n, errno := h.n, h.errno
+	h.buf = nil
+	h.mu.Unlock()
 	switch {
 	case err != nil:
-		return n, c.opError("write", err)
+		return n, c.opError(op, err)
 	case errno != 0:
-		return n, c.opError("write", os.NewSyscallError("write", errno))
+		return n, c.opError(op, os.NewSyscallError(op, errno))
 	}
 	return n, nil
 }
 
-func (c *Conn) write(fd uintptr) bool {
-	for c.wn < len(c.wbuf) {
-		n, e := sysWrite(fd, c.wbuf[c.wn:])
+// read is Read's callback: one read(2), again after a signal.
+func (h *half) read(fd uintptr) bool {
+	for {
+		n, e := sysRead(fd, h.buf)
 		switch e {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
 			return false
 		case 0:
-			c.wn += n
+			h.n = n
 		default:
-			c.werr = e
+			h.errno = e
+		}
+		return true
+	}
+}
+
+// write is Write's callback: write(2) until all of the buffer is out or
+// the socket's buffer is full.
+func (h *half) write(fd uintptr) bool {
+	for h.n < len(h.buf) {
+		n, e := sysWrite(fd, h.buf[h.n:])
+		switch e {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		case 0:
+			h.n += n
+		default:
+			h.errno = e
 			return true
 		}
 	}

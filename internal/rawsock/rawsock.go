@@ -9,9 +9,10 @@
 // such processors, then takes the P away and starts another thread on it,
 // and the writer, back from the kernel, must find a P again. For a proxy,
 // which makes four such calls per request, that hand-off is a sizeable part
-// of its cost: profiled beside nginx on two cores, the monitor, thread
-// wake-ups and the scheduler took about a sixth of rampart's CPU per
-// proxied request (docs/benchmarks.md).
+// of its cost: profiled beside nginx on two cores, the monitor thread alone
+// took 7.5 % of rampart's CPU per proxied request and the scheduler's
+// hand-offs about as much again; with raw calls, 0.4 % and 3 %
+// (docs/benchmarks.md, "Raw socket calls").
 //
 // Go's sockets are non-blocking: read and write copy what the kernel has
 // or can take and return EAGAIN rather than wait. Such a call can keep

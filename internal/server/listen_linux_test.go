@@ -2,10 +2,14 @@ package server
 
 import (
 	"context"
+	"io"
 	"net"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rampart-dev/rampart/internal/connguard"
+	"github.com/rampart-dev/rampart/internal/rawsock"
 )
 
 // TestListenKeepAlive: connections accepted from the edge's listeners
@@ -52,4 +56,43 @@ func TestListenKeepAlive(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestListenRawSockets: the edge's listeners hand out connections that
+// read and write with raw system calls (package rawsock), under the
+// connection guard, and they carry a request both ways.
+func TestListenRawSockets(t *testing.T) {
+	ln, err := listen("http_addr", "127.0.0.1:0", connguard.New("http", connguard.Limits{}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = c.Write([]byte("ping"))
+		_, _ = io.Copy(io.Discard, c)
+	}()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	nc, ok := c.(interface{ NetConn() net.Conn })
+	if !ok {
+		t.Fatalf("accepted %T: not the connection guard's", c)
+	}
+	if _, ok := nc.NetConn().(*rawsock.Conn); !ok {
+		t.Fatalf("under the guard: %T, want *rawsock.Conn", nc.NetConn())
+	}
+	b := make([]byte, 4)
+	if _, err := io.ReadFull(c, b); err != nil || string(b) != "ping" {
+		t.Fatalf("read %q, %v", b, err)
+	}
+	if _, err := c.Write([]byte("pong")); err != nil {
+		t.Fatal(err)
+	}
 }
