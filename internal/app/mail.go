@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 	"unicode"
@@ -57,6 +58,20 @@ type Mail struct{ *core }
 // mailPasswordBytes is the entropy of an SMTP password: 256 bits, so that
 // a fast unsalted SHA-256 is safe to store (no dictionary reaches it).
 const mailPasswordBytes = 32
+
+// newMailPassword draws an SMTP password from random. One that starts with
+// '-' would read as an option to the command-line tools it is pasted into
+// (swaks --auth-password -x… fails with "Unknown option"), so it draws
+// again: one password in 64 would otherwise.
+func newMailPassword(random io.Reader) string {
+	b := make([]byte, mailPasswordBytes)
+	for {
+		_, _ = io.ReadFull(random, b) // crypto/rand never fails
+		if p := base64.RawURLEncoding.EncodeToString(b); p[0] != '-' {
+			return p
+		}
+	}
+}
 
 // Settings returns how service sends mail and where its quota stands.
 func (m *Mail) Settings(ctx context.Context, actor Actor, service string) (*rampart.MailSettings, error) {
@@ -134,9 +149,7 @@ func (m *Mail) Credentials(ctx context.Context, actor Actor, service string, rot
 		if cur.PasswordHash != nil && !rotate {
 			return nil
 		}
-		b := make([]byte, mailPasswordBytes)
-		_, _ = rand.Read(b) // never fails (crypto/rand)
-		creds.Password = base64.RawURLEncoding.EncodeToString(b)
+		creds.Password = newMailPassword(rand.Reader)
 		h := sha256.Sum256([]byte(creds.Password))
 		if err := st.SetMailPassword(ctx, svc.ID, h[:], m.now().UTC()); err != nil {
 			return err

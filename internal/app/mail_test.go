@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -145,6 +146,22 @@ func TestMailCredentials(t *testing.T) {
 	off.app.core.opts.MailDomain = ""
 	if _, _, err := off.app.Mail.Credentials(ctx, off.member, "shop", false); rampart.ErrorCode(err) != rampart.EUNAVAILABLE || !strings.Contains(err.Error(), "mail.domain") {
 		t.Errorf("credentials with the relay off: %v", err)
+	}
+}
+
+// TestMailPasswordNoLeadingDash: a password that would start with '-' is
+// drawn again, so that command-line tools (swaks) do not read it as an
+// option. 0xF8 encodes to '-' as the first character.
+func TestMailPasswordNoLeadingDash(t *testing.T) {
+	dash := bytes.Repeat([]byte{0xF8}, mailPasswordBytes)
+	plain := bytes.Repeat([]byte{0x04}, mailPasswordBytes)
+	if !strings.HasPrefix(base64.RawURLEncoding.EncodeToString(dash), "-") {
+		t.Fatal("the test's first draws do not start with '-'")
+	}
+	random := bytes.NewReader(append(append(append([]byte{}, dash...), dash...), plain...))
+	p := newMailPassword(random)
+	if want := base64.RawURLEncoding.EncodeToString(plain); p != want {
+		t.Fatalf("password %q, want the third draw %q", p, want)
 	}
 }
 
