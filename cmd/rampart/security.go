@@ -140,7 +140,11 @@ private/no-store/no-cache are never cached.`,
 
 A response that sends Cache-Control: stale-while-revalidate=N is served
 stale for up to N seconds after it expires while rampart refreshes it in
-the background; N is capped at the longer of --ttl and --stale-if-error.`,
+the background; N is capped at the longest of --ttl, --stale-if-error and
+the response's own stale-if-error. A response that sends
+stale-if-error=N is served stale on errors for up to N seconds (at most
+24h) when that is longer than --stale-if-error; with --stale-if-error 0s,
+nothing is served stale.`,
 		Example: `  rampart cache set blog --ttl 10s
   rampart cache set blog --stale-if-error 5m
   rampart cache set blog --off`,

@@ -205,3 +205,34 @@ func TestCacheStaleWhileRevalidateEndToEnd(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestCacheStaleIfErrorDirectiveEndToEnd: RFC 5861 §4 through the edge. The
+// service keeps stale copies for 10 ms only, the response asks for 30 s:
+// when the upstream then fails (it is gone: the proxy's 502), the copy is
+// served, 1 s after it expired.
+func TestCacheStaleIfErrorDirectiveEndToEnd(t *testing.T) {
+	var down atomic.Bool
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=1, stale-if-error=30")
+		_, _ = io.WriteString(w, "page")
+	}))
+	t.Cleanup(up.Close)
+	const host = "shop.apps.test"
+	_, srv := newEdge(t, Config{}, Route{
+		ID: "1", Service: "svc", Hosts: []string{host}, Upstreams: []string{up.URL},
+		Cache: &cache.Config{TTL: time.Hour, StaleIfError: 10 * time.Millisecond},
+	})
+	if res, body := get(t, srv, host, "/"); res.Header.Get("X-Cache") != "MISS" || body != "page" {
+		t.Fatalf("first: %q %q", res.Header.Get("X-Cache"), body)
+	}
+	time.Sleep(2 * time.Second) // max-age=1 and the service's 10 ms are over
+	down.Store(true)
+	res, body := get(t, srv, host, "/")
+	if res.StatusCode != 200 || res.Header.Get("X-Cache") != "STALE" || body != "page" {
+		t.Fatalf("upstream failing within the response's stale-if-error: %d %q %q", res.StatusCode, res.Header.Get("X-Cache"), body)
+	}
+}

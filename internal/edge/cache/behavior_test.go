@@ -264,6 +264,35 @@ func TestStaleIfError(t *testing.T) {
 	})
 }
 
+// TestStaleIfErrorDirective: RFC 5861 §4. A response that says
+// stale-if-error=N is served stale on errors for N seconds past its
+// freshness though the service's own window is shorter; past N, the error
+// goes through.
+func TestStaleIfErrorDirective(t *testing.T) {
+	f := &failing{mode: "max-age=1, stale-if-error=60"}
+	c, h, clk := setup(t, Config{TTL: time.Second, StaleIfError: 2 * time.Second}, f)
+	expect(t, get(h, "GET", "/"), 200, "MISS", "good 1")
+	clk.Advance(30 * time.Second) // past the service's 2 s, within the response's 60 s
+	f.mode = "down"
+	expect(t, get(h, "GET", "/"), 200, "STALE", "good 1")
+	clk.Advance(31 * time.Second) // 61 s past freshness
+	if w := get(h, "GET", "/"); w.Code != 502 {
+		t.Fatalf("past the response's window: %d %q", w.Code, w.Header().Get("X-Cache"))
+	}
+	if s := c.Stats("svc"); s.Stale != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+	// Without the directive the service's window decides, as before.
+	f2 := &failing{mode: "max-age=1"}
+	_, h2, clk2 := setup(t, Config{TTL: time.Second, StaleIfError: 2 * time.Second}, f2)
+	get(h2, "GET", "/")
+	clk2.Advance(30 * time.Second)
+	f2.mode = "down"
+	if w := get(h2, "GET", "/"); w.Code != 502 {
+		t.Fatalf("the service's 2 s window served stale after 30 s: %d", w.Code)
+	}
+}
+
 // TestObjectTooBig: a large response reaches its client whole, with or
 // without Content-Length, and is not stored.
 func TestObjectTooBig(t *testing.T) {

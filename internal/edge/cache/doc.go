@@ -92,9 +92,13 @@
 //     drop a response early).
 //   - Stale if error (§4.2.4). After an upstream 5xx or failure, an
 //     expired response is served for StaleIfError (30 s by default),
-//     although the response did not say stale-if-error (RFC 5861).
-//     must-revalidate, proxy-revalidate and s-maxage turn this off for the
-//     response, and a negative StaleIfError for the service.
+//     although the response did not say stale-if-error (RFC 5861). A
+//     response that does say stale-if-error=N gets the longer of the two
+//     windows, N capped at MaxStaleIfError: the directive lengthens the
+//     service's window, never shortens it, and cannot turn on what the
+//     service turned off. must-revalidate, proxy-revalidate and s-maxage
+//     turn this off for the response, and a negative StaleIfError for the
+//     service.
 //   - Request directives (§5.2.1). The request's Cache-Control (no-cache,
 //     max-age=0, no-store…) and Pragma are ignored: honouring them would let
 //     any client send a flood through to the application.
@@ -185,8 +189,8 @@
 // minute. Its response is stored as any fill's; if it fails, the stale copy
 // stays, for the rest of the window (and for stale-if-error, if the
 // service allows it). It counts in no statistics: only the answers to
-// clients do. N is capped at the longer of the TTL and StaleIfError, the
-// time an expired entry is kept anyway; must-revalidate, proxy-revalidate
+// clients do. N is capped at the longest of the TTL, StaleIfError and the
+// response's own stale-if-error, the time an expired entry is kept anyway; must-revalidate, proxy-revalidate
 // and s-maxage forbid it (RFC 9111 §4.2.4), and a value that is not
 // delta-seconds grants nothing. Without the directive, nothing is served
 // stale except on errors. At most 64 refreshes of one service run in the
@@ -196,7 +200,8 @@
 //
 // # Stale if error
 //
-// An expired response is kept for [Config].StaleIfError more. If its
+// An expired response is kept for [Config].StaleIfError more, or for the
+// response's own stale-if-error=N if that is longer. If its
 // refresh fails — the upstream answers 5xx, or cannot be reached and the
 // proxy writes its 502/504 page — the error is discarded and the stale copy
 // served, marked X-Cache: STALE; requests waiting for that refresh get it

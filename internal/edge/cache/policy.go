@@ -42,6 +42,7 @@ type verdict struct {
 	ttl     time.Duration // how long it is fresh; ≤ the configured TTL
 	staleOK bool          // false: must-revalidate forbids serving it stale
 	swr     time.Duration // stale-while-revalidate (RFC 5861), capped; 0: none
+	sie     time.Duration // the response's own stale-if-error (RFC 5861 §4), capped; 0: none
 	vary    []string      // canonical header names the response varies on
 	age     int64         // the Age it arrived with, in seconds
 	length  int64         // its Content-Length, -1 when unknown
@@ -119,13 +120,24 @@ func judge(status int, h http.Header, now time.Time, s *settings) verdict {
 		// §5.2.2.10: s-maxage implies proxy-revalidate for a shared
 		// cache. Stale-if-error is serving stale too.
 		v.staleOK = false
-	} else if cc.swr > 0 {
-		// RFC 5861 §3: the response may be served stale for this long
-		// while one request refreshes it in the background. Capped like
-		// the rest of a micro-cache's lifetimes: at the longer of the
-		// TTL and the stale-if-error window, for which an expired entry
-		// is kept anyway.
-		v.swr = min(time.Duration(cc.swr)*time.Second, max(s.ttl, s.stale))
+	} else {
+		if cc.sie > 0 && v.staleOK {
+			// RFC 5861 §4: the response itself may be served stale
+			// on errors for this long. The service's window stays
+			// the least, and a service that turned stale copies off
+			// (staleOK false from the start) keeps them off: the
+			// operator decides whether they are served at all.
+			// Capped as the setting is.
+			v.sie = min(time.Duration(cc.sie)*time.Second, MaxStaleIfError)
+		}
+		if cc.swr > 0 {
+			// RFC 5861 §3: the response may be served stale for this
+			// long while one request refreshes it in the background.
+			// Capped like the rest of a micro-cache's lifetimes: at
+			// the longest of the TTL and the stale-if-error windows,
+			// for which an expired entry is kept anyway.
+			v.swr = min(time.Duration(cc.swr)*time.Second, max(s.ttl, s.stale, v.sie))
+		}
 	}
 
 	if vh, ok := h["Vary"]; ok {
@@ -201,6 +213,7 @@ type cacheControl struct {
 	noStore, noCache, private, mustRevalidate bool
 	maxAge, sMaxAge                           int64 // -1: absent
 	swr                                       int64 // stale-while-revalidate; -1: absent
+	sie                                       int64 // stale-if-error; -1: absent
 	invalid                                   bool  // an age that is not delta-seconds
 }
 
@@ -209,7 +222,7 @@ type cacheControl struct {
 // a malformed or repeated max-age keeps the smallest value or makes the
 // response uncacheable, and unknown directives are ignored.
 func parseCacheControl(lines []string) cacheControl {
-	cc := cacheControl{maxAge: -1, sMaxAge: -1, swr: -1}
+	cc := cacheControl{maxAge: -1, sMaxAge: -1, swr: -1, sie: -1}
 	for _, line := range lines {
 		for line != "" {
 			var name, arg string
@@ -229,16 +242,24 @@ func parseCacheControl(lines []string) cacheControl {
 			case strings.EqualFold(name, "s-maxage"):
 				cc.sMaxAge = minAge(cc.sMaxAge, arg, hasArg, &cc.invalid)
 			case strings.EqualFold(name, "stale-while-revalidate"):
-				// A bad value only loses the permission to serve
-				// stale; the response is no less cacheable for it.
-				var bad bool
-				if cc.swr = minAge(cc.swr, arg, hasArg, &bad); bad {
-					cc.swr = 0
-				}
+				cc.swr = staleAge(cc.swr, arg, hasArg)
+			case strings.EqualFold(name, "stale-if-error"):
+				cc.sie = staleAge(cc.sie, arg, hasArg)
 			}
 		}
 	}
 	return cc
+}
+
+// staleAge reads a stale-while-revalidate or stale-if-error value. A bad
+// one only loses the permission to serve stale (0); the response is no
+// less cacheable for it. Of several, the smallest counts.
+func staleAge(cur int64, arg string, hasArg bool) int64 {
+	var bad bool
+	if n := minAge(cur, arg, hasArg, &bad); !bad {
+		return n
+	}
+	return 0
 }
 
 func minAge(cur int64, arg string, hasArg bool, invalid *bool) int64 {

@@ -167,27 +167,71 @@ func TestJudge(t *testing.T) {
 	}
 }
 
+// TestJudgeStaleIfErrorDirective: RFC 5861 §4, the response's own
+// stale-if-error=N. It lengthens the service's window, never shortens it,
+// is capped as the setting is, and grants nothing where serving stale is
+// forbidden (must-revalidate, s-maxage) or turned off by the operator.
+func TestJudgeStaleIfErrorDirective(t *testing.T) {
+	on := settings{ttl: 3 * time.Second, stale: 30 * time.Second, maxObject: 100}
+	off := settings{ttl: 3 * time.Second, maxObject: 100}
+	tests := []struct {
+		name string
+		set  *settings
+		cc   string
+		sie  time.Duration
+		swr  time.Duration
+	}{
+		{"§4 lengthens", &on, "max-age=1, stale-if-error=600", 600 * time.Second, 0},
+		{"§4 shorter than the setting", &on, "stale-if-error=5", 5 * time.Second, 0}, // the window is max(30 s, 5 s)
+		{"§4 capped", &on, "stale-if-error=99999999", MaxStaleIfError, 0},
+		{"§4 smallest of two", &on, "stale-if-error=600, stale-if-error=60", 60 * time.Second, 0},
+		{"§4 bad value", &on, "stale-if-error=soon", 0, 0},
+		{"§4 bare", &on, "stale-if-error", 0, 0},
+		{"§4 service off wins", &off, "stale-if-error=600", 0, 0},
+		{"§4 must-revalidate forbids", &on, "must-revalidate, stale-if-error=600", 0, 0},
+		{"§4 s-maxage forbids", &on, "s-maxage=2, stale-if-error=600", 0, 0},
+		{"§3 swr capped by the response's window", &on, "stale-while-revalidate=300, stale-if-error=120", 120 * time.Second, 120 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := judge(200, http.Header{"Cache-Control": {tt.cc}}, time.Now(), tt.set)
+			if v.why != "" || v.sie != tt.sie || v.swr != tt.swr {
+				t.Fatalf("judge(%q) = why %q sie %v swr %v; want sie %v swr %v", tt.cc, v.why, v.sie, v.swr, tt.sie, tt.swr)
+			}
+		})
+	}
+	// RFC 9213: from CDN-Cache-Control when that one decides.
+	v := judge(200, http.Header{"Cache-Control": {"stale-if-error=5"}, "Cdn-Cache-Control": {"max-age=2, stale-if-error=90"}}, time.Now(), &on)
+	if v.sie != 90*time.Second {
+		t.Fatalf("CDN-Cache-Control's stale-if-error: %v, want 90s", v.sie)
+	}
+}
+
 func TestParseCacheControl(t *testing.T) {
 	tests := []struct {
 		in   string
 		want cacheControl
 	}{
-		{"", cacheControl{maxAge: -1, sMaxAge: -1, swr: -1}},
-		{"public, max-age=60", cacheControl{maxAge: 60, sMaxAge: -1, swr: -1}},
-		{` max-age = 60 ,s-maxage=5`, cacheControl{maxAge: 60, sMaxAge: 5, swr: -1}},
-		{`max-age="60"`, cacheControl{maxAge: 60, sMaxAge: -1, swr: -1}},
-		{`no-cache="a, b", max-age=5`, cacheControl{noCache: true, maxAge: 5, sMaxAge: -1, swr: -1}},
-		{`community="UCI, no-store", max-age=5`, cacheControl{maxAge: 5, sMaxAge: -1, swr: -1}},
-		{`x="unterminated, no-store`, cacheControl{maxAge: -1, sMaxAge: -1, swr: -1}},
-		{`x="esc\"aped, no-store", private`, cacheControl{private: true, maxAge: -1, sMaxAge: -1, swr: -1}},
-		{"max-age=-1", cacheControl{maxAge: -1, sMaxAge: -1, swr: -1, invalid: true}},
-		{"max-age=99999999999999999999", cacheControl{maxAge: maxSeconds, sMaxAge: -1, swr: -1}},
-		{",,,No-Store,,", cacheControl{noStore: true, maxAge: -1, sMaxAge: -1, swr: -1}},
-		{"must-revalidate", cacheControl{mustRevalidate: true, maxAge: -1, sMaxAge: -1, swr: -1}},
-		{"max-age=1, stale-while-revalidate=30", cacheControl{maxAge: 1, sMaxAge: -1, swr: 30}},
-		{"Stale-While-Revalidate=30, stale-while-revalidate=10", cacheControl{maxAge: -1, sMaxAge: -1, swr: 10}},
-		{"stale-while-revalidate", cacheControl{maxAge: -1, sMaxAge: -1, swr: 0}},
-		{"stale-while-revalidate=x, max-age=5", cacheControl{maxAge: 5, sMaxAge: -1, swr: 0}},
+		{"", cacheControl{maxAge: -1, sMaxAge: -1, swr: -1, sie: -1}},
+		{"public, max-age=60", cacheControl{maxAge: 60, sMaxAge: -1, swr: -1, sie: -1}},
+		{` max-age = 60 ,s-maxage=5`, cacheControl{maxAge: 60, sMaxAge: 5, swr: -1, sie: -1}},
+		{`max-age="60"`, cacheControl{maxAge: 60, sMaxAge: -1, swr: -1, sie: -1}},
+		{`no-cache="a, b", max-age=5`, cacheControl{noCache: true, maxAge: 5, sMaxAge: -1, swr: -1, sie: -1}},
+		{`community="UCI, no-store", max-age=5`, cacheControl{maxAge: 5, sMaxAge: -1, swr: -1, sie: -1}},
+		{`x="unterminated, no-store`, cacheControl{maxAge: -1, sMaxAge: -1, swr: -1, sie: -1}},
+		{`x="esc\"aped, no-store", private`, cacheControl{private: true, maxAge: -1, sMaxAge: -1, swr: -1, sie: -1}},
+		{"max-age=-1", cacheControl{maxAge: -1, sMaxAge: -1, swr: -1, invalid: true, sie: -1}},
+		{"max-age=99999999999999999999", cacheControl{maxAge: maxSeconds, sMaxAge: -1, swr: -1, sie: -1}},
+		{",,,No-Store,,", cacheControl{noStore: true, maxAge: -1, sMaxAge: -1, swr: -1, sie: -1}},
+		{"must-revalidate", cacheControl{mustRevalidate: true, maxAge: -1, sMaxAge: -1, swr: -1, sie: -1}},
+		{"max-age=1, stale-while-revalidate=30", cacheControl{maxAge: 1, sMaxAge: -1, swr: 30, sie: -1}},
+		{"Stale-While-Revalidate=30, stale-while-revalidate=10", cacheControl{maxAge: -1, sMaxAge: -1, swr: 10, sie: -1}},
+		{"stale-while-revalidate", cacheControl{maxAge: -1, sMaxAge: -1, swr: 0, sie: -1}},
+		{"stale-while-revalidate=x, max-age=5", cacheControl{maxAge: 5, sMaxAge: -1, swr: 0, sie: -1}},
+		{"max-age=1, stale-if-error=600", cacheControl{maxAge: 1, sMaxAge: -1, swr: -1, sie: 600}},
+		{"Stale-If-Error=600, stale-if-error=60, stale-while-revalidate=5", cacheControl{maxAge: -1, sMaxAge: -1, swr: 5, sie: 60}},
+		{"stale-if-error", cacheControl{maxAge: -1, sMaxAge: -1, swr: -1, sie: 0}},
+		{"stale-if-error=-5, max-age=5", cacheControl{maxAge: 5, sMaxAge: -1, swr: -1, sie: 0}},
 	}
 	for _, tt := range tests {
 		if got := parseCacheControl([]string{tt.in}); got != tt.want {
@@ -227,7 +271,7 @@ func FuzzCacheControl(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		cc := parseCacheControl([]string{s})
-		if cc.maxAge < -1 || cc.sMaxAge < -1 || cc.maxAge > maxSeconds || cc.sMaxAge > maxSeconds || cc.swr < -1 || cc.swr > maxSeconds {
+		if cc.maxAge < -1 || cc.sMaxAge < -1 || cc.maxAge > maxSeconds || cc.sMaxAge > maxSeconds || cc.swr < -1 || cc.swr > maxSeconds || cc.sie < -1 || cc.sie > maxSeconds {
 			t.Fatalf("ages out of range: %+v", cc)
 		}
 		// A no-store as its own header line always counts.
@@ -289,7 +333,7 @@ func FuzzJudge(f *testing.F) {
 		if v.why != "" {
 			return
 		}
-		if v.ttl <= 0 || v.ttl > set.ttl || v.age < 0 || v.length > set.maxObject || v.swr < 0 || v.swr > max(set.ttl, set.stale) {
+		if v.ttl <= 0 || v.ttl > set.ttl || v.age < 0 || v.length > set.maxObject || v.swr < 0 || v.swr > max(set.ttl, set.stale, v.sie) || v.sie < 0 || v.sie > MaxStaleIfError || v.sie > 0 && !v.staleOK {
 			t.Fatalf("judge(%d, %v) = %+v", status, h, v)
 		}
 	})

@@ -362,7 +362,7 @@ func newEntry(key string, h uint64, f *fill, s *service, status int, hdr http.He
 	}
 	e.staleEnd = e.expires
 	if v.staleOK {
-		e.staleEnd = e.expires.Add(set.stale)
+		e.staleEnd = e.expires.Add(max(set.stale, v.sie))
 	}
 	e.staleUntil = e.staleEnd
 	e.swrEnd = e.expires.Add(v.swr)
