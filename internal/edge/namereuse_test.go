@@ -154,6 +154,11 @@ func TestNameReuse(t *testing.T) {
 				t.Fatalf("round %d: after the old requests ended, %s got %d %q", round, path, res.StatusCode, body)
 			}
 		}
+		// A request is counted after its answer is written: the
+		// client may read the answer first.
+		waitFor(t, "the new service's 7 requests to be counted", func() bool {
+			return sum(e.Stats(idB).Buckets) >= 7 && testutil.ToFloat64(e.metrics.requests.WithLabelValues("x", "200")) >= 7
+		})
 		if st := e.Stats(idB); sum(st.Buckets) != 7 {
 			t.Fatalf("round %d: the new service's traffic counts %d requests, want its own 7", round, sum(st.Buckets))
 		}
