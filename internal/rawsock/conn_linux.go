@@ -19,6 +19,8 @@ type Conn struct {
 	rc syscall.RawConn
 	r  half // Read's
 	w  half // Write's
+
+	wr func(fd uintptr) bool // WriteRead's callback, bound once
 }
 
 // half is one direction's call in progress: the poller's callback finds
@@ -47,6 +49,7 @@ func Wrap(c net.Conn) net.Conn {
 	rs := &Conn{TCPConn: tc, rc: rc}
 	rs.r.fn = rs.r.read
 	rs.w.fn = rs.w.write
+	rs.wr = rs.writeRead
 	return rs
 }
 
@@ -80,6 +83,76 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	return c.call(&c.w, p, "write")
+}
+
+// WriteRead writes w, then reads the answer into r (at most maxRaw
+// bytes), without the read that Read makes first and that finds nothing
+// when the peer has yet to answer: after a request, a proxy's Read costs
+// two system calls, one that returns EAGAIN and one once the poller says
+// the answer is there; WriteRead costs the second only.
+//
+// Skipping that first read is safe here, and only here: the poller forgets
+// any readiness it saw when a read starts, so a wait that does not try the
+// socket first could sleep through data that came just before it. The
+// write is made inside the read, once the poller's state is reset, and an
+// answer to w can only come after w.
+//
+// When the socket's buffer does not take all of w at once (or w is longer
+// than maxRaw, or the connection is closed or past its read deadline
+// before anything is written), WriteRead returns how much it wrote, 0 and
+// the write's error or nil: the caller writes the rest with Write and
+// reads with Read (the package's WriteRead does). Otherwise it returns
+// len(w) and Read's results. For a connection with one writer: a
+// concurrent Write waits until the answer is read.
+func (c *Conn) WriteRead(w, r []byte) (wn, rn int, err error) {
+	switch {
+	case len(w) > maxRaw:
+		return 0, 0, nil
+	case len(w) == 0:
+		rn, err = c.Read(r)
+		return 0, rn, err
+	case len(r) == 0:
+		wn, err = c.Write(w)
+		return wn, 0, err
+	}
+	if len(r) > maxRaw {
+		r = r[:maxRaw]
+	}
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	c.r.mu.Lock()
+	defer c.r.mu.Unlock()
+	c.w.buf, c.w.n, c.w.errno = w, 0, 0
+	c.r.buf, c.r.n, c.r.errno = r, 0, 0
+	perr := c.rc.Read(c.wr)
+	wn, rn = c.w.n, c.r.n
+	werrno, rerrno := c.w.errno, c.r.errno
+	c.w.buf, c.r.buf = nil, nil
+	switch {
+	case wn < len(w) && werrno != 0:
+		return wn, 0, c.opError("write", os.NewSyscallError("write", werrno))
+	case wn < len(w):
+		return wn, 0, nil // full, or the poller refused: Write says why
+	case perr != nil:
+		return wn, rn, c.opError("read", perr)
+	case rerrno != 0:
+		return wn, rn, c.opError("read", os.NewSyscallError("read", rerrno))
+	case rn == 0:
+		return wn, 0, io.EOF
+	}
+	return wn, rn, nil
+}
+
+// writeRead is WriteRead's callback: the write, as far as the socket
+// takes it at once, then a wait without reading, then reads as Read's.
+func (c *Conn) writeRead(fd uintptr) bool {
+	if c.w.n < len(c.w.buf) {
+		if !c.w.write(fd) || c.w.errno != 0 {
+			return true // full or failed: WriteRead hands over
+		}
+		return false // out: wait for the answer
+	}
+	return c.r.read(fd)
 }
 
 // call runs h's callback on p through the poller and describes its

@@ -43,3 +43,32 @@ func (ln listener) Accept() (net.Conn, error) {
 	}
 	return Wrap(c), nil
 }
+
+// WriteReader is a connection that writes a request and reads its answer
+// in one call, without a read that finds nothing first (Conn.WriteRead).
+type WriteReader interface {
+	WriteRead(w, r []byte) (wn, rn int, err error)
+}
+
+// WriteRead writes all of w to c, then reads once into r: through
+// c.WriteRead when c has it, and Write then Read otherwise or for what
+// WriteRead leaves. werr is the write's error, and then nothing was read;
+// n and rerr are the read's.
+func WriteRead(c net.Conn, w, r []byte) (n int, werr, rerr error) {
+	wn := 0
+	if x, ok := c.(WriteReader); ok {
+		var err error
+		wn, n, err = x.WriteRead(w, r)
+		if wn == len(w) {
+			return n, nil, err
+		}
+		if err != nil {
+			return 0, err, nil
+		}
+	}
+	if _, err := c.Write(w[wn:]); err != nil {
+		return 0, err, nil
+	}
+	n, err := c.Read(r)
+	return n, nil, err
+}
