@@ -134,6 +134,8 @@ func (s *Server) ServeConn(nc net.Conn, state *tls.ConnectionState) {
 	if s.shutdown {
 		s.mu.Unlock()
 		_ = nc.Close()
+		c.br.Reset(nil)
+		readers.Put(c.br)
 		return
 	}
 	if s.conns == nil {
@@ -153,7 +155,20 @@ func (s *Server) ServeConn(nc net.Conn, state *tls.ConnectionState) {
 		s.mu.Unlock()
 	}()
 	c.serve()
+	// Only serve reads c.br: its buffer goes to the next connection. A
+	// connection that lives for one request (a new TLS connection each
+	// time) would otherwise allocate and clear 4 KiB for it.
+	br := c.br
+	c.br = nil
+	br.Reset(nil)
+	readers.Put(br)
 }
+
+// readers recycles the connections' read buffers.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufSize) }}
+
+// readBufSize is a connection's read buffer: a client's frames in one go.
+const readBufSize = 4 << 10
 
 // Shutdown sends GOAWAY on every connection, lets the streams in flight
 // finish, and returns once all connections have closed or ctx is done
@@ -278,7 +293,8 @@ func (s *Server) newConn(nc net.Conn, state *tls.ConnectionState) *conn {
 		done: make(chan struct{}), streams: make(map[uint32]*stream), waiting: make(map[*stream]struct{}),
 		streamWindow: windowOr(s.StreamWindow, DefaultStreamWindow), connWindow: windowOr(s.ConnWindow, DefaultConnWindow),
 		connSend: 65535, peerWindow: 65535, peerMaxFrame: 16384, lowerCache: make(map[string]string)}
-	c.br = bufio.NewReaderSize(nc, 4<<10)
+	c.br = readers.Get().(*bufio.Reader)
+	c.br.Reset(nc)
 	c.bw.c = c
 	c.fr = http2.NewFramer(&c.bw, c.br)
 	c.fr.SetMaxReadFrameSize(maxFrameSize)
