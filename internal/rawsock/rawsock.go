@@ -23,6 +23,12 @@
 // during the call: each call copies at most 64 KiB, and a longer write
 // goes through the TCPConn as before.
 //
+// A proxy that sends a request upstream and then reads makes a read that
+// finds nothing yet (Go tries the socket before it waits) whenever the
+// upstream takes longer than the write: a wasted system call per request.
+// WriteRead makes the write inside the read, where the wait can start
+// without that first try and still miss nothing.
+//
 // Only Linux has the raw path; elsewhere Wrap returns the connection as it
 // is. Under the race detector the calls go through syscall.Read and
 // syscall.Write, whose annotations tell the detector that a socket orders
