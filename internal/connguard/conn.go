@@ -78,6 +78,25 @@ func (c *conn) storeUser(t time.Time) {
 	c.dirty.Store(true)
 }
 
+// WriteRead passes on the socket's WriteRead (package rawsock: a request
+// or response written with the read that waits for the answer) when the
+// caller's write deadline has not passed. The guard's progress deadline is
+// not needed for it: WriteRead writes only what the kernel takes at once,
+// and what it leaves, the caller writes with Write, under the guard's
+// rules. On other connections it does nothing, for Write and Read to do.
+func (c *conn) WriteRead(w, r []byte) (wn, rn int, err error) {
+	x, ok := c.Conn.(interface {
+		WriteRead(w, r []byte) (int, int, error)
+	})
+	if !ok {
+		return 0, 0, nil
+	}
+	if u := c.user.Load(); u != 0 && time.Now().UnixNano() >= u {
+		return 0, 0, nil // Write says that the deadline passed
+	}
+	return x.WriteRead(w, r)
+}
+
 // ErrSlowReader is returned by a write the client did not take at the
 // guard's minimum rate; the connection is then closed.
 var ErrSlowReader = errors.New("connguard: the client reads the response too slowly (less than limits.transfer_min_bytes per limits.transfer_window); connection closed")

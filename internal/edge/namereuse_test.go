@@ -158,6 +158,9 @@ func TestNameReuse(t *testing.T) {
 		// client may read the answer first.
 		waitFor(t, "the new service's 7 requests to be counted", func() bool {
 			return sum(e.Stats(idB).Buckets) >= 7 && testutil.ToFloat64(e.metrics.requests.WithLabelValues("x", "200")) >= 7
+		}, func() string {
+			return fmt.Sprintf("round %d: traffic %d, metric %v, A's traffic %d", round, sum(e.Stats(idB).Buckets),
+				testutil.ToFloat64(e.metrics.requests.WithLabelValues("x", "200")), sum(e.Stats(idA).Buckets))
 		})
 		if st := e.Stats(idB); sum(st.Buckets) != 7 {
 			t.Fatalf("round %d: the new service's traffic counts %d requests, want its own 7", round, sum(st.Buckets))
@@ -201,12 +204,16 @@ func sum(b []TrafficCount) int64 {
 }
 
 // waitFor polls cond for up to 5 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t *testing.T, what string, cond func() bool, state ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			msg := "timed out waiting for " + what
+			for _, f := range state {
+				msg += ": " + f()
+			}
+			t.Fatal(msg)
 		}
 		time.Sleep(time.Millisecond)
 	}

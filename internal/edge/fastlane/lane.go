@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rampart-dev/rampart/internal/rawsock"
 )
 
 // bufSize is the lane's read buffer per connection. A head that does not
@@ -149,6 +151,18 @@ type conn struct {
 	serving sync.Mutex    // held while the lane answers a request
 	closing atomic.Bool   // Close was called while the lane answered
 	since   atomic.Uint64 // the lane's ticks when the handler was called; 0: none runs
+
+	// pending is the last response, whole, held back from the handler's
+	// return to the read of the next request, with which it goes out
+	// (rawsock.WriteRead): the read then waits for the client without
+	// first trying the socket, one read(2) less per request. net/http
+	// too holds a small response until the handler returns. Only on a
+	// plain connection whose socket can (canHold), and only while no
+	// request is buffered. held is set while pending is, until its write
+	// is done: Close then leaves the closing to the lane.
+	pending []byte
+	held    atomic.Bool
+	canHold bool
 }
 
 func (l *Lane) newConn(nc net.Conn) *conn {
@@ -156,6 +170,7 @@ func (l *Lane) newConn(nc net.Conn) *conn {
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, nc.LocalAddr())
 	ctx, cancel := context.WithCancel(ctx)
 	c := &conn{Conn: nc, l: l, remote: nc.RemoteAddr().String(), ctx: ctx, cancel: cancel, buf: make([]byte, bufSize)}
+	_, c.canHold = nc.(rawsock.WriteReader)
 	l.mu.Lock()
 	l.conns[c] = struct{}{}
 	l.startWatch()
@@ -171,10 +186,47 @@ func (c *conn) Close() error {
 	c.closing.Store(true)
 	if c.serving.TryLock() {
 		defer c.serving.Unlock()
+		if c.held.Load() {
+			// The last response still has to go out: wake the read it
+			// goes out with, after which the lane closes (endHeld).
+			return c.Conn.SetReadDeadline(aLongTimeAgo)
+		}
 		c.cancel()
 		return c.Conn.Close()
 	}
 	return nil
+}
+
+// aLongTimeAgo is a deadline in the past: it ends a wait at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// flushPending writes the response held back, if any. It returns false
+// when the connection is done: the write failed, or Close came meanwhile.
+func (c *conn) flushPending() bool {
+	if c.pending == nil {
+		return true
+	}
+	p := c.pending
+	c.pending = nil
+	_, err := c.Conn.Write(p)
+	return c.endHeld(err)
+}
+
+// endHeld follows the write of a held response: a failed write ends the
+// connection, and so does a Close that came while it was held.
+func (c *conn) endHeld(werr error) bool {
+	c.held.Store(false)
+	if werr != nil && c.rerr == nil {
+		c.rerr = werr
+	}
+	if c.closing.Load() {
+		c.cancel()
+		_ = c.Conn.Close()
+		if c.rerr == nil {
+			c.rerr = net.ErrClosed
+		}
+	}
+	return c.rerr == nil
 }
 
 func (c *conn) Read(p []byte) (int, error) {
@@ -243,6 +295,11 @@ func (c *conn) filter() (int, error) {
 	for {
 		if c.start == c.end {
 			c.start, c.end = 0, 0
+		}
+		if c.pending != nil && (c.start < c.end || c.rerr != nil) {
+			// A request is buffered already (pipelined), or the
+			// connection has failed: no read to go out with.
+			c.flushPending()
 		}
 		h, v := scan(c.buf[c.start:c.end], c.fields[:0])
 		switch v {
@@ -335,10 +392,23 @@ func (c *conn) compact() int {
 	return c.end
 }
 
-// fill reads once from the connection into the free end of the buffer.
-// A read error other than a timeout is kept: it ends the connection.
+// fill reads once from the connection into the free end of the buffer,
+// after writing the response held back, if any. A read error other than a
+// timeout is kept: it ends the connection.
 func (c *conn) fill() error {
-	n, err := c.Conn.Read(c.buf[c.end:])
+	var n int
+	var err error
+	if c.pending != nil {
+		p := c.pending
+		c.pending = nil
+		var werr error
+		n, werr, err = rawsock.WriteRead(c.Conn, p, c.buf[c.end:])
+		if !c.endHeld(werr) {
+			return c.rerr
+		}
+	} else {
+		n, err = c.Conn.Read(c.buf[c.end:])
+	}
 	c.end += n
 	if err != nil && !isTimeout(err) {
 		c.rerr = err
@@ -405,13 +475,22 @@ func (c *conn) request(h *head) (*http.Request, bool) {
 func (c *conn) serve(r *http.Request, h *head) (keep bool) {
 	c.serving.Lock()
 	defer func() {
+		if !keep || c.closing.Load() {
+			c.flushPending() // the connection ends: the response goes now
+		}
 		c.serving.Unlock()
 		if c.closing.Load() {
+			if c.held.Load() {
+				return // Close came just now: the lane closes after the write
+			}
 			c.cancel()
 			_ = c.Conn.Close()
 			keep = false
 		}
 	}()
+	if !c.flushPending() {
+		return false
+	}
 	// The header map is the connection's, cleared for each response:
 	// nothing may keep it once the handler has returned. It starts small
 	// (8 fields, one group: clearing it is cheap), which most responses

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rampart-dev/rampart/internal/certs/certstest"
 	"github.com/rampart-dev/rampart/internal/connguard"
+	"github.com/rampart-dev/rampart/internal/rawsock"
 )
 
 // testServer is an http.Server on loopback with a handler that tells in
@@ -55,6 +56,9 @@ func startServer(t *testing.T, withLane bool, eligible func(*http.Request) bool,
 		t.Fatal(err)
 	}
 	ts.addr = ln.Addr().String()
+	// Raw sockets, as rampart serve's listeners have: the lane then holds
+	// each response back for the read of the next request (conn.pending).
+	ln = rawsock.Listener(ln)
 	if withLane {
 		if eligible == nil {
 			eligible = func(*http.Request) bool { return true }

@@ -159,6 +159,9 @@ func (w *response) FlushError() error {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
+	if w.c.pending != nil && !w.c.flushPending() {
+		w.err = w.c.rerr
+	}
 	if w.err != nil || w.sent {
 		return w.err
 	}
@@ -283,8 +286,15 @@ func (w *response) sendHead(p []byte, done bool) error {
 	if w.head || !allowed {
 		p = nil
 	}
+	// The whole response, in the connection's buffer: it can wait for
+	// the read of the next request (conn.pending).
+	whole := !w.chunked && (w.head || !allowed || w.written+int64(len(p)) == w.length)
 	var err error
 	switch {
+	case whole && w.c.canHold && len(b)+len(p) <= smallWrite:
+		b = append(b, p...)
+		w.c.pending = b
+		w.c.held.Store(true)
 	case len(p) == 0:
 		_, err = w.c.Conn.Write(b)
 	case w.chunked:
