@@ -159,8 +159,14 @@ func (w *response) FlushError() error {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
-	if w.c.pending != nil && !w.c.flushPending() {
-		w.err = w.c.rerr
+	if p := w.c.pending; p != nil {
+		// The whole response, held back: it goes now. A Close that
+		// came meanwhile is serve's to carry out, after the handler.
+		w.c.pending = nil
+		if _, err := w.c.Conn.Write(p); err != nil {
+			w.err = err
+		}
+		w.c.held.Store(false)
 	}
 	if w.err != nil || w.sent {
 		return w.err
