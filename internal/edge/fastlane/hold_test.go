@@ -217,23 +217,32 @@ func TestHeldResponseClientGone(t *testing.T) {
 }
 
 // Flush sends a response held back at once, as net/http's Flush sends its
-// buffer, though the handler goes on.
+// buffer, though the handler goes on: whether the response was whole at
+// the Write or only at the Flush.
 func TestHeldResponseFlush(t *testing.T) {
 	release := make(chan struct{})
 	addr, _, _, _ := startHolding(t, func(w http.ResponseWriter, r *http.Request) {
-		hello(w, r)
+		if r.URL.Path == "/parts" {
+			w.Header().Set("Content-Length", "5")
+			_, _ = io.WriteString(w, "hel")
+			_, _ = io.WriteString(w, "lo")
+		} else {
+			hello(w, r)
+		}
 		w.(http.Flusher).Flush()
 		<-release
 	})
 	defer close(release)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	for _, path := range []string{"/", "/parts"} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		readResponses(t, bufio.NewReader(c), 1) // before the handler returns
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	readResponses(t, bufio.NewReader(c), 1) // before the handler returns
 }

@@ -399,6 +399,12 @@ func (c *conn) fill() error {
 	var n int
 	var err error
 	if c.pending != nil {
+		if c.closing.Load() {
+			// Close came before the read began (and its deadline
+			// may be gone: idle set another): write and close.
+			c.flushPending()
+			return c.rerr
+		}
 		p := c.pending
 		c.pending = nil
 		var werr error

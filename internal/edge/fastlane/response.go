@@ -159,25 +159,34 @@ func (w *response) FlushError() error {
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
-	if p := w.c.pending; p != nil {
-		// The whole response, held back: it goes now. A Close that
-		// came meanwhile is serve's to carry out, after the handler.
-		w.c.pending = nil
-		if _, err := w.c.Conn.Write(p); err != nil {
-			w.err = err
-		}
-		w.c.held.Store(false)
-	}
-	if w.err != nil || w.sent {
+	if w.err != nil {
 		return w.err
 	}
-	body := w.body
-	w.body = nil
-	if err := w.sendHead(body, false); err != nil {
-		return err
+	if !w.sent {
+		body := w.body
+		w.body = nil
+		if err := w.sendHead(body, false); err != nil {
+			return err
+		}
+		w.written += int64(len(body))
 	}
-	w.written += int64(len(body))
-	return nil
+	w.writeHeld()
+	return w.err
+}
+
+// writeHeld writes the whole response held back for the next read
+// (conn.pending), if any: a Flush sends it now. A Close that came
+// meanwhile is serve's to carry out, after the handler.
+func (w *response) writeHeld() {
+	p := w.c.pending
+	if p == nil {
+		return
+	}
+	w.c.pending = nil
+	if _, err := w.c.Conn.Write(p); err != nil {
+		w.err = err
+	}
+	w.c.held.Store(false)
 }
 
 // finish completes the response once the handler has returned, and
