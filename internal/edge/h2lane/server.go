@@ -134,8 +134,7 @@ func (s *Server) ServeConn(nc net.Conn, state *tls.ConnectionState) {
 	if s.shutdown {
 		s.mu.Unlock()
 		_ = nc.Close()
-		c.br.Reset(nil)
-		readers.Put(c.br)
+		c.releaseReader()
 		return
 	}
 	if s.conns == nil {
@@ -155,9 +154,13 @@ func (s *Server) ServeConn(nc net.Conn, state *tls.ConnectionState) {
 		s.mu.Unlock()
 	}()
 	c.serve()
-	// Only serve reads c.br: its buffer goes to the next connection. A
-	// connection that lives for one request (a new TLS connection each
-	// time) would otherwise allocate and clear 4 KiB for it.
+	c.releaseReader()
+}
+
+// releaseReader gives c's read buffer to the next connection once nothing
+// reads it (only serve does). A connection that lives for one request (a
+// new TLS connection each time) would otherwise allocate and clear 4 KiB.
+func (c *conn) releaseReader() {
 	br := c.br
 	c.br = nil
 	br.Reset(nil)
