@@ -315,14 +315,24 @@ const outBufSize = 16 << 10
 
 var outBufs = sync.Pool{New: func() any { b := make([]byte, 0, outBufSize); return &b }}
 
-// outBuf is a connection's write buffer (c.wmu). Its memory comes from a
-// pool and goes back at each flush: an idle connection holds none, which
-// matters with thousands of connections.
+// outBuf is a connection's write buffer (c.wmu). Small writes (the server
+// preface, SETTINGS and PING acknowledgements, WINDOW_UPDATE, RST_STREAM)
+// collect in an array of the connection's own; a pool buffer is taken only
+// once they outgrow it, as a response does, and it goes back at each flush.
+// An idle connection holds none, and neither does one that waits for its
+// client's preface with the server's buffered: with thousands of
+// handshakes in flight, that wait is long, and 16 KiB each is memory the
+// collector must provide and the kernel must fault in.
 type outBuf struct {
-	c  *conn
-	bp *[]byte
-	b  []byte
+	c     *conn
+	bp    *[]byte // the pool buffer b lives in, or nil while b is small
+	b     []byte
+	small [outSmallSize]byte
 }
+
+// outSmallSize holds the control frames a connection writes on its own
+// (the preface's SETTINGS and WINDOW_UPDATE are 40 bytes).
+const outSmallSize = 256
 
 func (o *outBuf) Write(p []byte) (int, error) {
 	if o.c.werr != nil {
@@ -337,22 +347,29 @@ func (o *outBuf) Write(p []byte) (int, error) {
 		return deadlineWriter{o.c}.Write(p)
 	}
 	if o.bp == nil {
+		if len(o.b)+len(p) <= outSmallSize {
+			o.b = append(o.small[:len(o.b)], p...)
+			return len(p), nil
+		}
 		o.bp = outBufs.Get().(*[]byte)
-		o.b = (*o.bp)[:0]
+		o.b = append((*o.bp)[:0], o.b...)
 	}
 	o.b = append(o.b, p...)
 	return len(p), nil
 }
 
-// flush writes the buffer and gives its memory back to the pool.
+// flush writes the buffer and gives a pool buffer back.
 func (o *outBuf) flush() error {
-	if o.bp == nil {
+	if len(o.b) == 0 {
 		return nil
 	}
 	_, err := deadlineWriter{o.c}.Write(o.b)
-	*o.bp = o.b[:0]
-	outBufs.Put(o.bp)
-	o.bp, o.b = nil, nil
+	if o.bp != nil {
+		*o.bp = o.b[:0]
+		outBufs.Put(o.bp)
+		o.bp = nil
+	}
+	o.b = nil
 	if err != nil {
 		o.c.werr = err
 	}
