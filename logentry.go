@@ -24,7 +24,7 @@ type LogEntry struct {
 	ClientIP  string   `json:"client_ip"`
 	Upstream  string   `json:"upstream,omitempty"` // the upstream chosen, if any
 	RequestID string   `json:"request_id"`
-	Cache     string   `json:"cache,omitempty"`   // the output cache's X-Cache: HIT, MISS, BYPASS or STALE
+	Cache     string   `json:"cache,omitempty"`   // the output cache's X-Cache: HIT, MISS, BYPASS or STALE; REFRESH for a background refresh (no client)
 	Limited   bool     `json:"limited,omitempty"` // refused with 429 by the rate limiter
 	Error     string   `json:"error,omitempty"`   // why the upstream failed, or what the client did (499, 400)
 
@@ -58,6 +58,8 @@ func (e *LogEntry) Reason() string {
 		return "no service has this host"
 	case e.Status == 503 && e.Upstream == "":
 		return "the service is stopped"
+	case e.Cache == "REFRESH":
+		return "a background refresh of a stale copy (no client waited)"
 	}
 	return ""
 }

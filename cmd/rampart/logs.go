@@ -102,15 +102,18 @@ func (p *linePrinter) print(w io.Writer, e *rampart.LogEntry) {
 		fmt.Fprintf(w, "%s  %-*s  %-6s  %s\n", e.Time.UTC().Format(time.RFC3339), p.service, service, e.Stream, printable(e.Message))
 		return
 	}
-	cache := e.Cache
+	cache, client := e.Cache, e.ClientIP
 	if cache == "" {
 		cache = "-"
+	}
+	if client == "" {
+		client = "-" // a background refresh: no client
 	}
 	path := printable(e.Path)
 	p.path = max(p.path, minPathColumn, min(len(path), maxPathColumn))
 	line := fmt.Sprintf("%s  %-*s  %-6s  %-*s  %3d  %6s  %6s  %-15s  %-6s",
 		e.Time.UTC().Format(time.RFC3339), p.service, service, printable(e.Method), p.path, path, e.Status,
-		e.Size(), e.Took(), e.ClientIP, cache)
+		e.Size(), e.Took(), client, cache)
 	reason := e.Reason()
 	if e.Service == "" {
 		reason = "no service has the host " + e.Host

@@ -29,6 +29,9 @@ func TestLogLines(t *testing.T) {
 		{rampart.LogEntry{Time: at, Host: "scanner.example", Method: "GET", Path: "/.env", Status: 404, Bytes: 900,
 			Duration: rampart.Duration(80 * time.Microsecond), ClientIP: "192.0.2.77"},
 			"2026-12-02T03:49:05Z  -     GET     /.env                     404    900B    80µs  192.0.2.77       -       no service has the host scanner.example"},
+		{rampart.LogEntry{Time: at, Service: "blog", Method: "GET", Path: "/news", Status: 200, Bytes: 2100,
+			Duration: rampart.Duration(4 * time.Millisecond), Upstream: "http://127.0.0.1:3000", Cache: "REFRESH"},
+			"2026-12-02T03:49:05Z  blog  GET     /news                     200   2.1kB   4.0ms  -                REFRESH  a background refresh of a stale copy (no client waited)"},
 	}
 	var p linePrinter
 	var b strings.Builder

@@ -25,7 +25,7 @@ type LogEntry struct {
 	ClientIP  netip.Addr
 	Upstream  string // the upstream URL chosen; "" when none was
 	RequestID string
-	Cache     string // the output cache's X-Cache: HIT, MISS, BYPASS or STALE; "" when it had no say
+	Cache     string // the output cache's X-Cache: HIT, MISS, BYPASS or STALE; CacheRefresh for a background refresh; "" when it had no say
 	Limited   bool   // answered 429 by the service's rate limiter
 	Error     string // why the upstream failed, or what the client did (499, 400), for the operator; "" if nothing went wrong
 

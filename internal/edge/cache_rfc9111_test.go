@@ -236,3 +236,143 @@ func TestCacheStaleIfErrorDirectiveEndToEnd(t *testing.T) {
 		t.Fatalf("upstream failing within the response's stale-if-error: %d %q %q", res.StatusCode, res.Header.Get("X-Cache"), body)
 	}
 }
+
+// TestCacheBackgroundRefreshLogged: RFC 5861 §3's background refresh has
+// a log line of its own, through the edge and a real upstream: marked
+// REFRESH, the service's name and ID, the upstream and the status it
+// answered, no client address, and a request ID of its own, which the
+// upstream gets in X-Request-Id in place of the client's. It is not
+// counted as a request of the service (traffic, metrics): no client made
+// it.
+func TestCacheBackgroundRefreshLogged(t *testing.T) {
+	var n atomic.Int64
+	ids := make(chan string, 4)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := n.Add(1)
+		ids <- r.Header.Get("X-Request-Id")
+		w.Header().Set("Cache-Control", "max-age=1, stale-while-revalidate=30")
+		_, _ = io.WriteString(w, "page "+strconv.FormatInt(c, 10))
+	}))
+	t.Cleanup(up.Close)
+	var (
+		mu     sync.Mutex
+		logged []LogEntry
+	)
+	const host = "news.apps.test"
+	e, srv := newEdge(t, Config{Metrics: newRegistry(t), OnRequest: func(ent LogEntry) {
+		mu.Lock()
+		logged = append(logged, ent)
+		mu.Unlock()
+	}}, Route{
+		ID: "7", Service: "news", Hosts: []string{host}, Upstreams: []string{up.URL},
+		Cache: &cache.Config{TTL: time.Hour},
+	})
+	get(t, srv, host, "/a")
+	<-ids
+	time.Sleep(1100 * time.Millisecond) // max-age=1 runs out
+	res, body := get(t, srv, host, "/a")
+	if res.Header.Get("X-Cache") != "STALE" || body != "page 1" {
+		t.Fatalf("expired: %q %q, want the STALE page 1", res.Header.Get("X-Cache"), body)
+	}
+	clientID := res.Header.Get("X-Request-Id")
+	var upstreamID string
+	select {
+	case upstreamID = <-ids:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no background refresh reached the upstream")
+	}
+	if upstreamID == "" || upstreamID == clientID {
+		t.Fatalf("the refresh reached the upstream with X-Request-Id %q (the client's was %q): want one of its own", upstreamID, clientID)
+	}
+
+	var refresh *LogEntry
+	deadline := time.Now().Add(5 * time.Second)
+	for refresh == nil {
+		mu.Lock()
+		for i := range logged {
+			if logged[i].Cache == CacheRefresh {
+				refresh = &logged[i]
+			}
+		}
+		mu.Unlock()
+		if refresh == nil && time.Now().After(deadline) {
+			t.Fatal("no log entry for the background refresh")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	want := LogEntry{Service: "news", ServiceID: "7", Host: host, Method: "GET", Path: "/a", Status: 200,
+		Bytes: int64(len("page 2")), Upstream: up.URL, RequestID: upstreamID, Cache: CacheRefresh}
+	got := *refresh
+	got.Time, got.Duration = time.Time{}, 0
+	if got != want {
+		t.Fatalf("the refresh's log entry:\n got %+v\nwant %+v", got, want)
+	}
+	if refresh.ClientIP.IsValid() {
+		t.Fatalf("the refresh's log entry names a client, %v: no client made it", refresh.ClientIP)
+	}
+	// The two clients' requests, not the refresh.
+	mu.Lock()
+	entries := len(logged)
+	mu.Unlock()
+	if entries != 3 {
+		t.Fatalf("%d log entries, want 3 (two clients, one refresh)", entries)
+	}
+	if got := sum(e.Stats("7").Buckets); got != 2 {
+		t.Fatalf("traffic counts %d requests, want the clients' 2", got)
+	}
+	if got := counterValue(t, e.metrics.requests.WithLabelValues("news", "200")); got != 2 {
+		t.Fatalf("requests_total{news,200} = %v, want the clients' 2", got)
+	}
+}
+
+// TestCacheBackgroundRefreshBrokenOff: a background refresh whose upstream
+// breaks the body off is logged all the same, with the status it got and
+// why it failed, and the stale copy keeps serving.
+func TestCacheBackgroundRefreshBrokenOff(t *testing.T) {
+	var n atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=1, stale-while-revalidate=30")
+		if n.Add(1) == 1 {
+			_, _ = io.WriteString(w, "page 1")
+			return
+		}
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, "only a part")
+		w.(http.Flusher).Flush()
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			_ = conn.Close()
+		}
+	}))
+	t.Cleanup(up.Close)
+	entries := make(chan LogEntry, 8)
+	const host = "news.apps.test"
+	_, srv := newEdge(t, Config{OnRequest: func(ent LogEntry) { entries <- ent }}, Route{
+		ID: "7", Service: "news", Hosts: []string{host}, Upstreams: []string{up.URL},
+		Cache: &cache.Config{TTL: time.Hour},
+	})
+	get(t, srv, host, "/")
+	time.Sleep(1100 * time.Millisecond)
+	if res, body := get(t, srv, host, "/"); res.Header.Get("X-Cache") != "STALE" || body != "page 1" {
+		t.Fatalf("expired: %q %q", res.Header.Get("X-Cache"), body)
+	}
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case ent := <-entries:
+			if ent.Cache != CacheRefresh {
+				continue
+			}
+			if ent.Status != http.StatusOK || ent.Error == "" || ent.Upstream != up.URL {
+				t.Fatalf("the broken-off refresh's entry: status %d, error %q, upstream %q", ent.Status, ent.Error, ent.Upstream)
+			}
+			if res, body := get(t, srv, host, "/"); res.Header.Get("X-Cache") != "STALE" || body != "page 1" {
+				t.Fatalf("after the failed refresh: %q %q, want the STALE page 1", res.Header.Get("X-Cache"), body)
+			}
+			return
+		case <-deadline:
+			t.Fatal("no log entry for the broken-off refresh")
+		}
+	}
+}

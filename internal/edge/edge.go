@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"context"
 	"log"
 	"log/slog"
 	"net/http"
@@ -272,11 +273,16 @@ func (e *Edge) finish(rec *recorder, r *http.Request, rt *route, host, id string
 	if rec.err != nil {
 		ent.Error = rec.err.Error()
 	}
+	e.emit(r.Context(), &ent)
+}
+
+// emit hands a log entry to the access log and the OnRequest hook.
+func (e *Edge) emit(ctx context.Context, ent *LogEntry) {
 	if e.accessLog != nil {
-		e.logAccess(r.Context(), &ent)
+		e.logAccess(ctx, ent)
 	}
 	if e.onRequest != nil {
-		e.onRequest(ent)
+		e.onRequest(*ent)
 	}
 }
 

@@ -324,7 +324,7 @@ func (e *Edge) compileRoute(rt *route) {
 	// cache; then the upstream proxies.
 	var h http.Handler = e.newUpstreams(rt)
 	if c := rt.cacheCfg; c != nil && !c.Disabled {
-		h = e.cache.Handler(rt.key, *c, h)
+		h = e.cache.HandlerWithBackground(rt.key, *c, h, e.backgroundRefresh(rt))
 		rt.cached = h
 	} else {
 		e.cache.Purge(rt.key) // turned off: nothing stale may come back when it is on again

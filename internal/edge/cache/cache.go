@@ -117,6 +117,22 @@ func New(opts Options) *Cache {
 // a new one whenever the service's configuration changes; the responses
 // stored for the service stay.
 func (c *Cache) Handler(service string, cfg Config, next http.Handler) http.Handler {
+	return c.HandlerWithBackground(service, cfg, next, nil)
+}
+
+// Background runs a background refresh of a stale response
+// (stale-while-revalidate): it calls serve once, with w or a writer that
+// wraps it, and serve returns the status the upstream answered (0 if none
+// came). r is the refresh's own request, a GET made from the client's that
+// started it: the hook may change its header before serve (a request ID of
+// its own) and record what is written, for a log line. Nothing written to
+// w reaches a client; a 304 or a 5xx that leaves the stale copy in place
+// writes nothing to it.
+type Background func(w http.ResponseWriter, r *http.Request, serve func(http.ResponseWriter) int)
+
+// HandlerWithBackground is Handler, with bg run around each of the
+// handler's background refreshes. nil bg: they run unobserved.
+func (c *Cache) HandlerWithBackground(service string, cfg Config, next http.Handler, bg Background) http.Handler {
 	if cfg.Disabled {
 		return next
 	}
@@ -128,6 +144,7 @@ func (c *Cache) Handler(service string, cfg Config, next http.Handler) http.Hand
 		set:    cfg.resolve(c.maxBytes, c.shareBytes),
 		next:   next,
 		prefix: string(prefix),
+		bg:     bg,
 	}
 }
 

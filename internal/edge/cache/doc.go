@@ -189,7 +189,9 @@
 // minute. Its response is stored as any fill's; if it fails, the stale copy
 // stays, for the rest of the window (and for stale-if-error, if the
 // service allows it). It counts in no statistics: only the answers to
-// clients do. N is capped at the longest of the TTL, StaleIfError and the
+// clients do. A Background hook (HandlerWithBackground) sees each refresh,
+// with the status the upstream answered: the edge gives it a request ID
+// and a log line of their own. N is capped at the longest of the TTL, StaleIfError and the
 // response's own stale-if-error, the time an expired entry is kept anyway; must-revalidate, proxy-revalidate
 // and s-maxage forbid it (RFC 9111 §4.2.4), and a value that is not
 // delta-seconds grants nothing. Without the directive, nothing is served

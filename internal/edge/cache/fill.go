@@ -15,8 +15,9 @@ import (
 // streamed as it arrives; a copy goes into the cache if it turns out
 // storable and complete. A HEAD leader fetches with GET, so that the entry
 // has a body for the GETs after it; a conditional leader fetches
-// unconditionally, so that the entry is a full response.
-func (h *handler) lead(w http.ResponseWriter, r *http.Request, f *fill, primary string, flags int, stale *entry) {
+// unconditionally, so that the entry is a full response. It returns the
+// upstream's status.
+func (h *handler) lead(w http.ResponseWriter, r *http.Request, f *fill, primary string, flags int, stale *entry) int {
 	fw := &fillWriter{
 		rw: w, h: h, f: f, req: r, flags: flags, bg: flags&reqBackground != 0,
 		primary: primary, stale: stale,
@@ -58,6 +59,7 @@ func (h *handler) lead(w http.ResponseWriter, r *http.Request, f *fill, primary 
 	h.next.ServeHTTP(fw, out)
 	completed = true
 	fw.finish()
+	return fw.upstream
 }
 
 // refreshTimeout bounds a background refresh: no client is there to give
@@ -95,7 +97,12 @@ func (h *handler) refreshInBackground(r *http.Request, f *fill, primary string, 
 					"url", out.Host+out.URL.RequestURI(), "panic", p, "stack", string(debug.Stack()))
 			}
 		}()
-		h.lead(discard{make(http.Header)}, out, f, primary, reqBackground, stale)
+		serve := func(w http.ResponseWriter) int { return h.lead(w, out, f, primary, reqBackground, stale) }
+		if h.bg != nil {
+			h.bg(discard{make(http.Header)}, out, serve)
+		} else {
+			serve(discard{make(http.Header)})
+		}
 	}()
 }
 
@@ -122,17 +129,18 @@ type fillWriter struct {
 	head    bool   // the client asked HEAD: it gets no body
 	bg      bool   // a background refresh: no client, counted in no stats
 
-	hdr     http.Header // the upstream's header until WriteHeader
-	v       verdict
-	status  int
-	wrote   bool     // WriteHeader with a final status happened
-	swallow bool     // a 5xx is discarded; the stale copy is served instead
-	reval   bool     // the request is a revalidation of stale
-	fresh   *entry   // stale, refreshed by a 304: what the client gets
-	cookies []string // the 304's Set-Cookie: for this client alone, never stored
-	capture bool     // the body is being copied into body
-	body    []byte
-	ended   bool // the fill's outcome is out
+	hdr      http.Header // the upstream's header until WriteHeader
+	v        verdict
+	status   int      // of the response the client gets (a 304 to a revalidation: the stored one's)
+	upstream int      // the status the upstream answered
+	wrote    bool     // WriteHeader with a final status happened
+	swallow  bool     // a 5xx is discarded; the stale copy is served instead
+	reval    bool     // the request is a revalidation of stale
+	fresh    *entry   // stale, refreshed by a 304: what the client gets
+	cookies  []string // the 304's Set-Cookie: for this client alone, never stored
+	capture  bool     // the body is being copied into body
+	body     []byte
+	ended    bool // the fill's outcome is out
 }
 
 func (fw *fillWriter) Header() http.Header {
@@ -151,7 +159,7 @@ func (fw *fillWriter) WriteHeader(code int) {
 		fw.informational(code)
 		return
 	}
-	fw.wrote, fw.status = true, code
+	fw.wrote, fw.status, fw.upstream = true, code, code
 	now := fw.h.c.now()
 	if code == http.StatusNotModified && fw.reval {
 		fw.swallow = true // there is no body; the client gets the entry
@@ -262,6 +270,11 @@ func (fw *fillWriter) finish() {
 			return
 		}
 		fw.WriteHeader(http.StatusOK)
+	}
+	if fw.bg && (fw.fresh != nil || fw.swallow) {
+		// The copy, refreshed by a 304 or kept over a 5xx, would go to
+		// the client; a background refresh has none.
+		return
 	}
 	if fw.fresh != nil {
 		fw.count(&h.s.misses)

@@ -16,6 +16,7 @@ type handler struct {
 	set    settings
 	next   http.Handler
 	prefix string // start of every key: the length-prefixed service (its ID, from the edge)
+	bg     Background
 }
 
 // keyBufSize is the stack buffer for keys; longer keys spill to the heap.

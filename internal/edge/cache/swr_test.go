@@ -2,12 +2,14 @@ package cache
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -376,5 +378,88 @@ func TestStaleWhileRevalidateBound(t *testing.T) {
 			t.Fatalf("%d refreshes still counted", h.(*handler).s.refreshes.Load())
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestBackgroundHook: HandlerWithBackground runs its hook around each
+// background refresh, once, with the refresh's own request (a plain GET
+// that carries the client's other fields); serve returns the upstream's
+// status. A 200 is written through the hook's writer as it is stored; a
+// 304 that refreshes the copy and a 5xx that leaves it in place write
+// nothing there (they are no client's answer), and the hook's work is no
+// client's in the stats either.
+func TestBackgroundHook(t *testing.T) {
+	for _, tc := range []struct {
+		status     int
+		body       string // what the hook's writer gets
+		next, xnxt string // the next client's answer: body and X-Cache
+	}{
+		{http.StatusOK, "body 2", "body 2", "HIT"},
+		{http.StatusNotModified, "", "body 1", "HIT"},
+		{http.StatusServiceUnavailable, "", "body 1", "STALE"},
+	} {
+		t.Run(strconv.Itoa(tc.status), func(t *testing.T) {
+			var calls atomic.Int64
+			origin := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := calls.Add(1)
+				w.Header().Set("Cache-Control", "max-age=1, stale-while-revalidate=30")
+				w.Header().Set("ETag", `"v1"`)
+				if n > 1 && tc.status != http.StatusOK {
+					w.WriteHeader(tc.status)
+					return
+				}
+				_, _ = io.WriteString(w, "body "+strconv.FormatInt(n, 10))
+			})
+			type call struct {
+				r      *http.Request
+				status int
+				rec    *httptest.ResponseRecorder
+			}
+			calledBack := make(chan call, 4)
+			clk := newClock()
+			c := New(Options{Now: clk.Now})
+			h := c.HandlerWithBackground("svc", Config{TTL: time.Minute, StaleIfError: time.Minute}, origin,
+				func(w http.ResponseWriter, r *http.Request, serve func(http.ResponseWriter) int) {
+					rec := httptest.NewRecorder()
+					calledBack <- call{r: r, status: serve(rec), rec: rec}
+				})
+			expect(t, get(h, "GET", "/"), 200, "MISS", "body 1")
+			clk.Advance(2 * time.Second)
+			expect(t, get(h, "GET", "/", "X-Client", "a", "If-None-Match", `"v0"`), 200, "STALE", "body 1")
+
+			var got call
+			select {
+			case got = <-calledBack:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the hook was not called for the background refresh")
+			}
+			if got.r.Method != "GET" || got.r.URL.Path != "/" || got.r.Header.Get("X-Client") != "a" {
+				t.Fatalf("the refresh's request: %s %s X-Client %q", got.r.Method, got.r.URL.Path, got.r.Header.Get("X-Client"))
+			}
+			if inm := got.r.Header.Get("If-None-Match"); inm != "" {
+				t.Fatalf("the refresh's request carries the client's If-None-Match %q", inm)
+			}
+			if got.status != tc.status {
+				t.Fatalf("serve returned %d, want the upstream's %d", got.status, tc.status)
+			}
+			if b := got.rec.Body.String(); b != tc.body {
+				t.Fatalf("the hook's writer got %q, want %q", b, tc.body)
+			}
+			if tc.body == "" && len(got.rec.Header()) != 0 {
+				t.Fatalf("the hook's writer got a header %v for a response no client gets", got.rec.Header())
+			}
+			w := get(h, "GET", "/")
+			if w.Body.String() != tc.next || w.Header().Get("X-Cache") != tc.xnxt {
+				t.Fatalf("after the refresh: %s %q, want %s %q", w.Header().Get("X-Cache"), w.Body.String(), tc.xnxt, tc.next)
+			}
+			// The MISS and the client answers; not the refresh.
+			wantStale := uint64(1)
+			if tc.xnxt == "STALE" {
+				wantStale = 2
+			}
+			if s := c.Stats("svc"); s.Misses != 1 || s.Stale != wantStale {
+				t.Fatalf("stats %+v: want 1 miss and %d stale", s, wantStale)
+			}
+		})
 	}
 }

@@ -154,7 +154,7 @@
   // when htmx swaps its tab away.
 
   var KINDS = ["ok", "redirect", "client", "limited", "server", "info"];
-  var CACHE = ["HIT", "MISS", "BYPASS", "STALE"];
+  var CACHE = ["HIT", "MISS", "BYPASS", "STALE", "REFRESH"];
   var tail = null;
 
   function cell(tr, cls, text) {
