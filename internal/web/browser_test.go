@@ -291,6 +291,16 @@ func TestBrowser(t *testing.T) {
 	if got := rows(); got != strconv.Itoa(len(demoLogEntries(time.Now()))) {
 		t.Errorf("logs tab renders %s rows, want %d", got, len(demoLogEntries(time.Now())))
 	}
+	// The background refresh's row: no client, and the reason says why.
+	// It is not an error: the reason is a muted note. Rendered by the
+	// server here, by app.js for a live row below.
+	refreshRow := func(path string) string {
+		return js(`(r => r ? [r.querySelector(".log-client").textContent, r.querySelector(".log-reason").className, r.querySelector(".log-reason").textContent].join("|") : "none")([...document.querySelectorAll("#log-rows tr")].find(tr => tr.querySelector(".log-cache[data-cache=REFRESH]") && tr.querySelector(".log-path-text").textContent === ` + jsString(path) + `))`)
+	}
+	const wantRefresh = "—|log-reason log-note|a background refresh of a stale copy (no client waited)"
+	if got := refreshRow("/"); got != wantRefresh {
+		t.Errorf("the REFRESH row's client, reason class and reason: %q, want %q", got, wantRefresh)
+	}
 	js(`window.rampartNoReload = "still here", ""`)
 	newRow := func(path string) chromedp.Action[chromedp.Void] {
 		return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
@@ -302,6 +312,11 @@ func TestBrowser(t *testing.T) {
 	hostile := `/search/<img src=x onerror=alert(1)>`
 	logs.Publish(demoLogEntry(time.Now(), "GET", "blog."+testDomain, hostile, 200, 5300, 12*time.Millisecond, "198.51.100.4", "MISS", false, ""))
 	step("a request appears live", newRow(hostile))
+	logs.Publish(refreshLogEntry(time.Now(), "blog."+testDomain, "/pricing", 200, 9100, 22*time.Millisecond))
+	step("a background refresh appears live", newRow("/pricing"))
+	if got := refreshRow("/pricing"); got != wantRefresh {
+		t.Errorf("the live REFRESH row's client, reason class and reason: %q, want %q", got, wantRefresh)
+	}
 	logs.Publish(demoLogEntry(time.Now(), "GET", "blog."+testDomain, "/checkout", 200, 8400, 41*time.Millisecond, "203.0.113.9", "MISS", false, ""))
 	step("another one", newRow("/checkout"))
 	if got := js(`String(window.rampartNoReload)`); got != "still here" {
@@ -332,8 +347,8 @@ func TestBrowser(t *testing.T) {
 	screenshot("logs-paused.png", true)
 	step("resume", chromedp.Click(chromedp.ID("logs-toggle")), newRow("/while-paused"),
 		chromedp.WaitVisible(chromedp.CSS(`#logs-status[data-state=live]`)))
-	if got := rows(); got != strconv.Itoa(len(demoLogEntries(time.Now()))+3) {
-		t.Errorf("after resuming %s rows, want each request once (%d)", got, len(demoLogEntries(time.Now()))+3)
+	if got := rows(); got != strconv.Itoa(len(demoLogEntries(time.Now()))+4) {
+		t.Errorf("after resuming %s rows, want each request once (%d)", got, len(demoLogEntries(time.Now()))+4)
 	}
 	step("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload(),
 		chromedp.WaitVisible(chromedp.CSS(`#logs-status[data-state=live]`)), chromedp.Sleep(1800*time.Millisecond))
@@ -649,6 +664,14 @@ func demoLogEntry(at time.Time, method, host, path string, status int, bytes int
 	}
 }
 
+// refreshLogEntry is the entry of a stale-while-revalidate refresh the
+// edge made in the background: no client, cache REFRESH.
+func refreshLogEntry(at time.Time, host, path string, status int, bytes int64, took time.Duration) edgepkg.LogEntry {
+	e := demoLogEntry(at, "GET", host, path, status, bytes, took, "192.0.2.1", "REFRESH", false, "")
+	e.ClientIP = netip.Addr{}
+	return e
+}
+
 // demoLogEntries are a few seconds of plausible traffic for the
 // screenshots, one of each status colour, oldest first, all after now-4s
 // (the service is older: entries from before it are never shown).
@@ -666,6 +689,7 @@ func demoLogEntries(now time.Time) []edgepkg.LogEntry {
 		demoLogEntry(at(7), "GET", h, "/search", 429, 140, 85*time.Microsecond, "198.51.100.23", "", true, ""),
 		demoLogEntry(at(8), "GET", h, "/api/orders", 502, 1800, 1200*time.Millisecond, "203.0.113.9", "MISS", false, "dial tcp 127.0.0.1:8080: connect: connection refused"),
 		demoLogEntry(at(9), "GET", h, "/", 200, 14200, 1800*time.Microsecond, "198.51.100.4", "STALE", false, ""),
+		refreshLogEntry(at(9).Add(40*time.Millisecond), h, "/", 200, 14200, 35*time.Millisecond),
 		demoLogEntry(at(10), "GET", h, "/feed.xml", 200, 48100, 9*time.Millisecond, "192.0.2.140", "HIT", false, ""),
 	}
 }

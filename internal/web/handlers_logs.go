@@ -61,6 +61,9 @@ type logRow struct {
 	Client string `json:"client"`
 	Cache  string `json:"cache"`
 	Reason string `json:"reason"` // why it went wrong, if it did
+	// Note: Reason tells what happened rather than what went wrong (a
+	// background refresh that went well), and is shown muted.
+	Note bool `json:"note"`
 }
 
 func logRowOf(e *rampart.LogEntry, hostname string) logRow {
@@ -80,6 +83,12 @@ func logRowOf(e *rampart.LogEntry, hostname string) logRow {
 	if e.Host != hostname {
 		r.Host = e.Host
 	}
+	if r.Client == "" {
+		// A background refresh: the edge asked, no client did. The
+		// reason under the path says so; an empty cell would look lost.
+		r.Client = "—"
+	}
+	r.Note = e.Cache == "REFRESH" && e.Error == ""
 	return r
 }
 

@@ -188,7 +188,7 @@
     var path = cell(tr, "log-path");
     span(path, "log-path-text", String(r.path));
     if (r.host) { span(path, "log-host", String(r.host)); }
-    if (r.reason) { span(path, "log-reason", String(r.reason)); }
+    if (r.reason) { span(path, r.note ? "log-reason log-note" : "log-reason", String(r.reason)); }
     cell(tr, "num log-size", String(r.size));
     cell(tr, "num log-took", String(r.took));
     cell(tr, "log-client", String(r.client));
