@@ -43,9 +43,13 @@ type LogEntry struct {
 	ServiceID int64 `json:"-"`
 }
 
+// refreshNote is the reason of a background refresh that went well.
+const refreshNote = "a background refresh of a stale copy (no client waited)"
+
 // Reason says in a few words why the edge did not serve the request
 // normally, or "" when it did: what a person reading the log wants next to
-// a 429 or a 502.
+// a 429 or a 502. A background refresh that went well has a reason too,
+// which is a note rather than a fault (see ReasonIsNote).
 func (e *LogEntry) Reason() string {
 	switch {
 	case e.Limited:
@@ -59,10 +63,15 @@ func (e *LogEntry) Reason() string {
 	case e.Status == 503 && e.Upstream == "":
 		return "the service is stopped"
 	case e.Cache == "REFRESH":
-		return "a background refresh of a stale copy (no client waited)"
+		return refreshNote
 	}
 	return ""
 }
+
+// ReasonIsNote reports whether Reason tells what happened rather than what
+// went wrong, so that a display need not show it as a fault. A refresh
+// that failed has its error as its reason, and that is a fault.
+func (e *LogEntry) ReasonIsNote() bool { return e.Reason() == refreshNote }
 
 // Size is the response size the way people say it: 512B, 2.1kB, 3.4MB.
 // `rampart logs` and the Logs tab print it alike.

@@ -17,3 +17,23 @@ func TestLogEntryUnits(t *testing.T) {
 		}
 	}
 }
+
+// TestLogEntryReasonIsNote: only a background refresh that went well has
+// a reason that is not a fault; one that failed shows its error.
+func TestLogEntryReasonIsNote(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		e    LogEntry
+		note bool
+	}{
+		{"refresh", LogEntry{Service: "blog", Status: 200, Upstream: "http://127.0.0.1:8080", Cache: "REFRESH"}, true},
+		{"refresh that failed", LogEntry{Service: "blog", Status: 502, Upstream: "http://127.0.0.1:8080", Cache: "REFRESH", Error: "connection refused"}, false},
+		{"rate-limited", LogEntry{Service: "blog", Status: 429, Limited: true}, false},
+		{"upstream error", LogEntry{Service: "blog", Status: 502, Error: "connection refused"}, false},
+		{"plain hit", LogEntry{Service: "blog", Status: 200, Cache: "HIT"}, false},
+	} {
+		if got := c.e.ReasonIsNote(); got != c.note {
+			t.Errorf("%s (reason %q): ReasonIsNote = %v, want %v", c.name, c.e.Reason(), got, c.note)
+		}
+	}
+}

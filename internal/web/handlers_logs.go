@@ -61,9 +61,7 @@ type logRow struct {
 	Client string `json:"client"`
 	Cache  string `json:"cache"`
 	Reason string `json:"reason"` // why it went wrong, if it did
-	// Note: Reason tells what happened rather than what went wrong (a
-	// background refresh that went well), and is shown muted.
-	Note bool `json:"note"`
+	Note   bool   `json:"note"`   // Reason is a note, not a fault: shown muted
 }
 
 func logRowOf(e *rampart.LogEntry, hostname string) logRow {
@@ -79,16 +77,17 @@ func logRowOf(e *rampart.LogEntry, hostname string) logRow {
 		Client: e.ClientIP,
 		Cache:  e.Cache,
 		Reason: e.Reason(),
+		Note:   e.ReasonIsNote(),
 	}
 	if e.Host != hostname {
 		r.Host = e.Host
 	}
 	if r.Client == "" {
-		// A background refresh: the edge asked, no client did. The
-		// reason under the path says so; an empty cell would look lost.
+		// No client IP: a background refresh, which the edge made and no
+		// client asked for. The reason under the path says so; an empty
+		// cell would look lost.
 		r.Client = "—"
 	}
-	r.Note = e.Cache == "REFRESH" && e.Error == ""
 	return r
 }
 
