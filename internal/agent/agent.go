@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/rampart-dev/rampart"
@@ -41,6 +42,12 @@ type Routes struct {
 	Log       *slog.Logger
 	// Now is the clock of the conditions' times; default time.Now.
 	Now func() time.Time
+
+	// mu makes passes one at a time: besides the loop, the runtimes
+	// reconciler runs one before it stops a service (see
+	// Runtimes.BeforeStop), and a table read earlier must not be
+	// installed after one read later.
+	mu sync.Mutex
 }
 
 // Name implements Reconciler.
@@ -53,6 +60,8 @@ func (r *Routes) Kinds() []store.Kind { return []store.Kind{store.KindServices, 
 // Sync builds the routing table from the store, installs it, and records on
 // each service whether its route was installed or why it was refused.
 func (r *Routes) Sync(ctx context.Context, t Trigger) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	svcs, err := r.Store.ListServices(ctx, store.ServiceFilter{})
 	if err != nil {
 		return err

@@ -36,6 +36,14 @@ type Runtimes struct {
 	Dirs       DataDirs
 	Log        *slog.Logger
 	Now        func() time.Time
+	// BeforeStop, when set, runs before a pass stops a service whose
+	// process is still there. serve gives it a pass of the routes
+	// reconciler, so that the edge answers 503 for a stopped service
+	// before its process is signalled, not 502 while the process goes
+	// away (the two reconcilers are woken by the same change and would
+	// otherwise race). An error is logged and the stop goes ahead: a stop
+	// that was asked for happens.
+	BeforeStop func(ctx context.Context) error
 
 	mu       sync.Mutex
 	reported map[int64]rampart.RunState // last written, to skip unchanged writes
@@ -80,6 +88,11 @@ func (r *Runtimes) Sync(ctx context.Context, t Trigger) error {
 		byID[s.ID] = s
 		desired = append(desired, runtime.Desired{Spec: spec, Run: s.State == rampart.StateActive})
 	}
+	if r.BeforeStop != nil && r.stopsAny(desired) {
+		if err := r.BeforeStop(ctx); err != nil {
+			r.log().Warn("taking stopped services off the edge before stopping them; they may answer 502 until the routes catch up", "err", err)
+		}
+	}
 	errs := r.Supervisor.Apply(ctx, desired)
 	for id, s := range byID {
 		if err := errs[id]; err != nil {
@@ -91,6 +104,21 @@ func (r *Runtimes) Sync(ctx context.Context, t Trigger) error {
 		}
 	}
 	return nil
+}
+
+// stopsAny reports whether applying desired stops a service the runtime
+// still has: one that should not run and whose last observed state is not
+// stopped (or failed, where nothing runs either).
+func (r *Runtimes) stopsAny(desired []runtime.Desired) bool {
+	for _, d := range desired {
+		if d.Run {
+			continue
+		}
+		if o, ok := r.Supervisor.Observed(d.Spec.ID); ok && o.State != runtime.StateStopped && o.State != runtime.StateFailed {
+			return true
+		}
+	}
+	return false
 }
 
 // spec turns a service into what the runtime runs.

@@ -205,6 +205,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MailDomain:   cfg.Mail.Domain, MailRelay: s.mailRelay(), MailPerHourDefault: cfg.Mail.PerHour, MailViolationsToSuspend: cfg.Mail.ViolationsToSuspend})
 	s.routes = &agent.Routes{Store: db, Edge: edgeRoutes{s.edge, s.logs}, PlatformDomain: cfg.Platform.Domain, Upstreams: upstreams, Log: log}
 	s.loop = &agent.Loop{Store: db, Metrics: reg, Log: log}
+	runtimes.BeforeStop = func(ctx context.Context) error { return s.loop.SyncOnce(ctx, s.routes) }
 	s.firewall = newFirewallReconciler(cfg, db, s.app, log)
 	s.reconcilers = []agent.Reconciler{s.routes, s.domains, s.firewall, runtimes}
 	// Every listener is guarded against slow and greedy clients.
