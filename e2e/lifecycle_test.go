@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -49,6 +50,43 @@ func (n *node) post(t *testing.T, host, path, body string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// traffic sends GETs to host, one after another and each to a URL of its
+// own (no cached answer hides the upstream's), until the returned function
+// is called; that returns how many got each status (0: no answer) and
+// the pids that answered. Turn the service's rate limiter off first.
+func (n *node) traffic(host string) func() (map[int]int, map[int]bool) {
+	codes, pids := map[int]int{}, map[int]bool{}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			req, _ := http.NewRequest("GET", "http://"+n.http+"/?n="+strconv.Itoa(i), nil)
+			req.Host = host
+			code, body := 0, ""
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				code, body = resp.StatusCode, string(b)
+			}
+			codes[code]++
+			if code == 200 {
+				pids[pidOf(body)] = true
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	return func() (map[int]int, map[int]bool) {
+		close(stop)
+		<-done
+		return codes, pids
+	}
 }
 
 func pidOf(body string) int {
@@ -132,21 +170,29 @@ func TestExecRuntime(t *testing.T) {
 	})
 	_, body = n.get(t, host, "/")
 	pid = pidOf(body)
+	// Under traffic: between the old process closing its port and the
+	// new one opening it, the edge holds requests instead of answering
+	// 502, so a restart costs no request.
+	n.must("", "ratelimit", "set", "app", "--off")
+	stop := n.traffic(host)
 	n.must("", "service", "restart", "app")
 	waitFor(t, "a new process after restart", 20*time.Second, func() bool {
 		code, b := n.get(t, host, "/")
 		return code == 200 && pidOf(b) != pid && pidOf(b) != 0
 	})
+	if codes, pids := stop(); len(codes) != 1 || codes[200] == 0 || len(pids) != 2 {
+		t.Errorf("requests during the restart: statuses %v from pids %v, want only 200 from the old process and the new", codes, pids)
+	}
 	_, body = n.get(t, host, "/")
 	pid = pidOf(body)
 
-	// Kill: at once, and it stays stopped.
+	// Kill: at once, and it stays stopped. The edge answers 503 as soon
+	// as the command returns: it took the service off before the kill.
 	n.must("", "service", "kill", "app")
-	waitFor(t, "the app to be killed", 5*time.Second, func() bool { return !alive(pid) })
-	time.Sleep(500 * time.Millisecond)
 	if code, _ := n.get(t, host, "/"); code != http.StatusServiceUnavailable {
 		t.Errorf("killed service answers %d, want 503", code)
 	}
+	waitFor(t, "the app to be killed", 5*time.Second, func() bool { return !alive(pid) })
 	n.must("", "service", "start", "app")
 
 	// The environment, saved, reaches the process (a restart).
@@ -155,12 +201,17 @@ func TestExecRuntime(t *testing.T) {
 		code, b := n.get(t, host, "/")
 		return code == 200 && strings.Contains(b, "greeting=hello-from-env")
 	})
-	// set-version: the ${VERSION} of the command.
+	// set-version: the ${VERSION} of the command; a deploy under traffic
+	// costs no request either.
+	stop = n.traffic(host)
 	n.must("", "service", "set-version", "app", "2.0")
 	waitFor(t, "version 2.0 to run", 20*time.Second, func() bool {
 		code, b := n.get(t, host, "/")
 		return code == 200 && strings.Contains(b, "version=2.0")
 	})
+	if codes, _ := stop(); len(codes) != 1 || codes[200] == 0 {
+		t.Errorf("requests during set-version: statuses %v, want only 200", codes)
+	}
 }
 
 // TestDeleteRestoreThroughEdge: data the service wrote before its

@@ -18,6 +18,7 @@ import (
 	"github.com/rampart-dev/rampart/internal/edge/cache"
 	"github.com/rampart-dev/rampart/internal/edge/ratelimit"
 	"github.com/rampart-dev/rampart/internal/egress"
+	"github.com/rampart-dev/rampart/internal/runtime"
 	"github.com/rampart-dev/rampart/internal/store"
 )
 
@@ -176,9 +177,32 @@ func RoutesFor(svcs []*rampart.Service, domains []*rampart.Domain, platformDomai
 			// The edge's dialer enforces the egress policy again at every
 			// connection; an admin's override opens the same for it.
 			AllowPrivate: s.AllowPrivateUpstreams,
+			Hold:         holdFor(s),
 		})
 	}
 	return routes
+}
+
+// RestartHold is how long the edge lets a request wait for a service that
+// rampart runs to listen, when its port refuses the connection: a restart,
+// a new version or a changed environment replaces the process, and the
+// new one takes a moment to open its port. Ten seconds cover an app that
+// loads for a while; past them the request gets its 502.
+const RestartHold = 10 * time.Second
+
+// holdFor is the edge's hold for s's route: RestartHold for a running
+// service whose process rampart runs, none for a proxy (rampart cannot
+// tell a restart of that from an app that is down) or for a service that
+// crash-loops or failed to start, whose requests should not wait for a
+// listener that is not coming.
+func holdFor(s *rampart.Service) time.Duration {
+	if !s.Runtime.Runs() || s.State != rampart.StateActive {
+		return 0
+	}
+	if s.Run != nil && down(runtime.State(s.Run.State)) {
+		return 0
+	}
+	return RestartHold
 }
 
 // rateLimitConfig turns the stored setting into the limiter's config; nil

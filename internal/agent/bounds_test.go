@@ -126,3 +126,30 @@ func TestRoutesForHSTS(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutesForHold: a running service that rampart runs has its requests
+// held through a restart; a proxy, a stopped service and one that
+// crash-loops or failed do not.
+func TestRoutesForHold(t *testing.T) {
+	exec := rampart.Runtime{Kind: rampart.RuntimeExec, Command: "/bin/true", Port: 18080}
+	for _, tc := range []struct {
+		name string
+		svc  rampart.Service
+		want time.Duration
+	}{
+		{"proxy", rampart.Service{State: rampart.StateActive}, 0},
+		{"exec, not yet observed", rampart.Service{State: rampart.StateActive, Runtime: exec}, RestartHold},
+		{"exec, running", rampart.Service{State: rampart.StateActive, Runtime: exec, Run: &rampart.RunState{State: "running"}}, RestartHold},
+		{"exec, stopping for a restart", rampart.Service{State: rampart.StateActive, Runtime: exec, Run: &rampart.RunState{State: "stopping"}}, RestartHold},
+		{"exec, crash-looping", rampart.Service{State: rampart.StateActive, Runtime: exec, Run: &rampart.RunState{State: "crash-looping"}}, 0},
+		{"exec, failed", rampart.Service{State: rampart.StateActive, Runtime: exec, Run: &rampart.RunState{State: "failed"}}, 0},
+		{"exec, stopped", rampart.Service{State: rampart.StateStopped, Runtime: exec}, 0},
+	} {
+		svc := tc.svc
+		svc.ID, svc.Name, svc.Upstreams = 1, "app", []string{"http://127.0.0.1:18080"}
+		routes := RoutesFor([]*rampart.Service{&svc}, nil, "apps.test")
+		if len(routes) != 1 || routes[0].Hold != tc.want {
+			t.Errorf("%s: routes %+v, want hold %v", tc.name, routes, tc.want)
+		}
+	}
+}

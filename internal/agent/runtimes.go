@@ -44,6 +44,13 @@ type Runtimes struct {
 	// otherwise race). An error is logged and the stop goes ahead: a stop
 	// that was asked for happens.
 	BeforeStop func(ctx context.Context) error
+	// DownChanged, when set, runs after a service's run state becomes
+	// crash-looping or failed, or stops being one of them. serve gives it
+	// a routes pass too: the edge holds requests for a restarting service
+	// until it listens (see holdFor), but not for one that is not coming
+	// up, and run states move no revision that would wake the routes
+	// reconciler by themselves. An error is logged.
+	DownChanged func(ctx context.Context) error
 
 	mu       sync.Mutex
 	reported map[int64]rampart.RunState // last written, to skip unchanged writes
@@ -154,7 +161,8 @@ func (r *Runtimes) Report(ctx context.Context, id int64, o runtime.Observed) {
 	if r.reported == nil {
 		r.reported = map[int64]rampart.RunState{}
 	}
-	if old, ok := r.reported[id]; ok && old == rs {
+	old, ok := r.reported[id]
+	if ok && old == rs {
 		r.mu.Unlock()
 		return
 	}
@@ -162,6 +170,11 @@ func (r *Runtimes) Report(ctx context.Context, id int64, o runtime.Observed) {
 	r.mu.Unlock()
 	if err := r.Store.SetServiceRunState(ctx, id, &rs); err != nil && rampart.ErrorCode(err) != rampart.ENOTFOUND {
 		r.log().Error("recording a run state", "service_id", id, "err", err)
+	}
+	if r.DownChanged != nil && down(o.State) != (ok && down(runtime.State(old.State))) {
+		if err := r.DownChanged(ctx); err != nil {
+			r.log().Warn("updating the edge for a service that went down or came back; its requests may wait for it until the next change", "service_id", id, "err", err)
+		}
 	}
 	switch o.State {
 	case runtime.StateCrashLoop:
@@ -175,6 +188,12 @@ func (r *Runtimes) Report(ctx context.Context, id int64, o runtime.Observed) {
 	default:
 		r.condition(ctx, id, true, "")
 	}
+}
+
+// down reports whether a service in state st is not coming up by itself
+// soon: crash-looping (waiting out a backoff) or failed to start.
+func down(st runtime.State) bool {
+	return st == runtime.StateCrashLoop || st == runtime.StateFailed
 }
 
 func (r *Runtimes) condition(ctx context.Context, id int64, ok bool, msg string) {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
@@ -44,6 +45,29 @@ func (f *fakeSupervisor) Observed(id int64) (runtime.Observed, bool) {
 	return runtime.Observed{State: st}, ok
 }
 
+// newExecService opens a store with an admin and one exec service, "app",
+// and the service layer over it.
+func newExecService(t *testing.T) (*sqlite.DB, *app.App, *rampart.Service) {
+	t.Helper()
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "rampart.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	a := app.New(db, app.Options{})
+	ctx := context.Background()
+	op := app.OperatorActor()
+	if _, err := a.Accounts.Create(ctx, op, rampart.UserInput{Email: "admin@example.com", Password: "long enough pw", Role: rampart.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	svc, err := a.Services.Create(ctx, op, rampart.ServiceInput{Name: "app",
+		Runtime: &rampart.Runtime{Kind: rampart.RuntimeExec, Command: "/bin/true", Port: 18080}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, a, svc
+}
+
 type fakeDirs struct{ root string }
 
 func (d fakeDirs) EnsureDataDir(id int64) (string, error) { return d.root, nil }
@@ -54,21 +78,9 @@ func (d fakeDirs) ProjectDir(id int64) string             { return d.root }
 // meets a process that is going away (502). A pass that stops nothing
 // does not run the routes.
 func TestRuntimesTakeRoutesOffBeforeStopping(t *testing.T) {
-	db, err := sqlite.Open(filepath.Join(t.TempDir(), "rampart.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	a := app.New(db, app.Options{})
+	db, a, _ := newExecService(t)
 	ctx := context.Background()
 	op := app.OperatorActor()
-	if _, err := a.Accounts.Create(ctx, op, rampart.UserInput{Email: "admin@example.com", Password: "long enough pw", Role: rampart.RoleAdmin}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.Services.Create(ctx, op, rampart.ServiceInput{Name: "app",
-		Runtime: &rampart.Runtime{Kind: rampart.RuntimeExec, Command: "/bin/true", Port: 18080}}); err != nil {
-		t.Fatal(err)
-	}
 
 	var events []string
 	tbl := &fakeTable{}
@@ -106,5 +118,40 @@ func TestRuntimesTakeRoutesOffBeforeStopping(t *testing.T) {
 		if events[i] != want[i] {
 			t.Fatalf("events %q, want %q", events, want)
 		}
+	}
+}
+
+// TestRuntimesRoutesFollowDown: a service that starts crash-looping gets a
+// routes pass at once, which stops the edge holding its requests (run
+// states move no revision to wake the routes by themselves); one that
+// runs again gets its hold back. Reports that keep it down run no pass.
+func TestRuntimesRoutesFollowDown(t *testing.T) {
+	db, _, svc := newExecService(t)
+	ctx := context.Background()
+	tbl := &fakeTable{}
+	routes := &Routes{Store: db, Edge: tbl, PlatformDomain: "apps.test"}
+	var holds []time.Duration
+	r := &Runtimes{Store: db, Dirs: fakeDirs{t.TempDir()},
+		DownChanged: func(ctx context.Context) error {
+			if err := routes.Sync(ctx, Trigger{Changed: true}); err != nil {
+				return err
+			}
+			tbl.mu.Lock()
+			holds = append(holds, tbl.routes[0].Hold)
+			tbl.mu.Unlock()
+			return nil
+		}}
+	for _, o := range []runtime.Observed{
+		{State: runtime.StateRunning, PID: 10},
+		{State: runtime.StateCrashLoop, Restarts: 1, LastExit: "exit status 1"},
+		{State: runtime.StateCrashLoop, Restarts: 2, LastExit: "exit status 1"},
+		{State: runtime.StateFailed, Message: "no such command"},
+		{State: runtime.StateRunning, PID: 11},
+		{State: runtime.StateStopping, PID: 11},
+	} {
+		r.Report(ctx, svc.ID, o)
+	}
+	if want := []time.Duration{0, RestartHold}; fmt.Sprint(holds) != fmt.Sprint(want) {
+		t.Errorf("routes passes with holds %v, want %v", holds, want)
 	}
 }

@@ -78,7 +78,28 @@ func (u *upstreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		u.forward(h, w, r)
 		return
 	}
+	if u.rt.hold > 0 {
+		// The edge's own transports read it when they dial (see
+		// holdingDialer).
+		r = r.WithContext(context.WithValue(r.Context(), holdKey{}, u.rt.hold))
+	}
 	u.proxies[i].ServeHTTP(w, r)
+}
+
+// holdKey carries a route's hold to the transport's dialer in the context
+// of a request that goes through httputil.
+type holdKey struct{}
+
+// holdingDialer dials like d, and waits for an upstream that refuses the
+// connection as long as the request's route asks (Route.Hold, through
+// holdKey).
+func holdingDialer(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		hold, _ := ctx.Value(holdKey{}).(time.Duration)
+		return forward.DialHolding(ctx, hold, func(ctx context.Context) (net.Conn, error) {
+			return d.DialContext(ctx, network, addr)
+		})
+	}
 }
 
 // forwardable reports whether the forwarder can carry r exactly as
@@ -150,6 +171,7 @@ func (u *upstreams) forward(h *forward.Host, w http.ResponseWriter, r *http.Requ
 		Body:          r.Body,
 		ContentLength: r.ContentLength,
 		Drop:          u.drop,
+		Hold:          u.rt.hold,
 	}
 	err := h.Forward(r.Context(), w, &req, e.errorLog.Printf)
 	// Forward keeps nothing of the fields (after a panic, the map is
@@ -328,7 +350,7 @@ func newTransport(control func(network, address string, c syscall.RawConn) error
 	}
 	return &http.Transport{
 		Proxy:       nil, // never route upstream traffic through $HTTP_PROXY
-		DialContext: dialer.DialContext,
+		DialContext: holdingDialer(dialer),
 		// Idle connections kept per upstream. The bench's nginx keeps 64 per
 		// worker (128 on two cores), Caddy 64. Below the number of
 		// concurrent requests, every burst closes and redials connections.

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/rampart-dev/rampart/internal/edge/cache"
 	"github.com/rampart-dev/rampart/internal/edge/ratelimit"
@@ -51,6 +52,13 @@ type Route struct {
 	// be on loopback, link-local and other forbidden networks, but still
 	// never on rampart's own listeners.
 	AllowPrivate bool
+	// Hold is how long a request may wait for an upstream that refuses
+	// its connection before it is answered 502: for a service whose
+	// process rampart runs, a restart refuses connections between the old
+	// process's exit and the new one's listen, and requests wait that out
+	// (see forward.DialHolding). 0: a refusal is a 502 at once, as for an
+	// upstream rampart knows nothing of.
+	Hold time.Duration
 }
 
 // key is what the edge files the route's service state under.
@@ -83,7 +91,8 @@ type route struct {
 	metrics   *serviceMetrics    // nil: no metrics
 	traffic   *traffic           // recent counts, for the dashboard
 
-	allowPrivate bool // Route.AllowPrivate: proxies use the overridden pool
+	allowPrivate bool          // Route.AllowPrivate: proxies use the overridden pool
+	hold         time.Duration // Route.Hold
 }
 
 // svcState is what the edge keeps of one service from one table to the
@@ -269,11 +278,15 @@ func checkRoute(rc *Route) (*route, error) {
 			errs = append(errs, err)
 		}
 	}
+	if rc.Hold < 0 {
+		errs = append(errs, fmt.Errorf("its hold is %s: give how long a request may wait for the upstream to listen, or 0", rc.Hold))
+	}
 	rt := &route{key: rc.key(), service: rc.Service, stopped: rc.Stopped, rateLimit: rc.RateLimit, cacheCfg: rc.Cache}
 	if rc.HSTS != nil {
 		rt.hsts = rc.HSTS.value()
 	}
 	rt.allowPrivate = rc.AllowPrivate
+	rt.hold = rc.Hold
 	for _, raw := range rc.Upstreams {
 		u, err := parseUpstream(raw)
 		if err != nil {

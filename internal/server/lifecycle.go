@@ -65,7 +65,15 @@ func servicesDir(cfg config.Config) string {
 // supervisorRunner adapts the runtime supervisor to what the lifecycle
 // asks of it: pausing or killing a service that does not run is nothing
 // to do, not an error.
-type supervisorRunner struct{ sup *runtime.Supervisor }
+type supervisorRunner struct {
+	sup *runtime.Supervisor
+	// beforeKill runs before a kill: a routes pass, so that the edge
+	// answers 503 for the service (marked stopped already) before its
+	// process dies, not 502 until the routes catch up. It takes
+	// milliseconds; an error is logged and the kill goes ahead.
+	beforeKill func(ctx context.Context) error
+	log        *slog.Logger
+}
 
 func (r supervisorRunner) Pause(ctx context.Context, id int64) error {
 	if o, ok := r.sup.Observed(id); !ok || o.State != runtime.StateRunning {
@@ -82,6 +90,11 @@ func (r supervisorRunner) Resume(ctx context.Context, id int64) error {
 }
 
 func (r supervisorRunner) Kill(ctx context.Context, id int64) error {
+	if _, ok := r.sup.Observed(id); ok && r.beforeKill != nil {
+		if err := r.beforeKill(ctx); err != nil && r.log != nil {
+			r.log.Warn("taking a killed service off the edge before killing it; it may answer 502 until the routes catch up", "service_id", id, "err", err)
+		}
+	}
 	err := r.sup.Kill(ctx, id)
 	if errors.Is(err, runtime.ErrNotSupervised) {
 		return nil

@@ -193,7 +193,6 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 	var closeCompose func() error
 	s.supervisor, runtimes, closeCompose = newRuntimes(db, s.lifecycle, s.logs, log)
 	s.closers = append(s.closers, closeCompose)
-	s.lifecycle.Runner = supervisorRunner{s.supervisor}
 	s.app = app.New(db, app.Options{Logger: log, Mailer: mail, Secrets: secrets, Lifecycle: s.lifecycle, DeleteGrace: cfg.Services.DeleteGrace, Issuer: cfg.Admin.Domain, AdminDomain: cfg.Admin.Domain, PublicURL: publicURL(cfg),
 		PlatformDomain: cfg.Platform.Domain, Quotas: cfg.LimitsQuotas(), Upstreams: upstreams,
 		Cache: edgeCache{s.edge}, DNS: s.domains, Logs: dataplane.Logs(s.logs), CheckKeyPair: dataplane.CheckKeyPair,
@@ -205,7 +204,9 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		MailDomain:   cfg.Mail.Domain, MailRelay: s.mailRelay(), MailPerHourDefault: cfg.Mail.PerHour, MailViolationsToSuspend: cfg.Mail.ViolationsToSuspend})
 	s.routes = &agent.Routes{Store: db, Edge: edgeRoutes{s.edge, s.logs}, PlatformDomain: cfg.Platform.Domain, Upstreams: upstreams, Log: log}
 	s.loop = &agent.Loop{Store: db, Metrics: reg, Log: log}
-	runtimes.BeforeStop = func(ctx context.Context) error { return s.loop.SyncOnce(ctx, s.routes) }
+	routesPass := func(ctx context.Context) error { return s.loop.SyncOnce(ctx, s.routes) }
+	runtimes.BeforeStop, runtimes.DownChanged = routesPass, routesPass
+	s.lifecycle.Runner = supervisorRunner{sup: s.supervisor, beforeKill: routesPass, log: log.With("log", "lifecycle")}
 	s.firewall = newFirewallReconciler(cfg, db, s.app, log)
 	s.reconcilers = []agent.Reconciler{s.routes, s.domains, s.firewall, runtimes}
 	// Every listener is guarded against slow and greedy clients.

@@ -40,6 +40,9 @@ type Request struct {
 	// Drop names response fields (canonical) that the upstream must not
 	// set on the client's response.
 	Drop []string
+	// Hold is how long a new connection may wait for an upstream that
+	// refuses it (see [DialHolding]); 0: a refusal fails at once.
+	Hold time.Duration
 }
 
 // errUpgrade: the forwarder carries no upgrades (the edge sends those
@@ -99,7 +102,7 @@ func (h *Host) Forward(ctx context.Context, w http.ResponseWriter, r *Request, l
 		reused := pc != nil
 		if !reused {
 			var err error
-			if pc, err = h.dial(ctx); err != nil {
+			if pc, err = h.dial(ctx, r.Hold); err != nil {
 				return err
 			}
 		}

@@ -172,13 +172,19 @@ func (h *Host) get() *pconn {
 	return nil
 }
 
-func (h *Host) dial(ctx context.Context) (*pconn, error) {
-	c, err := h.p.dialer.DialContext(ctx, "tcp", h.addr)
+// dial opens a new connection, waiting up to hold for an upstream that
+// refuses it.
+func (h *Host) dial(ctx context.Context, hold time.Duration) (*pconn, error) {
+	c, err := DialHolding(ctx, hold, h.dialOnce)
 	if err != nil {
 		return nil, err
 	}
 	// Raw reads and writes: see package rawsock for why.
 	return &pconn{Conn: rawsock.Wrap(c)}, nil
+}
+
+func (h *Host) dialOnce(ctx context.Context) (net.Conn, error) {
+	return h.p.dialer.DialContext(ctx, "tcp", h.addr)
 }
 
 // put returns a connection whose last response was read to its end.

@@ -30,7 +30,7 @@ func TestDialRaw(t *testing.T) {
 		}
 	}()
 	p := NewPool(nil, nil)
-	pc, err := p.Host(ln.Addr().String()).dial(context.Background())
+	pc, err := p.Host(ln.Addr().String()).dial(context.Background(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
