@@ -26,6 +26,18 @@ const (
 	StateDeleted ServiceState = "deleted"
 )
 
+// RetiredName is the name of a service that was purged while it had
+// custom domains. Their owners may leave DNS pointing at the name's
+// platform hostname, and a CNAME there proves a domain for whichever
+// service has the name: so only the account that last owned it gets it
+// back (or an admin, who decides for someone else knowingly).
+type RetiredName struct {
+	Name      string    `json:"name"`
+	OwnerID   int64     `json:"owner_id"`
+	Domains   []string  `json:"domains"` // the purged service's custom domains
+	RetiredAt time.Time `json:"retired_at"`
+}
+
 // Service is a web application that rampart fronts. It is reached at
 // <Name>.<platform domain> and proxied to one of its Upstreams.
 type Service struct {

@@ -136,15 +136,22 @@ func TestDomains(t *testing.T) {
 // token of one service is not shown to another tenant. Once removed, the
 // next claimant gets it unproven, with its own token: a TXT record the
 // first owner left behind proves nothing for it.
-func TestDomainTakeover(t *testing.T) {
-	f := newFixture(t)
-	ctx := context.Background()
-	admin, member := UserActor(f.admin, "192.0.2.1"), UserActor(f.member, "192.0.2.2")
-	mallory, err := f.app.Accounts.Create(ctx, admin, rampart.UserInput{Email: "mallory@example.com", Password: "another password", Role: rampart.RoleMember})
+// tenants returns the fixture's admin and member, and a second member,
+// mallory@example.com, as actors.
+func tenants(t *testing.T, f *fixture) (admin, member, intruder Actor) {
+	t.Helper()
+	admin, member = UserActor(f.admin, "192.0.2.1"), UserActor(f.member, "192.0.2.2")
+	mallory, err := f.app.Accounts.Create(context.Background(), admin, rampart.UserInput{Email: "mallory@example.com", Password: "another password", Role: rampart.RoleMember})
 	if err != nil {
 		t.Fatal(err)
 	}
-	intruder := UserActor(mallory, "203.0.113.66")
+	return admin, member, UserActor(mallory, "203.0.113.66")
+}
+
+func TestDomainTakeover(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	_, member, intruder := tenants(t, f)
 	for _, x := range []struct {
 		actor Actor
 		name  string
@@ -179,5 +186,69 @@ func TestDomainTakeover(t *testing.T) {
 	}
 	if got.Challenge.Value == d.Challenge.Value || len(got.Challenge.Value) != 32 {
 		t.Errorf("the new claimant's token %q, want its own (the first owner's was %q)", got.Challenge.Value, d.Challenge.Value)
+	}
+}
+
+// TestRetiredNameTakeover: once a service with custom domains is purged,
+// its owners' DNS may still point at its platform hostname, where a CNAME
+// proves a domain for whoever has the name. Another member cannot take
+// the name; its last owner can, and an admin can give it to anyone, which
+// the audit log records with the domains it served.
+func TestRetiredNameTakeover(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	admin, member, intruder := tenants(t, f)
+	create := func(actor Actor, owner string) error {
+		_, err := f.app.Services.Create(ctx, actor, rampart.ServiceInput{Name: "shop", Owner: owner, Upstreams: []string{"http://192.0.2.80"}})
+		return err
+	}
+	purge := func() {
+		t.Helper()
+		if err := f.app.Services.Delete(ctx, admin, "shop"); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.app.Services.Purge(ctx, admin, "shop"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A name whose service had no domains is free for anyone.
+	if err := create(member, ""); err != nil {
+		t.Fatal(err)
+	}
+	purge()
+	if err := create(intruder, ""); err != nil {
+		t.Fatalf("a name that served no domain: %v", err)
+	}
+	purge()
+
+	if err := create(member, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.app.Domains.Add(ctx, member, rampart.DomainInput{Service: "shop", Name: "shop.example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	purge()
+	err := create(intruder, "")
+	if rampart.ErrorCode(err) != rampart.ECONFLICT || !strings.Contains(rampart.ErrorMessage(err), "belonged to a service of another account that had custom domains") ||
+		strings.Contains(rampart.ErrorMessage(err), "shop.example.com") {
+		t.Fatalf("another member taking the retired name: %v; want a conflict that does not name the domains", err)
+	}
+
+	// An admin may give it to another account, knowingly: audited.
+	if err := create(admin, "mallory@example.com"); err != nil {
+		t.Fatalf("an admin giving the name away: %v", err)
+	}
+	evs, err := f.app.Audit.List(ctx, OperatorActor(), rampart.AuditFilter{Limit: 1})
+	if err != nil || len(evs) != 1 || evs[0].Action != "service.create" || !strings.Contains(evs[0].Detail, "domains=shop.example.com") {
+		t.Errorf("audit of the admin's create: %+v, %v", evs, err)
+	}
+	// Purged again without domains: the name still waits for its owner.
+	purge()
+	if err := create(intruder, ""); rampart.ErrorCode(err) != rampart.ECONFLICT {
+		t.Errorf("the name after a service without domains: %v, want the conflict still", err)
+	}
+	if err := create(member, ""); err != nil {
+		t.Errorf("the name's last owner taking it back: %v", err)
 	}
 }

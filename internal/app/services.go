@@ -86,6 +86,13 @@ func (s *Services) Create(ctx context.Context, actor Actor, in rampart.ServiceIn
 		if err != nil {
 			return err
 		}
+		retired, err := s.checkRetiredName(ctx, st, actor, svc)
+		if err != nil {
+			return err
+		}
+		if retired != "" {
+			note = strings.TrimSpace(note + " " + retired)
+		}
 		if err := st.CreateService(ctx, svc); err != nil {
 			if rampart.ErrorCode(err) == rampart.ECONFLICT {
 				if old, _ := st.ServiceByName(ctx, svc.Name); old != nil && old.State == rampart.StateDeleted && old.PurgeAfter != nil {
@@ -113,6 +120,29 @@ func (s *Services) Create(ctx context.Context, actor Actor, in rampart.ServiceIn
 		return nil, err
 	}
 	return svc, nil
+}
+
+// checkRetiredName refuses a member a name that a purged service of
+// another account used with custom domains (see rampart.RetiredName):
+// their DNS may still point at it, and the name would prove those domains
+// for the new service. The account that last owned it may take it back;
+// an admin may give it to anyone, and the audit detail it returns says
+// whose domains the name served.
+func (s *Services) checkRetiredName(ctx context.Context, st store.Store, actor Actor, svc *rampart.Service) (string, error) {
+	rn, err := st.RetiredName(ctx, svc.Name)
+	switch {
+	case rampart.ErrorCode(err) == rampart.ENOTFOUND:
+		return "", nil
+	case err != nil:
+		return "", err
+	case rn.OwnerID == svc.OwnerID:
+		return "", nil
+	case !actor.isAdmin():
+		return "", rampart.FieldError("name", rampart.Errorf(rampart.ECONFLICT,
+			"the name %q belonged to a service of another account that had custom domains, whose DNS may still point at %s: choose another name",
+			svc.Name, svc.Hostname(s.opts.PlatformDomain)))
+	}
+	return fmt.Sprintf("reuses_retired_name_of_user=%d domains=%s", rn.OwnerID, strings.Join(rn.Domains, ",")), nil
 }
 
 func (c *core) resolveOwner(ctx context.Context, st store.Store, actor Actor, email string) (*rampart.User, error) {

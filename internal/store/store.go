@@ -150,7 +150,15 @@ type Services interface {
 	ListServices(ctx context.Context, f ServiceFilter) ([]*rampart.Service, error)
 	// UpdateService writes Upstreams, State and OwnerID and bumps UpdatedAt.
 	UpdateService(ctx context.Context, s *rampart.Service) error
+	// DeleteService deletes a service with its domains. A service that
+	// had custom domains leaves its name retired, for RetiredName, in the
+	// same write.
 	DeleteService(ctx context.Context, id int64) error
+	// RetiredName says who last owned a name retired by DeleteService
+	// and which domains its service had; ENOTFOUND when the name is not
+	// retired. Creating a service does not check it: the service layer
+	// decides who may have the name.
+	RetiredName(ctx context.Context, name string) (*rampart.RetiredName, error)
 	// SetServiceCondition records one reconciler's report on a service
 	// (by ID), replacing its earlier report of the same Type; reads of the
 	// service then carry it in Status. It does not change the services

@@ -131,8 +131,18 @@ func (q queries) UpdateService(ctx context.Context, s *rampart.Service) error {
 	return nil
 }
 
-// DeleteService deletes the service with the given ID.
+// DeleteService deletes the service with the given ID. A service with
+// custom domains leaves its name retired (see RetiredName).
 func (q queries) DeleteService(ctx context.Context, id int64) error {
+	// The upsert's SELECT needs a WHERE for SQLite to tell its ON CONFLICT
+	// from a join's ON.
+	if _, err := q.w.ExecContext(ctx, `INSERT INTO retired_names (name, owner_id, domains, retired_at)
+		SELECT s.name, s.owner_id, json_group_array(d.name), ? FROM services s JOIN domains d ON d.service_id = s.id
+		WHERE s.id = ? GROUP BY s.id
+		ON CONFLICT (name) DO UPDATE SET owner_id = excluded.owner_id, domains = excluded.domains, retired_at = excluded.retired_at`,
+		now().UnixNano(), id); err != nil {
+		return fmt.Errorf("retire the name of service %d: %w", id, err)
+	}
 	res, err := q.w.ExecContext(ctx, `DELETE FROM services WHERE id = ?`, id)
 	if err := oneRow(res, err, "delete", "service", id); err != nil {
 		return err
@@ -140,6 +150,28 @@ func (q queries) DeleteService(ctx context.Context, id int64) error {
 	// Its domains went with it.
 	q.changed(store.KindServices, store.KindDomains)
 	return nil
+}
+
+// RetiredName returns the record of a name retired by DeleteService;
+// ENOTFOUND when the name is not retired.
+func (q queries) RetiredName(ctx context.Context, name string) (*rampart.RetiredName, error) {
+	var (
+		rn      = rampart.RetiredName{Name: name}
+		domains string
+		at      int64
+	)
+	err := q.r.QueryRowContext(ctx, `SELECT owner_id, domains, retired_at FROM retired_names WHERE name = ?`, name).Scan(&rn.OwnerID, &domains, &at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, rampart.Errorf(rampart.ENOTFOUND, "the name %q is not retired", name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read retired name %q: %w", name, err)
+	}
+	if err := json.Unmarshal([]byte(domains), &rn.Domains); err != nil {
+		return nil, fmt.Errorf("decode the domains of retired name %q: %w", name, err)
+	}
+	rn.RetiredAt = fromNanos(at)
+	return &rn, nil
 }
 
 // serviceJSON encodes the JSON columns of a service; empty lists and maps

@@ -567,6 +567,8 @@ func TestMigrationAllowPrivateUpstreams(t *testing.T) {
 		`DELETE FROM revisions WHERE kind = 'mail'`,
 		// Migration 17, HSTS.
 		`ALTER TABLE services DROP COLUMN hsts`,
+		// Migration 18, retired names.
+		`DROP TABLE retired_names`,
 		`DELETE FROM goose_db_version WHERE version_id >= 7`,
 	} {
 		if _, err := r.Exec(q); err != nil {

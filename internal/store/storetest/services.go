@@ -512,3 +512,55 @@ func revisions(t *testing.T, s store.Store) [2]int64 {
 	}
 	return out
 }
+
+// testServiceRetiredName: deleting a service that had custom domains
+// retires its name with its owner and domains, in the same write; one
+// without domains retires nothing. A later delete of the name's next
+// service records its owner instead.
+func testServiceRetiredName(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	ada := mustUser(t, s, "ada@example.com")
+	bob := mustUser(t, s, "bob@example.com")
+	blog := mustService(t, s, "blog", ada.ID)
+	for _, name := range []string{"blog.example", "www.blog.example"} {
+		if err := s.CreateDomain(ctx, &rampart.Domain{ServiceID: blog.ID, Name: name, TLSMode: rampart.TLSManaged,
+			DomainStatus: rampart.DomainStatus{State: rampart.DomainWaitingForDNS}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plain := mustService(t, s, "plain", ada.ID)
+	_, err := s.RetiredName(ctx, "blog")
+	wantCode(t, err, rampart.ENOTFOUND)
+
+	if err := s.InTx(ctx, func(st store.Store) error { return st.DeleteService(ctx, blog.ID) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteService(ctx, plain.ID); err != nil {
+		t.Fatal(err)
+	}
+	rn, err := s.RetiredName(ctx, "blog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rn.Name != "blog" || rn.OwnerID != ada.ID || !slices.Equal(rn.Domains, []string{"blog.example", "www.blog.example"}) {
+		t.Errorf("retired %+v", rn)
+	}
+	recent(t, "RetiredAt", rn.RetiredAt)
+	_, err = s.RetiredName(ctx, "plain")
+	wantCode(t, err, rampart.ENOTFOUND)
+
+	// The store hands the name out again (the service layer decides to
+	// whom); the next owner's delete, with domains, records that owner.
+	again := mustService(t, s, "blog", bob.ID)
+	if err := s.CreateDomain(ctx, &rampart.Domain{ServiceID: again.ID, Name: "bob.example", TLSMode: rampart.TLSManaged,
+		DomainStatus: rampart.DomainStatus{State: rampart.DomainWaitingForDNS}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteService(ctx, again.ID); err != nil {
+		t.Fatal(err)
+	}
+	if rn, err := s.RetiredName(ctx, "blog"); err != nil || rn.OwnerID != bob.ID || !slices.Equal(rn.Domains, []string{"bob.example"}) {
+		t.Errorf("after the second delete: %+v, %v", rn, err)
+	}
+	wantCode(t, s.DeleteService(ctx, again.ID), rampart.ENOTFOUND)
+}

@@ -82,6 +82,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Services/Update", testServiceUpdate},
 		{"Services/TerminationProtection", testServiceTerminationProtection},
 		{"Services/Delete", testServiceDelete},
+		{"Services/RetiredName", testServiceRetiredName},
 		{"Services/Revision", testServicesRevision},
 		{"Services/Conditions", testServiceConditions},
 		{"Changes/Subscribe", testSubscribe},
