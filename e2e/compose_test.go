@@ -182,12 +182,18 @@ func TestComposeServiceThroughEdge(t *testing.T) {
 	t.Logf("created and serving in %s", time.Since(began).Round(time.Millisecond))
 
 	// set-version: compose recreates the container from the new tag.
+	// Requests meanwhile wait for the new container instead of failing.
+	n.must("", "ratelimit", "set", name, "--off")
+	stop := n.traffic(host)
 	n.must("", "service", "set-version", name, "2")
 	composeWait(t, "the container to run "+dockertest.Image2, 60*time.Second, func() bool {
 		c := running()
 		return c != nil && c.Image == dockertest.Image2
 	})
 	composeWait(t, "version 2 to serve", 30*time.Second, serves("/", "hello from the compose volume"))
+	if codes, _ := stop(); len(codes) != 1 || codes[200] == 0 {
+		t.Errorf("requests during set-version: statuses %v, want only 200", codes)
+	}
 	if s := show(); s.Runtime.Version != "2" {
 		t.Errorf("after set-version, service show says version %q", s.Runtime.Version)
 	}

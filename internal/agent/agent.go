@@ -178,6 +178,9 @@ func RoutesFor(svcs []*rampart.Service, domains []*rampart.Domain, platformDomai
 			// connection; an admin's override opens the same for it.
 			AllowPrivate: s.AllowPrivateUpstreams,
 			Hold:         holdFor(s),
+			// A container's port is Docker's proxy, which accepts
+			// connections while the container is being replaced.
+			HoldClosed: s.Runtime.Kind == rampart.RuntimeCompose,
 		})
 	}
 	return routes

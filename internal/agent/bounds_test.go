@@ -148,8 +148,15 @@ func TestRoutesForHold(t *testing.T) {
 		svc := tc.svc
 		svc.ID, svc.Name, svc.Upstreams = 1, "app", []string{"http://127.0.0.1:18080"}
 		routes := RoutesFor([]*rampart.Service{&svc}, nil, "apps.test")
-		if len(routes) != 1 || routes[0].Hold != tc.want {
-			t.Errorf("%s: routes %+v, want hold %v", tc.name, routes, tc.want)
+		if len(routes) != 1 || routes[0].Hold != tc.want || routes[0].HoldClosed {
+			t.Errorf("%s: routes %+v, want hold %v and not HoldClosed", tc.name, routes, tc.want)
 		}
+	}
+	// A container's published port is Docker's proxy, which accepts
+	// connections while the container is replaced.
+	svc := rampart.Service{ID: 1, Name: "app", Upstreams: []string{"http://127.0.0.1:18080"}, State: rampart.StateActive,
+		Runtime: rampart.Runtime{Kind: rampart.RuntimeCompose, ComposeFile: "services: {}", Port: 18080}}
+	if routes := RoutesFor([]*rampart.Service{&svc}, nil, "apps.test"); routes[0].Hold != RestartHold || !routes[0].HoldClosed {
+		t.Errorf("compose: route %+v, want hold %v and HoldClosed", routes[0], RestartHold)
 	}
 }

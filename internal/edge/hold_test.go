@@ -123,3 +123,84 @@ func TestHoldRefusesNegative(t *testing.T) {
 		t.Errorf("err %v", err)
 	}
 }
+
+// closingListener is a port that, like Docker's proxy in front of a
+// container that is being replaced, accepts connections and closes them
+// at once until ready is closed.
+type closingListener struct {
+	net.Listener
+	ready chan struct{}
+}
+
+func (l closingListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case <-l.ready:
+			return c, nil
+		default:
+			c.Close()
+		}
+	}
+}
+
+// closingUpstream serves "ok" behind a closingListener.
+func closingUpstream(t *testing.T) (addr string, ready chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", testport.Addr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready = make(chan struct{})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
+	t.Cleanup(func() { srv.Close() })
+	go srv.Serve(closingListener{ln, ready})
+	return ln.Addr().String(), ready
+}
+
+// TestHoldClosed: on a route whose port is a proxy's (HoldClosed), a GET
+// that finds the connection closed before any answer waits for the app
+// behind it; a request with a body is not sent twice (502 at once), and
+// without HoldClosed nothing waits for such a close.
+func TestHoldClosed(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		holdClosed bool
+		method     string
+		want       int
+	}{
+		{"GET, held", true, "GET", 200},
+		{"POST with a body", true, "POST", http.StatusBadGateway},
+		{"GET, app's own port", false, "GET", http.StatusBadGateway},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr, ready := closingUpstream(t)
+			_, srv := newEdge(t, Config{}, Route{Service: "svc", Hosts: []string{"svc.test"},
+				Upstreams: []string{"http://" + addr}, Hold: 5 * time.Second, HoldClosed: tc.holdClosed})
+			time.AfterFunc(300*time.Millisecond, func() { close(ready) })
+			var body io.Reader
+			if tc.method == "POST" {
+				body = strings.NewReader("an order")
+			}
+			req, _ := http.NewRequest(tc.method, srv.URL+"/", body)
+			req.Host = "svc.test"
+			start := time.Now()
+			res, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			d := time.Since(start)
+			if res.StatusCode != tc.want {
+				t.Fatalf("%d %q after %v, want %d", res.StatusCode, b, d, tc.want)
+			}
+			if tc.want == 200 && d < 250*time.Millisecond || tc.want != 200 && d > 250*time.Millisecond {
+				t.Errorf("answered %d after %v", res.StatusCode, d)
+			}
+		})
+	}
+}

@@ -172,6 +172,7 @@ func (u *upstreams) forward(h *forward.Host, w http.ResponseWriter, r *http.Requ
 		ContentLength: r.ContentLength,
 		Drop:          u.drop,
 		Hold:          u.rt.hold,
+		HoldClosed:    u.rt.holdClosed,
 	}
 	err := h.Forward(r.Context(), w, &req, e.errorLog.Printf)
 	// Forward keeps nothing of the fields (after a panic, the map is

@@ -59,6 +59,13 @@ type Route struct {
 	// (see forward.DialHolding). 0: a refusal is a 502 at once, as for an
 	// upstream rampart knows nothing of.
 	Hold time.Duration
+	// HoldClosed makes requests that may be sent twice (no body, a safe
+	// method) also wait out, within Hold, new connections that the
+	// upstream closes before any answer: a container's published port is
+	// Docker's proxy, which accepts connections while the app behind it is
+	// being replaced or is still booting. Not for an app's own port: there
+	// such a close is the app's answer to this request.
+	HoldClosed bool
 }
 
 // key is what the edge files the route's service state under.
@@ -93,6 +100,7 @@ type route struct {
 
 	allowPrivate bool          // Route.AllowPrivate: proxies use the overridden pool
 	hold         time.Duration // Route.Hold
+	holdClosed   bool          // Route.HoldClosed
 }
 
 // svcState is what the edge keeps of one service from one table to the
@@ -286,7 +294,7 @@ func checkRoute(rc *Route) (*route, error) {
 		rt.hsts = rc.HSTS.value()
 	}
 	rt.allowPrivate = rc.AllowPrivate
-	rt.hold = rc.Hold
+	rt.hold, rt.holdClosed = rc.Hold, rc.HoldClosed
 	for _, raw := range rc.Upstreams {
 		u, err := parseUpstream(raw)
 		if err != nil {

@@ -3,6 +3,7 @@ package forward
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net"
@@ -43,6 +44,13 @@ type Request struct {
 	// Hold is how long a new connection may wait for an upstream that
 	// refuses it (see [DialHolding]); 0: a refusal fails at once.
 	Hold time.Duration
+	// HoldClosed extends Hold to a new connection that the upstream
+	// closes before any answer, for a request that may be sent twice:
+	// the port is a proxy's (Docker's, for a container) that accepts
+	// connections while the app behind it is not there yet. Not for an
+	// app's own port, where such a close is the app's (a crash on this
+	// request, which must not be sent again and again).
+	HoldClosed bool
 }
 
 // errUpgrade: the forwarder carries no upgrades (the edge sends those
@@ -87,6 +95,13 @@ func (h *Host) Forward(ctx context.Context, w http.ResponseWriter, r *Request, l
 	// A request the upstream may see twice: no body (or one already
 	// gone), and a method that changes nothing.
 	retryable := r.ContentLength <= 0 && idempotent(r.Method)
+	// A route with a hold waits at most that long for its upstream, from
+	// here, whatever it waits for.
+	var start time.Time
+	if r.Hold > 0 {
+		start = time.Now()
+	}
+	wait := firstRedial
 	for attempt := 0; ; attempt++ {
 		var pc *pconn
 		if attempt == 0 {
@@ -102,7 +117,11 @@ func (h *Host) Forward(ctx context.Context, w http.ResponseWriter, r *Request, l
 		reused := pc != nil
 		if !reused {
 			var err error
-			if pc, err = h.dial(ctx, r.Hold); err != nil {
+			var hold time.Duration
+			if r.Hold > 0 {
+				hold = max(r.Hold-time.Since(start), 1)
+			}
+			if pc, err = h.dial(ctx, hold); err != nil {
 				return err
 			}
 		}
@@ -111,6 +130,21 @@ func (h *Host) Forward(ctx context.Context, w http.ResponseWriter, r *Request, l
 			// The upstream had closed the pooled connection before
 			// it read the request: once more on a new one.
 			continue
+		}
+		if res == resRetry && !reused && retryable && r.HoldClosed && r.Hold > 0 && ctx.Err() == nil {
+			// A new connection closed before any answer: a port that
+			// something in front of the app accepts while the app is
+			// not there (Docker's proxy for a container being
+			// replaced). Waited out like a refusal, for a request that
+			// may be sent twice.
+			if left := r.Hold - time.Since(start); left > 0 {
+				if !pause(ctx, min(wait, left)) {
+					return ctx.Err()
+				}
+				wait = nextRedial(wait)
+				continue
+			}
+			return fmt.Errorf("%w (waited %s for the service to answer)", err, r.Hold)
 		}
 		if err != nil && ctx.Err() != nil {
 			return ctx.Err()

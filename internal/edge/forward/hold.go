@@ -34,24 +34,33 @@ func DialHolding(ctx context.Context, hold time.Duration, dial func(context.Cont
 	if err == nil || hold <= 0 || !refused(err) {
 		return c, err
 	}
-	deadline := time.Now().Add(hold)
-	t := time.NewTimer(firstRedial)
-	defer t.Stop()
-	for wait := firstRedial; ; {
-		select {
-		case <-ctx.Done():
+	begin := time.Now()
+	deadline := begin.Add(hold)
+	for wait := firstRedial; ; wait = nextRedial(wait) {
+		if !pause(ctx, min(wait, time.Until(deadline))) {
 			return nil, ctx.Err()
-		case <-t.C:
 		}
 		if c, err = dial(ctx); err == nil || !refused(err) {
 			return c, err
 		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return nil, fmt.Errorf("%w (waited %s for the service to listen)", err, hold)
+		if time.Until(deadline) <= 0 {
+			return nil, fmt.Errorf("%w (waited %s for the service to listen)", err, time.Since(begin).Round(time.Millisecond))
 		}
-		wait = min(wait*2, maxRedial, left)
-		t.Reset(wait)
+	}
+}
+
+// nextRedial is the wait after wait.
+func nextRedial(wait time.Duration) time.Duration { return min(wait*2, maxRedial) }
+
+// pause waits d, or until ctx ends: then it returns false.
+func pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
