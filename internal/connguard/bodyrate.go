@@ -31,7 +31,9 @@ func BodyRate(next http.Handler, window time.Duration, minBytes int) http.Handle
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body == nil || r.Body == http.NoBody || r.Header.Get("Upgrade") != "" {
+		// A WebSocket's traffic comes when it comes: over HTTP/1.1 an
+		// Upgrade, over HTTP/2 an extended CONNECT (RFC 8441).
+		if r.Body == nil || r.Body == http.NoBody || r.Header.Get("Upgrade") != "" || r.Method == http.MethodConnect {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -199,9 +199,10 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case rt == nil:
 		writePage(rec, r, http.StatusNotFound, host, id)
-	case r.Method == http.MethodConnect:
+	case r.Method == http.MethodConnect && !isWebSocketConnect(r):
 		// Not a proxy for arbitrary destinations; and httputil would send
-		// the CONNECT on to the upstream.
+		// the CONNECT on to the upstream. A WebSocket over HTTP/2 is an
+		// extended CONNECT to the service itself (see websocket.go).
 		writePage(rec, r, http.StatusMethodNotAllowed, host, id)
 	case rt.stopped:
 		writePage(rec, r, http.StatusServiceUnavailable, host, id)

@@ -66,6 +66,10 @@ func (u *upstreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(u.proxies) > 1 {
 		i = int((u.next.Add(1) - 1) % uint32(len(u.proxies)))
 	}
+	if isWebSocketConnect(r) {
+		u.webSocket(w, r, i)
+		return
+	}
 	h := u.hosts[i]
 	if h != nil && !forwardable(r) {
 		h = nil

@@ -303,7 +303,7 @@ func New(cfg config.Config, log *slog.Logger) (*Server, error) {
 		// HTTP/2 connections are served by h2lane rather than net/http:
 		// cache hits inline on the connection's goroutine, the rest
 		// through the same handler (which includes the body-rate guard).
-		s.h2 = &h2lane.Server{Handler: s.https.Handler, Eligible: s.edge.Fresh, HTTPServer: s.https,
+		s.h2 = &h2lane.Server{Handler: s.https.Handler, Eligible: s.edge.Fresh, HTTPServer: s.https, ExtendedConnect: true,
 			ReadHeaderTimeout: s.https.ReadHeaderTimeout, IdleTimeout: s.https.IdleTimeout,
 			MaxHeaderListSize: edge.MaxHeaderBytes, ErrorLog: s.https.ErrorLog}
 		// net/http's Shutdown starts the GOAWAYs; Run waits for them

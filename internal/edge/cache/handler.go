@@ -48,7 +48,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		h.s.bypasses.Add(1)
 		w.Header()["X-Cache"] = xBypass
-		if !safeMethod(r.Method) {
+		// A WebSocket opened over HTTP/2 (an extended CONNECT, RFC
+		// 8441) changes no resource: over HTTP/1.1 it is a GET.
+		if !safeMethod(r.Method) && r.Header[":protocol"] == nil {
 			h.invalidating(w, r)
 			return
 		}

@@ -526,3 +526,149 @@ func TestClientGoAway(t *testing.T) {
 		})
 	}
 }
+
+// TestExtendedConnect: with ExtendedConnect the server advertises
+// SETTINGS_ENABLE_CONNECT_PROTOCOL, and an extended CONNECT (RFC 8441 §4)
+// reaches the handler as net/http's HTTP/2 server builds it, its DATA as
+// a body that the handler can read while it writes; :protocol anywhere
+// else, or without :scheme, :path or :authority, is malformed.
+func TestExtendedConnect(t *testing.T) {
+	got := make(chan string, 1)
+	ts := startH2(t, &Server{ExtendedConnect: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- fmt.Sprintf("%s %s %s %s %q %d", r.Method, r.Host, r.RequestURI, r.URL, r.Header[":protocol"], r.ContentLength)
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		buf := make([]byte, 64)
+		for {
+			n, err := r.Body.Read(buf)
+			if n > 0 {
+				w.Write(buf[:n])
+				http.NewResponseController(w).Flush()
+			}
+			if err != nil {
+				return
+			}
+		}
+	})})
+	rc := dialRaw(t, ts.addr)
+	advertised := false
+	if err := rc.until(func(f http2.Frame) bool {
+		sf, ok := f.(*http2.SettingsFrame)
+		if ok && !sf.IsAck() {
+			v, ok := sf.Value(http2.SettingEnableConnectProtocol)
+			advertised = ok && v == 1
+		}
+		return ok
+	}); err != nil || !advertised {
+		t.Fatalf("SETTINGS_ENABLE_CONNECT_PROTOCOL not advertised (%v)", err)
+	}
+	rc.headers(1, false, ":method", "CONNECT", ":protocol", "websocket", ":scheme", "https", ":authority", "example.test", ":path", "/chat?room=1",
+		"sec-websocket-version", "13")
+	if s := <-got; s != `CONNECT example.test /chat?room=1 /chat?room=1 ["websocket"] -1` {
+		t.Errorf("request %s", s)
+	}
+	// Both ways at once: what the client sends comes back while the
+	// stream stays open.
+	for _, msg := range []string{"one", "two"} {
+		if err := rc.fr.WriteData(1, false, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+		var echo string
+		if err := rc.until(func(f http2.Frame) bool {
+			if d, ok := f.(*http2.DataFrame); ok && d.StreamID == 1 && len(d.Data()) > 0 {
+				echo = string(d.Data())
+				return true
+			}
+			return false
+		}); err != nil || echo != msg {
+			t.Fatalf("echo of %q: %q, %v", msg, echo, err)
+		}
+	}
+	rc.fr.WriteData(1, true, nil)
+	if code, _ := rc.streamEnd(1); code != -1 {
+		t.Errorf("after the client's END_STREAM the stream ended with %d, want the server's END_STREAM", code)
+	}
+
+	for name, fields := range map[string][]string{
+		"on GET":       append(get("/"), ":protocol", "websocket"),
+		"no :path":     {":method", "CONNECT", ":protocol", "websocket", ":scheme", "https", ":authority", "a"},
+		"no :scheme":   {":method", "CONNECT", ":protocol", "websocket", ":authority", "a", ":path", "/"},
+		"no authority": {":method", "CONNECT", ":protocol", "websocket", ":scheme", "https", ":path", "/"},
+		"empty":        {":method", "CONNECT", ":protocol", "", ":scheme", "https", ":authority", "a", ":path", "/"},
+	} {
+		rc := dialRaw(t, ts.addr)
+		rc.headers(1, true, fields...)
+		if code, g := rc.streamEnd(1); code != int(http2.ErrCodeProtocol) && !(code == -2 && g == http2.ErrCodeProtocol) {
+			t.Errorf("%s: ended with %d, want PROTOCOL_ERROR", name, code)
+		}
+	}
+}
+
+// TestExtendedConnectLimit: one connection holds at most maxTunnels
+// extended CONNECT streams at once (each may be an upstream connection for
+// hours); more are refused with REFUSED_STREAM, and once one ends there is
+// room again. Other streams are not counted.
+func TestExtendedConnectLimit(t *testing.T) {
+	ts := startH2(t, &Server{ExtendedConnect: true, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		http.NewResponseController(w).Flush()
+		io.Copy(io.Discard, r.Body)
+	})})
+	rc := dialRaw(t, ts.addr)
+	tunnel := func(id uint32) {
+		rc.headers(id, false, ":method", "CONNECT", ":protocol", "websocket", ":scheme", "https", ":authority", "example.test", ":path", "/ws")
+	}
+	status := func(id uint32) string {
+		t.Helper()
+		got := ""
+		if err := rc.until(func(f http2.Frame) bool {
+			switch f := f.(type) {
+			case *http2.MetaHeadersFrame:
+				if f.StreamID == id {
+					got = f.PseudoValue("status")
+					return true
+				}
+			case *http2.RSTStreamFrame:
+				if f.StreamID == id {
+					got = f.ErrCode.String()
+					return true
+				}
+			}
+			return false
+		}); err != nil {
+			t.Fatalf("stream %d: %v", id, err)
+		}
+		return got
+	}
+	rc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	id := uint32(1)
+	for range maxTunnels {
+		tunnel(id)
+		if s := status(id); s != "200" {
+			t.Fatalf("tunnel %d: %s", id, s)
+		}
+		id += 2
+	}
+	tunnel(id)
+	if s := status(id); s != "REFUSED_STREAM" {
+		t.Errorf("tunnel %d over the limit: %s, want REFUSED_STREAM", maxTunnels+1, s)
+	}
+	id += 2
+	rc.headers(id, true, get("/")...)
+	if s := status(id); s != "200" {
+		t.Errorf("a GET beside the tunnels: %s", s)
+	}
+	id += 2
+	rc.fr.WriteData(1, true, nil) // the first tunnel ends
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tunnel(id)
+		if s := status(id); s == "200" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no room after a tunnel ended: %s", s)
+		}
+		id += 2
+		time.Sleep(20 * time.Millisecond)
+	}
+}

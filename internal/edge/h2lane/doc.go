@@ -46,8 +46,14 @@
 // connections by IdleTimeout. TestH2Spec checks conformance with h2spec
 // against net/http's own server; FuzzConn feeds it arbitrary frames.
 //
-// Not supported: server push, extended CONNECT (RFC 8441, WebSockets over
-// HTTP/2; SETTINGS_ENABLE_CONNECT_PROTOCOL is not sent), h2c upgrade,
+// Extended CONNECT (RFC 8441, WebSockets over HTTP/2) is there when
+// Server.ExtendedConnect says so: SETTINGS_ENABLE_CONNECT_PROTOCOL is
+// sent, and the request reaches the Handler as net/http's own server hands
+// it over (Method CONNECT, the protocol in Header[":protocol"]) with the
+// stream's DATA as its body, read while the response is written; the edge
+// turns it into an HTTP/1.1 Upgrade to the upstream.
+//
+// Not supported: server push, h2c upgrade,
 // SetWriteDeadline (http.ErrNotSupported: WriteTimeout bounds writes),
 // prioritization (streams are written in the order they write).
 package h2lane

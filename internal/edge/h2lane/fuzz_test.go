@@ -49,6 +49,11 @@ func FuzzConn(f *testing.F) {
 		_ = fr.WriteRSTStream(3, http2.ErrCodeCancel)
 	}))
 	f.Add(seedFrames(func(fr *http2.Framer, enc *hpack.Encoder, hb *headerBuf) {
+		seedHeaders(fr, enc, hb, 1, false, ":method", "CONNECT", ":protocol", "websocket", ":scheme", "https", ":authority", "a", ":path", "/ws")
+		_ = fr.WriteData(1, false, []byte{0x81, 0x80, 1, 2, 3, 4})
+		_ = fr.WriteData(1, true, nil)
+	}))
+	f.Add(seedFrames(func(fr *http2.Framer, enc *hpack.Encoder, hb *headerBuf) {
 		hb.b = hb.b[:0]
 		_ = enc.WriteField(hpack.HeaderField{Name: ":method", Value: "GET"})
 		_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.b, Priority: http2.PriorityParam{StreamDep: 1}})
@@ -63,7 +68,7 @@ func FuzzConn(f *testing.F) {
 		w.Header().Set("X-Done", "1")
 	})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		s := &Server{Handler: h, Eligible: func(r *http.Request) bool { return r.URL.Path == "/hit" },
+		s := &Server{Handler: h, Eligible: func(r *http.Request) bool { return r.URL.Path == "/hit" }, ExtendedConnect: true,
 			ErrorLog: log.New(io.Discard, "", 0), WriteTimeout: time.Second, IdleTimeout: time.Second}
 		client, server := net.Pipe()
 		done := make(chan struct{})

@@ -99,7 +99,8 @@ func TestH2Spec(t *testing.T) {
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "hello from h2spec's target\n")
 	})
-	ours := startH2(t, &Server{Handler: h, Eligible: func(r *http.Request) bool { return r.URL.Path == "/" }})
+	// As rampart serve runs it: extended CONNECT on.
+	ours := startH2(t, &Server{Handler: h, Eligible: func(r *http.Request) bool { return r.URL.Path == "/" }, ExtendedConnect: true})
 	theirs := startNetHTTP(t, h)
 	var theirsF map[string]bool
 	var theirsErr error

@@ -41,6 +41,13 @@ const (
 	// head goes out: a handler that returns within it gets a
 	// Content-Length, and head and body leave together.
 	bodyBuffer = 16 << 10
+	// maxTunnels is how many extended CONNECT streams (WebSockets) one
+	// connection may hold open at once; more are refused. Over HTTP/1.1
+	// each WebSocket takes a connection of its own, which the per-client
+	// connection cap counts; over HTTP/2 one connection could otherwise
+	// hold MaxConcurrentStreams of them, each an upstream connection
+	// that may live for hours. A page needs a few.
+	maxTunnels = 16
 )
 
 const clientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -71,6 +78,14 @@ type Server struct {
 	ConnWindow    int32 // receive window of the connection (at least 65535)
 	ErrorLog      *log.Logger
 	DisableInline bool // answer every request on its own goroutine (tests, comparison)
+	// ExtendedConnect advertises SETTINGS_ENABLE_CONNECT_PROTOCOL and
+	// accepts extended CONNECT (RFC 8441: a WebSocket over HTTP/2). Such
+	// a request reaches the Handler as net/http's HTTP/2 server hands it
+	// over: Method CONNECT, URL and RequestURI from :path, the protocol
+	// in Header[":protocol"], and the stream's DATA as a body of unknown
+	// length for as long as the client sends. Off: :protocol is
+	// malformed, as it is for a server that did not advertise it.
+	ExtendedConnect bool
 
 	answered atomic.Uint64
 
@@ -259,6 +274,7 @@ type conn struct {
 
 	mu        sync.Mutex // guards the fields below
 	streams   map[uint32]*stream
+	tunnels   int // open extended CONNECT streams (maxTunnels)
 	maxID     uint32
 	goingAway bool
 	lastID    uint32     // GOAWAY's last stream ID once goingAway
@@ -447,11 +463,15 @@ func (c *conn) serve() {
 	// client sends its own preface without waiting for ours (RFC 9113
 	// §3.4), and beforeRead flushes as soon as nothing more is buffered.
 	c.wmu.Lock()
-	_ = c.fr.WriteSettings(
-		http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: c.s.maxStreams()},
-		http2.Setting{ID: http2.SettingInitialWindowSize, Val: uint32(c.streamWindow)},
-		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: c.s.maxHeaderList()},
-	)
+	settings := []http2.Setting{
+		{ID: http2.SettingMaxConcurrentStreams, Val: c.s.maxStreams()},
+		{ID: http2.SettingInitialWindowSize, Val: uint32(c.streamWindow)},
+		{ID: http2.SettingMaxHeaderListSize, Val: c.s.maxHeaderList()},
+	}
+	if c.s.ExtendedConnect {
+		settings = append(settings, http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
+	}
+	_ = c.fr.WriteSettings(settings...)
 	if c.connWindow > 65535 {
 		_ = c.fr.WriteWindowUpdate(0, uint32(c.connWindow-65535))
 	}

@@ -25,6 +25,8 @@ type stream struct {
 	cancel context.CancelFunc
 	body   *pipe // nil: the request had no body
 
+	tunnel bool // an extended CONNECT (counted in conn.tunnels)
+
 	// reader goroutine only
 	remoteClosed bool
 	clientReset  bool  // the client sent RST_STREAM
@@ -141,7 +143,20 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) error {
 			return nil
 		}
 	}
-	st = &stream{id: id, c: c, declared: declared, wake: make(chan struct{}, 1), remoteClosed: f.StreamEnded()}
+	tunnel := r.Header[":protocol"] != nil
+	if tunnel {
+		c.mu.Lock()
+		full := c.tunnels >= maxTunnels
+		if !full {
+			c.tunnels++
+		}
+		c.mu.Unlock()
+		if full {
+			c.unproductive.Add(1)
+			return http2.StreamError{StreamID: id, Code: http2.ErrCodeRefusedStream}
+		}
+	}
+	st = &stream{id: id, c: c, declared: declared, wake: make(chan struct{}, 1), remoteClosed: f.StreamEnded(), tunnel: tunnel}
 	st.ctx, st.cancel = context.WithCancel(c.ctx)
 	c.wmu.Lock()
 	st.sendWindow = c.peerWindow
@@ -208,7 +223,7 @@ func (c *conn) onTrailers(st *stream, f *http2.MetaHeadersFrame) error {
 // newRequest builds the request of a HEADERS frame as net/http's HTTP/2
 // server would, validating it as RFC 9113 §8.2-8.3 requires.
 func (c *conn) newRequest(f *http2.MetaHeadersFrame) (r *http.Request, declared int64, ok bool) {
-	var method, scheme, authority, path string
+	var method, scheme, authority, path, protocol string
 	for _, hf := range f.PseudoFields() {
 		switch hf.Name {
 		case ":method":
@@ -219,18 +234,31 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (r *http.Request, declared 
 			authority = hf.Value
 		case ":path":
 			path = hf.Value
-		default: // :protocol (not advertised), :status, unknown
+		case ":protocol":
+			if !c.s.ExtendedConnect || hf.Value == "" {
+				return nil, 0, false // not advertised (RFC 8441 §3)
+			}
+			protocol = hf.Value
+		default: // :status, unknown
 			return nil, 0, false
 		}
 	}
 	if method == "" {
 		return nil, 0, false
 	}
-	if method == http.MethodConnect {
+	extended := protocol != ""
+	switch {
+	case extended:
+		// RFC 8441 §4: only on CONNECT, and with :scheme, :path and
+		// :authority as a request to the target would have them.
+		if method != http.MethodConnect || scheme == "" || authority == "" || path == "" || path[0] != '/' {
+			return nil, 0, false
+		}
+	case method == http.MethodConnect:
 		if scheme != "" || path != "" || authority == "" {
 			return nil, 0, false
 		}
-	} else if scheme == "" || path == "" || (path[0] != '/' && !(path == "*" && method == http.MethodOptions)) {
+	case scheme == "" || path == "" || (path[0] != '/' && !(path == "*" && method == http.MethodOptions)):
 		return nil, 0, false
 	}
 	regular := f.RegularFields()
@@ -295,7 +323,7 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (r *http.Request, declared 
 	var u *url.URL
 	requestURI := path
 	switch {
-	case method == http.MethodConnect:
+	case method == http.MethodConnect && !extended:
 		u = &url.URL{Host: authority}
 		requestURI = authority
 	case path == "*":
@@ -317,6 +345,9 @@ func (c *conn) newRequest(f *http2.MetaHeadersFrame) (r *http.Request, declared 
 		RemoteAddr: c.remote,
 		RequestURI: requestURI,
 		TLS:        c.tls,
+	}
+	if extended {
+		hdr[":protocol"] = []string{protocol}
 	}
 	switch {
 	case f.StreamEnded():
@@ -376,6 +407,9 @@ func (c *conn) streamDone(st *stream, w *responseWriter) {
 	ok := w.err == nil && !st.aborted.Load()
 	c.mu.Lock()
 	delete(c.streams, st.id)
+	if st.tunnel {
+		c.tunnels--
+	}
 	goingAway := c.closeIdle && len(c.streams) == 0
 	c.mu.Unlock()
 	// A stream the client reset is not remembered as reset by this side:
@@ -493,6 +527,7 @@ func (p *pipe) discard() {
 	if p.timer != nil {
 		p.timer.Stop()
 	}
+	p.cond.Broadcast() // a reader still waiting gives up
 	p.mu.Unlock()
 	p.st.c.creditConn(int64(n), true)
 }
