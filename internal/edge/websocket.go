@@ -67,7 +67,7 @@ func (u *upstreams) webSocket(w http.ResponseWriter, r *http.Request, i int) {
 		if k == ":protocol" || k == "Sec-Websocket-Key" || k == "Sec-Websocket-Accept" {
 			continue
 		}
-		out.Header[k] = vv
+		out.Header[k] = slices.Clip(vv) // an append must not write into the client's
 	}
 	var nonce [16]byte
 	_, _ = rand.Read(nonce[:])
