@@ -44,8 +44,11 @@ var (
 // isWebSocketConnect reports whether r opens a WebSocket over HTTP/2: an
 // extended CONNECT (RFC 8441 §4) with :protocol websocket.
 func isWebSocketConnect(r *http.Request) bool {
+	if r.Method != http.MethodConnect { // every other request: no map lookup
+		return false
+	}
 	p := r.Header[":protocol"]
-	return r.Method == http.MethodConnect && r.ProtoMajor == 2 && len(p) == 1 && strings.EqualFold(p[0], "websocket")
+	return r.ProtoMajor == 2 && len(p) == 1 && strings.EqualFold(p[0], "websocket")
 }
 
 // webSocketAccept is the Sec-WebSocket-Accept that answers key.
