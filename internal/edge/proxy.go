@@ -66,10 +66,6 @@ func (u *upstreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(u.proxies) > 1 {
 		i = int((u.next.Add(1) - 1) % uint32(len(u.proxies)))
 	}
-	if isWebSocketConnect(r) {
-		u.webSocket(w, r, i)
-		return
-	}
 	h := u.hosts[i]
 	if h != nil && !forwardable(r) {
 		h = nil
@@ -77,6 +73,10 @@ func (u *upstreams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rec := recorderOf(w); rec != nil {
 		rec.upstream = u.names[i]
 		rec.watchBody(r)
+	}
+	if isWebSocketConnect(r) {
+		u.webSocket(w, r, i)
+		return
 	}
 	if h != nil {
 		u.forward(h, w, r)
