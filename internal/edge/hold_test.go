@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,10 +127,14 @@ func TestHoldRefusesNegative(t *testing.T) {
 
 // closingListener is a port that, like Docker's proxy in front of a
 // container that is being replaced, accepts connections and closes them
-// at once until ready is closed.
+// at once until ready is closed; and that closes the first closeFirst
+// connections in any case, like a process that resets its backlog as it
+// goes away.
 type closingListener struct {
 	net.Listener
-	ready chan struct{}
+	ready      chan struct{}
+	closeFirst int32
+	accepted   *atomic.Int32
 }
 
 func (l closingListener) Accept() (net.Conn, error) {
@@ -138,17 +143,19 @@ func (l closingListener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		select {
-		case <-l.ready:
-			return c, nil
-		default:
-			c.Close()
+		if l.accepted.Add(1) > l.closeFirst {
+			select {
+			case <-l.ready:
+				return c, nil
+			default:
+			}
 		}
+		c.Close()
 	}
 }
 
 // closingUpstream serves "ok" behind a closingListener.
-func closingUpstream(t *testing.T) (addr string, ready chan struct{}) {
+func closingUpstream(t *testing.T, closeFirst int32) (addr string, ready chan struct{}) {
 	t.Helper()
 	ln, err := net.Listen("tcp", testport.Addr(t))
 	if err != nil {
@@ -157,30 +164,35 @@ func closingUpstream(t *testing.T) (addr string, ready chan struct{}) {
 	ready = make(chan struct{})
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })}
 	t.Cleanup(func() { srv.Close() })
-	go srv.Serve(closingListener{ln, ready})
+	go srv.Serve(closingListener{ln, ready, closeFirst, new(atomic.Int32)})
 	return ln.Addr().String(), ready
 }
 
 // TestHoldClosed: on a route whose port is a proxy's (HoldClosed), a GET
-// that finds the connection closed before any answer waits for the app
-// behind it; a request with a body is not sent twice (502 at once), and
-// without HoldClosed nothing waits for such a close.
+// that finds its connections closed before any answer waits for the app
+// behind it; on an app's own port it is sent once more (the backlog of a
+// process going away), not again and again; a request with a body is not
+// sent twice.
 func TestHoldClosed(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		holdClosed bool
 		method     string
+		closeFirst int32
+		readyAfter time.Duration
 		want       int
+		slow       bool // answered only once ready
 	}{
-		{"GET, held", true, "GET", 200},
-		{"POST with a body", true, "POST", http.StatusBadGateway},
-		{"GET, app's own port", false, "GET", http.StatusBadGateway},
+		{"GET, proxy's port", true, "GET", 0, 300 * time.Millisecond, 200, true},
+		{"POST with a body", true, "POST", 0, 300 * time.Millisecond, http.StatusBadGateway, false},
+		{"GET, app's own port, one reset", false, "GET", 1, 0, 200, false},
+		{"GET, app's own port, closing", false, "GET", 0, 300 * time.Millisecond, http.StatusBadGateway, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			addr, ready := closingUpstream(t)
+			addr, ready := closingUpstream(t, tc.closeFirst)
 			_, srv := newEdge(t, Config{}, Route{Service: "svc", Hosts: []string{"svc.test"},
 				Upstreams: []string{"http://" + addr}, Hold: 5 * time.Second, HoldClosed: tc.holdClosed})
-			time.AfterFunc(300*time.Millisecond, func() { close(ready) })
+			time.AfterFunc(tc.readyAfter, func() { close(ready) })
 			var body io.Reader
 			if tc.method == "POST" {
 				body = strings.NewReader("an order")
@@ -198,7 +210,7 @@ func TestHoldClosed(t *testing.T) {
 			if res.StatusCode != tc.want {
 				t.Fatalf("%d %q after %v, want %d", res.StatusCode, b, d, tc.want)
 			}
-			if tc.want == 200 && d < 250*time.Millisecond || tc.want != 200 && d > 250*time.Millisecond {
+			if tc.slow != (d >= 250*time.Millisecond) {
 				t.Errorf("answered %d after %v", res.StatusCode, d)
 			}
 		})

@@ -59,12 +59,14 @@ type Route struct {
 	// (see forward.DialHolding). 0: a refusal is a 502 at once, as for an
 	// upstream rampart knows nothing of.
 	Hold time.Duration
-	// HoldClosed makes requests that may be sent twice (no body, a safe
-	// method) also wait out, within Hold, new connections that the
-	// upstream closes before any answer: a container's published port is
-	// Docker's proxy, which accepts connections while the app behind it is
-	// being replaced or is still booting. Not for an app's own port: there
-	// such a close is the app's answer to this request.
+	// With Hold, a request that may be sent twice (no body, a safe
+	// method) whose new connection the upstream closes before any answer
+	// is sent once more: a process on its way out resets what waits in
+	// its listen backlog. HoldClosed makes such requests wait out, within
+	// Hold, every such close: a container's published port is Docker's
+	// proxy, which accepts connections while the app behind it is being
+	// replaced or is still booting. Not for an app's own port: there a
+	// close may be the app's answer to this request (a crash).
 	HoldClosed bool
 }
 

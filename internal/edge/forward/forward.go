@@ -44,12 +44,14 @@ type Request struct {
 	// Hold is how long a new connection may wait for an upstream that
 	// refuses it (see [DialHolding]); 0: a refusal fails at once.
 	Hold time.Duration
-	// HoldClosed extends Hold to a new connection that the upstream
-	// closes before any answer, for a request that may be sent twice:
-	// the port is a proxy's (Docker's, for a container) that accepts
-	// connections while the app behind it is not there yet. Not for an
-	// app's own port, where such a close is the app's (a crash on this
-	// request, which must not be sent again and again).
+	// With Hold, a request that may be sent twice and whose new
+	// connection is closed before any answer is sent once more: a
+	// process on its way out resets the connections still waiting in
+	// its listen backlog. HoldClosed waits such closes out for all of
+	// Hold instead: the port is a proxy's (Docker's, for a container)
+	// that accepts connections while the app behind it is not there yet.
+	// Not for an app's own port, where a close may be the app's answer
+	// to this request (a crash), which must not be sent again and again.
 	HoldClosed bool
 }
 
@@ -101,7 +103,7 @@ func (h *Host) Forward(ctx context.Context, w http.ResponseWriter, r *Request, l
 	if r.Hold > 0 {
 		start = time.Now()
 	}
-	wait := firstRedial
+	wait, closes := firstRedial, 0
 	for attempt := 0; ; attempt++ {
 		var pc *pconn
 		if attempt == 0 {
@@ -131,12 +133,13 @@ func (h *Host) Forward(ctx context.Context, w http.ResponseWriter, r *Request, l
 			// it read the request: once more on a new one.
 			continue
 		}
-		if res == resRetry && !reused && retryable && r.HoldClosed && r.Hold > 0 && ctx.Err() == nil {
-			// A new connection closed before any answer: a port that
-			// something in front of the app accepts while the app is
-			// not there (Docker's proxy for a container being
-			// replaced). Waited out like a refusal, for a request that
-			// may be sent twice.
+		if res == resRetry && !reused && retryable && r.Hold > 0 && (r.HoldClosed || closes == 0) && ctx.Err() == nil {
+			// A new connection closed before any answer: the backlog
+			// of a process that is going away (once more), or a port
+			// that something in front of the app accepts while the app
+			// is not there (Docker's proxy for a container being
+			// replaced: waited out like a refusal).
+			closes++
 			if left := r.Hold - time.Since(start); left > 0 {
 				if !pause(ctx, min(wait, left)) {
 					return ctx.Err()
