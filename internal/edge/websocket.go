@@ -129,6 +129,7 @@ func (u *upstreams) webSocket(w http.ResponseWriter, r *http.Request, i int) {
 	// Client to upstream, on a goroutine of its own. The handler waits
 	// for it: the request body is not to be read after it returns.
 	sent := make(chan struct{})
+	var linger *time.Timer // read after sent is closed
 	go func() {
 		defer close(sent)
 		buf := copyBuffers.Get().(*[copyBufferSize]byte)
@@ -136,7 +137,7 @@ func (u *upstreams) webSocket(w http.ResponseWriter, r *http.Request, i int) {
 		if _, err := io.CopyBuffer(conn, r.Body, buf[:]); err == nil {
 			// The client ended its side after its closing frame:
 			// the upstream has a moment to send its own.
-			time.AfterFunc(webSocketLinger, func() { _ = conn.Close() })
+			linger = time.AfterFunc(webSocketLinger, func() { _ = conn.Close() })
 		} else {
 			_ = conn.Close()
 		}
@@ -159,6 +160,9 @@ func (u *upstreams) webSocket(w http.ResponseWriter, r *http.Request, i int) {
 	_ = conn.Close()
 	_ = r.Body.Close() // ends the other direction's read
 	<-sent
+	if linger != nil {
+		linger.Stop()
+	}
 }
 
 // copyWebSocketHeader copies the upstream's response fields to the

@@ -119,9 +119,9 @@ func (h *Host) Forward(ctx context.Context, w http.ResponseWriter, r *Request, l
 		reused := pc != nil
 		if !reused {
 			var err error
-			var hold time.Duration
+			var hold time.Duration // what is left of r.Hold; 0: no wait
 			if r.Hold > 0 {
-				hold = max(r.Hold-time.Since(start), 1)
+				hold = max(r.Hold-time.Since(start), 0)
 			}
 			if pc, err = h.dial(ctx, hold); err != nil {
 				return err
