@@ -303,6 +303,12 @@ type ServiceUpdate struct {
 	Runtime *Runtime `json:"runtime,omitempty"`
 }
 
+// TransferInput is the body of POST /api/v1/services/{name}/transfer:
+// the account (email) that is to own the service (admins only).
+type TransferInput struct {
+	Owner string `json:"owner"`
+}
+
 // ServiceView is a service as the API shows it: the stored fields plus the
 // platform hostname, which depends on configuration and so is not stored.
 type ServiceView struct {

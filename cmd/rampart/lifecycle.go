@@ -197,6 +197,42 @@ is on.`,
 	}
 }
 
+func newServiceTransferCmd(cf *clientFlags) *cobra.Command {
+	var to string
+	cmd := &cobra.Command{
+		Use:   "transfer NAME --to EMAIL",
+		Short: "Hand a service to another account (admins)",
+		Long: `Hand a service to another account, with everything that is the
+service's: its domains, environment, runtime, backups, mail and edge log.
+The old owner no longer sees it from then on; both are emailed, and each
+finds it in their audit log. The new account must exist and be enabled.
+A deleted service in its grace period can be handed over too, so that its
+old owner's account can then be deleted (rampart user delete).
+
+Admins only.`,
+		Example: "  rampart service transfer shop --to noor@example.com",
+		Args:    exactArgs("NAME"),
+	}
+	cmd.Flags().StringVar(&to, "to", "", "the email of the account that is to own the service")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if strings.TrimSpace(to) == "" {
+			return usageError{fmt.Errorf("say whom to hand %s to: --to EMAIL", args[0])}
+		}
+		cl, err := cf.client()
+		if err != nil {
+			return err
+		}
+		s, err := cl.TransferService(cmd.Context(), args[0], to)
+		if err != nil {
+			return err
+		}
+		return output(cmd, s, func(w io.Writer) {
+			fmt.Fprintf(w, "%s belongs to %s now.\n", s.Name, s.Owner)
+		})
+	}
+	return cmd
+}
+
 func newServiceRestoreCmd(cf *clientFlags) *cobra.Command {
 	var id int64
 	cmd := &cobra.Command{

@@ -16,10 +16,10 @@ func newServiceCmd(cf *clientFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "service",
 		Aliases: []string{"services", "svc"},
-		Short:   "Create, list, show, update, run, protect, delete and restore services",
+		Short:   "Create, list, show, update, run, protect, delete, restore and transfer services",
 	}
 	cmd.AddCommand(newServiceCreateCmd(cf), newServiceListCmd(cf), newServiceShowCmd(cf), newServiceUpdateCmd(cf), newServiceProtectCmd(cf), newServiceDeleteCmd(cf),
-		newServiceRestoreCmd(cf), newServiceSetVersionCmd(cf), newServicePurgeCmd(cf))
+		newServiceRestoreCmd(cf), newServiceSetVersionCmd(cf), newServicePurgeCmd(cf), newServiceTransferCmd(cf))
 	for _, action := range []string{"start", "stop", "kill", "restart", "reset"} {
 		cmd.AddCommand(newServiceActionCmd(cf, action))
 	}

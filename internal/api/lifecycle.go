@@ -51,6 +51,22 @@ func (s *server) setVersion(w http.ResponseWriter, r *http.Request, actor app.Ac
 	return nil
 }
 
+func (s *server) transferService(w http.ResponseWriter, r *http.Request, actor app.Actor) error {
+	if _, err := s.app.Services.Get(r.Context(), actor, r.PathValue("name")); err != nil {
+		return err
+	}
+	var in rampart.TransferInput
+	if err := decodeBody(w, r, &in); err != nil {
+		return err
+	}
+	svc, err := s.app.Services.Transfer(r.Context(), actor, r.PathValue("name"), in.Owner)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.service(svc))
+	return nil
+}
+
 func (s *server) restoreService(w http.ResponseWriter, r *http.Request, actor app.Actor) error {
 	if _, err := s.app.Services.Get(r.Context(), actor, r.PathValue("name")); err != nil {
 		return err

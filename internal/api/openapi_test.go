@@ -266,6 +266,12 @@ func TestOpenAPIOperationsAnswer(t *testing.T) {
 				}
 				path = strings.ReplaceAll(path, "{id}", strconv.FormatInt(tok.ID, 10))
 			}
+			// … and, for a transfer, the account of the example.
+			if key == "POST /api/v1/services/{name}/transfer" {
+				if _, err := e.db.UserByEmail(context.Background(), "noor@example.com"); rampart.ErrorCode(err) == rampart.ENOTFOUND {
+					e.user("noor@example.com", rampart.RoleMember)
+				}
+			}
 			if key == "POST /api/v1/firewall/confirm" {
 				if _, err := e.app.Firewall.Apply(context.Background(), app.OperatorActor(), rampart.FirewallApplyInput{FirewallChange: rampart.FirewallChange{ConfirmWithin: rampart.Duration(time.Minute)}}); err != nil {
 					t.Fatal(err)
@@ -447,6 +453,7 @@ var schemaTypes = map[string]reflect.Type{
 	"BackupList":           reflect.TypeFor[rampart.BackupList](),
 	"RestoreInput":         reflect.TypeFor[rampart.RestoreInput](),
 	"VersionInput":         reflect.TypeFor[rampart.VersionInput](),
+	"TransferInput":        reflect.TypeFor[rampart.TransferInput](),
 	"ServiceList":          reflect.TypeFor[rampart.ServiceList](),
 	"Status":               reflect.TypeFor[rampart.Status](),
 	"Condition":            reflect.TypeFor[rampart.Condition](),

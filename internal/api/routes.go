@@ -52,6 +52,7 @@ var routeTable = []route{
 	{http.MethodPut, "/api/v1/services/{name}/version", false, (*server).setVersion},
 	{http.MethodPost, "/api/v1/services/{name}/restore", false, (*server).restoreService},
 	{http.MethodPost, "/api/v1/services/{name}/purge", false, (*server).purgeService},
+	{http.MethodPost, "/api/v1/services/{name}/transfer", false, (*server).transferService},
 	{http.MethodGet, "/api/v1/services/{name}/backups", false, (*server).listBackups},
 	{http.MethodPost, "/api/v1/services/{name}/backups", false, (*server).createBackup},
 	{http.MethodGet, "/api/v1/services/{name}/backups/{id}", false, (*server).downloadBackup},

@@ -88,7 +88,7 @@ func TestUsersAPI(t *testing.T) {
 
 	// Delete: refused while alice owns a service, naming it; then 204.
 	e.createService(e.alice, "shop")
-	wantError(t, e.do("DELETE", "/api/v1/users/alice@example.com", e.admin, ""), http.StatusConflict, rampart.ECONFLICT, "owns 1 service (shop): delete them first")
+	wantError(t, e.do("DELETE", "/api/v1/users/alice@example.com", e.admin, ""), http.StatusConflict, rampart.ECONFLICT, "owns 1 service (shop): hand them to another account (rampart service transfer NAME --to EMAIL) or delete them first")
 	if rec := e.do("DELETE", "/api/v1/services/shop", e.alice, ""); rec.Code != http.StatusNoContent {
 		t.Fatalf("delete service: %d %s", rec.Code, rec.Body)
 	}

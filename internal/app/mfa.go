@@ -708,16 +708,16 @@ func MaskEmail(email string) string {
 
 // notify emails u about a change to their account. A mail that cannot be
 // sent is logged, not fatal: the change itself is done and audited.
-func (a *Accounts) notify(ctx context.Context, u *rampart.User, subject, text string) {
-	if err := a.mailer().Send(ctx, mailer.Message{To: u.Email, Subject: subject, Text: text + "\n"}); err != nil {
-		a.log.Warn("emailing an account notice", "user", u.Email, "subject", subject, "err", err)
+func (c *core) notify(ctx context.Context, u *rampart.User, subject, text string) {
+	if err := c.mailer().Send(ctx, mailer.Message{To: u.Email, Subject: subject, Text: text + "\n"}); err != nil {
+		c.log.Warn("emailing an account notice", "user", u.Email, "subject", subject, "err", err)
 	}
 }
 
 // mailer is Options.Mailer, or one that refuses with a clear error.
-func (a *Accounts) mailer() mailer.Mailer {
-	if a.opts.Mailer != nil {
-		return a.opts.Mailer
+func (c *core) mailer() mailer.Mailer {
+	if c.opts.Mailer != nil {
+		return c.opts.Mailer
 	}
 	return noMailer{}
 }

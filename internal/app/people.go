@@ -331,7 +331,8 @@ func (a *Accounts) Enable(ctx context.Context, actor Actor, email string) (*ramp
 
 // Delete removes an account with its tokens, sessions and links; its audit
 // history stays. It refuses while the user owns services, naming them:
-// deleting a service is a decision of its own (termination protection,
+// handing them on (Services.Transfer) or deleting them is a decision of
+// its own (termination protection,
 // backups), not a side effect. Admins only; nobody deletes themselves, and
 // the last active admin stays.
 func (a *Accounts) Delete(ctx context.Context, actor Actor, email string) error {
@@ -352,12 +353,12 @@ func (a *Accounts) Delete(ctx context.Context, actor Actor, email string) error 
 			}
 		}
 		if len(live) > 0 {
-			return false, rampart.Errorf(rampart.ECONFLICT, "%s owns %s (%s): delete them first, or disable the account instead", u.Email, countOf(len(live), "service"), strings.Join(live, ", "))
+			return false, rampart.Errorf(rampart.ECONFLICT, "%s owns %s (%s): hand them to another account (rampart service transfer NAME --to EMAIL) or delete them first, or disable the account instead", u.Email, countOf(len(live), "service"), strings.Join(live, ", "))
 		}
 		if len(deleted) > 0 {
 			// Their owner can restore them until the purge; deleting the
 			// owner would take that away, so the account waits for it.
-			return false, rampart.Errorf(rampart.ECONFLICT, "%s owns %s in the grace period before the purge (%s): disable the account now, and delete it after the purge", u.Email, countOf(len(deleted), "deleted service"), strings.Join(deleted, ", "))
+			return false, rampart.Errorf(rampart.ECONFLICT, "%s owns %s in the grace period before the purge (%s): hand them to another account (rampart service transfer NAME --to EMAIL), or disable the account now and delete it after the purge", u.Email, countOf(len(deleted), "deleted service"), strings.Join(deleted, ", "))
 		}
 		if err := st.DeleteUser(ctx, u.ID); err != nil {
 			return false, err

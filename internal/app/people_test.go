@@ -276,7 +276,7 @@ func TestDeleteUser(t *testing.T) {
 		svcs = append(svcs, svc)
 	}
 	admin := UserActor(f.admin, "")
-	wantErr(t, "delete an owner", f.app.Accounts.Delete(ctx, admin, "mia@example.com"), rampart.ECONFLICT, "mia@example.com owns 2 services (blog, shop): delete them first")
+	wantErr(t, "delete an owner", f.app.Accounts.Delete(ctx, admin, "mia@example.com"), rampart.ECONFLICT, "mia@example.com owns 2 services (blog, shop): hand them to another account (rampart service transfer NAME --to EMAIL) or delete them first")
 	for _, s := range svcs {
 		if err := f.st.DeleteService(ctx, s.ID); err != nil {
 			t.Fatal(err)

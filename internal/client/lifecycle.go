@@ -38,6 +38,19 @@ func (c *Client) SetVersion(ctx context.Context, name, version string) (*rampart
 	return &svc, nil
 }
 
+// TransferService hands a service to the account email (admins only).
+func (c *Client) TransferService(ctx context.Context, name, email string) (*rampart.ServiceView, error) {
+	p, err := servicePath(name)
+	if err != nil {
+		return nil, err
+	}
+	var svc rampart.ServiceView
+	if err := c.do(ctx, http.MethodPost, p+"/transfer", rampart.TransferInput{Owner: email}, &svc); err != nil {
+		return nil, err
+	}
+	return &svc, nil
+}
+
 // RestoreService restores a deleted service (backupID 0: from its final
 // backup), or puts backup backupID's data in place of a live service's.
 func (c *Client) RestoreService(ctx context.Context, name string, backupID int64) (*rampart.ServiceView, error) {
