@@ -471,6 +471,7 @@ type extractor struct {
 	root *os.Root
 	dest string
 	dirs []dirAttr
+	room room // the destination's free space, over all files
 }
 
 type dirAttr struct {
@@ -503,7 +504,7 @@ func (x *extractor) file(rel string, hdr *tar.Header, r io.Reader, buf []byte) (
 	if err != nil {
 		return 0, fmt.Errorf("backup: restoring %s: %w", rel, err)
 	}
-	wb := &writeback{f: f}
+	wb := &writeback{f: f, room: &x.room}
 	n, err := io.CopyBuffer(wb, r, buf)
 	if err == nil && wb.off > wb.started {
 		// Start the tail's writeback too (small files have only a tail),
@@ -512,6 +513,9 @@ func (x *extractor) file(rel string, hdr *tar.Header, r io.Reader, buf []byte) (
 	}
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("backup: restoring %s: %w", rel, cerr)
+	}
+	if errors.Is(err, ErrDiskFull) {
+		return n, fmt.Errorf("backup: restoring %s: %w", rel, err)
 	}
 	if err != nil {
 		return n, err

@@ -91,7 +91,7 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader) (int64, error)
 		}
 	}()
 	bp := copyBufs.Get().(*[]byte)
-	n, err := io.CopyBuffer(&writeback{f: tmp}, ctxReader{ctx, r}, *bp)
+	n, err := io.CopyBuffer(&writeback{f: tmp, room: &room{}}, ctxReader{ctx, r}, *bp)
 	copyBufs.Put(bp)
 	if err != nil {
 		return n, fmt.Errorf("backup: storing %s: %w", key, err)
@@ -121,13 +121,20 @@ const writebackChunk = 8 << 20
 // works while the archive is still being compressed and the final fsync
 // has little left to do. On a 2-core host this is the difference between
 // paying for compression and the disk one after the other or at once.
+//
+// It also keeps the file system's reserve (see KeepFree): a write that
+// would eat into it fails with ErrDiskFull instead.
 type writeback struct {
 	f       *os.File
+	room    *room
 	off     int64 // bytes written
 	started int64 // bytes whose writeback was started
 }
 
 func (w *writeback) Write(p []byte) (int, error) {
+	if err := w.room.wrote(w.f, len(p)); err != nil {
+		return 0, err
+	}
 	n, err := w.f.Write(p)
 	w.off += int64(n)
 	if w.off-w.started >= writebackChunk {

@@ -217,6 +217,9 @@ func (m *Manager) backupLocked(ctx context.Context, svc *rampart.Service, kind r
 	res := <-done
 	if err := errors.Join(res.err, putErr); err != nil {
 		_ = m.Backups.Delete(context.WithoutCancel(ctx), key)
+		if errors.Is(err, backup.ErrDiskFull) {
+			return nil, diskFull("back up "+svc.Name, putErr)
+		}
 		return nil, fmt.Errorf("back up %s: %w", svc.Name, err)
 	}
 	m.failpoint("backup.put")
@@ -312,8 +315,22 @@ func syncDir(dir string) {
 	}
 }
 
+// diskFull is a backup or restore that stopped to leave the disk its
+// reserve: the caller's to fix (free space), not a bug, so it is said
+// whole. err is the backup package's ErrDiskFull with the figures.
+func diskFull(doing string, err error) error {
+	msg := err.Error()
+	if i := strings.Index(msg, backup.ErrDiskFull.Error()); i >= 0 {
+		msg = msg[i:]
+	}
+	return rampart.Errorf(rampart.EUNAVAILABLE, "cannot %s: %s; nothing was changed", doing, strings.TrimPrefix(msg, "backup: "))
+}
+
 // ChecksumError is how a restore refuses a damaged archive.
 func checksumError(svc *rampart.Service, b *rampart.Backup, err error) error {
+	if errors.Is(err, backup.ErrDiskFull) {
+		return diskFull(fmt.Sprintf("restore backup %d of %s", b.ID, svc.Name), err)
+	}
 	if errors.Is(err, backup.ErrChecksum) {
 		return rampart.Errorf(rampart.EINVALID, "backup %d of %s failed its checksum (%v): the archive is damaged, nothing was changed; restore another backup (rampart backup list %s)", b.ID, svc.Name, err, svc.Name)
 	}

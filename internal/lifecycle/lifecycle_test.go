@@ -2,6 +2,7 @@ package lifecycle_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/rampart-dev/rampart"
 	"github.com/rampart-dev/rampart/internal/app"
 	"github.com/rampart-dev/rampart/internal/backup"
+	"github.com/rampart-dev/rampart/internal/backup/backuptest"
 	"github.com/rampart-dev/rampart/internal/lifecycle"
 	"github.com/rampart-dev/rampart/internal/store/sqlite"
 )
@@ -399,5 +401,45 @@ func TestResetKeepsABackup(t *testing.T) {
 	list, _ = f.db.ListBackups(ctx, svc.ID)
 	if len(list) != 2 || list[0].Kind != rampart.BackupPreRestore {
 		t.Errorf("a restore over live data did not back it up first: %+v", list)
+	}
+}
+
+// TestBackupKeepsDiskReserve: a service whose data would eat into the
+// backup disk's reserve gets no backup and cannot be deleted (its final
+// backup would not fit), with a message that says what to do; its data
+// and state stay.
+func TestBackupKeepsDiskReserve(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	disk := backuptest.SmallDisk(t, "64m")
+	backuptest.KeepFree(t, 30<<20)
+	small, err := backup.NewLocal(filepath.Join(disk, "backups"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.m.Backups = small
+	svc := f.execService(t, "shop", map[string]string{"a": "a"})
+	big := make([]byte, 40<<20)
+	rand.Read(big)
+	if err := os.WriteFile(filepath.Join(f.m.DataDir(svc.ID), "big"), big, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.app.Services.CreateBackup(ctx, op, "shop")
+	if rampart.ErrorCode(err) != rampart.EUNAVAILABLE || !strings.Contains(rampart.ErrorMessage(err), "cannot back up shop: the disk is nearly full") {
+		t.Fatalf("backup of 40 MiB onto a 64 MiB disk that keeps 30 MiB: %v (code %s)", err, rampart.ErrorCode(err))
+	}
+	t.Log(rampart.ErrorMessage(err))
+	err = f.app.Services.Delete(ctx, op, "shop")
+	if rampart.ErrorCode(err) != rampart.EUNAVAILABLE || !strings.Contains(rampart.ErrorMessage(err), "the disk is nearly full") {
+		t.Fatalf("delete without room for the final backup: %v", err)
+	}
+	if cur, _ := f.db.ServiceByID(ctx, svc.ID); cur.State != rampart.StateActive {
+		t.Errorf("state after the refused delete = %s", cur.State)
+	}
+	if list, _ := f.app.Services.Backups(ctx, op, "shop"); len(list) != 0 {
+		t.Errorf("backups recorded: %+v", list)
+	}
+	if objs, _ := small.List(ctx, ""); len(objs) != 0 {
+		t.Errorf("archives left: %+v", objs)
 	}
 }
