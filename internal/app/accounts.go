@@ -303,6 +303,18 @@ var errNoSession = rampart.Errorf(rampart.EUNAUTHORIZED, "your session has ended
 // Session returns the live session and its user for a cookie value, and
 // records the request for idle expiry.
 func (a *Accounts) Session(ctx context.Context, cookie string) (*rampart.Session, *rampart.User, error) {
+	return a.session(ctx, cookie, true)
+}
+
+// CheckSession is Session for what a page does by itself: a poll of a
+// live part, a log stream's check that its credential still holds. It
+// does not count as use, so that a tab left open ends its session after
+// the idle time like any other.
+func (a *Accounts) CheckSession(ctx context.Context, cookie string) (*rampart.Session, *rampart.User, error) {
+	return a.session(ctx, cookie, false)
+}
+
+func (a *Accounts) session(ctx context.Context, cookie string, use bool) (*rampart.Session, *rampart.User, error) {
 	if cookie == "" || len(cookie) > 100 {
 		return nil, nil, errNoSession
 	}
@@ -319,7 +331,7 @@ func (a *Accounts) Session(ctx context.Context, cookie string) (*rampart.Session
 		}
 		return nil, nil, errNoSession
 	}
-	if now.Sub(s.SeenAt) > time.Minute {
+	if use && now.Sub(s.SeenAt) > time.Minute {
 		if err := a.store.TouchSession(ctx, s.ID, now); err != nil {
 			a.log.Warn("recording session use", "err", err)
 		}

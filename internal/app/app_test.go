@@ -292,6 +292,19 @@ func TestSessions(t *testing.T) {
 	if _, _, err := f.app.Accounts.Session(ctx, cookie); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
 		t.Errorf("idle session: %v", err)
 	}
+	// What a page does by itself (polls, a log stream's checks) is not
+	// use: a tab left open ends its session after the idle time too.
+	cookie, _, _ = f.app.Accounts.StartSession(ctx, f.admin, "192.0.2.1")
+	for i := 0; i < 23; i++ {
+		f.clock.add(5 * time.Minute)
+		if _, _, err := f.app.Accounts.CheckSession(ctx, cookie); err != nil {
+			t.Fatalf("a checked session ended after %d×5m: %v", i+1, err)
+		}
+	}
+	f.clock.add(6 * time.Minute) // 2h01m since the last use
+	if _, _, err := f.app.Accounts.CheckSession(ctx, cookie); rampart.ErrorCode(err) != rampart.EUNAUTHORIZED {
+		t.Errorf("a session only polled for 2h: %v", err)
+	}
 	// The absolute limit ends even a busy session.
 	cookie, _, _ = f.app.Accounts.StartSession(ctx, f.admin, "192.0.2.1")
 	for i := 0; i < 24; i++ {

@@ -132,3 +132,43 @@ func TestEnvInjectionRefusedForMembers(t *testing.T) {
 		t.Errorf("PATH on a proxy service (its process runs elsewhere): %v", err)
 	}
 }
+
+// TestRuntimeChangesAreAdmins: a member can neither set a runtime nor
+// change or drop the one an admin gave their service; dropping it would
+// leave the service fronting the loopback port the runtime had, which an
+// admin may give to another tenant's app.
+func TestRuntimeChangesAreAdmins(t *testing.T) {
+	f := newFixture(t)
+	ctx := t.Context()
+	member, admin := UserActor(f.member, ""), UserActor(f.admin, "")
+	if _, err := f.app.Services.Create(ctx, admin, rampart.ServiceInput{Name: "run", Owner: f.member.Email,
+		Runtime: &rampart.Runtime{Kind: rampart.RuntimeExec, Command: "/bin/app", Port: 18090}}); err != nil {
+		t.Fatal(err)
+	}
+	for what, rt := range map[string]rampart.Runtime{
+		"drop it (proxy)": {Kind: rampart.RuntimeProxy},
+		"another command": {Kind: rampart.RuntimeExec, Command: "/bin/sh", Port: 18090},
+		"another port":    {Kind: rampart.RuntimeExec, Command: "/bin/app", Port: 18091},
+	} {
+		_, err := f.app.Services.Update(ctx, member, rampart.ServiceUpdate{Name: "run", Runtime: &rt})
+		if rampart.ErrorCode(err) != rampart.EFORBIDDEN || !strings.Contains(rampart.ErrorMessage(err), "only an admin can change the runtime of run") {
+			t.Errorf("member: %s: %v", what, err)
+		}
+	}
+	svc, err := f.app.Services.Get(ctx, admin, "run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if svc.Runtime.Kind != rampart.RuntimeExec || svc.Runtime.Command != "/bin/app" || svc.Runtime.Port != 18090 || !svc.AllowPrivateUpstreams {
+		t.Errorf("after the refusals: %+v", svc.Runtime)
+	}
+	// The same runtime again is no change: not refused as one.
+	same := svc.Runtime
+	same.Version = ""
+	if _, err := f.app.Services.Update(ctx, member, rampart.ServiceUpdate{Name: "run", Runtime: &same}); rampart.ErrorCode(err) == rampart.EFORBIDDEN {
+		t.Errorf("member sending the same runtime: %v", err)
+	}
+	if _, err := f.app.Services.Update(ctx, admin, rampart.ServiceUpdate{Name: "run", Runtime: &rampart.Runtime{Kind: rampart.RuntimeProxy}}); err != nil {
+		t.Errorf("an admin drops the runtime: %v", err)
+	}
+}

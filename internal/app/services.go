@@ -268,6 +268,13 @@ func (s *Services) Update(ctx context.Context, actor Actor, up rampart.ServiceUp
 			if !runtimeEqual(rt, svc.Runtime) {
 				oldURL := svc.Runtime.UpstreamURL()
 				wasRun := svc.Runtime.Runs()
+				if wasRun && !actor.isAdmin() {
+					// The runtime was an admin's decision, and so was the
+					// loopback upstream it allowed: a member who could
+					// drop it would keep a service fronting 127.0.0.1:PORT,
+					// a port the admin may give to someone else's app.
+					return rampart.FieldError("runtime", rampart.Errorf(rampart.EFORBIDDEN, "only an admin can change the runtime of %s: rampart runs it (%s). Ask an admin", svc.Name, svc.Runtime.Kind))
+				}
 				svc.Runtime = rt
 				if err := checkRuntimeChange(actor, svc); err != nil {
 					return err

@@ -181,5 +181,81 @@ func TestBrowserLifecycle(t *testing.T) {
 	if !strings.HasSuffix(c.location(), "/services/app") {
 		t.Errorf("Restore led to %s", c.location())
 	}
+
+	// Update config → Runtime: an admin has rampart run a proxy service.
+	// app.js shows only the fields of the checked kind; a port that is no
+	// number is refused next to its field, and the save's flash and the
+	// Overview say what runs now.
+	e.createService(adminEmail, "site")
+	visible := func(sel string) bool {
+		t.Helper()
+		return js(`String(document.querySelector(%q).checkVisibility())`, sel) == "true"
+	}
+	step("runtime tab", chromedp.Navigate(srv.URL+"/services/site/config?tab=runtime"), chromedp.WaitVisible(chromedp.ID("runtime-form")))
+	if visible("#runtime-command") || visible("#runtime-compose-file") || visible("#runtime-port") {
+		t.Error("with proxy checked, fields of exec or compose show")
+	}
+	step("pick exec", chromedp.Click(chromedp.CSS(`input[name=kind][value=exec]`)), chromedp.WaitVisible(chromedp.ID("runtime-command")))
+	if !visible("#runtime-port") || !visible("#runtime-args") || visible("#runtime-compose-file") {
+		t.Errorf("with exec checked: port shows %v, arguments %v, compose file %v", visible("#runtime-port"), visible("#runtime-args"), visible("#runtime-compose-file"))
+	}
+	step("fill exec", chromedp.SendKeys(chromedp.ID("runtime-port"), "93OO"), chromedp.SendKeys(chromedp.ID("runtime-command"), "/opt/site/${VERSION}/server"),
+		chromedp.SetValue(chromedp.ID("runtime-args"), "--listen\n127.0.0.1:9300"), chromedp.SendKeys(chromedp.ID("runtime-stop-timeout"), "20s"))
+	screenshot("config-runtime.png")
+	clickAndLoad("save a bad port", "#runtime-form button[type=submit]")
+	if got := text("#runtime-port-err"); !strings.Contains(got, `port "93OO" is not a port number`) {
+		t.Errorf("port error %q", got)
+	}
+	if visible("#runtime-compose-file") || js(`document.getElementById("runtime-command").value`) != "/opt/site/${VERSION}/server" {
+		t.Error("the refused form lost exec or what was typed")
+	}
+	screenshot("config-runtime-error.png")
+	step("fix the port", chromedp.SetValue(chromedp.ID("runtime-port"), "9300"))
+	clickAndLoad("save runtime", "#runtime-form button[type=submit]")
+	if got, want := flash(), "Runtime saved: rampart starts site (exec), and the edge sends its requests to http://127.0.0.1:9300."; got != want {
+		t.Errorf("flash after saving the runtime: %q, want %q", got, want)
+	}
+	if got := text(".actions-runtime"); got != "Runtime exec" {
+		t.Errorf("the Overview's runtime line says %q", got)
+	}
+	if rt := e.stored("site").Runtime; rt.Kind != rampart.RuntimeExec || rt.Port != 9300 || rt.Command != "/opt/site/${VERSION}/server" ||
+		strings.Join(rt.Args, " ") != "--listen 127.0.0.1:9300" || rt.StopTimeout != rampart.Duration(20*time.Second) {
+		t.Errorf("stored runtime %+v", rt)
+	}
+	// Compose, chosen but not saved: only its fields show.
+	step("runtime tab again", chromedp.Navigate(srv.URL+"/services/site/config?tab=runtime"), chromedp.WaitVisible(chromedp.ID("runtime-command")))
+	step("pick compose", chromedp.Click(chromedp.CSS(`input[name=kind][value=compose]`)), chromedp.WaitVisible(chromedp.ID("runtime-compose-file")))
+	if visible("#runtime-command") || !visible("#runtime-port") {
+		t.Error("with compose checked, the command shows or the port does not")
+	}
+	screenshot("config-runtime-compose.png")
+	step("dark", colorScheme("dark"), chromedp.Click(chromedp.CSS(`input[name=kind][value=exec]`)), chromedp.Sleep(300*time.Millisecond))
+	screenshot("config-runtime-dark.png")
+	step("phone", colorScheme("light"), chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("runtime-command")))
+	fitsPhone("runtime tab")
+	step("desktop viewport", chromedp.EmulateViewport(1280, 900), chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("runtime-form")))
+
+	// The Owner card: an admin hands site to a member.
+	step("overview of site", chromedp.Navigate(srv.URL+"/services/site"), chromedp.WaitVisible(chromedp.ID("transfer")))
+	step("choose the member", chromedp.SetValue(chromedp.ID("transfer-to"), memberEmail))
+	c.scrollTo("#transfer")
+	screenshot("overview-transfer.png")
+	clickAndLoad("transfer", "#transfer-button")
+	if got, want := flash(), "site belongs to "+memberEmail+" now: both owners were emailed, and each finds it in their audit log."; got != want {
+		t.Errorf("flash after the transfer: %q, want %q", got, want)
+	}
+	if got := text(`[data-field="owner"]`); got != memberEmail {
+		t.Errorf("Details say the owner is %q", got)
+	}
+
+	// A member sees what runs their service, and no form.
+	e.createExec(memberEmail, "worker")
+	clickAndLoad("log out", `form[action="/logout"] button`)
+	c.login(e, srv.URL, memberEmail, testPassword)
+	step("member's runtime tab", chromedp.Navigate(srv.URL+"/services/worker/config?tab=runtime"), chromedp.WaitVisible(chromedp.ID("runtime-view")))
+	if got := js(`String(document.getElementById("runtime-form") === null)`); got != "true" {
+		t.Error("a member's Runtime tab has the form")
+	}
+	screenshot("config-runtime-member.png")
 	c.checkNoJSErrors()
 }

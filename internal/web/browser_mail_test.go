@@ -78,6 +78,18 @@ func TestBrowserMail(t *testing.T) {
 	if got := text(`#smtp-log tr[data-status=bounced] [data-field=mail-detail]`); !strings.Contains(got, `\x1b[31m<script>alert(1)</script>`) {
 		t.Errorf("the hostile reply shows as %q", got)
 	}
+	// Live: a message the service sends now shows within a poll, with
+	// the hour's count, while the options stay open.
+	if err := e.db.AddMailMessage(context.Background(), &rampart.MailMessage{ServiceID: svc.ID, From: "shop@" + testMailDomain, QueueID: "demo-live",
+		At: time.Now().UTC(), Size: 1500, Status: rampart.MailQueued, Recipients: []rampart.MailRecipient{{Addr: "katherine@example.com", Status: rampart.MailQueued}}}); err != nil {
+		t.Fatal(err)
+	}
+	relay.setUsed("shop", 213, time.Time{})
+	c.waitFor("the new message shows", `document.querySelectorAll("#smtp-log tbody tr").length === 7 && document.querySelector("#smtp-log tbody tr").textContent.includes("katherine@example.com")`, 15*time.Second)
+	c.waitFor("the count follows", `document.querySelector("#smtp-quota .quota-text").textContent.includes("213") && document.querySelector("[data-field=smtp-summary]").textContent.startsWith("213 of")`, 10*time.Second)
+	if got := js(`String(document.getElementById("smtp-options").open)`); got != "true" {
+		t.Error("a poll closed the options")
+	}
 	if got := js(`String(document.querySelectorAll("#smtp-log script").length)`); got != "0" {
 		t.Error("a remote reply became a script element")
 	}

@@ -150,8 +150,7 @@ func (s *server) restoreBackup(w http.ResponseWriter, r *http.Request, rc *reqCt
 func (s *server) restoreService(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	svc, err := s.app.Services.Restore(r.Context(), rc.actor, r.PathValue("name"), 0)
 	if err != nil {
-		switch rampart.ErrorCode(err) {
-		case rampart.EINTERNAL, rampart.EUNAUTHORIZED, rampart.ENOTFOUND:
+		if pageError(err) {
 			s.fail(w, r, rc, err)
 			return
 		}

@@ -173,7 +173,7 @@ func (s *server) updateDomainTLS(w http.ResponseWriter, r *http.Request, rc *req
 	dom, err := s.app.Domains.Update(r.Context(), rc.actor, up)
 	if err != nil {
 		code := rampart.ErrorCode(err)
-		if code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED || code == rampart.ENOTFOUND {
+		if pageError(err) {
 			s.fail(w, r, rc, err)
 			return
 		}

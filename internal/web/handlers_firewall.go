@@ -329,7 +329,7 @@ func (s *server) removeFirewallRule(w http.ResponseWriter, r *http.Request, rc *
 	p, err := s.app.Firewall.Remove(r.Context(), rc.actor, rule.ID, ch)
 	if err != nil {
 		code := rampart.ErrorCode(err)
-		if code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED || code == rampart.ENOTFOUND {
+		if pageError(err) {
 			s.fail(w, r, rc, err)
 			return
 		}

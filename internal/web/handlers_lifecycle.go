@@ -186,8 +186,7 @@ func (s *server) runAction(id string) handler {
 // An unknown or another's service is the usual 404 page.
 func (s *server) afterAction(w http.ResponseWriter, r *http.Request, rc *reqCtx, tab string, err error, ok func() string) {
 	if err != nil {
-		switch rampart.ErrorCode(err) {
-		case rampart.EINTERNAL, rampart.EUNAUTHORIZED, rampart.ENOTFOUND:
+		if pageError(err) {
 			s.fail(w, r, rc, err)
 			return
 		}

@@ -161,7 +161,7 @@ func (s *server) logStream(w http.ResponseWriter, r *http.Request) {
 	st, openErr := s.app.Logs.Open(r.Context(), rc.actor, rampart.LogQuery{
 		Service: svc.Name, Tail: logsPageTail, Follow: true, After: after,
 		StillValid: func(ctx context.Context) error {
-			_, _, err := s.app.Accounts.Session(ctx, cookie.Value)
+			_, _, err := s.app.Accounts.CheckSession(ctx, cookie.Value)
 			return err
 		},
 	})

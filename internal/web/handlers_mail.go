@@ -69,7 +69,18 @@ type mailView struct {
 	Rotate confirmForm
 	// SuspendAfter is how many violations in a day suspend mail.
 	SuspendAfter int
+
+	// Poll is how often the row's live parts (the state, the quota and
+	// the recent mail) are fetched again, as htmx writes it; Live marks
+	// the response of such a fetch (mailLive).
+	Poll string
+	Live bool
 }
+
+// mailPoll is how often an open Security tab refreshes the SMTP row's
+// live parts: one small request per open tab, and a new message shows
+// within seconds.
+const mailPoll = "5s"
 
 // mailUsage is the quota bar: Used of Limit recipients in the sliding hour.
 type mailUsage struct {
@@ -105,7 +116,7 @@ func (s *server) mailFor(ctx context.Context, rc *reqCtx, svc *rampart.Service, 
 		return nil, err
 	}
 	v := &mailView{Service: svc.Name, CSRF: rc.sess.CSRFToken, Settings: st, Admin: rc.user.IsAdmin(), Open: open,
-		SuspendAfter: s.cfg.MailViolationsToSuspend}
+		SuspendAfter: s.cfg.MailViolationsToSuspend, Poll: mailPoll}
 	v.PerHour = strconv.Itoa(st.PerHour)
 	if st.PerHourDefault {
 		v.PerHour = "0"
@@ -126,6 +137,28 @@ func (s *server) mailFor(ctx context.Context, rc *reqCtx, svc *rampart.Service, 
 	}
 	v.Rotate = s.rotateConfirm(v.CSRF, svc.Name, st)
 	return v, nil
+}
+
+// mailLive answers the SMTP row's poll with its live parts: the recent
+// mail, and the state and quota swapped in by id. A relay that is off has
+// nothing live (204: htmx leaves the page as it is).
+func (s *server) mailLive(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
+	svc, err := s.app.Services.Get(r.Context(), rc.actor, r.PathValue("name"))
+	if err != nil {
+		s.fail(w, r, rc, err)
+		return
+	}
+	v, err := s.mailFor(r.Context(), rc, svc, false)
+	if err != nil {
+		s.fail(w, r, rc, err)
+		return
+	}
+	if !v.Settings.Enabled {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	v.Live = true
+	s.renderFragment(w, r, http.StatusOK, "service", "mail-live", v)
 }
 
 // rotateConfirm is the rotation's confirmation, in the modal and on its

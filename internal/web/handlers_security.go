@@ -142,7 +142,7 @@ func (s *server) saveSetting(w http.ResponseWriter, r *http.Request, rc *reqCtx,
 		return 0, nil, true
 	}
 	code := rampart.ErrorCode(err)
-	if code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED || code == rampart.ENOTFOUND {
+	if pageError(err) {
 		s.fail(w, r, rc, err)
 		return 0, nil, true
 	}
@@ -182,7 +182,7 @@ func (s *server) purgeCache(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 	n, err := s.app.Services.PurgeCache(r.Context(), rc.actor, svc.Name)
 	if err != nil {
 		code := rampart.ErrorCode(err)
-		if code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED || code == rampart.ENOTFOUND {
+		if pageError(err) {
 			s.fail(w, r, rc, err)
 			return
 		}

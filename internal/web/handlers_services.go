@@ -135,6 +135,8 @@ type servicePage struct {
 	Run     runStateView
 	// The Backups tab.
 	Backups *backupsView
+	// The Overview's Owner card: nil but for admins.
+	Transfer *transferView
 }
 
 func (s *server) showService(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
@@ -185,6 +187,11 @@ func (s *server) servicePageFor(r *http.Request, rc *reqCtx, svc *rampart.Servic
 		}
 		if d.Domains, err = s.app.Domains.List(r.Context(), rc.actor, svc.Name); err != nil {
 			return d, err
+		}
+		if d.Actions != nil {
+			if d.Transfer, err = s.transferFor(r.Context(), rc, svc); err != nil {
+				return d, err
+			}
 		}
 	case "security":
 		domains, err := s.app.Domains.List(r.Context(), rc.actor, svc.Name)
@@ -280,7 +287,7 @@ func (s *server) deleteService(w http.ResponseWriter, r *http.Request, rc *reqCt
 	deleted, err := s.app.Services.DeleteService(r.Context(), rc.actor, svc.Name)
 	if err != nil {
 		code := rampart.ErrorCode(err)
-		if code == rampart.EINTERNAL || code == rampart.EUNAUTHORIZED || code == rampart.ENOTFOUND {
+		if pageError(err) {
 			s.fail(w, r, rc, err)
 			return
 		}

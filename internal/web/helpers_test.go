@@ -91,6 +91,8 @@ type edge struct {
 	// the SMTP relay of the process (mail_test.go has a fake).
 	mailDomain string
 	mailRelay  app.MailRelay
+	// now is the app's clock (app.Options.Now); nil: the wall clock.
+	now func() time.Time
 }
 
 // testFirstAdmin is Config.FirstAdminCommand in tests.
@@ -125,7 +127,7 @@ func newEnvAccounts(t *testing.T, ed edge, accounts map[string]rampart.Role) *en
 	opts := app.Options{Logger: log, PlatformDomain: testDomain, CheckKeyPair: dataplane.CheckKeyPair,
 		Logs: dataplane.Logs(ed.logs), LogHeartbeat: 200 * time.Millisecond, Upstreams: egress.New(nets),
 		Mailer: mail, Secrets: box, Firewall: ed.firewall, PublicURL: "https://rampart.example.net",
-		MailDomain: ed.mailDomain, MailRelay: ed.mailRelay}
+		MailDomain: ed.mailDomain, MailRelay: ed.mailRelay, Now: ed.now}
 	if ed.purge != nil {
 		opts.Cache = app.PurgeFunc(ed.purge)
 	}

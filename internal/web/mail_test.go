@@ -406,7 +406,7 @@ func TestMailLogRows(t *testing.T) {
 		`<span class="badge badge-ok" data-field="mail-status">sent</span>`,
 		"bulk mail is not permitted", "a@example.net: 451 4.7.1 greylisted, try again", "and 1 more",
 		"550 5.1.1 &lt;script&gt;alert(1)&lt;/script&gt; \\x1b[31mno such user\\x1b[0m \\u202etxt.exe",
-		"The newest 20 messages.", "rampart mail log shop -f")
+		"The newest 20 messages; new ones show here as they come.", "rampart mail log shop -f")
 	for _, bad := range []string{"<script>alert", "\x1b", "\u202e", `<img src=x>`} {
 		if strings.Contains(page.Body, bad) {
 			t.Errorf("the page holds %q unescaped", bad)
@@ -541,4 +541,47 @@ func TestPrintable(t *testing.T) {
 			t.Errorf("printable(%q, %d) = %q, want %q", tc.in, tc.max, got, tc.want)
 		}
 	}
+}
+
+// TestMailLive: the SMTP row's poll answers with the recent mail, the
+// state and the quota (those two swapped in by id), so a message the
+// service sends shows without a reload; it is the owner's and admins'
+// only, and a relay that is off has nothing to swap (204).
+func TestMailLive(t *testing.T) {
+	f := &fakeRelay{}
+	e := newMailEnv(t, f)
+	svc := e.createService(memberEmail, "shop")
+	e.createService(otherEmail, "theirs")
+	b := e.browser()
+	b.login(memberEmail)
+	poll := http.Header{"HX-Request": {"true"}, pollHeader: {"1"}}
+
+	page := b.get(smtpTab)
+	wantContains(t, page, `id="smtp-log-box" hx-get="/services/shop/mail/live" hx-trigger="every 5s"`, `id="smtp-log-empty"`, `id="smtp-state"`)
+	live := b.do("GET", "/services/shop/mail/live", nil, poll)
+	wantStatus(t, live, http.StatusOK)
+	wantContains(t, live, `id="smtp-log-empty"`)
+
+	// The service sends: the next poll has the message and the count.
+	if err := e.db.AddMailMessage(context.Background(), &rampart.MailMessage{QueueID: "q-live", ServiceID: svc.ID, From: "shop@" + testMailDomain,
+		At: time.Now().UTC(), Size: 900, Status: rampart.MailQueued, Recipients: []rampart.MailRecipient{{Addr: "new@example.org", Status: rampart.MailQueued}}}); err != nil {
+		t.Fatal(err)
+	}
+	f.setUsed("shop", 1, time.Time{})
+	live = b.do("GET", "/services/shop/mail/live", nil, poll)
+	wantStatus(t, live, http.StatusOK)
+	wantContains(t, live, `id="smtp-log-box" hx-get="/services/shop/mail/live"`, "<span>new@example.org</span>",
+		`<div id="smtp-state" hx-swap-oob="true">`, `data-field="smtp-summary">1 of`,
+		`id="smtp-quota" hx-swap-oob="true"`, `data-field="smtp-used">1<`)
+	for _, no := range []string{"<html", `id="smtp-options"`, "smtp-password"} {
+		if strings.Contains(live.Body, no) {
+			t.Errorf("the poll's answer has %s", no)
+		}
+	}
+
+	wantStatus(t, b.do("GET", "/services/theirs/mail/live", nil, poll), http.StatusNotFound)
+	f.mu.Lock()
+	f.off = true
+	f.mu.Unlock()
+	wantStatus(t, b.do("GET", "/services/shop/mail/live", nil, poll), http.StatusNoContent)
 }

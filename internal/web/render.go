@@ -186,6 +186,17 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, rc *reqCtx, err er
 	s.showError(w, r, rc, status, heading, rampart.ErrorMessage(err))
 }
 
+// pageError reports whether err is for the error page rather than beside
+// a form: not logged in, a service that is not there (or not the
+// caller's), or a bug.
+func pageError(err error) bool {
+	switch rampart.ErrorCode(err) {
+	case rampart.EINTERNAL, rampart.EUNAUTHORIZED, rampart.ENOTFOUND:
+		return true
+	}
+	return false
+}
+
 // statusOf maps an error code to an HTTP status and a page heading.
 func statusOf(code string) (int, string) {
 	switch code {
@@ -201,6 +212,8 @@ func statusOf(code string) (int, string) {
 		return http.StatusForbidden, "Not allowed"
 	case rampart.ETOOMANY:
 		return http.StatusTooManyRequests, "Too many attempts"
+	case rampart.EUNAVAILABLE:
+		return http.StatusServiceUnavailable, "Not possible right now"
 	case rampart.EUNAUTHORIZED:
 		return http.StatusUnauthorized, "Log in required"
 	}

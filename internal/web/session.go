@@ -43,7 +43,11 @@ func (s *server) session(r *http.Request) (*reqCtx, error) {
 	if err != nil || c.Value == "" {
 		return nil, nil
 	}
-	sess, u, err := s.app.Accounts.Session(r.Context(), c.Value)
+	check := s.app.Accounts.Session
+	if r.Header.Get(pollHeader) != "" {
+		check = s.app.Accounts.CheckSession
+	}
+	sess, u, err := check(r.Context(), c.Value)
 	switch {
 	case rampart.ErrorCode(err) == rampart.EUNAUTHORIZED:
 		return nil, nil
@@ -52,6 +56,12 @@ func (s *server) session(r *http.Request) (*reqCtx, error) {
 	}
 	return &reqCtx{sess: sess, user: u, actor: app.UserActor(u, s.cfg.ClientIP(r))}, nil
 }
+
+// pollHeader marks a request a page makes by itself (htmx's "every"
+// polls send it with hx-headers): it does not count as use of the
+// session, so a tab left open still ends its session after the idle time.
+// A forged one only makes a request not count.
+const pollHeader = "X-Rampart-Poll"
 
 // get wraps a page handler: without a session the browser is sent to log in
 // and brought back afterwards.
@@ -113,7 +123,10 @@ func (s *server) post(h handler) http.Handler {
 
 // maxFormBytes bounds a form body. The largest forms are a service's
 // environment (at most rampart.MaxEnvBytes, which URL encoding may
-// triple) and an uploaded certificate chain with its key.
+// triple), an uploaded certificate chain with its key, and a runtime with
+// its compose file (rampart.MaxComposeFileLength, tripled too, fits with
+// room to spare, so that one a little too long gets the Runtime tab's own
+// message rather than this bound's).
 const maxFormBytes = 256 << 10
 
 // toLogin sends the browser to the login page, remembering where it was

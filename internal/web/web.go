@@ -11,7 +11,8 @@
 // modals (delete, power off, reinstall, restore, cache purge, firewall
 // rules, SSH keys, a new SMTP password), counts down the firewall's confirm window, and keeps the Logs
 // tab live with server-sent events (handlers_logs.go); it also runs the
-// passkey ceremonies between the browser and handlers_passkeys.go. The
+// passkey ceremonies between the browser and handlers_passkeys.go, and
+// hides the Runtime form's fields that the chosen kind does not use. The
 // Security tab's options unfold with <details> and its charts are SVG
 // drawn on the server (chart.go). The Content-Security-Policy allows no inline script, no inline
 // style and no eval, so an injected string can at worst be text.
@@ -157,7 +158,9 @@ func (s *server) routes() http.Handler {
 	}
 	mux.Handle("POST /services/{name}/version", s.post(s.setVersion))
 	mux.Handle("GET /services/{name}/run-state", s.get(s.runState))
+	mux.Handle("GET /services/{name}/mail/live", s.get(s.mailLive))
 	mux.Handle("POST /services/{name}/restore", s.post(s.restoreService))
+	mux.Handle("POST /services/{name}/transfer", s.post(s.transferService))
 	// The Backups tab (handlers_backups.go).
 	mux.Handle("POST /services/{name}/backups", s.post(s.createBackup))
 	mux.Handle("GET /services/{name}/backups/{id}/download", s.get(s.downloadBackup))
@@ -178,6 +181,7 @@ func (s *server) routes() http.Handler {
 	mux.Handle("GET /services/{name}/config", s.get(s.showConfig))
 	mux.Handle("POST /services/{name}/config/env", s.post(s.saveEnv))
 	mux.Handle("POST /services/{name}/config/upstreams", s.post(s.saveUpstreams))
+	mux.Handle("POST /services/{name}/config/runtime", s.post(s.saveRuntime))
 	mux.HandleFunc("GET /services/{name}/logs/stream", s.logStream)
 	// The node's firewall and SSH keys, shown on each service's Security
 	// tab to admins (handlers_firewall.go, handlers_sshkeys.go).

@@ -1,5 +1,6 @@
 // rampart dashboard behaviour: copy buttons, confirmation modals, the
-// firewall's confirm countdown, the live tail of the Logs tab and passkeys.
+// firewall's confirm countdown, the live tail of the Logs tab, passkeys and
+// the Runtime form's field groups.
 //
 // Loaded with defer from the page's own origin (the CSP allows no inline
 // script). Listeners sit on the document, so they keep working for content
@@ -145,6 +146,22 @@
 
   document.addEventListener("input", function (ev) {
     if (ev.target.matches && ev.target.matches("[data-confirm-match]")) { syncConfirm(ev.target); }
+  });
+
+  // Update config → Runtime: without JavaScript every group of fields
+  // shows, titled with the kinds it is for (data-runtime-group); this
+  // hides the groups the checked kind does not use. The server ignores
+  // their fields either way.
+  function syncRuntime(form) {
+    var kind = form.querySelector("input[name=kind]:checked");
+    form.querySelectorAll("[data-runtime-group]").forEach(function (g) {
+      g.hidden = !!kind && g.dataset.runtimeGroup.split(" ").indexOf(kind.value) < 0;
+    });
+  }
+  document.querySelectorAll("form[data-runtime-form]").forEach(syncRuntime);
+  document.addEventListener("change", function (ev) {
+    var form = ev.target.closest && ev.target.closest("form[data-runtime-form]");
+    if (form && ev.target.name === "kind") { syncRuntime(form); }
   });
   // ---- Logs tab: live tail --------------------------------------------
   //
