@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -87,6 +88,9 @@ https://demo.localhost:8443/ with a certificate from rampart's internal CA
 			return usageError{err}
 		}
 		log := newLogger(cmd.ErrOrStderr(), cfg)
+		if procs, of, ok := leaveACPU(); ok {
+			log.Info("the Go scheduler uses one CPU fewer than it could, leaving it to the services on this machine; GOMAXPROCS in the environment decides instead", "procs", procs, "cpus", of)
+		}
 		srv, err := server.New(cfg, log)
 		if err != nil {
 			return err
@@ -177,4 +181,32 @@ func splitPort(addr string) (host, port string) {
 		}
 	}
 	return addr, ""
+}
+
+// leaveACPU has serve's Go scheduler use one CPU fewer than it would (Go's
+// default: the CPUs the process may use), at least one, unless GOMAXPROCS
+// is in the environment. It reports the new value, the old, and whether
+// it changed anything.
+//
+// Why: rampart shares its machine with what it fronts, the apps it runs
+// and their databases, and with the kernel's network stack that carries
+// every request twice. A proxy request wakes the edge, the app and the
+// client in turn; with as many Ps as CPUs, the scheduler's idle Ps spin
+// looking for work that the other processes are about to make, and every
+// process's threads preempt each other. On a 2-CPU host (peers.sh, cache
+// off, alternating runs) one P took a proxied request from 50–56 µs of
+// rampart's CPU to 35–40 and served more of them per second, since the
+// app and the client got the CPU back; see docs/benchmarks.md. The price
+// is one CPU of headroom for work the edge does alone (cache hits, TLS
+// handshakes) on a machine where nothing else runs: set GOMAXPROCS there.
+func leaveACPU() (procs, of int, changed bool) {
+	if os.Getenv("GOMAXPROCS") != "" {
+		return 0, 0, false
+	}
+	of = runtime.GOMAXPROCS(0)
+	if of <= 1 {
+		return of, of, false
+	}
+	runtime.GOMAXPROCS(of - 1)
+	return of - 1, of, true
 }
