@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -61,6 +62,13 @@ const (
 	MaxVersionLength     = 128
 	MaxStopTimeout       = 10 * time.Minute
 )
+
+// Equal reports whether r and o are the same runtime, field by field (no
+// arguments and an empty list are the same).
+func (r Runtime) Equal(o Runtime) bool {
+	return r.Kind == o.Kind && r.Version == o.Version && r.Port == o.Port && r.StopTimeout == o.StopTimeout &&
+		r.Command == o.Command && slices.Equal(r.Args, o.Args) && r.Dir == o.Dir && r.User == o.User && r.ComposeFile == o.ComposeFile
+}
 
 // Runs reports whether rampart runs the application itself.
 func (r Runtime) Runs() bool { return r.Kind == RuntimeExec || r.Kind == RuntimeCompose }

@@ -265,7 +265,7 @@ func (s *Services) Update(ctx context.Context, actor Actor, up rampart.ServiceUp
 					return err
 				}
 			}
-			if !runtimeEqual(rt, svc.Runtime) {
+			if !rt.Equal(svc.Runtime) {
 				oldURL := svc.Runtime.UpstreamURL()
 				wasRun := svc.Runtime.Runs()
 				if wasRun && !actor.isAdmin() {
@@ -390,11 +390,6 @@ func checkEnvInjection(actor Actor, svc *rampart.Service, patch rampart.EnvPatch
 		}
 	}
 	return nil
-}
-
-func runtimeEqual(a, b rampart.Runtime) bool {
-	return a.Kind == b.Kind && a.Version == b.Version && a.Port == b.Port && a.StopTimeout == b.StopTimeout &&
-		a.Command == b.Command && slices.Equal(a.Args, b.Args) && a.Dir == b.Dir && a.User == b.User && a.ComposeFile == b.ComposeFile
 }
 
 func trimAll(ss []string) []string {

@@ -27,23 +27,21 @@ func (s *Services) Transfer(ctx context.Context, actor Actor, name, email string
 	if err := actor.check(); err != nil {
 		return nil, err
 	}
-	// A member learns nothing from this about services not theirs.
-	if _, err := s.visibleService(ctx, s.store, actor, name); err != nil {
-		return nil, err
-	}
-	if !actor.isAdmin() {
-		return nil, rampart.Errorf(rampart.EFORBIDDEN, "only an admin can hand a service to another account: ask an admin")
-	}
 	email = rampart.NormalizeEmail(email)
-	if email == "" {
-		return nil, rampart.FieldError("owner", rampart.Errorf(rampart.EINVALID, "name the account to hand %s to, e.g. --to alice@example.com", name))
-	}
 	var svc *rampart.Service
 	var from, to *rampart.User
 	err := s.store.InTx(ctx, func(st store.Store) error {
 		var err error
+		// Visibility first: a member learns nothing from this about
+		// services not theirs.
 		if svc, err = s.visibleService(ctx, st, actor, name); err != nil {
 			return err
+		}
+		if !actor.isAdmin() {
+			return rampart.Errorf(rampart.EFORBIDDEN, "only an admin can hand a service to another account: ask an admin")
+		}
+		if email == "" {
+			return rampart.FieldError("owner", rampart.Errorf(rampart.EINVALID, "name the account to hand %s to, e.g. --to alice@example.com", name))
 		}
 		to, err = st.UserByEmail(ctx, email)
 		if rampart.ErrorCode(err) == rampart.ENOTFOUND {

@@ -132,7 +132,7 @@ type writeback struct {
 }
 
 func (w *writeback) Write(p []byte) (int, error) {
-	if err := w.room.wrote(w.f, len(p)); err != nil {
+	if err := w.room.allow(w.f, len(p)); err != nil {
 		return 0, err
 	}
 	n, err := w.f.Write(p)

@@ -9,8 +9,21 @@ import (
 )
 
 // ErrDiskFull is a backup or a restore that stopped so as to leave the
-// file system it wrote to its reserve (see KeepFree).
+// file system it wrote to its reserve (see KeepFree); the error is a
+// *DiskFullError, with the figures.
 var ErrDiskFull = errors.New("the disk is nearly full")
+
+// DiskFullError says how full the file system was: bytes free, its size,
+// and the reserve. It is ErrDiskFull (errors.Is).
+type DiskFullError struct{ Free, Total, Keep uint64 }
+
+func (e *DiskFullError) Error() string {
+	return fmt.Sprintf("%v: %s of %s free, and backups and restores leave at least %s free for the services and the system: free some space (old backups, other data) and try again",
+		ErrDiskFull, bytesWord(e.Free), bytesWord(e.Total), bytesWord(e.Keep))
+}
+
+// Is makes a DiskFullError match ErrDiskFull.
+func (e *DiskFullError) Is(target error) bool { return target == ErrDiskFull }
 
 // KeepFree is how much of a file system of total bytes a backup or a
 // restore leaves free: 5 %, at least 1 GiB. It looks every 8 MiB and
@@ -34,11 +47,11 @@ type room struct {
 	looked    bool
 }
 
-// wrote is called before n bytes are written to f. Before the first
+// allow is called before n bytes are written to f. Before the first
 // write and then once per roomEvery bytes it looks at the file system's
 // free space, and refuses to go on when what may be written before the
 // next look could eat into the reserve.
-func (r *room) wrote(f *os.File, n int) error {
+func (r *room) allow(f *os.File, n int) error {
 	if r == nil {
 		return nil
 	}
@@ -53,8 +66,7 @@ func (r *room) wrote(f *os.File, n int) error {
 	bsize := uint64(st.Bsize)
 	total, avail := st.Blocks*bsize, st.Bavail*bsize
 	if keep := KeepFree(total); avail < keep+roomEvery+uint64(n) {
-		return fmt.Errorf("%w: %s of %s free, and backups and restores leave at least %s free for the services and the system: free some space (old backups, other data) and try again",
-			ErrDiskFull, bytesWord(avail), bytesWord(total), bytesWord(keep))
+		return &DiskFullError{Free: avail, Total: total, Keep: keep}
 	}
 	// This write is covered by the look, and so is what comes before
 	// the next one: less than roomEvery.

@@ -317,13 +317,13 @@ func syncDir(dir string) {
 
 // diskFull is a backup or restore that stopped to leave the disk its
 // reserve: the caller's to fix (free space), not a bug, so it is said
-// whole. err is the backup package's ErrDiskFull with the figures.
+// whole, with the figures of err's backup.DiskFullError.
 func diskFull(doing string, err error) error {
-	msg := err.Error()
-	if i := strings.Index(msg, backup.ErrDiskFull.Error()); i >= 0 {
-		msg = msg[i:]
+	var df *backup.DiskFullError
+	if !errors.As(err, &df) {
+		return err
 	}
-	return rampart.Errorf(rampart.EUNAVAILABLE, "cannot %s: %s; nothing was changed", doing, strings.TrimPrefix(msg, "backup: "))
+	return rampart.Errorf(rampart.EUNAVAILABLE, "cannot %s: %v; nothing was changed", doing, df)
 }
 
 // ChecksumError is how a restore refuses a damaged archive.

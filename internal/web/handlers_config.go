@@ -317,7 +317,7 @@ func (s *server) saveRuntime(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 	// not an error ("nothing to change") but a no-op.
 	same := rt
 	same.Version = svc.Runtime.Version
-	if sameRuntime(same, svc.Runtime) {
+	if same.Equal(svc.Runtime) {
 		s.setFlash(w, rc.sess, "success", "Runtime unchanged.")
 		http.Redirect(w, r, servicePath(svc.Name, ""), http.StatusSeeOther)
 		return
@@ -336,13 +336,6 @@ func (s *server) saveRuntime(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 	}
 	s.setFlash(w, rc.sess, "success", runtimeSaved(svc.Runtime, updated))
 	http.Redirect(w, r, servicePath(svc.Name, ""), http.StatusSeeOther)
-}
-
-// sameRuntime reports whether a and b run the same thing; no arguments
-// and an empty list are the same.
-func sameRuntime(a, b rampart.Runtime) bool {
-	return a.Kind == b.Kind && a.Version == b.Version && a.Port == b.Port && a.StopTimeout == b.StopTimeout &&
-		a.Command == b.Command && slices.Equal(a.Args, b.Args) && a.Dir == b.Dir && a.User == b.User && a.ComposeFile == b.ComposeFile
 }
 
 // runtimeSaved says what a saved runtime does. The runtimes reconciler
